@@ -1,0 +1,283 @@
+"""The ``podium`` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+
+import click
+
+from webhook_server.settings import Settings, SettingsError, describe
+from webhook_server.tables import render
+
+log = logging.getLogger("podium")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _services(migrate: bool = True):
+    from webhook_server.services import build
+
+    svc = build(_settings())
+    if migrate:
+        svc.store.migrate()
+    return svc
+
+
+def _emit(data, as_json: bool, table) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(table())
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+def main(verbose: bool) -> None:
+    """Podium: automated, audited model promotions for the MLflow registry."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", "web_workers", type=int, default=None,
+              help="HTTP worker processes [default: min(4, 2 x CPUs)].")
+@click.option("--threads", default=4, show_default=True, help="Threads per HTTP worker.")
+@click.option("--no-worker", is_flag=True, help="Do not run jobs in this service.")
+@click.option("--no-scheduler", is_flag=True, help="Do not fire periodic triggers.")
+@click.option("--insecure-no-signature", is_flag=True,
+              help="Accept unsigned MLflow deliveries (local experiments only).")
+def serve(host, port, web_workers, threads, no_worker, no_scheduler, insecure_no_signature):
+    """HTTP intake + job worker + scheduler (the embedded default)."""
+    from webhook_server.serve import (
+        default_web_workers,
+        run_http,
+        spawn_worker_process,
+        stop_process,
+    )
+
+    settings = _settings()
+    if insecure_no_signature:
+        settings = settings.replace(insecure_no_signature=True)
+    if not settings.mlflow_webhook_secret and not settings.insecure_no_signature:
+        click.echo("podium serve: refusing to start: PODIUM_MLFLOW_WEBHOOK_SECRET is not set "
+                   "(set it, or pass --insecure-no-signature to accept unsigned deliveries)",
+                   err=True)
+        sys.exit(2)
+    from webhook_server.store import Store
+
+    store = Store(settings.database_url)
+    store.migrate()
+    store.dispose()
+    web_workers = web_workers or default_web_workers()
+    click.echo(f"podium: http://{host}:{port} ({web_workers} HTTP workers x {threads} threads)"
+               f"; jobs {'off' if no_worker else 'on'}; scheduler "
+               f"{'off' if no_scheduler else 'on'}; store {_safe_url(settings.database_url)}"
+               f"; MLflow {settings.mlflow_tracking_uri or 'not configured'}"
+               f"{'; UNSIGNED MLflow deliveries accepted' if insecure_no_signature else ''}",
+               err=True)
+    child = None
+    if not (no_worker and no_scheduler):
+        child = spawn_worker_process(scheduler=not no_scheduler,
+                                     concurrency=0 if no_worker else 2)
+    try:
+        run_http(settings, host, port, web_workers, threads)
+    finally:
+        stop_process(child)
+
+
+@main.command()
+@click.option("--concurrency", default=2, show_default=True, help="Worker threads.")
+@click.option("--scheduler/--no-scheduler", default=False, show_default=True,
+              help="Also fire the periodic triggers (run it in one process only).")
+def worker(concurrency: int, scheduler: bool) -> None:
+    """Run jobs only (scale out by starting more of these)."""
+    from webhook_server.serve import run_workers
+
+    svc = _services()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"podium worker: {concurrency} thread(s), scheduler "
+               f"{'on' if scheduler else 'off'}, store {_safe_url(svc.settings.database_url)}",
+               err=True)
+    run_workers(svc, concurrency=concurrency, scheduler=scheduler, stop=stop)
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the store's schema up to date (serve and worker do this at start)."""
+    svc = _services()
+    click.echo(f"schema at revision {svc.store.revision()}")
+
+
+@main.command()
+def config() -> None:
+    """List every environment variable Podium reads, and whether it is set."""
+    settings = _settings()
+    rows = []
+    for (env, default, doc), field in zip(describe(), settings.__dataclass_fields__.values(),
+                                          strict=True):
+        value = getattr(settings, field.name)
+        shown = ("(set)" if value else "(unset)") if field.metadata["secret"] else repr(value)
+        rows.append([env, shown, doc])
+    click.echo(render(["variable", "value", "meaning"], rows))
+
+
+@main.group()
+def webhook() -> None:
+    """Manage the MLflow webhook that feeds Podium."""
+
+
+@webhook.command("register")
+@click.option("--url", required=True, help="Podium's /webhooks/mlflow URL as MLflow sees it.")
+@click.option("--name", default="podium", show_default=True)
+@click.option("--test/--no-test", default=False, help="Send MLflow's test delivery after.")
+def webhook_register(url: str, name: str, test: bool) -> None:
+    """Create (or replace) the MLflow webhook for every event Podium uses."""
+    svc = _services(migrate=False)
+    if svc.registry is None:
+        raise click.ClickException("MLFLOW_TRACKING_URI is not set")
+    if not svc.settings.mlflow_webhook_secret:
+        click.echo("warning: PODIUM_MLFLOW_WEBHOOK_SECRET is unset: the webhook is unsigned "
+                   "and Podium will refuse its deliveries unless run insecurely", err=True)
+    hook = svc.registry.register_webhook(url, svc.settings.mlflow_webhook_secret, name=name)
+    click.echo(render(["webhook", "url", "events", "signed"],
+                      [[hook["id"], hook["url"], ", ".join(hook["events"]), hook["signed"]]]))
+    if test:
+        result = svc.registry.test_webhook(hook["id"])
+        click.echo(f"test delivery: {'ok' if result['success'] else 'FAILED'} "
+                   f"(HTTP {result['status']}){' ' + result['error'] if result['error'] else ''}")
+        if not result["success"]:
+            sys.exit(1)
+
+
+@main.command("requests")
+@click.option("--model", help="Only this registered model.")
+@click.option("--state", help="Only requests in this state.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def list_requests(model, state, limit, as_json) -> None:
+    """List transition requests, newest first."""
+    from webhook_server.store import requests as reqs
+    from webhook_server.views import request_json
+
+    svc = _services()
+    with svc.store.tx() as conn:
+        rows = [request_json(r) for r in reqs.list_(conn, model=model, state=state,
+                                                    limit=limit)]
+    _emit(rows, as_json, lambda: render(
+        ["id", "model", "version", "target", "origin", "state", "updated", "reason"],
+        [[r["id"], r["model"], r["version"], r["target"] or r["raw_target"], r["origin"],
+          r["state"], r["updated_at"][:19], r["reason"] or ""] for r in rows]))
+
+
+@main.command()
+@click.argument("request_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def show(request_id: int, as_json: bool) -> None:
+    """One request with its history."""
+    from webhook_server.store import requests as reqs
+    from webhook_server.views import request_json
+
+    svc = _services()
+    with svc.store.tx() as conn:
+        row = reqs.get(conn, request_id)
+        if row is None:
+            raise click.ClickException(f"no request {request_id}")
+        data = request_json(row, reqs.history(conn, request_id))
+
+    def table() -> str:
+        head = (f"request {data['id']}: {data['model']} v{data['version']} -> "
+                f"{data['target'] or data['raw_target']} ({data['origin']}), "
+                f"state {data['state']}" + (f": {data['reason']}" if data["reason"] else ""))
+        return head + "\n" + render(["at", "from", "to", "actor", "note"],
+                                    [[h["at"][:19], h["from"] or "", h["to"], h["actor"],
+                                      h["note"] or ""] for h in data["history"]])
+
+    _emit(data, as_json, table)
+
+
+@main.command()
+@click.argument("delivery_id")
+@click.option("--json", "as_json", is_flag=True)
+def replay(delivery_id: str, as_json: bool) -> None:
+    """Re-run a stored delivery (or give its dead jobs another go)."""
+    from webhook_server.replay import ReplayError
+    from webhook_server.replay import replay as do_replay
+
+    svc = _services()
+    try:
+        result = do_replay(svc, delivery_id)
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(result, as_json, lambda: (
+        f"delivery {result['delivery']}: requeued {', '.join(result['jobs'])}"
+        if result["action"] == "requeued" else
+        f"delivery {result['delivery']}: re-run as delivery "
+        f"{result['new_delivery']['delivery']} ({result['new_delivery']['status']}"
+        + (f", request {result['new_delivery']['request_id']}"
+           if "request_id" in result["new_delivery"] else "") + ")"))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def reconcile(as_json: bool) -> None:
+    """Scan the registry for requests Podium missed and create them once."""
+    from webhook_server.reconcile import reconcile as do_reconcile
+
+    svc = _services()
+    if svc.registry is None:
+        raise click.ClickException("MLFLOW_TRACKING_URI is not set")
+    report = do_reconcile(svc.store, svc.intake, svc.registry, svc.settings.challenger_alias)
+    data = {"scanned": report.scanned, "created": report.created}
+    _emit(data, as_json, lambda: (
+        f"scanned {report.scanned} requested version(s); created "
+        f"{len(report.created)} request(s)"
+        + (f": {', '.join(map(str, report.created))}" if report.created else "")))
+
+
+@main.command()
+@click.option("--state", type=click.Choice(["queued", "running", "done", "dead"]))
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def jobs(state, limit, as_json) -> None:
+    """List jobs (dead ones can be replayed with `podium replay`)."""
+    from webhook_server.jobs.queue import list_jobs
+
+    svc = _services()
+    with svc.store.tx() as conn:
+        rows = list_jobs(conn, state=state, limit=limit)
+    _emit(rows, as_json, lambda: render(
+        ["id", "key", "kind", "state", "attempts", "run after", "last error"],
+        [[r["id"], r["key"], r["kind"], r["state"], f"{r['attempts']}/{r['max_attempts']}",
+          str(r["run_after"])[:19], (r["last_error"] or "")[:60]] for r in rows]))
+
+
+@main.command()
+@click.option("--keep-running", is_flag=True, help="Leave the servers up at the end.")
+def demo(keep_running: bool) -> None:
+    """The loop on embedded defaults: local MLflow, Podium, a request end to end."""
+    from webhook_server.demo import run_demo
+
+    sys.exit(run_demo(keep_running=keep_running))
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    main()

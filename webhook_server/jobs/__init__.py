@@ -1,0 +1,1 @@
+"""Leased job queue, worker loop and periodic triggers."""

@@ -1,0 +1,83 @@
+"""MLflow registry actions. The only module (with the CLI's webhook command) that holds an
+``MlflowClient``; everything it returns is plain data."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from webhook_server.constants import MLFLOW_EVENTS, TRANSITION_REQUEST_TAG
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RequestedVersion:
+    """A version the registry says someone asked to move (tag or alias)."""
+
+    model: str
+    version: str
+    raw_target: str
+    origin: str  # "tag" | "alias"
+
+
+class Registry:
+    def __init__(self, tracking_uri: str | None) -> None:
+        self.tracking_uri = tracking_uri
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri,
+                                        registry_uri=self.tracking_uri)
+        return self._client
+
+    def requested_versions(self, challenger_alias: str) -> list[RequestedVersion]:
+        found: list[RequestedVersion] = []
+        for mv in _pages(lambda token: self.client.search_model_versions(
+                filter_string=f"tags.{TRANSITION_REQUEST_TAG} LIKE '%'", max_results=200,
+                page_token=token)):
+            value = mv.tags.get(TRANSITION_REQUEST_TAG)
+            if value is not None:
+                found.append(RequestedVersion(mv.name, str(mv.version), value, "tag"))
+        for rm in _pages(lambda token: self.client.search_registered_models(
+                max_results=200, page_token=token)):
+            version = (rm.aliases or {}).get(challenger_alias)
+            if version is not None:
+                found.append(RequestedVersion(rm.name, str(version), "Production", "alias"))
+        return found
+
+    def set_tags(self, model: str, version: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(model, version, key, value)
+
+    def register_webhook(self, url: str, secret: str | None, name: str = "podium") -> dict:
+        """Create (or replace, by name) the MLflow webhook for every event Podium uses."""
+        for hook in _pages(lambda token: self.client.list_webhooks(max_results=100,
+                                                                   page_token=token)):
+            if hook.name == name:
+                self.client.delete_webhook(hook.webhook_id)
+                log.info("replaced existing webhook %s (%s)", name, hook.webhook_id)
+        hook = self.client.create_webhook(name=name, url=url, events=list(MLFLOW_EVENTS),
+                                          secret=secret,
+                                          description="Podium: automated model promotions")
+        return {"id": hook.webhook_id, "name": hook.name, "url": hook.url,
+                "events": [str(e) for e in hook.events], "signed": secret is not None}
+
+    def test_webhook(self, webhook_id: str) -> dict:
+        result = self.client.test_webhook(webhook_id)
+        return {"success": result.success, "status": result.response_status,
+                "error": result.error_message}
+
+
+def _pages(fetch):
+    token = None
+    while True:
+        page = fetch(token)
+        yield from page
+        token = getattr(page, "token", None)
+        if not token:
+            return

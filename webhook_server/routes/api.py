@@ -1,0 +1,89 @@
+"""/api/v1: JSON for scripts and operators, behind a bearer token."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import uuid
+
+from flask import Blueprint, jsonify, request
+
+from webhook_server.events import TARGETS, TransitionRequested, normalise_target
+from webhook_server.replay import ReplayError, replay
+from webhook_server.routes import error, services
+from webhook_server.sources import Delivery, PayloadError
+from webhook_server.sources._common import load_json_object, require_str, require_version
+from webhook_server.store import StoreUnavailable
+from webhook_server.store import requests as reqs
+from webhook_server.views import request_json
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.before_request
+def _authenticate():
+    token = services().settings.api_token
+    if not token:
+        return error(401, "the API is disabled: PODIUM_API_TOKEN is not set")
+    offered = request.headers.get("Authorization", "")
+    scheme, _, value = offered.partition(" ")
+    if scheme.lower() != "bearer" or not value:
+        return error(401, "missing bearer token")
+    if not hmac.compare_digest(value.encode(), token.encode()):
+        return error(401, "invalid bearer token")
+    return None
+
+
+@bp.get("/requests")
+def list_requests():
+    limit = request.args.get("limit", "100")
+    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        return error(400, "limit must be an integer between 1 and 1000")
+    with services().store.tx() as conn:
+        rows = reqs.list_(conn, model=request.args.get("model"),
+                          state=request.args.get("state"), limit=int(limit))
+    return jsonify({"requests": [request_json(r) for r in rows]})
+
+
+@bp.get("/requests/<int:request_id>")
+def show_request(request_id: int):
+    with services().store.tx() as conn:
+        row = reqs.get(conn, request_id)
+        if row is None:
+            return error(404, f"no request {request_id}")
+        return jsonify(request_json(row, reqs.history(conn, request_id)))
+
+
+@bp.post("/requests")
+def create_request():
+    if request.mimetype != "application/json":
+        return error(415, "expected Content-Type application/json")
+    body = request.get_data(cache=False)
+    try:
+        doc = load_json_object(body)
+        model, version = require_str(doc, "model"), require_version(doc)
+        raw_target = require_str(doc, "target")
+    except PayloadError as exc:
+        return error(exc.status, str(exc))
+    if normalise_target(raw_target) is None:
+        return error(422, f"invalid target {raw_target!r}: expected one of {', '.join(TARGETS)}")
+    comment = doc.get("comment") if isinstance(doc.get("comment"), str) else None
+    delivery_id = request.headers.get("Idempotency-Key") or uuid.uuid4().hex
+    event = TransitionRequested(model, version, raw_target, origin="api",
+                                requested_by=doc.get("requested_by") or "api",
+                                comment=comment)
+    delivery = Delivery("api", delivery_id, "api.request",
+                        json.dumps(doc, sort_keys=True), event)
+    try:
+        result = services().intake.record(delivery)
+    except StoreUnavailable:
+        return error(503, "cannot store the request right now; retry later")
+    return jsonify(result.as_json()), 200 if result.duplicate else 201
+
+
+@bp.post("/deliveries/<ref>/replay")
+def replay_delivery(ref: str):
+    try:
+        return jsonify(replay(services(), ref))
+    except ReplayError as exc:
+        return error(exc.status, str(exc))

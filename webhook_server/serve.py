@@ -1,0 +1,92 @@
+"""``podium serve``: gunicorn in front, a worker process (with the scheduler) beside it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+from gunicorn.app.base import BaseApplication
+
+from webhook_server.jobs.scheduler import build_scheduler
+from webhook_server.jobs.worker import Worker
+from webhook_server.services import Services
+from webhook_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def default_web_workers() -> int:
+    return min(4, 2 * (os.cpu_count() or 1))
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, settings: Settings, options: dict) -> None:
+        self.settings_ = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from webhook_server.app import create_app
+
+        return create_app(self.settings_)
+
+
+def run_http(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
+    _Gunicorn(settings, {
+        "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
+        "threads": threads, "keepalive": 5, "graceful_timeout": 10, "timeout": 30,
+        "accesslog": None, "errorlog": "-", "loglevel": "warning",
+        "proc_name": "podium", "limit_request_field_size": 8190,
+    }).run()
+
+
+def spawn_worker_process(scheduler: bool, concurrency: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "webhook_server.cli", "worker",
+           "--concurrency", str(concurrency), "--scheduler" if scheduler else "--no-scheduler"]
+    return subprocess.Popen(cmd)
+
+
+def stop_process(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
+                stop: threading.Event) -> None:
+    """Run ``concurrency`` worker threads (and the scheduler) until ``stop`` is set."""
+    s = svc.settings
+    handlers = svc.handlers()
+    sched = None
+    if scheduler:
+        sched = build_scheduler(svc.store, svc.queue,
+                                reconcile_interval_s=(s.reconcile_interval_s
+                                                      if svc.registry is not None else None),
+                                reap_interval_s=max(1.0, s.job_lease_s / 2))
+        sched.start()
+    threads = []
+    for i in range(concurrency):
+        worker = Worker(svc.queue, handlers, poll_s=s.worker_poll_s, lease_s=s.job_lease_s)
+        t = threading.Thread(target=worker.run, args=(stop,), name=f"worker-{i}", daemon=True)
+        t.start()
+        threads.append(t)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        if sched is not None:
+            sched.shutdown(wait=False)
+        for t in threads:
+            t.join(timeout=30)

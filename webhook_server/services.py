@@ -1,0 +1,50 @@
+"""Wire the pieces together from Settings. Used by the app factory, the CLI and tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from webhook_server.intake import Intake
+from webhook_server.jobs.queue import SqlJobQueue
+from webhook_server.registry import Registry
+from webhook_server.settings import Settings
+from webhook_server.sources.databricks import DatabricksSource
+from webhook_server.sources.mlflow import MlflowSource
+from webhook_server.store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    queue: SqlJobQueue
+    intake: Intake
+    mlflow_source: MlflowSource
+    databricks_source: DatabricksSource
+    registry: Registry | None
+
+    def handlers(self):
+        from webhook_server.jobs.handlers import default_handlers
+
+        return default_handlers(self.store, self.intake, self.registry,
+                                self.settings.challenger_alias)
+
+    def close(self) -> None:
+        self.store.dispose()
+
+
+def build(settings: Settings, store: Store | None = None) -> Services:
+    store = store or Store(settings.database_url)
+    queue = SqlJobQueue(store, lease_s=settings.job_lease_s,
+                        max_attempts=settings.job_max_attempts,
+                        backoff_s=settings.job_backoff_s)
+    return Services(
+        settings=settings, store=store, queue=queue, intake=Intake(store, queue),
+        mlflow_source=MlflowSource(settings.mlflow_webhook_secret,
+                                   insecure=settings.insecure_no_signature,
+                                   tolerance_s=settings.signature_tolerance_s,
+                                   challenger_alias=settings.challenger_alias),
+        databricks_source=DatabricksSource(settings.databricks_webhook_secret,
+                                           tolerance_s=settings.signature_tolerance_s),
+        registry=Registry(settings.mlflow_tracking_uri) if settings.mlflow_tracking_uri else None,
+    )

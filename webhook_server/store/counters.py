@@ -1,0 +1,20 @@
+"""Durable counters shared by every process (exported on /metrics)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select
+
+from webhook_server.store.schema import counters
+
+
+def incr(store, name: str, labels: str, by: int = 1) -> None:
+    stmt = store.insert(counters).values(name=name, labels=labels, value=by)
+    stmt = stmt.on_conflict_do_update(index_elements=["name", "labels"],
+                                      set_={"value": counters.c.value + by})
+    with store.tx() as conn:
+        conn.execute(stmt)
+
+
+def read(conn: Connection, name: str) -> dict[str, int]:
+    q = select(counters.c.labels, counters.c.value).where(counters.c.name == name)
+    return {labels: value for labels, value in conn.execute(q)}

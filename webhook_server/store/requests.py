@@ -1,0 +1,88 @@
+"""Repository functions for transition requests and their history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from webhook_server.store import states
+from webhook_server.store.schema import request_events, requests, utcnow
+
+
+def create(conn: Connection, *, model: str, version: str, target: str | None,
+           raw_target: str, origin: str, state: str, reason: str | None = None,
+           delivery_pk: int | None = None, requested_by: str | None = None,
+           comment: str | None = None, actor: str = "intake") -> int:
+    now = utcnow()
+    request_id = conn.execute(insert(requests).values(
+        model=model, version=version, target=target, raw_target=raw_target, origin=origin,
+        state=state, reason=reason, delivery_pk=delivery_pk, requested_by=requested_by,
+        comment=comment, created_at=now, updated_at=now).returning(requests.c.id)).scalar_one()
+    conn.execute(insert(request_events).values(request_id=request_id, at=now, from_state=None,
+                                               to_state=state, actor=actor, note=reason))
+    return request_id
+
+
+def transition(conn: Connection, request_id: int, *, expect: tuple[str, ...], to: str,
+               actor: str, reason: str | None = None) -> bool:
+    """Compare-and-set the state: moves only from one of ``expect``. True when it moved."""
+    now = utcnow()
+    row = conn.execute(select(requests.c.state).where(requests.c.id == request_id)).first()
+    if row is None or row.state not in expect:
+        return False
+    moved = conn.execute(update(requests).where(requests.c.id == request_id,
+                                                requests.c.state == row.state)
+                         .values(state=to, reason=reason, updated_at=now)).rowcount
+    if moved:
+        conn.execute(insert(request_events).values(request_id=request_id, at=now,
+                                                   from_state=row.state, to_state=to,
+                                                   actor=actor, note=reason))
+    return bool(moved)
+
+
+def note(conn: Connection, request_id: int, actor: str, text: str) -> None:
+    """A history line without a state change (e.g. a job ran)."""
+    state = conn.execute(select(requests.c.state).where(requests.c.id == request_id)).scalar_one()
+    conn.execute(insert(request_events).values(request_id=request_id, at=utcnow(),
+                                               from_state=state, to_state=state, actor=actor,
+                                               note=text))
+
+
+def open_ids(conn: Connection, model: str, version: str | None = None,
+             origin: str | None = None) -> list[int]:
+    q = select(requests.c.id).where(requests.c.model == model,
+                                    requests.c.state.in_(states.OPEN))
+    if version is not None:
+        q = q.where(requests.c.version == version)
+    if origin is not None:
+        q = q.where(requests.c.origin == origin)
+    return list(conn.execute(q.order_by(requests.c.id)).scalars())
+
+
+def exists_for(conn: Connection, model: str, version: str, origin: str, raw_target: str) -> bool:
+    q = select(func.count()).select_from(requests).where(
+        requests.c.model == model, requests.c.version == version, requests.c.origin == origin,
+        func.lower(requests.c.raw_target) == raw_target.strip().lower())
+    return conn.execute(q).scalar_one() > 0
+
+
+def get(conn: Connection, request_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(requests).where(requests.c.id == request_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def history(conn: Connection, request_id: int) -> list[dict[str, Any]]:
+    q = (select(request_events).where(request_events.c.request_id == request_id)
+         .order_by(request_events.c.id))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def list_(conn: Connection, *, model: str | None = None, state: str | None = None,
+          limit: int = 100) -> list[dict[str, Any]]:
+    q = select(requests).order_by(requests.c.id.desc()).limit(limit)
+    if model:
+        q = q.where(requests.c.model == model)
+    if state:
+        q = q.where(requests.c.state == state)
+    return [dict(r) for r in conn.execute(q).mappings()]

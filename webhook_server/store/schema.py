@@ -1,0 +1,141 @@
+"""Tables of Podium's store (SQLAlchemy Core). Alembic migrations create them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out, on SQLite (naive storage) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+# Every verified delivery, whatever it meant. UNIQUE(source, delivery_id) is the
+# idempotency key: a repeated delivery bumps `duplicates` and changes nothing else.
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(32), nullable=False),
+    Column("delivery_id", String(255), nullable=False),
+    Column("event", String(100), nullable=False),
+    # accepted | ignored | test | invalid
+    Column("status", String(16), nullable=False),
+    Column("detail", Text),
+    Column("body", Text, nullable=False),
+    Column("request_id", Integer),
+    Column("duplicates", Integer, nullable=False, server_default="0"),
+    Column("received_at", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "delivery_id"),
+)
+
+# Transition requests and their current state (history in request_events).
+requests = Table(
+    "requests", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model", String(255), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("target", String(16)),  # NULL when the asked-for target is invalid
+    Column("raw_target", String(255), nullable=False),
+    Column("origin", String(16), nullable=False),  # tag | alias | databricks | api
+    Column("state", String(24), nullable=False),
+    Column("reason", Text),
+    Column("delivery_pk", Integer, ForeignKey("deliveries.id")),
+    Column("requested_by", String(255)),
+    Column("comment", Text),
+    Column("decided_by", String(255)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "model", "version"),
+    Index(None, "model", "state"),
+)
+
+request_events = Table(
+    "request_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("request_id", Integer, ForeignKey("requests.id"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("from_state", String(24)),
+    Column("to_state", String(24), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("note", Text),
+)
+
+# Leased job queue. `key` makes enqueueing idempotent; the partial unique index on
+# lock_key lets at most one job per lock (one decision per registered model) run at once.
+jobs = Table(
+    "jobs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(12), nullable=False),  # queued | running | done | dead
+    Column("lock_key", String(255)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer, nullable=False),
+    Column("run_after", UTCDateTime, nullable=False),
+    Column("lease_owner", String(128)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "state", "run_after"),
+    Index("uq_jobs_running_lock", "lock_key", unique=True,
+          sqlite_where=text("state = 'running'"), postgresql_where=text("state = 'running'")),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("detail", Text),
+)
+
+# Monotonic counters that must survive restarts and be shared by every worker process
+# (e.g. rejected signatures by source and reason), exported on /metrics.
+counters = Table(
+    "counters", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("labels", String(255), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
