@@ -105,6 +105,8 @@ class Ignored:
 class TestDelivery:
     """The example payload MLflow's ``test_webhook`` sends."""
 
+    __test__ = False  # not a pytest class, despite the name
+
     event: str
 
 

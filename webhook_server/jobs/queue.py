@@ -59,8 +59,8 @@ class SqlJobQueue:
             key=key, kind=kind, payload=json.dumps(payload, sort_keys=True), state=QUEUED,
             lock_key=lock_key, attempts=0, max_attempts=self.max_attempts,
             run_after=now + timedelta(seconds=delay_s), created_at=now, updated_at=now,
-        ).on_conflict_do_nothing(index_elements=["key"])
-        return conn.execute(stmt).rowcount == 1
+        ).on_conflict_do_nothing(index_elements=["key"]).returning(jobs.c.id)
+        return conn.execute(stmt).scalar() is not None
 
     def claim(self, owner: str) -> Job | None:
         """Lease the oldest runnable job whose lock is free; None when there is none."""

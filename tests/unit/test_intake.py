@@ -1,0 +1,115 @@
+"""Intake: one transaction for delivery + request + first job; idempotent; consistent."""
+
+import pytest
+from sqlalchemy import func, select
+
+from webhook_server.events import Ignored, RequestCancelled, TestDelivery, TransitionRequested
+from webhook_server.sources import Delivery
+from webhook_server.store import requests as reqs
+from webhook_server.store.schema import deliveries, jobs, request_events, requests
+
+
+def deliver(svc, event, delivery_id="d-1", source="mlflow"):
+    return svc.intake.record(Delivery(source, delivery_id, "model_version_tag.set", "{}", event))
+
+
+def count(svc, table):
+    with svc.store.tx() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def req(model="churn", version="3", target="Production", origin="tag"):
+    return TransitionRequested(model, version, target, origin=origin)
+
+
+def test_a_request_is_stored_with_its_delivery_history_and_first_job(svc):
+    result = deliver(svc, req())
+    with svc.store.tx() as conn:
+        row = reqs.get(conn, result.request_id)
+        job = conn.execute(select(jobs)).mappings().one()
+        delivery = conn.execute(select(deliveries)).mappings().one()
+    assert (row["model"], row["version"], row["target"], row["state"]) == \
+        ("churn", "3", "Production", "queued")
+    assert job["key"] == f"request:{result.request_id}" and job["lock_key"] == "model:churn"
+    assert delivery["request_id"] == result.request_id and delivery["status"] == "accepted"
+    assert count(svc, request_events) == 1
+
+
+def test_a_repeated_delivery_changes_nothing_but_its_duplicate_count(svc):
+    first = deliver(svc, req())
+    again = deliver(svc, req())
+    assert again.duplicate and again.request_id == first.request_id
+    assert (count(svc, deliveries), count(svc, requests), count(svc, jobs)) == (1, 1, 1)
+    with svc.store.tx() as conn:
+        assert conn.execute(select(deliveries.c.duplicates)).scalar_one() == 1
+
+
+def test_the_same_delivery_id_from_two_sources_is_two_deliveries(svc):
+    deliver(svc, req(), source="mlflow")
+    deliver(svc, req(version="4"), source="databricks")
+    assert count(svc, deliveries) == 2
+
+
+def test_an_invalid_target_is_stored_as_a_rejected_request_with_the_reason(svc):
+    result = deliver(svc, req(target="Prod"))
+    with svc.store.tx() as conn:
+        row = reqs.get(conn, result.request_id)
+    assert row["state"] == "rejected" and row["target"] is None
+    assert "invalid target 'Prod'" in row["reason"]
+    assert count(svc, jobs) == 1  # the job reports the rejection on the version
+
+
+def test_a_newer_request_for_the_same_version_supersedes_the_open_one(svc):
+    old = deliver(svc, req(target="Staging"), "d-1").request_id
+    new = deliver(svc, req(target="Production"), "d-2").request_id
+    with svc.store.tx() as conn:
+        assert reqs.get(conn, old)["state"] == "cancelled"
+        assert reqs.get(conn, old)["reason"] == f"superseded by request {new}"
+        assert reqs.get(conn, new)["state"] == "queued"
+
+
+def test_requests_for_other_versions_are_left_alone(svc):
+    a = deliver(svc, req(version="3"), "d-1").request_id
+    deliver(svc, req(version="4"), "d-2")
+    with svc.store.tx() as conn:
+        assert reqs.get(conn, a)["state"] == "queued"
+
+
+def test_deleting_the_tag_cancels_the_open_tag_request_only(svc):
+    tag = deliver(svc, req(version="3"), "d-1").request_id
+    alias = deliver(svc, req(version="5", origin="alias"), "d-2").request_id
+    result = deliver(svc, RequestCancelled("churn", "3", origin="tag"), "d-3")
+    with svc.store.tx() as conn:
+        assert reqs.get(conn, tag)["state"] == "cancelled"
+        assert reqs.get(conn, tag)["reason"] == "transition_request tag deleted"
+        assert reqs.get(conn, alias)["state"] == "queued"
+    assert result.cancelled == (tag,)
+
+
+def test_removing_the_challenger_alias_cancels_the_alias_request_of_that_model(svc):
+    alias = deliver(svc, req(version="5", origin="alias"), "d-1").request_id
+    result = deliver(svc, RequestCancelled("churn", None, origin="alias"), "d-2")
+    assert result.cancelled == (alias,)
+
+
+def test_cancelling_with_nothing_open_says_so(svc):
+    result = deliver(svc, RequestCancelled("churn", "3", origin="tag"))
+    assert result.cancelled == () and result.detail == "no open request to cancel"
+
+
+@pytest.mark.parametrize("event,status", [(Ignored("tag 'x' is not watched"), "ignored"),
+                                          (TestDelivery("model_version_tag.set"), "test")])
+def test_ignored_and_test_deliveries_are_stored_without_a_request(svc, event, status):
+    result = deliver(svc, event)
+    assert result.status == status and result.request_id is None
+    assert (count(svc, deliveries), count(svc, requests), count(svc, jobs)) == (1, 0, 0)
+
+
+def test_a_failure_mid_transaction_leaves_nothing_behind(svc, monkeypatch):
+    def broken_enqueue(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(svc.intake.queue, "enqueue", broken_enqueue)
+    with pytest.raises(RuntimeError):
+        deliver(svc, req())
+    assert (count(svc, deliveries), count(svc, requests), count(svc, jobs)) == (0, 0, 0)
