@@ -29,6 +29,14 @@ def _postgres_url() -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def _no_ambient_settings(monkeypatch):
+    """Podium, MLflow, Slack and GitLab variables of the caller's shell never leak in."""
+    for name in list(os.environ):
+        if name.startswith(("PODIUM_", "MLFLOW_", "SLACK_", "GITLAB_")) and name != PG_ENV:
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path):
     """A fresh, empty database: a SQLite file, or a private schema on PostgreSQL."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from flask import Flask
@@ -16,7 +17,9 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
-    settings = settings or Settings.from_env()
+    if services is not None and settings is not None and services.settings is not settings:
+        services = dataclasses.replace(services, settings=settings)
+    settings = settings or (services.settings if services else Settings.from_env())
     svc = services or build(settings)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

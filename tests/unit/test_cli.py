@@ -1,0 +1,84 @@
+"""The podium command, run in-process through click's runner with an explicit environment."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from tests.support.signing import SECRET
+from webhook_server.cli import main
+from webhook_server.events import TransitionRequested
+from webhook_server.sources import Delivery
+
+
+@pytest.fixture
+def env(sqlite_url):
+    return {"PODIUM_DATABASE_URL": sqlite_url, "PODIUM_MLFLOW_WEBHOOK_SECRET": SECRET}
+
+
+def run(env, *args):
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return result
+
+
+def seed(env):
+    from webhook_server.services import build
+    from webhook_server.settings import Settings
+
+    svc = build(Settings(database_url=env["PODIUM_DATABASE_URL"]))
+    svc.store.migrate()
+    for i, target in enumerate(["Production", "Staging"], start=3):
+        svc.intake.record(Delivery("mlflow", f"d-{i}", "model_version_tag.set", "{}",
+                                   TransitionRequested("churn", str(i), target, "tag")))
+    svc.close()
+
+
+def test_requests_prints_a_table_and_json(env):
+    seed(env)
+    table = run(env, "requests")
+    assert table.exit_code == 0
+    lines = table.output.splitlines()
+    assert lines[0].split()[:6] == ["id", "model", "version", "target", "origin", "state"]
+    assert "Staging" in lines[2] and "Production" in lines[3]
+    data = json.loads(run(env, "requests", "--json", "--model", "churn").output)
+    assert [(r["version"], r["state"]) for r in data] == [("4", "queued"), ("3", "queued")]
+
+
+def test_show_prints_the_history_and_fails_on_an_unknown_id(env):
+    seed(env)
+    shown = run(env, "show", "1")
+    assert "request 1: churn v3 -> Production (tag), state queued" in shown.output
+    missing = CliRunner().invoke(main, ["show", "42"], env=env)
+    assert missing.exit_code == 1 and "no request 42" in missing.output
+
+
+def test_jobs_and_replay_of_an_unknown_delivery(env):
+    seed(env)
+    assert "request:1" in run(env, "jobs").output
+    result = CliRunner().invoke(main, ["replay", "nope"], env=env)
+    assert result.exit_code == 1 and "no stored delivery 'nope'" in result.output
+
+
+def test_config_lists_variables_without_revealing_secrets(env):
+    out = run(env, "config").output
+    assert re.search(r"PODIUM_MLFLOW_WEBHOOK_SECRET\s+\(set\)", out)
+    assert re.search(r"SLACK_BOT_TOKEN\s+\(unset\)", out) and SECRET not in out
+
+
+def test_serve_refuses_to_start_without_a_webhook_secret(sqlite_url):
+    proc = subprocess.run([sys.executable, "-m", "webhook_server.cli", "serve"],
+                          env={"PODIUM_DATABASE_URL": sqlite_url, "PATH": ""},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "podium serve: refusing to start: PODIUM_MLFLOW_WEBHOOK_SECRET is not set (set it, "
+        "or pass --insecure-no-signature to accept unsigned deliveries)"]
+
+
+def test_a_bad_setting_is_reported_in_one_line(sqlite_url):
+    result = CliRunner().invoke(main, ["requests"], env={"PODIUM_DATABASE_URL": sqlite_url,
+                                                         "PODIUM_JOB_LEASE": "x"})
+    assert result.exit_code == 1 and "PODIUM_JOB_LEASE='x' is not a valid int" in result.output
