@@ -73,7 +73,7 @@ def wait_http(proc: Process, path: str, timeout: float) -> None:
                        f"log {proc.log_path}:\n{proc.log_tail()}")
 
 
-def _bin(name: str) -> str:
+def bin_path(name: str) -> str:
     local = Path(sys.executable).with_name(name)
     return str(local) if local.exists() else (shutil.which(name) or name)
 
@@ -87,7 +87,7 @@ def start_mlflow(workdir: Path, port: int | None = None, timeout: float = 60) ->
                # A registered webhook is seen by the next event, not a minute later.
                MLFLOW_WEBHOOK_CACHE_TTL="1")
     log_path = workdir / "mlflow.log"
-    cmd = [_bin("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+    cmd = [bin_path("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
            "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
            "--artifacts-destination", str(workdir / "artifacts"), "--workers", "1"]
     with open(log_path, "ab") as log:
@@ -107,7 +107,7 @@ def start_podium(workdir: Path, env: dict[str, str], port: int | None = None,
                 if not k.startswith(("MLFLOW_", "PODIUM_", "SLACK_", "GITLAB_"))}
     full_env.update(env)
     log_path = workdir / f"podium-{port}.log"
-    cmd = [_bin("podium"), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    cmd = [bin_path("podium"), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
                                 cwd=workdir, start_new_session=True)

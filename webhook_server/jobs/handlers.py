@@ -26,9 +26,11 @@ def request_handler(store: Store, registry: Registry | None) -> Handler:
         if row is None:
             raise PermanentJobError(f"request {request_id} does not exist")
         if registry is not None:
-            tags = {TAG_STATUS: row["state"], TAG_REQUEST_ID: str(request_id)}
+            # podium.status last: a reader that sees it sees the other tags too
+            tags = {TAG_REQUEST_ID: str(request_id)}
             if row["reason"]:
                 tags["podium.reason"] = row["reason"][:500]
+            tags[TAG_STATUS] = row["state"]
             try:
                 registry.set_tags(row["model"], row["version"], tags)
             except Exception as exc:

@@ -37,6 +37,7 @@ def test_the_state_and_request_id_are_written_on_the_version(svc):
     request_handler(svc.store, registry)(job)
     assert registry.tags == [("churn", "3", {"podium.status": "queued",
                                              "podium.request_id": str(request_id)})]
+    assert list(registry.tags[0][2])[-1] == "podium.status"  # written last
 
 
 def test_a_rejected_request_carries_its_reason_to_the_version(svc):

@@ -1,0 +1,89 @@
+"""A real `mlflow server` (SQLite backend) for the whole session, and `podium serve` runs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.conftest import API_TOKEN
+from tests.support.signing import SECRET
+from webhook_server.devserver import start_mlflow, start_podium
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    server = start_mlflow(tmp_path_factory.mktemp("mlflow"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mlflow_client(mlflow_server):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+
+
+@pytest.fixture
+def model_name():
+    return f"churn-{uuid.uuid4().hex[:8]}"
+
+
+def new_version(client, name: str) -> str:
+    """Register a version backed by a real run artifact (what `podium train` will do)."""
+    try:
+        client.get_registered_model(name)
+    except Exception:
+        client.create_registered_model(name)
+    run = client.create_run("0")
+    client.log_text(run.info.run_id, "placeholder model", "model/README.txt")
+    client.set_terminated(run.info.run_id)
+    mv = client.create_model_version(name, source=f"runs:/{run.info.run_id}/model",
+                                     run_id=run.info.run_id)
+    return str(mv.version)
+
+
+@pytest.fixture
+def podium_env(tmp_path, mlflow_server):
+    return {"PODIUM_DATABASE_URL": f"sqlite:///{tmp_path / 'podium.db'}",
+            "PODIUM_MLFLOW_WEBHOOK_SECRET": SECRET, "PODIUM_API_TOKEN": API_TOKEN,
+            "MLFLOW_TRACKING_URI": mlflow_server.url, "PODIUM_WORKER_POLL": "0.1",
+            "PODIUM_JOB_BACKOFF": "0.2", "PODIUM_RECONCILE_INTERVAL": "3600"}
+
+
+@pytest.fixture
+def podium(tmp_path, podium_env):
+    started = []
+
+    def start(**extra):
+        proc = start_podium(tmp_path, {**podium_env, **extra})
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+def api(podium, path: str):
+    resp = requests.get(podium.url + "/api/v1" + path,
+                        headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def wait_for(predicate, timeout: float = 30, what: str = "condition"):
+    """Poll an observable condition until it holds; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
