@@ -51,13 +51,12 @@ def main(verbose: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", "web_workers", type=int, default=None,
-              help="HTTP worker processes [default: min(4, 2 x CPUs)].")
-@click.option("--threads", default=4, show_default=True, help="Threads per HTTP worker.")
+              help="HTTP worker processes [default: 2 x CPUs].")
 @click.option("--no-worker", is_flag=True, help="Do not run jobs in this service.")
 @click.option("--no-scheduler", is_flag=True, help="Do not fire periodic triggers.")
 @click.option("--insecure-no-signature", is_flag=True,
               help="Accept unsigned MLflow deliveries (local experiments only).")
-def serve(host, port, web_workers, threads, no_worker, no_scheduler, insecure_no_signature):
+def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signature):
     """HTTP intake + job worker + scheduler (the embedded default)."""
     from webhook_server.serve import (
         default_web_workers,
@@ -80,7 +79,7 @@ def serve(host, port, web_workers, threads, no_worker, no_scheduler, insecure_no
     store.migrate()
     store.dispose()
     web_workers = web_workers or default_web_workers()
-    click.echo(f"podium: http://{host}:{port} ({web_workers} HTTP workers x {threads} threads)"
+    click.echo(f"podium: http://{host}:{port} ({web_workers} HTTP workers)"
                f"; jobs {'off' if no_worker else 'on'}; scheduler "
                f"{'off' if no_scheduler else 'on'}; store {_safe_url(settings.database_url)}"
                f"; MLflow {settings.mlflow_tracking_uri or 'not configured'}"
@@ -91,7 +90,7 @@ def serve(host, port, web_workers, threads, no_worker, no_scheduler, insecure_no
         child = spawn_worker_process(scheduler=not no_scheduler,
                                      concurrency=0 if no_worker else 2)
     try:
-        run_http(settings, host, port, web_workers, threads)
+        run_http(settings, host, port, web_workers)
     finally:
         stop_process(child)
 
@@ -126,8 +125,8 @@ def config() -> None:
     """List every environment variable Podium reads, and whether it is set."""
     settings = _settings()
     rows = []
-    for (env, default, doc), field in zip(describe(), settings.__dataclass_fields__.values(),
-                                          strict=True):
+    for (env, _default, doc), field in zip(describe(), settings.__dataclass_fields__.values(),
+                                           strict=True):
         value = getattr(settings, field.name)
         shown = ("(set)" if value else "(unset)") if field.metadata["secret"] else repr(value)
         rows.append([env, shown, doc])
@@ -173,7 +172,7 @@ def list_requests(model, state, limit, as_json) -> None:
     from webhook_server.views import request_json
 
     svc = _services()
-    with svc.store.tx() as conn:
+    with svc.store.read() as conn:
         rows = [request_json(r) for r in reqs.list_(conn, model=model, state=state,
                                                     limit=limit)]
     _emit(rows, as_json, lambda: render(
@@ -191,7 +190,7 @@ def show(request_id: int, as_json: bool) -> None:
     from webhook_server.views import request_json
 
     svc = _services()
-    with svc.store.tx() as conn:
+    with svc.store.read() as conn:
         row = reqs.get(conn, request_id)
         if row is None:
             raise click.ClickException(f"no request {request_id}")
@@ -256,7 +255,7 @@ def jobs(state, limit, as_json) -> None:
     from webhook_server.jobs.queue import list_jobs
 
     svc = _services()
-    with svc.store.tx() as conn:
+    with svc.store.read() as conn:
         rows = list_jobs(conn, state=state, limit=limit)
     _emit(rows, as_json, lambda: render(
         ["id", "key", "kind", "state", "attempts", "run after", "last error"],

@@ -20,9 +20,9 @@ from webhook_server.events import (
 )
 from webhook_server.jobs.queue import JobQueue
 from webhook_server.sources import Delivery
-from webhook_server.store import Store, StoreUnavailable, states
+from webhook_server.store import Store, StoreUnavailable, fastsql, states
 from webhook_server.store import requests as reqs
-from webhook_server.store.schema import deliveries, utcnow
+from webhook_server.store.schema import deliveries, requests, utcnow
 
 ACCEPTED, IGNORED, TEST, INVALID = "accepted", "ignored", "test", "invalid"
 
@@ -80,12 +80,11 @@ class Intake:
 
     def _insert(self, conn: Connection, source: str, delivery_id: str, event: str,
                 status: str, detail: str | None, body: str) -> int | None:
-        stmt = (self.store.insert(deliveries).values(
-            source=source, delivery_id=delivery_id, event=event, status=status, detail=detail,
-            body=body, received_at=utcnow(), duplicates=0)
-            .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
-            .returning(deliveries.c.id))
-        return conn.execute(stmt).scalar()
+        fast = fastsql.for_conn(conn)
+        row = fast.one(conn, "insert_delivery", {
+            "source": source, "delivery_id": delivery_id, "event": event, "status": status,
+            "detail": detail, "body": body, "received_at": fast.ts(utcnow())})
+        return row[0] if row else None
 
     def _record(self, conn: Connection, d: Delivery) -> IntakeResult:
         event = d.event
@@ -99,15 +98,12 @@ class Intake:
             return self._duplicate(conn, d)
         request_id, cancelled = None, ()
         if isinstance(event, TransitionRequested):
-            request_id = self._request(conn, event, pk)
-            detail = reqs.get(conn, request_id)["reason"]
+            request_id, detail = self._request(conn, event, pk)
         elif isinstance(event, RequestCancelled):
             cancelled = self._cancel(conn, event)
             detail = (f"cancelled request(s) {', '.join(map(str, cancelled))}" if cancelled
                       else "no open request to cancel")
-        if request_id is not None or cancelled:
-            conn.execute(update(deliveries).where(deliveries.c.id == pk)
-                         .values(request_id=request_id or cancelled[0], detail=detail))
+            conn.execute(update(deliveries).where(deliveries.c.id == pk).values(detail=detail))
         return IntakeResult(pk, status, request_id=request_id, cancelled=cancelled,
                             detail=detail)
 
@@ -115,11 +111,16 @@ class Intake:
         where = (deliveries.c.source == d.source, deliveries.c.delivery_id == d.delivery_id)
         conn.execute(update(deliveries).where(*where)
                      .values(duplicates=deliveries.c.duplicates + 1))
-        row = conn.execute(select(deliveries).where(*where)).mappings().one()
+        row = conn.execute(select(deliveries.c.id, deliveries.c.status, deliveries.c.detail,
+                                  requests.c.id.label("request_id"), requests.c.reason)
+                           .outerjoin(requests, requests.c.delivery_pk == deliveries.c.id)
+                           .where(*where)).mappings().first()
         return IntakeResult(row["id"], row["status"], duplicate=True,
-                            request_id=row["request_id"], detail=row["detail"])
+                            request_id=row["request_id"],
+                            detail=row["detail"] or row["reason"])
 
-    def _request(self, conn: Connection, e: TransitionRequested, delivery_pk: int) -> int:
+    def _request(self, conn: Connection, e: TransitionRequested,
+                 delivery_pk: int) -> tuple[int, str | None]:
         target = e.target
         if target is None:
             reason = (f"invalid target {e.raw_target!r}: expected one of "
@@ -138,7 +139,7 @@ class Intake:
         # Even a rejected request gets a job: it reports the rejection on the version.
         self.queue.enqueue(conn, kind="request", key=request_job_key(request_id),
                            payload={"request_id": request_id}, lock_key=model_lock(e.model))
-        return request_id
+        return request_id, reason
 
     def _cancel(self, conn: Connection, e: RequestCancelled) -> tuple[int, ...]:
         why = ("transition_request tag deleted" if e.origin == "tag"

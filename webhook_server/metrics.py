@@ -21,7 +21,7 @@ class StoreCollector:
         self.store = store
 
     def collect(self):
-        with self.store.engine.connect() as conn:
+        with self.store.read() as conn:
             by_outcome = conn.execute(
                 select(deliveries.c.source, deliveries.c.status, func.count(),
                        func.coalesce(func.sum(deliveries.c.duplicates), 0))

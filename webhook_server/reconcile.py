@@ -33,7 +33,7 @@ def reconcile(store: Store, intake: Intake, registry: Registry,
     found = registry.requested_versions(challenger_alias)
     created: list[int] = []
     for item in found:
-        with store.tx() as conn:
+        with store.read() as conn:
             if reqs.exists_for(conn, item.model, item.version, item.origin, item.raw_target):
                 continue
         delivery_id = f"{item.model}:{item.version}:{item.origin}:{item.raw_target.lower()}"

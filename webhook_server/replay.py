@@ -7,7 +7,7 @@ from sqlalchemy import func, or_, select
 from webhook_server.jobs.queue import DEAD
 from webhook_server.services import Services
 from webhook_server.sources import Delivery
-from webhook_server.store.schema import deliveries, jobs
+from webhook_server.store.schema import deliveries, jobs, requests
 
 
 class ReplayError(Exception):
@@ -18,11 +18,13 @@ class ReplayError(Exception):
 
 def replay(svc: Services, ref: str) -> dict:
     """``ref`` is the sender's delivery id or Podium's numeric delivery number."""
-    with svc.store.tx() as conn:
+    with svc.store.read() as conn:
         cond = deliveries.c.delivery_id == ref
         if ref.isdigit():
             cond = or_(cond, deliveries.c.id == int(ref))
-        rows = conn.execute(select(deliveries).where(cond)).mappings().all()
+        rows = conn.execute(select(deliveries, requests.c.id.label("request_id"))
+                            .outerjoin(requests, requests.c.delivery_pk == deliveries.c.id)
+                            .where(cond)).mappings().all()
         if not rows:
             raise ReplayError(f"no stored delivery {ref!r}", 404)
         if len(rows) > 1:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 
 from gunicorn.app.base import BaseApplication
 
@@ -20,12 +21,14 @@ log = logging.getLogger(__name__)
 
 
 def default_web_workers() -> int:
-    return min(4, 2 * (os.cpu_count() or 1))
+    return 2 * (os.cpu_count() or 1)
 
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, settings: Settings, options: dict) -> None:
-        self.settings_ = settings
+    """Embedded gunicorn: each worker process builds its own app (no shared connections)."""
+
+    def __init__(self, factory: Callable[[], object], options: dict) -> None:
+        self.factory = factory
         self.options = options
         super().__init__()
 
@@ -34,18 +37,25 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from webhook_server.app import create_app
-
-        return create_app(self.settings_)
+        return self.factory()
 
 
-def run_http(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
-    _Gunicorn(settings, {
-        "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
-        "threads": threads, "keepalive": 5, "graceful_timeout": 10, "timeout": 30,
-        "accesslog": None, "errorlog": "-", "loglevel": "warning",
-        "proc_name": "podium", "limit_request_field_size": 8190,
-    }).run()
+def gunicorn_options(host: str, port: int, workers: int) -> dict:
+    # Sync workers: every request is short (verify, one commit, answer). gthread with
+    # keep-alive measured 3-5x slower here under concurrent senders (bench/intake.py).
+    return {"bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
+            "graceful_timeout": 10, "timeout": 30, "accesslog": None, "errorlog": "-",
+            "loglevel": "warning", "proc_name": "podium", "limit_request_field_size": 8190}
+
+
+def run_gunicorn(factory: Callable[[], object], host: str, port: int, workers: int) -> None:
+    _Gunicorn(factory, gunicorn_options(host, port, workers)).run()
+
+
+def run_http(settings: Settings, host: str, port: int, workers: int) -> None:
+    from webhook_server.app import create_app
+
+    run_gunicorn(lambda: create_app(settings), host, port, workers)
 
 
 def spawn_worker_process(scheduler: bool, concurrency: int) -> subprocess.Popen:

@@ -31,7 +31,7 @@ def test_a_request_is_stored_with_its_delivery_history_and_first_job(svc):
     assert (row["model"], row["version"], row["target"], row["state"]) == \
         ("churn", "3", "Production", "queued")
     assert job["key"] == f"request:{result.request_id}" and job["lock_key"] == "model:churn"
-    assert delivery["request_id"] == result.request_id and delivery["status"] == "accepted"
+    assert row["delivery_pk"] == delivery["id"] and delivery["status"] == "accepted"
     assert count(svc, request_events) == 1
 
 

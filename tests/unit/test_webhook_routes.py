@@ -16,7 +16,8 @@ from tests.support.signing import (
     tag_set,
 )
 from webhook_server.sources.mlflow import EXAMPLES
-from webhook_server.store.schema import deliveries, jobs, requests as requests_t
+from webhook_server.store.schema import deliveries, jobs
+from webhook_server.store.schema import requests as requests_t
 
 
 def rows(svc, table=deliveries):

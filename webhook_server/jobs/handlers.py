@@ -21,7 +21,7 @@ def request_handler(store: Store, registry: Registry | None) -> Handler:
 
     def handle(job: Job) -> None:
         request_id = job.payload["request_id"]
-        with store.tx() as conn:
+        with store.read() as conn:
             row = reqs.get(conn, request_id)
         if row is None:
             raise PermanentJobError(f"request {request_id} does not exist")

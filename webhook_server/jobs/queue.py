@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from webhook_server.store import Store
+from webhook_server.store import Store, fastsql
 from webhook_server.store.schema import jobs, utcnow
 
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
@@ -54,13 +54,13 @@ class SqlJobQueue:
     def enqueue(self, conn: Connection, *, kind: str, key: str, payload: dict[str, Any],
                 lock_key: str | None = None, delay_s: float = 0) -> bool:
         """Insert unless ``key`` exists. True when a row was added. Runs in the caller's tx."""
+        fast = fastsql.for_conn(conn)  # on the intake hot path
         now = utcnow()
-        stmt = self.store.insert(jobs).values(
-            key=key, kind=kind, payload=json.dumps(payload, sort_keys=True), state=QUEUED,
-            lock_key=lock_key, attempts=0, max_attempts=self.max_attempts,
-            run_after=now + timedelta(seconds=delay_s), created_at=now, updated_at=now,
-        ).on_conflict_do_nothing(index_elements=["key"]).returning(jobs.c.id)
-        return conn.execute(stmt).scalar() is not None
+        return fast.one(conn, "insert_job", {
+            "key": key, "kind": kind, "payload": json.dumps(payload, sort_keys=True),
+            "lock_key": lock_key, "max_attempts": self.max_attempts,
+            "run_after": fast.ts(now + timedelta(seconds=delay_s)),
+            "now": fast.ts(now)}) is not None
 
     def claim(self, owner: str) -> Job | None:
         """Lease the oldest runnable job whose lock is free; None when there is none."""
@@ -71,7 +71,7 @@ class SqlJobQueue:
         candidates = (select(jobs.c.id).where(jobs.c.state == QUEUED, jobs.c.run_after <= now,
                                               or_(jobs.c.lock_key.is_(None), ~lock_busy))
                       .order_by(jobs.c.run_after, jobs.c.id).limit(8))
-        with self.store.tx() as conn:
+        with self.store.read() as conn:
             ids = list(conn.execute(candidates).scalars())
         for job_id in ids:
             try:

@@ -39,7 +39,7 @@ def list_requests():
     limit = request.args.get("limit", "100")
     if not limit.isdigit() or not 1 <= int(limit) <= 1000:
         return error(400, "limit must be an integer between 1 and 1000")
-    with services().store.tx() as conn:
+    with services().store.read() as conn:
         rows = reqs.list_(conn, model=request.args.get("model"),
                           state=request.args.get("state"), limit=int(limit))
     return jsonify({"requests": [request_json(r) for r in rows]})
@@ -47,7 +47,7 @@ def list_requests():
 
 @bp.get("/requests/<int:request_id>")
 def show_request(request_id: int):
-    with services().store.tx() as conn:
+    with services().store.read() as conn:
         row = reqs.get(conn, request_id)
         if row is None:
             return error(404, f"no request {request_id}")

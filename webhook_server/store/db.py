@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -53,7 +56,41 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front (no deadlocking upgrade); readers do not block them.
+        write = conn.get_execution_options().get("podium_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class _SqliteWriteLock:
+    """Serialise writers before SQLite sees them: a thread lock within the process and an
+    flock on ``<db>.lock`` across processes. Both wake the next writer the moment the lock
+    is released, where SQLite's busy handler would sleep-poll (up to 100 ms a turn)."""
+
+    def __init__(self, db_path: str | None) -> None:
+        self._thread_lock = threading.Lock()
+        self._path = f"{db_path}.lock" if db_path not in (None, "", ":memory:") else None
+        self._fd: int | None = None
+
+    @contextmanager
+    def held(self, timeout_s: float = 30) -> Iterator[None]:
+        # Not re-entrant on purpose: a nested write transaction in one thread would wait on
+        # itself; the timeout turns that bug (or a stuck writer) into an error, not a hang.
+        if not self._thread_lock.acquire(timeout=timeout_s):
+            raise StoreUnavailable(f"no write slot on the SQLite store within {timeout_s} s")
+        try:
+            if self._path is None:
+                yield
+                return
+            if self._fd is None or self._fd_pid != os.getpid():  # reopen after fork
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._fd_pid = os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
 
 
 class Store:
@@ -62,6 +99,8 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
         self.engine = make_engine(url)
+        self._write_lock = (_SqliteWriteLock(self.engine.url.database)
+                            if self.dialect == "sqlite" else None)
 
     @property
     def dialect(self) -> str:
@@ -74,14 +113,31 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        """A write transaction: committed on exit, rolled back on an exception."""
+        with self._writer() as conn:
             yield conn
+
+    @contextmanager
+    def _writer(self) -> Iterator[Connection]:
+        lock = self._write_lock.held() if self._write_lock else nullcontext()
+        with lock, self.engine.connect() as conn:
+            conn.execution_options(podium_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction that never waits for writers (WAL snapshot on SQLite)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(podium_write=False)
+            with conn.begin():
+                yield conn
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (idempotent)."""
         from alembic import command
 
-        with self.engine.begin() as conn:
+        with self._writer() as conn:
             cfg = _alembic_config(conn)
             command.upgrade(cfg, "head")
 

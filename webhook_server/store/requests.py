@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from webhook_server.store import states
+from webhook_server.store import fastsql, states
 from webhook_server.store.schema import request_events, requests, utcnow
 
 
@@ -14,13 +14,14 @@ def create(conn: Connection, *, model: str, version: str, target: str | None,
            raw_target: str, origin: str, state: str, reason: str | None = None,
            delivery_pk: int | None = None, requested_by: str | None = None,
            comment: str | None = None, actor: str = "intake") -> int:
-    now = utcnow()
-    request_id = conn.execute(insert(requests).values(
-        model=model, version=version, target=target, raw_target=raw_target, origin=origin,
-        state=state, reason=reason, delivery_pk=delivery_pk, requested_by=requested_by,
-        comment=comment, created_at=now, updated_at=now).returning(requests.c.id)).scalar_one()
-    conn.execute(insert(request_events).values(request_id=request_id, at=now, from_state=None,
-                                               to_state=state, actor=actor, note=reason))
+    fast = fastsql.for_conn(conn)  # on the intake hot path
+    now = fast.ts(utcnow())
+    (request_id,) = fast.one(conn, "insert_request", {
+        "model": model, "version": version, "target": target, "raw_target": raw_target,
+        "origin": origin, "state": state, "reason": reason, "delivery_pk": delivery_pk,
+        "requested_by": requested_by, "comment": comment, "now": now})
+    fast.one(conn, "insert_event", {"request_id": request_id, "now": now, "from_state": None,
+                                    "to_state": state, "actor": actor, "note": reason})
     return request_id
 
 
@@ -51,6 +52,9 @@ def note(conn: Connection, request_id: int, actor: str, text: str) -> None:
 
 def open_ids(conn: Connection, model: str, version: str | None = None,
              origin: str | None = None) -> list[int]:
+    if origin is None and version is not None:  # the intake hot path
+        return [r[0] for r in fastsql.for_conn(conn).all(
+            conn, "open_for_version", {"model": model, "version": version})]
     q = select(requests.c.id).where(requests.c.model == model,
                                     requests.c.state.in_(states.OPEN))
     if version is not None:

@@ -60,7 +60,6 @@ deliveries = Table(
     Column("status", String(16), nullable=False),
     Column("detail", Text),
     Column("body", Text, nullable=False),
-    Column("request_id", Integer),
     Column("duplicates", Integer, nullable=False, server_default="0"),
     Column("received_at", UTCDateTime, nullable=False),
     UniqueConstraint("source", "delivery_id"),
@@ -77,7 +76,7 @@ requests = Table(
     Column("origin", String(16), nullable=False),  # tag | alias | databricks | api
     Column("state", String(24), nullable=False),
     Column("reason", Text),
-    Column("delivery_pk", Integer, ForeignKey("deliveries.id")),
+    Column("delivery_pk", Integer, ForeignKey("deliveries.id"), index=True),
     Column("requested_by", String(255)),
     Column("comment", Text),
     Column("decided_by", String(255)),

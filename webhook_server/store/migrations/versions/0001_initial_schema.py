@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
 
 from alembic import op
@@ -38,7 +38,6 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('detail', sa.Text(), nullable=True),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('request_id', sa.Integer(), nullable=True),
     sa.Column('duplicates', sa.Integer(), server_default='0', nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_deliveries')),
@@ -85,6 +84,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_requests'))
     )
     with op.batch_alter_table('requests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_requests_delivery_pk'), ['delivery_pk'], unique=False)
         batch_op.create_index(batch_op.f('ix_requests_model_state'), ['model', 'state'], unique=False)
         batch_op.create_index(batch_op.f('ix_requests_model_version'), ['model', 'version'], unique=False)
 
@@ -112,6 +112,7 @@ def downgrade() -> None:
     with op.batch_alter_table('requests', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_requests_model_version'))
         batch_op.drop_index(batch_op.f('ix_requests_model_state'))
+        batch_op.drop_index(batch_op.f('ix_requests_delivery_pk'))
 
     op.drop_table('requests')
     with op.batch_alter_table('jobs', schema=None) as batch_op:
