@@ -25,8 +25,8 @@ SQL = {
         "received_at, duplicates) VALUES (:source, :delivery_id, :event, :status, :detail, "
         ":body, :received_at, 0) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id"),
     "open_for_version": (
-        "SELECT id FROM requests WHERE model = :model AND version = :version "
-        f"AND state IN ({_OPEN}) ORDER BY id"),  # noqa: S608 (constants, not input)
+        "SELECT id FROM requests WHERE model = :model AND version = :version "  # noqa: S608
+        f"AND state IN ({_OPEN}) ORDER BY id"),  # _OPEN is built from constants, not input
     "insert_request": (
         "INSERT INTO requests (model, version, target, raw_target, origin, state, reason, "
         "delivery_pk, requested_by, comment, created_at, updated_at) VALUES (:model, "
