@@ -1,0 +1,1 @@
+"""Model-quality checks and the champion comparison (built with the checks issue)."""

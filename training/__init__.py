@@ -1,0 +1,1 @@
+"""Churn training pipeline: data, features, training, registration, scoring, drift."""
