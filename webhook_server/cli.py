@@ -272,6 +272,16 @@ def demo(keep_running: bool) -> None:
     sys.exit(run_demo(keep_running=keep_running))
 
 
+def _register_training_commands() -> None:
+    from webhook_server.cli_training import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_training_commands()
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 

@@ -1,0 +1,64 @@
+"""Drift report: PSI per feature and of the predictions against the training reference
+profile logged with the model version."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from training import data as churn_data
+from training import profile
+
+DEFAULT_THRESHOLD = 0.2  # the usual "significant shift" level for PSI
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    model_version: str
+    rows: int
+    psi: dict[str, float]
+    threshold: float
+
+    @property
+    def drifted(self) -> list[str]:
+        return [name for name, value in self.psi.items() if value >= self.threshold]
+
+    def as_json(self) -> dict:
+        return {"model_version": self.model_version, "rows": self.rows,
+                "threshold": self.threshold, "drifted": self.drifted,
+                "psi": {k: round(v, 6) for k, v in self.psi.items()}}
+
+
+def read_reference(run_id: str) -> dict:
+    import mlflow
+
+    path = mlflow.artifacts.download_artifacts(run_id=run_id,
+                                               artifact_path="reference/profile.json")
+    return json.loads(Path(path).read_text())
+
+
+def drift_report(reference: dict, frame: pd.DataFrame, predictions: np.ndarray,
+                 model_version: str, threshold: float = DEFAULT_THRESHOLD) -> DriftReport:
+    return DriftReport(model_version, len(frame), profile.compare(reference, frame, predictions),
+                       threshold)
+
+
+def load_frame(path: str | Path, max_rows: int | None = None) -> pd.DataFrame:
+    """Typed feature rows of a file in the layout (validated; the label is optional)."""
+    from training.score import read_chunks
+
+    chunks, n = [], 0
+    for raw in read_chunks(Path(path), 100_000):
+        problems = churn_data.validate(raw.reset_index(drop=True), require_target=False,
+                                       first_line=n + 2)
+        if problems:
+            raise churn_data.DataError(problems, str(path))
+        chunks.append(churn_data.to_typed(raw)[list(churn_data.FEATURES)])
+        n += len(raw)
+        if max_rows and n >= max_rows:
+            break
+    return pd.concat(chunks, ignore_index=True)

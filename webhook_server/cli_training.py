@@ -1,0 +1,194 @@
+"""``podium train``, ``podium score``, ``podium drift``: the churn pipeline from the CLI.
+
+Heavy imports (pandas, scikit-learn, LightGBM, MLflow) happen inside the commands so that
+``podium --help`` and the service commands stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from webhook_server.tables import render
+
+
+def _tracking_uri() -> str:
+    from webhook_server.cli import _settings
+
+    uri = _settings().mlflow_tracking_uri
+    if not uri:
+        raise click.ClickException("MLFLOW_TRACKING_URI is not set: Podium trains against "
+                                   "an MLflow server (its registry needs a SQL backend)")
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def _progress(message: str) -> None:
+    click.echo(f"  {message}", err=True)
+
+
+@click.command()
+@click.option("--model", "model_name", default="churn", show_default=True)
+@click.option("--data", "data_path", type=click.Path(exists=True, dir_okay=False),
+              help="CSV in the Telco churn layout.")
+@click.option("--synthetic", type=int, help="Generate N synthetic rows instead [20000].")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--drift", default=0.0, show_default=True, help="Synthetic drift, 0..1.")
+@click.option("--trials", default=6, show_default=True, help="Hyperparameter trials.")
+@click.option("--params", "params_json", help="Fixed LightGBM settings as JSON (no search).")
+@click.option("--experiment", default="podium-churn", show_default=True)
+@click.option("--request", "target", type=click.Choice(["Staging", "Production", "Archived"],
+                                                       case_sensitive=False),
+              help="Then tag the version transition_request=<target>.")
+@click.option("--challenger", is_flag=True, help="Then set the challenger alias on it.")
+@click.option("--tag", "tags", multiple=True, help="KEY=VALUE tag for the run and version.")
+@click.option("--json", "as_json", is_flag=True)
+def train(model_name, data_path, synthetic, seed, drift, trials, params_json, experiment,
+          target, challenger, tags, as_json):
+    """Train, log and register a churn model version; optionally request a transition."""
+    if data_path and synthetic:
+        raise click.UsageError("give --data or --synthetic, not both")
+    if target and challenger:
+        raise click.UsageError("give --request or --challenger, not both")
+    try:
+        params = json.loads(params_json) if params_json else None
+        tag_map = dict(t.split("=", 1) for t in tags)
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise click.UsageError(f"--params must be a JSON object and --tag KEY=VALUE: {exc}")
+    uri = _tracking_uri()
+    from mlflow import MlflowClient
+
+    from training.data import DataError
+    from training.requests import request_transition
+    from training.train import Dataset, TrainConfig
+    from training.train import train as run_training
+
+    try:
+        dataset = (Dataset.from_csv(data_path) if data_path
+                   else Dataset.synthetic(synthetic or 20000, seed, drift))
+    except DataError as exc:
+        raise click.ClickException(f"refusing to train on invalid data:\n{exc}") from None
+    cfg = TrainConfig(model_name=model_name, seed=seed, trials=trials, experiment=experiment,
+                      params=params, tags=tag_map)
+    result = run_training(dataset, cfg, tracking_uri=uri, progress=_progress)
+    requested = None
+    if target or challenger:
+        from webhook_server.cli import _settings
+
+        requested = request_transition(
+            MlflowClient(uri, uri), model_name, result.version, target=target,
+            challenger_alias=_settings().challenger_alias if challenger else None)
+    m = result.metrics
+    data = {"model": model_name, "version": result.version, "run_id": result.run_id,
+            "run_url": result.run_url, "requested": requested, "params": result.params,
+            "metrics": {k: round(v, 6) for k, v in m.items()}}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    row = [model_name, result.version, f"{m['holdout_roc_auc']:.4f}", f"{m['holdout_f1']:.3f}",
+           f"{m['holdout_precision']:.3f}", f"{m['holdout_recall']:.3f}",
+           f"{m['holdout_logreg_roc_auc']:.4f}",
+           f"{m['holdout_oracle_roc_auc']:.4f}" if "holdout_oracle_roc_auc" in m else "-"]
+    click.echo(render(["model", "version", "holdout AUC", "F1", "precision", "recall",
+                       "logreg AUC", "oracle AUC"], [row]))
+    click.echo(f"run: {result.run_url or result.run_id}")
+    if requested:
+        click.echo(f"requested: {requested}")
+
+
+@click.command()
+@click.option("--model-uri", required=True, help="e.g. models:/churn@champion")
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True))
+@click.option("--output", "output_path", required=True, type=click.Path())
+@click.option("--rejects", "rejects_path", type=click.Path(),
+              help="Rejected rows [OUTPUT.rejects.csv].")
+@click.option("--chunk-rows", default=100_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def score(model_uri, input_path, output_path, rejects_path, chunk_rows, as_json):
+    """Batch inference (CSV or Parquet) in chunks, with a rejects file."""
+    _tracking_uri()
+    from training.data import DataError
+    from training.score import load_predictor, score_file
+
+    predict, version = load_predictor(model_uri)
+    click.echo(f"scoring {input_path} with {model_uri} ({version})", err=True)
+
+    def progress(rows: int) -> None:
+        click.echo(f"  {rows:,} rows", err=True)
+
+    try:
+        report = score_file(predict, input_path, output_path, model_version=version,
+                            chunk_rows=chunk_rows, rejects_path=rejects_path,
+                            progress=progress)
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from None
+    data = {"rows": report.rows, "scored": report.scored, "rejected": report.rejected,
+            "seconds": round(report.seconds, 3), "rows_per_s": round(report.rows_per_s),
+            "output": report.output, "rejects": report.rejects, "model_version": version}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(render(["rows", "scored", "rejected", "rows/s", "output", "rejects"],
+                      [[f"{report.rows:,}", f"{report.scored:,}", f"{report.rejected:,}",
+                        f"{report.rows_per_s:,.0f}", report.output, report.rejects or "-"]]))
+
+
+@click.command()
+@click.option("--model", "model_name", default="churn", show_default=True)
+@click.option("--model-uri", help="Defaults to models:/MODEL@champion, else the newest.")
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True))
+@click.option("--threshold", default=0.2, show_default=True, help="PSI that counts as drift.")
+@click.option("--json", "as_json", is_flag=True)
+def drift(model_name, model_uri, input_path, threshold, as_json):
+    """PSI per feature and of the predictions against the training reference.
+
+    Exit status 1 when any PSI reaches the threshold.
+    """
+    _tracking_uri()
+    import mlflow
+
+    from training.data import DataError
+    from training.drift import drift_report, load_frame, read_reference
+    from training.score import resolve_version
+
+    uri = model_uri or _default_uri(model_name)
+    version = resolve_version(uri)
+    name, number = version.split("/", 1)
+    run_id = mlflow.MlflowClient().get_model_version(name, number).run_id
+    try:
+        frame = load_frame(input_path)
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from None
+    model = mlflow.sklearn.load_model(uri)
+    report = drift_report(read_reference(run_id), frame, model.predict_proba(frame)[:, 1],
+                          version, threshold)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        rows = sorted(report.psi.items(), key=lambda kv: -kv[1])
+        click.echo(render(["feature", "PSI", "drift"],
+                          [[k, f"{v:.4f}", "YES" if v >= threshold else ""] for k, v in rows]))
+        click.echo(f"{version}, {report.rows:,} rows: " + (
+            f"drift in {', '.join(report.drifted)}" if report.drifted else "no drift"))
+    if report.drifted:
+        sys.exit(1)
+
+
+def _default_uri(model_name: str) -> str:
+    from mlflow import MlflowClient
+
+    try:
+        MlflowClient().get_model_version_by_alias(model_name, "champion")
+        return f"models:/{model_name}@champion"
+    except Exception:  # no champion yet: the newest version
+        from training.score import resolve_version
+
+        return f"models:/{resolve_version(f'models:/{model_name}')}"
+
+
+COMMANDS = (train, score, drift)
