@@ -64,8 +64,42 @@ class DataError(ValueError):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{shown}{more}")
 
 
-def validate(raw: pd.DataFrame, *, require_target: bool = True,
-             first_line: int = 2) -> list[Problem]:
+def _numbers(raw: pd.DataFrame) -> dict[str, pd.Series]:
+    """The numeric columns parsed once (unparseable and blank values are NaN)."""
+    return {c: _to_float(raw[c]) for c in NUMERIC}
+
+
+def _to_float(column: pd.Series) -> pd.Series:
+    """Strings to float64, blanks and junk to NaN. Arrow's cast is ~10x faster than
+    ``pd.to_numeric``; it refuses the whole column on one bad value, then pandas decides."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.dtype.kind == "f":
+        return column
+    text = pc.utf8_trim_whitespace(pa.array(column.astype(str), type=pa.string()))
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    try:
+        values = pc.cast(text, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_numeric(column, errors="coerce").astype("float64")
+    return pd.Series(values.to_numpy(zero_copy_only=False), index=column.index,
+                     dtype="float64")
+
+
+def check(raw: pd.DataFrame, *, require_target: bool = True,
+          first_line: int = 2) -> tuple[list[Problem], pd.DataFrame | None]:
+    """Problems and, when the columns are there, the typed frame (numbers parsed once)."""
+    if any(c not in raw.columns for c in (COLUMNS if require_target else FEATURES)):
+        return validate(raw, require_target=require_target, first_line=first_line), None
+    numbers = _numbers(raw)
+    problems = validate(raw, require_target=require_target, first_line=first_line,
+                        numbers=numbers)
+    return problems, to_typed(raw, numbers)
+
+
+def validate(raw: pd.DataFrame, *, require_target: bool = True, first_line: int = 2,
+             numbers: dict[str, pd.Series] | None = None) -> list[Problem]:
     """Every problem in ``raw`` (all columns as strings, as read from CSV)."""
     problems: list[Problem] = []
     needed = COLUMNS if require_target else FEATURES
@@ -73,6 +107,7 @@ def validate(raw: pd.DataFrame, *, require_target: bool = True,
     if missing:
         return [Problem(None, c, "missing column") for c in missing]
     lines = np.arange(first_line, first_line + len(raw))
+    numbers = numbers if numbers is not None else _numbers(raw)
 
     def report(mask, column, message):
         for line in lines[np.asarray(mask)]:
@@ -91,16 +126,16 @@ def validate(raw: pd.DataFrame, *, require_target: bool = True,
     senior = raw["SeniorCitizen"]
     report(~senior.isin(("0", "1")), "SeniorCitizen",
            lambda ln: f"expected 0 or 1, got {senior.iloc[ln - first_line]!r}")
-    tenure = pd.to_numeric(raw["tenure"], errors="coerce")
+    tenure = numbers["tenure"]
     bad_tenure = tenure.isna() | (tenure % 1 != 0) | ~tenure.between(*TENURE_RANGE)
     report(bad_tenure, "tenure", lambda ln: f"expected whole months {TENURE_RANGE[0]}-"
                                             f"{TENURE_RANGE[1]}, got "
                                             f"{raw['tenure'].iloc[ln - first_line]!r}")
-    monthly = pd.to_numeric(raw["MonthlyCharges"], errors="coerce")
+    monthly = numbers["MonthlyCharges"]
     report(monthly.isna() | (monthly <= 0), "MonthlyCharges",
            lambda ln: f"bad number {raw['MonthlyCharges'].iloc[ln - first_line]!r}")
     total_raw = raw["TotalCharges"].str.strip()
-    total = pd.to_numeric(total_raw, errors="coerce")
+    total = numbers["TotalCharges"]
     blank = total_raw == ""
     report(blank & (tenure != 0), "TotalCharges",
            lambda ln: "blank, but tenure is not 0")
@@ -109,20 +144,25 @@ def validate(raw: pd.DataFrame, *, require_target: bool = True,
     ids = raw[ID].str.strip()
     report(ids == "", ID, lambda ln: "empty customerID")
     dup = ids.duplicated(keep="first") & (ids != "")
-    first_seen = {v: i for i, v in reversed(list(enumerate(ids)))}
-    report(dup, ID, lambda ln: f"duplicate customerID {ids.iloc[ln - first_line]!r} (first "
-                               f"on line {first_seen[ids.iloc[ln - first_line]] + first_line})")
+    if dup.any():
+        first_seen = {v: i for i, v in reversed(list(enumerate(ids)))}
+
+        def duplicate(ln: int) -> str:
+            value = ids.iloc[ln - first_line]
+            return (f"duplicate customerID {value!r} "
+                    f"(first on line {first_seen[value] + first_line})")
+
+        report(dup, ID, duplicate)
     problems.sort(key=lambda p: (p.line or 0, COLUMNS.index(p.column) if p.column in COLUMNS
                                  else -1))
     return problems
 
 
-def to_typed(raw: pd.DataFrame) -> pd.DataFrame:
+def to_typed(raw: pd.DataFrame, numbers: dict[str, pd.Series] | None = None) -> pd.DataFrame:
     """Validated strings -> model input: floats for numbers (blank TotalCharges is NaN)."""
     df = raw[[c for c in COLUMNS if c in raw.columns]].copy()
-    for column in NUMERIC:
-        df[column] = pd.to_numeric(df[column].astype(str).str.strip().replace("", np.nan),
-                                   errors="coerce").astype("float64")
+    for column, values in (numbers if numbers is not None else _numbers(raw)).items():
+        df[column] = values
     return df
 
 

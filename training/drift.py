@@ -53,11 +53,11 @@ def load_frame(path: str | Path, max_rows: int | None = None) -> pd.DataFrame:
 
     chunks, n = [], 0
     for raw in read_chunks(Path(path), 100_000):
-        problems = churn_data.validate(raw.reset_index(drop=True), require_target=False,
-                                       first_line=n + 2)
+        problems, typed = churn_data.check(raw.reset_index(drop=True), require_target=False,
+                                           first_line=n + 2)
         if problems:
             raise churn_data.DataError(problems, str(path))
-        chunks.append(churn_data.to_typed(raw)[list(churn_data.FEATURES)])
+        chunks.append(typed[list(churn_data.FEATURES)])
         n += len(raw)
         if max_rows and n >= max_rows:
             break

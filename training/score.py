@@ -101,8 +101,9 @@ def score_file(predict_proba: Callable[[pd.DataFrame], np.ndarray], input_path: 
     try:
         for raw in read_chunks(input_path, chunk_rows):
             raw = raw.reset_index(drop=True)
-            problems = churn_data.validate(raw, require_target=False, first_line=rows + 2)
-            if problems and problems[0].line is None:  # missing columns: the file is unusable
+            problems, typed = churn_data.check(raw, require_target=False,
+                                               first_line=rows + 2)
+            if typed is None:  # missing columns: the file is unusable
                 raise churn_data.DataError(problems, str(input_path))
             bad = _reasons(problems, rows + 2)
             if bad:
@@ -112,9 +113,8 @@ def score_file(predict_proba: Callable[[pd.DataFrame], np.ndarray], input_path: 
                 rej["reject_reason"] = [bad[i] for i in np.flatnonzero(mask)]
                 rejects.write(rej)
                 rejected += len(rej)
-                raw = raw[~mask]
+                raw, typed = raw[~mask], typed[~mask]
             if len(raw):
-                typed = churn_data.to_typed(raw)
                 proba = np.asarray(predict_proba(typed[list(churn_data.FEATURES)]))
                 result = raw.copy()
                 result["churn_probability"] = proba

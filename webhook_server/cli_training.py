@@ -6,6 +6,7 @@ Heavy imports (pandas, scikit-learn, LightGBM, MLflow) happen inside the command
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -59,7 +60,8 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
         params = json.loads(params_json) if params_json else None
         tag_map = dict(t.split("=", 1) for t in tags)
     except (json.JSONDecodeError, ValueError) as exc:
-        raise click.UsageError(f"--params must be a JSON object and --tag KEY=VALUE: {exc}")
+        raise click.UsageError(
+            f"--params must be a JSON object and --tag KEY=VALUE: {exc}") from None
     uri = _tracking_uri()
     from mlflow import MlflowClient
 
@@ -75,7 +77,8 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
         raise click.ClickException(f"refusing to train on invalid data:\n{exc}") from None
     cfg = TrainConfig(model_name=model_name, seed=seed, trials=trials, experiment=experiment,
                       params=params, tags=tag_map)
-    result = run_training(dataset, cfg, tracking_uri=uri, progress=_progress)
+    with contextlib.redirect_stdout(sys.stderr):  # MLflow prints run links: keep stdout clean
+        result = run_training(dataset, cfg, tracking_uri=uri, progress=_progress)
     requested = None
     if target or challenger:
         from webhook_server.cli import _settings

@@ -1,0 +1,118 @@
+"""`podium train`, `podium score`, `podium drift` against a real MLflow server."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.data import FEATURES, generate, to_typed
+from webhook_server.devserver import bin_path
+
+pytestmark = pytest.mark.integration
+
+
+def podium(mlflow_url, *args, cwd=None):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PODIUM_", "MLFLOW_"))},
+           "MLFLOW_TRACKING_URI": mlflow_url}
+    return subprocess.run([bin_path("podium"), *args], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
+
+
+@pytest.fixture(autouse=True)
+def _tracking(mlflow_server):
+    """The in-process MLflow client talks to the test server, never a default store."""
+    mlflow.set_tracking_uri(mlflow_server.url)
+    mlflow.set_registry_uri(mlflow_server.url)
+    yield
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+
+@pytest.fixture(scope="module")
+def trained(mlflow_server):
+    name = "churn-it"
+    proc = podium(mlflow_server.url, "train", "--model", name, "--synthetic", "6000",
+                  "--seed", "3", "--trials", "2", "--request", "production", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "trial 2/2" in proc.stderr and "fitting the final model" in proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_train_registers_a_version_with_lineage_and_the_request_tag(trained, mlflow_client):
+    mv = mlflow_client.get_model_version(trained["model"], trained["version"])
+    assert mv.tags["transition_request"] == "Production"
+    assert len(mv.tags["git.commit"]) == 40 and mv.tags["git.dirty"] in ("true", "false")
+    assert "LightGBM churn model trained on synthetic churn data" in mv.description
+    run = mlflow_client.get_run(trained["run_id"])
+    contexts = {i.dataset.name: [t.value for t in i.tags] for i in run.inputs.dataset_inputs}
+    assert contexts == {"churn-training": ["training"], "churn-validation": ["validation"],
+                        "churn-holdout": ["holdout"]}
+    assert all(i.dataset.digest for i in run.inputs.dataset_inputs)
+    for metric in ("train_roc_auc", "validation_roc_auc", "holdout_roc_auc", "holdout_f1",
+                   "holdout_precision", "holdout_recall", "holdout_log_loss",
+                   "holdout_accuracy", "holdout_oracle_roc_auc", "holdout_logreg_roc_auc"):
+        assert metric in run.data.metrics
+    assert run.data.metrics["holdout_roc_auc_vs_oracle"] >= 0.95
+    artifacts = {a.path for a in mlflow_client.list_artifacts(trained["run_id"], "plots")}
+    assert artifacts == {"plots/roc.png", "plots/precision_recall.png",
+                         "plots/confusion_matrix.png", "plots/feature_importance.png"}
+    nested = mlflow_client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{trained['run_id']}'")
+    assert len(nested) == 2
+
+
+def test_the_logged_model_reloads_with_signature_and_the_same_predictions(trained, tmp_path):
+    uri = f"models:/{trained['model']}/{trained['version']}"
+    pyfunc = mlflow.pyfunc.load_model(uri)
+    assert pyfunc.metadata.signature is not None
+    assert pyfunc.metadata.get_input_schema().input_names() == list(FEATURES)
+    raw, _ = generate(200, seed=9)
+    X = to_typed(raw)[list(FEATURES)]
+    sk = mlflow.sklearn.load_model(uri)
+    assert np.allclose(np.asarray(pyfunc.predict(X)), sk.predict_proba(X))
+    local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path)))
+    assert (local / "input_example.json").exists()
+    requirements = (local / "requirements.txt").read_text().split()
+    assert any(r.startswith("lightgbm==") for r in requirements)
+    holdout = mlflow.artifacts.download_artifacts(run_id=trained["run_id"],
+                                                  artifact_path="holdout/holdout.csv",
+                                                  dst_path=str(tmp_path))
+    assert len(pd.read_csv(holdout)) == 1200
+
+
+def test_score_and_drift_on_files_of_the_real_layout(trained, mlflow_server, tmp_path):
+    uri = f"models:/{trained['model']}/{trained['version']}"
+    same, _ = generate(3000, seed=21)
+    drifted, _ = generate(3000, seed=22, drift=1.0)
+    same.drop(columns=["Churn"]).to_csv(tmp_path / "same.csv", index=False)
+    drifted.to_csv(tmp_path / "drifted.csv", index=False)
+    scored = podium(mlflow_server.url, "score", "--model-uri", uri, "--input",
+                    str(tmp_path / "same.csv"), "--output", str(tmp_path / "out.csv"), "--json")
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    report = json.loads(scored.stdout)
+    assert (report["rows"], report["scored"], report["rejected"]) == (3000, 3000, 0)
+    assert report["model_version"] == f"{trained['model']}/{trained['version']}"
+    calm = podium(mlflow_server.url, "drift", "--model", trained["model"], "--input",
+                  str(tmp_path / "same.csv"), "--json")
+    assert calm.returncode == 0 and json.loads(calm.stdout)["drifted"] == []
+    moved = podium(mlflow_server.url, "drift", "--model", trained["model"], "--input",
+                   str(tmp_path / "drifted.csv"), "--json")
+    assert moved.returncode == 1
+    assert "MonthlyCharges" in json.loads(moved.stdout)["drifted"]
+
+
+def test_train_refuses_invalid_data_listing_every_problem(mlflow_server, tmp_path):
+    raw, _ = generate(50, seed=1)
+    raw.loc[3, "Contract"] = "Weekly"
+    raw.loc[7, "SeniorCitizen"] = "yes"
+    raw.to_csv(tmp_path / "bad.csv", index=False)
+    proc = podium(mlflow_server.url, "train", "--data", str(tmp_path / "bad.csv"))
+    assert proc.returncode == 1
+    assert "refusing to train on invalid data" in proc.stderr
+    assert "line 5, Contract: unknown category 'Weekly'" in proc.stderr
+    assert "line 9, SeniorCitizen: expected 0 or 1, got 'yes'" in proc.stderr
