@@ -73,6 +73,7 @@ def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signatur
                    "(set it, or pass --insecure-no-signature to accept unsigned deliveries)",
                    err=True)
         sys.exit(2)
+    _check_policy(settings)
     from webhook_server.store import Store
 
     store = Store(settings.database_url)
@@ -103,6 +104,7 @@ def worker(concurrency: int, scheduler: bool) -> None:
     """Run jobs only (scale out by starting more of these)."""
     from webhook_server.serve import run_workers
 
+    _check_policy(_settings())
     svc = _services()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -270,6 +272,18 @@ def demo(keep_running: bool) -> None:
     from webhook_server.demo import run_demo
 
     sys.exit(run_demo(keep_running=keep_running))
+
+
+def _check_policy(settings: Settings) -> None:
+    """A bad policy stops the service at start with the key path and the reason."""
+    from webhook_server.policy import PolicyError, load_policy
+
+    try:
+        load_policy(settings.policy_path)
+    except PolicyError as exc:
+        click.echo(f"podium: refusing to start: policy {settings.policy_path}: {exc}",
+                   err=True)
+        sys.exit(2)
 
 
 def _register_training_commands() -> None:

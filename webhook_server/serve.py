@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from gunicorn.app.base import BaseApplication
 
+from webhook_server.jobs.periodic import add_policy_triggers
 from webhook_server.jobs.scheduler import build_scheduler
 from webhook_server.jobs.worker import Worker
 from webhook_server.services import Services
@@ -85,6 +86,8 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
                                 reconcile_interval_s=(s.reconcile_interval_s
                                                       if svc.registry is not None else None),
                                 reap_interval_s=max(1.0, s.job_lease_s / 2))
+        for trigger in add_policy_triggers(sched, svc.store, svc.queue, svc.policy):
+            log.info("scheduled %s", trigger)
         sched.start()
     threads = []
     for i in range(concurrency):

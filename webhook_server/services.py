@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from webhook_server.intake import Intake
 from webhook_server.jobs.queue import SqlJobQueue
+from webhook_server.policy import Policy, load_policy
 from webhook_server.registry import Registry
 from webhook_server.settings import Settings
 from webhook_server.sources.databricks import DatabricksSource
@@ -23,11 +24,28 @@ class Services:
     databricks_source: DatabricksSource
     registry: Registry | None
 
+    _policy: Policy | None = None
+
+    @property
+    def policy(self) -> Policy:
+        """Loaded on first use; `podium serve` and `podium worker` load it at start."""
+        if self._policy is None:
+            self._policy = load_policy(self.settings.policy_path)
+        return self._policy
+
     def handlers(self):
+        from webhook_server.jobs import periodic
         from webhook_server.jobs.handlers import default_handlers
 
-        return default_handlers(self.store, self.intake, self.registry,
-                                self.settings.challenger_alias)
+        s = self.settings
+        handlers = default_handlers(self.store, self.intake, self.registry,
+                                    s.challenger_alias)
+        handlers["retrain"] = periodic.retrain_handler(self.store, self.policy,
+                                                       s.mlflow_tracking_uri,
+                                                       s.challenger_alias)
+        handlers["drift"] = periodic.drift_handler(self.store, self.queue, self.policy,
+                                                   s.mlflow_tracking_uri)
+        return handlers
 
     def close(self) -> None:
         self.store.dispose()

@@ -116,3 +116,61 @@ def test_train_refuses_invalid_data_listing_every_problem(mlflow_server, tmp_pat
     assert "refusing to train on invalid data" in proc.stderr
     assert "line 5, Contract: unknown category 'Weekly'" in proc.stderr
     assert "line 9, SeniorCitizen: expected 0 or 1, got 'yes'" in proc.stderr
+
+
+@pytest.fixture
+def local_svc(sqlite_url, mlflow_server, tmp_path):
+    from tests.conftest import make_settings
+    from webhook_server.services import build
+
+    svc = build(make_settings(sqlite_url, mlflow_tracking_uri=mlflow_server.url,
+                              policy_path=str(tmp_path / "podium.yaml")))
+    svc.store.migrate()
+    yield svc
+    svc.close()
+
+
+def run_job(svc, kind, key, model):
+    from webhook_server.jobs.queue import Job
+
+    svc.handlers()[kind](Job(1, key, kind, {"model": model}, 1, 6, "test"))
+
+
+def audit_rows(svc, action):
+    from sqlalchemy import select
+
+    from webhook_server.store.schema import audit
+
+    with svc.store.read() as conn:
+        return [json.loads(r.detail) for r in conn.execute(
+            select(audit).where(audit.c.action == action))]
+
+
+def test_a_scheduled_retrain_trains_registers_and_requests_promotion(local_svc, tmp_path,
+                                                                     mlflow_client):
+    (tmp_path / "podium.yaml").write_text(
+        "models:\n  churn-sched:\n    training: {synthetic: 3000, trials: 1, "
+        "request: Staging}\n")
+    run_job(local_svc, "retrain", "retrain:churn-sched:2026-12-01", "churn-sched")
+    (entry,) = audit_rows(local_svc, "retrain")
+    mv = mlflow_client.get_model_version("churn-sched", entry["version"])
+    assert mv.tags["transition_request"] == "Staging"
+    assert entry["requested"] == f"tag transition_request=Staging on v{entry['version']}"
+    run = mlflow_client.get_run(mv.run_id)
+    assert run.data.tags["podium.trigger"] == "retrain:churn-sched:2026-12-01"
+
+
+def test_a_scheduled_drift_report_is_audited_and_queues_a_retrain(local_svc, trained, tmp_path):
+    from webhook_server.jobs.queue import list_jobs
+
+    drifted, _ = generate(3000, seed=31, drift=1.0)
+    drifted.to_csv(tmp_path / "recent.csv", index=False)
+    (tmp_path / "podium.yaml").write_text(
+        f"models:\n  {trained['model']}:\n    drift: {{input: recent.csv, "
+        "retrain_on_drift: true}\n")
+    run_job(local_svc, "drift", f"drift:{trained['model']}:2026-12-01", trained["model"])
+    (entry,) = audit_rows(local_svc, "drift")
+    assert "MonthlyCharges" in entry["drifted"] and entry["rows"] == 3000
+    with local_svc.store.read() as conn:
+        keys = [j["key"] for j in list_jobs(conn)]
+    assert len(keys) == 1 and keys[0].startswith(f"retrain:{trained['model']}:")
