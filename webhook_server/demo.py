@@ -1,9 +1,9 @@
 """``podium demo``: what Podium does today, on embedded defaults, start to finish.
 
 Starts a local MLflow server and ``podium serve`` on free ports, registers the webhook,
-registers a model version, requests Production through the registry tag, and shows what
-Podium stored and wrote back. Every line it prints is read back from MLflow or the store.
-(Training, checks, the comparison and Slack approvals join the demo as they are built.)
+trains and registers a churn model version, requests Production through the registry tag,
+and shows what Podium stored and wrote back. Every line it prints is read back from MLflow
+or the store. (Checks, the comparison and Slack approvals join the demo as they are built.)
 """
 
 from __future__ import annotations
@@ -103,18 +103,12 @@ def _run(workdir: Path, procs: list) -> None:
     click.echo("    " + reg.stdout.strip().splitlines()[-1])
 
     client = MlflowClient(tracking_uri=mlflow.url, registry_uri=mlflow.url)
-    _step(4, f"registering a version of '{MODEL}' (a placeholder artifact until the "
-             "training pipeline lands)")
-    if not client.search_registered_models(filter_string=f"name = '{MODEL}'"):
-        client.create_registered_model(MODEL)
-    run = client.create_run("0", run_name="podium-demo")
-    client.log_text(run.info.run_id, "placeholder", "model/README.txt")
-    client.set_terminated(run.info.run_id)
-    version = client.create_model_version(MODEL, f"runs:/{run.info.run_id}/model",
-                                          run_id=run.info.run_id).version
-
+    _step(4, f"training '{MODEL}' v1: LightGBM on 5,000 synthetic churn rows, logged to MLflow")
+    version = _train(mlflow.url)
     _step(5, f"requesting Production: tag transition_request=Production on v{version}")
-    client.set_model_version_tag(MODEL, version, "transition_request", "Production")
+    from training.requests import request_transition
+
+    request_transition(client, MODEL, version, target="Production")
     tags = _wait("podium.status written back",
                  lambda: (t := client.get_model_version(MODEL, version).tags)
                  .get("podium.status") and t, log=podium.log_path)
@@ -138,6 +132,27 @@ def _run(workdir: Path, procs: list) -> None:
     click.echo(f"\nDone in {time.monotonic() - started:.0f} s. Look further with: "
                f"PODIUM_DATABASE_URL={db_url} podium requests; MLflow UI at {mlflow.url} "
                "(with --keep-running).")
+
+
+def _train(tracking_uri: str) -> str:
+    import contextlib
+    import io
+
+    from training.train import Dataset, TrainConfig, train
+
+    out = sys.stdout
+
+    def progress(message: str) -> None:
+        click.echo(f"    {message}", file=out)
+
+    with contextlib.redirect_stdout(io.StringIO()):  # MLflow's run links; we print ours
+        result = train(Dataset.synthetic(5000, seed=1),
+                       TrainConfig(model_name=MODEL, trials=2, experiment="podium-demo"),
+                       tracking_uri=tracking_uri, progress=progress)
+    m = result.metrics
+    click.echo(f"    registered v{result.version}: holdout ROC AUC {m['holdout_roc_auc']:.3f} "
+               f"(oracle {m['holdout_oracle_roc_auc']:.3f}); run {result.run_url}")
+    return str(result.version)
 
 
 def _base_env() -> dict[str, str]:

@@ -17,6 +17,7 @@ def test_demo_runs_the_loop_and_leaves_the_request_in_the_store(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "test delivery: ok (HTTP 200)" in proc.stdout
     assert "MLflow shows on v1: podium.status=queued, podium.request_id=1" in proc.stdout
+    assert "trial 2/2" in proc.stdout and "registered v1: holdout ROC AUC" in proc.stdout
     db = tmp_path / ".podium" / "demo" / "podium.db"
     with create_engine(f"sqlite:///{db}").connect() as conn:
         rows = conn.execute(text("SELECT model, version, target, state FROM requests")).all()
