@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 
@@ -17,15 +18,26 @@ PG_ENV = "PODIUM_TEST_DATABASE_URL"
 API_TOKEN = "test-api-token"
 
 
+@functools.cache
+def _postgres_problem(url: str) -> str | None:
+    engine = create_engine(normalise_url(url))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # server absent on this machine
+        return f"PostgreSQL at {PG_ENV} is unreachable: {type(exc).__name__}"
+    finally:
+        engine.dispose()
+    return None
+
+
 def _postgres_url() -> str:
     url = os.environ.get(PG_ENV)
     if not url:
         pytest.skip(f"{PG_ENV} is not set: PostgreSQL store tests skipped")
-    try:
-        with create_engine(normalise_url(url)).connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # server absent on this machine
-        pytest.skip(f"PostgreSQL at {PG_ENV} is unreachable: {type(exc).__name__}")
+    problem = _postgres_problem(url)
+    if problem:
+        pytest.skip(problem)
     return url
 
 

@@ -287,9 +287,9 @@ def _check_policy(settings: Settings) -> None:
 
 
 def _register_training_commands() -> None:
-    from webhook_server.cli_training import COMMANDS
+    from webhook_server import cli_training, cli_workflow
 
-    for command in COMMANDS:
+    for command in (*cli_training.COMMANDS, *cli_workflow.COMMANDS):
         main.add_command(command)
 
 

@@ -26,6 +26,50 @@ class PolicyError(ValueError):
 
 # key -> (type check, description); nested dicts are sections.
 SCHEMA: dict[str, Any] = {
+    "holdout": ("path", "holdout CSV both models are scored on (else the challenger's)"),
+    "checks": {
+        "description_min_length": ("int", "shortest acceptable version description"),
+        "load_seconds": ("float", "time limit to load the model"),
+        "roc_auc": ("float", "holdout ROC AUC floor"),
+        "f1": ("float", "holdout F1 floor at decision_threshold"),
+        "precision": ("float", "holdout precision floor"),
+        "recall": ("float", "holdout recall floor"),
+        "decision_threshold": ("float", "probability at which a customer counts as a churner"),
+        "slice_columns": ("list", "columns whose values are scored as slices"),
+        "slice_min_rows": ("int", "smallest slice that is scored"),
+        "slice_roc_auc": ("float", "ROC AUC floor for every slice"),
+        "slice_gap": ("float", "largest allowed gap between slices' ROC AUC"),
+        "directional_share": ("float", "share that must not score lower on month-to-month"),
+        "churner_score": ("float", "mean score textbook churners must reach"),
+        "latency_p95_ms": ("float", "single-row p95 latency budget"),
+        "batch_1000_ms": ("float", "time budget for 1,000 rows"),
+        "artifact_mb": ("float", "model artifact size budget"),
+    },
+    "comparison": {
+        "metric": ("metric", "metric both models are compared on (roc_auc)"),
+        "margin": ("float", "non-inferiority margin: interval lower bound must be above -margin"),
+        "min_gain": ("float", "smallest delta that counts as better"),
+        "bootstrap": ("int", "paired bootstrap resamples (at least 1000)"),
+        "confidence": ("float", "interval confidence, e.g. 0.95"),
+        "seed": ("int", "bootstrap seed"),
+    },
+    "business": {
+        "value_saved_churner": ("float", "value of keeping a customer who would churn"),
+        "contact_cost": ("float", "cost of one retention contact"),
+        "contact_success_rate": ("float", "share of contacted churners who stay"),
+        "currency": ("str", "currency label for reports"),
+    },
+    "approval": {
+        "targets": ("targets", "targets that need a person to approve, e.g. [Production]"),
+        "approvers": ("list", "who may decide: Slack user ids or cli:<user>"),
+        "quorum": ("int", "distinct approvals needed"),
+        "expiry_hours": ("float", "hours before an undecided approval expires (rejected)"),
+    },
+    "aliases": {
+        "champion": ("str", "alias that marks the production model"),
+        "staging": ("str", "alias that marks the staging model"),
+    },
+    "stages": ("bool", "also transition legacy MLflow stages"),
     "schedules": {
         "retrain": ("cron", "when to retrain and request promotion (cron, UTC)"),
         "drift": ("cron", "when to run the drift report (cron, UTC)"),
@@ -45,6 +89,15 @@ SCHEMA: dict[str, Any] = {
 }
 
 DEFAULTS: dict[str, Any] = {
+    "holdout": None,
+    "checks": {},  # model_tests.checks.DEFAULT_THRESHOLDS fill what is not set
+    "comparison": {"metric": "roc_auc", "margin": 0.005, "min_gain": 0.0, "bootstrap": 2000,
+                   "confidence": 0.95, "seed": 0},
+    "business": {"value_saved_churner": 500.0, "contact_cost": 20.0,
+                 "contact_success_rate": 0.3, "currency": "EUR"},
+    "approval": {"targets": [], "approvers": [], "quorum": 1, "expiry_hours": 72.0},
+    "aliases": {"champion": "champion", "staging": "staging"},
+    "stages": False,
     "schedules": {"retrain": None, "drift": None},
     "training": {"data": None, "synthetic": 20000, "seed": 7, "trials": 6,
                  "request": "Production"},
@@ -125,6 +178,25 @@ def _value(value: Any, kind: str, where: str, base: Path) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise PolicyError(f"{where}: expected a number, got {value!r}")
         return float(value)
+    if kind == "str":
+        if not isinstance(value, str) or not value.strip():
+            raise PolicyError(f"{where}: expected a non-empty string, got {value!r}")
+        return value
+    if kind == "metric":
+        if value != "roc_auc":
+            raise PolicyError(f"{where}: expected roc_auc (the supported metric), got {value!r}")
+        return value
+    if kind == "targets":
+        items = value if isinstance(value, list) else [value]
+        out = [normalise_target(str(v)) for v in items]
+        if None in out:
+            raise PolicyError(f"{where}: expected targets among {', '.join(TARGETS)}, "
+                              f"got {value!r}")
+        return out
+    if kind == "list":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise PolicyError(f"{where}: expected a list of names, got {value!r}")
+        return value
     if kind == "bool":
         if not isinstance(value, bool):
             raise PolicyError(f"{where}: expected true or false, got {value!r}")

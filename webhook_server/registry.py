@@ -54,6 +54,48 @@ class Registry:
         for key, value in tags.items():
             self.client.set_model_version_tag(model, version, key, value)
 
+    def alias_version(self, model: str, alias: str) -> str | None:
+        try:
+            return str(self.client.get_model_version_by_alias(model, alias).version)
+        except Exception as exc:
+            if getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST",
+                                                  "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+
+    def set_alias(self, model: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(model, alias, version)
+
+    def version_exists(self, model: str, version: str) -> bool:
+        try:
+            self.client.get_model_version(model, version)
+            return True
+        except Exception as exc:
+            if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                return False
+            raise
+
+    def transition_stage(self, model: str, version: str, stage: str) -> None:
+        """Legacy MLflow stages (policy ``stages: true``)."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            self.client.transition_model_version_stage(model, version, stage)
+
+    def log_report(self, model: str, version: str, name: str, report: dict,
+                   markdown: str) -> None:
+        """The request's report (JSON + Markdown) as artifacts of the version's run."""
+        import json
+
+        run_id = self.client.get_model_version(model, version).run_id
+        if not run_id:
+            log.warning("%s v%s has no run: report %s not logged", model, version, name)
+            return
+        self.client.log_text(run_id, json.dumps(report, indent=2, default=str),
+                             f"podium/{name}.json")
+        self.client.log_text(run_id, markdown, f"podium/{name}.md")
+
     def register_webhook(self, url: str, secret: str | None, name: str = "podium") -> dict:
         """Create (or replace, by name) the MLflow webhook for every event Podium uses."""
         for hook in _pages(lambda token: self.client.list_webhooks(max_results=100,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from webhook_server.intake import Intake
 from webhook_server.jobs.queue import SqlJobQueue
@@ -33,6 +34,28 @@ class Services:
             self._policy = load_policy(self.settings.policy_path)
         return self._policy
 
+    def workflow(self, gates=None):
+        from webhook_server.workflow import Workflow
+
+        if self.registry is None:
+            raise RuntimeError("MLFLOW_TRACKING_URI is not set")
+        return Workflow(self.store, self.queue, self.registry, self.policy,
+                        gates or self.child_gates())
+
+    def child_gates(self):
+        """Checks and comparisons in a child process without Podium's secrets."""
+        from model_tests.runner import check_in_child, compare_in_child
+        from webhook_server.workflow import Gates
+
+        uri = self.settings.mlflow_tracking_uri
+        path = Path(self.settings.policy_path)
+        policy = str(path.resolve()) if path.exists() else None
+        return Gates(
+            check=lambda model_uri: check_in_child(model_uri, tracking_uri=uri,
+                                                   policy_path=policy),
+            compare=lambda model, challenger, champion: compare_in_child(
+                model, challenger, champion, tracking_uri=uri, policy_path=policy))
+
     def handlers(self):
         from webhook_server.jobs import periodic
         from webhook_server.jobs.handlers import default_handlers
@@ -40,6 +63,8 @@ class Services:
         s = self.settings
         handlers = default_handlers(self.store, self.intake, self.registry,
                                     s.challenger_alias)
+        if self.registry is not None:
+            handlers["request"] = self.workflow().handle
         handlers["retrain"] = periodic.retrain_handler(self.store, self.policy,
                                                        s.mlflow_tracking_uri,
                                                        s.challenger_alias)

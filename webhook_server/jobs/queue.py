@@ -39,6 +39,7 @@ class JobQueue(Protocol):
     def heartbeat(self, job: Job) -> bool: ...
     def complete(self, job: Job) -> bool: ...
     def fail(self, job: Job, error: str, *, permanent: bool = False) -> str: ...
+    def defer(self, job: Job, delay_s: float, why: str) -> None: ...
     def reap(self) -> int: ...
     def requeue(self, key: str) -> bool: ...
 
@@ -117,6 +118,15 @@ class SqlJobQueue:
                 last_error=error[:4000], run_after=now if dead else now + delay,
                 updated_at=now))
         return DEAD if dead else QUEUED
+
+    def defer(self, job: Job, delay_s: float, why: str) -> None:
+        """Put the job back for later without spending an attempt."""
+        now = utcnow()
+        with self.store.tx() as conn:
+            conn.execute(update(jobs).where(self._owned(job)).values(
+                state=QUEUED, lease_owner=None, lease_expires_at=None, last_error=why,
+                attempts=jobs.c.attempts - 1, run_after=now + timedelta(seconds=delay_s),
+                updated_at=now))
 
     def reap(self) -> int:
         """Return jobs whose lease expired (their worker died) to the queue."""

@@ -20,6 +20,12 @@ class PermanentJobError(Exception):
     """Retrying will not help (bad input, missing version): the job goes to ``dead``."""
 
 
+class DeferJob(Exception):
+    """Not now (another request holds the model): run again later, no attempt spent."""
+
+    delay_s = 5.0
+
+
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -63,6 +69,9 @@ class Worker:
             if handler is None:
                 raise PermanentJobError(f"no handler for job kind {job.kind!r}")
             handler(job)
+        except DeferJob as exc:
+            self.queue.defer(job, exc.delay_s, str(exc))
+            log.info("job %s deferred: %s", job.key, exc)
         except PermanentJobError as exc:
             self.queue.fail(job, str(exc), permanent=True)
             log.error("job %s failed permanently: %s", job.key, exc)

@@ -138,3 +138,17 @@ counters = Table(
     Column("labels", String(255), primary_key=True),
     Column("value", Integer, nullable=False),
 )
+
+# Every move of the champion alias: promotions and rollbacks, newest last.
+ledger = Table(
+    "ledger", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model", String(255), nullable=False, index=True),
+    Column("alias", String(64), nullable=False),
+    Column("from_version", String(32)),
+    Column("to_version", String(32), nullable=False),
+    Column("request_id", Integer, ForeignKey("requests.id")),
+    Column("kind", String(16), nullable=False),  # promote | rollback
+    Column("actor", String(255), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)

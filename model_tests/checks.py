@@ -1,0 +1,322 @@
+"""The model-quality checks. Each returns a ``CheckResult``; thresholds come from the policy.
+
+A check never raises: whatever goes wrong inside one becomes a failed result with the reason,
+so one broken model cannot crash the run (or the service running it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+
+from model_tests.context import ModelUnderTest
+
+DEFAULT_THRESHOLDS: dict[str, Any] = {
+    "description_min_length": 20,
+    "load_seconds": 60.0,
+    "roc_auc": 0.75, "f1": 0.5, "precision": 0.5, "recall": 0.4,
+    "decision_threshold": 0.5,
+    "slice_columns": ["gender", "SeniorCitizen", "Contract"],
+    "slice_min_rows": 50, "slice_roc_auc": 0.6, "slice_gap": 0.25,
+    "directional_share": 0.9, "churner_score": 0.5,
+    "latency_p95_ms": 100.0, "batch_1000_ms": 2000.0, "artifact_mb": 50.0,
+}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    category: str
+    passed: bool
+    value: Any
+    threshold: Any
+    reason: str
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+Check = Callable[[ModelUnderTest, dict], CheckResult]
+REGISTRY: dict[str, tuple[str, Check]] = {}
+
+
+def check(name: str, category: str, needs_model: bool = True):
+    def register(fn):
+        REGISTRY[name] = (category, fn)
+        fn.needs_model = needs_model
+        return fn
+    return register
+
+
+def result(name: str, passed: bool, value, threshold, reason: str) -> CheckResult:
+    return CheckResult(name, REGISTRY[name][0], bool(passed), value, threshold, reason)
+
+
+# --- metadata -----------------------------------------------------------------------------
+
+@check("description", "metadata", needs_model=False)
+def _description(m: ModelUnderTest, t: dict) -> CheckResult:
+    n = len(m.description.strip())
+    need = t["description_min_length"]
+    return result("description", n >= need, n, need,
+                  f"description has {n} characters" + ("" if n >= need else f" (< {need})"))
+
+
+@check("signature", "metadata")
+def _signature(m, t):
+    ok = m.signature is not None and m.signature.inputs is not None
+    return result("signature", ok, ok, True, "signature logged" if ok else "no signature logged")
+
+
+@check("input_example", "metadata", needs_model=False)
+def _input_example(m, t):
+    ok = any(m.local_dir.glob("input_example.*"))
+    return result("input_example", ok, ok, True,
+                  "input example logged" if ok else "no input example logged with the model")
+
+
+@check("linked_run", "metadata", needs_model=False)
+def _linked_run(m, t):
+    ok = bool(m.run_id)
+    return result("linked_run", ok, m.run_id, "a run id",
+                  f"trained in run {m.run_id}" if ok else "the version is not linked to a run")
+
+
+@check("git_commit", "metadata", needs_model=False)
+def _git_commit(m, t):
+    commit = m.version_tags.get("git.commit", "")
+    ok = len(commit) == 40
+    return result("git_commit", ok, commit or None, "40-hex commit",
+                  f"code at {commit[:12]}" if ok else "no git.commit tag on the version")
+
+
+@check("dataset_lineage", "metadata", needs_model=False)
+def _dataset_lineage(m, t):
+    contexts = {ctx for _, ctx in m.run_inputs}
+    missing = sorted({"training", "holdout"} - contexts)
+    return result("dataset_lineage", not missing, sorted(contexts), ["holdout", "training"],
+                  "training and holdout datasets logged" if not missing
+                  else f"missing dataset inputs: {', '.join(missing)}")
+
+
+@check("pinned_requirements", "metadata", needs_model=False)
+def _pinned(m, t):
+    path = m.local_dir / "requirements.txt"
+    if not path.exists():
+        return result("pinned_requirements", False, None, "all ==", "no requirements.txt")
+    reqs = [r.strip() for r in path.read_text().splitlines()
+            if r.strip() and not r.startswith(("#", "-"))]
+    loose = [r for r in reqs if "==" not in r]
+    return result("pinned_requirements", not loose, len(reqs) - len(loose), len(reqs),
+                  "every requirement pinned" if not loose
+                  else f"unpinned: {', '.join(loose[:5])}")
+
+
+# --- loading and schema -------------------------------------------------------------------
+
+@check("loads", "loading", needs_model=False)
+def _loads(m, t):
+    if m.model is None:
+        return result("loads", False, None, t["load_seconds"], f"does not load: {m.load_error}")
+    ok = m.load_seconds <= t["load_seconds"]
+    return result("loads", ok, round(m.load_seconds, 3), t["load_seconds"],
+                  f"loaded in {m.load_seconds:.2f} s")
+
+
+@check("predicts_example", "loading")
+def _predicts_example(m, t):
+    proba = m.predict(m.holdout.head(5))
+    ok = bool(np.isfinite(proba).all() and ((proba >= 0) & (proba <= 1)).all())
+    return result("predicts_example", ok, [round(float(p), 4) for p in proba], "[0, 1], no NaN",
+                  "probabilities within [0, 1]" if ok else "NaN or out-of-range probabilities")
+
+
+@check("holdout_schema", "schema")
+def _holdout_schema(m, t):
+    schema = m.signature.inputs if m.signature is not None else None
+    if schema is None:
+        return result("holdout_schema", False, None, "signature", "no signature to check")
+    problems = []
+    kinds = {"string": "O", "double": "f", "float": "f", "long": "i", "integer": "i"}
+    for spec in schema.inputs:
+        if spec.name not in m.holdout.columns:
+            problems.append(f"{spec.name}: missing")
+            continue
+        want = kinds.get(str(spec.type), None)
+        got = m.holdout[spec.name].dtype
+        if want == "f" and got.kind not in "fi":
+            problems.append(f"{spec.name}: {got} where the signature says {spec.type}")
+        if want == "O" and got.kind not in "OSUT" and str(got) not in ("str", "string"):
+            problems.append(f"{spec.name}: {got} where the signature says {spec.type}")
+        if spec.required and m.holdout[spec.name].isna().any():
+            problems.append(f"{spec.name}: missing values in a required column")
+    return result("holdout_schema", not problems, len(problems), 0,
+                  "holdout matches the signature" if not problems else "; ".join(problems))
+
+
+# --- performance and slices ---------------------------------------------------------------
+
+def _scores(m: ModelUnderTest) -> np.ndarray:
+    if "holdout_scores" not in m.extras:
+        m.extras["holdout_scores"] = m.predict(m.holdout)
+    return m.extras["holdout_scores"]
+
+
+def _floor(name: str, metric: Callable, use_labels: bool):
+    @check(name, "performance")
+    def _check(m, t):
+        proba = _scores(m)
+        pred = proba if not use_labels else (proba >= t["decision_threshold"]).astype(int)
+        value = float(metric(m.labels, pred))
+        return result(name, value >= t[name], round(value, 4), t[name],
+                      f"holdout {name} {value:.4f} vs floor {t[name]}")
+    return _check
+
+
+_floor("roc_auc", roc_auc_score, use_labels=False)
+_floor("f1", lambda y, p: f1_score(y, p, zero_division=0), use_labels=True)
+_floor("precision", lambda y, p: precision_score(y, p, zero_division=0), use_labels=True)
+_floor("recall", lambda y, p: recall_score(y, p, zero_division=0), use_labels=True)
+
+
+@check("slices", "slices")
+def _slices(m, t):
+    proba = _scores(m)
+    per: dict[str, float] = {}
+    for column in t["slice_columns"]:
+        for value in sorted(m.holdout[column].dropna().unique(), key=str):
+            mask = (m.holdout[column] == value).to_numpy()
+            y = m.labels[mask]
+            if mask.sum() < t["slice_min_rows"] or y.min() == y.max():
+                continue
+            per[f"{column}={value:g}" if isinstance(value, float) else f"{column}={value}"] = \
+                round(float(roc_auc_score(y, proba[mask])), 4)
+    if not per:
+        return result("slices", False, {}, t["slice_roc_auc"], "no slice large enough to score")
+    low = {k: v for k, v in per.items() if v < t["slice_roc_auc"]}
+    gap = max(per.values()) - min(per.values())
+    ok = not low and gap <= t["slice_gap"]
+    reason = (f"worst slice {min(per, key=per.get)} {min(per.values()):.3f}, gap {gap:.3f}"
+              + (f"; below {t['slice_roc_auc']}: {', '.join(low)}" if low else "")
+              + (f"; gap over {t['slice_gap']}" if gap > t["slice_gap"] else ""))
+    return result("slices", ok, per, {"floor": t["slice_roc_auc"], "gap": t["slice_gap"]},
+                  reason)
+
+
+# --- behaviour ----------------------------------------------------------------------------
+
+@check("invariance_customer_id", "behaviour")
+def _invariance(m, t):
+    rows = m.holdout.head(200)
+    diff = float(np.max(np.abs(m.predict(rows) - m.predict(rows.assign(customerID="0000-XXXXX")))))
+    return result("invariance_customer_id", diff < 1e-9, diff, 0.0,
+                  "customerID does not change the score" if diff < 1e-9
+                  else f"customerID changes scores by up to {diff:.4f}")
+
+
+@check("directional_contract", "behaviour")
+def _directional(m, t):
+    two = m.holdout[m.holdout["Contract"] == "Two year"].head(300)
+    if two.empty:
+        return result("directional_contract", False, None, t["directional_share"],
+                      "no two-year customers in the holdout")
+    share = float(np.mean(m.predict(two.assign(Contract="Month-to-month")) >= m.predict(two)))
+    return result("directional_contract", share >= t["directional_share"], round(share, 4),
+                  t["directional_share"],
+                  f"{share:.1%} of two-year customers score no lower on month-to-month")
+
+
+@check("obvious_churners", "behaviour")
+def _obvious(m, t):
+    base = m.holdout.head(50).copy()
+    churners = base.assign(Contract="Month-to-month", tenure=1.0, InternetService="Fiber optic",
+                           PaymentMethod="Electronic check", OnlineSecurity="No",
+                           TechSupport="No", SeniorCitizen=1.0, PaperlessBilling="Yes",
+                           MonthlyCharges=95.0, TotalCharges=95.0)
+    mean = float(np.mean(m.predict(churners)))
+    return result("obvious_churners", mean >= t["churner_score"], round(mean, 4),
+                  t["churner_score"], f"textbook churners score {mean:.2f} on average")
+
+
+@check("robustness", "robustness")
+def _robustness(m, t):
+    odd = m.holdout.head(20).copy()
+    odd["TotalCharges"] = np.nan
+    odd.loc[odd.index[::2], "PaymentMethod"] = "Cryptocurrency"
+    odd.loc[odd.index[1::2], "MonthlyCharges"] = np.nan
+    try:
+        proba = m.predict(odd)
+    except Exception as exc:
+        from mlflow.exceptions import MlflowException
+
+        if isinstance(exc, MlflowException):  # refused by the signature, with a reason
+            return result("robustness", True, "refused", "score or refuse",
+                          f"refused: {str(exc).splitlines()[0][:200]}")
+        return result("robustness", False, type(exc).__name__, "score or refuse",
+                      f"crashed on odd rows: {type(exc).__name__}: {exc}"[:300])
+    ok = bool(np.isfinite(proba).all() and ((proba >= 0) & (proba <= 1)).all())
+    return result("robustness", ok, "scored", "score or refuse",
+                  "scored rows with missing values and unseen categories" if ok
+                  else "NaN or out-of-range scores on odd rows")
+
+
+# --- budgets ------------------------------------------------------------------------------
+
+@check("latency_p95", "budgets")
+def _latency(m, t):
+    rows = [m.holdout.iloc[[i]] for i in range(min(60, len(m.holdout)))]
+    m.predict(rows[0])  # warm-up
+    times = []
+    for row in rows:
+        start = time.perf_counter()
+        m.predict(row)
+        times.append((time.perf_counter() - start) * 1000)
+    p95 = float(np.percentile(times, 95))
+    return result("latency_p95", p95 <= t["latency_p95_ms"], round(p95, 2), t["latency_p95_ms"],
+                  f"single-row p95 {p95:.1f} ms")
+
+
+@check("batch_1000", "budgets")
+def _batch(m, t):
+    rows = pd.concat([m.holdout] * (1000 // max(len(m.holdout), 1) + 1)).head(1000)
+    start = time.perf_counter()
+    m.predict(rows)
+    ms = (time.perf_counter() - start) * 1000
+    return result("batch_1000", ms <= t["batch_1000_ms"], round(ms, 1), t["batch_1000_ms"],
+                  f"1,000 rows in {ms:.0f} ms")
+
+
+@check("artifact_size", "budgets", needs_model=False)
+def _size(m, t):
+    mb = sum(p.stat().st_size for p in m.local_dir.rglob("*") if p.is_file()) / 1e6
+    return result("artifact_size", mb <= t["artifact_mb"], round(mb, 2), t["artifact_mb"],
+                  f"model artifact {mb:.1f} MB")
+
+
+def run_checks(m: ModelUnderTest, thresholds: dict | None = None,
+               only: list[str] | None = None) -> list[CheckResult]:
+    t = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    out = []
+    for name, (category, fn) in REGISTRY.items():
+        if only and name not in only:
+            continue
+        if fn.needs_model and m.model is None:
+            out.append(CheckResult(name, category, False, None, None,
+                                   "skipped: the model does not load"))
+            continue
+        try:
+            out.append(fn(m, t))
+        except Exception as exc:  # a broken check or model is a failure with its reason
+            out.append(CheckResult(name, category, False, None, None,
+                                   f"error: {type(exc).__name__}: {exc}"[:300]))
+    return out
+
+
+def summary(results: list[CheckResult]) -> str:
+    return f"{sum(r.passed for r in results)}/{len(results)} passed"

@@ -1,0 +1,112 @@
+"""Champion vs challenger on the same holdout: paired bootstrap on the ROC AUC delta,
+threshold metrics and business value, and the policy's decision rule."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+
+DEFAULT_COMPARISON = {"metric": "roc_auc", "margin": 0.005, "min_gain": 0.0,
+                      "bootstrap": 2000, "confidence": 0.95, "seed": 0}
+DEFAULT_BUSINESS = {"value_saved_churner": 500.0, "contact_cost": 20.0,
+                    "contact_success_rate": 0.3, "currency": "EUR"}
+
+
+@dataclass(frozen=True)
+class Side:
+    version: str
+    metric: float
+    f1: float
+    precision: float
+    recall: float
+    value: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metric: str
+    rows: int
+    challenger: Side
+    champion: Side
+    delta: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    resamples: int
+    wins: bool
+    reasons: list[str]
+    currency: str
+
+    def line(self) -> str:
+        """One line for the ``podium.comparison`` tag."""
+        return (f"{self.metric} {self.challenger.metric:.4f} vs {self.champion.metric:.4f} "
+                f"(v{self.champion.version}): {self.delta:+.4f} "
+                f"[{self.ci_low:+.4f}, {self.ci_high:+.4f}] {self.confidence:.0%} CI; "
+                f"value {self.challenger.value:,.0f} vs {self.champion.value:,.0f} "
+                f"{self.currency}; {'wins' if self.wins else 'loses'}")
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def bootstrap_weights(n: int, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, n) counts of each row in each resample (paired: shared by both models)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(resamples, n)) + (np.arange(resamples) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=resamples * n).reshape(resamples, n)
+
+
+def weighted_auc(scores: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC per row of ``weights`` (ties count one half), all resamples at once."""
+    order = np.argsort(scores, kind="mergesort")
+    s, yy, w = scores[order], y[order], weights[:, order].astype(np.float64)
+    _, starts = np.unique(s, return_index=True)
+    neg = np.add.reduceat(w * (yy == 0), starts, axis=1)
+    pos = np.add.reduceat(w * (yy == 1), starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    num = (pos * (below + 0.5 * neg)).sum(axis=1)
+    den = pos.sum(axis=1) * neg.sum(axis=1)
+    return num / np.where(den == 0, np.nan, den)
+
+
+def _side(version: str, y: np.ndarray, proba: np.ndarray, threshold: float,
+          business: dict) -> Side:
+    pred = (proba >= threshold).astype(int)
+    tp = int(((pred == 1) & (y == 1)).sum())
+    value = (tp * business["contact_success_rate"] * business["value_saved_churner"]
+             - int(pred.sum()) * business["contact_cost"])
+    return Side(version, float(roc_auc_score(y, proba)),
+                float(f1_score(y, pred, zero_division=0)),
+                float(precision_score(y, pred, zero_division=0)),
+                float(recall_score(y, pred, zero_division=0)), float(value))
+
+
+def compare(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray, *,
+            challenger_version: str, champion_version: str, threshold: float = 0.5,
+            comparison: dict | None = None, business: dict | None = None) -> Comparison:
+    cfg = {**DEFAULT_COMPARISON, **(comparison or {})}
+    biz = {**DEFAULT_BUSINESS, **(business or {})}
+    if cfg["metric"] != "roc_auc":
+        raise ValueError(f"comparison metric {cfg['metric']!r} is not supported (roc_auc)")
+    y = np.asarray(y).astype(int)
+    c = _side(challenger_version, y, challenger, threshold, biz)
+    k = _side(champion_version, y, champion, threshold, biz)
+    w = bootstrap_weights(len(y), cfg["bootstrap"], cfg["seed"])
+    deltas = weighted_auc(challenger, y, w) - weighted_auc(champion, y, w)
+    alpha = (1 - cfg["confidence"]) / 2
+    low, high = np.nanquantile(deltas, [alpha, 1 - alpha])
+    delta = c.metric - k.metric
+    reasons = []
+    if low <= -cfg["margin"]:
+        reasons.append(f"interval lower bound {low:+.4f} is not above -{cfg['margin']} "
+                       "(non-inferiority margin)")
+    if delta < cfg["min_gain"]:
+        reasons.append(f"delta {delta:+.4f} is below the minimum gain {cfg['min_gain']}")
+    if c.value < k.value:
+        reasons.append(f"business value drops ({c.value:,.0f} < {k.value:,.0f} "
+                       f"{biz['currency']})")
+    return Comparison(cfg["metric"], len(y), c, k, float(delta), float(low), float(high),
+                      cfg["confidence"], cfg["bootstrap"], not reasons, reasons,
+                      biz["currency"])

@@ -1,0 +1,83 @@
+"""Everything the checks look at, loaded once: the model, its registry metadata, the holdout."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from training import data as churn_data
+
+
+@dataclass
+class ModelUnderTest:
+    uri: str
+    name: str | None
+    version: str | None
+    description: str
+    version_tags: dict[str, str]
+    run_id: str | None
+    run_inputs: list[tuple[str, str]]  # (dataset name, context)
+    local_dir: Path
+    model: Any | None  # pyfunc model, None when it failed to load
+    load_error: str | None
+    load_seconds: float
+    holdout: pd.DataFrame  # typed features
+    labels: np.ndarray
+    extras: dict = field(default_factory=dict)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Churn probability per row (class 1 of the pyfunc's predict_proba output)."""
+        out = np.asarray(self.model.predict(frame))
+        return out[:, 1] if out.ndim == 2 else out
+
+    @property
+    def signature(self):
+        return self.model.metadata.signature if self.model is not None else None
+
+
+def load(model_uri: str, holdout_path: str | None = None) -> ModelUnderTest:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from training.score import resolve_version
+
+    client = MlflowClient()
+    name = version = run_id = None
+    description, tags, inputs = "", {}, []
+    if model_uri.startswith("models:/"):
+        name, version = resolve_version(model_uri).split("/", 1)
+        mv = client.get_model_version(name, version)
+        description, tags, run_id = mv.description or "", dict(mv.tags), mv.run_id
+        if run_id:
+            run = client.get_run(run_id)
+            inputs = [(i.dataset.name, next((t.value for t in i.tags
+                                             if t.key == "mlflow.data.context"), ""))
+                      for i in run.inputs.dataset_inputs]
+    local_dir = Path(mlflow.artifacts.download_artifacts(model_uri))
+    started = time.perf_counter()
+    try:
+        model, error = mlflow.pyfunc.load_model(str(local_dir)), None
+    except Exception as exc:  # any failure to load is a check result, not a crash
+        model, error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+    load_s = time.perf_counter() - started
+    holdout, labels = _holdout(holdout_path, run_id)
+    return ModelUnderTest(model_uri, name, version, description, tags, run_id, inputs,
+                          local_dir, model, error, load_s, holdout, labels)
+
+
+def _holdout(path: str | None, run_id: str | None) -> tuple[pd.DataFrame, np.ndarray]:
+    if path is None:
+        if run_id is None:
+            raise ValueError("no holdout: give --holdout or use a version with a logged "
+                             "holdout (holdout/holdout.csv on its run)")
+        import mlflow
+
+        path = mlflow.artifacts.download_artifacts(run_id=run_id,
+                                                   artifact_path="holdout/holdout.csv")
+    typed = churn_data.load_csv(path)
+    return typed[list(churn_data.FEATURES)], churn_data.labels(typed)

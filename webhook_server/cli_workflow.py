@@ -1,0 +1,128 @@
+"""``podium check``, ``compare``, ``approve``, ``reject``, ``rollback``."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import sys
+
+import click
+
+from webhook_server.tables import render
+
+
+def _setup():
+    from webhook_server.cli import _services
+    from webhook_server.cli_training import _tracking_uri
+
+    _tracking_uri()
+    return _services()
+
+
+@click.command()
+@click.argument("model_uri")
+@click.option("--holdout", type=click.Path(exists=True, dir_okay=False))
+@click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def check(model_uri, holdout, policy_path, as_json):
+    """Model-quality checks: a table, exit 1 on any failure."""
+    from webhook_server.cli_training import _tracking_uri
+
+    _tracking_uri()
+    from model_tests.checks import summary
+    from model_tests.runner import check_in_process
+
+    with contextlib.redirect_stdout(sys.stderr):
+        results = check_in_process(model_uri, holdout, policy_path)
+    if as_json:
+        click.echo(json.dumps({"model_uri": model_uri, "summary": summary(results),
+                               "checks": [r.as_json() for r in results]}, default=str))
+    else:
+        click.echo(render(["check", "category", "result", "value", "threshold", "reason"],
+                          [[r.name, r.category, "pass" if r.passed else "FAIL",
+                            json.dumps(r.value, default=str)[:30],
+                            json.dumps(r.threshold, default=str)[:20], r.reason]
+                           for r in results], max_width=70))
+        click.echo(f"{model_uri}: {summary(results)}")
+    if not all(r.passed for r in results):
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("model")
+@click.option("--challenger", required=True, help="Challenger version.")
+@click.option("--champion", help="Champion version [the champion alias].")
+@click.option("--holdout", type=click.Path(exists=True, dir_okay=False))
+@click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def compare(model, challenger, champion, holdout, policy_path, as_json):
+    """Champion comparison on one holdout; exit 1 when the challenger does not win."""
+    from webhook_server.cli_training import _tracking_uri
+
+    _tracking_uri()
+    from model_tests.runner import compare_in_process
+
+    with contextlib.redirect_stdout(sys.stderr):
+        r = compare_in_process(model, challenger, champion, holdout, policy_path)
+    if as_json:
+        click.echo(json.dumps(r.as_json()))
+    else:
+        click.echo(render(["version", "role", r.metric, "F1", "precision", "recall",
+                           f"value ({r.currency})"],
+                          [[s.version, role, f"{s.metric:.4f}", f"{s.f1:.3f}",
+                            f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.value:,.0f}"]
+                           for role, s in (("challenger", r.challenger),
+                                           ("champion", r.champion))]))
+        click.echo(f"delta {r.delta:+.4f}, {r.confidence:.0%} paired bootstrap interval "
+                   f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}] ({r.resamples} resamples, "
+                   f"{r.rows} rows): " + ("challenger wins" if r.wins else
+                                          "challenger does not win: " + "; ".join(r.reasons)))
+    if not r.wins:
+        sys.exit(1)
+
+
+def _decide(request_id: int, approve: bool, note: str | None) -> None:
+    from webhook_server.workflow import DecisionConflict, NotAllowed
+
+    svc = _setup()
+    actor = f"cli:{getpass.getuser()}"
+    try:
+        out = svc.workflow().decide(request_id, actor, approve, note)
+    except (DecisionConflict, NotAllowed) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(out))
+
+
+@click.command()
+@click.argument("request_id", type=int)
+@click.option("--note")
+def approve(request_id, note):
+    """Approve a request waiting for approval (as cli:<user>)."""
+    _decide(request_id, True, note)
+
+
+@click.command()
+@click.argument("request_id", type=int)
+@click.option("--note")
+def reject(request_id, note):
+    """Reject a request waiting for approval (as cli:<user>)."""
+    _decide(request_id, False, note)
+
+
+@click.command()
+@click.argument("model")
+@click.option("--to", "to_version", help="Version to make champion [the previous one].")
+def rollback(model, to_version):
+    """Move the champion back along the promotion ledger."""
+    from webhook_server.workflow import DecisionConflict
+
+    svc = _setup()
+    try:
+        out = svc.workflow().rollback(model, f"cli:{getpass.getuser()}", to_version)
+    except DecisionConflict as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{model}: champion v{out['from']} -> v{out['to']}")
+
+
+COMMANDS = (check, compare, approve, reject, rollback)
