@@ -109,11 +109,18 @@ def _run(workdir: Path, procs: list) -> None:
     from training.requests import request_transition
 
     request_transition(client, MODEL, version, target="Production")
-    tags = _wait("podium.status written back",
+    click.echo("    Podium checks the version (22 checks in a child process), compares it "
+               "with the champion and decides")
+    tags = _wait("a decision written back",
                  lambda: (t := client.get_model_version(MODEL, version).tags)
-                 .get("podium.status") and t, log=podium.log_path)
+                 .get("podium.status") in ("promoted", "rejected", "failed") and t,
+                 timeout=120, log=podium.log_path)
     click.echo(f"    MLflow shows on v{version}: podium.status={tags['podium.status']}, "
+               f"podium.checks={tags.get('podium.checks')}, "
+               f"podium.decided_by={tags.get('podium.decided_by')}, "
                f"podium.request_id={tags.get('podium.request_id')}")
+    champion = client.get_registered_model(MODEL).aliases.get("champion")
+    click.echo(f"    champion alias: {f'v{champion}' if champion else 'none'}")
 
     svc = build(Settings(database_url=db_url))
     with svc.store.read() as conn:
@@ -127,7 +134,8 @@ def _run(workdir: Path, procs: list) -> None:
     from webhook_server.tables import render
 
     click.echo(render(["time", "model", "version", "event", "status", "by"],
-                      [[h["at"].strftime("%H:%M:%S"), MODEL, version, h["note"] or "stored",
+                      [[h["at"].strftime("%H:%M:%S"), MODEL, version,
+                        h["note"] or ("stored" if h["from_state"] is None else "moved"),
                         h["to_state"], h["actor"]] for h in history]))
     click.echo(f"\nDone in {time.monotonic() - started:.0f} s. Look further with: "
                f"PODIUM_DATABASE_URL={db_url} podium requests; MLflow UI at {mlflow.url} "

@@ -88,6 +88,10 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
                                 reap_interval_s=max(1.0, s.job_lease_s / 2))
         for trigger in add_policy_triggers(sched, svc.store, svc.queue, svc.policy):
             log.info("scheduled %s", trigger)
+        if svc.registry is not None:
+            workflow = svc.workflow()
+            sched.add_job(workflow.expire_approvals, "interval", minutes=1,
+                          id="expire-approvals")
         sched.start()
     threads = []
     for i in range(concurrency):

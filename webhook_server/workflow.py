@@ -136,7 +136,7 @@ class Workflow:
         approvers = cfg["approval"]["approvers"]
         if approvers and actor not in approvers:
             raise NotAllowed(f"{actor} is not an approver of {req['model']}")
-        if req["state"] != states.AWAITING_APPROVAL:
+        if req["state"] != states.AWAITING_APPROVAL or req["decided_by"]:
             raise DecisionConflict(f"request {request_id} is {req['state']}"
                                    + (f" (decided by {req['decided_by']})"
                                       if req["decided_by"] else ""))
@@ -145,32 +145,58 @@ class Workflow:
                                               action="approve" if approve else "reject",
                                               subject=f"request:{request_id}",
                                               detail=json.dumps({"note": note})))
+            if approve:
+                approvals = {r.actor for r in conn.execute(
+                    select(audit.c.actor).where(audit.c.subject == f"request:{request_id}",
+                                                audit.c.action == "approve"))}
+                if len(approvals) < cfg["approval"]["quorum"]:
+                    return {"request": request_id, "state": states.AWAITING_APPROVAL,
+                            "approvals": sorted(approvals)}
+            # The decision itself is a compare-and-set: the first decider wins.
+            claimed = conn.execute(requests.update().where(
+                requests.c.id == request_id, requests.c.state == states.AWAITING_APPROVAL,
+                requests.c.decided_by.is_(None)).values(decided_by=actor)).rowcount
+            if not claimed:
+                current = reqs.get(conn, request_id)
+                raise DecisionConflict(f"request {request_id} was already decided by "
+                                       f"{current['decided_by']} ({current['state']})")
             if not approve:
-                if not reqs.transition(conn, request_id, expect=(states.AWAITING_APPROVAL,),
-                                       to=states.REJECTED, actor=actor,
-                                       reason=f"rejected by {actor}" + (f": {note}" if note
-                                                                        else "")):
-                    raise DecisionConflict(f"request {request_id} was decided meanwhile")
-                conn.execute(requests.update().where(requests.c.id == request_id)
-                             .values(decided_by=actor))
+                reqs.transition(conn, request_id, expect=(states.AWAITING_APPROVAL,),
+                                to=states.REJECTED, actor=actor,
+                                reason=f"rejected by {actor}" + (f": {note}" if note else ""))
                 self.queue.enqueue(conn, kind="request", key=f"request:{request_id}:rejected",
                                    payload={"request_id": request_id},
                                    lock_key=f"model:{req['model']}")
                 return {"request": request_id, "state": states.REJECTED, "decided_by": actor}
-            approvals = {r.actor for r in conn.execute(
-                select(audit.c.actor).where(audit.c.subject == f"request:{request_id}",
-                                            audit.c.action == "approve"))}
-            if len(approvals) < cfg["approval"]["quorum"]:
-                return {"request": request_id, "state": states.AWAITING_APPROVAL,
-                        "approvals": sorted(approvals)}
-            queued = self.queue.enqueue(conn, kind="request",
-                                        key=f"request:{request_id}:promote",
-                                        payload={"request_id": request_id, "step": "promote",
-                                                 "decided_by": actor},
-                                        lock_key=f"model:{req['model']}")
-            if not queued:
-                raise DecisionConflict(f"request {request_id} was already approved")
+            reqs.note(conn, request_id, actor, "approved")
+            self.queue.enqueue(conn, kind="request", key=f"request:{request_id}:promote",
+                               payload={"request_id": request_id, "step": "promote",
+                                        "decided_by": actor},
+                               lock_key=f"model:{req['model']}")
         return {"request": request_id, "state": "approved", "decided_by": actor}
+
+    def expire_approvals(self, now=None) -> list[int]:
+        """End requests that waited for approval longer than the policy allows."""
+        from datetime import timedelta
+
+        now = now or utcnow()
+        expired = []
+        with self.store.read() as conn:
+            waiting = reqs.list_(conn, state=states.AWAITING_APPROVAL, limit=1000)
+        for req in waiting:
+            hours = self.policy.for_model(req["model"])["approval"]["expiry_hours"]
+            if req["decided_by"] or req["updated_at"] > now - timedelta(hours=hours):
+                continue
+            with self.store.tx() as conn:
+                if reqs.transition(conn, req["id"], expect=(states.AWAITING_APPROVAL,),
+                                   to=states.REJECTED, actor="policy",
+                                   reason=f"approval expired after {hours:g} h"):
+                    self.queue.enqueue(conn, kind="request",
+                                       key=f"request:{req['id']}:expired",
+                                       payload={"request_id": req["id"]},
+                                       lock_key=f"model:{req['model']}")
+                    expired.append(req["id"])
+        return expired
 
     def rollback(self, model: str, actor: str, to: str | None = None) -> dict:
         """Move the champion back along the ledger (or to ``to``), compare-and-set."""

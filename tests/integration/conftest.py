@@ -1,4 +1,4 @@
-"""A real `mlflow server` (SQLite backend) for the whole session, and `podium serve` runs."""
+"""A real `mlflow server` (SQLite backend) per module, and `podium serve` runs."""
 
 from __future__ import annotations
 
@@ -15,11 +15,28 @@ from webhook_server.devserver import start_mlflow, start_podium
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
+    """One real server per test module: the reconciler in one module never sees the tagged
+    versions of another."""
     server = start_mlflow(tmp_path_factory.mktemp("mlflow"))
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _drop_webhooks_after(request):
+    """Webhooks of a finished test point at a stopped Podium; MLflow would keep retrying
+    them (and delay every later delivery), so each test removes what it registered."""
+    yield
+    if "mlflow_server" not in request.fixturenames:
+        return
+    from mlflow import MlflowClient
+
+    server = request.getfixturevalue("mlflow_server")
+    client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+    for hook in client.list_webhooks(max_results=100):
+        client.delete_webhook(hook.webhook_id)
 
 
 @pytest.fixture
@@ -60,8 +77,8 @@ def podium_env(tmp_path, mlflow_server):
 def podium(tmp_path, podium_env):
     started = []
 
-    def start(**extra):
-        proc = start_podium(tmp_path, {**podium_env, **extra})
+    def start(args=(), **extra):
+        proc = start_podium(tmp_path, {**podium_env, **extra}, args=tuple(args))
         started.append(proc)
         return proc
 

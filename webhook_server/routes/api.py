@@ -87,3 +87,47 @@ def replay_delivery(ref: str):
         return jsonify(replay(services(), ref))
     except ReplayError as exc:
         return error(exc.status, str(exc))
+
+
+def _decide(request_id: int, approve: bool):
+    from webhook_server.workflow import DecisionConflict, NotAllowed
+
+    svc = services()
+    with svc.store.read() as conn:
+        if reqs.get(conn, request_id) is None:
+            return error(404, f"no request {request_id}")
+    if svc.registry is None:
+        return error(503, "MLFLOW_TRACKING_URI is not set: Podium cannot decide")
+    doc = request.get_json(silent=True) or {}
+    actor = f"api:{doc.get('actor') or 'token'}"
+    try:
+        return jsonify(svc.workflow().decide(request_id, actor, approve, doc.get("note")))
+    except NotAllowed as exc:
+        return error(403, str(exc))
+    except DecisionConflict as exc:
+        return error(409, str(exc))
+
+
+@bp.post("/requests/<int:request_id>/approve")
+def approve(request_id: int):
+    return _decide(request_id, True)
+
+
+@bp.post("/requests/<int:request_id>/reject")
+def reject(request_id: int):
+    return _decide(request_id, False)
+
+
+@bp.post("/models/<model>/rollback")
+def rollback(model: str):
+    from webhook_server.workflow import DecisionConflict
+
+    svc = services()
+    if svc.registry is None:
+        return error(503, "MLFLOW_TRACKING_URI is not set: Podium cannot roll back")
+    doc = request.get_json(silent=True) or {}
+    try:
+        return jsonify(svc.workflow().rollback(model, f"api:{doc.get('actor') or 'token'}",
+                                               doc.get("to")))
+    except DecisionConflict as exc:
+        return error(409, str(exc))

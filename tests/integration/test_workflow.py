@@ -1,0 +1,199 @@
+"""The promotion workflow against a real MLflow server with real webhooks and trained models:
+first champion, a better challenger promoted (old champion archived), a worse one rejected,
+approval, rollback, compare-and-set, and gate enforcement for every check."""
+
+import os
+import subprocess
+
+import mlflow
+import pytest
+
+from model_tests.checks import REGISTRY, CheckResult
+from tests.integration.conftest import api, wait_for
+from training.train import Dataset, TrainConfig, train
+from webhook_server.devserver import bin_path
+
+pytestmark = pytest.mark.integration
+GOOD = {"num_leaves": 15, "learning_rate": 0.05, "n_estimators": 200, "min_child_samples": 50}
+MODEST = {"num_leaves": 3, "learning_rate": 0.1, "n_estimators": 15, "min_child_samples": 100}
+WEAK = {"num_leaves": 63, "learning_rate": 0.3, "n_estimators": 300, "min_child_samples": 5}
+
+
+@pytest.fixture(scope="module")
+def versions(mlflow_server):
+    """churn-wf v1 (modest), v2 (overfit: worse), v3 (good, more data: better); trained once
+    for the module."""
+    mlflow.set_tracking_uri(mlflow_server.url)
+    mlflow.set_registry_uri(mlflow_server.url)
+    out = {}
+    for key, n, seed, params in (("v1", 4000, 1, MODEST), ("v2", 4000, 1, WEAK),
+                                 ("v3", 12000, 1, GOOD)):
+        result = train(Dataset.synthetic(n, seed), TrainConfig(model_name="churn-wf",
+                                                               params=params, seed=seed),
+                       tracking_uri=mlflow_server.url)
+        out[key] = result.version
+    return out
+
+
+def cli(env, *args):
+    full = {**{k: v for k, v in os.environ.items() if not k.startswith(("PODIUM_", "MLFLOW_"))},
+            **env}
+    return subprocess.run([bin_path("podium"), *args], env=full, capture_output=True,
+                          text=True, timeout=300)
+
+
+def final(server, request_id):
+    return wait_for(lambda: (r := api(server, f"/requests/{request_id}"))["state"]
+                    in ("promoted", "rejected", "failed", "staged", "awaiting_approval")
+                    and r, timeout=240, what=f"request {request_id} to settle")
+
+
+def tags_when(client, model, version, status):
+    """The version's tags once podium.status reached ``status`` (written after the store)."""
+    return wait_for(lambda: (t := client.get_model_version(model, version).tags)
+                    .get("podium.status") == status and t, what=f"v{version} {status}")
+
+
+def request(client, server, model, version, value="Production"):
+    client.set_model_version_tag(model, version, "transition_request", value)
+    rows = wait_for(lambda: [r for r in api(server, f"/requests?model={model}")["requests"]
+                             if r["version"] == version and r["raw_target"] == value],
+                    what=f"request for v{version}")
+    return rows[0]["id"]
+
+
+def test_promotion_rejection_challenger_alias_and_rollback(podium, podium_env, versions,
+                                                           mlflow_client, tmp_path):
+    # The overfit v2 passes every check here so that it is the comparison that rejects it.
+    policy = tmp_path / "podium.yaml"
+    policy.write_text("default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5}\n")
+    podium_env = {**podium_env, "PODIUM_POLICY": str(policy)}
+    server = podium(PODIUM_POLICY=str(policy))
+    hook = cli(podium_env, "webhook", "register", "--url", f"{server.url}/webhooks/mlflow",
+               "--name", "podium-wf")
+    assert hook.returncode == 0, hook.stderr
+    m = "churn-wf"
+
+    first = final(server, request(mlflow_client, server, m, versions["v1"]))
+    assert (first["state"], first["reason"]) == ("promoted", "first champion")
+    assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v1"]
+    tags = tags_when(mlflow_client, m, versions["v1"], "promoted")
+    assert tags["podium.decided_by"] == "policy"
+    assert tags["podium.checks"] == f"{len(REGISTRY)}/{len(REGISTRY)} passed"
+
+    weak = final(server, request(mlflow_client, server, m, versions["v2"]))
+    assert weak["state"] == "rejected" and weak["reason"].startswith("loses the comparison")
+    assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v1"]
+    assert "loses" in mlflow_client.get_model_version(m, versions["v2"]).tags[
+        "podium.comparison"]
+
+    mlflow_client.set_registered_model_alias(m, "challenger", versions["v3"])
+    rows = wait_for(lambda: [r for r in api(server, f"/requests?model={m}")["requests"]
+                             if r["version"] == versions["v3"]], what="alias request")
+    better = final(server, rows[0]["id"])
+    assert better["state"] == "promoted", better["reason"]
+    assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v3"]
+    tags_when(mlflow_client, m, versions["v1"], "archived")
+    report = mlflow.artifacts.download_artifacts(
+        run_id=mlflow_client.get_model_version(m, versions["v3"]).run_id,
+        artifact_path=f"podium/request-{better['id']}.md", dst_path=str(tmp_path))
+    with open(report) as f:
+        assert "Comparison on" in f.read()
+
+    back = cli(podium_env, "rollback", m)
+    assert back.returncode == 0, back.stderr
+    assert f"champion v{versions['v3']} -> v{versions['v1']}" in back.stdout
+    assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v1"]
+    forward = cli(podium_env, "rollback", m, "--to", versions["v3"])
+    assert forward.returncode == 0
+    assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v3"]
+
+
+def test_approval_path_and_deciding_twice(podium, podium_env, versions, mlflow_client,
+                                          tmp_path):
+    m = "churn-wf"
+    for v in versions.values():  # a clean registry: nothing for the reconciler to pick up
+        if "transition_request" in mlflow_client.get_model_version(m, v).tags:
+            mlflow_client.delete_model_version_tag(m, v, "transition_request")
+    if "challenger" in mlflow_client.get_registered_model(m).aliases:
+        mlflow_client.delete_registered_model_alias(m, "challenger")
+    mlflow_client.set_registered_model_alias(m, "champion", versions["v1"])
+    policy = tmp_path / "podium.yaml"
+    policy.write_text("default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5}\n"
+                      "models:\n  churn-wf:\n    approval: {targets: [Production]}\n")
+    env = {**podium_env, "PODIUM_POLICY": str(policy)}
+    server = podium(PODIUM_POLICY=str(policy))
+    hook = cli(env, "webhook", "register", "--url", f"{server.url}/webhooks/mlflow",
+               "--name", "podium-wf")
+    assert hook.returncode == 0
+    waiting = final(server, request(mlflow_client, server, m, versions["v3"], "production"))
+    assert waiting["state"] == "awaiting_approval"
+    assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v1"]
+    ok = cli(env, "approve", str(waiting["id"]))
+    assert ok.returncode == 0, ok.stderr
+    done = wait_for(lambda: (r := api(server, f"/requests/{waiting['id']}"))["state"]
+                    == "promoted" and r, timeout=60, what="promotion after approval")
+    assert done["decided_by"].startswith("cli:")
+    assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v3"]
+    again = cli(env, "approve", str(waiting["id"]))
+    assert again.returncode == 1 and f"request {waiting['id']} is promoted" in again.stderr
+
+
+class OneFailingCheck:
+    def __init__(self, failing: str):
+        self.failing = failing
+
+    def check(self, model_uri):
+        return [CheckResult(name, category, name != self.failing, 1, 1,
+                            "failed on purpose" if name == self.failing else "ok")
+                for name, (category, _) in REGISTRY.items()]
+
+    def compare(self, *args):
+        raise AssertionError("a version that failed a check must never be compared")
+
+
+@pytest.mark.parametrize("failing", sorted(REGISTRY))
+def test_a_version_failing_any_one_check_is_rejected_and_the_champion_stays(
+        failing, versions, mlflow_server, sqlite_url, mlflow_client):
+    from tests.conftest import make_settings
+    from webhook_server.events import TransitionRequested
+    from webhook_server.jobs.queue import Job
+    from webhook_server.services import build
+    from webhook_server.sources import Delivery
+    from webhook_server.workflow import Gates
+
+    svc = build(make_settings(sqlite_url, mlflow_tracking_uri=mlflow_server.url))
+    svc.store.migrate()
+    m = "churn-wf"
+    mlflow_client.set_registered_model_alias(m, "champion", versions["v1"])
+    result = svc.intake.record(Delivery("api", f"gate-{failing}", "api.request", "{}",
+                                        TransitionRequested(m, versions["v3"], "Production",
+                                                            "api")))
+    fake = OneFailingCheck(failing)
+    workflow = svc.workflow(Gates(check=fake.check, compare=fake.compare))
+    workflow.handle(Job(1, f"request:{result.request_id}", "request",
+                        {"request_id": result.request_id}, 1, 6, "test"))
+    with svc.store.read() as conn:
+        from webhook_server.store import requests as reqs
+
+        row = reqs.get(conn, result.request_id)
+    svc.close()
+    assert (row["state"], row["reason"]) == ("rejected", f"failed checks: {failing}")
+    assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v1"]
+    tags = tags_when(mlflow_client, m, versions["v3"], "rejected")
+    assert tags[f"podium.check.{failing}"] == "fail"
+
+
+def test_podium_check_passes_a_good_version_and_fails_one_without_description(
+        versions, mlflow_server, mlflow_client):
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.url}
+    good = cli(env, "check", f"models:/churn-wf/{versions['v1']}")
+    assert good.returncode == 0, good.stdout[-2000:] + good.stderr[-2000:]
+    assert f"{len(REGISTRY)}/{len(REGISTRY)} passed" in good.stdout
+    mlflow_client.update_model_version("churn-wf", versions["v2"], description="")
+    bad = cli(env, "check", f"models:/churn-wf/{versions['v2']}", "--json")
+    assert bad.returncode == 1
+    import json
+
+    failed = {c["name"] for c in json.loads(bad.stdout)["checks"] if not c["passed"]}
+    assert "description" in failed

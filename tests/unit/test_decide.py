@@ -1,0 +1,109 @@
+"""Deciding a request waiting for approval: once, by an allowed actor, with a quorum."""
+
+import pytest
+
+from tests.conftest import API_TOKEN, make_settings
+from webhook_server.events import TransitionRequested
+from webhook_server.policy import parse_policy
+from webhook_server.services import build
+from webhook_server.sources import Delivery
+from webhook_server.store import requests as reqs
+from webhook_server.store import states
+from webhook_server.workflow import DecisionConflict, NotAllowed
+
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+@pytest.fixture
+def wsvc(db_url):
+    # decide() only touches the store and the queue; the registry URL is never called
+    svc = build(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9"))
+    svc.store.migrate()
+    yield svc
+    svc.close()
+
+
+def waiting(svc, policy=None):
+    svc._policy = parse_policy(policy or {})
+    result = svc.intake.record(Delivery("api", "d-1", "api.request", "{}",
+                                        TransitionRequested("churn", "3", "Production", "api")))
+    with svc.store.tx() as conn:
+        for a, b in ((states.QUEUED, states.CHECKING), (states.CHECKING, states.COMPARING),
+                     (states.COMPARING, states.AWAITING_APPROVAL)):
+            reqs.transition(conn, result.request_id, expect=(a,), to=b, actor="test")
+    return result.request_id
+
+
+def test_an_approval_queues_the_promotion_once(wsvc):
+    rid = waiting(wsvc)
+    out = wsvc.workflow().decide(rid, "cli:ana", True)
+    assert out == {"request": rid, "state": "approved", "decided_by": "cli:ana"}
+    with pytest.raises(DecisionConflict, match=r"awaiting_approval \(decided by cli:ana\)"):
+        wsvc.workflow().decide(rid, "cli:bob", False)
+    from webhook_server.jobs.queue import list_jobs
+
+    with wsvc.store.read() as conn:
+        jobs = {j["key"]: j for j in list_jobs(conn)}
+    assert '"decided_by": "cli:ana"' in jobs[f"request:{rid}:promote"]["payload"]
+
+
+def test_a_rejection_ends_the_request_and_a_later_click_conflicts(wsvc):
+    rid = waiting(wsvc)
+    out = wsvc.workflow().decide(rid, "cli:ana", False, note="not this week")
+    assert out["state"] == "rejected"
+    with wsvc.store.read() as conn:
+        row = reqs.get(conn, rid)
+    assert (row["reason"], row["decided_by"]) == ("rejected by cli:ana: not this week",
+                                                  "cli:ana")
+    with pytest.raises(DecisionConflict, match="is rejected"):
+        wsvc.workflow().decide(rid, "cli:bob", True)
+
+
+def test_only_listed_approvers_may_decide(wsvc):
+    rid = waiting(wsvc, {"default": {"approval": {"approvers": ["cli:ana"]}}})
+    with pytest.raises(NotAllowed, match="cli:eve is not an approver of churn"):
+        wsvc.workflow().decide(rid, "cli:eve", True)
+
+
+def test_a_quorum_needs_distinct_approvers(wsvc):
+    rid = waiting(wsvc, {"default": {"approval": {"quorum": 2}}})
+    first = wsvc.workflow().decide(rid, "cli:ana", True)
+    assert first["state"] == "awaiting_approval" and first["approvals"] == ["cli:ana"]
+    assert wsvc.workflow().decide(rid, "cli:ana", True)["state"] == "awaiting_approval"
+    assert wsvc.workflow().decide(rid, "cli:bob", True)["state"] == "approved"
+
+
+def test_a_request_not_waiting_cannot_be_decided(wsvc):
+    result = wsvc.intake.record(Delivery("api", "d-2", "api.request", "{}",
+                                         TransitionRequested("churn", "4", "Production",
+                                                             "api")))
+    with pytest.raises(DecisionConflict, match="is queued"):
+        wsvc.workflow().decide(result.request_id, "cli:ana", True)
+
+
+def test_the_api_answers_404_409_and_200(wsvc):
+    from webhook_server.app import create_app
+
+    client = create_app(wsvc.settings, services=wsvc).test_client()
+    assert client.post("/api/v1/requests/99/approve", headers=AUTH).status_code == 404
+    rid = waiting(wsvc)
+    ok = client.post(f"/api/v1/requests/{rid}/approve", json={"actor": "ops"}, headers=AUTH)
+    assert ok.status_code == 200 and ok.json["decided_by"] == "api:ops"
+    again = client.post(f"/api/v1/requests/{rid}/reject", headers=AUTH)
+    assert again.status_code == 409
+
+
+def test_an_approval_left_waiting_past_the_expiry_ends_rejected(wsvc):
+    from datetime import timedelta
+
+    from webhook_server.store.schema import utcnow
+
+    rid = waiting(wsvc, {"default": {"approval": {"expiry_hours": 2}}})
+    workflow = wsvc.workflow()
+    assert workflow.expire_approvals(now=utcnow() + timedelta(hours=1)) == []
+    assert workflow.expire_approvals(now=utcnow() + timedelta(hours=3)) == [rid]
+    with wsvc.store.read() as conn:
+        row = reqs.get(conn, rid)
+    assert (row["state"], row["reason"]) == ("rejected", "approval expired after 2 h")
+    with pytest.raises(DecisionConflict):
+        workflow.decide(rid, "cli:ana", True)
