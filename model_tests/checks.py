@@ -46,10 +46,12 @@ Check = Callable[[ModelUnderTest, dict], CheckResult]
 REGISTRY: dict[str, tuple[str, Check]] = {}
 
 
-def check(name: str, category: str, needs_model: bool = True):
+def check(name: str, category: str, needs_model: bool = True,
+          needs_holdout: bool | None = None):
     def register(fn):
         REGISTRY[name] = (category, fn)
         fn.needs_model = needs_model
+        fn.needs_holdout = needs_model if needs_holdout is None else needs_holdout
         return fn
     return register
 
@@ -68,7 +70,7 @@ def _description(m: ModelUnderTest, t: dict) -> CheckResult:
                   f"description has {n} characters" + ("" if n >= need else f" (< {need})"))
 
 
-@check("signature", "metadata")
+@check("signature", "metadata", needs_holdout=False)
 def _signature(m, t):
     ok = m.signature is not None and m.signature.inputs is not None
     return result("signature", ok, ok, True, "signature logged" if ok else "no signature logged")
@@ -309,6 +311,10 @@ def run_checks(m: ModelUnderTest, thresholds: dict | None = None,
         if fn.needs_model and m.model is None:
             out.append(CheckResult(name, category, False, None, None,
                                    "skipped: the model does not load"))
+            continue
+        if fn.needs_holdout and m.holdout is None:
+            out.append(CheckResult(name, category, False, None, None,
+                                   f"no holdout to run on: {m.holdout_error}"))
             continue
         try:
             out.append(fn(m, t))

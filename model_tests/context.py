@@ -26,8 +26,9 @@ class ModelUnderTest:
     model: Any | None  # pyfunc model, None when it failed to load
     load_error: str | None
     load_seconds: float
-    holdout: pd.DataFrame  # typed features
-    labels: np.ndarray
+    holdout: pd.DataFrame | None  # typed features; None when there is none to read
+    labels: np.ndarray | None
+    holdout_error: str | None = None
     extras: dict = field(default_factory=dict)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
@@ -65,9 +66,13 @@ def load(model_uri: str, holdout_path: str | None = None) -> ModelUnderTest:
     except Exception as exc:  # any failure to load is a check result, not a crash
         model, error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
     load_s = time.perf_counter() - started
-    holdout, labels = _holdout(holdout_path, run_id)
+    try:
+        holdout, labels, holdout_error = *_holdout(holdout_path, run_id), None
+    except Exception as exc:  # the checks that need it fail with this reason
+        holdout, labels = None, None
+        holdout_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     return ModelUnderTest(model_uri, name, version, description, tags, run_id, inputs,
-                          local_dir, model, error, load_s, holdout, labels)
+                          local_dir, model, error, load_s, holdout, labels, holdout_error)
 
 
 def _holdout(path: str | None, run_id: str | None) -> tuple[pd.DataFrame, np.ndarray]:
