@@ -60,8 +60,9 @@ def main() -> None:
         source = client.get_model_version(MODEL, challenger.version)
         totals, stages = [], {"pickup": [], "checks": [], "compare+promote": []}
         for i in range(args.requests):
-            version = client.create_model_version(MODEL, source.source, run_id=source.run_id,
-                                                  description=source.description).version
+            version = client.create_model_version(
+                MODEL, source.source, run_id=source.run_id, description=source.description,
+                model_id=source.source[len("models:/"):]).version
             for key, value in source.tags.items():
                 client.set_model_version_tag(MODEL, version, key, value)
             started = time.perf_counter()

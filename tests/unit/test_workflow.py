@@ -1,0 +1,167 @@
+"""Workflow steps against an in-memory registry (the real-MLflow runs are integration tests):
+compare-and-set promotion, one decision per model, archive refusal."""
+
+import pytest
+
+from model_tests.checks import REGISTRY, CheckResult
+from model_tests.compare import Comparison, Side
+from webhook_server.events import TransitionRequested
+from webhook_server.jobs.queue import Job
+from webhook_server.policy import parse_policy
+from webhook_server.sources import Delivery
+from webhook_server.store import ledger
+from webhook_server.store import requests as reqs
+from webhook_server.workflow import Deferred, Gates, Workflow
+
+
+class MemoryRegistry:
+    """The registry as a dict: aliases and tags, no MLflow."""
+
+    def __init__(self, aliases=None):
+        self.aliases = dict(aliases or {})
+        self.tags: dict[str, dict] = {}
+
+    def alias_version(self, model, alias):
+        return self.aliases.get(alias)
+
+    def set_alias(self, model, alias, version):
+        self.aliases[alias] = version
+
+    def set_tags(self, model, version, tags):
+        self.tags.setdefault(version, {}).update(tags)
+
+    def version_exists(self, model, version):
+        return True
+
+    def transition_stage(self, model, version, stage):
+        self.set_tags(model, version, {"stage": stage})
+
+    def log_report(self, *args):
+        pass
+
+
+def passing(model_uri):
+    return [CheckResult(name, cat, True, 1, 1, "ok") for name, (cat, _) in REGISTRY.items()]
+
+
+def comparison(challenger, champion, wins=True):
+    side = Side(challenger, 0.85, 0.6, 0.6, 0.6, 100.0)
+    return Comparison("roc_auc", 100, side, Side(champion, 0.84, 0.6, 0.6, 0.6, 90.0), 0.01,
+                      0.001, 0.02, 0.95, 1000, wins, [] if wins else ["worse"], "EUR")
+
+
+def make(svc, registry, gates, policy=None):
+    svc._policy = parse_policy(policy or {})
+    return Workflow(svc.store, svc.queue, registry, svc.policy, gates)
+
+
+def submit(svc, version, target="Production", key=None):
+    return svc.intake.record(Delivery("api", key or f"d-{version}-{target}", "api.request",
+                                      "{}", TransitionRequested("churn", version, target,
+                                                                "api"))).request_id
+
+
+def run(workflow, request_id):
+    workflow.handle(Job(1, f"request:{request_id}", "request", {"request_id": request_id}, 1,
+                        6, "w"))
+
+
+def state(svc, request_id):
+    with svc.store.read() as conn:
+        return reqs.get(conn, request_id)
+
+
+def test_the_champion_moving_during_the_comparison_triggers_a_new_comparison(svc):
+    registry = MemoryRegistry({"champion": "1"})
+    compared = []
+
+    def compare(model, challenger, champion):
+        compared.append(champion)
+        if len(compared) == 1:
+            registry.aliases["champion"] = "2"  # someone promoted v2 meanwhile
+        return comparison(challenger, champion)
+
+    rid = submit(svc, "3")
+    run(make(svc, registry, Gates(passing, compare)), rid)
+    assert compared == ["1", "2"]
+    assert registry.aliases["champion"] == "3" and state(svc, rid)["state"] == "promoted"
+    with svc.store.read() as conn:
+        (entry,) = ledger.entries(conn, "churn")
+    assert (entry["from_version"], entry["to_version"]) == ("2", "3")
+    assert registry.tags["2"]["podium.status"] == "archived"
+
+
+def test_a_new_champion_that_wins_the_second_comparison_keeps_its_place(svc):
+    registry = MemoryRegistry({"champion": "1"})
+    calls = []
+
+    def compare(model, challenger, champion):
+        calls.append(champion)
+        if len(calls) == 1:
+            registry.aliases["champion"] = "2"
+            return comparison(challenger, champion)
+        return comparison(challenger, champion, wins=False)
+
+    rid = submit(svc, "3")
+    run(make(svc, registry, Gates(passing, compare)), rid)
+    assert registry.aliases["champion"] == "2"
+    row = state(svc, rid)
+    assert row["state"] == "rejected" and "new champion v2" in row["reason"]
+
+
+def test_a_second_request_waits_while_the_first_awaits_approval(svc):
+    registry = MemoryRegistry({"champion": "1"})
+    policy = {"default": {"approval": {"targets": ["Production"]}}}
+    workflow = make(svc, registry, Gates(passing, lambda m, c, k: comparison(c, k)), policy)
+    first, second = submit(svc, "3"), submit(svc, "4")
+    run(workflow, first)
+    assert state(svc, first)["state"] == "awaiting_approval"
+    with pytest.raises(Deferred, match="awaiting approval"):
+        run(workflow, second)
+    assert state(svc, second)["state"] == "queued"
+    assert registry.aliases["champion"] == "1"
+
+
+def test_the_first_champion_needs_no_comparison(svc):
+    registry = MemoryRegistry()
+
+    def never(*args):
+        raise AssertionError("nothing to compare with")
+
+    rid = submit(svc, "1")
+    run(make(svc, registry, Gates(passing, never)), rid)
+    assert registry.aliases["champion"] == "1"
+    assert (state(svc, rid)["state"], state(svc, rid)["reason"]) == ("promoted",
+                                                                      "first champion")
+
+
+def test_staging_sets_the_staging_alias_and_stages_when_enabled(svc):
+    registry = MemoryRegistry({"champion": "1"})
+    rid = submit(svc, "2", "Staging")
+    run(make(svc, registry, Gates(passing, None), {"default": {"stages": True}}), rid)
+    assert registry.aliases == {"champion": "1", "staging": "2"}
+    assert registry.tags["2"]["stage"] == "Staging" and state(svc, rid)["state"] == "staged"
+
+
+def test_archiving_the_champion_is_refused_with_the_reason(svc):
+    registry = MemoryRegistry({"champion": "1"})
+    rid = submit(svc, "1", "Archived")
+    run(make(svc, registry, Gates(passing, None)), rid)
+    row = state(svc, rid)
+    assert row["state"] == "rejected" and "is the champion" in row["reason"]
+    other = submit(svc, "2", "Archived")
+    run(make(svc, registry, Gates(passing, None)), other)
+    assert state(svc, other)["state"] == "archived"
+
+
+def test_a_cancelled_request_is_not_checked(svc):
+    registry = MemoryRegistry({"champion": "1"})
+    rid = submit(svc, "3")
+    with svc.store.tx() as conn:
+        reqs.transition(conn, rid, expect=("queued",), to="cancelled", actor="intake")
+
+    def never(model_uri):
+        raise AssertionError("cancelled requests are not checked")
+
+    run(make(svc, registry, Gates(never, None)), rid)
+    assert registry.tags["3"]["podium.status"] == "cancelled"
