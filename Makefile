@@ -29,6 +29,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/decision.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
