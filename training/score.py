@@ -166,3 +166,14 @@ def resolve_version(model_uri: str) -> str:
         return ref
     latest = max(client.search_model_versions(f"name = '{ref}'"), key=lambda v: int(v.version))
     return f"{ref}/{latest.version}"
+
+
+def default_model_uri(model: str, alias: str = "champion") -> str:
+    """``models:/<model>@<alias>`` when the alias exists, else the newest version's URI."""
+    from mlflow import MlflowClient
+
+    try:
+        MlflowClient().get_model_version_by_alias(model, alias)
+        return f"models:/{model}@{alias}"
+    except Exception:  # no champion yet
+        return f"models:/{resolve_version(f'models:/{model}')}"

@@ -157,9 +157,9 @@ def drift(model_name, model_uri, input_path, threshold, as_json):
 
     from training.data import DataError
     from training.drift import drift_report, load_frame, read_reference
-    from training.score import resolve_version
+    from training.score import default_model_uri, resolve_version
 
-    uri = model_uri or _default_uri(model_name)
+    uri = model_uri or default_model_uri(model_name)
     version = resolve_version(uri)
     name, number = version.split("/", 1)
     run_id = mlflow.MlflowClient().get_model_version(name, number).run_id
@@ -180,18 +180,6 @@ def drift(model_name, model_uri, input_path, threshold, as_json):
             f"drift in {', '.join(report.drifted)}" if report.drifted else "no drift"))
     if report.drifted:
         sys.exit(1)
-
-
-def _default_uri(model_name: str) -> str:
-    from mlflow import MlflowClient
-
-    try:
-        MlflowClient().get_model_version_by_alias(model_name, "champion")
-        return f"models:/{model_name}@champion"
-    except Exception:  # no champion yet: the newest version
-        from training.score import resolve_version
-
-        return f"models:/{resolve_version(f'models:/{model_name}')}"
 
 
 COMMANDS = (train, score, drift)

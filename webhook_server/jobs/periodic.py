@@ -92,16 +92,12 @@ def drift_handler(store: Store, queue: JobQueue, policy: Policy,
         import mlflow
 
         from training.drift import drift_report, load_frame, read_reference
-        from training.score import resolve_version
+        from training.score import default_model_uri, resolve_version
 
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
         client = mlflow.MlflowClient()
-        try:
-            client.get_model_version_by_alias(model, "champion")
-            uri = f"models:/{model}@champion"
-        except Exception:  # no champion yet: the newest version
-            uri = f"models:/{resolve_version(f'models:/{model}')}"
+        uri = default_model_uri(model, policy.for_model(model)["aliases"]["champion"])
         version = resolve_version(uri)
         name, number = version.split("/", 1)
         frame = load_frame(cfg["input"])
