@@ -197,3 +197,41 @@ def test_podium_check_passes_a_good_version_and_fails_one_without_description(
 
     failed = {c["name"] for c in json.loads(bad.stdout)["checks"] if not c["passed"]}
     assert "description" in failed
+
+
+def test_the_champion_moving_during_the_comparison_is_compared_again_in_mlflow(
+        versions, mlflow_server, sqlite_url, mlflow_client):
+    """Real aliases: while v3 is compared with v1, someone makes v2 champion; Podium must
+    compare v3 with v2 before moving the alias, never promote on the stale comparison."""
+    from model_tests.runner import compare_in_process
+    from tests.conftest import make_settings
+    from webhook_server.events import TransitionRequested
+    from webhook_server.jobs.queue import Job
+    from webhook_server.services import build
+    from webhook_server.sources import Delivery
+    from webhook_server.store import ledger
+    from webhook_server.workflow import Gates
+
+    m = "churn-wf"
+    mlflow_client.set_registered_model_alias(m, "champion", versions["v1"])
+    compared = []
+
+    def compare(model, challenger, champion):
+        compared.append(champion)
+        if len(compared) == 1:  # a release engineer promotes v2 by hand meanwhile
+            mlflow_client.set_registered_model_alias(m, "champion", versions["v2"])
+        return compare_in_process(model, challenger, champion)
+
+    svc = build(make_settings(sqlite_url, mlflow_tracking_uri=mlflow_server.url))
+    svc.store.migrate()
+    rid = svc.intake.record(Delivery("api", "cas", "api.request", "{}", TransitionRequested(
+        m, versions["v3"], "Production", "api"))).request_id
+    passing = OneFailingCheck(failing=None)
+    svc.workflow(Gates(check=passing.check, compare=compare)).handle(
+        Job(1, f"request:{rid}", "request", {"request_id": rid}, 1, 6, "test"))
+    with svc.store.read() as conn:
+        (entry,) = ledger.entries(conn, m)
+    svc.close()
+    assert compared == [versions["v1"], versions["v2"]]
+    assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v3"]
+    assert (entry["from_version"], entry["to_version"]) == (versions["v2"], versions["v3"])
