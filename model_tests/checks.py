@@ -16,17 +16,7 @@ import pandas as pd
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 from model_tests.context import ModelUnderTest
-
-DEFAULT_THRESHOLDS: dict[str, Any] = {
-    "description_min_length": 20,
-    "load_seconds": 60.0,
-    "roc_auc": 0.75, "f1": 0.5, "precision": 0.5, "recall": 0.4,
-    "decision_threshold": 0.5,
-    "slice_columns": ["gender", "SeniorCitizen", "Contract"],
-    "slice_min_rows": 50, "slice_roc_auc": 0.6, "slice_gap": 0.25,
-    "directional_share": 0.9, "churner_score": 0.5,
-    "latency_p95_ms": 100.0, "batch_1000_ms": 2000.0, "artifact_mb": 50.0,
-}
+from model_tests.defaults import THRESHOLDS as DEFAULT_THRESHOLDS
 
 
 @dataclass(frozen=True)

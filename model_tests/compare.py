@@ -8,10 +8,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
-DEFAULT_COMPARISON = {"metric": "roc_auc", "margin": 0.005, "min_gain": 0.0,
-                      "bootstrap": 2000, "confidence": 0.95, "seed": 0}
-DEFAULT_BUSINESS = {"value_saved_churner": 500.0, "contact_cost": 20.0,
-                    "contact_success_rate": 0.3, "currency": "EUR"}
+from model_tests.defaults import BUSINESS as DEFAULT_BUSINESS
+from model_tests.defaults import COMPARISON as DEFAULT_COMPARISON
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def load(model_uri: str, holdout_path: str | None = None) -> ModelUnderTest:
         model, error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
     load_s = time.perf_counter() - started
     try:
-        holdout, labels, holdout_error = *_holdout(holdout_path, run_id), None
+        holdout, labels, holdout_error = *read_holdout(holdout_path, run_id), None
     except Exception as exc:  # the checks that need it fail with this reason
         holdout, labels = None, None
         holdout_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
@@ -75,7 +75,7 @@ def load(model_uri: str, holdout_path: str | None = None) -> ModelUnderTest:
                           local_dir, model, error, load_s, holdout, labels, holdout_error)
 
 
-def _holdout(path: str | None, run_id: str | None) -> tuple[pd.DataFrame, np.ndarray]:
+def read_holdout(path: str | None, run_id: str | None) -> tuple[pd.DataFrame, np.ndarray]:
     if path is None:
         if run_id is None:
             raise ValueError("no holdout: give --holdout or use a version with a logged "

@@ -49,7 +49,7 @@ def compare_in_process(model: str, challenger: str, champion: str | None,
     from mlflow import MlflowClient
 
     from model_tests.compare import compare
-    from model_tests.context import _holdout
+    from model_tests.context import read_holdout
     from webhook_server.policy import load_policy
 
     cfg = load_policy(policy_path).for_model(model)
@@ -57,19 +57,17 @@ def compare_in_process(model: str, challenger: str, champion: str | None,
         champion = MlflowClient().get_model_version_by_alias(
             model, cfg["aliases"]["champion"]).version
     run_id = MlflowClient().get_model_version(model, challenger).run_id
-    frame, labels = _holdout(holdout or cfg.get("holdout"), run_id)
+    frame, labels = read_holdout(holdout or cfg.get("holdout"), run_id)
 
     def scores(version: str):
         out = mlflow.pyfunc.load_model(f"models:/{model}/{version}").predict(frame)
         out = np.asarray(out)
         return out[:, 1] if out.ndim == 2 else out
 
-    from model_tests.checks import DEFAULT_THRESHOLDS
-
-    threshold = {**DEFAULT_THRESHOLDS, **cfg["checks"]}["decision_threshold"]
     return compare(labels, scores(challenger), scores(str(champion)),
                    challenger_version=str(challenger), champion_version=str(champion),
-                   threshold=threshold, comparison=cfg["comparison"],
+                   threshold=cfg["checks"]["decision_threshold"],
+                   comparison=cfg["comparison"],
                    business=cfg["business"])
 
 

@@ -90,12 +90,7 @@ def start_mlflow(workdir: Path, port: int | None = None, timeout: float = 60) ->
     cmd = [bin_path("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
            "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
            "--artifacts-destination", str(workdir / "artifacts"), "--workers", "1"]
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                cwd=workdir, start_new_session=True)
-    p = Process("mlflow server", f"http://127.0.0.1:{port}", proc, log_path)
-    wait_http(p, "/health", timeout)
-    return p
+    return _spawn("mlflow server", cmd, env, workdir, port, log_path, "/health", timeout)
 
 
 def start_podium(workdir: Path, env: dict[str, str], port: int | None = None,
@@ -108,9 +103,15 @@ def start_podium(workdir: Path, env: dict[str, str], port: int | None = None,
     full_env.update(env)
     log_path = workdir / f"podium-{port}.log"
     cmd = [bin_path("podium"), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    return _spawn("podium serve", cmd, full_env, workdir, port, log_path, "/healthz", timeout)
+
+
+def _spawn(name: str, cmd: list[str], env: dict[str, str], workdir: Path, port: int,
+           log_path: Path, ready_path: str, timeout: float) -> Process:
+    """Start ``cmd`` in its own process group, logging to ``log_path``; wait until ready."""
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 cwd=workdir, start_new_session=True)
-    p = Process("podium serve", f"http://127.0.0.1:{port}", proc, log_path)
-    wait_http(p, "/healthz", timeout)
+    p = Process(name, f"http://127.0.0.1:{port}", proc, log_path)
+    wait_http(p, ready_path, timeout)
     return p

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from model_tests import defaults
 from webhook_server.events import TARGETS, normalise_target
 
 
@@ -90,11 +91,9 @@ SCHEMA: dict[str, Any] = {
 
 DEFAULTS: dict[str, Any] = {
     "holdout": None,
-    "checks": {},  # model_tests.checks.DEFAULT_THRESHOLDS fill what is not set
-    "comparison": {"metric": "roc_auc", "margin": 0.005, "min_gain": 0.0, "bootstrap": 2000,
-                   "confidence": 0.95, "seed": 0},
-    "business": {"value_saved_churner": 500.0, "contact_cost": 20.0,
-                 "contact_success_rate": 0.3, "currency": "EUR"},
+    "checks": copy.deepcopy(defaults.THRESHOLDS),
+    "comparison": dict(defaults.COMPARISON),
+    "business": dict(defaults.BUSINESS),
     "approval": {"targets": [], "approvers": [], "quorum": 1, "expiry_hours": 72.0},
     "aliases": {"champion": "champion", "staging": "staging"},
     "stages": False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, exists, func, or_, select, update
@@ -159,7 +159,6 @@ def oldest_runnable_age_s(conn: Connection) -> float:
     if oldest is None:
         return 0.0
     if oldest.tzinfo is None:  # SQLite hands back aggregates without the column type
-        from datetime import UTC, datetime
         oldest = datetime.fromisoformat(str(oldest)).replace(tzinfo=UTC)
     return max(0.0, (now - oldest).total_seconds())
 

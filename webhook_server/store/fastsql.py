@@ -43,14 +43,14 @@ SQL = {
 }
 
 
+_BY_DIALECT: dict[str, FastSql] = {}
+
+
 def for_conn(conn: Connection) -> FastSql:
     name = conn.dialect.name
     if name not in _BY_DIALECT:
         _BY_DIALECT[name] = FastSql(name)
     return _BY_DIALECT[name]
-
-
-_BY_DIALECT: dict[str, FastSql] = {}
 
 
 class FastSql:

@@ -1,0 +1,26 @@
+"""Default check thresholds, comparison settings and business values.
+
+The one place they are written: the policy file's defaults are these (webhook_server.policy),
+and the checks and the comparison fall back to them when called without a policy.
+``podium.example.yaml`` documents the same values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+THRESHOLDS: dict[str, Any] = {
+    "description_min_length": 20,
+    "load_seconds": 60.0,
+    "roc_auc": 0.75, "f1": 0.5, "precision": 0.5, "recall": 0.4,
+    "decision_threshold": 0.5,
+    "slice_columns": ["gender", "SeniorCitizen", "Contract"],
+    "slice_min_rows": 50, "slice_roc_auc": 0.6, "slice_gap": 0.25,
+    "directional_share": 0.9, "churner_score": 0.5,
+    "latency_p95_ms": 100.0, "batch_1000_ms": 2000.0, "artifact_mb": 50.0,
+}
+
+COMPARISON: dict[str, Any] = {"metric": "roc_auc", "margin": 0.005, "min_gain": 0.0,
+                      "bootstrap": 2000, "confidence": 0.95, "seed": 0}
+BUSINESS: dict[str, Any] = {"value_saved_churner": 500.0, "contact_cost": 20.0,
+                    "contact_success_rate": 0.3, "currency": "EUR"}
