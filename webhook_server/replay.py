@@ -7,6 +7,7 @@ from sqlalchemy import func, or_, select
 from webhook_server.jobs.queue import DEAD
 from webhook_server.services import Services
 from webhook_server.sources import Delivery
+from webhook_server.sources._common import is_number
 from webhook_server.store.schema import deliveries, jobs, requests
 
 
@@ -20,7 +21,7 @@ def replay(svc: Services, ref: str) -> dict:
     """``ref`` is the sender's delivery id or Podium's numeric delivery number."""
     with svc.store.read() as conn:
         cond = deliveries.c.delivery_id == ref
-        if ref.isdigit():
+        if is_number(ref):
             cond = or_(cond, deliveries.c.id == int(ref))
         rows = conn.execute(select(deliveries, requests.c.id.label("request_id"))
                             .outerjoin(requests, requests.c.delivery_pk == deliveries.c.id)

@@ -12,7 +12,12 @@ from webhook_server.events import TARGETS, TransitionRequested, normalise_target
 from webhook_server.replay import ReplayError, replay
 from webhook_server.routes import error, services
 from webhook_server.sources import Delivery, PayloadError
-from webhook_server.sources._common import load_json_object, require_str, require_version
+from webhook_server.sources._common import (
+    is_number,
+    load_json_object,
+    require_str,
+    require_version,
+)
 from webhook_server.store import StoreUnavailable
 from webhook_server.store import requests as reqs
 from webhook_server.views import request_json
@@ -37,7 +42,7 @@ def _authenticate():
 @bp.get("/requests")
 def list_requests():
     limit = request.args.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+    if not is_number(limit) or not 1 <= int(limit) <= 1000:
         return error(400, "limit must be an integer between 1 and 1000")
     with services().store.read() as conn:
         rows = reqs.list_(conn, model=request.args.get("model"),

@@ -35,9 +35,14 @@ def require_str(doc: dict[str, Any], key: str, where: str = "") -> str:
     return value
 
 
+def is_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts '²' or '٣', which ``int`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def require_version(doc: dict[str, Any], key: str = "version", where: str = "") -> str:
     value = require_str(doc, key, where)
-    if not value.isdigit():
+    if not is_number(value):
         raise PayloadError(f"field {where}{key!r} must be a version number, got {value!r}",
                            status=422)
     return str(int(value))

@@ -27,7 +27,12 @@ from webhook_server.events import (
     VersionCreated,
 )
 from webhook_server.sources import Delivery, PayloadError, SignatureError
-from webhook_server.sources._common import load_json_object, require_str, require_version
+from webhook_server.sources._common import (
+    is_number,
+    load_json_object,
+    require_str,
+    require_version,
+)
 
 SOURCE = "mlflow"
 
@@ -75,7 +80,7 @@ class MlflowSource:
     def verify(self, body: bytes, headers: Mapping[str, str]) -> str:
         delivery_id = _header(headers, MLFLOW_DELIVERY_ID_HEADER)
         timestamp = _header(headers, MLFLOW_TIMESTAMP_HEADER)
-        if not timestamp.isdigit():
+        if not is_number(timestamp):
             raise SignatureError(f"{MLFLOW_TIMESTAMP_HEADER} is not a unix time: {timestamp!r}")
         skew = self._clock() - int(timestamp)
         if skew > self._tolerance:

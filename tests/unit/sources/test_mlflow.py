@@ -16,6 +16,7 @@ from webhook_server.events import (
     VersionCreated,
 )
 from webhook_server.sources import PayloadError, SignatureError
+from webhook_server.sources._common import is_number
 from webhook_server.sources.mlflow import EXAMPLES, MlflowSource
 
 NOW = 1_800_000_000
@@ -64,9 +65,11 @@ def test_verify_accepts_timestamps_at_the_edge_of_the_tolerance():
     assert source().verify(body, headers)
 
 
-def test_verify_rejects_a_non_numeric_timestamp():
+@pytest.mark.parametrize("stamp", ["yesterday", "²", "١٨٠٠٠٠٠٠٠٠"])
+def test_verify_rejects_a_non_numeric_timestamp(stamp):
+    """Unicode digits pass str.isdigit but not int(): a 401, never a 500 (found by hypothesis)."""
     body, headers = signed()
-    headers["X-MLflow-Timestamp"] = "yesterday"
+    headers["X-MLflow-Timestamp"] = stamp
     with pytest.raises(SignatureError, match="not a unix time"):
         source().verify(body, headers)
 
@@ -171,6 +174,9 @@ def test_unknown_events_are_ignored():
     (mlflow_body("model_version_tag.set", {"version": "1", "key": "transition_request",
                                            "value": "Production"}), 422,
      "missing field 'data.name'"),
+    (mlflow_body("model_version_tag.set", {"name": "churn", "version": "³",
+                                           "key": "transition_request", "value": "Staging"}),
+     422, "must be a version number"),
     (mlflow_body("model_version_tag.set", {"name": "churn", "version": "one",
                                            "key": "transition_request", "value": "Staging"}),
      422, "must be a version number"),
@@ -208,7 +214,8 @@ def test_no_mutation_of_a_signed_delivery_is_accepted(data):
     else:
         name = data.draw(st.sampled_from(HEADER_NAMES))
         new = data.draw(st.text(min_size=0, max_size=40).filter(lambda v: v != headers[name]))
-        if name == "X-MLflow-Timestamp" and new.isdigit() and abs(int(new) - NOW) <= 300:
+        if (name == "X-MLflow-Timestamp" and is_number(new)
+                and abs(int(new) - NOW) <= 300):
             new = str(NOW - 301)  # a different timestamp within tolerance stays unsigned
         headers = dict(headers, **{name: new})
     with pytest.raises(SignatureError):
