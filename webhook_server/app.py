@@ -9,7 +9,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from webhook_server import metrics
-from webhook_server.routes import api, error, health, webhooks
+from webhook_server.routes import api, error, health, slack, webhooks
 from webhook_server.services import Services, build
 from webhook_server.settings import Settings
 
@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["podium"] = svc
     app.extensions["podium.metrics"] = metrics.make_registry(svc.store)
-    for bp in (webhooks.bp, api.bp, health.bp):
+    for bp in (webhooks.bp, slack.bp, api.bp, health.bp):
         app.register_blueprint(bp)
 
     @app.errorhandler(HTTPException)

@@ -86,6 +86,9 @@ def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signatur
                f"; MLflow {settings.mlflow_tracking_uri or 'not configured'}"
                f"{'; UNSIGNED MLflow deliveries accepted' if insecure_no_signature else ''}",
                err=True)
+    from webhook_server.notify.slack import describe_mode
+
+    click.echo(f"podium: {describe_mode(settings)}", err=True)
     child = None
     if not (no_worker and no_scheduler):
         child = spawn_worker_process(scheduler=not no_scheduler,
@@ -112,6 +115,9 @@ def worker(concurrency: int, scheduler: bool) -> None:
     click.echo(f"podium worker: {concurrency} thread(s), scheduler "
                f"{'on' if scheduler else 'off'}, store {_safe_url(svc.settings.database_url)}",
                err=True)
+    from webhook_server.notify.slack import describe_mode
+
+    click.echo(f"podium worker: {describe_mode(svc.settings)}", err=True)
     run_workers(svc, concurrency=concurrency, scheduler=scheduler, stop=stop)
 
 

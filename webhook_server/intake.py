@@ -17,10 +17,11 @@ from webhook_server.events import (
     RequestCancelled,
     TestDelivery,
     TransitionRequested,
+    VersionCreated,
 )
 from webhook_server.jobs.queue import JobQueue
 from webhook_server.sources import Delivery
-from webhook_server.store import Store, StoreUnavailable, fastsql, states
+from webhook_server.store import Store, StoreUnavailable, fastsql, outbox, states
 from webhook_server.store import requests as reqs
 from webhook_server.store.schema import deliveries, requests, utcnow
 
@@ -78,6 +79,26 @@ class Intake:
         except OperationalError as exc:
             raise StoreUnavailable(str(exc.orig)) from exc
 
+    def record_action(self, source: str, delivery_id: str, event: str, body: bytes,
+                      job_kind: str, payload: dict) -> tuple[int, bool]:
+        """Store an interaction (e.g. a Slack click) and its job in one transaction.
+        Returns (delivery pk, duplicate); a replayed delivery queues nothing."""
+        try:
+            with self.store.tx() as conn:
+                pk = self._insert(conn, source, delivery_id, event, ACCEPTED, None,
+                                  body.decode("utf-8", errors="replace"))
+                if pk is None:
+                    where = (deliveries.c.source == source,
+                             deliveries.c.delivery_id == delivery_id)
+                    conn.execute(update(deliveries).where(*where)
+                                 .values(duplicates=deliveries.c.duplicates + 1))
+                    return conn.execute(select(deliveries.c.id).where(*where)).scalar_one(), True
+                self.queue.enqueue(conn, kind=job_kind, key=f"{source}:{pk}",
+                                   payload={"delivery": pk, **payload})
+                return pk, False
+        except OperationalError as exc:
+            raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
+
     def _insert(self, conn: Connection, source: str, delivery_id: str, event: str,
                 status: str, detail: str | None, body: str) -> int | None:
         fast = fastsql.for_conn(conn)
@@ -97,6 +118,10 @@ class Intake:
         if pk is None:
             return self._duplicate(conn, d)
         request_id, cancelled = None, ()
+        if isinstance(event, VersionCreated):
+            outbox.emit(conn, key=f"version:{event.model}:{event.version}", kind="message",
+                        payload={"text": f":new: {event.model} v{event.version} registered"
+                                         + (f" (run {event.run_id})" if event.run_id else "")})
         if isinstance(event, TransitionRequested):
             request_id, detail = self._request(conn, event, pk)
         elif isinstance(event, RequestCancelled):

@@ -14,7 +14,7 @@ from gunicorn.app.base import BaseApplication
 
 from webhook_server.jobs.periodic import add_policy_triggers
 from webhook_server.jobs.scheduler import build_scheduler
-from webhook_server.jobs.worker import Worker
+from webhook_server.jobs.worker import Worker, default_owner
 from webhook_server.services import Services
 from webhook_server.settings import Settings
 
@@ -93,7 +93,9 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
             sched.add_job(workflow.expire_approvals, "interval", minutes=1,
                           id="expire-approvals")
         sched.start()
-    threads = []
+    threads = [threading.Thread(target=run_sender, args=(svc, stop), name="outbox-sender",
+                                daemon=True)]
+    threads[0].start()
     for i in range(concurrency):
         worker = Worker(svc.queue, handlers, poll_s=s.worker_poll_s, lease_s=s.job_lease_s)
         t = threading.Thread(target=worker.run, args=(stop,), name=f"worker-{i}", daemon=True)
@@ -107,3 +109,15 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
             sched.shutdown(wait=False)
         for t in threads:
             t.join(timeout=30)
+
+
+def run_sender(svc: Services, stop: threading.Event) -> None:
+    """Send the notification outbox until ``stop`` is set (one sender holds the lease)."""
+    sender = svc.slack_sender(owner=default_owner())
+    poll = max(svc.settings.worker_poll_s, 0.2)
+    while not stop.is_set():
+        try:
+            sender.flush()
+        except Exception:  # the store is down: try again, never exit
+            log.exception("outbox sender pass failed")
+        stop.wait(poll)

@@ -12,6 +12,7 @@ from webhook_server.registry import Registry
 from webhook_server.settings import Settings
 from webhook_server.sources.databricks import DatabricksSource
 from webhook_server.sources.mlflow import MlflowSource
+from webhook_server.sources.slack import SlackSource
 from webhook_server.store import Store
 
 
@@ -23,9 +24,11 @@ class Services:
     intake: Intake
     mlflow_source: MlflowSource
     databricks_source: DatabricksSource
+    slack_source: SlackSource
     registry: Registry | None
 
     _policy: Policy | None = None
+    _slack: object | None = None
 
     @property
     def policy(self) -> Policy:
@@ -33,6 +36,25 @@ class Services:
         if self._policy is None:
             self._policy = load_policy(self.settings.policy_path)
         return self._policy
+
+    @property
+    def slack(self):
+        """The Slack Web API client (bot mode), or None."""
+        from webhook_server.notify.slack import SlackBot, mode
+
+        if self._slack is None and mode(self.settings) == "bot":
+            self._slack = SlackBot(self.settings)
+        return self._slack
+
+    def slack_sender(self, owner: str = "sender"):
+        from webhook_server.notify.sender import SlackSender
+        from webhook_server.notify.slack import SlackHook, mode
+
+        s = self.settings
+        hook = SlackHook(s.slack_webhook_url) if mode(s) == "webhook" else None
+        return SlackSender(self.store, bot=self.slack, hook=hook, owner=owner,
+                           tracking_uri=s.mlflow_tracking_uri, public_url=s.public_url,
+                           quorum_of=lambda m: self.policy.for_model(m)["approval"]["quorum"])
 
     def workflow(self, gates=None):
         from webhook_server.workflow import Workflow
@@ -65,6 +87,9 @@ class Services:
                                     s.challenger_alias)
         if self.registry is not None:
             handlers["request"] = self.workflow().handle
+            from webhook_server.approvals import slack_action_handler
+
+            handlers["slack_action"] = slack_action_handler(self)
         handlers["retrain"] = periodic.retrain_handler(self.store, self.policy,
                                                        s.mlflow_tracking_uri,
                                                        s.challenger_alias)
@@ -89,5 +114,7 @@ def build(settings: Settings, store: Store | None = None) -> Services:
                                    challenger_alias=settings.challenger_alias),
         databricks_source=DatabricksSource(settings.databricks_webhook_secret,
                                            tolerance_s=settings.signature_tolerance_s),
+        slack_source=SlackSource(settings.slack_signing_secret, team_id=settings.slack_team_id,
+                                 tolerance_s=settings.signature_tolerance_s),
         registry=Registry(settings.mlflow_tracking_uri) if settings.mlflow_tracking_uri else None,
     )

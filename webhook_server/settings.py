@@ -63,6 +63,9 @@ class Settings:
         secret=True)
     slack_channel: str | None = _var(
         "SLACK_CHANNEL", None, "Channel id or name Podium posts to.")
+    slack_team_id: str | None = _var(
+        "SLACK_TEAM_ID", None,
+        "Slack workspace id (T...); when set, clicks from any other workspace are refused.")
     slack_webhook_url: str | None = _var(
         "SLACK_WEBHOOK_URL", None, "Incoming-webhook URL: notifications only, no buttons.",
         secret=True)

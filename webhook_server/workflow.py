@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,13 +26,17 @@ from webhook_server.jobs.queue import Job, JobQueue
 from webhook_server.jobs.worker import DeferJob, PermanentJobError
 from webhook_server.policy import Policy
 from webhook_server.registry import Registry
-from webhook_server.store import Store, states
+from webhook_server.store import Store, outbox, states
 from webhook_server.store import ledger as ledger_repo
 from webhook_server.store import requests as reqs
 from webhook_server.store.schema import audit, requests, utcnow
 
 log = logging.getLogger(__name__)
 MAX_RECOMPARE = 3
+
+
+def _who(actor: str) -> str:
+    return f"<@{actor[6:]}>" if actor.startswith("slack:") else actor
 
 
 class DecisionConflict(Exception):
@@ -97,6 +102,8 @@ class Workflow:
         tags = {f"podium.check.{r.name}": "pass" if r.passed else "fail" for r in results}
         tags["podium.checks"] = f"{len(results) - len(failed)}/{len(results)} passed"
         self.registry.set_tags(req["model"], req["version"], tags)
+        with self.store.tx() as conn:
+            reqs.summarise(conn, req["id"], checks=tags["podium.checks"])
         report = {"request": req["id"], "checks": [r.as_json() for r in results]}
         if failed:
             self._end(req, states.CHECKING, states.REJECTED, "policy",
@@ -116,6 +123,8 @@ class Workflow:
             report["comparison"] = comparison.as_json()
             self.registry.set_tags(req["model"], req["version"],
                                    {"podium.comparison": comparison.line()[:500]})
+            with self.store.tx() as conn:
+                reqs.summarise(conn, req["id"], comparison=comparison.line()[:500])
             if not comparison.wins:
                 self._end(req, states.COMPARING, states.REJECTED, "policy",
                           "loses the comparison: " + "; ".join(comparison.reasons), report)
@@ -129,27 +138,53 @@ class Workflow:
 
     # --- decisions ---------------------------------------------------------------------
 
-    def decide(self, request_id: int, actor: str, approve: bool, note: str | None = None) -> dict:
+    def may_decide(self, model: str, actor: str, groups: frozenset[str] = frozenset()) -> bool:
+        """Listed approvers decide: ``cli:<user>``, ``slack:<id>`` or a bare Slack user id.
+        ``groups`` holds members of the policy's Slack user group (looked up by the caller).
+        With no approvers and no group configured, anyone who can reach Podium decides."""
+        approval = self.policy.for_model(model)["approval"]
+        approvers = set(approval["approvers"])
+        if not approvers and not approval.get("slack_usergroup"):
+            return True
+        slack_id = actor[6:] if actor.startswith("slack:") else None
+        return actor in approvers or (slack_id is not None and (
+            slack_id in approvers or slack_id in groups))
+
+    def decide(self, request_id: int, actor: str, approve: bool, note: str | None = None, *,
+               detail: dict | None = None, groups: frozenset[str] = frozenset()) -> dict:
         """Approve or reject a request waiting for approval (CLI, API, Slack)."""
         req = self._get(request_id)
         cfg = self.policy.for_model(req["model"])
-        approvers = cfg["approval"]["approvers"]
-        if approvers and actor not in approvers:
+        if not self.may_decide(req["model"], actor, groups):
+            with self.store.tx() as conn:
+                conn.execute(insert(audit).values(
+                    at=utcnow(), actor=actor, action="denied", subject=f"request:{request_id}",
+                    detail=json.dumps({"approve": approve, **(detail or {})})))
             raise NotAllowed(f"{actor} is not an approver of {req['model']}")
         if req["state"] != states.AWAITING_APPROVAL or req["decided_by"]:
-            raise DecisionConflict(f"request {request_id} is {req['state']}"
-                                   + (f" (decided by {req['decided_by']})"
-                                      if req["decided_by"] else ""))
+            raise DecisionConflict(self._decided_line(req))
+        quorum = cfg["approval"]["quorum"]
         with self.store.tx() as conn:
+            subject = f"request:{request_id}"
+            approvals = {r.actor: r.at for r in conn.execute(
+                select(audit.c.actor, audit.c.at).where(audit.c.subject == subject,
+                                                        audit.c.action == "approve"))}
+            if approve and actor in approvals:
+                raise DecisionConflict(
+                    f"{actor} already approved request {request_id} at "
+                    f"{approvals[actor]:%Y-%m-%d %H:%M:%S} UTC; waiting for "
+                    f"{quorum - len(approvals)} more approval(s)")
             conn.execute(insert(audit).values(at=utcnow(), actor=actor,
                                               action="approve" if approve else "reject",
-                                              subject=f"request:{request_id}",
-                                              detail=json.dumps({"note": note})))
+                                              subject=subject,
+                                              detail=json.dumps({"note": note,
+                                                                 **(detail or {})})))
             if approve:
-                approvals = {r.actor for r in conn.execute(
-                    select(audit.c.actor).where(audit.c.subject == f"request:{request_id}",
-                                                audit.c.action == "approve"))}
-                if len(approvals) < cfg["approval"]["quorum"]:
+                approvals[actor] = utcnow()
+                if len(approvals) < quorum:
+                    reqs.note(conn, request_id, actor,
+                              f"approved by {_who(actor)} ({len(approvals)} of {quorum})",
+                              notify=True)
                     return {"request": request_id, "state": states.AWAITING_APPROVAL,
                             "approvals": sorted(approvals)}
             # The decision itself is a compare-and-set: the first decider wins.
@@ -157,9 +192,7 @@ class Workflow:
                 requests.c.id == request_id, requests.c.state == states.AWAITING_APPROVAL,
                 requests.c.decided_by.is_(None)).values(decided_by=actor)).rowcount
             if not claimed:
-                current = reqs.get(conn, request_id)
-                raise DecisionConflict(f"request {request_id} was already decided by "
-                                       f"{current['decided_by']} ({current['state']})")
+                raise DecisionConflict(self._decided_line(reqs.get(conn, request_id)))
             if not approve:
                 reqs.transition(conn, request_id, expect=(states.AWAITING_APPROVAL,),
                                 to=states.REJECTED, actor=actor,
@@ -168,12 +201,21 @@ class Workflow:
                                    payload={"request_id": request_id},
                                    lock_key=f"model:{req['model']}")
                 return {"request": request_id, "state": states.REJECTED, "decided_by": actor}
-            reqs.note(conn, request_id, actor, "approved")
+            reqs.note(conn, request_id, actor, f"approved by {_who(actor)}; promoting",
+                      notify=True)
             self.queue.enqueue(conn, kind="request", key=f"request:{request_id}:promote",
                                payload={"request_id": request_id, "step": "promote",
                                         "decided_by": actor},
                                lock_key=f"model:{req['model']}")
         return {"request": request_id, "state": "approved", "decided_by": actor}
+
+    def _decided_line(self, req: dict) -> str:
+        """Who decided a request and when, for the one who clicked too late."""
+        if req["decided_by"]:
+            return (f"request {req['id']} was already decided by {req['decided_by']} at "
+                    f"{req['updated_at']:%Y-%m-%d %H:%M:%S} UTC ({req['state']})")
+        return (f"request {req['id']} is {req['state']}, not waiting for approval"
+                + (f" ({req['reason']})" if req["reason"] else ""))
 
     def expire_approvals(self, now=None) -> list[int]:
         """End requests that waited for approval longer than the policy allows."""
@@ -219,6 +261,9 @@ class Workflow:
             conn.execute(insert(audit).values(at=utcnow(), actor=actor, action="rollback",
                                               subject=model, detail=json.dumps(
                                                   {"from": current, "to": target})))
+            outbox.emit(conn, key=f"rollback:{model}:{uuid.uuid4().hex}", kind="message",
+                        payload={"text": f":rewind: {model}: champion rolled back from "
+                                         f"v{current} to v{target} by {_who(actor)}"})
         tags = {TAG_STATUS: "promoted", TAG_DECIDED_BY: actor}
         self.registry.set_tags(model, target, tags)
         if current:

@@ -38,7 +38,7 @@ def test_an_approval_queues_the_promotion_once(wsvc):
     rid = waiting(wsvc)
     out = wsvc.workflow().decide(rid, "cli:ana", True)
     assert out == {"request": rid, "state": "approved", "decided_by": "cli:ana"}
-    with pytest.raises(DecisionConflict, match=r"awaiting_approval \(decided by cli:ana\)"):
+    with pytest.raises(DecisionConflict, match=r"already decided by cli:ana at \d{4}-\d\d-\d\d .* UTC \(awaiting_approval\)"):
         wsvc.workflow().decide(rid, "cli:bob", False)
     from webhook_server.jobs.queue import list_jobs
 
@@ -55,7 +55,7 @@ def test_a_rejection_ends_the_request_and_a_later_click_conflicts(wsvc):
         row = reqs.get(conn, rid)
     assert (row["reason"], row["decided_by"]) == ("rejected by cli:ana: not this week",
                                                   "cli:ana")
-    with pytest.raises(DecisionConflict, match="is rejected"):
+    with pytest.raises(DecisionConflict, match=r"already decided by cli:ana at .* \(rejected\)"):
         wsvc.workflow().decide(rid, "cli:bob", True)
 
 
@@ -69,7 +69,8 @@ def test_a_quorum_needs_distinct_approvers(wsvc):
     rid = waiting(wsvc, {"default": {"approval": {"quorum": 2}}})
     first = wsvc.workflow().decide(rid, "cli:ana", True)
     assert first["state"] == "awaiting_approval" and first["approvals"] == ["cli:ana"]
-    assert wsvc.workflow().decide(rid, "cli:ana", True)["state"] == "awaiting_approval"
+    with pytest.raises(DecisionConflict, match="cli:ana already approved .* 1 more approval"):
+        wsvc.workflow().decide(rid, "cli:ana", True)
     assert wsvc.workflow().decide(rid, "cli:bob", True)["state"] == "approved"
 
 
@@ -77,7 +78,7 @@ def test_a_request_not_waiting_cannot_be_decided(wsvc):
     result = wsvc.intake.record(Delivery("api", "d-2", "api.request", "{}",
                                          TransitionRequested("churn", "4", "Production",
                                                              "api")))
-    with pytest.raises(DecisionConflict, match="is queued"):
+    with pytest.raises(DecisionConflict, match="is queued, not waiting for approval"):
         wsvc.workflow().decide(result.request_id, "cli:ana", True)
 
 

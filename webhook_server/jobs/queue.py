@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from webhook_server.store import Store, fastsql
+from webhook_server.store import Store, fastsql, outbox
 from webhook_server.store.schema import jobs, utcnow
 
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
@@ -113,10 +113,15 @@ class SqlJobQueue:
         dead = permanent or job.attempts >= job.max_attempts
         delay = timedelta(seconds=self.backoff_s * 2 ** (job.attempts - 1))
         with self.store.tx() as conn:
-            conn.execute(update(jobs).where(self._owned(job)).values(
+            moved = conn.execute(update(jobs).where(self._owned(job)).values(
                 state=DEAD if dead else QUEUED, lease_owner=None, lease_expires_at=None,
                 last_error=error[:4000], run_after=now if dead else now + delay,
-                updated_at=now))
+                updated_at=now)).rowcount
+            if dead and moved:
+                outbox.emit(conn, key=f"job:{job.id}:dead:{job.attempts}", kind="message",
+                            payload={"text": f":skull: job {job.key} ({job.kind}) is dead "
+                                             f"after {job.attempts} attempt(s): {error[:300]}"
+                                             " (`podium jobs --state dead`, `podium replay`)"})
         return DEAD if dead else QUEUED
 
     def defer(self, job: Job, delay_s: float, why: str) -> None:

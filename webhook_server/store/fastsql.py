@@ -40,6 +40,10 @@ SQL = {
         "run_after, created_at, updated_at) VALUES (:key, :kind, :payload, 'queued', "
         ":lock_key, 0, :max_attempts, :run_after, :now, :now) "
         "ON CONFLICT (key) DO NOTHING RETURNING id"),
+    "insert_outbox": (
+        "INSERT INTO outbox (key, channel, kind, request_id, payload, state, attempts, "
+        "run_after, created_at) VALUES (:key, :channel, :kind, :request_id, :payload, "
+        "'pending', 0, :now, :now) ON CONFLICT (key) DO NOTHING"),
 }
 
 

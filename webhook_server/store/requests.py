@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from webhook_server.store import fastsql, states
+from webhook_server.store import fastsql, outbox, states
 from webhook_server.store.schema import request_events, requests, utcnow
 
 
@@ -22,6 +22,8 @@ def create(conn: Connection, *, model: str, version: str, target: str | None,
         "requested_by": requested_by, "comment": comment, "now": now})
     fast.one(conn, "insert_event", {"request_id": request_id, "now": now, "from_state": None,
                                     "to_state": state, "actor": actor, "note": reason})
+    outbox.emit(conn, key=f"request:{request_id}:created", kind="step", request_id=request_id,
+                payload={"to": state, "actor": actor, "reason": reason})
     return request_id
 
 
@@ -29,25 +31,42 @@ def transition(conn: Connection, request_id: int, *, expect: tuple[str, ...], to
                actor: str, reason: str | None = None) -> bool:
     """Compare-and-set the state: moves only from one of ``expect``. True when it moved."""
     now = utcnow()
-    row = conn.execute(select(requests.c.state).where(requests.c.id == request_id)).first()
+    row = conn.execute(select(requests.c.state, requests.c.checks, requests.c.comparison)
+                       .where(requests.c.id == request_id)).first()
     if row is None or row.state not in expect:
         return False
     moved = conn.execute(update(requests).where(requests.c.id == request_id,
                                                 requests.c.state == row.state)
                          .values(state=to, reason=reason, updated_at=now)).rowcount
     if moved:
-        conn.execute(insert(request_events).values(request_id=request_id, at=now,
-                                                   from_state=row.state, to_state=to,
-                                                   actor=actor, note=reason))
+        event_id = conn.execute(insert(request_events).values(
+            request_id=request_id, at=now, from_state=row.state, to_state=to, actor=actor,
+            note=reason)).inserted_primary_key[0]
+        outbox.emit(conn, key=f"request:{request_id}:event:{event_id}", kind="step",
+                    request_id=request_id,
+                    payload={"from": row.state, "to": to, "actor": actor, "reason": reason,
+                             "checks": row.checks, "comparison": row.comparison})
     return bool(moved)
 
 
-def note(conn: Connection, request_id: int, actor: str, text: str) -> None:
-    """A history line without a state change (e.g. a job ran)."""
+def summarise(conn: Connection, request_id: int, *, checks: str | None = None,
+              comparison: str | None = None) -> None:
+    """Keep the checks and comparison summaries on the request (shown in messages)."""
+    values = {k: v for k, v in (("checks", checks), ("comparison", comparison)) if v}
+    if values:
+        conn.execute(update(requests).where(requests.c.id == request_id).values(**values))
+
+
+def note(conn: Connection, request_id: int, actor: str, text: str,
+         notify: bool = False) -> None:
+    """A history line without a state change (e.g. a job ran); ``notify`` also posts it."""
     state = conn.execute(select(requests.c.state).where(requests.c.id == request_id)).scalar_one()
-    conn.execute(insert(request_events).values(request_id=request_id, at=utcnow(),
-                                               from_state=state, to_state=state, actor=actor,
-                                               note=text))
+    event_id = conn.execute(insert(request_events).values(
+        request_id=request_id, at=utcnow(), from_state=state, to_state=state, actor=actor,
+        note=text)).inserted_primary_key[0]
+    if notify:
+        outbox.emit(conn, key=f"request:{request_id}:event:{event_id}", kind="step",
+                    request_id=request_id, payload={"text": text, "actor": actor})
 
 
 def open_ids(conn: Connection, model: str, version: str | None = None,

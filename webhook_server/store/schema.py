@@ -80,6 +80,8 @@ requests = Table(
     Column("requested_by", String(255)),
     Column("comment", Text),
     Column("decided_by", String(255)),
+    Column("checks", String(64)),  # "21/22 passed", for messages
+    Column("comparison", Text),  # the comparison's one-line summary
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "model", "version"),
@@ -151,4 +153,43 @@ ledger = Table(
     Column("kind", String(16), nullable=False),  # promote | rollback
     Column("actor", String(255), nullable=False),
     Column("at", UTCDateTime, nullable=False),
+)
+
+# Notifications (Slack, GitLab), written in the transaction of the change that causes them
+# and sent afterwards by one sender at a time. ``key`` makes each one unique; a row whose
+# ``attempted_at`` is set may already have been delivered, so the sender looks before
+# sending it again.
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("channel", String(16), nullable=False),  # slack | gitlab
+    Column("kind", String(24), nullable=False),  # step | message | ephemeral | mr_note | ...
+    Column("request_id", Integer, ForeignKey("requests.id")),
+    Column("payload", Text, nullable=False),
+    Column("state", String(12), nullable=False),  # pending | sent | dead
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("run_after", UTCDateTime, nullable=False),
+    Column("attempted_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("result", Text),  # where it went (Slack ts, note id)
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index(None, "state", "id"),
+)
+
+# The Slack parent message of each request (updated in place; steps reply in its thread).
+slack_threads = Table(
+    "slack_threads", metadata,
+    Column("request_id", Integer, ForeignKey("requests.id"), primary_key=True),
+    Column("channel", String(64), nullable=False),
+    Column("ts", String(32), nullable=False),
+)
+
+# Named leases: exactly one process holds e.g. the outbox sender at a time.
+leases = Table(
+    "leases", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
 )

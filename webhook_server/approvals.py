@@ -1,0 +1,69 @@
+"""The ``slack_action`` job: decide a request from a Slack click, answer the clicker.
+
+Authorisation is on Slack ``user.id`` (listed approvers or members of the policy's user
+group), never on names; the decision itself is the workflow's compare-and-set, so double
+clicks, two approvers at once or a click after the decision change nothing and the clicker
+is told who decided and when. Replies are ephemeral, sent through the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from webhook_server.jobs.queue import Job
+from webhook_server.jobs.worker import Handler
+from webhook_server.store import outbox
+from webhook_server.store import requests as reqs
+
+log = logging.getLogger(__name__)
+
+
+def slack_action_handler(svc) -> Handler:
+    from webhook_server.workflow import DecisionConflict, NotAllowed
+
+    def reply(job: Job, text: str) -> None:
+        p = job.payload
+        if not p.get("channel"):
+            log.info("slack reply to %s (no channel): %s", p["user"], text)
+            return
+        with svc.store.tx() as conn:
+            outbox.emit(conn, key=f"{job.key}:reply", kind="ephemeral",
+                        payload={"channel": p["channel"], "user": p["user"], "text": text,
+                                 "thread_ts": None})
+
+    def handle(job: Job) -> None:
+        p = job.payload
+        request_id, actor = p["request_id"], f"slack:{p['user']}"
+        with svc.store.read() as conn:
+            req = reqs.get(conn, request_id)
+        if req is None:
+            reply(job, f"Request {request_id} does not exist; nothing was decided.")
+            return
+        workflow = svc.workflow()
+        group = svc.policy.for_model(req["model"])["approval"].get("slack_usergroup")
+        members = frozenset()
+        if group and svc.slack is not None:
+            members = svc.slack.usergroup_members(group)  # SlackError: the job retries
+        try:
+            result = workflow.decide(request_id, actor, p["action"] == "approve",
+                                     detail={"team": p["team"], "via": "slack",
+                                             "action_ts": p["action_ts"]},
+                                     groups=members)
+        except NotAllowed:
+            reply(job, f"You are not allowed to decide {req['model']} requests; nothing "
+                       "changed.")
+            return
+        except DecisionConflict as exc:
+            reply(job, f"Nothing changed: {exc}.")
+            return
+        if result["state"] == "awaiting_approval":
+            quorum = svc.policy.for_model(req["model"])["approval"]["quorum"]
+            reply(job, f"You approved request {request_id} ({len(result['approvals'])} of "
+                       f"{quorum}); waiting for more approvals.")
+        elif result["state"] == "approved":
+            reply(job, f"You approved request {request_id}: promoting {req['model']} "
+                       f"v{req['version']}.")
+        else:
+            reply(job, f"You rejected request {request_id}.")
+
+    return handle

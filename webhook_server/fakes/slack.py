@@ -1,0 +1,208 @@
+"""A fake Slack Web API: the methods Podium calls, answering like Slack does.
+
+``chat.postMessage`` (with ``metadata`` and ``thread_ts``), ``chat.update``,
+``chat.postEphemeral``, ``conversations.history`` / ``conversations.replies`` (with
+``include_all_metadata``), ``usergroups.users.list``, ``auth.test`` and an incoming webhook
+(``POST /hooks/<id>``). Used through the real ``slack_sdk`` client (base URL ``<url>/api/``).
+Tests make it fail on demand: ``fail_next(n, status, retry_after)`` or ``down = True``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, request
+
+from webhook_server.fakes.serving import Served
+
+
+class FakeSlack:
+    def __init__(self, token: str = "xoxb-fake", team_id: str = "T0PODIUM",  # noqa: S107
+                 channel_id: str = "C0PODIUM",
+                 on_message: Callable[[str, dict], None] | None = None) -> None:
+        self.token, self.team_id, self.channel_id = token, team_id, channel_id
+        self.messages: list[dict[str, Any]] = []  # in posting order, updated in place
+        self.ephemerals: list[dict[str, Any]] = []
+        self.hook_posts: list[dict[str, Any]] = []
+        self.usergroups: dict[str, list[str]] = {}
+        self.calls: list[str] = []
+        self.down = False
+        self.on_message = on_message  # ("post" | "update" | "ephemeral", message)
+        self._fail: list[tuple[int, int | None]] = []
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._served: Served | None = None
+
+    # --- control -----------------------------------------------------------------------
+
+    def fail_next(self, n: int, status: int = 500, retry_after: int | None = None) -> None:
+        with self._lock:
+            self._fail.extend([(status, retry_after)] * n)
+
+    def start(self) -> FakeSlack:
+        self._served = Served(self.app()).start()
+        return self
+
+    def stop(self) -> None:
+        if self._served:
+            self._served.stop()
+
+    @property
+    def url(self) -> str:
+        return self._served.url
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def parents(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages if not m.get("thread_ts")]
+
+    def replies(self, ts: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m.get("thread_ts") == ts]
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- the API -------------------------------------------------------------------------
+
+    def app(self) -> Flask:
+        app = Flask("fake-slack")
+
+        @app.post("/hooks/<hook_id>")
+        def hook(hook_id):
+            if (failure := self._failure()) is not None:
+                return failure
+            with self._lock:
+                self.hook_posts.append({"hook": hook_id, **(request.get_json() or {})})
+            self._notify("post", self.hook_posts[-1])
+            return Response("ok", 200, mimetype="text/plain")
+
+        @app.route("/api/<method>", methods=["GET", "POST"])
+        def api(method):
+            self.calls.append(method)
+            if (failure := self._failure()) is not None:
+                return failure
+            auth = request.headers.get("Authorization", "")
+            if auth != f"Bearer {self.token}":
+                return {"ok": False, "error": "invalid_auth"}
+            args = self._args()
+            handler = getattr(self, "_" + method.replace(".", "_"), None)
+            if handler is None:
+                return {"ok": False, "error": "unknown_method"}
+            return handler(args)
+
+        return app
+
+    def _failure(self) -> Response | None:
+        with self._lock:
+            if self.down:
+                return Response("upstream unavailable", 503)
+            if not self._fail:
+                return None
+            status, retry_after = self._fail.pop(0)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        body = {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"}
+        return Response(json.dumps(body), status, headers, mimetype="application/json")
+
+    @staticmethod
+    def _args() -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.args)
+        if request.is_json:
+            args.update(request.get_json() or {})
+        else:
+            args.update(request.form)
+        for key in ("blocks", "metadata"):
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        return args
+
+    def _channel_ok(self, args) -> bool:
+        return args.get("channel") in (self.channel_id, "#podium", "podium")
+
+    def _notify(self, what: str, message: dict) -> None:
+        if self.on_message:
+            self.on_message(what, message)
+
+    def _chat_postMessage(self, args):
+        if not self._channel_ok(args):
+            return {"ok": False, "error": "channel_not_found"}
+        if not args.get("text") and not args.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        with self._lock:
+            ts = f"{int(time.time())}.{next(self._ts):06d}"
+            message = {"type": "message", "ts": ts, "text": args.get("text", ""),
+                       "blocks": args.get("blocks") or [], "updates": 0}
+            if args.get("thread_ts"):
+                if not any(m["ts"] == args["thread_ts"] for m in self.messages):
+                    return {"ok": False, "error": "thread_not_found"}
+                message["thread_ts"] = args["thread_ts"]
+            if args.get("metadata"):
+                message["metadata"] = args["metadata"]
+            self.messages.append(message)
+        self._notify("post", message)
+        return {"ok": True, "channel": self.channel_id, "ts": ts, "message": message}
+
+    def _chat_update(self, args):
+        with self._lock:
+            for message in self.messages:
+                if message["ts"] == args.get("ts") and args.get("channel") == self.channel_id:
+                    message.update(text=args.get("text", message["text"]),
+                                   blocks=args.get("blocks") or message["blocks"])
+                    message["updates"] += 1
+                    break
+            else:
+                return {"ok": False, "error": "message_not_found"}
+        self._notify("update", message)
+        return {"ok": True, "channel": self.channel_id, "ts": args["ts"]}
+
+    def _chat_postEphemeral(self, args):
+        if not args.get("user"):
+            return {"ok": False, "error": "user_not_in_channel"}
+        with self._lock:
+            self.ephemerals.append({"user": args["user"], "text": args.get("text", ""),
+                                    "thread_ts": args.get("thread_ts")})
+        self._notify("ephemeral", self.ephemerals[-1])
+        return {"ok": True, "message_ts": f"1700000001.{len(self.ephemerals):06d}"}
+
+    def _history(self, messages, args):
+        with_meta = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        oldest = float(args.get("oldest") or 0)
+        out = []
+        for m in messages:
+            if float(m["ts"]) < oldest:
+                continue
+            item = {k: v for k, v in m.items() if k != "metadata" or with_meta}
+            out.append(item)
+        return out
+
+    def _conversations_history(self, args):
+        with self._lock:
+            top = [m for m in self.messages if not m.get("thread_ts")]
+        return {"ok": True, "messages": self._history(list(reversed(top)), args),
+                "has_more": False}
+
+    def _conversations_replies(self, args):
+        with self._lock:
+            parent = [m for m in self.messages if m["ts"] == args.get("ts")]
+            thread = parent + [m for m in self.messages if m.get("thread_ts") == args.get("ts")]
+        if not parent:
+            return {"ok": False, "error": "thread_not_found"}
+        return {"ok": True, "messages": self._history(thread, args), "has_more": False}
+
+    def _usergroups_users_list(self, args):
+        group = args.get("usergroup")
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.usergroups[group])}
+
+    def _auth_test(self, args):
+        return {"ok": True, "team_id": self.team_id, "user_id": "UPODIUMBOT"}

@@ -1,0 +1,1 @@
+"""Notifications: Block Kit rendering, the Slack client, and the outbox sender."""

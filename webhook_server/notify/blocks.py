@@ -1,0 +1,111 @@
+"""Block Kit for Podium's messages. Pure functions of plain dicts (request rows, payloads)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from webhook_server.store import states
+
+APPROVE, REJECT = "podium_approve", "podium_reject"
+ICONS = {states.QUEUED: ":hourglass_flowing_sand:", states.CHECKING: ":mag:",
+         states.COMPARING: ":scales:", states.AWAITING_APPROVAL: ":raised_hand:",
+         states.PROMOTED: ":trophy:", states.STAGED: ":package:",
+         states.REJECTED: ":no_entry:", states.ARCHIVED: ":file_cabinet:",
+         states.FAILED: ":x:", states.CANCELLED: ":heavy_minus_sign:"}
+
+
+def who(actor: str | None) -> str:
+    """``slack:U123`` as a mention; other actors (policy, cli:alice) as they are."""
+    if not actor:
+        return "-"
+    return f"<@{actor[6:]}>" if actor.startswith("slack:") else actor
+
+
+def version_url(tracking_uri: str | None, model: str, version: str) -> str | None:
+    if not tracking_uri or not tracking_uri.startswith("http"):
+        return None
+    return f"{tracking_uri.rstrip('/')}/#/models/{quote(model)}/versions/{quote(version)}"
+
+
+def title(req: dict[str, Any]) -> str:
+    return f"{req['model']} v{req['version']} → {req['target'] or req['raw_target']}"
+
+
+def parent(req: dict[str, Any], *, tracking_uri: str | None = None,
+           public_url: str | None = None, buttons: bool = True,
+           approvals: list[str] | None = None, quorum: int = 1) -> tuple[str, list]:
+    """The request's parent message: summary fields, links, and buttons while waiting."""
+    state = req["state"]
+    text = f"{ICONS.get(state, '')} {title(req)}: {state}"
+    fields = [f"*Status*\n{ICONS.get(state, '')} {state}",
+              f"*Checks*\n{req.get('checks') or '-'}",
+              f"*Requested by*\n{req.get('requested_by') or req['origin']}",
+              f"*Decided by*\n{who(req.get('decided_by'))}"]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title(req)[:150]}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+    ]
+    if req.get("comparison"):
+        blocks.append({"type": "section",
+                       "text": {"type": "mrkdwn", "text": f"*Comparison* {req['comparison']}"}})
+    if req.get("reason"):
+        blocks.append({"type": "section",
+                       "text": {"type": "mrkdwn", "text": f"*Reason* {req['reason'][:2900]}"}})
+    links = []
+    if url := version_url(tracking_uri, req["model"], req["version"]):
+        links.append(f"<{url}|MLflow version>")
+    if public_url:
+        links.append(f"<{public_url.rstrip('/')}/api/v1/requests/{req['id']}|request "
+                     f"{req['id']} (report)>")
+    context = [f"request {req['id']}"] + links
+    if approvals:
+        context.append(f"approved by {', '.join(who(a) for a in approvals)} "
+                       f"({len(approvals)}/{quorum})")
+    blocks.append({"type": "context",
+                   "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
+    if buttons and state == states.AWAITING_APPROVAL and not req.get("decided_by"):
+        value = str(req["id"])
+        blocks.append({"type": "actions", "block_id": f"podium_decide_{value}", "elements": [
+            {"type": "button", "action_id": APPROVE, "style": "primary", "value": value,
+             "text": {"type": "plain_text", "text": "Approve"}},
+            {"type": "button", "action_id": REJECT, "style": "danger", "value": value,
+             "text": {"type": "plain_text", "text": "Reject"},
+             "confirm": {"title": {"type": "plain_text", "text": "Reject this version?"},
+                         "text": {"type": "mrkdwn",
+                                  "text": f"{title(req)} will not be promoted."},
+                         "confirm": {"type": "plain_text", "text": "Reject"},
+                         "deny": {"type": "plain_text", "text": "Cancel"},
+                         "style": "danger"}},
+        ]})
+    return text, blocks
+
+
+def step(payload: dict[str, Any]) -> str:
+    """A threaded reply for one step of a request (payload written by the store)."""
+    if payload.get("text"):
+        return payload["text"]
+    to, reason, actor = payload.get("to"), payload.get("reason"), payload.get("actor")
+    icon = ICONS.get(to, "")
+    if to == states.QUEUED:
+        line = "request received"
+    elif to == states.CHECKING:
+        line = "running the model checks"
+    elif to == states.COMPARING:
+        line = f"checks passed ({payload.get('checks') or '-'}); comparing with the champion"
+    elif to == states.AWAITING_APPROVAL:
+        line = ("comparison: " + payload["comparison"] + "\n" if payload.get("comparison")
+                else "") + (reason or "waiting for approval")
+    elif to in (states.PROMOTED, states.STAGED, states.ARCHIVED):
+        line = f"{to} by {who(actor)}" + (f": {reason}" if reason else "")
+    elif to in (states.REJECTED, states.CANCELLED, states.FAILED):
+        line = f"{to} by {who(actor)}" + (f": {reason}" if reason else "")
+    else:
+        line = f"{to}" + (f": {reason}" if reason else "")
+    return f"{icon} {line}".strip()
+
+
+def message(payload: dict[str, Any]) -> tuple[str, list]:
+    """A standalone message (new version, drift, rollback, dead job)."""
+    text = payload["text"]
+    return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]

@@ -1,0 +1,167 @@
+"""Send the outbox to Slack: in order, each row once, retried while Slack is down.
+
+One sender at a time holds the ``outbox:slack`` lease (several worker processes may run).
+Rows go in id order; the first transient failure ends the pass (so nothing overtakes a
+message that is waiting) and the row is tried again after a backoff. A row whose previous
+attempt may have posted (``attempted_at`` set) is looked up in Slack by its key first, so a
+crash between posting and recording never posts twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from webhook_server.notify import blocks
+from webhook_server.notify.slack import SlackBot, SlackError, SlackHook
+from webhook_server.store import Store
+from webhook_server.store import outbox as ob
+from webhook_server.store import requests as reqs
+from webhook_server.store.schema import audit
+
+log = logging.getLogger(__name__)
+LEASE = "outbox:slack"
+MAX_BACKOFF_S = 60.0
+PERMANENT_ATTEMPTS = 3  # a permanent Slack error is retried this often, then the row is dead
+
+
+class SlackSender:
+    def __init__(self, store: Store, *, bot: SlackBot | None = None,
+                 hook: SlackHook | None = None, owner: str = "sender",
+                 tracking_uri: str | None = None, public_url: str | None = None,
+                 quorum_of: Callable[[str], int] | None = None, lease_s: float = 60) -> None:
+        self.store, self.bot, self.hook, self.owner = store, bot, hook, owner
+        self.tracking_uri, self.public_url = tracking_uri, public_url
+        self.quorum_of = quorum_of or (lambda model: 1)
+        self.lease_s = lease_s
+
+    @property
+    def mode(self) -> str:
+        return "bot" if self.bot else "webhook" if self.hook else "log"
+
+    def flush(self, limit: int = 200) -> dict[str, int]:
+        """Send what is due. Returns counts of sent, retry (left pending) and dead rows."""
+        done = {"sent": 0, "retry": 0, "dead": 0}
+        try:
+            with self.store.tx() as conn:
+                if not ob.acquire_lease(conn, LEASE, self.owner, self.lease_s):
+                    return done
+        except Exception:  # another sender inserted the lease row at the same moment
+            log.debug("outbox lease contended", exc_info=True)
+            return done
+        with self.store.read() as conn:
+            rows = ob.next_batch(conn, "slack", limit)
+        for row in rows:
+            if not ob.due(row):
+                break
+            try:
+                result = self._send(row)
+            except SlackError as exc:
+                dead = exc.permanent and row["attempts"] + 1 >= PERMANENT_ATTEMPTS
+                delay = exc.retry_after_s or min(MAX_BACKOFF_S, 2.0 ** row["attempts"])
+                with self.store.tx() as conn:
+                    ob.mark_failed(conn, row["id"], str(exc), delay, dead=dead)
+                if dead:
+                    log.error("notification %s dropped after %d attempts: %s", row["key"],
+                              row["attempts"] + 1, exc)
+                    done["dead"] += 1
+                    continue
+                log.warning("notification %s not sent (%s); retrying in %.0f s", row["key"],
+                            exc, delay)
+                done["retry"] += 1
+                break  # keep the order: nothing overtakes a waiting message
+            with self.store.tx() as conn:
+                ob.mark_sent(conn, row["id"], result)
+            done["sent"] += 1
+        return done
+
+    # --- one row -----------------------------------------------------------------------
+
+    def _send(self, row: dict[str, Any]) -> str | None:
+        if row["kind"] == "ephemeral":
+            return self._ephemeral(row)
+        if self.mode == "log":
+            log.info("notification: %s", self._plain(row))
+            return "log"
+        if self.mode == "webhook":
+            text = self._plain(row)
+            self.hook.send(text, [{"type": "section", "text": {"type": "mrkdwn",
+                                                                "text": text[:2900]}}])
+            return "webhook"
+        if row["kind"] == "step":
+            return self._step(row)
+        text, body = blocks.message(row["payload"])
+        return self._post_once(row, text=text, blocks=body)
+
+    def _step(self, row: dict[str, Any]) -> str:
+        request_id = row["request_id"]
+        req, approvals, thread = self._request(request_id)
+        text, body = blocks.parent(req, tracking_uri=self.tracking_uri,
+                                   public_url=self.public_url, approvals=approvals,
+                                   quorum=self.quorum_of(req["model"]))
+        if thread is None:
+            parent_key = f"request:{request_id}:parent"
+            found = (self.bot.find(parent_key, oldest=self._oldest(row))
+                     if row["attempted_at"] else None)
+            self._attempt(row)
+            channel, ts = found or self.bot.post(text=text, blocks=body, key=parent_key)
+            with self.store.tx() as conn:
+                ob.save_thread(conn, request_id, channel, ts)
+            thread = {"channel": channel, "ts": ts}
+        else:
+            self.bot.update(channel=thread["channel"], ts=thread["ts"], text=text, blocks=body)
+        reply = self._post_once(row, text=blocks.step(row["payload"]), blocks=None,
+                                thread_ts=thread["ts"], channel=thread["channel"])
+        return reply
+
+    def _post_once(self, row: dict[str, Any], *, text: str, blocks: list | None,
+                   thread_ts: str | None = None, channel: str | None = None) -> str:
+        if row["attempted_at"]:
+            found = self.bot.find(row["key"], channel=channel, thread_ts=thread_ts,
+                                  oldest=self._oldest(row))
+            if found:
+                log.info("notification %s was posted before a crash; not posting again",
+                         row["key"])
+                return found[1]
+        self._attempt(row)
+        return self.bot.post(text=text, blocks=blocks, key=row["key"], thread_ts=thread_ts,
+                             channel=channel)[1]
+
+    def _ephemeral(self, row: dict[str, Any]) -> str:
+        p = row["payload"]
+        if self.bot is None:
+            log.info("ephemeral for %s: %s", p["user"], p["text"])
+            return "log"
+        self.bot.ephemeral(channel=p["channel"], user=p["user"], text=p["text"],
+                           thread_ts=p.get("thread_ts"))
+        return "ephemeral"
+
+    def _attempt(self, row: dict[str, Any]) -> None:
+        if not row.get("_marked"):
+            with self.store.tx() as conn:
+                ob.mark_attempt(conn, row["id"])
+            row["_marked"] = True
+
+    @staticmethod
+    def _oldest(row: dict[str, Any]) -> float:
+        return (row["created_at"] - timedelta(minutes=5)).timestamp()
+
+    def _request(self, request_id: int):
+        with self.store.read() as conn:
+            req = reqs.get(conn, request_id)
+            approvals = sorted({r.actor for r in conn.execute(
+                select(audit.c.actor).where(audit.c.subject == f"request:{request_id}",
+                                            audit.c.action == "approve"))})
+            thread = ob.thread(conn, request_id)
+        return req, approvals, thread
+
+    def _plain(self, row: dict[str, Any]) -> str:
+        if row["kind"] != "step":
+            return row["payload"]["text"]
+        with self.store.read() as conn:
+            req = reqs.get(conn, row["request_id"])
+        return f"{blocks.title(req)} (request {req['id']}): {blocks.step(row['payload'])}"

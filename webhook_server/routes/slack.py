@@ -1,0 +1,57 @@
+"""POST /slack/interactions: verify the raw body, parse, store a job, answer at once.
+
+Slack wants an answer within 3 seconds; the decision runs in a ``slack_action`` job, which
+replies to the clicker with an ephemeral message and updates the request's message.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, request
+
+from webhook_server.routes import error, services
+from webhook_server.sources import PayloadError, SignatureError
+from webhook_server.store import StoreUnavailable
+from webhook_server.store.counters import incr
+
+log = logging.getLogger(__name__)
+bp = Blueprint("slack", __name__, url_prefix="/slack")
+
+
+@bp.post("/interactions")
+def interactions():
+    svc = services()
+    body = request.get_data(cache=False)  # raw bytes first: the signature covers them
+    src = svc.slack_source
+    try:
+        src.verify(body, request.headers)
+    except SignatureError as exc:
+        log.warning("rejected Slack interaction from %s: %s", request.remote_addr, exc)
+        try:
+            incr(svc.store, "rejected_signatures", f"slack|{str(exc).split(':')[0]}")
+        except Exception:
+            log.exception("could not count a rejected signature")
+        return error(401, str(exc))
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return error(415, "expected Content-Type application/x-www-form-urlencoded, got "
+                          f"{request.mimetype!r}")
+    try:
+        action = src.parse(body)
+    except PayloadError as exc:
+        return error(exc.status, str(exc))
+    if not src.team_allowed(action):
+        log.warning("Slack click from workspace %s refused (expected %s)", action.team,
+                    src.team_id)
+        return error(403, f"workspace {action.team} is not allowed to decide here")
+    try:
+        pk, duplicate = svc.intake.record_action("slack", action.delivery_id,
+                                                 f"slack.{action.action}", body,
+                                                 "slack_action", action.as_payload())
+    except StoreUnavailable as exc:
+        log.error("store unavailable, Slack click not recorded: %s", exc)
+        return error(503, "cannot record the click right now; try again")
+    log.info("slack %s of request %s by %s (delivery %s%s)", action.action, action.request_id,
+             action.user, pk, ", replayed" if duplicate else "")
+    # Slack shows nothing for a 200 with an empty body; the job answers ephemerally.
+    return "", 200
