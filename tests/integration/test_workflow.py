@@ -136,7 +136,9 @@ def test_approval_path_and_deciding_twice(podium, podium_env, versions, mlflow_c
     assert done["decided_by"].startswith("cli:")
     assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v3"]
     again = cli(env, "approve", str(waiting["id"]))
-    assert again.returncode == 1 and f"request {waiting['id']} is promoted" in again.stderr
+    assert again.returncode == 1
+    assert f"request {waiting['id']} was already decided by cli:" in again.stderr
+    assert "(promoted)" in again.stderr
 
 
 class OneFailingCheck:

@@ -38,7 +38,8 @@ def test_an_approval_queues_the_promotion_once(wsvc):
     rid = waiting(wsvc)
     out = wsvc.workflow().decide(rid, "cli:ana", True)
     assert out == {"request": rid, "state": "approved", "decided_by": "cli:ana"}
-    with pytest.raises(DecisionConflict, match=r"already decided by cli:ana at \d{4}-\d\d-\d\d .* UTC \(awaiting_approval\)"):
+    decided = r"already decided by cli:ana at \d{4}-\d\d-\d\d .* UTC \(awaiting_approval\)"
+    with pytest.raises(DecisionConflict, match=decided):
         wsvc.workflow().decide(rid, "cli:bob", False)
     from webhook_server.jobs.queue import list_jobs
 

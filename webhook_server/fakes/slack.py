@@ -13,10 +13,14 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
+import requests
 from flask import Flask, Response, request
+from slack_sdk.signature import SignatureVerifier
 
 from webhook_server.fakes.serving import Served
 
@@ -33,16 +37,19 @@ class FakeSlack:
         self.calls: list[str] = []
         self.down = False
         self.on_message = on_message  # ("post" | "update" | "ephemeral", message)
-        self._fail: list[tuple[int, int | None]] = []
+        self._fail: list[tuple[int, int | None, str | None]] = []
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._served: Served | None = None
 
     # --- control -----------------------------------------------------------------------
 
-    def fail_next(self, n: int, status: int = 500, retry_after: int | None = None) -> None:
+    def fail_next(self, n: int, status: int = 500, retry_after: int | None = None,
+                  error: str | None = None) -> None:
+        """Answer the next ``n`` API calls with ``status`` (429 with Retry-After, 500), or
+        with HTTP 200 and ``{"ok": false, "error": error}`` when ``error`` is given."""
         with self._lock:
-            self._fail.extend([(status, retry_after)] * n)
+            self._fail.extend([(status, retry_after, error)] * n)
 
     def start(self) -> FakeSlack:
         self._served = Served(self.app()).start()
@@ -59,6 +66,16 @@ class FakeSlack:
     @property
     def api_url(self) -> str:
         return f"{self.url}/api/"
+
+    def click(self, podium_url: str, signing_secret: str, request_id: int, user: str, *,
+              action: str = "approve", team: str | None = None, message_ts: str | None = None,
+              timestamp: int | None = None) -> requests.Response:
+        """Click Approve/Reject as ``user``: the signed request Slack itself would send."""
+        body, headers = click_request(signing_secret, request_id, user, action=action,
+                                      team=team or self.team_id, channel=self.channel_id,
+                                      message_ts=message_ts, timestamp=timestamp)
+        return requests.post(f"{podium_url}/slack/interactions", data=body, headers=headers,
+                             timeout=10)
 
     def parents(self) -> list[dict[str, Any]]:
         return [m for m in self.messages if not m.get("thread_ts")]
@@ -77,7 +94,7 @@ class FakeSlack:
     def app(self) -> Flask:
         app = Flask("fake-slack")
 
-        @app.post("/hooks/<hook_id>")
+        @app.post("/hooks/<path:hook_id>")
         def hook(hook_id):
             if (failure := self._failure()) is not None:
                 return failure
@@ -108,9 +125,12 @@ class FakeSlack:
                 return Response("upstream unavailable", 503)
             if not self._fail:
                 return None
-            status, retry_after = self._fail.pop(0)
+            status, retry_after, error = self._fail.pop(0)
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        body = {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"}
+        body = {"ok": False, "error": error or ("ratelimited" if status == 429
+                                                else "internal_error")}
+        if error:
+            status = 200
         return Response(json.dumps(body), status, headers, mimetype="application/json")
 
     @staticmethod
@@ -206,3 +226,38 @@ class FakeSlack:
 
     def _auth_test(self, args):
         return {"ok": True, "team_id": self.team_id, "user_id": "UPODIUMBOT"}
+
+
+def click_payload(request_id: int, user: str, *, action: str = "approve",
+                  team: str = "T0PODIUM", channel: str = "C0PODIUM",
+                  message_ts: str | None = None) -> dict[str, Any]:
+    """A ``block_actions`` payload as Slack sends it for a click on a Podium button."""
+    action_id = {"approve": "podium_approve", "reject": "podium_reject"}.get(action, action)
+    return {
+        "type": "block_actions", "team": {"id": team, "domain": "podium"},
+        "user": {"id": user, "username": f"name-of-{user}", "team_id": team},
+        "api_app_id": "A0PODIUM", "trigger_id": uuid.uuid4().hex,
+        "channel": {"id": channel, "name": "podium"},
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+        "response_url": "https://hooks.slack.com/actions/T0PODIUM/1/x",
+        "actions": [{"type": "button", "action_id": action_id,
+                     "block_id": f"podium_decide_{request_id}", "value": str(request_id),
+                     "action_ts": f"{time.time():.6f}"}],
+    }
+
+
+def sign(signing_secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(signing_secret).generate_signature(timestamp=ts, body=body)
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature,
+            "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def click_request(signing_secret: str, request_id: int, user: str, *, action: str = "approve",
+                  team: str = "T0PODIUM", channel: str = "C0PODIUM",
+                  message_ts: str | None = None,
+                  timestamp: int | None = None) -> tuple[str, dict[str, str]]:
+    payload = click_payload(request_id, user, action=action, team=team, channel=channel,
+                            message_ts=message_ts)
+    body = urlencode({"payload": json.dumps(payload)})
+    return body, sign(signing_secret, body, timestamp)

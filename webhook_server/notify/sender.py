@@ -64,7 +64,8 @@ class SlackSender:
                 dead = exc.permanent and row["attempts"] + 1 >= PERMANENT_ATTEMPTS
                 delay = exc.retry_after_s or min(MAX_BACKOFF_S, 2.0 ** row["attempts"])
                 with self.store.tx() as conn:
-                    ob.mark_failed(conn, row["id"], str(exc), delay, dead=dead)
+                    ob.mark_failed(conn, row["id"], str(exc), delay, dead=dead,
+                                   delivered_nothing=exc.refused)
                 if dead:
                     log.error("notification %s dropped after %d attempts: %s", row["key"],
                               row["attempts"] + 1, exc)

@@ -32,10 +32,12 @@ PERMANENT_ERRORS = frozenset({
 
 class SlackError(Exception):
     def __init__(self, message: str, permanent: bool = False,
-                 retry_after_s: float | None = None) -> None:
+                 retry_after_s: float | None = None, refused: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after_s = retry_after_s
+        # Slack answered and refused: nothing was posted (unlike a timeout or a 5xx).
+        self.refused = refused
 
 
 def retry_handlers(max_retry_count: int = 2) -> list:
@@ -70,16 +72,17 @@ def _call(fn, **kwargs) -> Any:
     try:
         return fn(**kwargs)
     except SlackApiError as exc:
-        error = exc.response.get("error") if exc.response is not None else None
-        status = exc.response.status_code if exc.response is not None else None
+        resp = exc.response
+        error = resp.get("error") if resp is not None else None
+        status = resp.status_code if resp is not None else None
         retry_after = None
         if status == 429:
-            retry_after = float(exc.response.headers.get("Retry-After", ["1"])[0]
-                                if isinstance(exc.response.headers.get("Retry-After"), list)
-                                else exc.response.headers.get("Retry-After", 1))
+            value = (resp.headers or {}).get("Retry-After") or (resp.headers or {}).get(
+                "retry-after") or 1
+            retry_after = float(value[0] if isinstance(value, list) else value)
         raise SlackError(f"slack {fn.__name__}: {error or status}",
-                         permanent=error in PERMANENT_ERRORS,
-                         retry_after_s=retry_after) from None
+                         permanent=error in PERMANENT_ERRORS, retry_after_s=retry_after,
+                         refused=status is not None and status < 500) from None
     except OSError as exc:  # connection refused, reset, timeout
         raise SlackError(f"slack {fn.__name__}: {type(exc).__name__}: {exc}") from None
 

@@ -51,10 +51,14 @@ def mark_sent(conn: Connection, row_id: int, result: str | None) -> None:
 
 
 def mark_failed(conn: Connection, row_id: int, error: str, retry_in_s: float,
-                dead: bool = False) -> None:
-    conn.execute(update(outbox).where(outbox.c.id == row_id).values(
-        state=DEAD if dead else PENDING, last_error=error[:2000],
-        run_after=utcnow() + timedelta(seconds=retry_in_s)))
+                dead: bool = False, delivered_nothing: bool = False) -> None:
+    """``delivered_nothing``: the receiver refused the send, so the next attempt need not
+    look for an earlier delivery."""
+    values = {"state": DEAD if dead else PENDING, "last_error": error[:2000],
+              "run_after": utcnow() + timedelta(seconds=retry_in_s)}
+    if delivered_nothing:
+        values["attempted_at"] = None
+    conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
 
 
 def due(row: dict[str, Any]) -> bool:

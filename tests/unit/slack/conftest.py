@@ -1,0 +1,89 @@
+"""A Podium wired to a fake Slack (real slack_sdk client over HTTP) and an in-memory registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import make_settings
+from tests.unit.test_workflow import MemoryRegistry, comparison, passing
+from webhook_server.approvals import slack_action_handler
+from webhook_server.events import TransitionRequested
+from webhook_server.fakes.slack import FakeSlack
+from webhook_server.jobs.worker import Worker
+from webhook_server.policy import parse_policy
+from webhook_server.services import build
+from webhook_server.sources import Delivery
+from webhook_server.store import requests as reqs
+from webhook_server.workflow import Gates
+
+SIGNING = "test-signing-secret"
+TOKEN = "xoxb-test-token"
+ALICE, BOB, EVE = "U0ALICE", "U0BOB", "U0EVE"
+
+
+@pytest.fixture
+def fake_slack():
+    with FakeSlack(token=TOKEN) as fake:
+        yield fake
+
+
+class Rig:
+    """The service pieces a test drives: intake, worker, sender, the HTTP app."""
+
+    def __init__(self, svc, fake, registry):
+        self.svc, self.fake, self.registry = svc, fake, registry
+        from webhook_server.app import create_app
+
+        self.client = create_app(svc.settings, services=svc).test_client()
+        self.sender = svc.slack_sender(owner="test")
+
+    def set_policy(self, approval: dict) -> None:
+        self.svc._policy = parse_policy({"default": {"approval": {
+            "targets": ["Production"], **approval}}})
+
+    def workflow(self):
+        return self.svc.workflow(gates=Gates(passing, lambda m, c, k: comparison(c, k)))
+
+    def run_jobs(self) -> int:
+        handlers = {"request": self.workflow().handle,
+                    "slack_action": slack_action_handler(self.svc)}
+        worker = Worker(self.svc.queue, handlers, poll_s=0)
+        ran = 0
+        while worker.run_once() is not None:
+            ran += 1
+        return ran
+
+    def request(self, version: str = "3") -> int:
+        rid = self.svc.intake.record(Delivery(
+            "api", f"d-{version}", "api.request", "{}",
+            TransitionRequested("churn", version, "Production", "api"))).request_id
+        self.run_jobs()
+        return rid
+
+    def state(self, rid: int) -> dict:
+        with self.svc.store.read() as conn:
+            return reqs.get(conn, rid)
+
+    def click(self, rid: int, user: str, action: str = "approve", **kw):
+        from webhook_server.fakes.slack import click_request
+
+        body, headers = click_request(SIGNING, rid, user, action=action,
+                                      team=kw.pop("team", self.fake.team_id),
+                                      channel=self.fake.channel_id, **kw)
+        return self.client.post("/slack/interactions", data=body, headers=headers)
+
+
+@pytest.fixture
+def rig(db_url, fake_slack):
+    settings = make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9",
+                             slack_bot_token=TOKEN, slack_channel=fake_slack.channel_id,
+                             slack_signing_secret=SIGNING, slack_api_url=fake_slack.api_url,
+                             slack_team_id=fake_slack.team_id)
+    svc = build(settings)
+    svc.store.migrate()
+    registry = MemoryRegistry({"champion": "1"})
+    svc.registry = registry
+    r = Rig(svc, fake_slack, registry)
+    r.set_policy({"approvers": [ALICE, BOB]})
+    yield r
+    svc.close()

@@ -1,0 +1,156 @@
+"""The outbox: a notification is written with the change that causes it, sent once, in
+order, through Slack outages, rate limits and a crash between posting and recording."""
+
+import logging
+
+import pytest
+from sqlalchemy import select
+
+from tests.unit.slack.conftest import ALICE
+from webhook_server.store import outbox as ob
+from webhook_server.store import requests as reqs
+from webhook_server.store.schema import outbox
+
+
+def rows(rig, state=None):
+    with rig.svc.store.read() as conn:
+        q = select(outbox).order_by(outbox.c.id)
+        if state:
+            q = q.where(outbox.c.state == state)
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def make_due(rig):
+    """Skip the backoff wait (a test must not sleep): every pending row is due now."""
+    from webhook_server.store.schema import utcnow
+
+    with rig.svc.store.tx() as conn:
+        conn.execute(outbox.update().values(run_after=utcnow()))
+
+
+def test_a_state_change_that_rolls_back_leaves_no_notification(rig):
+    rid = rig.request()
+    before = len(rows(rig))
+    with pytest.raises(RuntimeError), rig.svc.store.tx() as conn:
+        reqs.transition(conn, rid, expect=("awaiting_approval",), to="rejected", actor="x")
+        raise RuntimeError("the transaction fails after the transition")
+    assert len(rows(rig)) == before and rig.state(rid)["state"] == "awaiting_approval"
+
+
+def test_slack_down_for_the_whole_flow_delays_every_message_and_loses_none(rig):
+    rig.fake.down = True
+    rid = rig.request("3")
+    rig.click(rid, ALICE)
+    rig.run_jobs()
+    assert rig.state(rid)["state"] == "promoted"
+    for _ in range(2):  # passes while Slack is down send nothing and keep the order
+        make_due(rig)
+        assert rig.sender.flush()["sent"] == 0
+    assert rig.fake.messages == [] and len(rows(rig, "pending")) == len(rows(rig))
+    rig.fake.down = False
+    make_due(rig)
+    sent = rig.sender.flush()
+    assert sent["sent"] == len(rows(rig)) and rows(rig, "pending") == []
+    (parent,) = rig.fake.parents()
+    replies = [m["text"] for m in rig.fake.replies(parent["ts"])]
+    expected = [rig.sender and r for r in _step_texts(rig, rid)]
+    assert replies == expected  # each step once, in the order it happened
+    assert "promoted" in parent["text"]
+    assert len({m["metadata"]["event_payload"]["key"] for m in rig.fake.messages}) == len(
+        rig.fake.messages)
+
+
+def _step_texts(rig, rid):
+    from webhook_server.notify import blocks
+
+    return [blocks.step(__import__("json").loads(r["payload"])) for r in rows(rig)
+            if r["request_id"] == rid and r["kind"] == "step"]
+
+
+def test_a_rate_limit_is_waited_out_by_the_client(rig):
+    rig.fake.fail_next(1, status=429, retry_after=0)
+    rig.request("3")
+    assert rig.sender.flush()["retry"] == 0
+    assert rig.fake.calls.count("chat.postMessage") >= 2 and rig.fake.parents()
+
+
+def test_server_errors_past_the_client_retries_are_retried_later_in_order(rig):
+    rig.fake.fail_next(3, status=500)  # the client retries twice, then gives up
+    rid = rig.request("3")
+    first = rig.sender.flush()
+    assert first == {"sent": 0, "retry": 1, "dead": 0}
+    (head, *_) = rows(rig, "pending")
+    assert head["attempts"] == 1 and "internal_error" in head["last_error"]
+    assert rig.sender.flush()["sent"] == 0  # not due yet: the backoff is respected
+    make_due(rig)
+    assert rig.sender.flush()["sent"] == len(rows(rig))
+    assert len(rig.fake.parents()) == 1
+    assert rig.state(rid)["state"] == "awaiting_approval"
+
+
+def test_a_crash_between_posting_and_recording_does_not_post_twice(rig, monkeypatch):
+    rig.request("3")
+    real = ob.mark_sent
+    calls = {"n": 0}
+
+    def crash_once(conn, row_id, result):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise SystemError("worker killed after Slack answered")
+        return real(conn, row_id, result)
+
+    monkeypatch.setattr(ob, "mark_sent", crash_once)
+    with pytest.raises(SystemError):
+        rig.sender.flush()
+    posted = len(rig.fake.messages)
+    monkeypatch.setattr(ob, "mark_sent", real)
+    rig.sender.flush()
+    keys = [m["metadata"]["event_payload"]["key"] for m in rig.fake.messages]
+    assert len(keys) == len(set(keys)), keys  # nothing posted twice
+    assert len(rig.fake.messages) == posted + len(rows(rig)) - 2
+    assert "conversations.replies" in rig.fake.calls  # it looked before posting again
+
+
+def test_a_permanent_slack_error_drops_that_message_after_three_tries(rig):
+    rig.request("3")
+    rig.sender.flush()
+    with rig.svc.store.tx() as conn:
+        ob.emit(conn, key="msg:bad", kind="message", payload={"text": "x" * 50})
+        ob.emit(conn, key="msg:good", kind="message", payload={"text": "after the bad one"})
+    rig.fake.fail_next(3, error="msg_too_long")
+    for _ in range(3):
+        make_due(rig)
+        rig.sender.flush()
+    (dead,) = rows(rig, "dead")
+    assert dead["key"] == "msg:bad" and "msg_too_long" in dead["last_error"]
+    assert rig.fake.messages[-1]["text"] == "after the bad one"
+
+
+def test_only_the_lease_holder_sends(rig):
+    rig.request("3")
+    other = rig.svc.slack_sender(owner="other-process")
+    with rig.svc.store.tx() as conn:
+        assert ob.acquire_lease(conn, "outbox:slack", "other-process", 60)
+    assert rig.sender.flush()["sent"] == 0 and rig.fake.messages == []
+    assert other.flush()["sent"] > 0
+
+
+def test_without_slack_notifications_go_to_the_log(rig, caplog):
+    from webhook_server.notify.sender import SlackSender
+
+    rig.request("3")
+    with caplog.at_level(logging.INFO, logger="webhook_server.notify.sender"):
+        assert SlackSender(rig.svc.store).flush()["sent"] == len(rows(rig))
+    assert "churn v3 → Production (request 1)" in caplog.text
+    assert {r["result"] for r in rows(rig)} == {"log"} and rig.fake.messages == []
+
+
+def test_the_incoming_webhook_mode_posts_plain_messages(rig):
+    from webhook_server.notify.sender import SlackSender
+    from webhook_server.notify.slack import SlackHook
+
+    rig.request("3")
+    sender = SlackSender(rig.svc.store, hook=SlackHook(f"{rig.fake.url}/hooks/T1/B1/x"))
+    assert sender.flush()["sent"] == len(rows(rig))
+    assert [p["hook"] for p in rig.fake.hook_posts] == ["T1/B1/x"] * len(rows(rig))
+    assert "request received" in rig.fake.hook_posts[0]["text"]
