@@ -54,7 +54,8 @@ class Services:
         hook = SlackHook(s.slack_webhook_url) if mode(s) == "webhook" else None
         return SlackSender(self.store, bot=self.slack, hook=hook, owner=owner,
                            tracking_uri=s.mlflow_tracking_uri, public_url=s.public_url,
-                           quorum_of=lambda m: self.policy.for_model(m)["approval"]["quorum"])
+                           quorum_of=lambda m: self.policy.for_model(m)["approval"]["quorum"],
+                           max_backoff_s=s.notify_max_backoff_s)
 
     def workflow(self, gates=None):
         from webhook_server.workflow import Workflow

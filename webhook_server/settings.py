@@ -72,6 +72,9 @@ class Settings:
     slack_api_url: str = _var(
         "PODIUM_SLACK_API_URL", "https://slack.com/api/",
         "Slack Web API base URL (a fake server in tests).")
+    notify_max_backoff_s: float = _var(
+        "PODIUM_NOTIFY_MAX_BACKOFF", 60.0,
+        "Longest wait in seconds between two tries of an undelivered notification.")
     public_url: str | None = _var(
         "PODIUM_PUBLIC_URL", None, "Public base URL of this Podium, used in links.")
     # --- GitLab -----------------------------------------------------------------------

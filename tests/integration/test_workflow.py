@@ -237,3 +237,81 @@ def test_the_champion_moving_during_the_comparison_is_compared_again_in_mlflow(
     assert compared == [versions["v1"], versions["v2"]]
     assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v3"]
     assert (entry["from_version"], entry["to_version"]) == (versions["v2"], versions["v3"])
+
+
+SLACK_SIGNING = "e2e-signing-secret"
+ALICE, BOB = "U0ALICE", "U0BOB"
+
+
+def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
+        podium, podium_env, versions, mlflow_client, tmp_path):
+    """Real MLflow, real webhooks, `podium serve` and a fake Slack spoken to by slack_sdk.
+    Slack is down while the request is checked and compared; once it is back, every message
+    arrives once and in order; a signed click by an allowed user promotes, the message
+    shows who decided. Then a second request is rejected from Slack and the champion stays."""
+    from webhook_server.fakes.slack import FakeSlack
+
+    m = "churn-wf"
+    for v in versions.values():
+        if "transition_request" in mlflow_client.get_model_version(m, v).tags:
+            mlflow_client.delete_model_version_tag(m, v, "transition_request")
+    if "challenger" in mlflow_client.get_registered_model(m).aliases:
+        mlflow_client.delete_registered_model_alias(m, "challenger")
+    mlflow_client.set_registered_model_alias(m, "champion", versions["v1"])
+    policy = tmp_path / "podium.yaml"
+    policy.write_text("default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5}\n"
+                      "models:\n  churn-wf:\n    approval:\n      targets: [Production]\n"
+                      f"      approvers: [{ALICE}, {BOB}]\n")
+    with FakeSlack(token="xoxb-e2e") as slack:
+        slack.down = True
+        slack_env = {"PODIUM_POLICY": str(policy), "SLACK_BOT_TOKEN": "xoxb-e2e",
+                     "SLACK_CHANNEL": slack.channel_id, "SLACK_SIGNING_SECRET": SLACK_SIGNING,
+                     "PODIUM_SLACK_API_URL": slack.api_url, "PODIUM_NOTIFY_MAX_BACKOFF": "1"}
+        env = {**podium_env, **slack_env}
+        server = podium(**slack_env)
+        assert cli(env, "webhook", "register", "--url", f"{server.url}/webhooks/mlflow",
+                   "--name", "podium-slack").returncode == 0
+        rid = request(mlflow_client, server, m, versions["v3"], "Production")
+        assert final(server, rid)["state"] == "awaiting_approval"
+        assert slack.messages == []  # nothing reached Slack while it was down
+        slack.down = False
+        parent = wait_for(lambda: [p for p in slack.parents()
+                                   if any(b["type"] == "actions" for b in p["blocks"])],
+                          timeout=60, what="the request message with buttons")[0]
+        click = slack.click(server.url, SLACK_SIGNING, rid, ALICE, message_ts=parent["ts"])
+        assert click.status_code == 200, click.text
+        done = wait_for(lambda: (r := api(server, f"/requests/{rid}"))["state"] == "promoted"
+                        and r, timeout=60, what="promotion after the Slack click")
+        assert done["decided_by"] == f"slack:{ALICE}"
+        assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v3"]
+        assert tags_when(mlflow_client, m, versions["v3"], "promoted")[
+            "podium.decided_by"] == f"slack:{ALICE}"
+        wait_for(lambda: "promoted" in parent["text"] and not any(
+            b["type"] == "actions" for b in parent["blocks"]), timeout=30,
+            what="the message updated to promoted, without buttons")
+        wait_for(lambda: any("You approved" in e["text"] for e in slack.ephemerals),
+                 timeout=30, what="the ephemeral answer to Alice")
+        replies = wait_for(lambda: (r := [x["text"] for x in slack.replies(parent["ts"])])
+                           and "promoted" in r[-1] and r, timeout=30, what="the last reply")
+        keys = [msg["metadata"]["event_payload"]["key"] for msg in slack.messages]
+        assert len(keys) == len(set(keys))  # every message once
+        steps = ["request received", "running the model checks", "checks passed",
+                 "comparison: roc_auc", f"approved by <@{ALICE}>", "promoted by"]
+        positions = [next(i for i, text in enumerate(replies) if step in text)
+                     for step in steps]
+        assert positions == sorted(positions), replies  # in the order it happened
+        assert len(slack.parents()) == 1
+
+        # A second request, rejected from Slack: the champion stays.
+        assert cli(env, "rollback", m, "--to", versions["v1"]).returncode == 0
+        rid2 = request(mlflow_client, server, m, versions["v3"], "production")
+        assert final(server, rid2)["state"] == "awaiting_approval"
+        second = wait_for(lambda: [p for p in slack.parents()[1:]
+                                   if any(b["type"] == "actions" for b in p["blocks"])],
+                          timeout=60, what="the second request's message")[0]
+        slack.click(server.url, SLACK_SIGNING, rid2, BOB, action="reject",
+                    message_ts=second["ts"])
+        wait_for(lambda: api(server, f"/requests/{rid2}")["state"] == "rejected",
+                 timeout=60, what="rejection from Slack")
+        assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v1"]
+        wait_for(lambda: "rejected" in second["text"], timeout=30, what="message updated")

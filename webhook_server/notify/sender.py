@@ -33,11 +33,13 @@ class SlackSender:
     def __init__(self, store: Store, *, bot: SlackBot | None = None,
                  hook: SlackHook | None = None, owner: str = "sender",
                  tracking_uri: str | None = None, public_url: str | None = None,
-                 quorum_of: Callable[[str], int] | None = None, lease_s: float = 60) -> None:
+                 quorum_of: Callable[[str], int] | None = None, lease_s: float = 60,
+                 max_backoff_s: float = MAX_BACKOFF_S) -> None:
         self.store, self.bot, self.hook, self.owner = store, bot, hook, owner
         self.tracking_uri, self.public_url = tracking_uri, public_url
         self.quorum_of = quorum_of or (lambda model: 1)
         self.lease_s = lease_s
+        self.max_backoff_s = max_backoff_s
 
     @property
     def mode(self) -> str:
@@ -62,7 +64,7 @@ class SlackSender:
                 result = self._send(row)
             except SlackError as exc:
                 dead = exc.permanent and row["attempts"] + 1 >= PERMANENT_ATTEMPTS
-                delay = exc.retry_after_s or min(MAX_BACKOFF_S, 2.0 ** row["attempts"])
+                delay = exc.retry_after_s or min(self.max_backoff_s, 2.0 ** row["attempts"])
                 with self.store.tx() as conn:
                     ob.mark_failed(conn, row["id"], str(exc), delay, dead=dead,
                                    delivered_nothing=exc.refused)
