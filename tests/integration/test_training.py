@@ -174,3 +174,10 @@ def test_a_scheduled_drift_report_is_audited_and_queues_a_retrain(local_svc, tra
     with local_svc.store.read() as conn:
         keys = [j["key"] for j in list_jobs(conn)]
     assert len(keys) == 1 and keys[0].startswith(f"retrain:{trained['model']}:")
+    from webhook_server.store import outbox
+
+    with local_svc.store.read() as conn:
+        (alert,) = outbox.next_batch(conn, "slack")
+    assert alert["kind"] == "message" and "drift in" in alert["payload"]["text"]
+    assert "MonthlyCharges" in alert["payload"]["text"] and "retraining queued" in \
+        alert["payload"]["text"]

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from webhook_server.jobs.queue import Job, JobQueue
 from webhook_server.jobs.worker import Handler, PermanentJobError
 from webhook_server.policy import Policy
-from webhook_server.store import Store
+from webhook_server.store import Store, outbox
 from webhook_server.store.schema import audit, utcnow
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,11 @@ def drift_handler(store: Store, queue: JobQueue, policy: Policy,
         _audit(store, "drift", model, {"job": job.key, **report.as_json()})
         if report.drifted:
             log.warning("%s: drift in %s", job.key, ", ".join(report.drifted))
+            with store.tx() as conn:
+                outbox.emit(conn, key=f"drift:{job.key}", kind="message", payload={
+                    "text": f":warning: {model} ({version}): drift in "
+                            f"{', '.join(report.drifted)} (PSI >= {cfg['threshold']:g})"
+                            + ("; retraining queued" if cfg["retrain_on_drift"] else "")})
             if cfg["retrain_on_drift"]:
                 enqueue_dated(store, queue, "retrain", model, reason=f"drift ({job.key})")
 

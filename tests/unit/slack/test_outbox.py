@@ -154,3 +154,35 @@ def test_the_incoming_webhook_mode_posts_plain_messages(rig):
     assert sender.flush()["sent"] == len(rows(rig))
     assert [p["hook"] for p in rig.fake.hook_posts] == ["T1/B1/x"] * len(rows(rig))
     assert "request received" in rig.fake.hook_posts[0]["text"]
+
+
+def test_new_versions_rollbacks_and_dead_jobs_get_their_own_messages(rig):
+    from webhook_server.events import VersionCreated
+    from webhook_server.jobs.worker import PermanentJobError, Worker
+    from webhook_server.sources import Delivery
+
+    rig.svc.intake.record(Delivery("mlflow", "d-new", "model_version.created", "{}",
+                                   VersionCreated("churn", "4", run_id="r1")))
+    rig.svc.intake.record(Delivery("mlflow", "d-new", "model_version.created", "{}",
+                                   VersionCreated("churn", "4", run_id="r1")))  # redelivered
+    with rig.svc.store.tx() as conn:
+        rig.svc.queue.enqueue(conn, kind="boom", key="boom:1", payload={})
+
+    def boom(job):
+        raise PermanentJobError("the model file is gone")
+
+    Worker(rig.svc.queue, {"boom": boom}, poll_s=0).run_once()
+    with rig.svc.store.tx() as conn:  # a ledger entry to roll back along
+        from webhook_server.store import ledger
+
+        ledger.record(conn, model="churn", alias="champion", from_version=None,
+                      to_version="1", kind="promote", actor="policy")
+    rig.registry.aliases["champion"] = "2"
+    rig.workflow().rollback("churn", "cli:ana", to="1")
+    rig.sender.flush()
+    texts = [m["text"] for m in rig.fake.parents()]
+    assert texts[0] == ":new: churn v4 registered (run r1)"
+    assert texts[1].startswith(":skull: job boom:1 (boom) is dead after 1 attempt(s): the "
+                               "model file is gone")
+    assert texts[2] == ":rewind: churn: champion rolled back from v2 to v1 by cli:ana"
+    assert len(texts) == 3
