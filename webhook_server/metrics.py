@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 
 from webhook_server.jobs.queue import counts, oldest_runnable_age_s
-from webhook_server.store import Store
+from webhook_server.store import Store, outbox
 from webhook_server.store.counters import read
 from webhook_server.store.schema import deliveries, requests
 
@@ -31,6 +31,7 @@ class StoreCollector:
             age = oldest_runnable_age_s(conn)
             req_counts = conn.execute(select(requests.c.state, func.count())
                                       .group_by(requests.c.state)).all()
+            notes = outbox.counts(conn)
         delivered = CounterMetricFamily("podium_deliveries", "Verified deliveries stored",
                                         labels=["source", "outcome"])
         dup = CounterMetricFamily("podium_duplicate_deliveries",
@@ -53,7 +54,13 @@ class StoreCollector:
                                    labels=["state"])
         for state, n in req_counts:
             reqs_g.add_metric([state], n)
-        yield from (delivered, dup, bad, jobs_g, reqs_g,
+        notes_g = GaugeMetricFamily("podium_notifications",
+                                    "Outbox notifications by channel and state",
+                                    labels=["channel", "state"])
+        for channel in ("slack", "gitlab"):
+            for state in (outbox.PENDING, outbox.SENT, outbox.DEAD):
+                notes_g.add_metric([channel, state], notes.get((channel, state), 0))
+        yield from (delivered, dup, bad, jobs_g, reqs_g, notes_g,
                     GaugeMetricFamily("podium_queue_age_seconds",
                                       "Age of the oldest runnable queued job", value=age))
 

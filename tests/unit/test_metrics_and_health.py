@@ -15,6 +15,8 @@ def test_metrics_count_deliveries_by_outcome_duplicates_and_jobs(client):
     assert 'podium_jobs{state="queued"} 1.0' in text
     assert 'podium_requests{state="queued"} 1.0' in text
     assert "podium_queue_age_seconds" in text
+    # the new request's notification waits in the outbox (no sender ran)
+    assert 'podium_notifications{channel="slack",state="pending"} 1.0' in text
 
 
 def test_healthz_and_readyz_report_a_migrated_store(client):
