@@ -72,6 +72,10 @@ SCHEMA: dict[str, Any] = {
         "staging": ("str", "alias that marks the staging model"),
     },
     "stages": ("bool", "also transition legacy MLflow stages"),
+    "gitlab": {
+        "deploy_ref": ("str", "branch to run a deploy pipeline on after a promotion "
+                              "(needs GITLAB_TRIGGER_TOKEN); null = no trigger"),
+    },
     "schedules": {
         "retrain": ("cron", "when to retrain and request promotion (cron, UTC)"),
         "drift": ("cron", "when to run the drift report (cron, UTC)"),
@@ -99,6 +103,7 @@ DEFAULTS: dict[str, Any] = {
                  "expiry_hours": 72.0},
     "aliases": {"champion": "champion", "staging": "staging"},
     "stages": False,
+    "gitlab": {"deploy_ref": None},
     "schedules": {"retrain": None, "drift": None},
     "training": {"data": None, "synthetic": 20000, "seed": 7, "trials": 6,
                  "request": "Production"},

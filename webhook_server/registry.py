@@ -66,6 +66,9 @@ class Registry:
     def set_alias(self, model: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(model, alias, version)
 
+    def version_tags(self, model: str, version: str) -> dict[str, str]:
+        return dict(self.client.get_model_version(model, version).tags or {})
+
     def version_exists(self, model: str, version: str) -> bool:
         try:
             self.client.get_model_version(model, version)

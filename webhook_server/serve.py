@@ -113,11 +113,13 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
 
 def run_sender(svc: Services, stop: threading.Event) -> None:
     """Send the notification outbox until ``stop`` is set (one sender holds the lease)."""
-    sender = svc.slack_sender(owner=default_owner())
+    owner = default_owner()
+    senders = (svc.slack_sender(owner=owner), svc.gitlab_sender(owner=owner))
     poll = max(svc.settings.worker_poll_s, 0.2)
     while not stop.is_set():
-        try:
-            sender.flush()
-        except Exception:  # the store is down: try again, never exit
-            log.exception("outbox sender pass failed")
+        for sender in senders:
+            try:
+                sender.flush()
+            except Exception:  # the store is down: try again, never exit
+                log.exception("outbox sender pass failed (%s)", type(sender).__name__)
         stop.wait(poll)

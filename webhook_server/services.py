@@ -57,6 +57,11 @@ class Services:
                            quorum_of=lambda m: self.policy.for_model(m)["approval"]["quorum"],
                            max_backoff_s=s.notify_max_backoff_s)
 
+    def gitlab_sender(self, owner: str = "sender"):
+        from webhook_server.gitlab import GitLabSender
+
+        return GitLabSender(self.store, self.settings, self.registry, self.policy, owner=owner)
+
     def workflow(self, gates=None):
         from webhook_server.workflow import Workflow
 

@@ -33,6 +33,9 @@ class MemoryRegistry:
     def version_exists(self, model, version):
         return True
 
+    def version_tags(self, model, version):
+        return dict(self.tags.get(version, {}))
+
     def transition_stage(self, model, version, stage):
         self.set_tags(model, version, {"stage": stage})
 

@@ -46,6 +46,9 @@ def transition(conn: Connection, request_id: int, *, expect: tuple[str, ...], to
                     request_id=request_id,
                     payload={"from": row.state, "to": to, "actor": actor, "reason": reason,
                              "checks": row.checks, "comparison": row.comparison})
+        if to in states.TERMINAL:  # the merge request hears of the decision (gitlab.py)
+            outbox.emit(conn, key=f"gitlab:request:{request_id}:decision", kind="decision",
+                        request_id=request_id, channel="gitlab", payload={"state": to})
     return bool(moved)
 
 

@@ -14,7 +14,7 @@ from webhook_server.store.schema import outbox
 
 def rows(rig, state=None):
     with rig.svc.store.read() as conn:
-        q = select(outbox).order_by(outbox.c.id)
+        q = select(outbox).where(outbox.c.channel == "slack").order_by(outbox.c.id)
         if state:
             q = q.where(outbox.c.state == state)
         return [dict(r) for r in conn.execute(q).mappings()]

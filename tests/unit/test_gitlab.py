@@ -1,0 +1,144 @@
+"""Podium → GitLab through the real python-gitlab client and a fake GitLab API: one note
+per decision on the linked merge request, retried through outages, never posted for a
+version without a merge request, and a deploy pipeline triggered on promotion."""
+
+import pytest
+
+from tests.conftest import make_settings
+from tests.unit.test_workflow import MemoryRegistry, comparison, passing
+from webhook_server.events import TransitionRequested
+from webhook_server.fakes.gitlab import FakeGitLab
+from webhook_server.gitlab import GitLabSender, marker
+from webhook_server.jobs.queue import Job
+from webhook_server.policy import parse_policy
+from webhook_server.services import build
+from webhook_server.sources import Delivery
+from webhook_server.store import outbox as ob
+from webhook_server.store.schema import outbox, utcnow
+from webhook_server.workflow import Gates
+
+
+@pytest.fixture
+def fake_gitlab():
+    with FakeGitLab(token="glpat-test", trigger_token="glptt-test", project_id="42",
+                    merge_requests=(7,)) as fake:
+        yield fake
+
+
+@pytest.fixture
+def gsvc(db_url, fake_gitlab):
+    svc = build(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9",
+                              gitlab_url=fake_gitlab.url, gitlab_token="glpat-test",
+                              gitlab_trigger_token="glptt-test"))
+    svc.store.migrate()
+    svc.registry = MemoryRegistry({"champion": "1"})
+    svc._policy = parse_policy({})
+    yield svc
+    svc.close()
+
+
+def decide(svc, version="3", mr="7"):
+    """A Production request for ``version`` run to its decision (promoted)."""
+    if mr:
+        svc.registry.tags.setdefault(version, {}).update(
+            {"gitlab.mr_iid": mr, "gitlab.project_id": "42"})
+    rid = svc.intake.record(Delivery("api", f"d-{version}", "api.request", "{}",
+                                     TransitionRequested("churn", version, "Production",
+                                                         "api"))).request_id
+    workflow = svc.workflow(gates=Gates(passing, lambda m, c, k: comparison(c, k)))
+    workflow.handle(Job(1, f"request:{rid}", "request", {"request_id": rid}, 1, 6, "w"))
+    return rid
+
+
+def gitlab_rows(svc):
+    with svc.store.read() as conn:
+        return [dict(r) for r in conn.execute(
+            outbox.select().where(outbox.c.channel == "gitlab").order_by(outbox.c.id))
+            .mappings()]
+
+
+def make_due(svc):
+    with svc.store.tx() as conn:
+        conn.execute(outbox.update().values(run_after=utcnow()))
+
+
+def test_a_decision_posts_one_note_on_the_linked_merge_request(gsvc, fake_gitlab):
+    rid = decide(gsvc)
+    sender = gsvc.gitlab_sender()
+    assert sender.flush() == {"sent": 1, "retry": 0, "dead": 0}
+    assert sender.flush()["sent"] == 0
+    (note,) = fake_gitlab.notes[7]
+    assert note["body"].startswith(marker(rid))
+    assert "churn v3 → Production: **promoted**" in note["body"]
+    assert "| decided by | policy |" in note["body"]
+    assert "| checks | 22/22 passed |" in note["body"]
+    assert "roc_auc" in note["body"]
+    assert gitlab_rows(gsvc)[0]["result"] == "note 1 on !7"
+
+
+def test_a_version_without_a_merge_request_gets_no_note(gsvc, fake_gitlab):
+    decide(gsvc, mr=None)
+    assert gsvc.gitlab_sender().flush()["sent"] == 1
+    assert fake_gitlab.notes[7] == [] and not any("notes" in c for c in fake_gitlab.calls)
+    assert gitlab_rows(gsvc)[0]["result"] == "skipped: no merge request linked to the version"
+
+
+def test_gitlab_answering_500_is_retried_and_the_note_arrives_once(gsvc, fake_gitlab):
+    decide(gsvc)
+    fake_gitlab.fail_next(3, 500)  # python-gitlab retries twice itself, then gives up
+    sender = gsvc.gitlab_sender()
+    assert sender.flush() == {"sent": 0, "retry": 1, "dead": 0}
+    (row,) = gitlab_rows(gsvc)
+    assert row["state"] == "pending" and "500" in row["last_error"]
+    make_due(gsvc)
+    assert sender.flush()["sent"] == 1
+    assert len(fake_gitlab.notes[7]) == 1
+
+
+def test_a_crash_after_posting_finds_the_note_instead_of_posting_again(gsvc, fake_gitlab,
+                                                                      monkeypatch):
+    decide(gsvc)
+    real = ob.mark_sent
+
+    def crash(conn, row_id, result):
+        raise SystemError("killed after GitLab answered")
+
+    monkeypatch.setattr(ob, "mark_sent", crash)
+    with pytest.raises(SystemError):
+        gsvc.gitlab_sender().flush()
+    monkeypatch.setattr(ob, "mark_sent", real)
+    assert gsvc.gitlab_sender().flush()["sent"] == 1
+    assert len(fake_gitlab.notes[7]) == 1
+    assert gitlab_rows(gsvc)[0]["result"] == "note 1 (found after a retry)"
+
+
+def test_an_unknown_merge_request_is_dropped_with_the_reason(gsvc, fake_gitlab):
+    decide(gsvc, mr="99")
+    assert gsvc.gitlab_sender().flush()["dead"] == 1
+    (row,) = gitlab_rows(gsvc)
+    assert row["state"] == "dead" and "404" in row["last_error"]
+
+
+def test_a_promotion_triggers_the_deploy_pipeline_when_the_policy_asks(gsvc, fake_gitlab):
+    gsvc._policy = parse_policy({"default": {"gitlab": {"deploy_ref": "main"}}})
+    decide(gsvc)
+    sender = gsvc.gitlab_sender()
+    assert sender.flush()["sent"] == 2  # the note, then the deploy trigger it queued
+    (pipeline,) = fake_gitlab.pipelines
+    assert pipeline["ref"] == "main"
+    assert pipeline["variables"] == {"MODEL_NAME": "churn", "MODEL_VERSION": "3",
+                                     "PODIUM_DECISION": "promoted"}
+
+
+def test_without_gitlab_settings_decisions_are_marked_and_nothing_is_sent(db_url):
+    svc = build(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9"))
+    svc.store.migrate()
+    svc.registry = MemoryRegistry({"champion": "1"})
+    svc._policy = parse_policy({})
+    try:
+        decide(svc)
+        sender = GitLabSender(svc.store, svc.settings, svc.registry, svc.policy)
+        assert sender.flush()["sent"] == 1
+        assert gitlab_rows(svc)[0]["result"] == "skipped: GITLAB_URL / GITLAB_TOKEN not set"
+    finally:
+        svc.close()

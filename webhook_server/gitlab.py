@@ -1,0 +1,195 @@
+"""GitLab: a note on the merge request a version came from, and an optional deploy trigger.
+
+A request that ends (promoted, rejected, failed, ...) leaves a ``gitlab`` row in the outbox
+in the same transaction. The sender reads the version's tags: with ``gitlab.mr_iid`` it
+posts one note on that merge request (a hidden marker makes it findable, so a crash between
+posting and recording never posts twice); without it nothing is posted. On promotion, when
+the policy names ``gitlab.deploy_ref`` and a trigger token is set, a deploy pipeline is
+triggered with ``MODEL_NAME``, ``MODEL_VERSION`` and ``PODIUM_DECISION``. A GitLab outage
+delays notes (retried with backoff) and never blocks a decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gitlab
+import requests
+from gitlab.exceptions import GitlabError
+
+from webhook_server.notify.blocks import version_url
+from webhook_server.settings import Settings
+from webhook_server.store import Store
+from webhook_server.store import outbox as ob
+from webhook_server.store import requests as reqs
+
+log = logging.getLogger(__name__)
+LEASE = "outbox:gitlab"
+MAX_BACKOFF_S = 300.0
+
+
+class GitLabFailure(Exception):
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def marker(request_id: int) -> str:
+    return f"<!-- podium:request:{request_id} -->"
+
+
+def note_body(req: dict[str, Any], tracking_uri: str | None = None) -> str:
+    icon = {"promoted": ":trophy:", "rejected": ":no_entry:", "failed": ":x:",
+            "staged": ":package:", "cancelled": ":heavy_minus_sign:",
+            "archived": ":file_cabinet:"}.get(req["state"], "")
+    lines = [marker(req["id"]),
+             f"### {icon} Podium: {req['model']} v{req['version']} → {req['target']}: "
+             f"**{req['state']}**", "", "| | |", "|---|---|",
+             f"| decided by | {req.get('decided_by') or '-'} |",
+             f"| checks | {req.get('checks') or '-'} |",
+             f"| comparison | {(req.get('comparison') or '-').replace('|', '/')} |"]
+    if req.get("reason"):
+        lines.append(f"| reason | {req['reason'].replace('|', '/')[:500]} |")
+    link = version_url(tracking_uri, req["model"], req["version"])
+    lines += ["", f"Podium request {req['id']}" + (f" · [MLflow version]({link})" if link
+                                                   else "")]
+    return "\n".join(lines) + "\n"
+
+
+class GitLabClient:
+    """python-gitlab with transient-error retries; the only place GitLab objects live."""
+
+    def __init__(self, url: str, token: str | None, timeout_s: float = 10) -> None:
+        self.gl = gitlab.Gitlab(url, private_token=token, timeout=timeout_s,
+                                retry_transient_errors=True)
+
+    def _mr(self, project: str, iid: str):
+        return self.gl.projects.get(project, lazy=True).mergerequests.get(int(iid), lazy=True)
+
+    def find_note(self, project: str, iid: str, mark: str) -> int | None:
+        notes = _call(lambda: self._mr(project, iid).notes.list(get_all=True, max_retries=2))
+        return next((n.id for n in notes if mark in (n.body or "")), None)
+
+    def post_note(self, project: str, iid: str, body: str) -> int:
+        return _call(lambda: self._mr(project, iid).notes.create({"body": body},
+                                                                 max_retries=2)).id
+
+    def trigger(self, project: str, ref: str, token: str, variables: dict[str, str]) -> int:
+        return _call(lambda: self.gl.projects.get(project, lazy=True).trigger_pipeline(
+            ref, token, variables=variables, max_retries=2)).id
+
+
+def _call(fn):
+    try:
+        return fn()
+    except GitlabError as exc:
+        code = exc.response_code
+        raise GitLabFailure(f"gitlab: {code} {exc.error_message}",
+                            permanent=code in (400, 401, 403, 404, 422)) from None
+    except requests.RequestException as exc:
+        raise GitLabFailure(f"gitlab: {type(exc).__name__}: {exc}") from None
+
+
+class GitLabSender:
+    def __init__(self, store: Store, settings: Settings, registry, policy,
+                 client: GitLabClient | None = None, owner: str = "sender") -> None:
+        self.store, self.settings, self.registry, self.policy = store, settings, registry, policy
+        self.owner = owner
+        self.client = client or (GitLabClient(settings.gitlab_url, settings.gitlab_token)
+                                 if settings.gitlab_url and settings.gitlab_token else None)
+
+    def flush(self, limit: int = 100) -> dict[str, int]:
+        """Send what is due (a follow-up queued during the pass goes in the same call)."""
+        done = {"sent": 0, "retry": 0, "dead": 0}
+        for _ in range(5):
+            batch = self._pass(limit)
+            for k, v in batch.items():
+                done[k] += v
+            if not batch["sent"] or batch["retry"]:
+                break
+        return done
+
+    def _pass(self, limit: int) -> dict[str, int]:
+        done = {"sent": 0, "retry": 0, "dead": 0}
+        with self.store.read() as conn:
+            rows = ob.next_batch(conn, "gitlab", limit)
+        if not rows:
+            return done
+        try:
+            with self.store.tx() as conn:
+                if not ob.acquire_lease(conn, LEASE, self.owner, 60):
+                    return done
+        except Exception:
+            return done
+        for row in rows:
+            if not ob.due(row):
+                break
+            try:
+                result, follow_up = self._send(row)
+            except GitLabFailure as exc:
+                dead = exc.permanent
+                delay = min(MAX_BACKOFF_S, 2.0 ** row["attempts"])
+                with self.store.tx() as conn:
+                    ob.mark_failed(conn, row["id"], str(exc), delay, dead=dead)
+                if dead:
+                    log.error("GitLab %s dropped: %s", row["key"], exc)
+                    done["dead"] += 1
+                    continue
+                log.warning("GitLab %s not sent (%s); retrying in %.0f s", row["key"], exc,
+                            delay)
+                done["retry"] += 1
+                break
+            except Exception as exc:  # MLflow unreachable while reading the tags
+                with self.store.tx() as conn:
+                    ob.mark_failed(conn, row["id"], f"{type(exc).__name__}: {exc}",
+                                   min(MAX_BACKOFF_S, 2.0 ** row["attempts"]))
+                done["retry"] += 1
+                break
+            with self.store.tx() as conn:
+                ob.mark_sent(conn, row["id"], result)
+                if follow_up:
+                    ob.emit(conn, channel="gitlab", **follow_up)
+            done["sent"] += 1
+        return done
+
+    def _send(self, row: dict[str, Any]) -> tuple[str, dict | None]:
+        if row["kind"] == "deploy":
+            return self._deploy(row), None
+        with self.store.read() as conn:
+            req = reqs.get(conn, row["request_id"])
+        tags = self.registry.version_tags(req["model"], req["version"]) if self.registry else {}
+        iid = tags.get("gitlab.mr_iid")
+        project = tags.get("gitlab.project_id") or self.settings.gitlab_project_id
+        follow_up = None
+        deploy_ref = self.policy.for_model(req["model"]).get("gitlab", {}).get("deploy_ref")
+        if (req["state"] == "promoted" and deploy_ref and self.client and project
+                and self.settings.gitlab_trigger_token):
+            follow_up = {"key": f"gitlab:request:{req['id']}:deploy", "kind": "deploy",
+                         "request_id": req["id"],
+                         "payload": {"project": project, "ref": deploy_ref,
+                                     "variables": {"MODEL_NAME": req["model"],
+                                                   "MODEL_VERSION": req["version"],
+                                                   "PODIUM_DECISION": req["state"]}}}
+        if not iid:
+            return "skipped: no merge request linked to the version", follow_up
+        if self.client is None:
+            return "skipped: GITLAB_URL / GITLAB_TOKEN not set", None
+        if not project:
+            return "skipped: no gitlab.project_id tag and GITLAB_PROJECT_ID unset", follow_up
+        mark = marker(req["id"])
+        if row["attempted_at"] and (found := self.client.find_note(project, iid, mark)):
+            return f"note {found} (found after a retry)", follow_up
+        with self.store.tx() as conn:
+            ob.mark_attempt(conn, row["id"])
+        note_id = self.client.post_note(project, iid,
+                                        note_body(req, self.settings.mlflow_tracking_uri))
+        return f"note {note_id} on !{iid}", follow_up
+
+    def _deploy(self, row: dict[str, Any]) -> str:
+        p = row["payload"]
+        with self.store.tx() as conn:
+            ob.mark_attempt(conn, row["id"])
+        pipeline = self.client.trigger(p["project"], p["ref"],
+                                       self.settings.gitlab_trigger_token, p["variables"])
+        return f"pipeline {pipeline}"
