@@ -2,4 +2,5 @@
 # Lint: ruff over the whole tree (config in pyproject.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-"${PYTHON:-.venv/bin/python}" -m ruff check .
+source ci/_venv.sh
+"$PYTHON" -m ruff check .

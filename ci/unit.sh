@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Unit tests (no MLflow server), JUnit report for GitLab.
+# Unit tests (no MLflow server), JUnit report for GitLab. PostgreSQL store tests run when
+# PODIUM_TEST_DATABASE_URL is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p reports
-"${PYTHON:-.venv/bin/python}" -m pytest tests/unit -q --junitxml=reports/unit.xml "$@"
+source ci/_venv.sh
+REPORTS="${REPORTS:-reports}"
+mkdir -p "$REPORTS"
+"$PYTHON" -m pytest tests/unit -q --junitxml="$REPORTS"/unit.xml "$@"

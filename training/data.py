@@ -41,6 +41,7 @@ TENURE_RANGE = (0, 72)
 CHARGES_RANGE = (18.25, 118.75)
 # Float for every number: the model's signature then admits missing values (NaN).
 NUMERIC = ("SeniorCitizen", "tenure", "MonthlyCharges", "TotalCharges")
+OPTIONAL_COLUMNS = ("TotalCharges",)  # blank for customers in their first month
 
 
 @dataclass(frozen=True)

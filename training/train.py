@@ -227,9 +227,16 @@ def _log_artifacts(mlflow, tmp: Path, model, holdout_raw: pd.DataFrame, y_hold, 
 
 
 def _log_model(mlflow, model, example: pd.DataFrame, cfg: TrainConfig, register: bool):
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import ColSpec, Schema
 
-    signature = infer_signature(example, model.predict_proba(example))
+    inferred = infer_signature(example, model.predict_proba(example))
+    # TotalCharges is blank for new customers: optional whether or not this sample had one.
+    signature = ModelSignature(
+        inputs=Schema([ColSpec(c.type, c.name,
+                               required=c.name not in churn_data.OPTIONAL_COLUMNS)
+                       for c in inferred.inputs.inputs]),
+        outputs=inferred.outputs)
     return mlflow.sklearn.log_model(
         model, name="model", signature=signature, input_example=example.head(5),
         registered_model_name=cfg.model_name if register else None,

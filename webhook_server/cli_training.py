@@ -182,4 +182,36 @@ def drift(model_name, model_uri, input_path, threshold, as_json):
         sys.exit(1)
 
 
-COMMANDS = (train, score, drift)
+
+
+@click.command("request")
+@click.argument("model")
+@click.argument("version")
+@click.argument("target", default="Production")
+@click.option("--challenger", is_flag=True, help="Set the challenger alias instead of a tag.")
+def request_cmd(model, version, target, challenger):
+    """Request a transition of MODEL VERSION (tag transition_request=TARGET), as in the UI."""
+    uri = _tracking_uri()
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from training.requests import request_transition
+
+    client = MlflowClient(uri, uri)
+    try:
+        client.get_model_version(model, version)
+    except MlflowException:
+        raise click.ClickException(f"model {model!r} version {version} does not exist in "
+                                   f"the registry at {uri}") from None
+    from webhook_server.cli import _settings
+
+    try:
+        done = request_transition(client, model, version, target=target,
+                                  challenger_alias=(_settings().challenger_alias
+                                                    if challenger else None))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"requested: {done}")
+
+
+COMMANDS = (train, score, drift, request_cmd)

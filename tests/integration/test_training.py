@@ -71,6 +71,8 @@ def test_the_logged_model_reloads_with_signature_and_the_same_predictions(traine
     pyfunc = mlflow.pyfunc.load_model(uri)
     assert pyfunc.metadata.signature is not None
     assert pyfunc.metadata.get_input_schema().input_names() == list(FEATURES)
+    optional = [c.name for c in pyfunc.metadata.get_input_schema().inputs if not c.required]
+    assert optional == ["TotalCharges"]  # blank for new customers, in any training sample
     raw, _ = generate(200, seed=9)
     X = to_typed(raw)[list(FEATURES)]
     sk = mlflow.sklearn.load_model(uri)
