@@ -1,16 +1,22 @@
-"""``podium demo``: what Podium does today, on embedded defaults, start to finish.
+"""``podium demo``: the whole loop on one machine, on embedded defaults.
 
-Starts a local MLflow server and ``podium serve`` on free ports, registers the webhook,
-trains and registers a churn model version, requests Production through the registry tag,
-and shows what Podium stored and wrote back. Every line it prints is read back from MLflow
-or the store. (Checks, the comparison and Slack approvals join the demo as they are built.)
+Starts a local MLflow server, a local fake Slack and ``podium serve`` on free ports,
+registers the webhook, then tells the story: v1 becomes the first champion after an
+approval clicked in Slack; a weaker v2 loses the comparison and is rejected; v3, trained on
+more data and offered through the ``challenger`` alias, wins, is approved and becomes
+champion (v1 archived); a batch is scored, a drift report is run, and the champion is
+rolled back to v1 and forward again. Every line of the timeline is read back from MLflow or
+Podium's store; any failure stops the demo with the step, the reason and the log to read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +26,24 @@ from webhook_server.devserver import bin_path, start_mlflow, start_podium
 
 DEMO_DIR = Path(".podium/demo")
 MODEL = "churn-demo"
+APPROVER = "U0DEMOAPPROVER"
+TERMINAL = ("promoted", "rejected", "failed", "cancelled")
+# The three versions of the story: modest first champion, an overfit weaker one, and a
+# better one trained on twice the data.
+MODEST = {"num_leaves": 3, "learning_rate": 0.1, "n_estimators": 15, "min_child_samples": 100}
+WEAK = {"num_leaves": 63, "learning_rate": 0.3, "n_estimators": 300, "min_child_samples": 5}
+GOOD = {"num_leaves": 15, "learning_rate": 0.05, "n_estimators": 200, "min_child_samples": 50}
+# Checks as shipped, except per-slice AUC on a 1,000-row holdout, which is noisy.
+POLICY = f"""\
+default:
+  checks: {{slice_roc_auc: 0.5, slice_gap: 0.5}}
+models:
+  {MODEL}:
+    approval:
+      targets: [Production]
+      approvers: [{APPROVER}]
+      quorum: 1
+"""
 
 
 class DemoError(Exception):
@@ -32,7 +56,11 @@ def _step(n: int, text: str) -> None:
     click.echo(click.style(f"[{n}] ", bold=True) + text)
 
 
-def _wait(what: str, predicate, timeout: float = 30, log: Path | None = None):
+def _say(text: str) -> None:
+    click.echo(f"    {text}")
+
+
+def _wait(what: str, predicate, timeout: float = 60, log: Path | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -42,17 +70,47 @@ def _wait(what: str, predicate, timeout: float = 30, log: Path | None = None):
     raise DemoError(what, f"not observed within {timeout:.0f} s", log)
 
 
+class SlackPrinter:
+    """Prints what the fake Slack receives as a person would read it in the channel."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, str] = {}
+
+    def __call__(self, what: str, message: dict) -> None:
+        text = " ".join(str(message.get("text", "")).split())
+        if any(b.get("type") == "actions" for b in message.get("blocks") or []):
+            text += "   [Approve] [Reject]"
+        with self._lock:
+            if what == "ephemeral":
+                line = f"(only <@{message['user']}> sees) {text}"
+            elif what == "update":
+                if self._last.get(message["ts"]) == text:
+                    return
+                line = f"✎ {text}"
+            else:
+                line = f"  └ {text}" if message.get("thread_ts") else text
+            if "ts" in message:
+                self._last[message["ts"]] = text
+            click.echo(click.style(f"    slack  {line}", fg="cyan"))
+
+
 def run_demo(keep_running: bool = False, workdir: Path = DEMO_DIR) -> int:
     workdir = workdir.resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    procs = []
+    if workdir.exists():  # the demo's own scratch space: every run tells the story afresh
+        import shutil
+
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    procs: list = []
     try:
-        _run(workdir, procs)
-        if keep_running:
-            click.echo(f"\nStill running: MLflow {procs[0].url}, Podium {procs[1].url}. "
-                       "Press Ctrl-C to stop.")
-            while True:
-                time.sleep(3600)
+        with _Demo(workdir, procs) as demo:
+            demo.run()
+            if keep_running:
+                click.echo(f"\nStill running: MLflow UI {procs[0].url}, Podium {procs[1].url}"
+                           f", fake Slack {demo.slack.url}. Press Ctrl-C to stop.")
+                while True:
+                    time.sleep(3600)
         return 0
     except DemoError as exc:
         click.echo(click.style(f"\ndemo failed at '{exc.step}': {exc.reason}", fg="red"),
@@ -67,100 +125,276 @@ def run_demo(keep_running: bool = False, workdir: Path = DEMO_DIR) -> int:
             proc.stop()
 
 
-def _run(workdir: Path, procs: list) -> None:
-    from mlflow import MlflowClient
+class _Demo:
+    def __init__(self, workdir: Path, procs: list) -> None:
+        self.workdir, self.procs = workdir, procs
+        self.slack = None
+        self.svc = None
 
-    from webhook_server.services import build
-    from webhook_server.settings import Settings
-    from webhook_server.store import requests as reqs
+    def __enter__(self) -> _Demo:
+        return self
 
-    started = time.monotonic()
-    _step(1, f"starting MLflow (SQLite backend, artifacts under {workdir})")
-    try:
-        mlflow = start_mlflow(workdir / "mlflow")
-    except RuntimeError as exc:
-        raise DemoError("start MLflow", str(exc), workdir / "mlflow" / "mlflow.log") from None
-    procs.append(mlflow)
-    secret = secrets.token_urlsafe(24)
-    db_url = f"sqlite:///{workdir / 'podium.db'}"
-    env = {"MLFLOW_TRACKING_URI": mlflow.url, "PODIUM_DATABASE_URL": db_url,
-           "PODIUM_MLFLOW_WEBHOOK_SECRET": secret, "PODIUM_WORKER_POLL": "0.1"}
-    _step(2, "starting podium serve (SQLite store, worker and scheduler)")
-    try:
-        podium = start_podium(workdir, env)
-    except RuntimeError as exc:
-        raise DemoError("start Podium", str(exc)) from None
-    procs.append(podium)
-    click.echo(f"    MLflow {mlflow.url}   Podium {podium.url}")
+    def __exit__(self, *exc) -> None:
+        if self.svc is not None:
+            self.svc.close()
+        if self.slack is not None:
+            self.slack.stop()
 
-    _step(3, "registering the MLflow webhook (podium webhook register --test)")
-    reg = subprocess.run([bin_path("podium"), "webhook", "register", "--url",
-                          f"{podium.url}/webhooks/mlflow", "--test"],
-                         env={**_base_env(), **env}, capture_output=True, text=True,
-                         timeout=120)
-    if reg.returncode != 0:
-        raise DemoError("register webhook", (reg.stderr or reg.stdout).strip()[-500:])
-    click.echo("    " + reg.stdout.strip().splitlines()[-1])
+    # --- the story -----------------------------------------------------------------------
 
-    client = MlflowClient(tracking_uri=mlflow.url, registry_uri=mlflow.url)
-    _step(4, f"training '{MODEL}' v1: LightGBM on 5,000 synthetic churn rows, logged to MLflow")
-    version = _train(mlflow.url)
-    _step(5, f"requesting Production: tag transition_request=Production on v{version}")
-    from training.requests import request_transition
+    def run(self) -> None:
+        started = time.monotonic()
+        self._start()
+        _step(4, "v1: LightGBM on 4,000 synthetic churn rows; request Production (tag)")
+        v1 = self._train(4000, MODEST)
+        self._request(v1, "tag transition_request=Production")
+        self._approve(v1, "no champion yet: the policy asks a person")
+        self._await(v1, "promoted")
+        _say(f"champion alias -> v{self._champion()}")
 
-    request_transition(client, MODEL, version, target="Production")
-    click.echo("    Podium checks the version (22 checks in a child process), compares it "
-               "with the champion and decides")
-    tags = _wait("a decision written back",
-                 lambda: (t := client.get_model_version(MODEL, version).tags)
-                 .get("podium.status") in ("promoted", "rejected", "failed") and t,
-                 timeout=120, log=podium.log_path)
-    click.echo(f"    MLflow shows on v{version}: podium.status={tags['podium.status']}, "
-               f"podium.checks={tags.get('podium.checks')}, "
-               f"podium.decided_by={tags.get('podium.decided_by')}, "
-               f"podium.request_id={tags.get('podium.request_id')}")
-    champion = client.get_registered_model(MODEL).aliases.get("champion")
-    click.echo(f"    champion alias: {f'v{champion}' if champion else 'none'}")
+        _step(5, "v2: an overfit configuration on the same amount of data; request Production")
+        v2 = self._train(4000, WEAK)
+        self._request(v2, "tag transition_request=Production")
+        row = self._await(v2, "rejected")
+        _say(f"rejected: {row['reason']}")
+        _say(f"champion alias stays at v{self._champion()}")
 
-    svc = build(Settings(database_url=db_url))
-    with svc.store.read() as conn:
-        rows = [r for r in reqs.list_(conn, model=MODEL) if r["version"] == str(version)]
-        history = reqs.history(conn, rows[0]["id"]) if rows else []
-    svc.close()
-    if not rows:
-        raise DemoError("read the stored request", "no request in Podium's store",
-                        podium.log_path)
-    _step(6, "timeline, read back from Podium's store")
-    from webhook_server.tables import render
+        _step(6, "v3: twice the data and a better configuration; offered through the "
+                 "challenger alias")
+        v3 = self._train(8000, GOOD)
+        self._request(v3, "alias challenger")
+        self._approve(v3, "it wins the comparison; the policy asks a person")
+        self._await(v3, "promoted")
+        _say(f"champion alias -> v{self._champion()}; v{v1} is now "
+             f"{self._tags(v1).get('podium.status')}")
 
-    click.echo(render(["time", "model", "version", "event", "status", "by"],
-                      [[h["at"].strftime("%H:%M:%S"), MODEL, version,
-                        h["note"] or ("stored" if h["from_state"] is None else "moved"),
-                        h["to_state"], h["actor"]] for h in history]))
-    click.echo(f"\nDone in {time.monotonic() - started:.0f} s. Look further with: "
-               f"PODIUM_DATABASE_URL={db_url} podium requests; MLflow UI at {mlflow.url} "
-               "(with --keep-running).")
+        _step(7, "score a batch with the champion, check drift, roll back and forward")
+        self._score_and_drift()
+        self._rollback(v1)
+        self._rollback(v3)
 
+        _step(8, "timeline, read back from Podium's store and MLflow")
+        self._timeline([v1, v2, v3])
+        click.echo(f"\nDone in {time.monotonic() - started:.0f} s. Look further:\n"
+                   f"  MLflow UI      {self.mlflow.url}/#/models/{MODEL} (with "
+                   "--keep-running)\n"
+                   f"  requests       PODIUM_DATABASE_URL={self.db_url} podium requests\n"
+                   f"  one request    PODIUM_DATABASE_URL={self.db_url} podium show 1\n"
+                   "  reports        the podium/ artifacts of each version's run "
+                   "(request-<id>.json and .md)\n"
+                   f"  logs           {self.podium.log_path}")
 
-def _train(tracking_uri: str) -> str:
-    import contextlib
-    import io
+    # --- pieces --------------------------------------------------------------------------
 
-    from training.train import Dataset, TrainConfig, train
+    def _start(self) -> None:
+        from mlflow import MlflowClient
 
-    out = sys.stdout
+        from webhook_server.fakes.slack import FakeSlack
+        from webhook_server.services import build
+        from webhook_server.settings import Settings
 
-    def progress(message: str) -> None:
-        click.echo(f"    {message}", file=out)
+        _step(1, f"starting MLflow (SQLite backend, artifacts under {self.workdir})")
+        try:
+            self.mlflow = start_mlflow(self.workdir / "mlflow")
+        except RuntimeError as exc:
+            raise DemoError("start MLflow", str(exc),
+                            self.workdir / "mlflow" / "mlflow.log") from None
+        self.procs.append(self.mlflow)
+        token, self.signing = "xoxb-demo-" + secrets.token_hex(8), secrets.token_hex(16)
+        self.slack = FakeSlack(token=token, on_message=SlackPrinter()).start()
+        policy = self.workdir / "podium.yaml"
+        policy.write_text(POLICY)
+        self.db_url = f"sqlite:///{self.workdir / 'podium.db'}"
+        self.env = {"MLFLOW_TRACKING_URI": self.mlflow.url, "PODIUM_DATABASE_URL": self.db_url,
+                    "PODIUM_MLFLOW_WEBHOOK_SECRET": secrets.token_urlsafe(24),
+                    "PODIUM_POLICY": str(policy), "PODIUM_WORKER_POLL": "0.1",
+                    "PODIUM_NOTIFY_MAX_BACKOFF": "2", "SLACK_BOT_TOKEN": token,
+                    "SLACK_CHANNEL": self.slack.channel_id,
+                    "SLACK_SIGNING_SECRET": self.signing, "SLACK_TEAM_ID": self.slack.team_id,
+                    "PODIUM_SLACK_API_URL": self.slack.api_url}
+        _step(2, "starting a local fake Slack and podium serve (SQLite store, worker, "
+                 "scheduler)")
+        try:
+            self.podium = start_podium(self.workdir, self.env)
+        except RuntimeError as exc:
+            raise DemoError("start Podium", str(exc)) from None
+        self.procs.append(self.podium)
+        _say(f"MLflow {self.mlflow.url}   Podium {self.podium.url}   Slack (fake) "
+             f"{self.slack.url}; approver <@{APPROVER}>")
+        _step(3, "registering the MLflow webhook (podium webhook register --test)")
+        reg = subprocess.run([bin_path("podium"), "webhook", "register", "--url",
+                              f"{self.podium.url}/webhooks/mlflow", "--test"],
+                             env={**_base_env(), **self.env}, capture_output=True, text=True,
+                             timeout=120)
+        if reg.returncode != 0:
+            raise DemoError("register webhook", (reg.stderr or reg.stdout).strip()[-500:])
+        _say(reg.stdout.strip().splitlines()[-1])
+        self.client = MlflowClient(tracking_uri=self.mlflow.url, registry_uri=self.mlflow.url)
+        self.svc = build(Settings(database_url=self.db_url,
+                                  mlflow_tracking_uri=self.mlflow.url,
+                                  policy_path=str(policy)))
 
-    with contextlib.redirect_stdout(io.StringIO()):  # MLflow's run links; we print ours
-        result = train(Dataset.synthetic(5000, seed=1),
-                       TrainConfig(model_name=MODEL, trials=2, experiment="podium-demo"),
-                       tracking_uri=tracking_uri, progress=progress)
-    m = result.metrics
-    click.echo(f"    registered v{result.version}: holdout ROC AUC {m['holdout_roc_auc']:.3f} "
-               f"(oracle {m['holdout_oracle_roc_auc']:.3f}); run {result.run_url}")
-    return str(result.version)
+    def _train(self, rows: int, params: dict) -> str:
+        from training.train import Dataset, TrainConfig, train
+
+        out = sys.stdout
+
+        def progress(message: str) -> None:
+            click.echo(f"    {message}", file=out)
+
+        chatter = io.StringIO()  # MLflow's run links and registry lines; we print ours
+        try:
+            with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+                result = train(Dataset.synthetic(rows, seed=1),
+                               TrainConfig(model_name=MODEL, params=params, seed=1,
+                                           experiment="podium-demo"),
+                               tracking_uri=self.mlflow.url, progress=progress)
+        except Exception as exc:
+            raise DemoError(f"train on {rows:,} rows", f"{type(exc).__name__}: {exc}\n"
+                            f"{chatter.getvalue()[-2000:]}") from None
+        m = result.metrics
+        _say(f"registered v{result.version}: holdout ROC AUC {m['holdout_roc_auc']:.3f} "
+             f"(oracle {m['holdout_oracle_roc_auc']:.3f})")
+        return str(result.version)
+
+    def _request(self, version: str, how: str) -> None:
+        from training.requests import request_transition
+
+        if how.startswith("alias"):
+            request_transition(self.client, MODEL, version, challenger_alias="challenger")
+        else:
+            request_transition(self.client, MODEL, version, target="Production")
+        _say(f"{how} set on v{version}: MLflow's webhook tells Podium, which checks the "
+             "version and compares it with the champion")
+
+    def _request_row(self, version: str) -> dict:
+        from webhook_server.store import requests as reqs
+
+        def latest():
+            with self.svc.store.read() as conn:
+                rows = [r for r in reqs.list_(conn, model=MODEL) if r["version"] == version]
+            return rows[0] if rows else None
+
+        return _wait(f"the request for v{version}", latest, 30, self.podium.log_path)
+
+    def _state(self, request_id: int) -> dict:
+        from webhook_server.store import requests as reqs
+
+        with self.svc.store.read() as conn:
+            return reqs.get(conn, request_id)
+
+    def _approve(self, version: str, why: str) -> None:
+        req = self._request_row(version)
+        row = _wait(f"v{version} waiting for approval",
+                    lambda: (r := self._state(req["id"]))["state"] in (
+                        "awaiting_approval", *TERMINAL) and r, 120, self.podium.log_path)
+        if row["state"] != "awaiting_approval":
+            raise DemoError(f"v{version} waiting for approval",
+                            f"the request ended {row['state']}: {row['reason']}",
+                            self.podium.log_path)
+        _say(f"{why}: {row['checks']}"
+             + (f"; {row['comparison']}" if row["comparison"] else ""))
+        message = _wait("the Slack message with buttons", lambda: self._buttons(req["id"]),
+                        30, self.podium.log_path)
+        _say(f"clicking Approve as <@{APPROVER}> (a signed request to /slack/interactions)")
+        resp = self.slack.click(self.podium.url, self.signing, req["id"], APPROVER,
+                                message_ts=message["ts"])
+        if resp.status_code != 200:
+            raise DemoError("click Approve", f"HTTP {resp.status_code}: {resp.text[:300]}",
+                            self.podium.log_path)
+
+    def _buttons(self, request_id: int) -> dict | None:
+        for message in self.slack.parents():
+            for block in message.get("blocks", []):
+                if block.get("type") == "actions" and any(
+                        e.get("value") == str(request_id) for e in block["elements"]):
+                    return message
+        return None
+
+    def _await(self, version: str, expected: str) -> dict:
+        req = self._request_row(version)
+        row = _wait(f"v{version} decided", lambda: (r := self._state(req["id"]))["state"]
+                    in TERMINAL and r, 180, self.podium.log_path)
+        if row["state"] != expected:
+            raise DemoError(f"v{version} {expected}", f"the request ended {row['state']}: "
+                            f"{row['reason']}", self.podium.log_path)
+        tags = _wait(f"v{version} tags written back",
+                     lambda: (t := self._tags(version)).get("podium.status") == expected and t,
+                     30, self.podium.log_path)
+        _say(f"MLflow shows on v{version}: podium.status={tags['podium.status']}, "
+             f"podium.checks={tags.get('podium.checks')}, "
+             f"podium.decided_by={tags.get('podium.decided_by')}")
+        return row
+
+    def _tags(self, version: str) -> dict:
+        return dict(self.client.get_model_version(MODEL, version).tags)
+
+    def _champion(self) -> str | None:
+        return self.client.get_registered_model(MODEL).aliases.get("champion")
+
+    def _score_and_drift(self) -> None:
+        import mlflow
+
+        from training.data import TARGET, generate
+        from training.drift import drift_report, load_frame, read_reference
+        from training.score import load_predictor, score_file
+
+        batch, _ = generate(2000, seed=11)
+        src, dst = self.workdir / "customers.csv", self.workdir / "scored.csv"
+        batch.drop(columns=[TARGET]).to_csv(src, index=False)
+        mlflow.set_tracking_uri(self.mlflow.url)
+        mlflow.set_registry_uri(self.mlflow.url)
+        with contextlib.redirect_stdout(io.StringIO()):
+            predict, version = load_predictor(f"models:/{MODEL}@champion")
+        report = score_file(predict, src, dst, model_version=version)
+        _say(f"scored {report.scored:,} customers with {version} -> {dst} "
+             f"({report.rejected} rejected)")
+        drifted, _ = generate(3000, seed=31, drift=1.0)
+        recent = self.workdir / "recent.csv"
+        drifted.to_csv(recent, index=False)
+        frame = load_frame(recent)
+        name, number = version.split("/", 1)
+        run_id = self.client.get_model_version(name, number).run_id
+        drift = drift_report(read_reference(run_id), frame, predict(frame), version, 0.2)
+        _say(f"drift report on 3,000 recent customers: drift in "
+             f"{', '.join(drift.drifted) or 'nothing'} (PSI >= 0.2); `podium drift` prints "
+             "the full table")
+
+    def _rollback(self, to: str) -> None:
+        out = self.svc.workflow().rollback(MODEL, "cli:demo", to=to)
+        _wait(f"champion at v{to}", lambda: self._champion() == to, 10)
+        _say(f"podium rollback {MODEL} --to {to}: champion v{out['from']} -> v{out['to']} "
+             f"(MLflow alias now v{self._champion()})")
+
+    def _timeline(self, versions: list[str]) -> None:
+        from webhook_server.store import ledger
+        from webhook_server.store import requests as reqs
+        from webhook_server.tables import render
+
+        rows = []
+        with self.svc.store.read() as conn:
+            for req in reversed(reqs.list_(conn, model=MODEL)):
+                for h in reqs.history(conn, req["id"]):
+                    if h["from_state"] == h["to_state"] and not h["note"]:
+                        continue
+                    rows.append((h["at"], [MODEL, req["version"],
+                                           (h["note"] or "")[:60] or "moved", h["to_state"],
+                                           h["actor"]]))
+            for entry in ledger.entries(conn, MODEL):
+                if entry["kind"] == "rollback":
+                    rows.append((entry["at"], [MODEL, entry["to_version"],
+                                               f"rollback from v{entry['from_version']}",
+                                               "champion", entry["actor"]]))
+        rows.sort(key=lambda r: r[0])
+        click.echo(render(["time", "model", "version", "event", "status", "by"],
+                          [[at.strftime("%H:%M:%S"), *cells] for at, cells in rows]))
+        aliases = self.client.get_registered_model(MODEL).aliases
+        click.echo("final aliases: " + ", ".join(f"{a} -> v{v}" for a, v in
+                                                 sorted(aliases.items())))
+        click.echo(render(["version", "podium.status", "podium.decided_by", "podium.reason"],
+                          [[f"v{v}", (t := self._tags(v)).get("podium.status", "-"),
+                            t.get("podium.decided_by", "-"),
+                            (t.get("podium.reason") or "-")[:70]] for v in versions]))
 
 
 def _base_env() -> dict[str, str]:

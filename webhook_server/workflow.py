@@ -124,7 +124,8 @@ class Workflow:
             self.registry.set_tags(req["model"], req["version"],
                                    {"podium.comparison": comparison.line()[:500]})
             with self.store.tx() as conn:
-                reqs.summarise(conn, req["id"], comparison=comparison.line()[:500])
+                reqs.summarise(conn, req["id"], comparison=comparison.line()[:500],
+                               compared_with=champion)
             if not comparison.wins:
                 self._end(req, states.COMPARING, states.REJECTED, "policy",
                           "loses the comparison: " + "; ".join(comparison.reasons), report)
@@ -205,7 +206,8 @@ class Workflow:
                       notify=True)
             self.queue.enqueue(conn, kind="request", key=f"request:{request_id}:promote",
                                payload={"request_id": request_id, "step": "promote",
-                                        "decided_by": actor},
+                                        "decided_by": actor,
+                                        "champion": req["compared_with"]},
                                lock_key=f"model:{req['model']}")
         return {"request": request_id, "state": "approved", "decided_by": actor}
 

@@ -4,26 +4,61 @@ store hold."""
 import subprocess
 
 import pytest
+from mlflow import MlflowClient
 from sqlalchemy import create_engine, text
 
-from webhook_server.devserver import bin_path
+from webhook_server.devserver import bin_path, start_mlflow
 
 pytestmark = pytest.mark.integration
 
 
-def test_demo_runs_the_loop_and_leaves_the_request_in_the_store(tmp_path):
+def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(tmp_path):
     proc = subprocess.run([bin_path("podium"), "demo"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=240, env={"PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "test delivery: ok (HTTP 200)" in proc.stdout
+                          text=True, timeout=400, env={"PATH": "/usr/bin:/bin"})
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
+    assert "test delivery: ok (HTTP 200)" in out
+    # Slack, as the terminal shows it: buttons, the click, the ephemeral answer.
+    assert "churn-demo v1 → Production: awaiting_approval   [Approve] [Reject]" in out
+    assert out.count("clicking Approve as <@U0DEMOAPPROVER>") == 2
+    assert "(only <@U0DEMOAPPROVER> sees) You approved request 1" in out
     assert "MLflow shows on v1: podium.status=promoted, podium.checks=22/22 passed, " \
-        "podium.decided_by=policy, podium.request_id=1" in proc.stdout
-    assert "champion alias: v1" in proc.stdout
-    assert "trial 2/2" in proc.stdout and "registered v1: holdout ROC AUC" in proc.stdout
-    db = tmp_path / ".podium" / "demo" / "podium.db"
-    with create_engine(f"sqlite:///{db}").connect() as conn:
-        rows = conn.execute(text("SELECT model, version, target, state FROM requests")).all()
-        test_deliveries = conn.execute(text(
-            "SELECT COUNT(*) FROM deliveries WHERE status = 'test'")).scalar_one()
-    assert rows == [("churn-demo", "1", "Production", "promoted")]
-    assert test_deliveries == 1
+        "podium.decided_by=slack:U0DEMOAPPROVER" in out
+    assert "MLflow shows on v2: podium.status=rejected" in out
+    assert "champion alias stays at v1" in out
+    assert "champion alias -> v3; v1 is now archived" in out
+    assert "scored 2,000 customers with churn-demo/3" in out and "drift in" in out
+    assert "champion v3 -> v1" in out and "champion v1 -> v3" in out
+    assert "final aliases: challenger -> v3, champion -> v3" in out
+    assert "INFO werkzeug" not in out + proc.stderr  # the fake Slack does not log requests
+
+    demo = tmp_path / ".podium" / "demo"
+    with create_engine(f"sqlite:///{demo / 'podium.db'}").connect() as conn:
+        rows = conn.execute(text("SELECT version, origin, target, state, decided_by FROM "
+                                 "requests ORDER BY id")).all()
+        ledger = conn.execute(text("SELECT kind, from_version, to_version, actor FROM ledger "
+                                   "ORDER BY id")).all()
+        unsent = conn.execute(text("SELECT COUNT(*) FROM outbox WHERE channel = 'slack' "
+                                   "AND state != 'sent'")).scalar_one()
+    assert [tuple(r) for r in rows] == [
+        ("1", "tag", "Production", "promoted", "slack:U0DEMOAPPROVER"),
+        ("2", "tag", "Production", "rejected", "policy"),
+        ("3", "alias", "Production", "promoted", "slack:U0DEMOAPPROVER")]
+    assert [tuple(r) for r in ledger] == [
+        ("promote", None, "1", "slack:U0DEMOAPPROVER"),
+        ("promote", "1", "3", "slack:U0DEMOAPPROVER"),
+        ("rollback", "3", "1", "cli:demo"), ("rollback", "1", "3", "cli:demo")]
+    assert unsent == 0  # every Slack message was delivered
+
+    # The registry, read with the demo's servers stopped: start MLflow on its files again.
+    mlflow = start_mlflow(demo / "mlflow")
+    try:
+        client = MlflowClient(tracking_uri=mlflow.url, registry_uri=mlflow.url)
+        assert client.get_registered_model("churn-demo").aliases["champion"] == "3"
+        status = {v: client.get_model_version("churn-demo", v).tags.get("podium.status")
+                  for v in ("1", "2", "3")}
+        assert status == {"1": "archived", "2": "rejected", "3": "promoted"}
+        reason = client.get_model_version("churn-demo", "2").tags["podium.reason"]
+        assert reason.startswith("loses the comparison")
+    finally:
+        mlflow.stop()

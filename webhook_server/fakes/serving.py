@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import threading
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: a fake's requests are the test's business, not the terminal's."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
 
 
 class Served:
     def __init__(self, app, port: int = 0) -> None:
-        self._server = make_server("127.0.0.1", port, app, threaded=True)
+        self._server = make_server("127.0.0.1", port, app, threaded=True,
+                                   request_handler=_QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="fake-server")

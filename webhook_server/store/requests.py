@@ -53,9 +53,11 @@ def transition(conn: Connection, request_id: int, *, expect: tuple[str, ...], to
 
 
 def summarise(conn: Connection, request_id: int, *, checks: str | None = None,
-              comparison: str | None = None) -> None:
-    """Keep the checks and comparison summaries on the request (shown in messages)."""
-    values = {k: v for k, v in (("checks", checks), ("comparison", comparison)) if v}
+              comparison: str | None = None, compared_with: str | None = None) -> None:
+    """Keep the checks and comparison summaries on the request (shown in messages), and
+    the champion version the comparison was made against (promotion compares-and-sets)."""
+    values = {k: v for k, v in (("checks", checks), ("comparison", comparison),
+                                ("compared_with", compared_with)) if v}
     if values:
         conn.execute(update(requests).where(requests.c.id == request_id).values(**values))
 

@@ -82,6 +82,7 @@ requests = Table(
     Column("decided_by", String(255)),
     Column("checks", String(64)),  # "21/22 passed", for messages
     Column("comparison", Text),  # the comparison's one-line summary
+    Column("compared_with", String(32)),  # the champion version of that comparison
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "model", "version"),

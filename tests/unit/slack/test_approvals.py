@@ -156,3 +156,21 @@ def test_an_expired_approval_ends_rejected_and_the_buttons_go(rig):
     assert rig.fake.ephemerals[-1]["text"] == (
         f"Nothing changed: request {rid} is rejected, not waiting for approval (approval "
         "expired after 1 h).")
+
+
+def test_an_approval_promotes_without_comparing_again_when_the_champion_did_not_move(rig):
+    from tests.unit.test_workflow import comparison, passing
+    from webhook_server.workflow import Gates
+
+    compared = []
+
+    def compare(model, challenger, champion):
+        compared.append(champion)
+        return comparison(challenger, champion)
+
+    rig.workflow = lambda: rig.svc.workflow(gates=Gates(passing, compare))
+    rid = awaiting(rig)
+    assert rig.state(rid)["compared_with"] == "1"
+    rig.click(rid, ALICE)
+    rig.run_jobs()
+    assert rig.state(rid)["state"] == "promoted" and compared == ["1"]

@@ -17,6 +17,7 @@ def upgrade() -> None:
     with op.batch_alter_table("requests", schema=None) as batch_op:
         batch_op.add_column(sa.Column("checks", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("comparison", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("compared_with", sa.String(length=32), nullable=True))
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -63,5 +64,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_outbox_state_id"), table_name="outbox")
     op.drop_table("outbox")
     with op.batch_alter_table("requests", schema=None) as batch_op:
+        batch_op.drop_column("compared_with")
         batch_op.drop_column("comparison")
         batch_op.drop_column("checks")
