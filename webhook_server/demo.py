@@ -46,6 +46,9 @@ models:
 """
 
 
+EVENTS = {"checking": "22 checks started", "comparing": "checks passed; comparing"}
+
+
 class DemoError(Exception):
     def __init__(self, step: str, reason: str, log: Path | None = None) -> None:
         super().__init__(f"{step}: {reason}")
@@ -377,8 +380,10 @@ class _Demo:
                 for h in reqs.history(conn, req["id"]):
                     if h["from_state"] == h["to_state"] and not h["note"]:
                         continue
-                    rows.append((h["at"], [MODEL, req["version"],
-                                           (h["note"] or "")[:60] or "moved", h["to_state"],
+                    event = h["note"] or EVENTS.get(h["to_state"], h["to_state"])
+                    if h["from_state"] is None:
+                        event = f"request received ({req['origin']})"
+                    rows.append((h["at"], [MODEL, req["version"], event[:60], h["to_state"],
                                            h["actor"]]))
             for entry in ledger.entries(conn, MODEL):
                 if entry["kind"] == "rollback":
