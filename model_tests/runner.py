@@ -1,12 +1,15 @@
-"""Run the checks: in this process (``podium check``, the pytest plugin) or in a child
-process with a timeout and without Podium's secrets (the service)."""
+"""Run the checks: in this process (``podium check``, the pytest plugin) or, for the
+service, in a warm child process (``python -m model_tests serve``) with a timeout and
+without Podium's secrets."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 
@@ -36,15 +39,23 @@ def holdout_from_policy(policy_path: str | None, model_name: str | None) -> str 
 
 def check_in_process(model_uri: str, holdout: str | None = None,
                      policy_path: str | None = None) -> list[CheckResult]:
+    return check_loaded(model_uri, holdout, policy_path)[0]
+
+
+def check_loaded(model_uri: str, holdout: str | None = None, policy_path: str | None = None):
+    """The check results and the loaded model under test (the evaluator reuses it)."""
     name = model_uri[len("models:/"):].split("/")[0].split("@")[0] \
         if model_uri.startswith("models:/") else None
     m = load(model_uri, holdout or holdout_from_policy(policy_path, name))
-    return run_checks(m, thresholds_from_policy(policy_path, name))
+    return run_checks(m, thresholds_from_policy(policy_path, name)), m
 
 
 def compare_in_process(model: str, challenger: str, champion: str | None,
-                       holdout: str | None = None, policy_path: str | None = None):
-    """Score both versions on the same holdout and apply the policy's decision rule."""
+                       holdout: str | None = None, policy_path: str | None = None, *,
+                       load_model=None, load_holdout=None):
+    """Score both versions on the same holdout and apply the policy's decision rule.
+    ``load_model(uri)`` / ``load_holdout(path, run_id)`` let the evaluator reuse what the
+    checks already loaded."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -57,10 +68,11 @@ def compare_in_process(model: str, challenger: str, champion: str | None,
         champion = MlflowClient().get_model_version_by_alias(
             model, cfg["aliases"]["champion"]).version
     run_id = MlflowClient().get_model_version(model, challenger).run_id
-    frame, labels = read_holdout(holdout or cfg.get("holdout"), run_id)
+    frame, labels = (load_holdout or read_holdout)(holdout or cfg.get("holdout"), run_id)
+    load_model = load_model or mlflow.pyfunc.load_model
 
     def scores(version: str):
-        out = mlflow.pyfunc.load_model(f"models:/{model}/{version}").predict(frame)
+        out = load_model(f"models:/{model}/{version}").predict(frame)
         out = np.asarray(out)
         return out[:, 1] if out.ndim == 2 else out
 
@@ -83,38 +95,127 @@ def safe_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def check_in_child(model_uri: str, *, tracking_uri: str, policy_path: str | None = None,
-                   timeout_s: float = 600) -> list[CheckResult]:
-    """What the service runs: ``python -m model_tests check`` without Podium's secrets."""
-    out = _child(["check", model_uri], tracking_uri, policy_path, timeout_s)
-    return [CheckResult(**r) for r in out["checks"]]
+class Evaluator:
+    """A warm ``python -m model_tests serve`` child without Podium's secrets."""
+
+    def __init__(self, tracking_uri: str, policy_path: str | None = None) -> None:
+        env = safe_env()
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+        self.policy_path = policy_path
+        self.proc = subprocess.Popen([sys.executable, "-m", "model_tests", "serve"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     env=env, text=True, bufsize=1)
+        self._ready = False
+
+    def _read(self, timeout_s: float, what: str) -> dict:
+        import select
+
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
+            alive = self.proc.poll() is None
+            self.close()
+            if alive:
+                raise CheckRunError(f"{what} did not finish within {timeout_s:.0f} s",
+                                    transient=False)
+            raise CheckRunError(f"{what}: the evaluator exited ({self.proc.returncode}); "
+                                "see the worker's log", transient=True)
+        return json.loads(line)
+
+    def call(self, op: str, timeout_s: float = 600, **args) -> dict:
+        if not self._ready:
+            self._read(120, "starting the evaluator")
+            self._ready = True
+        try:
+            self.proc.stdin.write(json.dumps({"op": op, "policy": self.policy_path,
+                                              **args}) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self.close()
+            raise CheckRunError(f"{op}: the evaluator is gone", transient=True) from None
+        reply = self._read(timeout_s, op)
+        if not reply["ok"]:
+            raise CheckRunError(f"{op} run failed: {reply['error']}",
+                                transient=reply["transient"])
+        return reply["result"]
+
+    def check(self, model_uri: str, timeout_s: float = 600) -> list[CheckResult]:
+        out = self.call("check", timeout_s, uri=model_uri)
+        return [CheckResult(**r) for r in out["checks"]]
+
+    def compare(self, model: str, challenger: str, champion: str, timeout_s: float = 600):
+        from model_tests.compare import Comparison, Side
+
+        out = self.call("compare", timeout_s, model=model, challenger=challenger,
+                        champion=champion)
+        out["challenger"], out["champion"] = Side(**out["challenger"]), Side(**out["champion"])
+        return Comparison(**out)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
-def compare_in_child(model: str, challenger: str, champion: str, *, tracking_uri: str,
-                     policy_path: str | None = None, timeout_s: float = 600):
-    from model_tests.compare import Comparison, Side
+class EvaluatorPool:
+    """Keeps one evaluator warm so a request never waits for the imports. Each request
+    takes a fresh one (its own process) and a new spare starts at once."""
 
-    out = _child(["compare", model, "--challenger", challenger, "--champion", champion],
-                 tracking_uri, policy_path, timeout_s)
-    out["challenger"], out["champion"] = Side(**out["challenger"]), Side(**out["champion"])
-    return Comparison(**out)
+    def __init__(self, tracking_uri: str, policy_path: str | None = None) -> None:
+        self.tracking_uri, self.policy_path = tracking_uri, policy_path
+        self._spare: Evaluator | None = None
+        self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Start the spare now (the worker does at start) so the first request does not
+        wait for the imports either."""
+        with self._lock:
+            if self._spare is None:
+                self._spare = Evaluator(self.tracking_uri, self.policy_path)
+
+    def take(self) -> Evaluator:
+        with self._lock:
+            evaluator = self._spare or Evaluator(self.tracking_uri, self.policy_path)
+            self._spare = Evaluator(self.tracking_uri, self.policy_path)
+        return evaluator
+
+    def close(self) -> None:
+        with self._lock:
+            if self._spare is not None:
+                self._spare.close()
+                self._spare = None
 
 
-def _child(args: list[str], tracking_uri: str, policy_path: str | None,
-           timeout_s: float) -> dict:
-    cmd = [sys.executable, "-m", "model_tests", *args, "--json"]
-    if policy_path:
-        cmd += ["--policy", policy_path]
-    env = safe_env()
-    env["MLFLOW_TRACKING_URI"] = tracking_uri
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise CheckRunError(f"checks did not finish within {timeout_s:.0f} s",
-                            transient=False) from None
-    if proc.returncode not in (0, 1):
-        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
-        raise CheckRunError(f"{args[0]} run failed (exit {proc.returncode}): {tail[0][:300]}",
-                            transient="ConnectionError" in proc.stderr
-                            or "Max retries exceeded" in proc.stderr)
-    return json.loads(proc.stdout)
+class EvaluatorGates:
+    """Checks and comparisons of one request in one warm evaluator (per worker thread):
+    ``check`` takes a fresh evaluator, ``compare`` of the same version reuses it (the
+    challenger is loaded once), ``release`` ends it when the job is done."""
+
+    def __init__(self, pool: EvaluatorPool, timeout_s: float = 600) -> None:
+        self.pool, self.timeout_s = pool, timeout_s
+        self._local = threading.local()
+
+    def check(self, model_uri: str) -> list[CheckResult]:
+        self.release()
+        evaluator = self.pool.take()
+        self._local.session = (model_uri, evaluator)
+        return evaluator.check(model_uri, self.timeout_s)
+
+    def compare(self, model: str, challenger: str, champion: str):
+        session = getattr(self._local, "session", None)
+        if session and session[0] == f"models:/{model}/{challenger}":
+            evaluator = session[1]
+        else:
+            self.release()
+            evaluator = self.pool.take()
+            self._local.session = (f"models:/{model}/{challenger}", evaluator)
+        return evaluator.compare(model, challenger, champion, self.timeout_s)
+
+    def release(self) -> None:
+        session = getattr(self._local, "session", None)
+        self._local.session = None
+        if session:
+            session[1].close()

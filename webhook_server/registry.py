@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from webhook_server.constants import MLFLOW_EVENTS, TRANSITION_REQUEST_TAG
+from webhook_server.constants import MLFLOW_EVENTS, TAG_STATUS, TRANSITION_REQUEST_TAG
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,21 @@ class Registry:
         return found
 
     def set_tags(self, model: str, version: str, tags: dict[str, str]) -> None:
-        for key, value in tags.items():
-            self.client.set_model_version_tag(model, version, key, value)
+        """One call per tag (MLflow has no batch call for version tags), up to eight at a
+        time; ``podium.status`` goes last, so a reader that sees it sees the rest."""
+        rest = {k: v for k, v in tags.items() if k != TAG_STATUS}
+        if len(rest) > 2:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                for future in [pool.submit(self.client.set_model_version_tag, model, version,
+                                           k, v) for k, v in rest.items()]:
+                    future.result()  # the first failure raises (the job retries)
+        else:
+            for key, value in rest.items():
+                self.client.set_model_version_tag(model, version, key, value)
+        if TAG_STATUS in tags:
+            self.client.set_model_version_tag(model, version, TAG_STATUS, tags[TAG_STATUS])
 
     def alias_version(self, model: str, alias: str) -> str | None:
         try:

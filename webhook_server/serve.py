@@ -80,6 +80,8 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
     """Run ``concurrency`` worker threads (and the scheduler) until ``stop`` is set."""
     s = svc.settings
     handlers = svc.handlers()
+    if concurrency:
+        svc.warm_evaluators()  # the first request does not wait for the imports
     sched = None
     if scheduler:
         sched = build_scheduler(svc.store, svc.queue,

@@ -29,6 +29,7 @@ class Services:
 
     _policy: Policy | None = None
     _slack: object | None = None
+    _evaluators: object | None = None
 
     @property
     def policy(self) -> Policy:
@@ -71,18 +72,21 @@ class Services:
                         gates or self.child_gates())
 
     def child_gates(self):
-        """Checks and comparisons in a child process without Podium's secrets."""
-        from model_tests.runner import check_in_child, compare_in_child
+        """Checks and comparisons in a warm child process without Podium's secrets: one
+        evaluator per request, the next one already started (model_tests/runner.py)."""
+        from model_tests.runner import EvaluatorGates, EvaluatorPool
         from webhook_server.workflow import Gates
 
-        uri = self.settings.mlflow_tracking_uri
-        path = Path(self.settings.policy_path)
-        policy = str(path.resolve()) if path.exists() else None
-        return Gates(
-            check=lambda model_uri: check_in_child(model_uri, tracking_uri=uri,
-                                                   policy_path=policy),
-            compare=lambda model, challenger, champion: compare_in_child(
-                model, challenger, champion, tracking_uri=uri, policy_path=policy))
+        if self._evaluators is None:
+            path = Path(self.settings.policy_path)
+            self._evaluators = EvaluatorPool(self.settings.mlflow_tracking_uri,
+                                             str(path.resolve()) if path.exists() else None)
+        gates = EvaluatorGates(self._evaluators)
+        return Gates(check=gates.check, compare=gates.compare, release=gates.release)
+
+    def warm_evaluators(self) -> None:
+        if self._evaluators is not None:
+            self._evaluators.warm()
 
     def handlers(self):
         from webhook_server.jobs import periodic
@@ -104,6 +108,8 @@ class Services:
         return handlers
 
     def close(self) -> None:
+        if self._evaluators is not None:
+            self._evaluators.close()
         self.store.dispose()
 
 

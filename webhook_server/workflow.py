@@ -57,6 +57,7 @@ class Gates:
 
     check: Callable[[str], list]  # model_uri -> [CheckResult]
     compare: Callable[[str, str, str], object]  # model, challenger, champion -> Comparison
+    release: Callable[[], None] | None = None  # the job is done: free what check/compare hold
 
 
 class Workflow:
@@ -68,6 +69,13 @@ class Workflow:
     # --- the job -----------------------------------------------------------------------
 
     def handle(self, job: Job) -> None:
+        try:
+            self._handle(job)
+        finally:
+            if self.gates.release is not None:
+                self.gates.release()
+
+    def _handle(self, job: Job) -> None:
         req = self._get(job.payload["request_id"])
         if req["state"] in states.TERMINAL:
             self._report_terminal(req)
