@@ -109,3 +109,36 @@ def test_an_approval_left_waiting_past_the_expiry_ends_rejected(wsvc):
     assert (row["state"], row["reason"]) == ("rejected", "approval expired after 2 h")
     with pytest.raises(DecisionConflict):
         workflow.decide(rid, "cli:ana", True)
+
+
+def test_two_approvers_clicking_at_the_same_moment_make_one_decision(wsvc):
+    """Quorum 1, two allowed people, two threads racing: exactly one decision, one promote
+    job, the other told who won."""
+    import threading
+
+    from webhook_server.jobs.queue import list_jobs
+
+    rid = waiting(wsvc, {"default": {"approval": {"approvers": ["cli:ana", "cli:bob"]}}})
+    barrier = threading.Barrier(2)
+    outcomes = {}
+
+    def click(actor):
+        barrier.wait()
+        try:
+            outcomes[actor] = wsvc.workflow().decide(rid, actor, True)["state"]
+        except DecisionConflict as exc:
+            outcomes[actor] = str(exc)
+
+    threads = [threading.Thread(target=click, args=(a,)) for a in ("cli:ana", "cli:bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [a for a, o in outcomes.items() if o == "approved"]
+    assert len(winners) == 1, outcomes
+    (loser,) = set(outcomes) - set(winners)
+    assert f"request {rid} was already decided by {winners[0]} at " in outcomes[loser]
+    with wsvc.store.read() as conn:
+        promotes = [j for j in list_jobs(conn) if j["key"] == f"request:{rid}:promote"]
+        row = reqs.get(conn, rid)
+    assert len(promotes) == 1 and row["decided_by"] == winners[0]

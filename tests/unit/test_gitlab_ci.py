@@ -112,8 +112,9 @@ def jobs_listed(variables: dict[str, str], unset: list[str]) -> dict[str, str]:
     return {job["name"]: job["when"] for job in json.loads(result.stdout)}
 
 
-@pytest.mark.parametrize("case", [c for c, v in CASES.items() if v[2]])
+@pytest.mark.parametrize("case", CASES)
 def test_gitlab_ci_local_lists_the_expected_jobs(case):
+    """Job rules alone already give no job where the workflow starts no pipeline."""
     variables, unset, _, expected = CASES[case]
     listed = jobs_listed(variables, unset)
     assert {name for name, when in listed.items() if when != "never"} == expected

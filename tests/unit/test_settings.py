@@ -38,3 +38,19 @@ def test_every_contract_variable_is_declared():
                 "SLACK_WEBHOOK_URL", "PODIUM_SLACK_API_URL", "PODIUM_PUBLIC_URL", "GITLAB_URL",
                 "GITLAB_TOKEN", "GITLAB_PROJECT_ID", "GITLAB_TRIGGER_TOKEN"}
     assert contract <= declared
+
+
+def test_the_service_says_which_slack_mode_it_runs_in():
+    from webhook_server.notify.slack import describe_mode, mode
+
+    base = Settings()
+    assert mode(base) == "log" and "notifications go to the log" in describe_mode(base)
+    hook = base.replace(slack_webhook_url="https://hooks.slack.com/services/T/B/x")
+    assert mode(hook) == "webhook" and "no approval buttons" in describe_mode(hook)
+    bot = base.replace(slack_bot_token="xoxb-1", slack_channel="C1")
+    assert mode(bot) == "bot" and "approvals OFF: SLACK_SIGNING_SECRET unset" in \
+        describe_mode(bot)
+    assert "approvals on" in describe_mode(bot.replace(slack_signing_secret="s"))
+    no_channel = base.replace(slack_bot_token="xoxb-1")
+    assert "SLACK_CHANNEL missing" in describe_mode(no_channel)
+    assert "xoxb-1" not in describe_mode(bot) + describe_mode(no_channel)
