@@ -35,6 +35,16 @@ def versions(mlflow_server):
     return out
 
 
+def reset_registry(client, model, versions):
+    """A clean registry, v1 champion: no request left for the reconciler to pick up."""
+    for v in versions.values():
+        if "transition_request" in client.get_model_version(model, v).tags:
+            client.delete_model_version_tag(model, v, "transition_request")
+    if "challenger" in client.get_registered_model(model).aliases:
+        client.delete_registered_model_alias(model, "challenger")
+    client.set_registered_model_alias(model, "champion", versions["v1"])
+
+
 def cli(env, *args):
     full = {**{k: v for k, v in os.environ.items() if not k.startswith(("PODIUM_", "MLFLOW_"))},
             **env}
@@ -112,12 +122,7 @@ def test_promotion_rejection_challenger_alias_and_rollback(podium, podium_env, v
 def test_approval_path_and_deciding_twice(podium, podium_env, versions, mlflow_client,
                                           tmp_path):
     m = "churn-wf"
-    for v in versions.values():  # a clean registry: nothing for the reconciler to pick up
-        if "transition_request" in mlflow_client.get_model_version(m, v).tags:
-            mlflow_client.delete_model_version_tag(m, v, "transition_request")
-    if "challenger" in mlflow_client.get_registered_model(m).aliases:
-        mlflow_client.delete_registered_model_alias(m, "challenger")
-    mlflow_client.set_registered_model_alias(m, "champion", versions["v1"])
+    reset_registry(mlflow_client, m, versions)
     policy = tmp_path / "podium.yaml"
     policy.write_text("default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5}\n"
                       "models:\n  churn-wf:\n    approval: {targets: [Production]}\n")
@@ -252,12 +257,7 @@ def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
     from webhook_server.fakes.slack import FakeSlack
 
     m = "churn-wf"
-    for v in versions.values():
-        if "transition_request" in mlflow_client.get_model_version(m, v).tags:
-            mlflow_client.delete_model_version_tag(m, v, "transition_request")
-    if "challenger" in mlflow_client.get_registered_model(m).aliases:
-        mlflow_client.delete_registered_model_alias(m, "challenger")
-    mlflow_client.set_registered_model_alias(m, "champion", versions["v1"])
+    reset_registry(mlflow_client, m, versions)
     policy = tmp_path / "podium.yaml"
     policy.write_text("default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5}\n"
                       "models:\n  churn-wf:\n    approval:\n      targets: [Production]\n"

@@ -12,10 +12,10 @@ from typing import Any
 
 from flask import Flask, request
 
-from webhook_server.fakes.serving import Served
+from webhook_server.fakes.serving import FakeServer
 
 
-class FakeGitLab:
+class FakeGitLab(FakeServer):
     def __init__(self, token: str = "glpat-fake", trigger_token: str = "glptt-fake",  # noqa: S107
                  project_id: str = "42", merge_requests: tuple[int, ...] = (7,)) -> None:
         self.token, self.trigger_token, self.project_id = token, trigger_token, project_id
@@ -26,29 +26,10 @@ class FakeGitLab:
         self._fail: list[int] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._served: Served | None = None
 
     def fail_next(self, n: int, status: int = 500) -> None:
         with self._lock:
             self._fail.extend([status] * n)
-
-    def start(self) -> FakeGitLab:
-        self._served = Served(self.app()).start()
-        return self
-
-    def stop(self) -> None:
-        if self._served:
-            self._served.stop()
-
-    @property
-    def url(self) -> str:
-        return self._served.url
-
-    def __enter__(self) -> FakeGitLab:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def app(self) -> Flask:
         app = Flask("fake-gitlab")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Self
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -32,6 +33,34 @@ class Served:
         self._thread.join()
 
     def __enter__(self) -> Served:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class FakeServer:
+    """Base of the fakes: ``app()`` is the Flask app; start/stop/``url``/``with``."""
+
+    _served: Served | None = None
+
+    def app(self):
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._served = Served(self.app()).start()
+        return self
+
+    def stop(self) -> None:
+        if self._served:
+            self._served.stop()
+            self._served = None
+
+    @property
+    def url(self) -> str:
+        return self._served.url
+
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

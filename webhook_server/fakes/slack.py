@@ -22,10 +22,10 @@ import requests
 from flask import Flask, Response, request
 from slack_sdk.signature import SignatureVerifier
 
-from webhook_server.fakes.serving import Served
+from webhook_server.fakes.serving import FakeServer
 
 
-class FakeSlack:
+class FakeSlack(FakeServer):
     def __init__(self, token: str = "xoxb-fake", team_id: str = "T0PODIUM",  # noqa: S107
                  channel_id: str = "C0PODIUM",
                  on_message: Callable[[str, dict], None] | None = None) -> None:
@@ -40,7 +40,6 @@ class FakeSlack:
         self._fail: list[tuple[int, int | None, str | None]] = []
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
-        self._served: Served | None = None
 
     # --- control -----------------------------------------------------------------------
 
@@ -50,18 +49,6 @@ class FakeSlack:
         with HTTP 200 and ``{"ok": false, "error": error}`` when ``error`` is given."""
         with self._lock:
             self._fail.extend([(status, retry_after, error)] * n)
-
-    def start(self) -> FakeSlack:
-        self._served = Served(self.app()).start()
-        return self
-
-    def stop(self) -> None:
-        if self._served:
-            self._served.stop()
-
-    @property
-    def url(self) -> str:
-        return self._served.url
 
     @property
     def api_url(self) -> str:
@@ -82,12 +69,6 @@ class FakeSlack:
 
     def replies(self, ts: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m.get("thread_ts") == ts]
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # --- the API -------------------------------------------------------------------------
 
