@@ -272,6 +272,35 @@ def jobs(state, limit, as_json) -> None:
 
 
 @main.command()
+@click.option("--state", type=click.Choice(["pending", "sent", "dead"]))
+@click.option("--channel", type=click.Choice(["slack", "gitlab"]))
+@click.option("--limit", default=50, show_default=True)
+@click.option("--retry", "retry_ids", multiple=True, type=int,
+              help="Send this dead or pending notification again (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+def outbox(state, channel, limit, retry_ids, as_json) -> None:
+    """Notifications (Slack, GitLab): what waits, what went where, what was dropped."""
+    from webhook_server.store import outbox as ob
+
+    svc = _services()
+    if retry_ids:
+        with svc.store.tx() as conn:
+            for row_id in retry_ids:
+                if not ob.retry(conn, row_id):
+                    raise click.ClickException(f"notification {row_id} does not exist or "
+                                               "was already sent")
+        click.echo(f"queued again: {', '.join(map(str, retry_ids))}")
+        return
+    with svc.store.read() as conn:
+        rows = ob.list_(conn, state=state, channel=channel, limit=limit)
+    _emit(rows, as_json, lambda: render(
+        ["id", "channel", "kind", "request", "state", "attempts", "result / last error"],
+        [[r["id"], r["channel"], r["kind"], r["request_id"] or "-", r["state"],
+          r["attempts"], (r["result"] if r["state"] == "sent" else r["last_error"] or "")[:60]]
+         for r in rows]))
+
+
+@main.command()
 @click.option("--keep-running", is_flag=True, help="Leave the servers up at the end.")
 def demo(keep_running: bool) -> None:
     """The loop on embedded defaults: local MLflow, Podium, a request end to end."""

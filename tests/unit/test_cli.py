@@ -82,3 +82,24 @@ def test_a_bad_setting_is_reported_in_one_line(sqlite_url):
     result = CliRunner().invoke(main, ["requests"], env={"PODIUM_DATABASE_URL": sqlite_url,
                                                          "PODIUM_JOB_LEASE": "x"})
     assert result.exit_code == 1 and "PODIUM_JOB_LEASE='x' is not a valid int" in result.output
+
+
+def test_outbox_lists_notifications_and_requeues_a_dropped_one(env):
+    seed(env)
+    from webhook_server.services import build
+    from webhook_server.settings import Settings
+    from webhook_server.store import outbox as ob
+
+    svc = build(Settings(database_url=env["PODIUM_DATABASE_URL"]))
+    with svc.store.tx() as conn:
+        ob.mark_failed(conn, 1, "slack chat_postMessage: channel_not_found", 0, dead=True)
+    svc.close()
+    table = run(env, "outbox", "--state", "dead").output
+    assert "channel_not_found" in table and table.splitlines()[0].split()[:3] == [
+        "id", "channel", "kind"]
+    rows = json.loads(run(env, "outbox", "--json", "--channel", "slack").output)
+    assert {r["key"] for r in rows} == {"request:1:created", "request:2:created"}
+    assert "queued again: 1" in run(env, "outbox", "--retry", "1").output
+    assert json.loads(run(env, "outbox", "--json", "--state", "dead").output) == []
+    missing = CliRunner().invoke(main, ["outbox", "--retry", "99"], env=env)
+    assert missing.exit_code == 1 and "notification 99 does not exist" in missing.output

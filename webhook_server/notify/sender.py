@@ -48,6 +48,10 @@ class SlackSender:
     def flush(self, limit: int = 200) -> dict[str, int]:
         """Send what is due. Returns counts of sent, retry (left pending) and dead rows."""
         done = {"sent": 0, "retry": 0, "dead": 0}
+        with self.store.read() as conn:  # idle passes read only: no write every poll
+            rows = ob.next_batch(conn, "slack", limit)
+        if not rows or not ob.due(rows[0]):
+            return done
         try:
             with self.store.tx() as conn:
                 if not ob.acquire_lease(conn, LEASE, self.owner, self.lease_s):
@@ -55,7 +59,7 @@ class SlackSender:
         except Exception:  # another sender inserted the lease row at the same moment
             log.debug("outbox lease contended", exc_info=True)
             return done
-        with self.store.read() as conn:
+        with self.store.read() as conn:  # what is pending now that the lease is ours
             rows = ob.next_batch(conn, "slack", limit)
         for row in rows:
             if not ob.due(row):

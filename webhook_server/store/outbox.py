@@ -106,3 +106,20 @@ def acquire_lease(conn: Connection, name: str, owner: str, ttl_s: float) -> bool
 
 def release_lease(conn: Connection, name: str, owner: str) -> None:
     conn.execute(leases.delete().where(leases.c.name == name, leases.c.owner == owner))
+
+
+def list_(conn: Connection, *, state: str | None = None, channel: str | None = None,
+          limit: int = 50) -> list[dict[str, Any]]:
+    q = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+    if state:
+        q = q.where(outbox.c.state == state)
+    if channel:
+        q = q.where(outbox.c.channel == channel)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def retry(conn: Connection, row_id: int) -> bool:
+    """A dead (or waiting) notification goes back to pending, due now. False if sent."""
+    return bool(conn.execute(update(outbox).where(
+        outbox.c.id == row_id, outbox.c.state != SENT).values(
+            state=PENDING, run_after=utcnow())).rowcount)
