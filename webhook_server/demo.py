@@ -176,6 +176,7 @@ class _Demo:
         self._rollback(v1)
         self._rollback(v3)
 
+        self._drain_slack()
         _step(8, "timeline, read back from Podium's store and MLflow")
         self._timeline([v1, v2, v3])
         click.echo(f"\nDone in {time.monotonic() - started:.0f} s. Look further:\n"
@@ -368,6 +369,16 @@ class _Demo:
         _wait(f"champion at v{to}", lambda: self._champion() == to, 10)
         _say(f"podium rollback {MODEL} --to {to}: champion v{out['from']} -> v{out['to']} "
              f"(MLflow alias now v{self._champion()})")
+
+    def _drain_slack(self) -> None:
+        """Every notification is in Slack before the demo reads back and stops."""
+        from webhook_server.store import outbox as ob
+
+        def drained():
+            with self.svc.store.read() as conn:
+                return not ob.next_batch(conn, "slack", 1)
+
+        _wait("every Slack message delivered", drained, 30, self.podium.log_path)
 
     def _timeline(self, versions: list[str]) -> None:
         from webhook_server.store import ledger
