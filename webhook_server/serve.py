@@ -92,8 +92,8 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
             log.info("scheduled %s", trigger)
         if svc.registry is not None:
             workflow = svc.workflow()
-            sched.add_job(workflow.expire_approvals, "interval", minutes=1,
-                          id="expire-approvals")
+            sched.add_job(workflow.expire_approvals, "interval",
+                          seconds=s.approval_check_interval_s, id="expire-approvals")
         sched.start()
     threads = [threading.Thread(target=run_sender, args=(svc, stop), name="outbox-sender",
                                 daemon=True)]

@@ -97,6 +97,9 @@ class Settings:
         "PODIUM_WORKER_POLL", 0.5, "Seconds an idle worker waits before looking again.")
     reconcile_interval_s: int = _var(
         "PODIUM_RECONCILE_INTERVAL", 60, "Seconds between registry reconciliation scans.")
+    approval_check_interval_s: int = _var(
+        "PODIUM_APPROVAL_CHECK_INTERVAL", 60,
+        "Seconds between two looks for approvals past the policy's expiry.")
     # --- the alias that means "please promote me" -------------------------------------
     challenger_alias: str = _var(
         "PODIUM_CHALLENGER_ALIAS", "challenger", "Alias that requests Production when set.")

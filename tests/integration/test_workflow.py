@@ -261,7 +261,7 @@ def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
     policy = tmp_path / "podium.yaml"
     policy.write_text("default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5}\n"
                       "models:\n  churn-wf:\n    approval:\n      targets: [Production]\n"
-                      f"      approvers: [{ALICE}, {BOB}]\n")
+                      f"      approvers: [{ALICE}, {BOB}]\n      quorum: 2\n")
     with FakeSlack(token="xoxb-e2e") as slack:
         slack.down = True
         slack_env = {"PODIUM_POLICY": str(policy), "SLACK_BOT_TOKEN": "xoxb-e2e",
@@ -280,23 +280,31 @@ def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
                           timeout=60, what="the request message with buttons")[0]
         click = slack.click(server.url, SLACK_SIGNING, rid, ALICE, message_ts=parent["ts"])
         assert click.status_code == 200, click.text
+        wait_for(lambda: any("(1 of 2); waiting" in e["text"] for e in slack.ephemerals),
+                 timeout=30, what="Alice's approval counted, one more needed")
+        assert api(server, f"/requests/{rid}")["state"] == "awaiting_approval"
+        slack.click(server.url, SLACK_SIGNING, rid, ALICE, message_ts=parent["ts"])  # again
+        wait_for(lambda: any("already approved" in e["text"] for e in slack.ephemerals),
+                 timeout=30, what="Alice's second click refused")
+        slack.click(server.url, SLACK_SIGNING, rid, BOB, message_ts=parent["ts"])
         done = wait_for(lambda: (r := api(server, f"/requests/{rid}"))["state"] == "promoted"
                         and r, timeout=60, what="promotion after the Slack click")
-        assert done["decided_by"] == f"slack:{ALICE}"
+        assert done["decided_by"] == f"slack:{BOB}"  # the approval that made the quorum
         assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v3"]
         assert tags_when(mlflow_client, m, versions["v3"], "promoted")[
-            "podium.decided_by"] == f"slack:{ALICE}"
+            "podium.decided_by"] == f"slack:{BOB}"
         wait_for(lambda: "promoted" in parent["text"] and not any(
             b["type"] == "actions" for b in parent["blocks"]), timeout=30,
             what="the message updated to promoted, without buttons")
-        wait_for(lambda: any("You approved" in e["text"] for e in slack.ephemerals),
-                 timeout=30, what="the ephemeral answer to Alice")
+        wait_for(lambda: any("You approved request" in e["text"] and "promoting" in e["text"]
+                             for e in slack.ephemerals), timeout=30, what="Bob's answer")
         replies = wait_for(lambda: (r := [x["text"] for x in slack.replies(parent["ts"])])
                            and "promoted" in r[-1] and r, timeout=30, what="the last reply")
         keys = [msg["metadata"]["event_payload"]["key"] for msg in slack.messages]
         assert len(keys) == len(set(keys))  # every message once
         steps = ["request received", "running the model checks", "checks passed",
-                 "comparison: roc_auc", f"approved by <@{ALICE}>", "promoted by"]
+                 "comparison: roc_auc", f"approved by <@{ALICE}> (1 of 2)",
+                 f"approved by <@{BOB}>; promoting", "promoted by"]
         positions = [next(i for i, text in enumerate(replies) if step in text)
                      for step in steps]
         assert positions == sorted(positions), replies  # in the order it happened
@@ -315,3 +323,39 @@ def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
                  timeout=60, what="rejection from Slack")
         assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v1"]
         wait_for(lambda: "rejected" in second["text"], timeout=30, what="message updated")
+
+
+def test_an_approval_nobody_gives_expires_and_the_slack_message_says_so(
+        podium, podium_env, versions, mlflow_client, tmp_path):
+    """Real MLflow and `podium serve`: the policy's expiry (here 2 s) ends the request
+    rejected, the buttons go, a late click is told so, and the champion stays."""
+    from webhook_server.fakes.slack import FakeSlack
+
+    m = "churn-wf"
+    reset_registry(mlflow_client, m, versions)
+    policy = tmp_path / "podium.yaml"
+    policy.write_text("default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5}\n"
+                      "models:\n  churn-wf:\n    approval:\n      targets: [Production]\n"
+                      f"      approvers: [{ALICE}]\n      expiry_hours: 0.0006\n")
+    with FakeSlack(token="xoxb-e2e") as slack:
+        slack_env = {"PODIUM_POLICY": str(policy), "SLACK_BOT_TOKEN": "xoxb-e2e",
+                     "SLACK_CHANNEL": slack.channel_id, "SLACK_SIGNING_SECRET": SLACK_SIGNING,
+                     "PODIUM_SLACK_API_URL": slack.api_url,
+                     "PODIUM_APPROVAL_CHECK_INTERVAL": "1"}
+        server = podium(**slack_env)
+        assert cli({**podium_env, **slack_env}, "webhook", "register", "--url",
+                   f"{server.url}/webhooks/mlflow", "--name", "podium-expiry").returncode == 0
+        rid = request(mlflow_client, server, m, versions["v3"], "Production")
+        done = wait_for(lambda: (r := api(server, f"/requests/{rid}"))["state"] == "rejected"
+                        and r, timeout=240, what="the approval to expire")
+        assert done["reason"] == "approval expired after 0.0006 h"
+        assert "awaiting_approval" in [h["to"] for h in done["history"]]
+        assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v1"]
+        assert tags_when(mlflow_client, m, versions["v3"], "rejected")[
+            "podium.reason"] == "approval expired after 0.0006 h"
+        (parent,) = wait_for(lambda: [p for p in slack.parents() if "rejected" in p["text"]],
+                             timeout=30, what="the message updated to rejected")
+        assert not any(b["type"] == "actions" for b in parent["blocks"])
+        slack.click(server.url, SLACK_SIGNING, rid, ALICE, message_ts=parent["ts"])
+        wait_for(lambda: any("not waiting for approval (approval expired" in e["text"]
+                             for e in slack.ephemerals), timeout=30, what="the late click")
