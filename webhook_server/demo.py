@@ -81,7 +81,8 @@ class SlackPrinter:
         self._last: dict[str, str] = {}
 
     def __call__(self, what: str, message: dict) -> None:
-        text = " ".join(str(message.get("text", "")).split())
+        text = " · ".join(" ".join(line.split())
+                          for line in str(message.get("text", "")).splitlines() if line.strip())
         if any(b.get("type") == "actions" for b in message.get("blocks") or []):
             text += "   [Approve] [Reject]"
         with self._lock:
