@@ -79,6 +79,9 @@ class SlackPrinter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last: dict[str, str] = {}
+        # The terminal itself: training redirects sys.stdout for a while, and a message
+        # arriving then (from the fake's thread) must not vanish into that buffer.
+        self._out = sys.stdout
 
     def __call__(self, what: str, message: dict) -> None:
         text = " · ".join(" ".join(line.split())
@@ -96,7 +99,7 @@ class SlackPrinter:
                 line = f"  └ {text}" if message.get("thread_ts") else text
             if "ts" in message:
                 self._last[message["ts"]] = text
-            click.echo(click.style(f"    slack  {line}", fg="cyan"))
+            click.echo(click.style(f"    slack  {line}", fg="cyan"), file=self._out)
 
 
 def run_demo(keep_running: bool = False, workdir: Path = DEMO_DIR) -> int:

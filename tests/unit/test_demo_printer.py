@@ -1,0 +1,25 @@
+"""The demo prints every Slack message, even one that arrives while training has
+redirected sys.stdout (a message arrives on the fake Slack's own thread)."""
+
+import contextlib
+import io
+
+from webhook_server.demo import SlackPrinter
+
+
+def test_a_message_arriving_during_a_stdout_redirect_still_reaches_the_terminal(capsys):
+    printer = SlackPrinter()
+    swallowed = io.StringIO()
+    with contextlib.redirect_stdout(swallowed):
+        printer("ephemeral", {"user": "U1", "text": "You approved request 1."})
+        printer("post", {"ts": "1.1", "text": "churn v1 → Production: awaiting_approval",
+                         "blocks": [{"type": "actions", "elements": []}]})
+        printer("update", {"ts": "1.1", "text": "churn v1 → Production: awaiting_approval",
+                           "blocks": [{"type": "actions", "elements": []}]})  # unchanged
+        printer("post", {"ts": "1.2", "thread_ts": "1.1", "text": "line one\nline two"})
+    out = capsys.readouterr().out
+    assert swallowed.getvalue() == ""
+    assert out.splitlines() == [
+        "    slack  (only <@U1> sees) You approved request 1.",
+        "    slack  churn v1 → Production: awaiting_approval   [Approve] [Reject]",
+        "    slack    └ line one · line two"]
