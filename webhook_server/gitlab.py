@@ -19,20 +19,18 @@ import requests
 from gitlab.exceptions import GitlabError
 
 from webhook_server.notify.blocks import version_url
+from webhook_server.notify.drain import DeliveryError, drain
 from webhook_server.settings import Settings
 from webhook_server.store import Store
 from webhook_server.store import outbox as ob
 from webhook_server.store import requests as reqs
 
 log = logging.getLogger(__name__)
-LEASE = "outbox:gitlab"
 MAX_BACKOFF_S = 300.0
 
 
-class GitLabFailure(Exception):
-    def __init__(self, message: str, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
+class GitLabFailure(DeliveryError):
+    """GitLab did not take the call; 4xx answers are permanent."""
 
 
 def marker(request_id: int) -> str:
@@ -103,59 +101,19 @@ class GitLabSender:
         """Send what is due (a follow-up queued during the pass goes in the same call)."""
         done = {"sent": 0, "retry": 0, "dead": 0}
         for _ in range(5):
-            batch = self._pass(limit)
+            batch = drain(self.store, channel="gitlab", owner=self.owner, send=self._send,
+                          limit=limit, max_backoff_s=MAX_BACKOFF_S, permanent_attempts=1)
             for k, v in batch.items():
                 done[k] += v
             if not batch["sent"] or batch["retry"]:
                 break
         return done
 
-    def _pass(self, limit: int) -> dict[str, int]:
-        done = {"sent": 0, "retry": 0, "dead": 0}
-        with self.store.read() as conn:
-            rows = ob.next_batch(conn, "gitlab", limit)
-        if not rows:
-            return done
-        try:
-            with self.store.tx() as conn:
-                if not ob.acquire_lease(conn, LEASE, self.owner, 60):
-                    return done
-        except Exception:
-            return done
-        for row in rows:
-            if not ob.due(row):
-                break
-            try:
-                result, follow_up = self._send(row)
-            except GitLabFailure as exc:
-                dead = exc.permanent
-                delay = min(MAX_BACKOFF_S, 2.0 ** row["attempts"])
-                with self.store.tx() as conn:
-                    ob.mark_failed(conn, row["id"], str(exc), delay, dead=dead)
-                if dead:
-                    log.error("GitLab %s dropped: %s", row["key"], exc)
-                    done["dead"] += 1
-                    continue
-                log.warning("GitLab %s not sent (%s); retrying in %.0f s", row["key"], exc,
-                            delay)
-                done["retry"] += 1
-                break
-            except Exception as exc:  # MLflow unreachable while reading the tags
-                with self.store.tx() as conn:
-                    ob.mark_failed(conn, row["id"], f"{type(exc).__name__}: {exc}",
-                                   min(MAX_BACKOFF_S, 2.0 ** row["attempts"]))
-                done["retry"] += 1
-                break
-            with self.store.tx() as conn:
-                ob.mark_sent(conn, row["id"], result)
-                if follow_up:
-                    ob.emit(conn, channel="gitlab", **follow_up)
-            done["sent"] += 1
-        return done
-
     def _send(self, row: dict[str, Any]) -> tuple[str, dict | None]:
         if row["kind"] == "deploy":
             return self._deploy(row), None
+        if self.client is None:  # nothing to post to: no need to ask MLflow for the tags
+            return "skipped: GITLAB_URL / GITLAB_TOKEN not set", None
         with self.store.read() as conn:
             req = reqs.get(conn, row["request_id"])
         tags = self.registry.version_tags(req["model"], req["version"]) if self.registry else {}
@@ -163,7 +121,7 @@ class GitLabSender:
         project = tags.get("gitlab.project_id") or self.settings.gitlab_project_id
         follow_up = None
         deploy_ref = self.policy.for_model(req["model"]).get("gitlab", {}).get("deploy_ref")
-        if (req["state"] == "promoted" and deploy_ref and self.client and project
+        if (req["state"] == "promoted" and deploy_ref and project
                 and self.settings.gitlab_trigger_token):
             follow_up = {"key": f"gitlab:request:{req['id']}:deploy", "kind": "deploy",
                          "request_id": req["id"],
@@ -173,8 +131,6 @@ class GitLabSender:
                                                    "PODIUM_DECISION": req["state"]}}}
         if not iid:
             return "skipped: no merge request linked to the version", follow_up
-        if self.client is None:
-            return "skipped: GITLAB_URL / GITLAB_TOKEN not set", None
         if not project:
             return "skipped: no gitlab.project_id tag and GITLAB_PROJECT_ID unset", follow_up
         mark = marker(req["id"])

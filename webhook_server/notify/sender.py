@@ -1,10 +1,8 @@
 """Send the outbox to Slack: in order, each row once, retried while Slack is down.
 
-One sender at a time holds the ``outbox:slack`` lease (several worker processes may run).
-Rows go in id order; the first transient failure ends the pass (so nothing overtakes a
-message that is waiting) and the row is tried again after a backoff. A row whose previous
-attempt may have posted (``attempted_at`` set) is looked up in Slack by its key first, so a
-crash between posting and recording never posts twice.
+The pass itself (lease, order, backoff, dead rows) is ``notify.drain``. A row whose
+previous attempt may have posted (``attempted_at`` set) is looked up in Slack by its key
+first, so a crash between posting and recording never posts twice.
 """
 
 from __future__ import annotations
@@ -17,14 +15,14 @@ from typing import Any
 from sqlalchemy import select
 
 from webhook_server.notify import blocks
-from webhook_server.notify.slack import SlackBot, SlackError, SlackHook
+from webhook_server.notify.drain import drain
+from webhook_server.notify.slack import SlackBot, SlackHook
 from webhook_server.store import Store
 from webhook_server.store import outbox as ob
 from webhook_server.store import requests as reqs
 from webhook_server.store.schema import audit
 
 log = logging.getLogger(__name__)
-LEASE = "outbox:slack"
 MAX_BACKOFF_S = 60.0
 PERMANENT_ATTEMPTS = 3  # a permanent Slack error is retried this often, then the row is dead
 
@@ -47,44 +45,10 @@ class SlackSender:
 
     def flush(self, limit: int = 200) -> dict[str, int]:
         """Send what is due. Returns counts of sent, retry (left pending) and dead rows."""
-        done = {"sent": 0, "retry": 0, "dead": 0}
-        with self.store.read() as conn:  # idle passes read only: no write every poll
-            rows = ob.next_batch(conn, "slack", limit)
-        if not rows or not ob.due(rows[0]):
-            return done
-        try:
-            with self.store.tx() as conn:
-                if not ob.acquire_lease(conn, LEASE, self.owner, self.lease_s):
-                    return done
-        except Exception:  # another sender inserted the lease row at the same moment
-            log.debug("outbox lease contended", exc_info=True)
-            return done
-        with self.store.read() as conn:  # what is pending now that the lease is ours
-            rows = ob.next_batch(conn, "slack", limit)
-        for row in rows:
-            if not ob.due(row):
-                break
-            try:
-                result = self._send(row)
-            except SlackError as exc:
-                dead = exc.permanent and row["attempts"] + 1 >= PERMANENT_ATTEMPTS
-                delay = exc.retry_after_s or min(self.max_backoff_s, 2.0 ** row["attempts"])
-                with self.store.tx() as conn:
-                    ob.mark_failed(conn, row["id"], str(exc), delay, dead=dead,
-                                   delivered_nothing=exc.refused)
-                if dead:
-                    log.error("notification %s dropped after %d attempts: %s", row["key"],
-                              row["attempts"] + 1, exc)
-                    done["dead"] += 1
-                    continue
-                log.warning("notification %s not sent (%s); retrying in %.0f s", row["key"],
-                            exc, delay)
-                done["retry"] += 1
-                break  # keep the order: nothing overtakes a waiting message
-            with self.store.tx() as conn:
-                ob.mark_sent(conn, row["id"], result)
-            done["sent"] += 1
-        return done
+        return drain(self.store, channel="slack", owner=self.owner,
+                     send=lambda row: (self._send(row), None), limit=limit,
+                     max_backoff_s=self.max_backoff_s, lease_s=self.lease_s,
+                     permanent_attempts=PERMANENT_ATTEMPTS)
 
     # --- one row -----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
+from webhook_server.notify.drain import DeliveryError
 from webhook_server.settings import Settings
 
 METADATA_TYPE = "podium_notification"
@@ -30,14 +31,8 @@ PERMANENT_ERRORS = frozenset({
 })
 
 
-class SlackError(Exception):
-    def __init__(self, message: str, permanent: bool = False,
-                 retry_after_s: float | None = None, refused: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-        self.retry_after_s = retry_after_s
-        # Slack answered and refused: nothing was posted (unlike a timeout or a 5xx).
-        self.refused = refused
+class SlackError(DeliveryError):
+    """A Slack call that failed after the client's own retries."""
 
 
 def retry_handlers(max_retry_count: int = 2) -> list:

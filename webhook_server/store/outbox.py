@@ -71,11 +71,6 @@ def counts(conn: Connection) -> dict[tuple[str, str], int]:
     return {(c, s): n for c, s, n in conn.execute(q)}
 
 
-def rows_for(conn: Connection, request_id: int) -> list[dict[str, Any]]:
-    q = select(outbox).where(outbox.c.request_id == request_id).order_by(outbox.c.id)
-    return [dict(r) for r in conn.execute(q).mappings()]
-
-
 def thread(conn: Connection, request_id: int) -> dict[str, Any] | None:
     row = conn.execute(select(slack_threads).where(
         slack_threads.c.request_id == request_id)).mappings().first()
@@ -102,10 +97,6 @@ def acquire_lease(conn: Connection, name: str, owner: str, ttl_s: float) -> bool
         return False
     conn.execute(leases.insert().values(name=name, owner=owner, expires_at=expires))
     return True
-
-
-def release_lease(conn: Connection, name: str, owner: str) -> None:
-    conn.execute(leases.delete().where(leases.c.name == name, leases.c.owner == owner))
 
 
 def list_(conn: Connection, *, state: str | None = None, channel: str | None = None,

@@ -1,0 +1,80 @@
+"""One pass over a channel of the outbox, shared by the Slack and GitLab senders.
+
+One process at a time holds the channel's lease. Rows go in id order; the first transient
+failure ends the pass with a backoff, so nothing overtakes a message that waits; a
+permanent failure is tried ``permanent_attempts`` times, then the row is ``dead`` and the
+pass goes on. ``send(row)`` returns (where it went, an optional follow-up row to emit in the
+transaction that marks the row sent).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from webhook_server.store import Store
+from webhook_server.store import outbox as ob
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryError(Exception):
+    """A send that did not go through. ``refused``: the receiver answered and refused, so
+    nothing was delivered and the next attempt need not look for an earlier one."""
+
+    def __init__(self, message: str, permanent: bool = False,
+                 retry_after_s: float | None = None, refused: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after_s = retry_after_s
+        self.refused = refused
+
+
+Send = Callable[[dict[str, Any]], tuple[str | None, dict | None]]
+
+
+def drain(store: Store, *, channel: str, owner: str, send: Send, limit: int,
+          max_backoff_s: float, permanent_attempts: int, lease_s: float = 60) -> dict[str, int]:
+    done = {"sent": 0, "retry": 0, "dead": 0}
+    with store.read() as conn:  # idle passes read only: no write every poll
+        rows = ob.next_batch(conn, channel, limit)
+    if not rows or not ob.due(rows[0]):
+        return done
+    try:
+        with store.tx() as conn:
+            if not ob.acquire_lease(conn, f"outbox:{channel}", owner, lease_s):
+                return done
+    except Exception:  # another sender inserted the lease row at the same moment
+        log.debug("outbox:%s lease contended", channel, exc_info=True)
+        return done
+    with store.read() as conn:  # what is pending now that the lease is ours
+        rows = ob.next_batch(conn, channel, limit)
+    for row in rows:
+        if not ob.due(row):
+            break
+        try:
+            result, follow_up = send(row)
+        except Exception as exc:
+            if not isinstance(exc, DeliveryError):  # e.g. MLflow unreachable: try again
+                exc = DeliveryError(f"{type(exc).__name__}: {exc}")
+            dead = exc.permanent and row["attempts"] + 1 >= permanent_attempts
+            delay = exc.retry_after_s or min(max_backoff_s, 2.0 ** row["attempts"])
+            with store.tx() as conn:
+                ob.mark_failed(conn, row["id"], str(exc), delay, dead=dead,
+                               delivered_nothing=exc.refused)
+            if dead:
+                log.error("%s notification %s dropped after %d attempt(s): %s", channel,
+                          row["key"], row["attempts"] + 1, exc)
+                done["dead"] += 1
+                continue
+            log.warning("%s notification %s not sent (%s); retrying in %.0f s", channel,
+                        row["key"], exc, delay)
+            done["retry"] += 1
+            break  # keep the order
+        with store.tx() as conn:
+            ob.mark_sent(conn, row["id"], result)
+            if follow_up:
+                ob.emit(conn, channel=channel, **follow_up)
+        done["sent"] += 1
+    return done
