@@ -24,6 +24,7 @@ from sqlalchemy import insert, select
 from webhook_server.constants import TAG_DECIDED_BY, TAG_REQUEST_ID, TAG_STATUS
 from webhook_server.jobs.queue import Job, JobQueue
 from webhook_server.jobs.worker import DeferJob, PermanentJobError
+from webhook_server.notify.blocks import who
 from webhook_server.policy import Policy
 from webhook_server.registry import Registry
 from webhook_server.store import Store, outbox, states
@@ -33,10 +34,6 @@ from webhook_server.store.schema import audit, requests, utcnow
 
 log = logging.getLogger(__name__)
 MAX_RECOMPARE = 3
-
-
-def _who(actor: str) -> str:
-    return f"<@{actor[6:]}>" if actor.startswith("slack:") else actor
 
 
 class DecisionConflict(Exception):
@@ -192,7 +189,7 @@ class Workflow:
                 approvals[actor] = utcnow()
                 if len(approvals) < quorum:
                     reqs.note(conn, request_id, actor,
-                              f"approved by {_who(actor)} ({len(approvals)} of {quorum})",
+                              f"approved by {who(actor)} ({len(approvals)} of {quorum})",
                               notify=True)
                     return {"request": request_id, "state": states.AWAITING_APPROVAL,
                             "approvals": sorted(approvals)}
@@ -210,7 +207,7 @@ class Workflow:
                                    payload={"request_id": request_id},
                                    lock_key=f"model:{req['model']}")
                 return {"request": request_id, "state": states.REJECTED, "decided_by": actor}
-            reqs.note(conn, request_id, actor, f"approved by {_who(actor)}; promoting",
+            reqs.note(conn, request_id, actor, f"approved by {who(actor)}; promoting",
                       notify=True)
             self.queue.enqueue(conn, kind="request", key=f"request:{request_id}:promote",
                                payload={"request_id": request_id, "step": "promote",
@@ -273,7 +270,7 @@ class Workflow:
                                                   {"from": current, "to": target})))
             outbox.emit(conn, key=f"rollback:{model}:{uuid.uuid4().hex}", kind="message",
                         payload={"text": f":rewind: {model}: champion rolled back from "
-                                         f"v{current} to v{target} by {_who(actor)}"})
+                                         f"v{current} to v{target} by {who(actor)}"})
         tags = {TAG_STATUS: "promoted", TAG_DECIDED_BY: actor}
         self.registry.set_tags(model, target, tags)
         if current:

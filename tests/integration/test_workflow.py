@@ -248,6 +248,13 @@ SLACK_SIGNING = "e2e-signing-secret"
 ALICE, BOB = "U0ALICE", "U0BOB"
 
 
+def slack_settings(slack, policy, **extra) -> dict[str, str]:
+    """`podium serve`'s environment for the fake Slack ``slack`` and a policy file."""
+    return {"PODIUM_POLICY": str(policy), "SLACK_BOT_TOKEN": slack.token,
+            "SLACK_CHANNEL": slack.channel_id, "SLACK_SIGNING_SECRET": SLACK_SIGNING,
+            "PODIUM_SLACK_API_URL": slack.api_url, **extra}
+
+
 def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
         podium, podium_env, versions, mlflow_client, tmp_path):
     """Real MLflow, real webhooks, `podium serve` and a fake Slack spoken to by slack_sdk.
@@ -264,9 +271,7 @@ def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
                       f"      approvers: [{ALICE}, {BOB}]\n      quorum: 2\n")
     with FakeSlack(token="xoxb-e2e") as slack:
         slack.down = True
-        slack_env = {"PODIUM_POLICY": str(policy), "SLACK_BOT_TOKEN": "xoxb-e2e",
-                     "SLACK_CHANNEL": slack.channel_id, "SLACK_SIGNING_SECRET": SLACK_SIGNING,
-                     "PODIUM_SLACK_API_URL": slack.api_url, "PODIUM_NOTIFY_MAX_BACKOFF": "1"}
+        slack_env = slack_settings(slack, policy, PODIUM_NOTIFY_MAX_BACKOFF="1")
         env = {**podium_env, **slack_env}
         server = podium(**slack_env)
         assert cli(env, "webhook", "register", "--url", f"{server.url}/webhooks/mlflow",
@@ -338,10 +343,7 @@ def test_an_approval_nobody_gives_expires_and_the_slack_message_says_so(
                       "models:\n  churn-wf:\n    approval:\n      targets: [Production]\n"
                       f"      approvers: [{ALICE}]\n      expiry_hours: 0.0006\n")
     with FakeSlack(token="xoxb-e2e") as slack:
-        slack_env = {"PODIUM_POLICY": str(policy), "SLACK_BOT_TOKEN": "xoxb-e2e",
-                     "SLACK_CHANNEL": slack.channel_id, "SLACK_SIGNING_SECRET": SLACK_SIGNING,
-                     "PODIUM_SLACK_API_URL": slack.api_url,
-                     "PODIUM_APPROVAL_CHECK_INTERVAL": "1"}
+        slack_env = slack_settings(slack, policy, PODIUM_APPROVAL_CHECK_INTERVAL="1")
         server = podium(**slack_env)
         assert cli({**podium_env, **slack_env}, "webhook", "register", "--url",
                    f"{server.url}/webhooks/mlflow", "--name", "podium-expiry").returncode == 0

@@ -96,9 +96,7 @@ def step(payload: dict[str, Any]) -> str:
     elif to == states.AWAITING_APPROVAL:
         line = ("comparison: " + payload["comparison"] + "\n" if payload.get("comparison")
                 else "") + (reason or "waiting for approval")
-    elif to in (states.PROMOTED, states.STAGED, states.ARCHIVED):
-        line = f"{to} by {who(actor)}" + (f": {reason}" if reason else "")
-    elif to in (states.REJECTED, states.CANCELLED, states.FAILED):
+    elif to in states.TERMINAL:
         line = f"{to} by {who(actor)}" + (f": {reason}" if reason else "")
     else:
         line = f"{to}" + (f": {reason}" if reason else "")
