@@ -112,17 +112,24 @@ def reject(request_id, note):
 
 @click.command()
 @click.argument("model")
-@click.option("--to", "to_version", help="Version to make champion [the previous one].")
-def rollback(model, to_version):
-    """Move the champion back along the promotion ledger."""
-    from webhook_server.workflow import DecisionConflict
+@click.option("--to", "to_version", help="Former champion to go back to [the previous one].")
+@click.option("--timeout", default=120.0, show_default=True,
+              help="Seconds to wait for the rollback to finish.")
+def rollback(model, to_version, timeout):
+    """Move the champion back to a former champion (the ledger), as a job under the model
+    lock: run here unless a worker takes it first."""
+    from webhook_server.workflow import RollbackRefused
 
     svc = _setup()
     try:
-        out = svc.workflow().rollback(model, f"cli:{getpass.getuser()}", to_version)
-    except DecisionConflict as exc:
+        out = svc.workflow().rollback(model, f"cli:{getpass.getuser()}", to_version,
+                                      timeout_s=timeout)
+    except RollbackRefused as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"{model}: champion v{out['from']} -> v{out['to']}")
+    if out["state"] != "promoted":
+        raise click.ClickException(f"rollback request {out['request']} is still "
+                                   f"{out['state']} after {timeout:g} s")
+    click.echo(f"{model}: champion v{out['from']} -> v{out['to']} (request {out['request']})")
 
 
 COMMANDS = (check, compare, approve, reject, rollback)

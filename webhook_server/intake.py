@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
+from webhook_server import keys
 from webhook_server.events import (
     TARGETS,
     Ignored,
@@ -21,9 +22,9 @@ from webhook_server.events import (
 )
 from webhook_server.jobs.queue import JobQueue
 from webhook_server.sources import Delivery
-from webhook_server.store import Store, StoreUnavailable, fastsql, outbox, states
+from webhook_server.store import Store, StoreUnavailable, outbox, states
+from webhook_server.store import deliveries as inbox
 from webhook_server.store import requests as reqs
-from webhook_server.store.schema import deliveries, requests, utcnow
 
 ACCEPTED, IGNORED, TEST, INVALID = "accepted", "ignored", "test", "invalid"
 
@@ -36,25 +37,22 @@ class IntakeResult:
     request_id: int | None = None
     cancelled: tuple[int, ...] = ()
     detail: str | None = None
+    # The delivery reported a request already open (same model, version, origin and
+    # target): it made none, and ``request_id`` is the open one.
+    already_open: bool = False
 
     def as_json(self) -> dict:
         out = {"delivery": self.delivery_pk, "status": self.status,
                "duplicate": self.duplicate}
         if self.request_id is not None:
             out["request_id"] = self.request_id
+        if self.already_open:
+            out["already_open"] = True
         if self.cancelled:
             out["cancelled"] = list(self.cancelled)
         if self.detail:
             out["detail"] = self.detail
         return out
-
-
-def request_job_key(request_id: int) -> str:
-    return f"request:{request_id}"
-
-
-def model_lock(model: str) -> str:
-    return f"model:{model}"
 
 
 class Intake:
@@ -88,11 +86,8 @@ class Intake:
                 pk = self._insert(conn, source, delivery_id, event, ACCEPTED, None,
                                   body.decode("utf-8", errors="replace"))
                 if pk is None:
-                    where = (deliveries.c.source == source,
-                             deliveries.c.delivery_id == delivery_id)
-                    conn.execute(update(deliveries).where(*where)
-                                 .values(duplicates=deliveries.c.duplicates + 1))
-                    return conn.execute(select(deliveries.c.id).where(*where)).scalar_one(), True
+                    inbox.count_duplicate(conn, source, delivery_id)
+                    return inbox.find(conn, source, delivery_id)["id"], True
                 self.queue.enqueue(conn, kind=job_kind, key=f"{source}:{pk}",
                                    payload={"delivery": pk, **payload})
                 return pk, False
@@ -101,11 +96,8 @@ class Intake:
 
     def _insert(self, conn: Connection, source: str, delivery_id: str, event: str,
                 status: str, detail: str | None, body: str) -> int | None:
-        fast = fastsql.for_conn(conn)
-        row = fast.one(conn, "insert_delivery", {
-            "source": source, "delivery_id": delivery_id, "event": event, "status": status,
-            "detail": detail, "body": body, "received_at": fast.ts(utcnow())})
-        return row[0] if row else None
+        return inbox.insert(conn, source=source, delivery_id=delivery_id, event=event,
+                            status=status, detail=detail, body=body)
 
     def _record(self, conn: Connection, d: Delivery) -> IntakeResult:
         event = d.event
@@ -117,65 +109,86 @@ class Intake:
         pk = self._insert(conn, d.source, d.delivery_id, d.event_name, status, detail, d.body)
         if pk is None:
             return self._duplicate(conn, d)
-        request_id, cancelled = None, ()
+        request_id, cancelled, already_open = None, (), False
         if isinstance(event, VersionCreated):
             outbox.emit(conn, key=f"version:{event.model}:{event.version}", kind="message",
                         payload={"text": f":new: {event.model} v{event.version} registered"
                                          + (f" (run {event.run_id})" if event.run_id else "")})
         if isinstance(event, TransitionRequested):
-            request_id, detail = self._request(conn, event, pk)
+            request_id, detail, already_open = self._request(conn, event, pk)
+            if already_open:
+                inbox.set_detail(conn, pk, detail)
         elif isinstance(event, RequestCancelled):
-            cancelled = self._cancel(conn, event)
-            detail = (f"cancelled request(s) {', '.join(map(str, cancelled))}" if cancelled
-                      else "no open request to cancel")
-            conn.execute(update(deliveries).where(deliveries.c.id == pk).values(detail=detail))
+            cancelled, detail = self._cancel(conn, event)
+            inbox.set_detail(conn, pk, detail)
         return IntakeResult(pk, status, request_id=request_id, cancelled=cancelled,
-                            detail=detail)
+                            detail=detail, already_open=already_open)
 
     def _duplicate(self, conn: Connection, d: Delivery) -> IntakeResult:
-        where = (deliveries.c.source == d.source, deliveries.c.delivery_id == d.delivery_id)
-        conn.execute(update(deliveries).where(*where)
-                     .values(duplicates=deliveries.c.duplicates + 1))
-        row = conn.execute(select(deliveries.c.id, deliveries.c.status, deliveries.c.detail,
-                                  requests.c.id.label("request_id"), requests.c.reason)
-                           .outerjoin(requests, requests.c.delivery_pk == deliveries.c.id)
-                           .where(*where)).mappings().first()
+        inbox.count_duplicate(conn, d.source, d.delivery_id)
+        row = inbox.find(conn, d.source, d.delivery_id)
         return IntakeResult(row["id"], row["status"], duplicate=True,
                             request_id=row["request_id"],
-                            detail=row["detail"] or row["reason"])
+                            detail=row["detail"] or row["reason"],
+                            already_open=row["linked"])
 
     def _request(self, conn: Connection, e: TransitionRequested,
-                 delivery_pk: int) -> tuple[int, str | None]:
+                 delivery_pk: int) -> tuple[int, str | None, bool]:
+        """(request id, detail, already open). One tag set makes one request: a request
+        already open with the same origin and target takes the delivery (the webhook
+        retried after the reconciler recovered it, or the other way round). A newer one
+        supersedes the version's other open requests that may still be cancelled."""
         target = e.target
-        if target is None:
+        if target is None:  # nothing to supersede: an invalid target changes nothing
             reason = (f"invalid target {e.raw_target!r}: expected one of "
                       f"{', '.join(TARGETS)} (case-insensitive)")
-            state = states.REJECTED
-        else:
-            reason, state = None, states.QUEUED
-        superseded = reqs.open_ids(conn, e.model, e.version)
-        request_id = reqs.create(conn, model=e.model, version=e.version, target=target,
+            request_id = self._create(conn, e, delivery_pk, states.REJECTED, reason)
+            return request_id, reason, False
+        reqs.lock_version(conn, e.model, e.version)
+        open_ = reqs.open_for_version(conn, e.model, e.version)
+        for row in reversed(open_):
+            if (row["origin"], row["target"]) == (e.origin, target):
+                return row["id"], inbox.already_open_detail(row["id"], e.origin), True
+        request_id = self._create(conn, e, delivery_pk, states.QUEUED, None)
+        for row in open_:  # a promoting request is left to its job; the new one waits
+            if row["state"] in states.CANCELLABLE:
+                reqs.transition(conn, row["id"], expect=states.CANCELLABLE,
+                                to=states.CANCELLED, actor="intake",
+                                reason=f"superseded by request {request_id}")
+        return request_id, None, False
+
+    def _create(self, conn: Connection, e: TransitionRequested, delivery_pk: int,
+                state: str, reason: str | None) -> int:
+        request_id = reqs.create(conn, model=e.model, version=e.version, target=e.target,
                                  raw_target=e.raw_target, origin=e.origin, state=state,
                                  reason=reason, delivery_pk=delivery_pk,
                                  requested_by=e.requested_by, comment=e.comment)
-        for old in superseded if state == states.QUEUED else ():
-            reqs.transition(conn, old, expect=states.OPEN, to=states.CANCELLED, actor="intake",
-                            reason=f"superseded by request {request_id}")
         # Even a rejected request gets a job: it reports the rejection on the version.
-        self.queue.enqueue(conn, kind="request", key=request_job_key(request_id),
-                           payload={"request_id": request_id}, lock_key=model_lock(e.model))
-        return request_id, reason
+        self.queue.enqueue(conn, kind="request", key=keys.request_job(request_id),
+                           payload={"request_id": request_id},
+                           lock_key=keys.model_lock(e.model))
+        return request_id
 
-    def _cancel(self, conn: Connection, e: RequestCancelled) -> tuple[int, ...]:
+    def _cancel(self, conn: Connection, e: RequestCancelled) -> tuple[tuple[int, ...], str]:
+        """Cancel the open requests of that origin, except a promoting one (only its job
+        ends it). Returns (cancelled ids, detail)."""
         why = ("transition_request tag deleted" if e.origin == "tag"
                else f"{e.origin} withdrawn")
-        done = []
+        done, kept = [], []
         for request_id in reqs.open_ids(conn, e.model, e.version, origin=e.origin):
-            if reqs.transition(conn, request_id, expect=states.OPEN, to=states.CANCELLED,
-                               actor="intake", reason=why):
+            if reqs.transition(conn, request_id, expect=states.CANCELLABLE,
+                               to=states.CANCELLED, actor="intake", reason=why):
                 done.append(request_id)
                 self.queue.enqueue(conn, kind="request",
-                                   key=f"{request_job_key(request_id)}:cancelled",
+                                   key=keys.request_job(request_id, "cancelled"),
                                    payload={"request_id": request_id},
-                                   lock_key=model_lock(e.model))
-        return tuple(done)
+                                   lock_key=keys.model_lock(e.model))
+            else:
+                kept.append(request_id)
+        parts = []
+        if done:
+            parts.append(f"cancelled request(s) {', '.join(map(str, done))}")
+        if kept:
+            parts.append(f"request(s) {', '.join(map(str, kept))} already promoting: "
+                         "left to finish")
+        return tuple(done), "; ".join(parts) or "no open request to cancel"

@@ -28,7 +28,9 @@ def reconcile(store: Store, intake: Intake, registry: Registry,
     """Create, exactly once, a request for every tagged/aliased version with none stored.
 
     The delivery id names (model, version, origin, target), so concurrent or repeated scans
-    collide on the inbox's unique key instead of creating a second request.
+    collide on the inbox's unique key instead of creating a second request; a webhook for
+    the same tag landing meanwhile finds this request open (or this scan finds its), and
+    intake links the later delivery to it instead of creating a second one.
     """
     found = registry.requested_versions(challenger_alias)
     created: list[int] = []
@@ -42,7 +44,9 @@ def reconcile(store: Store, intake: Intake, registry: Registry,
         body = json.dumps({"model": item.model, "version": item.version,
                            "target": item.raw_target, "origin": item.origin})
         result = intake.record(Delivery(SOURCE, delivery_id, "reconcile.request", body, event))
-        if not result.duplicate and result.request_id is not None:
+        if result.already_open:  # its webhook arrived between our check and now
+            log.info("reconciler: %s v%s: %s", item.model, item.version, result.detail)
+        elif not result.duplicate and result.request_id is not None:
             log.warning("reconciler: %s v%s had a %s request with no stored request; "
                         "created request %s", item.model, item.version, item.origin,
                         result.request_id)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
+from webhook_server import keys
 from webhook_server.jobs.queue import DEAD
 from webhook_server.services import Services
 from webhook_server.sources import Delivery
-from webhook_server.sources._common import is_number
-from webhook_server.store.schema import deliveries, jobs, requests
+from webhook_server.store import deliveries as inbox
+from webhook_server.store.schema import jobs
 
 
 class ReplayError(Exception):
@@ -20,12 +21,7 @@ class ReplayError(Exception):
 def replay(svc: Services, ref: str) -> dict:
     """``ref`` is the sender's delivery id or Podium's numeric delivery number."""
     with svc.store.read() as conn:
-        cond = deliveries.c.delivery_id == ref
-        if is_number(ref):
-            cond = or_(cond, deliveries.c.id == int(ref))
-        rows = conn.execute(select(deliveries, requests.c.id.label("request_id"))
-                            .outerjoin(requests, requests.c.delivery_pk == deliveries.c.id)
-                            .where(cond)).mappings().all()
+        rows = inbox.by_ref(conn, ref)
         if not rows:
             raise ReplayError(f"no stored delivery {ref!r}", 404)
         if len(rows) > 1:
@@ -36,19 +32,24 @@ def replay(svc: Services, ref: str) -> dict:
         if row["request_id"] is not None:
             dead = list(conn.execute(select(jobs.c.key).where(
                 jobs.c.state == DEAD,
-                or_(jobs.c.key == f"request:{row['request_id']}",
-                    jobs.c.key.like(f"request:{row['request_id']}:%")))).scalars())
-        replays = conn.execute(select(func.count()).select_from(deliveries).where(
-            deliveries.c.source == row["source"],
-            deliveries.c.delivery_id.like(f"{row['delivery_id']}#replay-%"))).scalar_one()
+                or_(jobs.c.key == keys.request_job(row["request_id"]),
+                    jobs.c.key.like(keys.request_job_prefix(row["request_id"]))))).scalars())
+        replays = inbox.replays(conn, row["source"], row["delivery_id"])
     if dead:
-        requeued = [key for key in dead if svc.queue.requeue(key)]
-        return {"delivery": row["id"], "action": "requeued", "jobs": requeued}
+        from webhook_server.workflow import revive
+
+        with svc.store.tx() as conn:  # the request reopens with its job, or neither
+            requeued = [key for key in dead if svc.queue.requeue(key, conn)]
+            resumed = revive(conn, row["request_id"]) if requeued else None
+        out = {"delivery": row["id"], "action": "requeued", "jobs": requeued}
+        if resumed:
+            out["request"] = {"id": row["request_id"], "state": resumed}
+        return out
     parser = {"mlflow": svc.mlflow_source, "databricks": svc.databricks_source}.get(row["source"])
     if parser is None:
         raise ReplayError(f"deliveries from {row['source']!r} have nothing to re-run "
                           "and no dead job", 409)
-    new_id = f"{row['delivery_id']}#replay-{replays + 1}"
+    new_id = inbox.replay_id(row["delivery_id"], replays + 1)
     parsed = parser.parse(new_id, row["body"].encode())
     result = svc.intake.record(Delivery(row["source"], new_id, parsed.event_name,
                                         parsed.body, parsed.event))

@@ -68,8 +68,12 @@ class Services:
 
         if self.registry is None:
             raise RuntimeError("MLFLOW_TRACKING_URI is not set")
-        return Workflow(self.store, self.queue, self.registry, self.policy,
-                        gates or self.child_gates())
+        workflow = Workflow(self.store, self.queue, self.registry, self.policy,
+                            gates or self.child_gates())
+        # a request whose job dies ends failed, in the transaction that buries the job
+        # (every process that runs or reaps request jobs builds a workflow first)
+        self.queue.on_dead("request", workflow.on_dead)
+        return workflow
 
     def child_gates(self):
         """Checks and comparisons in a warm child process without Podium's secrets: one
@@ -96,7 +100,9 @@ class Services:
         handlers = default_handlers(self.store, self.intake, self.registry,
                                     s.challenger_alias)
         if self.registry is not None:
-            handlers["request"] = self.workflow().handle
+            workflow = self.workflow()
+            handlers["request"] = workflow.handle
+            handlers["reconcile"] = self._reconcile_handler(workflow)
             from webhook_server.approvals import slack_action_handler
 
             handlers["slack_action"] = slack_action_handler(self)
@@ -106,6 +112,23 @@ class Services:
         handlers["drift"] = periodic.drift_handler(self.store, self.queue, self.policy,
                                                    s.mlflow_tracking_uri)
         return handlers
+
+    def _reconcile_handler(self, workflow):
+        """Missed requests (reconcile.py), then champions moved outside Podium."""
+        from webhook_server.reconcile import reconcile
+
+        def handle(job) -> None:
+            report = reconcile(self.store, self.intake, self.registry,
+                               self.settings.challenger_alias)
+            moved = workflow.check_champions()
+            if report.created or moved:
+                import logging
+
+                logging.getLogger(__name__).warning(
+                    "reconcile: scanned %d, created %s, external champion moves %s",
+                    report.scanned, report.created, moved)
+
+        return handle
 
     def close(self) -> None:
         if self._evaluators is not None:

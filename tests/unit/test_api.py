@@ -53,6 +53,16 @@ def test_an_idempotency_key_makes_a_retried_create_harmless(client):
     assert len(client.get("/api/v1/requests", headers=AUTH).json["requests"]) == 1
 
 
+def test_a_second_create_for_an_open_request_returns_that_request(client):
+    doc = {"model": "churn", "version": "4", "target": "Staging"}
+    first = create(client, doc).json
+    second = create(client, {**doc, "target": "staging"}).json
+    assert second["request_id"] == first["request_id"] and second["already_open"] is True
+    assert second["delivery"] != first["delivery"] and not second["duplicate"]
+    assert second["detail"] == f"request {first['request_id']} is already open for this api request"
+    assert len(client.get("/api/v1/requests", headers=AUTH).json["requests"]) == 1
+
+
 @pytest.mark.parametrize("doc,status,message", [
     ({"model": "churn", "version": "4", "target": "Prod"}, 422, "invalid target 'Prod'"),
     ({"model": "churn", "target": "Staging"}, 422, "missing field 'version'"),
@@ -96,11 +106,25 @@ def test_replay_requeues_the_dead_job_of_a_delivery(client, svc):
 
 
 def test_replay_re_runs_a_delivery_without_dead_jobs_as_a_new_request(client, svc):
+    from webhook_server.store import requests as reqs
+    from webhook_server.store import states
+
     body = tag_set()
     client.post("/webhooks/mlflow", data=body, headers=mlflow_headers(body, delivery_id="d-5"))
+    with svc.store.tx() as conn:
+        reqs.transition(conn, 1, expect=states.OPEN, to=states.FAILED, actor="test")
     resp = client.post("/api/v1/deliveries/d-5/replay", headers=AUTH)
     assert resp.json["action"] == "re-run"
     new = resp.json["new_delivery"]
-    assert new["request_id"] == 2
-    shown = client.get("/api/v1/requests/1", headers=AUTH).json
-    assert shown["state"] == "cancelled" and shown["reason"] == "superseded by request 2"
+    assert new["request_id"] == 2 and new["delivery"] == 2
+    assert client.get("/api/v1/requests/2", headers=AUTH).json["state"] == "queued"
+
+
+def test_replaying_the_delivery_of_an_open_request_links_to_it(client, svc):
+    body = tag_set()
+    client.post("/webhooks/mlflow", data=body, headers=mlflow_headers(body, delivery_id="d-5"))
+    new = client.post("/api/v1/deliveries/d-5/replay", headers=AUTH).json["new_delivery"]
+    assert (new["request_id"], new["already_open"]) == (1, True)
+    assert new["detail"] == "request 1 is already open for this tag"
+    assert [r["id"] for r in client.get("/api/v1/requests", headers=AUTH).json["requests"]] \
+        == [1]

@@ -23,10 +23,11 @@ def wsvc(db_url):
     svc.close()
 
 
-def waiting(svc, policy=None):
+def waiting(svc, policy=None, key="d-1"):
     svc._policy = parse_policy(policy or {})
-    result = svc.intake.record(Delivery("api", "d-1", "api.request", "{}",
-                                        TransitionRequested("churn", "3", "Production", "api")))
+    result = svc.intake.record(Delivery("api", key, "api.request", "{}",
+                                        TransitionRequested(f"churn-{key}", "3", "Production",
+                                                            "api")))
     with svc.store.tx() as conn:
         for a, b in ((states.QUEUED, states.CHECKING), (states.CHECKING, states.COMPARING),
                      (states.COMPARING, states.AWAITING_APPROVAL)):
@@ -38,14 +39,21 @@ def test_an_approval_queues_the_promotion_once(wsvc):
     rid = waiting(wsvc)
     out = wsvc.workflow().decide(rid, "cli:ana", True)
     assert out == {"request": rid, "state": "approved", "decided_by": "cli:ana"}
-    decided = r"already decided by cli:ana at \d{4}-\d\d-\d\d .* UTC \(awaiting_approval\)"
+    decided = r"already decided by cli:ana at \d{4}-\d\d-\d\d .* UTC \(promoting: moving champion to v3\)"
     with pytest.raises(DecisionConflict, match=decided):
         wsvc.workflow().decide(rid, "cli:bob", False)
     from webhook_server.jobs.queue import list_jobs
+    from webhook_server.store import ledger
 
     with wsvc.store.read() as conn:
         jobs = {j["key"]: j for j in list_jobs(conn)}
-    assert '"decided_by": "cli:ana"' in jobs[f"request:{rid}:promote"]["payload"]
+        row = reqs.get(conn, rid)
+        intent = ledger.intent_for(conn, rid)
+    # the decision records the move's intent before anything touches MLflow
+    assert (row["state"], row["decided_by"]) == ("promoting", "cli:ana")
+    assert (intent["from_version"], intent["to_version"], intent["actor"]) == (None, "3",
+                                                                             "cli:ana")
+    assert list(jobs) == [f"request:{rid}:promote", f"request:{rid}"]
 
 
 def test_a_rejection_ends_the_request_and_a_later_click_conflicts(wsvc):
@@ -56,7 +64,7 @@ def test_a_rejection_ends_the_request_and_a_later_click_conflicts(wsvc):
         row = reqs.get(conn, rid)
     assert (row["reason"], row["decided_by"]) == ("rejected by cli:ana: not this week",
                                                   "cli:ana")
-    with pytest.raises(DecisionConflict, match=r"already decided by cli:ana at .* \(rejected\)"):
+    with pytest.raises(DecisionConflict, match=r"already decided by cli:ana at .* \(rejected: rejected by cli:ana"):
         wsvc.workflow().decide(rid, "cli:bob", True)
 
 
@@ -142,3 +150,32 @@ def test_two_approvers_clicking_at_the_same_moment_make_one_decision(wsvc):
         promotes = [j for j in list_jobs(conn) if j["key"] == f"request:{rid}:promote"]
         row = reqs.get(conn, rid)
     assert len(promotes) == 1 and row["decided_by"] == winners[0]
+
+
+def test_two_approvals_at_the_same_moment_meet_a_quorum_of_two(wsvc):
+    """Quorum 2: two approvers racing each other must count 1 and 2, never 1 and 1 (the
+    request row is locked while a decision counts, on PostgreSQL as on SQLite)."""
+    import threading
+
+    from webhook_server.jobs.queue import list_jobs
+
+    policy = {"default": {"approval": {"approvers": ["cli:ana", "cli:bob"], "quorum": 2}}}
+    for round_ in range(5):
+        rid = waiting(wsvc, policy, key=f"race-{round_}")
+        barrier = threading.Barrier(2)
+        outcomes = {}
+
+        def click(actor, rid=rid, barrier=barrier, outcomes=outcomes):
+            workflow = wsvc.workflow()
+            barrier.wait()
+            outcomes[actor] = workflow.decide(rid, actor, True)["state"]
+
+        threads = [threading.Thread(target=click, args=(a,)) for a in ("cli:ana", "cli:bob")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes.values()) == ["approved", "awaiting_approval"], outcomes
+        with wsvc.store.read() as conn:
+            promotes = [j for j in list_jobs(conn) if j["key"] == f"request:{rid}:promote"]
+            assert reqs.get(conn, rid)["state"] == "promoting" and len(promotes) == 1

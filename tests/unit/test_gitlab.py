@@ -5,7 +5,7 @@ version without a merge request, and a deploy pipeline triggered on promotion.""
 import pytest
 
 from tests.conftest import make_settings
-from tests.unit.test_workflow import MemoryRegistry, comparison, passing
+from tests.support.registry import MemoryRegistry, comparison, passing
 from webhook_server.events import TransitionRequested
 from webhook_server.fakes.gitlab import FakeGitLab
 from webhook_server.gitlab import GitLabSender, marker

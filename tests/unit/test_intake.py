@@ -1,11 +1,14 @@
 """Intake: one transaction for delivery + request + first job; idempotent; consistent."""
 
+import threading
+
 import pytest
 from sqlalchemy import func, select
 
 from webhook_server.events import Ignored, RequestCancelled, TestDelivery, TransitionRequested
 from webhook_server.sources import Delivery
 from webhook_server.store import requests as reqs
+from webhook_server.store import states
 from webhook_server.store.schema import deliveries, jobs, request_events, requests
 
 
@@ -113,3 +116,106 @@ def test_a_failure_mid_transaction_leaves_nothing_behind(svc, monkeypatch):
     with pytest.raises(RuntimeError):
         deliver(svc, req())
     assert (count(svc, deliveries), count(svc, requests), count(svc, jobs)) == (0, 0, 0)
+
+
+def request_jobs(svc):
+    with svc.store.read() as conn:
+        return sorted(conn.execute(select(jobs.c.key)).scalars())
+
+
+def test_the_retried_webhook_after_the_reconciler_joins_its_request(svc):
+    recovered = deliver(svc, req(), "churn:3:tag:production", source="reconcile")
+    retried = deliver(svc, req(target="production"), "mlflow-retry", source="mlflow")
+    assert (retried.request_id, retried.already_open, retried.duplicate) == \
+        (recovered.request_id, True, False)
+    assert retried.detail == f"request {recovered.request_id} is already open for this tag"
+    assert request_jobs(svc) == [f"request:{recovered.request_id}"]
+    with svc.store.read() as conn:
+        assert [r["state"] for r in reqs.list_(conn)] == ["queued"]
+        stored = conn.execute(select(deliveries).where(deliveries.c.id == retried.delivery_pk)
+                              ).mappings().one()
+    assert (stored["status"], stored["detail"]) == ("accepted", retried.detail)
+
+
+def test_a_repeat_of_a_linked_delivery_answers_with_the_open_request(svc):
+    first = deliver(svc, req(), "d-1").request_id
+    deliver(svc, req(), "d-2")
+    again = deliver(svc, req(), "d-2")
+    assert (again.duplicate, again.request_id, again.already_open) == (True, first, True)
+    assert again.as_json()["detail"] == f"request {first} is already open for this tag"
+    assert (count(svc, deliveries), count(svc, requests), count(svc, jobs)) == (2, 1, 1)
+
+
+def test_the_tag_set_again_after_the_request_ended_is_a_new_request(svc):
+    old = deliver(svc, req(), "d-1").request_id
+    with svc.store.tx() as conn:
+        reqs.transition(conn, old, expect=states.OPEN, to=states.REJECTED, actor="test",
+                        reason="checks failed")
+    new = deliver(svc, req(), "d-2")
+    assert new.request_id != old and not new.already_open
+    with svc.store.read() as conn:
+        assert [(r["id"], r["state"]) for r in reqs.list_(conn)] == \
+            [(new.request_id, "queued"), (old, "rejected")]
+        assert reqs.get(conn, old)["reason"] == "checks failed"  # not superseded
+    assert request_jobs(svc) == sorted([f"request:{old}", f"request:{new.request_id}"])
+
+
+@pytest.mark.parametrize("change", [{"target": "Staging"}, {"origin": "alias"}])
+def test_another_target_or_origin_supersedes_the_open_request(svc, change):
+    old = deliver(svc, req(), "d-1").request_id
+    new = deliver(svc, req(**change), "d-2")
+    assert new.request_id != old and not new.already_open
+    with svc.store.read() as conn:
+        assert reqs.get(conn, old)["state"] == "cancelled"
+        assert reqs.get(conn, old)["reason"] == f"superseded by request {new.request_id}"
+    assert count(svc, jobs) == 2
+
+
+def promoting(svc, **kwargs) -> int:
+    request_id = deliver(svc, req(**kwargs), "d-1").request_id
+    with svc.store.tx() as conn:
+        assert reqs.transition(conn, request_id, expect=states.OPEN, to=states.PROMOTING,
+                               actor="test")
+    return request_id
+
+
+def test_deleting_the_tag_of_a_promoting_request_leaves_it_to_its_job(svc):
+    promo = promoting(svc)
+    result = deliver(svc, RequestCancelled("churn", "3", origin="tag"), "d-2")
+    assert result.cancelled == ()
+    assert result.detail == f"request(s) {promo} already promoting: left to finish"
+    with svc.store.read() as conn:
+        assert reqs.get(conn, promo)["state"] == "promoting"
+    assert request_jobs(svc) == [f"request:{promo}"]  # no ':cancelled' job
+
+
+def test_a_newer_request_waits_behind_a_promoting_one_instead_of_superseding_it(svc):
+    promo = promoting(svc)
+    new = deliver(svc, req(target="Staging"), "d-2")
+    same = deliver(svc, req(), "d-3")
+    assert new.request_id != promo and not new.already_open
+    assert (same.request_id, same.already_open) == (promo, True)  # promoting is still open
+    with svc.store.read() as conn:
+        assert reqs.get(conn, promo)["state"] == "promoting"
+        assert reqs.get(conn, new.request_id)["state"] == "queued"
+        assert [h["to_state"] for h in reqs.history(conn, promo)] == ["queued", "promoting"]
+    assert request_jobs(svc) == sorted([f"request:{promo}", f"request:{new.request_id}"])
+
+
+def test_two_deliveries_of_one_tag_at_the_same_moment_make_one_request(svc):
+    """The reconciler and the retried webhook in two transactions at once: the second waits
+    for the first (the store's write lock on SQLite, the version's lock on PostgreSQL) and
+    then sees its request."""
+    answers = []
+    second = threading.Thread(
+        target=lambda: answers.append(deliver(svc, req(), "mlflow-retry")))
+    with svc.store.tx() as conn:
+        first = svc.intake._record(
+            conn, Delivery("reconcile", "churn:3:tag:production", "reconcile.request", "{}",
+                           req()))
+        second.start()
+        second.join(0.5)
+        assert second.is_alive(), "the second delivery did not wait for the first"
+    second.join(10)
+    assert (answers[0].request_id, answers[0].already_open) == (first.request_id, True)
+    assert (count(svc, deliveries), count(svc, requests), count(svc, jobs)) == (2, 1, 1)

@@ -36,3 +36,50 @@ def test_versions_whose_webhook_arrived_are_left_alone(svc):
                        FakeRegistry([RequestedVersion("churn", "3", "Production", "tag")]),
                        "challenger")
     assert report.created == []
+
+
+def tag_webhook(svc, delivery_id="mlflow-retry"):
+    from webhook_server.events import TransitionRequested
+    from webhook_server.sources import Delivery
+
+    return svc.intake.record(Delivery("mlflow", delivery_id, "model_version_tag.set", "{}",
+                                      TransitionRequested("churn", "3", "Production",
+                                                          origin="tag")))
+
+
+def jobs_and_requests(svc):
+    from sqlalchemy import select
+
+    from webhook_server.store.schema import jobs
+
+    with svc.store.read() as conn:
+        return (sorted(conn.execute(select(jobs.c.key)).scalars()),
+                [(r["id"], r["state"]) for r in reqs.list_(conn)])
+
+
+def test_the_webhook_retried_after_the_reconciler_recovered_its_tag_makes_no_second_request(
+        svc):
+    registry = FakeRegistry([RequestedVersion("churn", "3", "Production", "tag")])
+    (recovered,) = reconcile(svc.store, svc.intake, registry, "challenger").created
+    retried = tag_webhook(svc)
+    assert (retried.request_id, retried.already_open) == (recovered, True)
+    assert jobs_and_requests(svc) == ([f"request:{recovered}"], [(recovered, "queued")])
+
+
+def test_a_webhook_landing_during_the_scan_makes_the_reconciler_create_nothing(svc, monkeypatch):
+    import webhook_server.reconcile as rec
+
+    checked = reqs.exists_for
+    arrived = []
+
+    def webhook_lands_after_the_check(conn, *args):
+        found = checked(conn, *args)
+        arrived.append(tag_webhook(svc, "mlflow-1").request_id)
+        return found
+
+    monkeypatch.setattr(rec.reqs, "exists_for", webhook_lands_after_the_check)
+    report = reconcile(svc.store, svc.intake,
+                       FakeRegistry([RequestedVersion("churn", "3", "Production", "tag")]),
+                       "challenger")
+    assert report.created == []
+    assert jobs_and_requests(svc) == ([f"request:{arrived[0]}"], [(arrived[0], "queued")])

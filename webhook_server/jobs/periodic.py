@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 from datetime import UTC, datetime
@@ -12,8 +11,7 @@ from datetime import UTC, datetime
 from webhook_server.jobs.queue import Job, JobQueue
 from webhook_server.jobs.worker import Handler, PermanentJobError
 from webhook_server.policy import Policy
-from webhook_server.store import Store, outbox
-from webhook_server.store.schema import audit, utcnow
+from webhook_server.store import Store, audit, outbox
 
 log = logging.getLogger(__name__)
 KINDS = ("retrain", "drift")
@@ -44,8 +42,7 @@ def add_policy_triggers(sched, store: Store, queue: JobQueue, policy: Policy) ->
 
 def _audit(store: Store, action: str, model: str, detail: dict) -> None:
     with store.tx() as conn:
-        conn.execute(audit.insert().values(at=utcnow(), actor="scheduler", action=action,
-                                           subject=model, detail=json.dumps(detail)))
+        audit.record(conn, actor="scheduler", action=action, subject=model, detail=detail)
 
 
 def retrain_handler(store: Store, policy: Policy, tracking_uri: str | None,

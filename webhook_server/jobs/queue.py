@@ -8,17 +8,26 @@ per lock running: that is how one decision at a time per registered model is enf
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from webhook_server import keys
 from webhook_server.store import Store, fastsql, outbox
 from webhook_server.store.schema import jobs, utcnow
 
+log = logging.getLogger(__name__)
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
+LEASE_EXPIRED = "lease expired: worker stopped mid-job"
+LEASE_EXPIRED_LAST = "lease expired: worker stopped mid-job on its last attempt"
+
+# Called in the transaction that marks a job of its kind dead: (conn, payload, error).
+DeadHook = Callable[[Connection, dict[str, Any], str], None]
 
 
 @dataclass(frozen=True)
@@ -30,18 +39,23 @@ class Job:
     attempts: int
     max_attempts: int
     lease_owner: str
+    # Set by the worker: raises ``LeaseLost`` once this worker no longer holds the lease.
+    # Handlers call it before each external effect (None outside a worker, e.g. in tests).
+    fence: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 class JobQueue(Protocol):
     def enqueue(self, conn: Connection, *, kind: str, key: str, payload: dict[str, Any],
                 lock_key: str | None = None, delay_s: float = 0) -> bool: ...
-    def claim(self, owner: str) -> Job | None: ...
+    def claim(self, owner: str, *, key: str | None = None) -> Job | None: ...
     def heartbeat(self, job: Job) -> bool: ...
+    def holds(self, job: Job) -> bool: ...
     def complete(self, job: Job) -> bool: ...
     def fail(self, job: Job, error: str, *, permanent: bool = False) -> str: ...
     def defer(self, job: Job, delay_s: float, why: str) -> None: ...
     def reap(self) -> int: ...
-    def requeue(self, key: str) -> bool: ...
+    def requeue(self, key: str, conn: Connection | None = None) -> bool: ...
+    def on_dead(self, kind: str, hook: DeadHook) -> None: ...
 
 
 class SqlJobQueue:
@@ -51,6 +65,14 @@ class SqlJobQueue:
         self.lease = timedelta(seconds=lease_s)
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        self._dead_hooks: dict[str, DeadHook] = {}
+
+    def on_dead(self, kind: str, hook: DeadHook) -> None:
+        """Run ``hook`` in the transaction that marks a job of ``kind`` dead, so what the job
+        was moving (a request) is settled with its burial: never a dead job and an open
+        request. One hook per kind, the latest wins (building the handlers twice must not
+        run it twice). Register it on every queue that fails or reaps jobs."""
+        self._dead_hooks[kind] = hook
 
     def enqueue(self, conn: Connection, *, kind: str, key: str, payload: dict[str, Any],
                 lock_key: str | None = None, delay_s: float = 0) -> bool:
@@ -63,8 +85,9 @@ class SqlJobQueue:
             "run_after": fast.ts(now + timedelta(seconds=delay_s)),
             "now": fast.ts(now)}) is not None
 
-    def claim(self, owner: str) -> Job | None:
-        """Lease the oldest runnable job whose lock is free; None when there is none."""
+    def claim(self, owner: str, *, key: str | None = None) -> Job | None:
+        """Lease the oldest runnable job whose lock is free (only the job ``key`` when given:
+        a CLI seeing its own job through); None when there is none."""
         now = utcnow()
         running = jobs.alias("running")
         lock_busy = exists().where(running.c.lock_key == jobs.c.lock_key,
@@ -72,6 +95,8 @@ class SqlJobQueue:
         candidates = (select(jobs.c.id).where(jobs.c.state == QUEUED, jobs.c.run_after <= now,
                                               or_(jobs.c.lock_key.is_(None), ~lock_busy))
                       .order_by(jobs.c.run_after, jobs.c.id).limit(8))
+        if key is not None:
+            candidates = candidates.where(jobs.c.key == key)
         with self.store.read() as conn:
             ids = list(conn.execute(candidates).scalars())
         for job_id in ids:
@@ -100,6 +125,13 @@ class SqlJobQueue:
                                 .values(lease_expires_at=now + self.lease,
                                         updated_at=now)).rowcount == 1
 
+    def holds(self, job: Job) -> bool:
+        """Whether ``job.lease_owner`` still holds a live lease on the job: the fence a
+        handler checks before an external effect (a read, no write)."""
+        with self.store.read() as conn:
+            return conn.execute(select(jobs.c.id).where(
+                self._owned(job), jobs.c.lease_expires_at > utcnow())).first() is not None
+
     def complete(self, job: Job) -> bool:
         """Mark done; False when the lease was lost (another worker owns the job now)."""
         with self.store.tx() as conn:
@@ -118,10 +150,7 @@ class SqlJobQueue:
                 last_error=error[:4000], run_after=now if dead else now + delay,
                 updated_at=now)).rowcount
             if dead and moved:
-                outbox.emit(conn, key=f"job:{job.id}:dead:{job.attempts}", kind="message",
-                            payload={"text": f":skull: job {job.key} ({job.kind}) is dead "
-                                             f"after {job.attempts} attempt(s): {error[:300]}"
-                                             " (`podium jobs --state dead`, `podium replay`)"})
+                self._bury(conn, job.id, job.key, job.kind, job.payload, job.attempts, error)
         return DEAD if dead else QUEUED
 
     def defer(self, job: Job, delay_s: float, why: str) -> None:
@@ -134,22 +163,60 @@ class SqlJobQueue:
                 updated_at=now))
 
     def reap(self) -> int:
-        """Return jobs whose lease expired (their worker died) to the queue."""
+        """Return jobs whose lease expired (their worker died) to the queue. One that used
+        all its attempts goes dead instead: a job that kills its worker every time must end.
+        Returns how many jobs were requeued or buried."""
         now = utcnow()
+        expired = and_(jobs.c.state == RUNNING, jobs.c.lease_expires_at < now)
+        cleared = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
         with self.store.tx() as conn:
-            return conn.execute(update(jobs).where(jobs.c.state == RUNNING,
-                                                   jobs.c.lease_expires_at < now)
-                                .values(state=QUEUED, lease_owner=None, lease_expires_at=None,
-                                        last_error="lease expired: worker stopped mid-job",
-                                        updated_at=now)).rowcount
+            buried = conn.execute(
+                update(jobs).where(expired, jobs.c.attempts >= jobs.c.max_attempts)
+                .values(state=DEAD, last_error=LEASE_EXPIRED_LAST, **cleared)
+                .returning(jobs.c.id, jobs.c.key, jobs.c.kind, jobs.c.payload,
+                           jobs.c.attempts)).mappings().all()
+            for row in buried:
+                self._bury(conn, row["id"], row["key"], row["kind"], json.loads(row["payload"]),
+                           row["attempts"], LEASE_EXPIRED_LAST)
+            requeued = conn.execute(update(jobs).where(expired).values(
+                state=QUEUED, last_error=LEASE_EXPIRED, **cleared)).rowcount
+        return len(buried) + requeued
 
-    def requeue(self, key: str) -> bool:
-        """Give a dead job a fresh set of attempts (``podium replay``)."""
+    def _bury(self, conn: Connection, job_id: int, key: str, kind: str,
+              payload: Mapping[str, Any], attempts: int, error: str) -> None:
+        """The rest of marking a job dead, in the same transaction: its kind's hooks, then
+        the alert. A hook that raises is rolled back to a savepoint and named in the alert:
+        the job is buried anyway, or a broken hook would keep it (and the reaper) looping."""
+        hook = self._dead_hooks.get(kind)
+        broken = hook and _run_hook(conn, hook, dict(payload), error, key)
+        hook_note = f"; its dead hook failed: {broken[:300]}" if broken else ""
+        text = (f":skull: job {key} ({kind}) is dead after {attempts} attempt(s): "
+                f"{error[:300]}{hook_note} (`podium jobs --state dead`, `podium replay`)")
+        outbox.emit(conn, key=keys.job_dead_note(job_id, attempts), kind="message",
+                    payload={"text": text})
+
+    def requeue(self, key: str, conn: Connection | None = None) -> bool:
+        """Give a dead job a fresh set of attempts (``podium replay``), in the caller's
+        transaction when ``conn`` is given."""
+        if conn is None:
+            with self.store.tx() as conn:
+                return self.requeue(key, conn)
         now = utcnow()
-        with self.store.tx() as conn:
-            return conn.execute(update(jobs).where(jobs.c.key == key, jobs.c.state == DEAD)
-                                .values(state=QUEUED, attempts=0, run_after=now,
-                                        updated_at=now)).rowcount == 1
+        return conn.execute(update(jobs).where(jobs.c.key == key, jobs.c.state == DEAD)
+                            .values(state=QUEUED, attempts=0, run_after=now,
+                                    updated_at=now)).rowcount == 1
+
+
+def _run_hook(conn: Connection, hook: DeadHook, payload: dict[str, Any], error: str,
+              key: str) -> str | None:
+    """Run one dead hook inside a savepoint; the error text when it raised, else None."""
+    try:
+        with conn.begin_nested():
+            hook(conn, payload, error)
+    except Exception as exc:
+        log.exception("dead hook for job %s failed", key)
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def counts(conn: Connection) -> dict[str, int]:
@@ -173,3 +240,8 @@ def list_jobs(conn: Connection, *, state: str | None = None, limit: int = 100) -
     if state:
         q = q.where(jobs.c.state == state)
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def job_state(conn: Connection, key: str) -> str | None:
+    """The state of the job ``key`` (None when there is no such job)."""
+    return conn.execute(select(jobs.c.state).where(jobs.c.key == key)).scalar()

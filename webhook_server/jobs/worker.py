@@ -1,4 +1,9 @@
-"""The worker loop: claim a job, keep its lease alive, run its handler, record the outcome."""
+"""The worker loop: claim a job, keep its lease alive, run its handler, record the outcome.
+
+The handler gets the job with a ``fence``: it raises ``LeaseLost`` once this worker no longer
+holds the lease (the heartbeat saw it go, or the store says so), so a worker that stalled
+past its lease stops before its next external effect instead of racing the new owner.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 from webhook_server.jobs.queue import Job, JobQueue
 
@@ -24,6 +30,26 @@ class DeferJob(Exception):
     """Not now (another request holds the model): run again later, no attempt spent."""
 
     delay_s = 5.0
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds the job's lease: another worker owns the job (or will,
+    once the reaper sees the lease expired), so this one must not touch anything for it."""
+
+
+class Lease:
+    """What this worker knows about its lease on one job. Lost is final: set by the
+    heartbeat when a renewal is refused, or by ``fence`` when the store says so."""
+
+    def __init__(self, queue: JobQueue, job: Job) -> None:
+        self.queue, self.job = queue, job
+        self.lost = threading.Event()
+
+    def fence(self) -> None:
+        """Raise ``LeaseLost`` unless the lease is still ours (one read per call)."""
+        if self.lost.is_set() or not self.queue.holds(self.job):
+            self.lost.set()
+            raise LeaseLost(f"lease on job {self.job.key} lost by {self.job.lease_owner}")
 
 
 def default_owner() -> str:
@@ -42,18 +68,21 @@ class Worker:
         self.reap_every_s = reap_every_s if reap_every_s is not None else lease_s / 2
         self._last_reap = 0.0
 
-    def run_once(self) -> Job | None:
-        """Claim and run at most one job. Returns the job that ran, if any."""
+    def run_once(self, *, key: str | None = None) -> Job | None:
+        """Claim and run at most one job (only the job ``key`` when given). Returns the job
+        that ran, if any."""
         now = time.monotonic()
         if now - self._last_reap >= self.reap_every_s:
             self._last_reap = now
             if reaped := self.queue.reap():
                 log.warning("returned %d job(s) with expired leases to the queue", reaped)
-        job = self.queue.claim(self.owner)
+        job = self.queue.claim(self.owner, key=key)
         if job is None:
             return None
+        lease = Lease(self.queue, job)
+        job = replace(job, fence=lease.fence)
         stop = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(job, stop), daemon=True,
+        beat = threading.Thread(target=self._heartbeat, args=(lease, stop), daemon=True,
                                 name=f"heartbeat-{job.id}")
         beat.start()
         try:
@@ -69,6 +98,8 @@ class Worker:
             if handler is None:
                 raise PermanentJobError(f"no handler for job kind {job.kind!r}")
             handler(job)
+        except LeaseLost as exc:  # the new owner runs the job: record nothing for it
+            log.warning("job %s stopped: %s; another worker runs it", job.key, exc)
         except DeferJob as exc:
             self.queue.defer(job, exc.delay_s, str(exc))
             log.info("job %s deferred: %s", job.key, exc)
@@ -83,11 +114,24 @@ class Worker:
                 log.warning("job %s finished after its lease was lost; another worker "
                             "owns it now", job.key)
 
-    def _heartbeat(self, job: Job, stop: threading.Event) -> None:
-        while not stop.wait(self.heartbeat_s):
-            if not self.queue.heartbeat(job):
-                log.warning("lost the lease on job %s", job.key)
+    def _heartbeat(self, lease: Lease, stop: threading.Event) -> None:
+        """Renew every lease/3. A renewal that raises (a database hiccup) is retried sooner,
+        never given up: a dead heartbeat would let the lease expire and the job run twice.
+        Only a refused renewal (someone else owns the job) ends the beat."""
+        wait = self.heartbeat_s
+        while not stop.wait(wait):
+            try:
+                held = self.queue.heartbeat(lease.job)
+            except Exception:
+                log.warning("heartbeat on job %s failed; retrying", lease.job.key,
+                            exc_info=True)
+                wait = self.heartbeat_s / 3
+                continue
+            if not held:
+                lease.lost.set()
+                log.warning("lost the lease on job %s", lease.job.key)
                 return
+            wait = self.heartbeat_s
 
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.owner)

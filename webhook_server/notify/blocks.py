@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
+from webhook_server.keys import SLACK_APPROVE as APPROVE
+from webhook_server.keys import SLACK_REJECT as REJECT
 from webhook_server.store import states
 
-APPROVE, REJECT = "podium_approve", "podium_reject"
+_SLACK_ACTOR = re.compile(r"\bslack:([UW][A-Z0-9]{2,})\b")
 ICONS = {states.QUEUED: ":hourglass_flowing_sand:", states.CHECKING: ":mag:",
          states.COMPARING: ":scales:", states.AWAITING_APPROVAL: ":raised_hand:",
+         states.PROMOTING: ":arrow_up:",
          states.PROMOTED: ":trophy:", states.STAGED: ":package:",
          states.REJECTED: ":no_entry:", states.ARCHIVED: ":file_cabinet:",
          states.FAILED: ":x:", states.CANCELLED: ":heavy_minus_sign:"}
@@ -20,6 +24,11 @@ def who(actor: str | None) -> str:
     if not actor:
         return "-"
     return f"<@{actor[6:]}>" if actor.startswith("slack:") else actor
+
+
+def mentions(text: str) -> str:
+    """History lines name actors (``slack:U123``); in Slack they read as mentions."""
+    return _SLACK_ACTOR.sub(r"<@\1>", text)
 
 
 def version_url(tracking_uri: str | None, model: str, version: str) -> str | None:
@@ -84,7 +93,7 @@ def parent(req: dict[str, Any], *, tracking_uri: str | None = None,
 def step(payload: dict[str, Any]) -> str:
     """A threaded reply for one step of a request (payload written by the store)."""
     if payload.get("text"):
-        return payload["text"]
+        return mentions(payload["text"])
     to, reason, actor = payload.get("to"), payload.get("reason"), payload.get("actor")
     icon = ICONS.get(to, "")
     if to == states.QUEUED:
@@ -98,12 +107,14 @@ def step(payload: dict[str, Any]) -> str:
                 else "") + (reason or "waiting for approval")
     elif to in states.TERMINAL:
         line = f"{to} by {who(actor)}" + (f": {reason}" if reason else "")
+    elif to == states.PROMOTING:
+        line = "moving the alias" + (f" (decided by {who(actor)})" if actor else "")
     else:
         line = f"{to}" + (f": {reason}" if reason else "")
-    return f"{icon} {line}".strip()
+    return mentions(f"{icon} {line}".strip())
 
 
 def message(payload: dict[str, Any]) -> tuple[str, list]:
     """A standalone message (new version, drift, rollback, dead job)."""
-    text = payload["text"]
+    text = mentions(payload["text"])
     return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]

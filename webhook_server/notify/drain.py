@@ -1,10 +1,13 @@
 """One pass over a channel of the outbox, shared by the Slack and GitLab senders.
 
-One process at a time holds the channel's lease. Rows go in id order; the first transient
-failure ends the pass with a backoff, so nothing overtakes a message that waits; a
-permanent failure is tried ``permanent_attempts`` times, then the row is ``dead`` and the
-pass goes on. ``send(row)`` returns (where it went, an optional follow-up row to emit in the
-transaction that marks the row sent).
+One process at a time holds the channel's lease. It is renewed before each row, and only
+while it has not expired: a sender that stalled past its lease (slow sends, a paused
+process) may have been replaced, and what it read is stale, so its pass ends before the next
+row. A single send must therefore stay shorter than the lease. Rows go in id order; the
+first transient failure ends the pass with a backoff, so nothing overtakes a message that
+waits; a permanent failure is tried ``permanent_attempts`` times, then the row is ``dead``
+and the pass goes on. ``send(row)`` returns (where it went, an optional follow-up row to
+emit in the transaction that marks the row sent).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from webhook_server import keys
 from webhook_server.store import Store
 from webhook_server.store import outbox as ob
 
@@ -41,17 +45,16 @@ def drain(store: Store, *, channel: str, owner: str, send: Send, limit: int,
         rows = ob.next_batch(conn, channel, limit)
     if not rows or not ob.due(rows[0]):
         return done
-    try:
-        with store.tx() as conn:
-            if not ob.acquire_lease(conn, f"outbox:{channel}", owner, lease_s):
-                return done
-    except Exception:  # another sender inserted the lease row at the same moment
-        log.debug("outbox:%s lease contended", channel, exc_info=True)
+    if not _hold(store, channel, owner, lease_s, ob.acquire_lease):
         return done
     with store.read() as conn:  # what is pending now that the lease is ours
         rows = ob.next_batch(conn, channel, limit)
-    for row in rows:
+    for i, row in enumerate(rows):
         if not ob.due(row):
+            break
+        if i and not _hold(store, channel, owner, lease_s, ob.renew_lease):
+            log.warning("%s lost mid-pass; %s stops sending", keys.outbox_lease(channel),
+                        owner)
             break
         try:
             result, follow_up = send(row)
@@ -78,3 +81,16 @@ def drain(store: Store, *, channel: str, owner: str, send: Send, limit: int,
                 ob.emit(conn, channel=channel, **follow_up)
         done["sent"] += 1
     return done
+
+
+def _hold(store: Store, channel: str, owner: str, lease_s: float,
+          how: Callable[..., bool]) -> bool:
+    """Take (``acquire_lease``) or renew (``renew_lease``) the channel's lease; False when
+    it is not ours, or could not be written: not sending is always safe, the row waits for
+    the next pass."""
+    try:
+        with store.tx() as conn:
+            return how(conn, keys.outbox_lease(channel), owner, lease_s)
+    except Exception:  # e.g. another sender inserted the lease row at the same moment
+        log.debug("%s lease contended", keys.outbox_lease(channel), exc_info=True)
+        return False

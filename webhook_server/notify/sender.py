@@ -12,15 +12,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-
+from webhook_server import keys
 from webhook_server.notify import blocks
 from webhook_server.notify.drain import drain
 from webhook_server.notify.slack import SlackBot, SlackHook
-from webhook_server.store import Store
+from webhook_server.store import Store, audit
 from webhook_server.store import outbox as ob
 from webhook_server.store import requests as reqs
-from webhook_server.store.schema import audit
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
@@ -124,9 +122,7 @@ class SlackSender:
     def _request(self, request_id: int):
         with self.store.read() as conn:
             req = reqs.get(conn, request_id)
-            approvals = sorted({r.actor for r in conn.execute(
-                select(audit.c.actor).where(audit.c.subject == f"request:{request_id}",
-                                            audit.c.action == "approve"))})
+            approvals = sorted(audit.approvals(conn, keys.request_subject(request_id)))
             thread = ob.thread(conn, request_id)
         return req, approvals, thread
 

@@ -125,14 +125,19 @@ def reject(request_id: int):
 
 @bp.post("/models/<model>/rollback")
 def rollback(model: str):
-    from webhook_server.workflow import DecisionConflict
+    """Queue a rollback to a former champion; 202 with the request to follow."""
+    from webhook_server.workflow import RollbackRefused
 
     svc = services()
     if svc.registry is None:
         return error(503, "MLFLOW_TRACKING_URI is not set: Podium cannot roll back")
     doc = request.get_json(silent=True) or {}
+    to = doc.get("to") if isinstance(doc, dict) else None
+    if to is not None and (isinstance(to, bool) or not isinstance(to, str | int)):
+        return error(422, "'to' must be a version number")
     try:
-        return jsonify(svc.workflow().rollback(model, f"api:{doc.get('actor') or 'token'}",
-                                               doc.get("to")))
-    except DecisionConflict as exc:
-        return error(409, str(exc))
+        out = svc.workflow().request_rollback(model, f"api:{doc.get('actor') or 'token'}",
+                                              None if to is None else str(to))
+    except RollbackRefused as exc:
+        return error(exc.status, str(exc))
+    return jsonify(out), 202

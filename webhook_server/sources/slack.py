@@ -12,7 +12,8 @@ from urllib.parse import parse_qs
 
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from webhook_server.notify.blocks import APPROVE, REJECT
+from webhook_server.keys import SLACK_APPROVE as APPROVE
+from webhook_server.keys import SLACK_REJECT as REJECT
 from webhook_server.sources import PayloadError, SignatureError
 from webhook_server.sources._common import is_number
 

@@ -1,10 +1,11 @@
 """Hand-written SQL for the intake hot path, run on the DBAPI connection inside the caller's
 SQLAlchemy transaction.
 
-A delivery that creates a request runs five statements; through SQLAlchemy's execution
-machinery they cost ~1.4 ms of CPU, on the bare driver ~0.3 ms (bench/intake.py). Only the
-INSERT/SELECTs of that path live here; everything else, and every read of these rows, goes
-through SQLAlchemy and the ``UTCDateTime`` column type, whose storage format ``ts`` matches.
+A delivery that creates a request runs six statements (seven on PostgreSQL, where the
+version's advisory lock comes first); through SQLAlchemy's execution machinery they cost
+~1.4 ms of CPU, on the bare driver ~0.3 ms (bench/intake.py). Only the INSERT/SELECTs of
+that path live here; everything else, and every read of these rows, goes through
+SQLAlchemy and the ``UTCDateTime`` column type, whose storage format ``ts`` matches.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ SQL = {
         "received_at, duplicates) VALUES (:source, :delivery_id, :event, :status, :detail, "
         ":body, :received_at, 0) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id"),
     "open_for_version": (
-        "SELECT id FROM requests WHERE model = :model AND version = :version "  # noqa: S608
+        "SELECT id, origin, target, state FROM requests "  # noqa: S608
+        "WHERE model = :model AND version = :version "
         f"AND state IN ({_OPEN}) ORDER BY id"),  # _OPEN is built from constants, not input
+    # PostgreSQL only: held until the transaction ends (SQLite's writers are serialised).
+    "lock_version": "SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))",
     "insert_request": (
         "INSERT INTO requests (model, version, target, raw_target, origin, state, reason, "
         "delivery_pk, requested_by, comment, created_at, updated_at) VALUES (:model, "

@@ -1,27 +1,106 @@
-"""The promotion ledger: every move of a model's champion alias."""
+"""The alias ledger: every move of an alias Podium manages, newest last.
+
+A move is written as an ``intent`` before the alias is touched (in the transaction that
+records the request ``promoting``), then ``applied`` with the request's final state, or
+``abandoned`` when it did not happen. So the ledger's last applied move of the champion
+alias is what the alias says, and an intent says "a move may be half done: look".
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from webhook_server.store.schema import ledger, utcnow
 
+INTENT, APPLIED, ABANDONED = "intent", "applied", "abandoned"
+PROMOTE, ROLLBACK, EXTERNAL = "promote", "rollback", "external"
+
 
 def record(conn: Connection, *, model: str, alias: str, from_version: str | None,
-           to_version: str, kind: str, actor: str, request_id: int | None = None) -> None:
-    conn.execute(insert(ledger).values(model=model, alias=alias, from_version=from_version,
-                                       to_version=to_version, kind=kind, actor=actor,
-                                       request_id=request_id, at=utcnow()))
+           to_version: str, kind: str, actor: str, request_id: int | None = None,
+           state: str = APPLIED) -> int:
+    return conn.execute(insert(ledger).values(
+        model=model, alias=alias, from_version=from_version, to_version=to_version,
+        kind=kind, actor=actor, request_id=request_id, at=utcnow(), state=state)
+    ).inserted_primary_key[0]
 
 
-def entries(conn: Connection, model: str) -> list[dict]:
-    q = select(ledger).where(ledger.c.model == model).order_by(ledger.c.id)
+def intent_for(conn: Connection, request_id: int) -> dict | None:
+    """The request's move still to be done (at most one)."""
+    row = conn.execute(select(ledger).where(ledger.c.request_id == request_id,
+                                            ledger.c.state == INTENT)
+                       .order_by(ledger.c.id.desc())).mappings().first()
+    return dict(row) if row else None
+
+
+def applied_for(conn: Connection, request_id: int) -> dict | None:
+    row = conn.execute(select(ledger).where(ledger.c.request_id == request_id,
+                                            ledger.c.state == APPLIED)
+                       .order_by(ledger.c.id.desc())).mappings().first()
+    return dict(row) if row else None
+
+
+def settle(conn: Connection, entry_id: int, state: str) -> None:
+    """An intent becomes ``applied`` or ``abandoned`` (never the other way)."""
+    conn.execute(update(ledger).where(ledger.c.id == entry_id, ledger.c.state == INTENT)
+                 .values(state=state, at=utcnow()))
+
+
+def open_intents(conn: Connection, model: str) -> list[dict]:
+    q = (select(ledger).where(ledger.c.model == model, ledger.c.state == INTENT)
+         .order_by(ledger.c.id))
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
-def rollback_target(conn: Connection, model: str, current: str | None) -> str | None:
-    """The version the champion had before ``current`` became champion."""
-    for entry in reversed(entries(conn, model)):
-        if entry["to_version"] == current:
+def entries(conn: Connection, model: str, *, alias: str | None = None,
+            include_unapplied: bool = False) -> list[dict]:
+    """Applied moves (and, on request, intents and abandoned ones), oldest first."""
+    q = select(ledger).where(ledger.c.model == model).order_by(ledger.c.id)
+    if alias is not None:
+        q = q.where(ledger.c.alias == alias)
+    if not include_unapplied:
+        q = q.where(ledger.c.state == APPLIED)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def current(conn: Connection, model: str, alias: str) -> str | None:
+    """Where the ledger says ``alias`` points now (its last applied move)."""
+    moves = entries(conn, model, alias=alias)
+    return moves[-1]["to_version"] if moves else None
+
+
+def former_champions(conn: Connection, model: str, alias: str) -> list[str]:
+    """Versions Podium made champion (promotion or rollback), oldest first, no repeats.
+    Versions set by hand in the MLflow UI (``external``) never passed Podium's gates."""
+    seen: list[str] = []
+    for e in entries(conn, model, alias=alias):
+        if e["kind"] != EXTERNAL and e["to_version"] not in seen:
+            seen.append(e["to_version"])
+    return seen
+
+
+def rollback_target(conn: Connection, model: str, alias: str,
+                    current_version: str | None) -> str | None:
+    """The version the champion had before ``current_version`` last became champion."""
+    for entry in reversed(entries(conn, model, alias=alias)):
+        if entry["to_version"] == current_version and entry["from_version"]:
             return entry["from_version"]
     return None
+
+
+def note_external(conn: Connection, *, model: str, alias: str, seen: str | None,
+                  actor: str = "external") -> bool:
+    """Record that ``alias`` points at ``seen`` though the ledger says otherwise (moved in
+    the MLflow UI, say). True when a row was written; nothing when they already agree."""
+    last = current(conn, model, alias)
+    if last == seen or seen is None:
+        return False
+    record(conn, model=model, alias=alias, from_version=last, to_version=seen,
+           kind=EXTERNAL, actor=actor)
+    return True
+
+
+def models(conn: Connection) -> list[str]:
+    """Models whose aliases Podium has moved."""
+    return list(conn.execute(select(ledger.c.model).distinct().order_by(ledger.c.model))
+                .scalars())

@@ -99,6 +99,16 @@ def acquire_lease(conn: Connection, name: str, owner: str, ttl_s: float) -> bool
     return True
 
 
+def renew_lease(conn: Connection, name: str, owner: str, ttl_s: float) -> bool:
+    """Extend the lease ``name`` only while ``owner`` holds it unexpired. Unlike
+    ``acquire_lease`` an expired lease is not taken back: another owner may have held it
+    meanwhile, so what the caller read under it may be stale."""
+    now = utcnow()
+    return bool(conn.execute(update(leases).where(
+        leases.c.name == name, leases.c.owner == owner, leases.c.expires_at >= now).values(
+            expires_at=now + timedelta(seconds=ttl_s))).rowcount)
+
+
 def list_(conn: Connection, *, state: str | None = None, channel: str | None = None,
           limit: int = 50) -> list[dict[str, Any]]:
     q = select(outbox).order_by(outbox.c.id.desc()).limit(limit)

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from webhook_server import keys
 from webhook_server.store import fastsql, outbox, states
 from webhook_server.store.schema import request_events, requests, utcnow
 
@@ -88,6 +89,23 @@ def open_ids(conn: Connection, model: str, version: str | None = None,
     return list(conn.execute(q.order_by(requests.c.id)).scalars())
 
 
+def lock_version(conn: Connection, model: str, version: str) -> None:
+    """Serialise, until the transaction ends, the writers that create requests for one
+    version: the second sees the first's request. An advisory lock on PostgreSQL; nothing
+    on SQLite, whose writers the store already serialises."""
+    fast = fastsql.for_conn(conn)  # on the intake hot path
+    if not fast.sqlite:
+        fast.one(conn, "lock_version", {"key": keys.version_lock(model, version)})
+
+
+def open_for_version(conn: Connection, model: str, version: str) -> list[dict[str, Any]]:
+    """id, origin, target and state of the version's open requests, oldest first (the
+    intake hot path: one indexed query on the bare driver)."""
+    rows = fastsql.for_conn(conn).all(conn, "open_for_version",
+                                      {"model": model, "version": version})
+    return [{"id": i, "origin": o, "target": t, "state": s} for i, o, t, s in rows]
+
+
 def exists_for(conn: Connection, model: str, version: str, origin: str, raw_target: str) -> bool:
     q = select(func.count()).select_from(requests).where(
         requests.c.model == model, requests.c.version == version, requests.c.origin == origin,
@@ -113,4 +131,48 @@ def list_(conn: Connection, *, model: str | None = None, state: str | None = Non
         q = q.where(requests.c.model == model)
     if state:
         q = q.where(requests.c.state == state)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def set_decided_by(conn: Connection, request_id: int, actor: str) -> None:
+    """Who decided; the first one stays (a retry never rewrites the decider)."""
+    conn.execute(update(requests).where(requests.c.id == request_id,
+                                        requests.c.decided_by.is_(None))
+                 .values(decided_by=actor))
+
+
+def lock(conn: Connection, request_id: int) -> dict[str, Any] | None:
+    """The request row, locked until the transaction ends (``SELECT ... FOR UPDATE`` on
+    PostgreSQL; SQLite's single writer already serialises the transaction)."""
+    row = conn.execute(select(requests).where(requests.c.id == request_id)
+                       .with_for_update()).mappings().first()
+    return dict(row) if row else None
+
+
+def save_evidence(conn: Connection, request_id: int, evidence: dict[str, Any]) -> None:
+    """Check results and comparison as JSON: a resumed job and the report read them."""
+    import json
+
+    conn.execute(update(requests).where(requests.c.id == request_id)
+                 .values(evidence=json.dumps(evidence, sort_keys=True, default=str)))
+
+
+def evidence(req: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(req["evidence"]) if req.get("evidence") else {}
+
+
+def last_event_into(conn: Connection, request_id: int, state: str) -> dict[str, Any] | None:
+    """The newest history line that moved the request into ``state``."""
+    row = conn.execute(select(request_events).where(
+        request_events.c.request_id == request_id, request_events.c.to_state == state,
+        request_events.c.from_state != state).order_by(request_events.c.id.desc())
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+def open_for_model(conn: Connection, model: str) -> list[dict[str, Any]]:
+    q = (select(requests).where(requests.c.model == model, requests.c.state.in_(states.OPEN))
+         .order_by(requests.c.id))
     return [dict(r) for r in conn.execute(q).mappings()]

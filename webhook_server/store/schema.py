@@ -83,6 +83,7 @@ requests = Table(
     Column("checks", String(64)),  # "21/22 passed", for messages
     Column("comparison", Text),  # the comparison's one-line summary
     Column("compared_with", String(32)),  # the champion version of that comparison
+    Column("evidence", Text),  # JSON: check results and comparison, kept for resumes/report
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "model", "version"),
@@ -142,7 +143,10 @@ counters = Table(
     Column("value", Integer, nullable=False),
 )
 
-# Every move of the champion alias: promotions and rollbacks, newest last.
+# Every move of an alias Podium manages (champion, staging), newest last. A row is written
+# as an ``intent`` in the transaction that records the request as ``promoting``, before the
+# alias moves; it becomes ``applied`` with the request's final state, or ``abandoned`` when
+# the move did not happen. ``external`` rows record moves made outside Podium.
 ledger = Table(
     "ledger", metadata,
     Column("id", Integer, primary_key=True),
@@ -151,9 +155,10 @@ ledger = Table(
     Column("from_version", String(32)),
     Column("to_version", String(32), nullable=False),
     Column("request_id", Integer, ForeignKey("requests.id")),
-    Column("kind", String(16), nullable=False),  # promote | rollback
+    Column("kind", String(16), nullable=False),  # promote | rollback | external
     Column("actor", String(255), nullable=False),
     Column("at", UTCDateTime, nullable=False),
+    Column("state", String(12), nullable=False, server_default="applied"),
 )
 
 # Notifications (Slack, GitLab), written in the transaction of the change that causes them

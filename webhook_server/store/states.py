@@ -1,9 +1,15 @@
-"""Request states (the values of the `podium.status` tag)."""
+"""Request states (the values of the `podium.status` tag).
+
+``promoting`` is recorded, with the ledger's intent row, before an alias moves: once a
+request is promoting, only its own job ends it (it is not cancellable or superseded), so
+the alias, the ledger and the tags never disagree after a crash.
+"""
 
 QUEUED = "queued"
 CHECKING = "checking"
 COMPARING = "comparing"
 AWAITING_APPROVAL = "awaiting_approval"
+PROMOTING = "promoting"
 PROMOTED = "promoted"
 STAGED = "staged"
 REJECTED = "rejected"
@@ -11,5 +17,7 @@ ARCHIVED = "archived"
 FAILED = "failed"
 CANCELLED = "cancelled"
 
-OPEN = (QUEUED, CHECKING, COMPARING, AWAITING_APPROVAL)
+OPEN = (QUEUED, CHECKING, COMPARING, AWAITING_APPROVAL, PROMOTING)
+# What a deleted tag, a withdrawn alias or a newer request may still end.
+CANCELLABLE = (QUEUED, CHECKING, COMPARING, AWAITING_APPROVAL)
 TERMINAL = (PROMOTED, STAGED, REJECTED, ARCHIVED, FAILED, CANCELLED)

@@ -116,3 +116,13 @@ def test_requeue_gives_a_dead_job_fresh_attempts(svc):
     assert q.requeue("k1") is False  # no longer dead
     job = q.claim("w1")
     assert job.attempts == 1 and state(q, "k1")["state"] == RUNNING
+
+
+def test_claim_by_key_takes_only_that_job(svc):
+    q = make_queue(svc)
+    add(q, "older")
+    add(q, "mine", lock="model:churn")
+    assert q.claim("cli", key="absent") is None
+    assert q.claim("cli", key="mine").key == "mine"
+    assert q.claim("cli", key="mine") is None  # running: not claimable twice
+    assert q.claim("w1").key == "older"

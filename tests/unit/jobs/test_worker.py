@@ -90,3 +90,13 @@ def test_run_stops_when_asked(svc):
     stop.set()
     t.join(5)
     assert not t.is_alive() and job_row(q)["state"] == "done"
+
+
+def test_run_once_with_a_key_runs_only_that_job(svc):
+    seen = []
+    q, w = setup(svc, lambda job: seen.append(job.key))
+    with svc.store.tx() as conn:
+        q.enqueue(conn, kind="work", key="job-2", payload={})
+    assert w.run_once(key="job-2").key == "job-2"
+    assert w.run_once(key="job-2") is None
+    assert seen == ["job-2"]

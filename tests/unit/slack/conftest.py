@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import make_settings
-from tests.unit.test_workflow import MemoryRegistry, comparison, passing
+from tests.support.registry import MemoryRegistry, comparison, passing
 from webhook_server.approvals import slack_action_handler
 from webhook_server.events import TransitionRequested
 from webhook_server.fakes.slack import FakeSlack

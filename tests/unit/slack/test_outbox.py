@@ -3,11 +3,15 @@ order, through Slack outages, rate limits and a crash between posting and record
 
 import json
 import logging
+import threading
+import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from tests.unit.slack.conftest import ALICE
+from webhook_server.notify.drain import drain
 from webhook_server.store import outbox as ob
 from webhook_server.store import requests as reqs
 from webhook_server.store.schema import outbox
@@ -178,12 +182,139 @@ def test_new_versions_rollbacks_and_dead_jobs_get_their_own_messages(rig):
 
         ledger.record(conn, model="churn", alias="champion", from_version=None,
                       to_version="1", kind="promote", actor="policy")
+        ledger.record(conn, model="churn", alias="champion", from_version="1",
+                      to_version="2", kind="promote", actor="policy")
     rig.registry.aliases["champion"] = "2"
     rig.workflow().rollback("churn", "cli:ana", to="1")
     rig.sender.flush()
-    texts = [m["text"] for m in rig.fake.parents()]
+    parents = rig.fake.parents()
+    texts = [m["text"] for m in parents]
     assert texts[0] == ":new: churn v4 registered (run r1)"
     assert texts[1].startswith(":skull: job boom:1 (boom) is dead after 1 attempt(s): the "
                                "model file is gone")
-    assert texts[2] == ":rewind: churn: champion rolled back from v2 to v1 by cli:ana"
+    # a rollback is a request of its own: its thread tells who moved the champion where
+    assert texts[2] == ":trophy: churn v1 → Production: promoted"
+    assert rig.fake.replies(parents[2]["ts"])[-1]["text"] == (
+        ":trophy: promoted by cli:ana: champion rolled back from v2 to v1")
     assert len(texts) == 3
+
+
+# --- two senders, one channel: the lease is renewed before each row ------------------------
+
+LEASE_S, SEND_S = 0.5, 0.2  # five rows take 1 s: twice the lease
+
+
+def emit_messages(store, n: int = 5) -> list[str]:
+    keys = [f"msg:{i}" for i in range(n)]
+    with store.tx() as conn:
+        for key in keys:
+            ob.emit(conn, key=key, kind="message", payload={"text": key})
+    return keys
+
+
+def pending(store) -> bool:
+    with store.read() as conn:
+        return bool(ob.next_batch(conn, "slack", 1))
+
+
+def flush_concurrently(store, flushers) -> None:
+    """Each flusher passes over the outbox until nothing is pending, all at once."""
+
+    def loop(flush):
+        while pending(store):
+            flush()
+            time.sleep(0.01)  # the sender thread's poll interval
+
+    threads = [threading.Thread(target=loop, args=(f,), daemon=True) for f in flushers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_two_senders_with_slow_sends_send_every_row_exactly_once(svc):
+    """Without renewing, the lease runs out mid-pass and the other sender sends the row the
+    first one is still sending."""
+    keys = emit_messages(svc.store)
+    sent, lock = [], threading.Lock()
+
+    def sender(owner):
+        def send(row):
+            with lock:
+                sent.append(row["key"])
+            time.sleep(SEND_S)  # a slow Slack
+            return owner, None
+
+        return lambda: drain(svc.store, channel="slack", owner=owner, send=send, limit=50,
+                             max_backoff_s=1, permanent_attempts=3, lease_s=LEASE_S)
+
+    flush_concurrently(svc.store, [sender("a"), sender("b")])
+    assert sorted(sent) == keys
+
+
+def test_two_slack_senders_with_slow_posts_post_every_message_exactly_once(rig, monkeypatch):
+    from webhook_server.notify.sender import SlackSender
+    from webhook_server.notify.slack import SlackBot
+
+    real = SlackBot.post
+
+    def slow_post(self, **kw):
+        time.sleep(SEND_S)  # Slack answers slowly, before the message lands
+        return real(self, **kw)
+
+    monkeypatch.setattr(SlackBot, "post", slow_post)
+    keys = emit_messages(rig.svc.store)
+    senders = [SlackSender(rig.svc.store, bot=SlackBot(rig.svc.settings), owner=owner,
+                           lease_s=LEASE_S) for owner in ("a", "b")]
+    flush_concurrently(rig.svc.store, [s.flush for s in senders])
+    posted = [m["metadata"]["event_payload"]["key"] for m in rig.fake.messages]
+    assert sorted(posted) == keys
+
+
+def counting_send(store, sent, during_first=None):
+    def send(row):
+        sent.append(row["key"])
+        if during_first and len(sent) == 1:
+            during_first()
+        return "ok", None
+
+    return send
+
+
+def pass_as_a(store, send):
+    return drain(store, channel="slack", owner="a", send=send, limit=50, max_backoff_s=1,
+                 permanent_attempts=3, lease_s=60)
+
+
+def test_a_sender_whose_lease_was_taken_stops_before_its_next_row(svc):
+    from webhook_server.store.schema import leases, utcnow
+
+    store, sent = svc.store, []
+    emit_messages(store, 3)
+
+    def taken_over():  # a second sender took the channel (a's lease had run out)
+        with store.tx() as conn:
+            conn.execute(leases.update().values(owner="b",
+                                                expires_at=utcnow() + timedelta(minutes=1)))
+
+    assert pass_as_a(store, counting_send(store, sent, taken_over))["sent"] == 1
+    assert sent == ["msg:0"]
+    with store.read() as conn:
+        assert [r["key"] for r in ob.next_batch(conn, "slack")] == ["msg:1", "msg:2"]
+
+
+def test_a_sender_whose_lease_ran_out_stops_even_if_nobody_took_it(svc):
+    """Someone may have held it meanwhile: what the pass read is stale, so it ends."""
+    from webhook_server.store.schema import leases, utcnow
+
+    store, sent = svc.store, []
+    emit_messages(store, 3)
+
+    def ran_out():
+        with store.tx() as conn:
+            conn.execute(leases.update().values(expires_at=utcnow() - timedelta(seconds=1)))
+
+    assert pass_as_a(store, counting_send(store, sent, ran_out))["sent"] == 1
+    assert pass_as_a(store, counting_send(store, sent))["sent"] == 2  # the next pass goes on
+    assert sent == ["msg:0", "msg:1", "msg:2"]

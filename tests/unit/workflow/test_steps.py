@@ -3,8 +3,7 @@ compare-and-set promotion, one decision per model, archive refusal."""
 
 import pytest
 
-from model_tests.checks import REGISTRY, CheckResult
-from model_tests.compare import Comparison, Side
+from tests.support.registry import MemoryRegistry, comparison, passing
 from webhook_server.events import TransitionRequested
 from webhook_server.jobs.queue import Job
 from webhook_server.policy import parse_policy
@@ -12,45 +11,6 @@ from webhook_server.sources import Delivery
 from webhook_server.store import ledger
 from webhook_server.store import requests as reqs
 from webhook_server.workflow import Deferred, Gates, Workflow
-
-
-class MemoryRegistry:
-    """The registry as a dict: aliases and tags, no MLflow."""
-
-    def __init__(self, aliases=None):
-        self.aliases = dict(aliases or {})
-        self.tags: dict[str, dict] = {}
-
-    def alias_version(self, model, alias):
-        return self.aliases.get(alias)
-
-    def set_alias(self, model, alias, version):
-        self.aliases[alias] = version
-
-    def set_tags(self, model, version, tags):
-        self.tags.setdefault(version, {}).update(tags)
-
-    def version_exists(self, model, version):
-        return True
-
-    def version_tags(self, model, version):
-        return dict(self.tags.get(version, {}))
-
-    def transition_stage(self, model, version, stage):
-        self.set_tags(model, version, {"stage": stage})
-
-    def log_report(self, *args):
-        pass
-
-
-def passing(model_uri):
-    return [CheckResult(name, cat, True, 1, 1, "ok") for name, (cat, _) in REGISTRY.items()]
-
-
-def comparison(challenger, champion, wins=True):
-    side = Side(challenger, 0.85, 0.6, 0.6, 0.6, 100.0)
-    return Comparison("roc_auc", 100, side, Side(champion, 0.84, 0.6, 0.6, 0.6, 90.0), 0.01,
-                      0.001, 0.02, 0.95, 1000, wins, [] if wins else ["worse"], "EUR")
 
 
 def make(svc, registry, gates, policy=None):
@@ -89,8 +49,13 @@ def test_the_champion_moving_during_the_comparison_triggers_a_new_comparison(svc
     assert compared == ["1", "2"]
     assert registry.aliases["champion"] == "3" and state(svc, rid)["state"] == "promoted"
     with svc.store.read() as conn:
-        (entry,) = ledger.entries(conn, "churn")
-    assert (entry["from_version"], entry["to_version"]) == ("2", "3")
+        entries = ledger.entries(conn, "churn")
+        everything = ledger.entries(conn, "churn", include_unapplied=True)
+    # the move to v2 happened outside Podium: recorded as such, then the promotion 2 -> 3
+    assert [(e["kind"], e["from_version"], e["to_version"]) for e in entries] == [
+        ("external", None, "2"), ("promote", "2", "3")]
+    assert [(e["state"], e["from_version"]) for e in everything if e["kind"] == "promote"] == [
+        ("abandoned", "1"), ("applied", "2")]
     assert registry.tags["2"]["podium.status"] == "archived"
 
 

@@ -1,0 +1,85 @@
+"""An in-memory MLflow registry for workflow tests, and a wrapper that fails one call."""
+
+from __future__ import annotations
+
+from model_tests.checks import REGISTRY, CheckResult
+from model_tests.compare import Comparison, Side
+
+
+class MemoryRegistry:
+    """The registry of one model as dicts: aliases, tags, and every alias move made."""
+
+    def __init__(self, aliases=None):
+        self.aliases = dict(aliases or {})
+        self.tags: dict[str, dict] = {}
+        self.moves: list[tuple[str, str | None, str]] = []  # (alias, from, to)
+
+    def alias_version(self, model, alias):
+        return self.aliases.get(alias)
+
+    def set_alias(self, model, alias, version):
+        if self.aliases.get(alias) != version:
+            self.moves.append((alias, self.aliases.get(alias), version))
+        self.aliases[alias] = version
+
+    def set_tags(self, model, version, tags):
+        self.tags.setdefault(version, {}).update(tags)
+
+    def version_exists(self, model, version):
+        return True
+
+    def version_tags(self, model, version):
+        return dict(self.tags.get(version, {}))
+
+    def transition_stage(self, model, version, stage):
+        self.set_tags(model, version, {"stage": stage})
+
+    def log_report(self, *args):
+        pass
+
+
+class InjectedFault(ConnectionError):
+    """What MLflow unreachable looks like to the workflow (a transient error)."""
+
+
+class Faults:
+    """Counts calls to MLflow (and to the gates, which call MLflow) and fails call number
+    ``fail_at`` once: ``before`` the call has any effect, or ``after`` it took effect (the
+    answer was lost)."""
+
+    def __init__(self, fail_at: int | None = None, mode: str = "before") -> None:
+        self.fail_at, self.mode = fail_at, mode
+        self.calls: list[str] = []
+        self.fired: str | None = None
+
+    def wrap(self, name: str, fn):
+        def call(*args, **kwargs):
+            self.calls.append(name)
+            hit = len(self.calls) == self.fail_at
+            if hit and self.mode == "before":
+                self.fired = name
+                raise InjectedFault(f"injected fault before call {self.fail_at} ({name})")
+            result = fn(*args, **kwargs)
+            if hit:
+                self.fired = name
+                raise InjectedFault(f"injected fault after call {self.fail_at} ({name})")
+            return result
+        return call
+
+
+class FaultyRegistry:
+    def __init__(self, registry, faults: Faults) -> None:
+        self._registry, self._faults = registry, faults
+
+    def __getattr__(self, name):
+        return self._faults.wrap(name, getattr(self._registry, name))
+
+
+def passing(model_uri):
+    return [CheckResult(name, cat, True, 1, 1, "ok") for name, (cat, _) in REGISTRY.items()]
+
+
+def comparison(challenger, champion, wins=True):
+    side = Side(challenger, 0.85, 0.6, 0.6, 0.6, 100.0)
+    return Comparison("roc_auc", 100, side, Side(champion, 0.84, 0.6, 0.6, 0.6, 90.0), 0.01,
+                      0.001, 0.02, 0.95, 1000, wins, [] if wins else ["worse"], "EUR")

@@ -1,0 +1,69 @@
+"""No open request without a live job: a request job that goes dead ends its request
+``failed`` with the reason (tag, Slack), and ``podium replay`` brings it back where it was."""
+
+from tests.support.registry import Faults, FaultyRegistry, MemoryRegistry, comparison, passing
+from webhook_server.events import TransitionRequested
+from webhook_server.jobs.queue import SqlJobQueue, list_jobs
+from webhook_server.jobs.worker import Worker
+from webhook_server.policy import parse_policy
+from webhook_server.replay import replay
+from webhook_server.sources import Delivery
+from webhook_server.store import ledger
+from webhook_server.store import outbox as ob
+from webhook_server.store import requests as reqs
+from webhook_server.workflow import Gates, Workflow
+
+
+class Down(Faults):
+    """MLflow refuses every call while ``down`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def wrap(self, name, fn):
+        def call(*args, **kwargs):
+            if self.down and name == "set_alias":
+                raise ConnectionError("MLflow is unreachable")
+            return fn(*args, **kwargs)
+        return call
+
+
+def test_a_dead_promotion_job_fails_its_request_and_replay_finishes_the_move(svc):
+    svc._policy = parse_policy({})
+    memory, faults = MemoryRegistry({"champion": "1"}), Down()
+    queue = SqlJobQueue(svc.store, backoff_s=0)
+    svc.queue = queue  # replay requeues through the services' queue
+    workflow = Workflow(svc.store, queue, FaultyRegistry(memory, faults), svc.policy,
+                        Gates(passing, lambda m, c, k: comparison(c, k)))
+    queue.on_dead("request", workflow.on_dead)
+    worker = Worker(queue, {"request": workflow.handle}, poll_s=0)
+    result = svc.intake.record(Delivery("mlflow", "tag-2", "model_version_tag.set", "{}",
+                                        TransitionRequested("churn", "2", "Production", "tag")))
+    rid = result.request_id
+    faults.down = True  # every alias move fails: the job's attempts run out
+    while worker.run_once() is not None:
+        pass
+    with svc.store.read() as conn:
+        req = reqs.get(conn, rid)
+        (job,) = list_jobs(conn)
+        intent = ledger.intent_for(conn, rid)
+        alerts = [r["payload"] for r in ob.list_(conn, limit=100)]
+    assert (job["state"], req["state"]) == ("dead", "failed")
+    assert req["reason"].startswith("job gave up in state promoting: ConnectionError: MLflow "
+                                    "is unreachable (podium replay brings it back)")
+    assert memory.tags["2"]["podium.status"] == "promoting"
+    assert intent is not None and memory.aliases["champion"] == "1"
+    assert any(":skull: job request:" in a for a in alerts)
+    assert any('"to": "failed"' in a for a in alerts)  # the request's thread says so
+
+    faults.down = False
+    out = replay(svc, "tag-2")
+    assert out["action"] == "requeued" and out["request"] == {"id": rid, "state": "promoting"}
+    while worker.run_once() is not None:
+        pass
+    with svc.store.read() as conn:
+        req = reqs.get(conn, rid)
+        moves = [(e["from_version"], e["to_version"]) for e in ledger.entries(conn, "churn")]
+    assert req["state"] == "promoted" and memory.aliases["champion"] == "2"
+    assert moves == [("1", "2")] and memory.tags["2"]["podium.status"] == "promoted"

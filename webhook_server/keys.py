@@ -1,0 +1,61 @@
+"""Every key Podium builds from ids, in one place: job keys, lock keys, lease names, audit
+subjects, outbox keys and Slack action ids. Nothing else types these formats by hand."""
+
+from __future__ import annotations
+
+# Slack Block Kit action ids of the Approve / Reject buttons.
+SLACK_APPROVE, SLACK_REJECT = "podium_approve", "podium_reject"
+
+
+def model_lock(model: str) -> str:
+    """Lock key of every job that may move a model's aliases: one runs at a time."""
+    return f"model:{model}"
+
+
+def request_job(request_id: int, step: str | None = None) -> str:
+    """The request's job (``request:7``) or a follow-up (``request:7:promote``)."""
+    return f"request:{request_id}" if step is None else f"request:{request_id}:{step}"
+
+
+def request_job_prefix(request_id: int) -> str:
+    """LIKE pattern of a request's follow-up jobs."""
+    return f"request:{request_id}:%"
+
+
+def request_subject(request_id: int) -> str:
+    """Audit subject of approvals, rejections and denied clicks on a request."""
+    return f"request:{request_id}"
+
+
+def outbox_lease(channel: str) -> str:
+    return f"outbox:{channel}"
+
+
+def request_event_note(request_id: int, event_id: int) -> str:
+    return f"request:{request_id}:event:{event_id}"
+
+
+def request_created_note(request_id: int) -> str:
+    return f"request:{request_id}:created"
+
+
+def request_parent_message(request_id: int) -> str:
+    return f"request:{request_id}:parent"
+
+
+def gitlab_decision(request_id: int) -> str:
+    return f"gitlab:request:{request_id}:decision"
+
+
+def gitlab_deploy(request_id: int) -> str:
+    return f"gitlab:request:{request_id}:deploy"
+
+
+def job_dead_note(job_id: int, attempts: int) -> str:
+    return f"job:{job_id}:dead:{attempts}"
+
+
+def version_lock(model: str, version: str) -> str:
+    """Intake's transaction lock on one model version (PostgreSQL advisory lock): two
+    deliveries reporting the same request see each other instead of both creating it."""
+    return f"intake:{model}:{version}"

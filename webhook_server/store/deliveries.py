@@ -1,0 +1,95 @@
+"""The inbox: every verified delivery, once per ``(source, delivery_id)``.
+
+``insert`` is on the intake hot path (bare driver, ``fastsql``); a ``None`` back means the
+delivery was stored before, and the caller counts the duplicate and answers with the stored
+outcome (``find``). A delivery that reported a request already open is linked to it through
+its detail (``already_open_detail``), since it created no request row of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select, update
+
+from webhook_server.store import fastsql
+from webhook_server.store.schema import deliveries, requests, utcnow
+
+_ALREADY_OPEN = re.compile(r"request (\d+) is already open for this ")
+_REPLAY = "#replay-"
+
+
+def insert(conn: Connection, *, source: str, delivery_id: str, event: str, status: str,
+           detail: str | None, body: str) -> int | None:
+    """The delivery's id, or None when ``(source, delivery_id)`` is already stored."""
+    fast = fastsql.for_conn(conn)
+    row = fast.one(conn, "insert_delivery", {
+        "source": source, "delivery_id": delivery_id, "event": event, "status": status,
+        "detail": detail, "body": body, "received_at": fast.ts(utcnow())})
+    return row[0] if row else None
+
+
+def count_duplicate(conn: Connection, source: str, delivery_id: str) -> None:
+    conn.execute(update(deliveries)
+                 .where(deliveries.c.source == source, deliveries.c.delivery_id == delivery_id)
+                 .values(duplicates=deliveries.c.duplicates + 1))
+
+
+def set_detail(conn: Connection, pk: int, detail: str | None) -> None:
+    conn.execute(update(deliveries).where(deliveries.c.id == pk).values(detail=detail))
+
+
+def already_open_detail(request_id: int, origin: str) -> str:
+    """Detail of a delivery that reported a request already open (same model, version,
+    origin and target): the link to that request."""
+    what = "tag" if origin == "tag" else f"{origin} request"
+    return f"request {request_id} is already open for this {what}"
+
+
+def linked_request(detail: str | None) -> int | None:
+    """The request an ``already_open_detail`` names, else None."""
+    match = _ALREADY_OPEN.match(detail or "")
+    return int(match.group(1)) if match else None
+
+
+def find(conn: Connection, source: str, delivery_id: str) -> dict[str, Any] | None:
+    """id, status, detail of a stored delivery, with ``request_id`` (the request it created
+    or the open one it was linked to), ``reason`` (of the request it created) and ``linked``
+    (True when it created no request but reported an open one)."""
+    row = conn.execute(select(deliveries.c.id, deliveries.c.status, deliveries.c.detail,
+                              requests.c.id.label("request_id"), requests.c.reason)
+                       .outerjoin(requests, requests.c.delivery_pk == deliveries.c.id)
+                       .where(deliveries.c.source == source,
+                              deliveries.c.delivery_id == delivery_id)).mappings().first()
+    if row is None:
+        return None
+    out = dict(row)
+    linked = linked_request(out["detail"]) if out["request_id"] is None else None
+    out["linked"] = linked is not None
+    if linked is not None:
+        out["request_id"] = linked
+    return out
+
+
+def by_ref(conn: Connection, ref: str) -> list[dict[str, Any]]:
+    """Deliveries whose sender's id is ``ref``, or whose number is ``ref`` when it is one,
+    each with the id of the request it created (``request_id``, or None)."""
+    cond = deliveries.c.delivery_id == ref
+    if ref.isascii() and ref.isdigit():
+        cond = or_(cond, deliveries.c.id == int(ref))
+    q = (select(deliveries, requests.c.id.label("request_id"))
+         .outerjoin(requests, requests.c.delivery_pk == deliveries.c.id).where(cond))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def replay_id(delivery_id: str, n: int) -> str:
+    """The delivery id of the ``n``-th re-run of ``delivery_id`` (``podium replay``)."""
+    return f"{delivery_id}{_REPLAY}{n}"
+
+
+def replays(conn: Connection, source: str, delivery_id: str) -> int:
+    """How many times ``delivery_id`` was re-run."""
+    return conn.execute(select(func.count()).select_from(deliveries).where(
+        deliveries.c.source == source,
+        deliveries.c.delivery_id.like(f"{delivery_id}{_REPLAY}%"))).scalar_one()

@@ -1,0 +1,135 @@
+"""The request workflow: a durable, resumable step machine (see ``steps``).
+
+- ``steps``: the request job, resumed from the stored state after any failure;
+- ``moves``: alias moves, intent recorded before the effect, read back after it;
+- ``decisions``: approve / reject / expire, under a row lock;
+- ``rollback``: a rollback is a request whose job runs under the model lock;
+- ``report``: the JSON and Markdown report on the version's run.
+
+Invariants (tests/unit/workflow/test_faults.py fails each MLflow call in turn to prove
+them): every request ends in a terminal state or waits for a person; the champion alias
+equals the ledger's last applied move; a promoted version is tagged ``promoted`` and its
+predecessor ``archived``; one ledger row per move; one decision per request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from webhook_server.jobs.queue import Job, JobQueue
+from webhook_server.policy import Policy
+from webhook_server.registry import Registry
+from webhook_server.store import Store, ledger, states
+from webhook_server.store import requests as reqs
+from webhook_server.workflow import decisions, moves
+from webhook_server.workflow import rollback as rollbacks
+from webhook_server.workflow.errors import (
+    DecisionConflict,
+    Deferred,
+    NotAllowed,
+    RollbackRefused,
+)
+from webhook_server.workflow.steps import RequestRun
+
+__all__ = ["DecisionConflict", "Deferred", "Gates", "NotAllowed", "RollbackRefused",
+           "Workflow"]
+log = logging.getLogger(__name__)
+DEAD_ACTOR = "worker:dead-job"
+
+
+@dataclass
+class Gates:
+    """How checks and comparisons are run (a child process in the service)."""
+
+    check: Callable[[str], list]  # model_uri -> [CheckResult]
+    compare: Callable[[str, str, str], object]  # model, challenger, champion -> Comparison
+    release: Callable[[], None] | None = None  # the job is done: free what check/compare hold
+
+
+class Workflow:
+    def __init__(self, store: Store, queue: JobQueue, registry: Registry, policy: Policy,
+                 gates: Gates) -> None:
+        self.store, self.queue, self.registry = store, queue, registry
+        self.policy, self.gates = policy, gates
+
+    # --- the job -----------------------------------------------------------------------
+
+    def handle(self, job: Job) -> None:
+        try:
+            RequestRun(self, job).run()
+        finally:
+            if self.gates.release is not None:
+                self.gates.release()
+
+    def on_dead(self, conn: Connection, payload: dict, error: str) -> None:
+        """A request job went dead: its request ends ``failed`` with the reason (in the
+        transaction that buries the job), so no request stays open with no job to move it.
+        A promotion whose intent is unsettled keeps its intent: ``podium replay`` resumes
+        it, and other requests of the model wait until then."""
+        request_id = payload.get("request_id")
+        req = reqs.get(conn, request_id) if request_id is not None else None
+        if req is None or req["state"] in states.TERMINAL:
+            return
+        reqs.transition(conn, request_id, expect=states.OPEN, to=states.FAILED,
+                        actor=DEAD_ACTOR,
+                        reason=f"job gave up in state {req['state']}: {error[:400]} "
+                               "(podium replay brings it back)")
+
+    # --- decisions ---------------------------------------------------------------------
+
+    def may_decide(self, model: str, actor: str, groups: frozenset[str] = frozenset()) -> bool:
+        return decisions.may_decide(self.policy, model, actor, groups)
+
+    def decide(self, request_id: int, actor: str, approve: bool, note: str | None = None, *,
+               detail: dict | None = None, groups: frozenset[str] = frozenset()) -> dict:
+        return decisions.decide(self, request_id, actor, approve, note, detail=detail,
+                                groups=groups)
+
+    def expire_approvals(self, now=None) -> list[int]:
+        return decisions.expire(self, now)
+
+    # --- rollback ----------------------------------------------------------------------
+
+    def request_rollback(self, model: str, actor: str, to: str | None = None) -> dict:
+        return rollbacks.request(self, model, actor, to)
+
+    def rollback(self, model: str, actor: str, to: str | None = None, *,
+                 timeout_s: float = 120) -> dict:
+        """Ask for a rollback and see it through: run its job here when no worker has
+        taken it (it still runs under the model lock), else wait for the worker."""
+        asked = rollbacks.request(self, model, actor, to)
+        req = rollbacks.run(self, asked["request"], timeout_s=timeout_s)
+        if req["state"] == states.REJECTED:
+            raise RollbackRefused(req["reason"] or "rollback refused", 409)
+        return {**asked, "state": req["state"], "reason": req["reason"]}
+
+    def check_champions(self) -> dict[str, str]:
+        """Record every champion moved outside Podium (the reconciler runs this): model ->
+        the version the alias points at now, for each one recorded."""
+        with self.store.read() as conn:
+            models = ledger.models(conn)
+        found = {}
+        for model in models:
+            alias = self.policy.for_model(model)["aliases"]["champion"]
+            if (seen := moves.check_champion(self.store, self.registry, model, alias)):
+                found[model] = seen
+        return found
+
+
+def revive(conn: Connection, request_id: int) -> str | None:
+    """Undo ``Workflow.on_dead`` when ``podium replay`` requeues the job (same
+    transaction): the request goes back to the state it failed in. Returns that state, or
+    None when the request did not fail because its job died."""
+    event = reqs.last_event_into(conn, request_id, states.FAILED)
+    req = reqs.get(conn, request_id)
+    if (req is None or req["state"] != states.FAILED or event is None
+            or event["actor"] != DEAD_ACTOR):
+        return None
+    back = event["from_state"]
+    reqs.transition(conn, request_id, expect=(states.FAILED,), to=back, actor="replay",
+                    reason="replayed: resuming")
+    return back

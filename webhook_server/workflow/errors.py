@@ -1,0 +1,26 @@
+"""What the workflow tells its callers (the CLI, the API, the Slack job)."""
+
+from __future__ import annotations
+
+from webhook_server.jobs.worker import DeferJob
+
+
+class DecisionConflict(Exception):
+    """The request is not waiting for a decision (HTTP 409)."""
+
+
+class NotAllowed(Exception):
+    """The actor may not decide this request (HTTP 403)."""
+
+
+class RollbackRefused(Exception):
+    """A rollback that may not happen: ``status`` is the HTTP answer (404 unknown model,
+    409 nothing to roll back to or already there, 422 not a former champion)."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Deferred(DeferJob):
+    """Another request of the same model holds the decision: try again later."""

@@ -1,0 +1,116 @@
+"""Alias moves (promotion, staging, rollback): intent in the store, then the effect.
+
+``begin`` runs inside the caller's transaction: the request becomes ``promoting`` and the
+ledger gets an ``intent`` row naming the alias, the version it is expected to point at and
+the version it will point at. Only then does ``apply`` touch MLflow, with effects that can
+be repeated (set an alias to a value, set tags). A retry after a crash at any point reads
+the intent and the registry and finishes the move, or abandons it when the alias is no
+longer where the intent expected (someone moved it outside Podium): a promotion then
+compares again, a rollback is refused. The alias is read back after it is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from webhook_server.store import ledger, outbox, states
+from webhook_server.store import requests as reqs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``apply`` did: ``done`` (moved, request ended) or ``moved_away`` (abandoned:
+    the alias pointed elsewhere; ``seen`` is where)."""
+
+    done: bool
+    seen: str | None = None
+
+
+def begin(conn: Connection, req: dict, *, expect: tuple[str, ...], alias: str,
+          from_version: str | None, kind: str, actor: str) -> bool:
+    """Record the intent to point ``alias`` at the request's version. False when the
+    request was no longer in one of ``expect`` (cancelled meanwhile)."""
+    if not reqs.transition(conn, req["id"], expect=expect, to=states.PROMOTING, actor=actor,
+                           reason=_intent_line(alias, from_version, req["version"])):
+        return False
+    reqs.set_decided_by(conn, req["id"], actor)
+    ledger.record(conn, model=req["model"], alias=alias, from_version=from_version,
+                  to_version=req["version"], kind=kind, actor=actor, request_id=req["id"],
+                  state=ledger.INTENT)
+    return True
+
+
+def _intent_line(alias: str, old: str | None, new: str) -> str:
+    return f"moving {alias} from v{old} to v{new}" if old else f"moving {alias} to v{new}"
+
+
+def apply(store, registry, req: dict, *, strict_from: bool, stages: bool) -> Outcome:
+    """Perform the request's recorded intent and end the request. ``strict_from``: the alias
+    must still point at the intent's ``from_version`` (champion: compare-and-set); staging
+    moves need not."""
+    with store.read() as conn:
+        intent = ledger.intent_for(conn, req["id"])
+    if intent is None:
+        raise RuntimeError(f"request {req['id']} is promoting without a recorded intent")
+    model, alias = req["model"], intent["alias"]
+    old, new = intent["from_version"], intent["to_version"]
+    current = registry.alias_version(model, alias)
+    seen = new
+    if current != new:
+        if strict_from and current != old:
+            with store.tx() as conn:
+                ledger.settle(conn, intent["id"], ledger.ABANDONED)
+                if ledger.note_external(conn, model=model, alias=alias, seen=current):
+                    _alert_external(conn, model, alias, current)
+            return Outcome(done=False, seen=current)
+        registry.set_alias(model, alias, new)
+        seen = registry.alias_version(model, alias)  # read back: did anything else move it?
+    if stages:
+        registry.transition_stage(model, new, "Production" if strict_from else "Staging")
+        if old and old != new and strict_from:
+            registry.transition_stage(model, old, "Archived")
+    to = states.PROMOTED if strict_from else states.STAGED
+    with store.tx() as conn:
+        ledger.settle(conn, intent["id"], ledger.APPLIED)
+        reqs.transition(conn, req["id"], expect=(states.PROMOTING,), to=to,
+                        actor=intent["actor"], reason=_done_line(intent))
+        if seen != new and ledger.note_external(conn, model=model, alias=alias, seen=seen):
+            _alert_external(conn, model, alias, seen)
+    return Outcome(done=True, seen=seen)
+
+
+def _done_line(intent: dict) -> str:
+    old, new, alias = intent["from_version"], intent["to_version"], intent["alias"]
+    if intent["kind"] == ledger.ROLLBACK:
+        return f"{alias} rolled back from v{old} to v{new}"
+    return f"{alias} v{old} -> v{new}" if old else f"first {alias}"
+
+
+def _alert_external(conn: Connection, model: str, alias: str, seen: str | None) -> None:
+    log.warning("%s: alias %s points at v%s, moved outside Podium", model, alias, seen)
+    outbox.emit(conn, key=f"external:{model}:{alias}:{seen}:{ledger.current(conn, model, alias)}"
+                          f":{len(ledger.entries(conn, model, alias=alias))}",
+                kind="message",
+                payload={"text": f":warning: {model}: alias `{alias}` was moved to v{seen} "
+                                 "outside Podium; recorded in the ledger as external"})
+
+
+def check_champion(store, registry, model: str, alias: str) -> str | None:
+    """The reconciler's look at one model: if the alias points elsewhere than the ledger's
+    last applied move and no move of Podium's is in flight, record it as ``external``.
+    Returns the version recorded, if any."""
+    seen = registry.alias_version(model, alias)  # read the registry before the ledger
+    with store.tx() as conn:
+        if ledger.open_intents(conn, model):
+            return None  # a move is in flight; its job settles it
+        if not ledger.entries(conn, model, alias=alias):
+            return None  # Podium never moved this alias: nothing to disagree with
+        if ledger.note_external(conn, model=model, alias=alias, seen=seen):
+            _alert_external(conn, model, alias, seen)
+            return seen
+    return None

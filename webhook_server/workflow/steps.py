@@ -1,0 +1,268 @@
+"""The request job: a step machine that resumes from the stored state.
+
+Each pass reads the request and runs the step of its state; every step records its result
+in the store (compare-and-set on the state) before the next one starts, so a job retried
+after an exception, a crash or a lost lease picks up where the store says it is:
+
+    queued ─▶ checking ─▶ comparing ─▶ [awaiting_approval] ─▶ promoting ─▶ promoted
+       │          │            └──────────────▶ rejected           │ (alias moved
+       │          └─▶ rejected | promoting (staging alias) ─▶ staged  │  elsewhere: back
+       └─▶ failed (no such version) | archived | rejected          │  to comparing)
+    a rollback request: queued ─▶ promoting ─▶ promoted | rejected ◀┘
+
+A terminal request's job only writes its tags again (idempotent), so a crash after the
+decision and before the tags is repaired by the retry.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from webhook_server.constants import TAG_DECIDED_BY, TAG_REQUEST_ID, TAG_STATUS
+from webhook_server.jobs.queue import Job
+from webhook_server.jobs.worker import PermanentJobError
+from webhook_server.store import ledger, states
+from webhook_server.store import requests as reqs
+from webhook_server.workflow import moves, report
+from webhook_server.workflow.errors import Deferred
+
+log = logging.getLogger(__name__)
+MAX_RECOMPARE = 3
+ROLLBACK_ORIGIN = "rollback"
+
+
+class Fenced:
+    """The registry, with the job's lease checked before every call that changes MLflow:
+    a worker that lost its lease stops before its next external effect."""
+
+    WRITES = frozenset({"set_tags", "set_alias", "transition_stage", "log_report"})
+
+    def __init__(self, registry, fence) -> None:
+        self._registry, self._fence = registry, fence
+
+    def __getattr__(self, name):
+        attr = getattr(self._registry, name)
+        if name in self.WRITES and self._fence is not None:
+            def fenced(*args, **kwargs):
+                self._fence()
+                return attr(*args, **kwargs)
+            return fenced
+        return attr
+
+
+class RequestRun:
+    """One run of one request's job."""
+
+    def __init__(self, workflow, job: Job) -> None:
+        self.wf, self.job = workflow, job
+        self.store, self.queue, self.gates = workflow.store, workflow.queue, workflow.gates
+        self.registry = Fenced(workflow.registry, getattr(job, "fence", None))
+        self.recompared = 0
+
+    def run(self) -> None:
+        req = self._get()
+        for _ in range(20):  # each pass moves the request one step (or ends the run)
+            if req["state"] in states.TERMINAL:
+                self._finish(req)
+                return
+            step = {states.QUEUED: self._queued, states.CHECKING: self._checking,
+                    states.COMPARING: self._comparing, states.PROMOTING: self._promoting,
+                    }.get(req["state"])
+            if step is None:  # awaiting approval: a decision queues the next job
+                return
+            step(req)
+            req = self._get()
+        raise RuntimeError(f"request {req['id']} did not settle (state {req['state']})")
+
+    # --- steps -------------------------------------------------------------------------
+
+    def _queued(self, req: dict) -> None:
+        self._wait_for_others(req)
+        cfg = self._cfg(req)
+        if req["origin"] == ROLLBACK_ORIGIN:
+            self._begin_rollback(req, cfg)
+            return
+        if req["target"] == "Archived":
+            self._archive(req, cfg)
+            return
+        if not self.registry.version_exists(req["model"], req["version"]):
+            self._end(req, states.FAILED, "worker",
+                      f"model {req['model']!r} version {req['version']} does not exist in "
+                      "the registry")
+            return
+        self._move(req, states.CHECKING, "worker")
+
+    def _checking(self, req: dict) -> None:
+        self._wait_for_others(req)
+        try:
+            results = self.gates.check(f"models:/{req['model']}/{req['version']}")
+        except Exception as exc:
+            if getattr(exc, "transient", True):
+                raise  # MLflow unreachable and the like: the job retries
+            self._end(req, states.FAILED, "worker", str(exc))
+            return
+        failed = [r.name for r in results if not r.passed]
+        tags = {f"podium.check.{r.name}": "pass" if r.passed else "fail" for r in results}
+        tags["podium.checks"] = f"{len(results) - len(failed)}/{len(results)} passed"
+        self.registry.set_tags(req["model"], req["version"], tags)
+        with self.store.tx() as conn:
+            reqs.summarise(conn, req["id"], checks=tags["podium.checks"])
+            reqs.save_evidence(conn, req["id"], {"checks": [r.as_json() for r in results]})
+        if failed:
+            self._end(req, states.REJECTED, "policy", f"failed checks: {', '.join(failed)}")
+            return
+        cfg = self._cfg(req)
+        if req["target"] == "Staging":
+            alias = cfg["aliases"]["staging"]
+            with self.store.tx() as conn:
+                moves.begin(conn, req, expect=(states.CHECKING,), alias=alias,
+                            from_version=self.registry.alias_version(req["model"], alias),
+                            kind=ledger.PROMOTE, actor="policy")
+            return
+        self._move(req, states.COMPARING, "worker")
+
+    def _comparing(self, req: dict) -> None:
+        self._wait_for_others(req)
+        cfg = self._cfg(req)
+        champion = self.registry.alias_version(req["model"], cfg["aliases"]["champion"])
+        if champion is not None and champion != req["version"]:
+            comparison = self.gates.compare(req["model"], req["version"], champion)
+            line = comparison.line()[:500]
+            self.registry.set_tags(req["model"], req["version"], {"podium.comparison": line})
+            with self.store.tx() as conn:
+                reqs.summarise(conn, req["id"], comparison=line, compared_with=champion)
+                reqs.save_evidence(conn, req["id"], {**reqs.evidence(req),
+                                                     "comparison": comparison.as_json()})
+            if not comparison.wins:
+                new = " new" if req["decided_by"] else ""
+                self._end(req, states.REJECTED, req["decided_by"] or "policy",
+                          f"loses the comparison with the{new} champion v{champion}: "
+                          + "; ".join(comparison.reasons))
+                return
+        if req["decided_by"] is None and "Production" in cfg["approval"]["targets"]:
+            self._move(req, states.AWAITING_APPROVAL, "policy",
+                       f"waiting for {cfg['approval']['quorum']} approval(s)")
+            return
+        with self.store.tx() as conn:
+            moves.begin(conn, req, expect=(states.COMPARING,),
+                        alias=cfg["aliases"]["champion"], from_version=champion,
+                        kind=ledger.PROMOTE, actor=req["decided_by"] or "policy")
+
+    def _promoting(self, req: dict) -> None:
+        cfg = self._cfg(req)
+        champion = cfg["aliases"]["champion"]
+        with self.store.read() as conn:
+            intent = ledger.intent_for(conn, req["id"])
+        strict = intent is None or intent["alias"] == champion
+        self.registry.set_tags(req["model"], req["version"],
+                               {TAG_REQUEST_ID: str(req["id"]), TAG_STATUS: states.PROMOTING})
+        outcome = moves.apply(self.store, self.registry, req, strict_from=strict,
+                              stages=cfg["stages"])
+        if outcome.done:
+            return
+        if req["origin"] == ROLLBACK_ORIGIN:
+            self._end(req, states.REJECTED, req["decided_by"] or "worker",
+                      f"the champion moved to v{outcome.seen} outside Podium before the "
+                      "rollback ran; nothing changed", expect=(states.PROMOTING,))
+            return
+        self.recompared += 1
+        if self.recompared > MAX_RECOMPARE:
+            raise RuntimeError("the champion kept moving; will retry")
+        with self.store.tx() as conn:  # never promote on a stale comparison
+            reqs.transition(conn, req["id"], expect=(states.PROMOTING,), to=states.COMPARING,
+                            actor="worker", reason=f"champion moved to v{outcome.seen} "
+                                                   "outside Podium: comparing again")
+
+    # --- targets without checks --------------------------------------------------------
+
+    def _archive(self, req: dict, cfg: dict) -> None:
+        champion = self.registry.alias_version(req["model"], cfg["aliases"]["champion"])
+        if champion == req["version"]:
+            self._end(req, states.REJECTED, "policy",
+                      f"v{req['version']} is the champion: promote a replacement or roll "
+                      "back first")
+            return
+        if cfg["stages"]:
+            self.registry.transition_stage(req["model"], req["version"], "Archived")
+        self._end(req, states.ARCHIVED, "policy", None)
+
+    def _begin_rollback(self, req: dict, cfg: dict) -> None:
+        """Under the model lock: the ledger decides where a rollback may go."""
+        from webhook_server.workflow.rollback import validate
+
+        alias = cfg["aliases"]["champion"]
+        with self.store.tx() as conn:
+            problem = validate(conn, req["model"], alias, req["version"])
+            if problem is not None:
+                reqs.transition(conn, req["id"], expect=(states.QUEUED,), to=states.REJECTED,
+                                actor=req["requested_by"] or "worker", reason=str(problem))
+                return
+            moves.begin(conn, req, expect=(states.QUEUED,), alias=alias,
+                        from_version=ledger.current(conn, req["model"], alias),
+                        kind=ledger.ROLLBACK, actor=req["requested_by"] or "worker")
+
+    # --- the end -----------------------------------------------------------------------
+
+    def _finish(self, req: dict) -> None:
+        """Tags of a terminal request (again, after a crash), the predecessor archived."""
+        with self.store.read() as conn:
+            move = ledger.applied_for(conn, req["id"])
+            champion_now = (ledger.current(conn, req["model"], move["alias"])
+                            if move else None)
+        evidence = reqs.evidence(req)
+        if evidence and req["state"] in (states.PROMOTED, states.STAGED, states.REJECTED):
+            report.save(self.registry, req, {"request": req["id"], **evidence,
+                                             "state": req["state"], "reason": req["reason"]})
+        if (move and move["from_version"] and move["from_version"] != champion_now
+                and move["alias"] == self._cfg(req)["aliases"]["champion"]):
+            self.registry.set_tags(req["model"], move["from_version"],
+                                   {TAG_STATUS: states.ARCHIVED})
+        tags = {TAG_REQUEST_ID: str(req["id"])}
+        if req["reason"]:
+            tags["podium.reason"] = req["reason"][:500]
+        if req["decided_by"]:
+            tags[TAG_DECIDED_BY] = req["decided_by"]
+        tags[TAG_STATUS] = req["state"]
+        self.registry.set_tags(req["model"], req["version"], tags)
+
+    def _end(self, req: dict, to: str, actor: str, reason: str | None,
+             expect: tuple[str, ...] | None = None) -> None:
+        with self.store.tx() as conn:
+            if reqs.transition(conn, req["id"], expect=expect or (req["state"],), to=to,
+                               actor=actor, reason=reason):
+                reqs.set_decided_by(conn, req["id"], actor)
+
+    def _move(self, req: dict, to: str, actor: str, reason: str | None = None) -> None:
+        with self.store.tx() as conn:
+            moved = reqs.transition(conn, req["id"], expect=(req["state"],), to=to,
+                                    actor=actor, reason=reason)
+        if moved:
+            self.registry.set_tags(req["model"], req["version"],
+                                   {TAG_REQUEST_ID: str(req["id"]), TAG_STATUS: to})
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _wait_for_others(self, req: dict) -> None:
+        """One decision per model: an earlier request waiting for approval, or a move of
+        another request not yet settled, goes first."""
+        with self.store.read() as conn:
+            others = [r for r in reqs.open_for_model(conn, req["model"]) if r["id"] != req["id"]]
+            intents = [i for i in ledger.open_intents(conn, req["model"])
+                       if i["request_id"] != req["id"]]
+        if intents:
+            raise Deferred(f"model {req['model']} has an unfinished move of request "
+                           f"{intents[0]['request_id']}")
+        if req["origin"] != ROLLBACK_ORIGIN and any(
+                r["id"] < req["id"] and r["state"] == states.AWAITING_APPROVAL for r in others):
+            raise Deferred(f"model {req['model']} has a request awaiting approval")
+
+    def _cfg(self, req: dict) -> dict:
+        return self.wf.policy.for_model(req["model"])
+
+    def _get(self) -> dict:
+        request_id = self.job.payload["request_id"]
+        with self.store.read() as conn:
+            req = reqs.get(conn, request_id)
+        if req is None:
+            raise PermanentJobError(f"request {request_id} does not exist")
+        return req
