@@ -39,7 +39,8 @@ def test_an_approval_queues_the_promotion_once(wsvc):
     rid = waiting(wsvc)
     out = wsvc.workflow().decide(rid, "cli:ana", True)
     assert out == {"request": rid, "state": "approved", "decided_by": "cli:ana"}
-    decided = r"already decided by cli:ana at \d{4}-\d\d-\d\d .* UTC \(promoting: moving champion to v3\)"
+    decided = (r"already decided by cli:ana at \d{4}-\d\d-\d\d .* UTC "
+               r"\(promoting: moving champion to v3\)")
     with pytest.raises(DecisionConflict, match=decided):
         wsvc.workflow().decide(rid, "cli:bob", False)
     from webhook_server.jobs.queue import list_jobs
@@ -64,7 +65,8 @@ def test_a_rejection_ends_the_request_and_a_later_click_conflicts(wsvc):
         row = reqs.get(conn, rid)
     assert (row["reason"], row["decided_by"]) == ("rejected by cli:ana: not this week",
                                                   "cli:ana")
-    with pytest.raises(DecisionConflict, match=r"already decided by cli:ana at .* \(rejected: rejected by cli:ana"):
+    late = r"already decided by cli:ana at .* \(rejected: rejected by cli:ana"
+    with pytest.raises(DecisionConflict, match=late):
         wsvc.workflow().decide(rid, "cli:bob", True)
 
 
