@@ -18,6 +18,7 @@ import gitlab
 import requests
 from gitlab.exceptions import GitlabError
 
+from webhook_server import keys
 from webhook_server.notify.blocks import version_url
 from webhook_server.notify.drain import DeliveryError, drain
 from webhook_server.settings import Settings
@@ -123,7 +124,7 @@ class GitLabSender:
         deploy_ref = self.policy.for_model(req["model"]).get("gitlab", {}).get("deploy_ref")
         if (req["state"] == "promoted" and deploy_ref and project
                 and self.settings.gitlab_trigger_token):
-            follow_up = {"key": f"gitlab:request:{req['id']}:deploy", "kind": "deploy",
+            follow_up = {"key": keys.gitlab_deploy(req["id"]), "kind": "deploy",
                          "request_id": req["id"],
                          "payload": {"project": project, "ref": deploy_ref,
                                      "variables": {"MODEL_NAME": req["model"],

@@ -43,7 +43,9 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(tmp_pa
     assert [tuple(r) for r in rows] == [
         ("1", "tag", "Production", "promoted", "slack:U0DEMOAPPROVER"),
         ("2", "tag", "Production", "rejected", "policy"),
-        ("3", "alias", "Production", "promoted", "slack:U0DEMOAPPROVER")]
+        ("3", "alias", "Production", "promoted", "slack:U0DEMOAPPROVER"),
+        ("1", "rollback", "Production", "promoted", "cli:demo"),  # rollbacks are requests
+        ("3", "rollback", "Production", "promoted", "cli:demo")]
     assert [tuple(r) for r in ledger] == [
         ("promote", None, "1", "slack:U0DEMOAPPROVER"),
         ("promote", "1", "3", "slack:U0DEMOAPPROVER"),

@@ -143,7 +143,7 @@ def test_approval_path_and_deciding_twice(podium, podium_env, versions, mlflow_c
     again = cli(env, "approve", str(waiting["id"]))
     assert again.returncode == 1
     assert f"request {waiting['id']} was already decided by cli:" in again.stderr
-    assert "(promoted)" in again.stderr
+    assert "(promoted: champion v" in again.stderr
 
 
 class OneFailingCheck:
@@ -237,11 +237,14 @@ def test_the_champion_moving_during_the_comparison_is_compared_again_in_mlflow(
     svc.workflow(Gates(check=passing.check, compare=compare)).handle(
         Job(1, f"request:{rid}", "request", {"request_id": rid}, 1, 6, "test"))
     with svc.store.read() as conn:
-        (entry,) = ledger.entries(conn, m)
+        entries = ledger.entries(conn, m)
     svc.close()
     assert compared == [versions["v1"], versions["v2"]]
     assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v3"]
-    assert (entry["from_version"], entry["to_version"]) == (versions["v2"], versions["v3"])
+    # the hand-made move is in the ledger as such, then Podium's own
+    assert [(e["kind"], e["to_version"]) for e in entries] == [("external", versions["v2"]),
+                                                              ("promote", versions["v3"])]
+    assert entries[-1]["from_version"] == versions["v2"]
 
 
 SLACK_SIGNING = "e2e-signing-secret"
@@ -309,7 +312,7 @@ def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
         assert len(keys) == len(set(keys))  # every message once
         steps = ["request received", "running the model checks", "checks passed",
                  "comparison: roc_auc", f"approved by <@{ALICE}> (1 of 2)",
-                 f"approved by <@{BOB}>; promoting", "promoted by"]
+                 f"moving the alias (decided by <@{BOB}>)", "promoted by"]
         positions = [next(i for i, text in enumerate(replies) if step in text)
                      for step in steps]
         assert positions == sorted(positions), replies  # in the order it happened
@@ -359,5 +362,5 @@ def test_an_approval_nobody_gives_expires_and_the_slack_message_says_so(
                              timeout=30, what="the message updated to rejected")
         assert not any(b["type"] == "actions" for b in parent["blocks"])
         slack.click(server.url, SLACK_SIGNING, rid, ALICE, message_ts=parent["ts"])
-        wait_for(lambda: any("not waiting for approval (approval expired" in e["text"]
+        wait_for(lambda: any("(rejected: approval expired" in e["text"]
                              for e in slack.ephemerals), timeout=30, what="the late click")

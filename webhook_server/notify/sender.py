@@ -73,7 +73,7 @@ class SlackSender:
                                    public_url=self.public_url, approvals=approvals,
                                    quorum=self.quorum_of(req["model"]))
         if thread is None:
-            parent_key = f"request:{request_id}:parent"
+            parent_key = keys.request_parent_message(request_id)
             found = (self.bot.find(parent_key, oldest=self._oldest(row))
                      if row["attempted_at"] else None)
             self._attempt(row)

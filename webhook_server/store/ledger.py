@@ -70,12 +70,17 @@ def current(conn: Connection, model: str, alias: str) -> str | None:
 
 
 def former_champions(conn: Connection, model: str, alias: str) -> list[str]:
-    """Versions Podium made champion (promotion or rollback), oldest first, no repeats.
-    Versions set by hand in the MLflow UI (``external``) never passed Podium's gates."""
+    """Versions that served as champion in the ledger, oldest first, no repeats: those
+    Podium made champion and those its moves replaced (the champion before Podium took
+    over included). A version set by hand (``external``) and replaced by hand never counts:
+    it never passed Podium's gates nor did Podium compare anything against it."""
     seen: list[str] = []
     for e in entries(conn, model, alias=alias):
-        if e["kind"] != EXTERNAL and e["to_version"] not in seen:
-            seen.append(e["to_version"])
+        if e["kind"] == EXTERNAL:
+            continue
+        for version in (e["from_version"], e["to_version"]):
+            if version is not None and version not in seen:
+                seen.append(version)
     return seen
 
 
@@ -104,3 +109,10 @@ def models(conn: Connection) -> list[str]:
     """Models whose aliases Podium has moved."""
     return list(conn.execute(select(ledger.c.model).distinct().order_by(ledger.c.model))
                 .scalars())
+
+
+def last_id(conn: Connection, model: str) -> int | None:
+    """The newest ledger row of ``model`` in any state (to notice a move made meanwhile)."""
+    from sqlalchemy import func
+
+    return conn.execute(select(func.max(ledger.c.id)).where(ledger.c.model == model)).scalar()

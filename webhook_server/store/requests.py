@@ -23,7 +23,7 @@ def create(conn: Connection, *, model: str, version: str, target: str | None,
         "requested_by": requested_by, "comment": comment, "now": now})
     fast.one(conn, "insert_event", {"request_id": request_id, "now": now, "from_state": None,
                                     "to_state": state, "actor": actor, "note": reason})
-    outbox.emit(conn, key=f"request:{request_id}:created", kind="step", request_id=request_id,
+    outbox.emit(conn, key=keys.request_created_note(request_id), kind="step", request_id=request_id,
                 payload={"to": state, "actor": actor, "reason": reason})
     return request_id
 
@@ -43,12 +43,12 @@ def transition(conn: Connection, request_id: int, *, expect: tuple[str, ...], to
         event_id = conn.execute(insert(request_events).values(
             request_id=request_id, at=now, from_state=row.state, to_state=to, actor=actor,
             note=reason)).inserted_primary_key[0]
-        outbox.emit(conn, key=f"request:{request_id}:event:{event_id}", kind="step",
+        outbox.emit(conn, key=keys.request_event_note(request_id, event_id), kind="step",
                     request_id=request_id,
                     payload={"from": row.state, "to": to, "actor": actor, "reason": reason,
                              "checks": row.checks, "comparison": row.comparison})
         if to in states.TERMINAL:  # the merge request hears of the decision (gitlab.py)
-            outbox.emit(conn, key=f"gitlab:request:{request_id}:decision", kind="decision",
+            outbox.emit(conn, key=keys.gitlab_decision(request_id), kind="decision",
                         request_id=request_id, channel="gitlab", payload={"state": to})
     return bool(moved)
 
@@ -71,7 +71,7 @@ def note(conn: Connection, request_id: int, actor: str, text: str,
         request_id=request_id, at=utcnow(), from_state=state, to_state=state, actor=actor,
         note=text)).inserted_primary_key[0]
     if notify:
-        outbox.emit(conn, key=f"request:{request_id}:event:{event_id}", kind="step",
+        outbox.emit(conn, key=keys.request_event_note(request_id, event_id), kind="step",
                     request_id=request_id, payload={"text": text, "actor": actor})
 
 
@@ -176,3 +176,10 @@ def open_for_model(conn: Connection, model: str) -> list[dict[str, Any]]:
     q = (select(requests).where(requests.c.model == model, requests.c.state.in_(states.OPEN))
          .order_by(requests.c.id))
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def set_compared_with(conn: Connection, request_id: int, champion: str | None) -> None:
+    """The champion of the latest comparison (None: there was none). An approval's move
+    expects the alias there."""
+    conn.execute(update(requests).where(requests.c.id == request_id)
+                 .values(compared_with=champion))

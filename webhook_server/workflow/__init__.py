@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from webhook_server import keys
 from webhook_server.jobs.queue import Job, JobQueue
 from webhook_server.policy import Policy
 from webhook_server.registry import Registry
@@ -67,17 +68,26 @@ class Workflow:
 
     def on_dead(self, conn: Connection, payload: dict, error: str) -> None:
         """A request job went dead: its request ends ``failed`` with the reason (in the
-        transaction that buries the job), so no request stays open with no job to move it.
-        A promotion whose intent is unsettled keeps its intent: ``podium replay`` resumes
-        it, and other requests of the model wait until then."""
+        transaction that buries the job; the outbox posts it), and a follow-up job writes
+        the status on the version once MLflow answers. So no request stays open with no
+        job to move it. A promotion whose intent is unsettled keeps its intent: ``podium
+        replay`` resumes it, and other requests of the model wait until then."""
         request_id = payload.get("request_id")
         req = reqs.get(conn, request_id) if request_id is not None else None
         if req is None or req["state"] in states.TERMINAL:
             return
-        reqs.transition(conn, request_id, expect=states.OPEN, to=states.FAILED,
-                        actor=DEAD_ACTOR,
-                        reason=f"job gave up in state {req['state']}: {error[:400]} "
-                               "(podium replay brings it back)")
+        if req["state"] == states.AWAITING_APPROVAL:
+            return  # it waits for a person, not for the job; a decision queues the next
+        if reqs.transition(conn, request_id, expect=states.OPEN, to=states.FAILED,
+                           actor=DEAD_ACTOR,
+                           reason=f"job gave up in state {req['state']}: {error[:400]} "
+                                  "(podium replay brings it back)"):
+            failures = len([e for e in reqs.history(conn, request_id)
+                            if e["to_state"] == states.FAILED])
+            self.queue.enqueue(conn, kind="request",
+                               key=keys.request_job(request_id, f"failed-{failures}"),
+                               payload={"request_id": request_id},
+                               lock_key=keys.model_lock(req["model"]))
 
     # --- decisions ---------------------------------------------------------------------
 
@@ -130,6 +140,10 @@ def revive(conn: Connection, request_id: int) -> str | None:
             or event["actor"] != DEAD_ACTOR):
         return None
     back = event["from_state"]
+    if any(r["id"] != request_id and r["origin"] == req["origin"]
+           and r["target"] == req["target"]
+           for r in reqs.open_for_version(conn, req["model"], req["version"])):
+        return None  # the tag was set again meanwhile: that request carries it now
     reqs.transition(conn, request_id, expect=(states.FAILED,), to=back, actor="replay",
                     reason="replayed: resuming")
     return back

@@ -12,6 +12,7 @@ compares again, a rollback is refused. The alias is read back after it is set.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -49,10 +50,12 @@ def _intent_line(alias: str, old: str | None, new: str) -> str:
     return f"moving {alias} from v{old} to v{new}" if old else f"moving {alias} to v{new}"
 
 
-def apply(store, registry, req: dict, *, strict_from: bool, stages: bool) -> Outcome:
+def apply(store, registry, req: dict, *, strict_from: bool, stages: bool,
+          moved_away: Callable[[Connection, str | None], None]) -> Outcome:
     """Perform the request's recorded intent and end the request. ``strict_from``: the alias
     must still point at the intent's ``from_version`` (champion: compare-and-set); staging
-    moves need not."""
+    moves need not. When it points elsewhere, the intent is abandoned and
+    ``moved_away(conn, seen)`` moves the request on, in the same transaction."""
     with store.read() as conn:
         intent = ledger.intent_for(conn, req["id"])
     if intent is None:
@@ -65,8 +68,12 @@ def apply(store, registry, req: dict, *, strict_from: bool, stages: bool) -> Out
         if strict_from and current != old:
             with store.tx() as conn:
                 ledger.settle(conn, intent["id"], ledger.ABANDONED)
-                if ledger.note_external(conn, model=model, alias=alias, seen=current):
+                others = [i for i in ledger.open_intents(conn, model)
+                          if i["request_id"] != req["id"]]
+                if not others and ledger.note_external(conn, model=model, alias=alias,
+                                                       seen=current):
                     _alert_external(conn, model, alias, current)
+                moved_away(conn, current)
             return Outcome(done=False, seen=current)
         registry.set_alias(model, alias, new)
         seen = registry.alias_version(model, alias)  # read back: did anything else move it?
@@ -104,10 +111,12 @@ def check_champion(store, registry, model: str, alias: str) -> str | None:
     """The reconciler's look at one model: if the alias points elsewhere than the ledger's
     last applied move and no move of Podium's is in flight, record it as ``external``.
     Returns the version recorded, if any."""
-    seen = registry.alias_version(model, alias)  # read the registry before the ledger
+    with store.read() as conn:  # the ledger first: a move settled after this read shows
+        before = ledger.last_id(conn, model)  # up as a newer row below
+    seen = registry.alias_version(model, alias)
     with store.tx() as conn:
-        if ledger.open_intents(conn, model):
-            return None  # a move is in flight; its job settles it
+        if ledger.open_intents(conn, model) or ledger.last_id(conn, model) != before:
+            return None  # a move is in flight, or settled meanwhile: look next time
         if not ledger.entries(conn, model, alias=alias):
             return None  # Podium never moved this alias: nothing to disagree with
         if ledger.note_external(conn, model=model, alias=alias, seen=seen):

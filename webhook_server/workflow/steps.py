@@ -114,10 +114,10 @@ class RequestRun:
         cfg = self._cfg(req)
         if req["target"] == "Staging":
             alias = cfg["aliases"]["staging"]
+            current = self.registry.alias_version(req["model"], alias)  # no MLflow call in a tx
             with self.store.tx() as conn:
                 moves.begin(conn, req, expect=(states.CHECKING,), alias=alias,
-                            from_version=self.registry.alias_version(req["model"], alias),
-                            kind=ledger.PROMOTE, actor="policy")
+                            from_version=current, kind=ledger.PROMOTE, actor="policy")
             return
         self._move(req, states.COMPARING, "worker")
 
@@ -125,12 +125,16 @@ class RequestRun:
         self._wait_for_others(req)
         cfg = self._cfg(req)
         champion = self.registry.alias_version(req["model"], cfg["aliases"]["champion"])
-        if champion is not None and champion != req["version"]:
+        if champion == req["version"]:  # nothing to move, nothing for the ledger
+            self._end(req, states.PROMOTED, "policy", f"v{champion} is already the champion")
+            return
+        if champion is not None:
             comparison = self.gates.compare(req["model"], req["version"], champion)
             line = comparison.line()[:500]
             self.registry.set_tags(req["model"], req["version"], {"podium.comparison": line})
             with self.store.tx() as conn:
-                reqs.summarise(conn, req["id"], comparison=line, compared_with=champion)
+                reqs.summarise(conn, req["id"], comparison=line)
+                reqs.set_compared_with(conn, req["id"], champion)
                 reqs.save_evidence(conn, req["id"], {**reqs.evidence(req),
                                                      "comparison": comparison.as_json()})
             if not comparison.wins:
@@ -139,6 +143,9 @@ class RequestRun:
                           f"loses the comparison with the{new} champion v{champion}: "
                           + "; ".join(comparison.reasons))
                 return
+        else:
+            with self.store.tx() as conn:  # the first champion: nothing to compare with
+                reqs.set_compared_with(conn, req["id"], None)
         if req["decided_by"] is None and "Production" in cfg["approval"]["targets"]:
             self._move(req, states.AWAITING_APPROVAL, "policy",
                        f"waiting for {cfg['approval']['quorum']} approval(s)")
@@ -153,25 +160,39 @@ class RequestRun:
         champion = cfg["aliases"]["champion"]
         with self.store.read() as conn:
             intent = ledger.intent_for(conn, req["id"])
-        strict = intent is None or intent["alias"] == champion
+            older = [i for i in ledger.open_intents(conn, req["model"])
+                     if intent is not None and i["id"] < intent["id"]]
+        if intent is None:  # cannot happen (state and intent commit together); be safe
+            with self.store.tx() as conn:
+                reqs.transition(conn, req["id"], expect=(states.PROMOTING,),
+                                to=states.COMPARING, actor="worker",
+                                reason="promoting without a recorded move: comparing again")
+            return
+        if older:  # moves settle in the order they were decided
+            raise Deferred(f"model {req['model']} has an unfinished move of request "
+                           f"{older[0]['request_id']}")
         self.registry.set_tags(req["model"], req["version"],
                                {TAG_REQUEST_ID: str(req["id"]), TAG_STATUS: states.PROMOTING})
-        outcome = moves.apply(self.store, self.registry, req, strict_from=strict,
-                              stages=cfg["stages"])
-        if outcome.done:
-            return
+        outcome = moves.apply(self.store, self.registry, req,
+                              strict_from=intent["alias"] == champion, stages=cfg["stages"],
+                              moved_away=lambda conn, seen: self._moved_away(conn, req, seen))
+        if not outcome.done:
+            self.recompared += 1
+            if self.recompared > MAX_RECOMPARE:
+                raise RuntimeError("the champion kept moving; will retry")
+
+    def _moved_away(self, conn, req: dict, seen: str | None) -> None:
+        """The champion is no longer where the move expected it (moved by hand): a
+        rollback is refused, a promotion compares again; never on a stale comparison."""
         if req["origin"] == ROLLBACK_ORIGIN:
-            self._end(req, states.REJECTED, req["decided_by"] or "worker",
-                      f"the champion moved to v{outcome.seen} outside Podium before the "
-                      "rollback ran; nothing changed", expect=(states.PROMOTING,))
+            reqs.transition(conn, req["id"], expect=(states.PROMOTING,), to=states.REJECTED,
+                            actor=req["decided_by"] or "worker",
+                            reason=f"the champion moved to v{seen} outside Podium before the "
+                                   "rollback ran; nothing changed")
             return
-        self.recompared += 1
-        if self.recompared > MAX_RECOMPARE:
-            raise RuntimeError("the champion kept moving; will retry")
-        with self.store.tx() as conn:  # never promote on a stale comparison
-            reqs.transition(conn, req["id"], expect=(states.PROMOTING,), to=states.COMPARING,
-                            actor="worker", reason=f"champion moved to v{outcome.seen} "
-                                                   "outside Podium: comparing again")
+        reqs.transition(conn, req["id"], expect=(states.PROMOTING,), to=states.COMPARING,
+                        actor="worker",
+                        reason=f"champion moved to v{seen} outside Podium: comparing again")
 
     # --- targets without checks --------------------------------------------------------
 

@@ -46,13 +46,15 @@ def test_a_dead_promotion_job_fails_its_request_and_replay_finishes_the_move(svc
         pass
     with svc.store.read() as conn:
         req = reqs.get(conn, rid)
-        (job,) = list_jobs(conn)
+        job, follow_up = sorted(list_jobs(conn), key=lambda j: j["id"])
         intent = ledger.intent_for(conn, rid)
         alerts = [r["payload"] for r in ob.list_(conn, limit=100)]
     assert (job["state"], req["state"]) == ("dead", "failed")
     assert req["reason"].startswith("job gave up in state promoting: ConnectionError: MLflow "
                                     "is unreachable (podium replay brings it back)")
-    assert memory.tags["2"]["podium.status"] == "promoting"
+    assert (follow_up["key"], follow_up["state"]) == (f"request:{rid}:failed-1", "done")
+    assert memory.tags["2"]["podium.status"] == "failed"  # written by the follow-up job
+    assert memory.tags["2"]["podium.reason"].startswith("job gave up in state promoting")
     assert intent is not None and memory.aliases["champion"] == "1"
     assert any(":skull: job request:" in a for a in alerts)
     assert any('"to": "failed"' in a for a in alerts)  # the request's thread says so
@@ -67,3 +69,19 @@ def test_a_dead_promotion_job_fails_its_request_and_replay_finishes_the_move(svc
         moves = [(e["from_version"], e["to_version"]) for e in ledger.entries(conn, "churn")]
     assert req["state"] == "promoted" and memory.aliases["champion"] == "2"
     assert moves == [("1", "2")] and memory.tags["2"]["podium.status"] == "promoted"
+
+
+def test_a_request_waiting_for_a_person_is_not_failed_by_a_dead_job(svc):
+    """The job's last attempt recorded awaiting_approval and then died (tags failed): the
+    request still waits for its approvers."""
+    svc._policy = parse_policy({})
+    workflow = Workflow(svc.store, svc.queue, MemoryRegistry(), svc.policy,
+                        Gates(passing, None))
+    rid = svc.intake.record(Delivery("api", "d-9", "api.request", "{}", TransitionRequested(
+        "churn", "9", "Production", "api"))).request_id
+    with svc.store.tx() as conn:
+        for a, b in (("queued", "checking"), ("checking", "comparing"),
+                     ("comparing", "awaiting_approval")):
+            reqs.transition(conn, rid, expect=(a,), to=b, actor="test")
+        workflow.on_dead(conn, {"request_id": rid}, "ConnectionError: tags")
+        assert reqs.get(conn, rid)["state"] == "awaiting_approval"

@@ -123,3 +123,24 @@ def test_a_champion_moved_in_the_mlflow_ui_is_recorded_as_external_once(rig):
     # the way back from a version set by hand is the last champion Podium chose
     out = workflow.rollback("churn", "cli:ana")
     assert (out["from"], out["to"], registry.aliases["champion"]) == ("7", "2", "2")
+
+
+def test_a_promotion_settling_while_the_reconciler_looks_is_not_taken_for_external(rig):
+    """The reconciler reads the alias (still v2); the promotion 2 -> 3 then moves it and
+    commits; the reconciler must not record 'external 3 -> 2' from its stale read."""
+    svc, registry, workflow = rig
+
+    class Racing(MemoryRegistry):
+        def alias_version(self, model, alias):
+            seen = registry.aliases[alias]
+            registry.aliases[alias] = "3"  # the promotion lands right after our read
+            with svc.store.tx() as conn:
+                ledger.record(conn, model="churn", alias=alias, from_version=seen,
+                              to_version="3", kind="promote", actor="policy")
+            return seen
+
+    workflow.registry = Racing()
+    assert workflow.check_champions() == {}
+    with svc.store.read() as conn:
+        kinds = [e["kind"] for e in ledger.entries(conn, "churn")]
+    assert kinds == ["promote", "promote", "promote"]
