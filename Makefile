@@ -25,6 +25,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/podium policy check podium.example.yaml
 
 bench: $(STAMP)
 	$(BIN)/python bench/intake.py

@@ -50,9 +50,11 @@ def main() -> None:
         client.set_registered_model_alias(MODEL, "champion", champion.version)
         floor = _floor(champion.version, challenger.version, challenger.run_id)
 
+        (work / "podium.yaml").write_text("{}\n")  # the defaults: no approval step
         env = {"MLFLOW_TRACKING_URI": mlflow_proc.url, "PODIUM_DATABASE_URL":
                f"sqlite:///{work / 'podium.db'}", "PODIUM_MLFLOW_WEBHOOK_SECRET": "bench",
-               "PODIUM_API_TOKEN": TOKEN, "PODIUM_WORKER_POLL": "0.05"}
+               "PODIUM_API_TOKEN": TOKEN, "PODIUM_WORKER_POLL": "0.05",
+               "PODIUM_POLICY": str(work / "podium.yaml")}
         podium = start_podium(work, env)
         from webhook_server.registry import Registry
 

@@ -147,8 +147,10 @@ def main() -> None:
     finally:
         bare.stop()
 
+    (work / "podium.yaml").write_text("{}\n")
     podium = start_podium(work, {"PODIUM_DATABASE_URL": f"sqlite:///{db}",
-                                 "PODIUM_MLFLOW_WEBHOOK_SECRET": SECRET},
+                                 "PODIUM_MLFLOW_WEBHOOK_SECRET": SECRET,
+                                 "PODIUM_POLICY": str(work / "podium.yaml")},
                           args=("--no-worker", "--no-scheduler", "--workers",
                                 str(args.workers)))
     try:

@@ -25,16 +25,21 @@ class CheckRunError(Exception):
         self.transient = transient
 
 
-def thresholds_from_policy(policy_path: str | None, model_name: str | None) -> dict:
+def _model_policy(policy_path: str | None, model_name: str | None):
+    """The model's policy (``None``: the built-in defaults). The service warned about
+    deprecated entries at start; the evaluator child does not repeat it for each check."""
     from webhook_server.policy import load_policy
 
-    return load_policy(policy_path).for_model(model_name or "")["checks"]
+    return load_policy(policy_path, warn=False).for_model(model_name or "")
+
+
+def thresholds_from_policy(policy_path: str | None, model_name: str | None) -> dict:
+    """The check thresholds as a plain dict (the checks take dicts)."""
+    return _model_policy(policy_path, model_name).checks.as_dict()
 
 
 def holdout_from_policy(policy_path: str | None, model_name: str | None) -> str | None:
-    from webhook_server.policy import load_policy
-
-    return load_policy(policy_path).for_model(model_name or "").get("holdout")
+    return _model_policy(policy_path, model_name).holdout
 
 
 def check_in_process(model_uri: str, holdout: str | None = None,
@@ -61,14 +66,13 @@ def compare_in_process(model: str, challenger: str, champion: str | None,
 
     from model_tests.compare import compare
     from model_tests.context import read_holdout
-    from webhook_server.policy import load_policy
 
-    cfg = load_policy(policy_path).for_model(model)
+    cfg = _model_policy(policy_path, model)
     if champion is None:
         champion = MlflowClient().get_model_version_by_alias(
-            model, cfg["aliases"]["champion"]).version
+            model, cfg.aliases.champion).version
     run_id = MlflowClient().get_model_version(model, challenger).run_id
-    frame, labels = (load_holdout or read_holdout)(holdout or cfg.get("holdout"), run_id)
+    frame, labels = (load_holdout or read_holdout)(holdout or cfg.holdout, run_id)
     load_model = load_model or mlflow.pyfunc.load_model
 
     def scores(version: str):
@@ -78,9 +82,9 @@ def compare_in_process(model: str, challenger: str, champion: str | None,
 
     return compare(labels, scores(challenger), scores(str(champion)),
                    challenger_version=str(challenger), champion_version=str(champion),
-                   threshold=cfg["checks"]["decision_threshold"],
-                   comparison=cfg["comparison"],
-                   business=cfg["business"])
+                   threshold=cfg.checks.decision_threshold,
+                   comparison=cfg.comparison.as_dict(),
+                   business=cfg.business.as_dict())
 
 
 def safe_env(environ: dict[str, str] | None = None) -> dict[str, str]:

@@ -16,6 +16,9 @@ from webhook_server.store.db import normalise_url
 
 PG_ENV = "PODIUM_TEST_DATABASE_URL"
 API_TOKEN = "test-api-token"
+# the built-in defaults (nothing needs approval): a policy file must exist, Podium never
+# falls back to defaults for a missing one
+DEFAULT_POLICY = os.path.join(os.path.dirname(__file__), "data", "policy-defaults.yaml")
 
 
 @functools.cache
@@ -75,7 +78,7 @@ def sqlite_url(tmp_path):
 def make_settings(database_url: str, **overrides) -> Settings:
     base = dict(database_url=database_url, mlflow_webhook_secret=SECRET,
                 databricks_webhook_secret=DATABRICKS_SECRET, api_token=API_TOKEN,
-                job_backoff_s=0.01, worker_poll_s=0.01)
+                job_backoff_s=0.01, worker_poll_s=0.01, policy_path=DEFAULT_POLICY)
     base.update(overrides)
     return Settings(**base)
 

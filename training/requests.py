@@ -7,8 +7,13 @@ from webhook_server.events import TARGETS, normalise_target
 
 
 def request_transition(client, model: str, version: str, *, target: str | None = None,
-                       challenger_alias: str | None = None) -> str:
-    """Set ``transition_request=<target>`` or the challenger alias; returns what was set."""
+                       challenger_alias: str | None = None,
+                       requested_by: str | None = None) -> str:
+    """Set ``transition_request=<target>`` or the challenger alias; returns what was set.
+    ``requested_by`` (an identity such as ``cli:alice``) is tagged first: the person who
+    asks may not approve."""
+    if requested_by:
+        client.set_model_version_tag(model, version, "requested_by", requested_by)
     if challenger_alias:
         client.set_registered_model_alias(model, challenger_alias, version)
         return f"alias {challenger_alias} -> v{version}"

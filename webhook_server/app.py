@@ -5,15 +5,51 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from flask import Flask
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Request, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.routing import IntegerConverter
 
-from webhook_server import metrics
-from webhook_server.routes import api, error, health, slack, webhooks
+from webhook_server import metrics, validate
+from webhook_server.routes import api, error, health, openapi, slack, webhooks
 from webhook_server.services import Services, build
 from webhook_server.settings import Settings
+from webhook_server.sources.mlflow import UNSIGNED_BANNER
 
 log = logging.getLogger(__name__)
+
+
+class BoundedInt(IntegerConverter):
+    """``<int:...>`` URL parts that fit a BIGINT id: larger numbers are no route (404),
+    not an overflow in the database."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", validate.MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+    def to_python(self, value: str):
+        if len(value) > validate.MAX_DIGITS:
+            from werkzeug.routing import ValidationError
+
+            raise ValidationError()
+        return super().to_python(value)
+
+
+class DepthLimitedJSON(DefaultJSONProvider):
+    """``request.get_json()`` parses with ``validate.parse_json``: depth-limited, no NaN;
+    a failure is a ValueError, so ``silent=True`` gives None and otherwise Flask answers
+    400."""
+
+    def loads(self, s, **kwargs):
+        return validate.parse_json(s)
+
+
+class PodiumRequest(Request):
+    def on_json_loading_failed(self, e: ValueError | None):
+        """``request.get_json()`` on a bad body: 400 with the reason (Flask hides it)."""
+        if isinstance(e, validate.ValidationError):
+            raise BadRequest(str(e))
+        return super().on_json_loading_failed(e)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
@@ -23,10 +59,26 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     svc = services or build(settings)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json = DepthLimitedJSON(app)
+    app.request_class = PodiumRequest
+    app.url_map.converters["int"] = BoundedInt  # before the blueprints add their rules
     app.extensions["podium"] = svc
     app.extensions["podium.metrics"] = metrics.make_registry(svc.store)
-    for bp in (webhooks.bp, slack.bp, api.bp, health.bp):
+    for bp in (webhooks.bp, slack.bp, api.bp, openapi.bp, health.bp):
         app.register_blueprint(bp)
+    if svc.mlflow_source.unsigned:
+        log.warning("podium: %s", UNSIGNED_BANNER)
+
+    @app.before_request
+    def _no_nul_in_the_url():
+        """No NUL in query or path values: PostgreSQL text cannot hold it."""
+        values = [("query parameter", k, v) for k, v in request.args.items(multi=True)]
+        values += [("path segment", k, v) for k, v in (request.view_args or {}).items()
+                   if isinstance(v, str)]
+        for where, name, value in values:
+            if "\x00" in value or "\x00" in name:
+                return error(400, f"{where} {name[:40]!r} contains a NUL character")
+        return None
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -19,10 +19,14 @@ log = logging.getLogger(__name__)
 
 
 def slack_action_handler(svc) -> Handler:
-    from webhook_server.workflow import DecisionConflict, NotAllowed
+    from webhook_server.workflow import DecisionConflict, DecisionRefused, NotAllowed
 
     def reply(job: Job, text: str) -> None:
-        p = job.payload
+        p = dict(job.payload)
+        if not p.get("channel"):  # a modal's submission: answer in the request's channel
+            with svc.store.read() as conn:
+                thread = outbox.thread(conn, p["request_id"])
+            p["channel"] = thread["channel"] if thread else None
         if not p.get("channel"):
             log.info("slack reply to %s (no channel): %s", p["user"], text)
             return
@@ -39,25 +43,38 @@ def slack_action_handler(svc) -> Handler:
         if req is None:
             reply(job, f"Request {request_id} does not exist; nothing was decided.")
             return
+        waiting = req["state"] == "awaiting_approval" and not req["decided_by"]
+        if p["action"] == "reject" and not p.get("reason") and waiting:
+            if svc.slack is None or not p.get("trigger_id"):
+                reply(job, "Nothing changed: a rejection needs a reason; use `podium reject "
+                           f"{request_id} --reason ...`.")
+                return
+            from webhook_server.notify.modals import reject_reason
+
+            svc.slack.open_view(trigger_id=p["trigger_id"], view=reject_reason(req))
+            return  # the decision comes with the modal's submission
         workflow = svc.workflow()
-        group = svc.policy.for_model(req["model"])["approval"].get("slack_usergroup")
+        group = svc.policy.for_model(req["model"]).approval.slack_usergroup
         members = frozenset()
         if group and svc.slack is not None:
             members = svc.slack.usergroup_members(group)  # SlackError: the job retries
         try:
             result = workflow.decide(request_id, actor, p["action"] == "approve",
+                                     p.get("reason"),
                                      detail={"team": p["team"], "via": "slack",
                                              "action_ts": p["action_ts"]},
                                      groups=members)
-        except NotAllowed:
-            reply(job, f"You are not allowed to decide {req['model']} requests; nothing "
-                       "changed.")
+        except NotAllowed as exc:
+            reply(job, f"Nothing changed: {exc}.")
+            return
+        except DecisionRefused as exc:
+            reply(job, f"Nothing changed: {exc}; use Reject and give one.")
             return
         except DecisionConflict as exc:
             reply(job, f"Nothing changed: {exc}.")
             return
         if result["state"] == "awaiting_approval":
-            quorum = svc.policy.for_model(req["model"])["approval"]["quorum"]
+            quorum = svc.policy.for_model(req["model"]).approval.quorum
             reply(job, f"You approved request {request_id} ({len(result['approvals'])} of "
                        f"{quorum}); waiting for more approvals.")
         elif result["state"] == "approved":

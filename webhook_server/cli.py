@@ -39,7 +39,20 @@ def _emit(data, as_json: bool, table) -> None:
         click.echo(table())
 
 
-@click.group()
+class _Podium(click.Group):
+    """A command that needs the policy and finds it missing or invalid (approve, reject,
+    rollback...) stops with one line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from webhook_server.policy import PolicyError
+
+        try:
+            return super().invoke(ctx)
+        except PolicyError as exc:
+            raise click.ClickException(f"policy {exc.one_line()}") from None
+
+
+@click.group(cls=_Podium)
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 def main(verbose: bool) -> None:
     """Podium: automated, audited model promotions for the MLflow registry."""
@@ -68,12 +81,16 @@ def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signatur
     settings = _settings()
     if insecure_no_signature:
         settings = settings.replace(insecure_no_signature=True)
+    from webhook_server.sources.mlflow import UNSIGNED_BANNER
+
+    # however insecure mode was set (flag or PODIUM_INSECURE_NO_SIGNATURE), it is shown
+    unsigned = settings.insecure_no_signature and not settings.mlflow_webhook_secret
     if not settings.mlflow_webhook_secret and not settings.insecure_no_signature:
         click.echo("podium serve: refusing to start: PODIUM_MLFLOW_WEBHOOK_SECRET is not set "
                    "(set it, or pass --insecure-no-signature to accept unsigned deliveries)",
                    err=True)
         sys.exit(2)
-    _check_policy(settings)
+    _check_start(settings, "podium serve")
     from webhook_server.store import Store
 
     store = Store(settings.database_url)
@@ -84,7 +101,7 @@ def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signatur
                f"; jobs {'off' if no_worker else 'on'}; scheduler "
                f"{'off' if no_scheduler else 'on'}; store {_safe_url(settings.database_url)}"
                f"; MLflow {settings.mlflow_tracking_uri or 'not configured'}"
-               f"{'; UNSIGNED MLflow deliveries accepted' if insecure_no_signature else ''}",
+               f"{'; ' + UNSIGNED_BANNER if unsigned else ''}",
                err=True)
     from webhook_server.notify.slack import describe_mode
 
@@ -107,7 +124,7 @@ def worker(concurrency: int, scheduler: bool) -> None:
     """Run jobs only (scale out by starting more of these)."""
     from webhook_server.serve import run_workers
 
-    _check_policy(_settings())
+    _check_start(_settings(), "podium worker")
     svc = _services()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -309,16 +326,60 @@ def demo(keep_running: bool) -> None:
     sys.exit(run_demo(keep_running=keep_running))
 
 
-def _check_policy(settings: Settings) -> None:
-    """A bad policy stops the service at start with the key path and the reason."""
+def _check_start(settings: Settings, command: str) -> None:
+    """Fail closed: settings that cannot run safely, or a policy file that is missing or
+    invalid (including a target that needs approval when nobody may approve), stop the
+    service at start with one line and exit status 2."""
     from webhook_server.policy import PolicyError, load_policy
 
+    for reason in settings.refusals():
+        click.echo(f"{command}: refusing to start: {reason}", err=True)
+        sys.exit(2)
     try:
         load_policy(settings.policy_path)
     except PolicyError as exc:
-        click.echo(f"podium: refusing to start: policy {settings.policy_path}: {exc}",
-                   err=True)
+        from pathlib import Path
+
+        hint = ("" if Path(settings.policy_path).exists() else
+                " (set PODIUM_POLICY to the policy file; podium.example.yaml documents it)")
+        click.echo(f"{command}: refusing to start: policy {exc.one_line()}{hint}", err=True)
         sys.exit(2)
+
+
+@main.group()
+def policy() -> None:
+    """The policy file (PODIUM_POLICY)."""
+
+
+@policy.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def policy_check(file: str, as_json: bool) -> None:
+    """Validate FILE: every problem with its line; exit 1 when there is any."""
+    from webhook_server.policy import PolicyError, load_policy
+
+    try:
+        loaded = load_policy(file, warn=False)
+    except PolicyError as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "file": file,
+                                   "problems": [p.as_json() for p in exc.problems],
+                                   "warnings": list(exc.warnings)}, indent=2))
+        else:
+            for line in exc.warnings:
+                click.echo(f"warning: {line}", err=True)
+            for problem in exc.problems:
+                click.echo(str(problem))
+            click.echo(f"{len(exc.problems)} problem(s) in {file}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps({"ok": True, "file": file, "models": len(loaded.models),
+                               "people": len(loaded.people),
+                               "warnings": list(loaded.warnings)}, indent=2))
+        return
+    for line in loaded.warnings:
+        click.echo(f"warning: {line}", err=True)
+    click.echo(f"ok: {loaded.summary()}")
 
 
 def _register_training_commands() -> None:

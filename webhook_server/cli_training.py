@@ -208,10 +208,21 @@ def request_cmd(model, version, target, challenger):
     try:
         done = request_transition(client, model, version, target=target,
                                   challenger_alias=(_settings().challenger_alias
-                                                    if challenger else None))
+                                                    if challenger else None),
+                                  requested_by=_requester())
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"requested: {done}")
+
+
+def _requester() -> str:
+    """The release job asks as its GitLab user; anyone else as their OS account."""
+    import os
+
+    from webhook_server.identity import cli_actor
+
+    login = os.environ.get("GITLAB_USER_LOGIN")
+    return f"gitlab:{login}" if login else cli_actor()
 
 
 COMMANDS = (train, score, drift, request_cmd)

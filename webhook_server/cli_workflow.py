@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import sys
 
 import click
 
+from webhook_server.identity import cli_actor
 from webhook_server.tables import render
 
 
@@ -83,31 +83,31 @@ def compare(model, challenger, champion, holdout, policy_path, as_json):
 
 
 def _decide(request_id: int, approve: bool, note: str | None) -> None:
-    from webhook_server.workflow import DecisionConflict, NotAllowed
+    from webhook_server.workflow import DecisionConflict, DecisionRefused, NotAllowed
 
     svc = _setup()
-    actor = f"cli:{getpass.getuser()}"
     try:
-        out = svc.workflow().decide(request_id, actor, approve, note)
-    except (DecisionConflict, NotAllowed) as exc:
+        out = svc.workflow().decide(request_id, cli_actor(), approve, note)
+    except (DecisionConflict, DecisionRefused, NotAllowed) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(out))
 
 
 @click.command()
 @click.argument("request_id", type=int)
-@click.option("--note")
+@click.option("--note", help="Why (kept in the audit log).")
 def approve(request_id, note):
-    """Approve a request waiting for approval (as cli:<user>)."""
+    """Approve a request waiting for approval (as cli:<your OS account>)."""
     _decide(request_id, True, note)
 
 
 @click.command()
 @click.argument("request_id", type=int)
-@click.option("--note")
-def reject(request_id, note):
-    """Reject a request waiting for approval (as cli:<user>)."""
-    _decide(request_id, False, note)
+@click.option("--reason", required=True, help="Why not (on the version, in the audit log "
+                                               "and in the Slack thread).")
+def reject(request_id, reason):
+    """Reject a request waiting for approval (as cli:<your OS account>)."""
+    _decide(request_id, False, reason)
 
 
 @click.command()
@@ -122,7 +122,7 @@ def rollback(model, to_version, timeout):
 
     svc = _setup()
     try:
-        out = svc.workflow().rollback(model, f"cli:{getpass.getuser()}", to_version,
+        out = svc.workflow().rollback(model, cli_actor(), to_version,
                                       timeout_s=timeout)
     except RollbackRefused as exc:
         raise click.ClickException(str(exc)) from None

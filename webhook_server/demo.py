@@ -35,13 +35,15 @@ WEAK = {"num_leaves": 63, "learning_rate": 0.3, "n_estimators": 300, "min_child_
 GOOD = {"num_leaves": 15, "learning_rate": 0.05, "n_estimators": 200, "min_child_samples": 50}
 # Checks as shipped, except per-slice AUC on a 1,000-row holdout, which is noisy.
 POLICY = f"""\
+people:
+  dana: {{slack: {APPROVER}}}
 default:
   checks: {{slice_roc_auc: 0.5, slice_gap: 0.5}}
 models:
   {MODEL}:
     approval:
       targets: [Production]
-      approvers: [{APPROVER}]
+      approvers: [dana]
       quorum: 1
 """
 
@@ -89,7 +91,9 @@ class SlackPrinter:
         if any(b.get("type") == "actions" for b in message.get("blocks") or []):
             text += "   [Approve] [Reject]"
         with self._lock:
-            if what == "ephemeral":
+            if what == "view":
+                line = f"(modal) {message['view']['title']['text']}"
+            elif what == "ephemeral":
                 line = f"(only <@{message['user']}> sees) {text}"
             elif what == "update":
                 if self._last.get(message["ts"]) == text:

@@ -25,6 +25,7 @@ from webhook_server.settings import Settings
 from webhook_server.store import Store
 from webhook_server.store import outbox as ob
 from webhook_server.store import requests as reqs
+from webhook_server.validate import is_digits
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 300.0
@@ -54,6 +55,28 @@ def note_body(req: dict[str, Any], tracking_uri: str | None = None) -> str:
     lines += ["", f"Podium request {req['id']}" + (f" · [MLflow version]({link})" if link
                                                    else "")]
     return "\n".join(lines) + "\n"
+
+
+def allowed_projects(configured: str | None, extra: str | None = None) -> frozenset[str]:
+    """The projects a version's ``gitlab.project_id`` tag may name: GITLAB_PROJECT_ID and
+    the comma-separated GITLAB_ALLOWED_PROJECTS (ids or paths, compared as written)."""
+    return frozenset(p.strip() for p in [configured or "", *(extra or "").split(",")]
+                     if p.strip())
+
+
+def choose_project(tag: str | None, configured: str | None,
+                   extra: str | None = None) -> tuple[str | None, str | None]:
+    """(project to post to, None) or (None, why not). A tag is honoured only when it names
+    an allowed project: anyone who can tag a version must not steer notes elsewhere."""
+    if not tag:
+        if configured:
+            return configured, None
+        return None, "no gitlab.project_id tag and GITLAB_PROJECT_ID unset"
+    if tag in allowed_projects(configured, extra):
+        return tag, None
+    return None, (f"gitlab.project_id {tag[:80]!r} is not an allowed project "
+                  f"(GITLAB_PROJECT_ID={configured or 'unset'}, or GITLAB_ALLOWED_PROJECTS): "
+                  "no note posted")
 
 
 class GitLabClient:
@@ -119,21 +142,31 @@ class GitLabSender:
             req = reqs.get(conn, row["request_id"])
         tags = self.registry.version_tags(req["model"], req["version"]) if self.registry else {}
         iid = tags.get("gitlab.mr_iid")
-        project = tags.get("gitlab.project_id") or self.settings.gitlab_project_id
+        project, why_not = choose_project(tags.get("gitlab.project_id"),
+                                          self.settings.gitlab_project_id,
+                                          getattr(self.settings, "gitlab_allowed_projects",
+                                                  None))
+        if why_not and tags.get("gitlab.project_id"):
+            log.warning("request %s: %s", req["id"], why_not)
         follow_up = None
-        deploy_ref = self.policy.for_model(req["model"]).get("gitlab", {}).get("deploy_ref")
-        if (req["state"] == "promoted" and deploy_ref and project
+        deploy_ref = self.policy.for_model(req["model"]).gitlab.deploy_ref
+        # deploy pipelines run in the version's (allowed) project, else the configured one
+        deploy_project = project or self.settings.gitlab_project_id
+        if (req["state"] == "promoted" and deploy_ref and deploy_project
                 and self.settings.gitlab_trigger_token):
             follow_up = {"key": keys.gitlab_deploy(req["id"]), "kind": "deploy",
                          "request_id": req["id"],
-                         "payload": {"project": project, "ref": deploy_ref,
+                         "payload": {"project": deploy_project, "ref": deploy_ref,
                                      "variables": {"MODEL_NAME": req["model"],
                                                    "MODEL_VERSION": req["version"],
                                                    "PODIUM_DECISION": req["state"]}}}
         if not iid:
             return "skipped: no merge request linked to the version", follow_up
         if not project:
-            return "skipped: no gitlab.project_id tag and GITLAB_PROJECT_ID unset", follow_up
+            return f"skipped: {why_not}", follow_up
+        if not is_digits(iid):
+            why_not = f"gitlab.mr_iid {iid[:40]!r} is not a merge request number"
+            return f"skipped: {why_not}", follow_up
         mark = marker(req["id"])
         if row["attempted_at"] and (found := self.client.find_note(project, iid, mark)):
             return f"note {found} (found after a retry)", follow_up

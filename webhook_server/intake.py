@@ -70,7 +70,7 @@ class Intake:
 
     def record_invalid(self, source: str, delivery_id: str, body: bytes, error: str) -> None:
         """Keep an authentic but unusable delivery for the operator (status ``invalid``)."""
-        text = body.decode("utf-8", errors="replace")
+        text = _text(body)
         try:
             with self.store.tx() as conn:
                 self._insert(conn, source, delivery_id, "unknown", INVALID, error, text)
@@ -84,7 +84,7 @@ class Intake:
         try:
             with self.store.tx() as conn:
                 pk = self._insert(conn, source, delivery_id, event, ACCEPTED, None,
-                                  body.decode("utf-8", errors="replace"))
+                                  _text(body))
                 if pk is None:
                     inbox.count_duplicate(conn, source, delivery_id)
                     return inbox.find(conn, source, delivery_id)["id"], True
@@ -192,3 +192,9 @@ class Intake:
             parts.append(f"request(s) {', '.join(map(str, kept))} already promoting: "
                          "left to finish")
         return tuple(done), "; ".join(parts) or "no open request to cancel"
+
+
+def _text(body: bytes) -> str:
+    """A stored copy of a body: undecodable bytes and NUL (PostgreSQL text holds no NUL)
+    become U+FFFD."""
+    return body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")

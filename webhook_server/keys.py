@@ -13,7 +13,7 @@ def model_lock(model: str) -> str:
 
 
 def request_job(request_id: int, step: str | None = None) -> str:
-    """The request's job (``request:7``) or a follow-up (``request:7:promote``)."""
+    """The request's job (``request:7``) or a follow-up (``request:7:promote-12``)."""
     return f"request:{request_id}" if step is None else f"request:{request_id}:{step}"
 
 
@@ -59,3 +59,7 @@ def version_lock(model: str, version: str) -> str:
     """Intake's transaction lock on one model version (PostgreSQL advisory lock): two
     deliveries reporting the same request see each other instead of both creating it."""
     return f"intake:{model}:{version}"
+
+
+# callback id of the modal that asks why a request is rejected
+SLACK_REJECT_VIEW = "podium_reject_reason"

@@ -1,228 +1,826 @@
-"""The policy file: per-model settings with a ``default`` section, validated at load.
+"""The policy file: people, and per-model settings with a ``default`` section.
 
-A bad file fails at start with the key path and the reason, e.g.
-``models.churn.schedules.retrain: invalid cron expression '0 3 * *' (...)``.
+Read once at load into frozen, typed objects (``Policy.for_model(name)`` returns the same
+``ModelPolicy`` every time); nothing downstream reads nested dicts. Every problem is found,
+not just the first, and each names the file, the line and the key path::
 
-What is read today: schedules (retrain, drift), the training data and request of scheduled
-retraining, the drift input and threshold. Checks, comparison and approval keys join when
-the workflow is built.
+    podium.yaml:14: models.churn.approval.quorum: quorum 3 but only 2 people may approve ...
+
+What is refused: unknown keys, duplicate keys, values of the wrong type, numbers out of range
+(probabilities in (0, 1), floors in [0, 1], positive counts, finite numbers, non-negative
+margins and budgets), a quorum larger than the people who may approve, a target that needs
+approval when nobody may approve, an approver who is not a person, and an identity listed by
+two people. A path that does not exist is an error, never "the defaults".
+
+People: ``people.<name>`` lists the identities a person uses (``slack``, ``cli``, ``api``,
+``ui``, ``mlflow``, ``gitlab``; each a string or a list); ``approval.approvers`` names people.
+For one release an approver may still be an identity (``U0123ALICE``, ``cli:alice``): it is
+accepted as the person who owns it, or as a person of its own named by the identity
+(``slack:U0123ALICE``), with one deprecation line per entry at load.
 """
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
+import dataclasses
+import difflib
+import logging
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from model_tests import defaults
 from webhook_server.events import TARGETS, normalise_target
 
+log = logging.getLogger(__name__)
+
+IDENTITY_KINDS = ("slack", "cli", "api", "ui", "mlflow", "gitlab")
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+SLACK_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
+TOP_LEVEL = ("default", "models", "people")
+
+
+# --- errors --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a policy: where (file, line, key path) and why."""
+
+    path: str
+    reason: str
+    line: int | None = None
+    source: str | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.source:
+            where = f"{self.source}:{self.line}: " if self.line else f"{self.source}: "
+        elif self.line:
+            where = f"line {self.line}: "
+        return f"{where}{self.path}: {self.reason}" if self.path else f"{where}{self.reason}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"file": self.source, "line": self.line, "path": self.path,
+                "reason": self.reason}
+
 
 class PolicyError(ValueError):
-    """``path: reason`` for the first problem found."""
+    """Every problem of a policy file, one per line (``file:line: key.path: reason``)."""
+
+    def __init__(self, problems: str | Problem | list[Problem],
+                 warnings: tuple[str, ...] = ()) -> None:
+        if isinstance(problems, str):
+            problems = [Problem("", problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.warnings = tuple(warnings)
+        super().__init__("\n".join(map(str, self.problems)))
+
+    def one_line(self) -> str:
+        """The first problem, and how many more there are (for a refusal to start)."""
+        more = len(self.problems) - 1
+        return str(self.problems[0]) + (
+            f" (and {more} more problem(s): `podium policy check` lists them)" if more else "")
 
 
-# key -> (type check, description); nested dicts are sections.
-SCHEMA: dict[str, Any] = {
-    "holdout": ("path", "holdout CSV both models are scored on (else the challenger's)"),
-    "checks": {
-        "description_min_length": ("int", "shortest acceptable version description"),
-        "load_seconds": ("float", "time limit to load the model"),
-        "roc_auc": ("float", "holdout ROC AUC floor"),
-        "f1": ("float", "holdout F1 floor at decision_threshold"),
-        "precision": ("float", "holdout precision floor"),
-        "recall": ("float", "holdout recall floor"),
-        "decision_threshold": ("float", "probability at which a customer counts as a churner"),
-        "slice_columns": ("list", "columns whose values are scored as slices"),
-        "slice_min_rows": ("int", "smallest slice that is scored"),
-        "slice_roc_auc": ("float", "ROC AUC floor for every slice"),
-        "slice_gap": ("float", "largest allowed gap between slices' ROC AUC"),
-        "directional_share": ("float", "share that must not score lower on month-to-month"),
-        "churner_score": ("float", "mean score textbook churners must reach"),
-        "latency_p95_ms": ("float", "single-row p95 latency budget"),
-        "batch_1000_ms": ("float", "time budget for 1,000 rows"),
-        "artifact_mb": ("float", "model artifact size budget"),
-    },
-    "comparison": {
-        "metric": ("metric", "metric both models are compared on (roc_auc)"),
-        "margin": ("float", "non-inferiority margin: interval lower bound must be above -margin"),
-        "min_gain": ("float", "smallest delta that counts as better"),
-        "bootstrap": ("int", "paired bootstrap resamples (at least 1000)"),
-        "confidence": ("float", "interval confidence, e.g. 0.95"),
-        "seed": ("int", "bootstrap seed"),
-    },
-    "business": {
-        "value_saved_churner": ("float", "value of keeping a customer who would churn"),
-        "contact_cost": ("float", "cost of one retention contact"),
-        "contact_success_rate": ("float", "share of contacted churners who stay"),
-        "currency": ("str", "currency label for reports"),
-    },
-    "approval": {
-        "targets": ("targets", "targets that need a person to approve, e.g. [Production]"),
-        "approvers": ("list", "who may decide: Slack user ids (U...) or cli:<user>"),
-        "slack_usergroup": ("str", "Slack user group id (S...) whose members may also decide"),
-        "quorum": ("int", "distinct approvals needed"),
-        "expiry_hours": ("float", "hours before an undecided approval expires (rejected)"),
-    },
-    "aliases": {
-        "champion": ("str", "alias that marks the production model"),
-        "staging": ("str", "alias that marks the staging model"),
-    },
-    "stages": ("bool", "also transition legacy MLflow stages"),
-    "gitlab": {
-        "deploy_ref": ("str", "branch to run a deploy pipeline on after a promotion "
-                              "(needs GITLAB_TRIGGER_TOKEN); null = no trigger"),
-    },
-    "schedules": {
-        "retrain": ("cron", "when to retrain and request promotion (cron, UTC)"),
-        "drift": ("cron", "when to run the drift report (cron, UTC)"),
-    },
-    "training": {
-        "data": ("path", "CSV in the Telco churn layout to train on"),
-        "synthetic": ("int", "train on N synthetic rows instead of a file"),
-        "seed": ("int", "random seed of the split and the search"),
-        "trials": ("int", "hyperparameter trials"),
-        "request": ("target", "what a scheduled retrain requests (Staging/Production)"),
-    },
-    "drift": {
-        "input": ("path", "recent data (CSV or Parquet) to compare with the reference"),
-        "threshold": ("float", "PSI at or above which a feature has drifted"),
-        "retrain_on_drift": ("bool", "queue a retrain when drift is found"),
-    },
-}
+class _Bad(Exception):
+    """A value is wrong: the reason (the caller adds where)."""
 
-DEFAULTS: dict[str, Any] = {
-    "holdout": None,
-    "checks": copy.deepcopy(defaults.THRESHOLDS),
-    "comparison": dict(defaults.COMPARISON),
-    "business": dict(defaults.BUSINESS),
-    "approval": {"targets": [], "approvers": [], "slack_usergroup": None, "quorum": 1,
-                 "expiry_hours": 72.0},
-    "aliases": {"champion": "champion", "staging": "staging"},
-    "stages": False,
-    "gitlab": {"deploy_ref": None},
-    "schedules": {"retrain": None, "drift": None},
-    "training": {"data": None, "synthetic": 20000, "seed": 7, "trials": 6,
-                 "request": "Production"},
-    "drift": {"input": None, "threshold": 0.2, "retrain_on_drift": False},
-}
+
+# --- the typed policy ----------------------------------------------------------------------
+
+def _k(kind: str, default: Any, doc: str, *, lo: float | None = None,
+       hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
+       optional: bool = False) -> Any:
+    """A policy key: its kind, default, meaning and allowed range."""
+    return field(default=default, metadata={
+        "kind": kind, "doc": doc, "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open,
+        "optional": optional})
+
+
+def _sub(cls: type, doc: str) -> Any:
+    return field(default_factory=cls, metadata={"section": cls, "doc": doc})
+
+
+_T, _C, _B = defaults.THRESHOLDS, defaults.COMPARISON, defaults.BUSINESS
+_FLOOR = {"lo": 0.0, "hi": 1.0}
+_PROBABILITY = {"lo": 0.0, "hi": 1.0, "lo_open": True, "hi_open": True}
+_POSITIVE = {"lo": 0.0, "lo_open": True}
+
+
+class _AsDict:
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (lists, not tuples) for code that takes dicts (model_tests)."""
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}
 
 
 @dataclass(frozen=True)
-class Policy:
-    default: dict[str, Any]
-    models: dict[str, dict[str, Any]]
+class Checks(_AsDict):
+    description_min_length: int = _k("int", _T["description_min_length"],
+                                     "shortest acceptable version description", lo=0)
+    load_seconds: float = _k("float", _T["load_seconds"], "time limit to load the model",
+                             **_POSITIVE)
+    roc_auc: float = _k("float", _T["roc_auc"], "holdout ROC AUC floor", **_FLOOR)
+    f1: float = _k("float", _T["f1"], "holdout F1 floor at decision_threshold", **_FLOOR)
+    precision: float = _k("float", _T["precision"], "holdout precision floor", **_FLOOR)
+    recall: float = _k("float", _T["recall"], "holdout recall floor", **_FLOOR)
+    decision_threshold: float = _k("float", _T["decision_threshold"],
+                                   "probability at which a customer counts as a churner",
+                                   **_PROBABILITY)
+    slice_columns: tuple[str, ...] = _k("names", tuple(_T["slice_columns"]),
+                                        "columns whose values are scored as slices")
+    slice_min_rows: int = _k("int", _T["slice_min_rows"], "smallest slice that is scored",
+                             lo=1)
+    slice_roc_auc: float = _k("float", _T["slice_roc_auc"], "ROC AUC floor for every slice",
+                              **_FLOOR)
+    slice_gap: float = _k("float", _T["slice_gap"],
+                          "largest allowed gap between slices' ROC AUC", **_FLOOR)
+    directional_share: float = _k("float", _T["directional_share"],
+                                  "share that must not score lower on month-to-month",
+                                  **_FLOOR)
+    churner_score: float = _k("float", _T["churner_score"],
+                              "mean score textbook churners must reach", **_FLOOR)
+    latency_p95_ms: float = _k("float", _T["latency_p95_ms"], "single-row p95 latency budget",
+                               **_POSITIVE)
+    batch_1000_ms: float = _k("float", _T["batch_1000_ms"], "time budget for 1,000 rows",
+                              **_POSITIVE)
+    artifact_mb: float = _k("float", _T["artifact_mb"], "model artifact size budget",
+                            **_POSITIVE)
 
-    def for_model(self, name: str) -> dict[str, Any]:
-        return _merge(self.default, self.models.get(name, {}))
+
+@dataclass(frozen=True)
+class Comparison(_AsDict):
+    metric: str = _k("metric", _C["metric"], "metric both models are compared on (roc_auc)")
+    margin: float = _k("float", _C["margin"], "non-inferiority margin: interval lower bound "
+                       "must be above -margin", lo=0.0, hi=1.0, hi_open=True)
+    min_gain: float = _k("float", _C["min_gain"], "smallest delta that counts as better",
+                         lo=0.0, hi=1.0, hi_open=True)
+    bootstrap: int = _k("int", _C["bootstrap"], "paired bootstrap resamples (at least 1000)",
+                        lo=1000)
+    confidence: float = _k("float", _C["confidence"], "interval confidence, e.g. 0.95",
+                           **_PROBABILITY)
+    seed: int = _k("int", _C["seed"], "bootstrap seed", lo=0)
+
+
+@dataclass(frozen=True)
+class Business(_AsDict):
+    value_saved_churner: float = _k("float", _B["value_saved_churner"],
+                                    "value of keeping a customer who would churn", lo=0.0)
+    contact_cost: float = _k("float", _B["contact_cost"], "cost of one retention contact",
+                             lo=0.0)
+    contact_success_rate: float = _k("float", _B["contact_success_rate"],
+                                     "share of contacted churners who stay", **_PROBABILITY)
+    currency: str = _k("str", _B["currency"], "currency label for reports")
+
+
+@dataclass(frozen=True)
+class Approval:
+    targets: frozenset[str] = _k("targets", frozenset(),
+                                 "targets that need a person to approve, e.g. [Production]")
+    approvers: tuple[str, ...] = _k("approvers", (), "people (names under people:) who may "
+                                    "decide")
+    slack_usergroup: str | None = _k("slack_group", None, "Slack user group id (S...) whose "
+                                     "members may also decide", optional=True)
+    quorum: int = _k("int", 1, "distinct people who must approve", lo=1)
+    expiry_hours: float = _k("float", 72.0, "hours before an undecided approval expires "
+                             "(rejected)", **_POSITIVE)
+    allow_self_approval: bool = _k("bool", False, "the person who requested a promotion may "
+                                   "approve it")
+
+    def needs_person(self, target: str | None) -> bool:
+        return target in self.targets
+
+
+@dataclass(frozen=True)
+class Aliases:
+    champion: str = _k("alias", "champion", "alias that marks the production model")
+    staging: str = _k("alias", "staging", "alias that marks the staging model")
+
+
+@dataclass(frozen=True)
+class GitLab:
+    deploy_ref: str | None = _k("str", None, "branch to run a deploy pipeline on after a "
+                                "promotion (needs GITLAB_TRIGGER_TOKEN); null = no trigger",
+                                optional=True)
+
+
+@dataclass(frozen=True)
+class Schedules:
+    retrain: str | None = _k("cron", None, "when to retrain and request promotion (cron, UTC)",
+                             optional=True)
+    drift: str | None = _k("cron", None, "when to run the drift report (cron, UTC)",
+                           optional=True)
+
+
+@dataclass(frozen=True)
+class Training:
+    data: str | None = _k("path", None, "CSV in the Telco churn layout to train on",
+                          optional=True)
+    synthetic: int = _k("int", 20000, "train on N synthetic rows instead of a file", lo=1)
+    seed: int = _k("int", 7, "random seed of the split and the search", lo=0)
+    trials: int = _k("int", 6, "hyperparameter trials", lo=1)
+    request: str = _k("target", "Production", "what a scheduled retrain requests "
+                      "(Staging/Production)")
+
+
+@dataclass(frozen=True)
+class Drift:
+    input: str | None = _k("path", None, "recent data (CSV or Parquet) to compare with the "
+                           "reference", optional=True)
+    threshold: float = _k("float", 0.2, "PSI at or above which a feature has drifted",
+                          **_POSITIVE)
+    retrain_on_drift: bool = _k("bool", False, "queue a retrain when drift is found")
+
+
+@dataclass(frozen=True)
+class ModelPolicy:
+    """Everything the policy says about one registered model (frozen, built at load)."""
+
+    holdout: str | None = _k("path", None, "holdout CSV both models are scored on (else the "
+                             "challenger's)", optional=True)
+    checks: Checks = _sub(Checks, "thresholds of the model-quality checks")
+    comparison: Comparison = _sub(Comparison, "champion vs challenger decision rule")
+    business: Business = _sub(Business, "business value at decision_threshold")
+    approval: Approval = _sub(Approval, "who must approve which targets")
+    aliases: Aliases = _sub(Aliases, "registry aliases Podium moves")
+    stages: bool = _k("bool", False, "also transition legacy MLflow stages")
+    gitlab: GitLab = _sub(GitLab, "deploy pipeline after a promotion")
+    schedules: Schedules = _sub(Schedules, "periodic model jobs")
+    training: Training = _sub(Training, "scheduled retraining")
+    drift: Drift = _sub(Drift, "scheduled drift reports")
+
+
+@dataclass(frozen=True, eq=False)
+class Policy:
+    """A validated policy: ``for_model(name)`` (the model's section over ``default``, built
+    once at load), ``people`` (name -> kind -> identities) and ``person_for(identity)``."""
+
+    default: ModelPolicy = field(default_factory=ModelPolicy)
+    models: Mapping[str, ModelPolicy] = field(default_factory=lambda: MappingProxyType({}))
+    people: Mapping[str, Mapping[str, tuple[str, ...]]] = field(
+        default_factory=lambda: MappingProxyType({}))
+    source: str | None = None
+    warnings: tuple[str, ...] = ()
+    identities: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}),
+                                          repr=False)
+
+    def for_model(self, name: str) -> ModelPolicy:
+        return self.models.get(name, self.default)
+
+    def person_for(self, identity: str) -> str | None:
+        """The person who owns ``identity`` (``slack:U0123ALICE``, ``cli:alice``,
+        ``api:<token name>``, ``ui:<sso name>``, ``mlflow:<user>``, ``gitlab:<login>``), or
+        None when nobody does."""
+        if not isinstance(identity, str):
+            return None
+        return self.identities.get(identity.strip())
+
+    def summary(self) -> str:
+        return f"{len(self.models)} models, {len(self.people)} people"
 
     @classmethod
     def empty(cls) -> Policy:
-        return cls(copy.deepcopy(DEFAULTS), {})
+        """The built-in defaults: no people, no models, nothing needs approval."""
+        return cls()
 
 
-def load_policy(path: str | Path | None) -> Policy:
-    """Read and validate; a missing file means the defaults (and no schedules)."""
-    if path is None or not Path(path).exists():
+# --- loading -------------------------------------------------------------------------------
+
+def load_policy(path: str | Path | None, *, warn: bool = True) -> Policy:
+    """Read and validate ``path``; PolicyError lists every problem. ``None`` means "no policy
+    file" (the built-in defaults: only for commands that decide nothing, e.g. ``podium
+    check`` without ``--policy``); a path that does not exist is an error."""
+    if path is None:
         return Policy.empty()
+    p = Path(path)
+    if not p.exists():
+        raise PolicyError(Problem("", "the policy file does not exist (fail closed: Podium "
+                                      "never falls back to defaults for a named file)",
+                                  source=str(path)))
+    if not p.is_file():
+        raise PolicyError(Problem("", "not a file", source=str(path)))
     try:
-        doc = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from None
-    return parse_policy(doc, base=Path(path).parent)
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(Problem("", f"cannot read it: {exc}", source=str(path))) from None
+    return parse_text(text, base=p.parent, source=str(path), warn=warn)
 
 
-def parse_policy(doc: Any, base: Path = Path(".")) -> Policy:
+def parse_text(text: str, base: Path = Path("."), source: str | None = None, *,
+               warn: bool = True) -> Policy:
+    """Parse policy YAML (duplicate keys refused, lines kept for the messages)."""
+    doc, problems = load_yaml(text, source)
+    return parse_policy(doc, base=base, source=source, warn=warn, problems=problems)
+
+
+def parse_policy(doc: Any, base: Path = Path("."), source: str | None = None, *,
+                 warn: bool = True, problems: list[Problem] | None = None) -> Policy:
+    """Validate a parsed document (a dict, or what ``load_yaml`` returns, which knows its
+    lines) into a Policy; PolicyError lists every problem."""
+    ctx = _Ctx(base, source, list(problems or ()))
+    if doc is None:
+        doc = {}
     if not isinstance(doc, dict):
-        raise PolicyError("policy: expected a mapping with 'default' and/or 'models'")
+        ctx.error("policy", "expected a mapping with 'default', 'models' and/or 'people'",
+                  _line(doc))
+        raise PolicyError(ctx.problems)
     for key in doc:
-        if key not in ("default", "models"):
-            raise PolicyError(f"{key}: unknown key (expected 'default' or 'models')")
-    default = _merge(DEFAULTS, _section(doc.get("default") or {}, SCHEMA, "default", base))
-    models_doc = doc.get("models") or {}
-    if not isinstance(models_doc, dict):
-        raise PolicyError("models: expected a mapping of model name to settings")
-    models = {str(name): _section(body or {}, SCHEMA, f"models.{name}", base)
-              for name, body in models_doc.items()}
-    return Policy(default, models)
+        if key not in TOP_LEVEL:
+            ctx.error(str(key), "unknown key (expected 'default', 'models' or 'people')"
+                      + _suggest(key, TOP_LEVEL), _line(doc, key))
+    _parse_people(ctx, doc.get("people"), _line(doc, "people"))
+    default_raw = _clean(ctx, doc.get("default"), ModelPolicy, "default", _line(doc, "default"))
+    models_doc = doc.get("models")
+    models_raw: dict[str, dict] = {}
+    if models_doc is not None and not isinstance(models_doc, dict):
+        ctx.error("models", "expected a mapping of model name to settings",
+                  _line(doc, "models"))
+    elif models_doc:
+        for name, body in models_doc.items():
+            models_raw[str(name)] = _clean(ctx, body, ModelPolicy, f"models.{name}",
+                                           _line(models_doc, name))
+    default = _build(ModelPolicy, default_raw)
+    _check_model(ctx, default, "default", default_raw)
+    models = {}
+    for name, raw in models_raw.items():
+        models[name] = _build(ModelPolicy, _merge(default_raw, raw))
+        _check_model(ctx, models[name], f"models.{name}", raw)
+    if ctx.problems:
+        raise PolicyError(sorted(ctx.problems, key=lambda p: (p.line is None, p.line or 0)),
+                          tuple(ctx.warnings))
+    if warn:
+        for line in ctx.warnings:
+            log.warning("%s", line)
+    people = {name: MappingProxyType(dict(kinds)) for name, kinds in ctx.people.items()}
+    return Policy(default=default, models=MappingProxyType(models),
+                  people=MappingProxyType(people), source=source,
+                  warnings=tuple(ctx.warnings), identities=MappingProxyType(dict(ctx.owner)))
 
 
-def _section(doc: Any, schema: dict, path: str, base: Path) -> dict:
+# --- YAML with lines and without duplicate keys --------------------------------------------
+
+class _Map(dict):
+    """A YAML mapping that remembers the line of each key."""
+
+    lines: dict
+
+
+class _Seq(list):
+    """A YAML sequence that remembers the line of each item."""
+
+    lines: list
+
+
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (naming both lines) and keeps line numbers.
+    ``load_yaml`` reports every duplicate with its key path first, then loads with
+    ``allow_duplicates`` so the rest of the file is still checked."""
+
+    allow_duplicates = False
+
+
+def _construct_map(loader: StrictLoader, node: MappingNode):
+    data = _Map()
+    data.lines = {}
+    yield data
+    loader.flatten_mapping(node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark,
+                "found an unhashable key", key_node.start_mark) from None
+        line = key_node.start_mark.line + 1
+        if key in data.lines and not loader.allow_duplicates:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark,
+                f"found duplicate key {key!r} (first on line {data.lines[key]})",
+                key_node.start_mark)
+        data[key] = loader.construct_object(value_node, deep=True)
+        data.lines[key] = line
+
+
+def _construct_seq(loader: StrictLoader, node: SequenceNode):
+    data = _Seq()
+    data.lines = [item.start_mark.line + 1 for item in node.value]
+    yield data
+    data.extend(loader.construct_object(item, deep=True) for item in node.value)
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+StrictLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+def load_yaml(text: str, source: str | None = None) -> tuple[Any, list[Problem]]:
+    """(document, duplicate-key problems); PolicyError when the text is not YAML."""
+    loader = StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        problems: list[Problem] = []
+        if node is not None:
+            _duplicates(node, "", problems, source, set())
+        loader.allow_duplicates = True
+        doc = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise PolicyError(Problem("", f"not valid YAML: {_yaml_reason(exc)}", line,
+                                  source)) from None
+    finally:
+        loader.dispose()
+    return doc, problems
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+    text = "; ".join(p for p in parts if p)
+    return text or str(exc).splitlines()[0]
+
+
+def _duplicates(node: Node, path: str, out: list[Problem], source: str | None,
+                seen_nodes: set[int]) -> None:
+    if id(node) in seen_nodes:  # an alias used twice is checked once
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, MappingNode):
+        first: dict[tuple[str, str], int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, ScalarNode) else None
+            where = f"{path}.{key}" if path else str(key)
+            line = key_node.start_mark.line + 1
+            if key is not None:
+                ident = (key_node.tag, key)
+                if ident in first:
+                    out.append(Problem(where, f"duplicate key (first on line {first[ident]}); "
+                                              "remove one (YAML would silently keep the "
+                                              "last)", line, source))
+                else:
+                    first[ident] = line
+            _duplicates(value_node, where, out, source, seen_nodes)
+    elif isinstance(node, SequenceNode):
+        for i, item in enumerate(node.value):
+            _duplicates(item, f"{path}[{i}]", out, source, seen_nodes)
+
+
+# --- validation ----------------------------------------------------------------------------
+
+class _Ctx:
+    def __init__(self, base: Path, source: str | None, problems: list[Problem]) -> None:
+        self.base, self.source, self.problems = base, source, problems
+        self.warnings: list[str] = []
+        self.lines: dict[str, int] = {}
+        self.people: dict[str, dict[str, tuple[str, ...]]] = {}
+        self.owner: dict[str, str] = {}  # identity -> person
+        self.where: dict[str, str] = {}  # identity -> key path that lists it
+        self.implicit: set[str] = set()  # people named by a deprecated approvers entry
+
+    def error(self, path: str, reason: str, line: int | None = None) -> None:
+        self.problems.append(Problem(path, reason, line, self.source))
+
+    def warn(self, path: str, reason: str, line: int | None = None) -> None:
+        self.warnings.append(str(Problem(path, reason, line, self.source)))
+
+    def line_of(self, *paths: str) -> int | None:
+        for p in paths:
+            if self.lines.get(p):
+                return self.lines[p]
+        return None
+
+
+def _line(doc: Any, key: Any = None) -> int | None:
+    lines = getattr(doc, "lines", None)
+    if lines is None:
+        return None
+    if key is None:
+        return None
+    if isinstance(lines, dict):
+        return lines.get(key)
+    return lines[key] if isinstance(key, int) and 0 <= key < len(lines) else None
+
+
+def _suggest(key: Any, known) -> str:
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _parse_people(ctx: _Ctx, doc: Any, line: int | None) -> None:
+    if doc is None:
+        return
     if not isinstance(doc, dict):
-        raise PolicyError(f"{path}: expected a mapping")
+        ctx.error("people", "expected a mapping of person name to identities, e.g. "
+                            "alice: {slack: U0123ALICE, cli: alice}", line)
+        return
+    for name, kinds in doc.items():
+        where = f"people.{name}"
+        name_line = _line(doc, name)
+        if not isinstance(name, str) or not name.strip() or ":" in name:
+            ctx.error(where, "a person's name is a non-empty string without ':' (identities "
+                             "such as slack:U0123 go inside)", name_line)
+            continue
+        if not isinstance(kinds, dict) or not kinds:
+            ctx.error(where, "no identities: give at least one of "
+                             f"{', '.join(IDENTITY_KINDS)}, e.g. {{slack: U0123ALICE}}",
+                      name_line)
+            ctx.people.setdefault(name, {})
+            continue
+        person: dict[str, tuple[str, ...]] = {}
+        for kind, values in kinds.items():
+            kw = f"{where}.{kind}"
+            kline = _line(kinds, kind) or name_line
+            if kind not in IDENTITY_KINDS:
+                ctx.error(kw, f"unknown identity kind (expected one of "
+                              f"{', '.join(IDENTITY_KINDS)})" + _suggest(kind, IDENTITY_KINDS),
+                          kline)
+                continue
+            items = values if isinstance(values, list) else [values]
+            if not items:
+                ctx.error(kw, "expected an identity or a list of them, got []", kline)
+            found = []
+            for i, value in enumerate(items):
+                vline = _line(values, i) if isinstance(values, list) else kline
+                try:
+                    found.append(_identity_value(kind, value))
+                except _Bad as exc:
+                    ctx.error(kw + (f"[{i}]" if isinstance(values, list) else ""), str(exc),
+                              vline or kline)
+                    continue
+                identity = f"{kind}:{found[-1]}"
+                owner = ctx.owner.get(identity)
+                if owner is not None and owner != name:
+                    ctx.error(kw, f"{identity} is already {owner}'s ({ctx.where[identity]}): "
+                                  "an identity belongs to one person", vline or kline)
+                    continue
+                ctx.owner[identity], ctx.where[identity] = name, kw
+            person[kind] = tuple(dict.fromkeys(found))
+        ctx.people[name] = person
+
+
+def _identity_value(kind: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
+        raise _Bad(f"expected a {kind} identity (a string without spaces), got {value!r}")
+    if kind == "slack" and not SLACK_USER.match(value):
+        raise _Bad(f"expected a Slack user id (U0123ABCD, never a name), got {value!r}")
+    return value
+
+
+def _clean(ctx: _Ctx, doc: Any, cls: type, path: str, line: int | None) -> dict:
+    """The keys ``doc`` sets, converted; each bad key or value is one problem (and left
+    out, so the checks after it see the default instead)."""
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        ctx.error(path, f"expected a mapping, got {doc!r}", line)
+        return {}
+    if line:
+        ctx.lines[path] = line
+    spec = {f.name: f for f in dataclasses.fields(cls)}
     out: dict[str, Any] = {}
     for key, value in doc.items():
         where = f"{path}.{key}"
-        if key not in schema:
-            raise PolicyError(f"{where}: unknown key (expected one of "
-                              f"{', '.join(sorted(schema))})")
-        spec = schema[key]
-        out[key] = (_section(value or {}, spec, where, base) if isinstance(spec, dict)
-                    else _value(value, spec[0], where, base))
+        kline = _line(doc, key) or line
+        if kline:
+            ctx.lines[where] = kline
+        f = spec.get(key) if isinstance(key, str) else None
+        if f is None:
+            ctx.error(where, f"unknown key (expected one of {', '.join(sorted(spec))})"
+                      + _suggest(key, spec), kline)
+            continue
+        if "section" in f.metadata:
+            out[key] = _clean(ctx, value, f.metadata["section"], where, kline)
+            continue
+        try:
+            out[key] = _value(ctx, value, f.metadata, where, kline, doc)
+        except _Bad as exc:
+            ctx.error(where, str(exc), kline)
     return out
 
 
-def _value(value: Any, kind: str, where: str, base: Path) -> Any:
+def _range_text(meta: Mapping[str, Any]) -> str:
+    lo, hi = meta["lo"], meta["hi"]
+    if lo is not None and hi is not None:
+        return (f" in {'(' if meta['lo_open'] else '['}{lo:g}, {hi:g}"
+                f"{')' if meta['hi_open'] else ']'}")
+    if lo is not None:
+        return f" {'>' if meta['lo_open'] else '>='} {lo:g}"
+    if hi is not None:
+        return f" {'<' if meta['hi_open'] else '<='} {hi:g}"
+    return ""
+
+
+def _in_range(x: float, meta: Mapping[str, Any]) -> bool:
+    lo, hi = meta["lo"], meta["hi"]
+    if lo is not None and (x <= lo if meta["lo_open"] else x < lo):
+        return False
+    return not (hi is not None and (x >= hi if meta["hi_open"] else x > hi))
+
+
+def _value(ctx: _Ctx, value: Any, meta: Mapping[str, Any], where: str, line: int | None,
+           parent: Any) -> Any:
+    kind = meta["kind"]
     if value is None:
-        return None
+        if kind in ("targets", "approvers", "names"):
+            return frozenset() if kind == "targets" else ()
+        if meta["optional"]:
+            return None
+        raise _Bad(f"expected {_expected(meta)}, got null")
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or not _in_range(value, meta):
+            raise _Bad(f"expected {_expected(meta)}, got {value!r}")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Bad(f"expected {_expected(meta)}, got {value!r}")
+        if not math.isfinite(value):
+            raise _Bad(f"expected a finite number{_range_text(meta)}, got {value!r}")
+        if not _in_range(value, meta):
+            raise _Bad(f"expected {_expected(meta)}, got {value!r}")
+        return float(value)
+    if kind in ("str", "alias"):
+        if not isinstance(value, str) or not value.strip():
+            raise _Bad(f"expected a non-empty string, got {value!r}")
+        if kind == "alias" and (any(c.isspace() for c in value)
+                                or re.fullmatch(r"(?i)v\d+|latest", value)):
+            raise _Bad(f"expected an MLflow alias (no spaces, not 'latest' or v<N>), "
+                       f"got {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise _Bad(f"expected true or false, got {value!r}")
+        return value
     if kind == "cron":
         from apscheduler.triggers.cron import CronTrigger
 
         try:
             CronTrigger.from_crontab(str(value), timezone="UTC")
         except ValueError as exc:
-            raise PolicyError(f"{where}: invalid cron expression {value!r} ({exc})") from None
+            raise _Bad(f"invalid cron expression {value!r} ({exc})") from None
         return str(value)
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise PolicyError(f"{where}: expected a whole number >= 0, got {value!r}")
-        return value
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise PolicyError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if kind == "str":
-        if not isinstance(value, str) or not value.strip():
-            raise PolicyError(f"{where}: expected a non-empty string, got {value!r}")
-        return value
     if kind == "metric":
         if value != "roc_auc":
-            raise PolicyError(f"{where}: expected roc_auc (the supported metric), got {value!r}")
-        return value
-    if kind == "targets":
-        items = value if isinstance(value, list) else [value]
-        out = [normalise_target(str(v)) for v in items]
-        if None in out:
-            raise PolicyError(f"{where}: expected targets among {', '.join(TARGETS)}, "
-                              f"got {value!r}")
-        return out
-    if kind == "list":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise PolicyError(f"{where}: expected a list of names, got {value!r}")
-        return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise PolicyError(f"{where}: expected true or false, got {value!r}")
+            raise _Bad(f"expected roc_auc (the supported metric), got {value!r}")
         return value
     if kind == "target":
-        target = normalise_target(str(value))
+        target = normalise_target(value) if isinstance(value, str) else None
         if target is None:
-            raise PolicyError(f"{where}: expected one of {', '.join(TARGETS)}, got {value!r}")
+            raise _Bad(f"expected one of {', '.join(TARGETS)}, got {value!r}")
         return target
+    if kind == "targets":
+        items = value if isinstance(value, list) else [value]
+        out = [normalise_target(v) if isinstance(v, str) else None for v in items]
+        if None in out:
+            raise _Bad(f"expected targets among {', '.join(TARGETS)}, got {value!r}")
+        return frozenset(out)
+    if kind == "names":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise _Bad(f"expected a list of names, got {value!r}")
+        return tuple(value)
+    if kind == "slack_group":
+        if not isinstance(value, str) or not SLACK_GROUP.match(value):
+            raise _Bad(f"expected a Slack user group id (S0123ABCD), got {value!r}")
+        return value
     if kind == "path":
-        p = Path(str(value))
-        return str(p if p.is_absolute() else (base / p).resolve())
+        if not isinstance(value, str) or not value.strip():
+            raise _Bad(f"expected a path, got {value!r}")
+        if "://" in value:  # a URI (s3://, runs:/ ...) is kept as written
+            return value
+        p = Path(value)
+        return str(p if p.is_absolute() else (ctx.base / p).resolve())
+    if kind == "approvers":
+        return _approvers(ctx, value, where, line)
     raise AssertionError(kind)
 
 
+def _expected(meta: Mapping[str, Any]) -> str:
+    kind = meta["kind"]
+    if kind == "int":
+        return "a whole number" + _range_text(meta)
+    if kind == "float":
+        return "a number" + _range_text(meta)
+    return {"bool": "true or false", "cron": "a cron expression", "path": "a path",
+            "target": f"one of {', '.join(TARGETS)}"}.get(kind, "a non-empty string")
+
+
+def _approvers(ctx: _Ctx, value: Any, where: str, line: int | None) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _Bad(f"expected a list of people (names under people:), got {value!r}")
+    names: dict[str, str] = {}  # person -> the entry that named them
+    for i, entry in enumerate(value):
+        at, eline = f"{where}[{i}]", _line(value, i) or line
+        if not isinstance(entry, str) or not entry.strip():
+            ctx.error(at, f"expected a person's name, got {entry!r}", eline)
+            continue
+        person = _approver(ctx, entry, at, eline)
+        if person is None:
+            continue
+        if person in names:
+            same = "" if names[person] == entry else (
+                f" ({names[person]!r} and {entry!r} are both {person})")
+            ctx.error(at, f"{person} is listed twice{same}: a quorum counts people, so "
+                          "list each person once", eline)
+            continue
+        names[person] = entry
+    return tuple(names)
+
+
+def _approver(ctx: _Ctx, entry: str, at: str, line: int | None) -> str | None:
+    """The person an ``approvers`` entry names (None after reporting a problem)."""
+    if entry in ctx.people and entry not in ctx.implicit:
+        return entry
+    kind, sep, _ = entry.partition(":")
+    if sep and kind in IDENTITY_KINDS:
+        identity = entry
+    elif not sep and SLACK_USER.match(entry):
+        identity = f"slack:{entry}"
+    else:
+        known = f" (people: {', '.join(sorted(ctx.people))})" if ctx.people else ""
+        ctx.error(at, f"{entry!r} is not a person: add people.{entry.split(':')[0]} with "
+                      f"their identities{known}" + _suggest(entry, ctx.people), line)
+        return None
+    try:
+        _identity_value(identity.partition(":")[0], identity.partition(":")[2])
+    except _Bad as exc:
+        ctx.error(at, str(exc), line)
+        return None
+    owner = ctx.owner.get(identity)
+    if owner is not None and owner not in ctx.implicit:
+        ctx.warn(at, f"{entry!r} is an identity, not a person (deprecated, accepted for one "
+                     f"release): it is {owner}'s, list {owner!r} instead", line)
+        return owner
+    kind = identity.partition(":")[0]
+    ctx.warn(at, f"{entry!r} is an identity, not a person (deprecated, accepted for one "
+                 f"release as the person {identity!r}): move it under people, e.g. "
+                 f"people: {{<name>: {{{kind}: {identity.partition(':')[2]}}}}}, and list "
+                 "<name>", line)
+    if owner is None:
+        ctx.people[identity] = {kind: (identity.partition(":")[2],)}
+        ctx.owner[identity], ctx.where[identity] = identity, at
+        ctx.implicit.add(identity)
+    return identity
+
+
+def _check_model(ctx: _Ctx, mp: ModelPolicy, scope: str, raw: dict) -> None:
+    """Rules across keys, on the merged policy of one model (reported for a model only
+    when its own section sets the keys involved: the default's are reported once)."""
+    a = mp.approval
+    section = f"{scope}.approval"
+    if scope == "default" or "approval" in raw:
+        line = ctx.line_of(section, scope)
+        if a.targets and not a.approvers and not a.slack_usergroup:
+            targets = [t for t in TARGETS if t in a.targets]
+            ctx.error(section, f"{', '.join(targets)} need{'s' if len(targets) == 1 else ''} "
+                               "approval but nobody may approve (no approvers, no "
+                               "slack_usergroup)", line)
+        elif a.approvers and not a.slack_usergroup and a.quorum > len(a.approvers):
+            ctx.error(f"{section}.quorum",
+                      f"quorum {a.quorum} but only {len(a.approvers)} "
+                      f"{'person' if len(a.approvers) == 1 else 'people'} may approve "
+                      f"({', '.join(a.approvers)}): no request could ever be approved",
+                      ctx.line_of(f"{section}.quorum", f"{section}.approvers", section, scope))
+    if (scope == "default" or "aliases" in raw) and mp.aliases.champion == mp.aliases.staging:
+        ctx.error(f"{scope}.aliases", f"champion and staging are the same alias "
+                                      f"({mp.aliases.champion!r})",
+                  ctx.line_of(f"{scope}.aliases.staging", f"{scope}.aliases", scope))
+
+
+def _build(cls: type, values: dict) -> Any:
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in values:
+            v = values[f.name]
+            kwargs[f.name] = _build(f.metadata["section"], v) if "section" in f.metadata else v
+    return cls(**kwargs)
+
+
 def _merge(base: dict, override: dict) -> dict:
-    out = copy.deepcopy(base)
+    out = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
             out[key] = value
     return out
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(key path, default, meaning) of every per-model key, for documentation."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        for f in dataclasses.fields(cls):
+            if "section" in f.metadata:
+                walk(f.metadata["section"], f"{prefix}{f.name}.")
+            else:
+                rows.append((prefix + f.name, repr(f.default), f.metadata["doc"]))
+
+    walk(ModelPolicy, "")
+    return rows

@@ -82,6 +82,22 @@ class Registry:
     def version_tags(self, model: str, version: str) -> dict[str, str]:
         return dict(self.client.get_model_version(model, version).tags or {})
 
+    def requester(self, model: str, version: str) -> str | None:
+        """Who asked for this version's promotion: its ``requested_by`` tag (set by
+        ``podium request`` and the release job), else the source run's ``mlflow.user``."""
+        mv = self.client.get_model_version(model, version)
+        if (mv.tags or {}).get("requested_by"):
+            return mv.tags["requested_by"]
+        if mv.run_id:
+            try:
+                user = self.client.get_run(mv.run_id).data.tags.get("mlflow.user")
+            except Exception as exc:
+                if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                    return None
+                raise
+            return f"mlflow:{user}" if user else None
+        return None
+
     def version_exists(self, model: str, version: str) -> bool:
         try:
             self.client.get_model_version(model, version)

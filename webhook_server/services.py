@@ -33,7 +33,8 @@ class Services:
 
     @property
     def policy(self) -> Policy:
-        """Loaded on first use; `podium serve` and `podium worker` load it at start."""
+        """Loaded on first use (PolicyError when the file is missing or invalid: never the
+        defaults); `podium serve` and `podium worker` load it at start."""
         if self._policy is None:
             self._policy = load_policy(self.settings.policy_path)
         return self._policy
@@ -55,7 +56,7 @@ class Services:
         hook = SlackHook(s.slack_webhook_url) if mode(s) == "webhook" else None
         return SlackSender(self.store, bot=self.slack, hook=hook, owner=owner,
                            tracking_uri=s.mlflow_tracking_uri, public_url=s.public_url,
-                           quorum_of=lambda m: self.policy.for_model(m)["approval"]["quorum"],
+                           quorum_of=lambda m: self.policy.for_model(m).approval.quorum,
                            max_backoff_s=s.notify_max_backoff_s)
 
     def gitlab_sender(self, owner: str = "sender"):
@@ -81,10 +82,10 @@ class Services:
         from model_tests.runner import EvaluatorGates, EvaluatorPool
         from webhook_server.workflow import Gates
 
-        if self._evaluators is None:
+        if self._evaluators is None:  # the same file, even if it vanished (then: an error)
             path = Path(self.settings.policy_path)
             self._evaluators = EvaluatorPool(self.settings.mlflow_tracking_uri,
-                                             str(path.resolve()) if path.exists() else None)
+                                             str(path.resolve()))
         gates = EvaluatorGates(self._evaluators)
         return Gates(check=gates.check, compare=gates.compare, release=gates.release)
 

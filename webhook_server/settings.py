@@ -1,25 +1,42 @@
 """Every environment variable Podium reads, declared once.
 
 Settings are read at start (``Settings.from_env()``) and passed down explicitly; nothing
-else in the code base reads ``os.environ``. Tests build ``Settings(...)`` directly.
+else in the code base reads ``os.environ``. Values from the environment are checked: numbers
+are finite and in range, booleans are one of true/false, 1/0, yes/no, on/off (any case), and
+anything else is a ``SettingsError`` naming the variable. Tests build ``Settings(...)``
+directly (unchecked ranges, e.g. a 0.3 s lease).
+
+API tokens: ``PODIUM_API_TOKENS`` (``name=token,name2=token2``), ``PODIUM_API_TOKENS_FILE``
+(one ``name token`` a line, ``#`` comments) and ``PODIUM_API_TOKEN`` (the token named
+``default``); ``api_tokens()`` maps each token to its name. No token reaches a repr or a log.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
 class SettingsError(ValueError):
-    """An environment variable holds a value of the wrong type."""
+    """An environment variable holds a value of the wrong type, out of range, or the
+    settings together cannot run safely."""
 
 
-def _var(env: str, default: Any, doc: str, *, secret: bool = False) -> Any:
-    return field(default=default, repr=not secret, metadata={"env": env, "doc": doc,
-                                                             "secret": secret})
+TRUE = frozenset({"1", "true", "yes", "on"})
+FALSE = frozenset({"0", "false", "no", "off"})
+TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+
+
+def _var(env: str, default: Any, doc: str, *, secret: bool = False, lo: float | None = None,
+         hi: float | None = None, lo_open: bool = False) -> Any:
+    return field(default=default, repr=not secret, metadata={
+        "env": env, "doc": doc, "secret": secret, "lo": lo, "hi": hi, "lo_open": lo_open})
 
 
 @dataclass(frozen=True)
@@ -48,12 +65,22 @@ class Settings:
         secret=True)
     api_token: str | None = _var(
         "PODIUM_API_TOKEN", None,
-        "Bearer token for /api/v1; the API answers 401 to everything when unset.", secret=True)
+        "Bearer token for /api/v1, acting as api:default; with no token at all the API "
+        "answers 401 to everything.", secret=True)
+    named_api_tokens: str | None = _var(
+        "PODIUM_API_TOKENS", None,
+        "Named bearer tokens for /api/v1: name=token,name2=token2; a request with a token "
+        "acts as api:<name>.", secret=True)
+    api_tokens_file: str | None = _var(
+        "PODIUM_API_TOKENS_FILE", None,
+        "File of named API tokens, one 'name token' a line (# comments); read at start.")
     signature_tolerance_s: int = _var(
         "PODIUM_SIGNATURE_TOLERANCE", 300,
-        "Largest allowed distance in seconds between a delivery's timestamp and now.")
+        "Largest allowed distance in seconds between a delivery's timestamp and now "
+        "(1..3600).", lo=0, lo_open=True, hi=3600)
     max_body_bytes: int = _var(
-        "PODIUM_MAX_BODY_BYTES", 1024 * 1024, "Largest accepted request body (413 above).")
+        "PODIUM_MAX_BODY_BYTES", 1024 * 1024, "Largest accepted request body (413 above).",
+        lo=1024)
     # --- Slack ------------------------------------------------------------------------
     slack_bot_token: str | None = _var(
         "SLACK_BOT_TOKEN", None, "Slack bot token (xoxb-...) for messages and approvals.",
@@ -74,7 +101,8 @@ class Settings:
         "Slack Web API base URL (a fake server in tests).")
     notify_max_backoff_s: float = _var(
         "PODIUM_NOTIFY_MAX_BACKOFF", 60.0,
-        "Longest wait in seconds between two tries of an undelivered notification.")
+        "Longest wait in seconds between two tries of an undelivered notification.",
+        lo=0, lo_open=True)
     public_url: str | None = _var(
         "PODIUM_PUBLIC_URL", None, "Public base URL of this Podium, used in links.")
     # --- GitLab -----------------------------------------------------------------------
@@ -88,18 +116,23 @@ class Settings:
         secret=True)
     # --- jobs -------------------------------------------------------------------------
     job_lease_s: int = _var(
-        "PODIUM_JOB_LEASE", 60, "Seconds a claimed job stays leased without a heartbeat.")
+        "PODIUM_JOB_LEASE", 60,
+        "Seconds a claimed job stays leased without a heartbeat (at least 5).", lo=5)
     job_max_attempts: int = _var(
-        "PODIUM_JOB_MAX_ATTEMPTS", 6, "Attempts before a failing job is marked dead.")
+        "PODIUM_JOB_MAX_ATTEMPTS", 6, "Attempts before a failing job is marked dead.", lo=1)
     job_backoff_s: float = _var(
-        "PODIUM_JOB_BACKOFF", 2.0, "First retry delay in seconds; doubles each attempt.")
+        "PODIUM_JOB_BACKOFF", 2.0, "First retry delay in seconds; doubles each attempt.",
+        lo=0, lo_open=True)
     worker_poll_s: float = _var(
-        "PODIUM_WORKER_POLL", 0.5, "Seconds an idle worker waits before looking again.")
+        "PODIUM_WORKER_POLL", 0.5, "Seconds an idle worker waits before looking again.",
+        lo=0, lo_open=True)
     reconcile_interval_s: int = _var(
-        "PODIUM_RECONCILE_INTERVAL", 60, "Seconds between registry reconciliation scans.")
+        "PODIUM_RECONCILE_INTERVAL", 60, "Seconds between registry reconciliation scans.",
+        lo=0, lo_open=True)
     approval_check_interval_s: int = _var(
         "PODIUM_APPROVAL_CHECK_INTERVAL", 60,
-        "Seconds between two looks for approvals past the policy's expiry.")
+        "Seconds between two looks for approvals past the policy's expiry.",
+        lo=0, lo_open=True)
     # --- the alias that means "please promote me" -------------------------------------
     challenger_alias: str = _var(
         "PODIUM_CHALLENGER_ALIAS", "challenger", "Alias that requests Production when set.")
@@ -114,28 +147,108 @@ class Settings:
             if raw is None or raw == "":
                 continue
             values[f.name] = _convert(f.metadata["env"], raw, type(f.default)
-                                      if f.default is not None else str)
+                                      if f.default is not None else str, f.metadata)
         values.update(overrides)
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        # parsed once (the file is read at start); never a field, so never in a repr
+        object.__setattr__(self, "_tokens", _api_tokens(self))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
+    def api_tokens(self) -> dict[str, str]:
+        """token -> name of every API token (``PODIUM_API_TOKEN`` is named ``default``)."""
+        return dict(self._tokens)  # type: ignore[attr-defined]
+
     def secrets(self) -> list[str]:
         """Values that must never reach a log line or a child process."""
-        return [getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.metadata["secret"] and getattr(self, f.name)]
+        found = [getattr(self, f.name) for f in dataclasses.fields(self)
+                 if f.metadata["secret"] and getattr(self, f.name)]
+        return list(dict.fromkeys([*found, *self.api_tokens()]))
+
+    def refusals(self) -> list[str]:
+        """Why ``podium serve`` / ``podium worker`` must not start with these settings
+        (one line each; the policy is checked separately)."""
+        out = []
+        if self.slack_signing_secret and not self.slack_team_id:
+            out.append("SLACK_SIGNING_SECRET is set (Slack approvals) but SLACK_TEAM_ID is "
+                       "not: set the workspace id (T...) so clicks from any other workspace "
+                       "are refused")
+        return out
 
 
-def _convert(name: str, raw: str, kind: type) -> Any:
+def _convert(name: str, raw: str, kind: type, meta: Mapping[str, Any]) -> Any:
+    if kind is bool:
+        word = raw.strip().lower()
+        if word in TRUE | FALSE:
+            return word in TRUE
+        raise SettingsError(f"{name}={raw!r} is not a boolean (true/false, 1/0, yes/no, "
+                            "on/off)")
+    if kind not in (int, float):
+        return raw
+    shown = "(hidden)" if meta["secret"] else repr(raw)
     try:
-        if kind is bool:
-            return raw.strip().lower() in {"1", "true", "yes", "on"}
-        if kind in (int, float):
-            return kind(raw)
+        value = kind(raw.strip())
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
-    return raw
+        raise SettingsError(f"{name}={shown} is not a valid {kind.__name__}") from None
+    lo, hi = meta["lo"], meta["hi"]
+    if not math.isfinite(value):
+        raise SettingsError(f"{name}={shown} is not a finite number")
+    if lo is not None and (value <= lo if meta["lo_open"] else value < lo):
+        raise SettingsError(f"{name}={shown} is out of range: expected "
+                            f"{'>' if meta['lo_open'] else '>='} {lo:g}"
+                            + (f" and <= {hi:g}" if hi is not None else ""))
+    if hi is not None and value > hi:
+        raise SettingsError(f"{name}={shown} is out of range: expected <= {hi:g}")
+    return value
+
+
+def _api_tokens(s: Settings) -> dict[str, str]:
+    """token -> name from the three sources; a malformed entry, a name used twice or a
+    token given two names is a SettingsError (which never shows a token)."""
+    named: list[tuple[str, str, str]] = []  # (name, token, where)
+    if s.api_token:
+        named.append(("default", s.api_token.strip(), "PODIUM_API_TOKEN"))
+    if s.named_api_tokens:
+        for i, entry in enumerate(s.named_api_tokens.split(","), 1):
+            if not entry.strip():
+                continue
+            name, sep, token = entry.partition("=")
+            if not sep:
+                raise SettingsError(f"PODIUM_API_TOKENS entry {i} is not name=token")
+            named.append((name.strip(), token.strip(), f"PODIUM_API_TOKENS entry {i}"))
+    if s.api_tokens_file:
+        path = Path(s.api_tokens_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"PODIUM_API_TOKENS_FILE={s.api_tokens_file!r} cannot be "
+                                f"read ({type(exc).__name__})") from None
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            parts = line.split()
+            if len(parts) != 2:
+                raise SettingsError(f"PODIUM_API_TOKENS_FILE line {n}: expected 'name token'")
+            named.append((parts[0], parts[1], f"PODIUM_API_TOKENS_FILE line {n}"))
+    tokens: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for name, token, where in named:
+        if not TOKEN_NAME.match(name):
+            raise SettingsError(f"{where}: the name {name!r} is not a plain name (letters, "
+                                "digits, _ . @ -)")
+        if not token or any(c.isspace() for c in token):
+            raise SettingsError(f"{where}: the token of {name!r} is empty or has spaces")
+        if name in names:
+            raise SettingsError(f"{where}: the name {name!r} is already used by "
+                                f"{names[name]}")
+        if token in tokens:
+            raise SettingsError(f"{where}: {name!r} has the same token as "
+                                f"{tokens[token]!r}: each token names one actor")
+        names[name], tokens[token] = where, name
+    return tokens
 
 
 def describe() -> list[tuple[str, str, str]]:

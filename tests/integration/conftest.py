@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from tests.conftest import API_TOKEN
+from tests.conftest import API_TOKEN, DEFAULT_POLICY
 from tests.support.signing import SECRET
 from webhook_server.devserver import start_mlflow, start_podium
 
@@ -70,7 +70,8 @@ def podium_env(tmp_path, mlflow_server):
     return {"PODIUM_DATABASE_URL": f"sqlite:///{tmp_path / 'podium.db'}",
             "PODIUM_MLFLOW_WEBHOOK_SECRET": SECRET, "PODIUM_API_TOKEN": API_TOKEN,
             "MLFLOW_TRACKING_URI": mlflow_server.url, "PODIUM_WORKER_POLL": "0.1",
-            "PODIUM_JOB_BACKOFF": "0.2", "PODIUM_RECONCILE_INTERVAL": "3600"}
+            "PODIUM_JOB_BACKOFF": "0.2", "PODIUM_RECONCILE_INTERVAL": "3600",
+            "PODIUM_POLICY": DEFAULT_POLICY}
 
 
 @pytest.fixture

@@ -124,8 +124,13 @@ def test_approval_path_and_deciding_twice(podium, podium_env, versions, mlflow_c
     m = "churn-wf"
     reset_registry(mlflow_client, m, versions)
     policy = tmp_path / "podium.yaml"
-    policy.write_text("default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5}\n"
-                      "models:\n  churn-wf:\n    approval: {targets: [Production]}\n")
+    import pwd
+
+    me = pwd.getpwuid(os.getuid()).pw_name  # `podium approve` acts as cli:<OS account>
+    policy.write_text(f"people:\n  ops: {{cli: {me}}}\n"
+                      "default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5}\n"
+                      "models:\n  churn-wf:\n    approval: {targets: [Production], "
+                      "approvers: [ops], allow_self_approval: true}\n")
     env = {**podium_env, "PODIUM_POLICY": str(policy)}
     server = podium(PODIUM_POLICY=str(policy))
     hook = cli(env, "webhook", "register", "--url", f"{server.url}/webhooks/mlflow",
@@ -255,6 +260,7 @@ def slack_settings(slack, policy, **extra) -> dict[str, str]:
     """`podium serve`'s environment for the fake Slack ``slack`` and a policy file."""
     return {"PODIUM_POLICY": str(policy), "SLACK_BOT_TOKEN": slack.token,
             "SLACK_CHANNEL": slack.channel_id, "SLACK_SIGNING_SECRET": SLACK_SIGNING,
+            "SLACK_TEAM_ID": slack.team_id,
             "PODIUM_SLACK_API_URL": slack.api_url, **extra}
 
 

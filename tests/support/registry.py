@@ -28,6 +28,9 @@ class MemoryRegistry:
     def version_exists(self, model, version):
         return True
 
+    def requester(self, model, version):
+        return self.tags.get(version, {}).get("requested_by")
+
     def version_tags(self, model, version):
         return dict(self.tags.get(version, {}))
 

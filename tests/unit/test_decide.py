@@ -23,8 +23,17 @@ def wsvc(db_url):
     svc.close()
 
 
+PEOPLE = {"ana": {"cli": "ana"}, "bob": {"cli": "bob"}, "eve": {"cli": "eve"},
+          "ops": {"api": "default"}}  # the token PODIUM_API_TOKEN is named "default"
+
+
 def waiting(svc, policy=None, key="d-1"):
-    svc._policy = parse_policy(policy or {})
+    """A request waiting for approval; ana and bob may decide unless ``policy`` says who."""
+    policy = {"people": PEOPLE, **(policy or {})}
+    approval = policy.setdefault("default", {}).setdefault("approval", {})
+    approval.setdefault("approvers", ["ana", "bob"])
+    approval["approvers"] = [a.removeprefix("cli:") for a in approval["approvers"]]
+    svc._policy = parse_policy(policy)
     result = svc.intake.record(Delivery("api", key, "api.request", "{}",
                                         TransitionRequested(f"churn-{key}", "3", "Production",
                                                             "api")))
@@ -54,7 +63,7 @@ def test_an_approval_queues_the_promotion_once(wsvc):
     assert (row["state"], row["decided_by"]) == ("promoting", "cli:ana")
     assert (intent["from_version"], intent["to_version"], intent["actor"]) == (None, "3",
                                                                              "cli:ana")
-    assert list(jobs) == [f"request:{rid}:promote", f"request:{rid}"]
+    assert [k.rsplit("-", 1)[0] for k in jobs] == [f"request:{rid}:promote", f"request:{rid}"]
 
 
 def test_a_rejection_ends_the_request_and_a_later_click_conflicts(wsvc):
@@ -79,13 +88,14 @@ def test_only_listed_approvers_may_decide(wsvc):
 def test_a_quorum_needs_distinct_approvers(wsvc):
     rid = waiting(wsvc, {"default": {"approval": {"quorum": 2}}})
     first = wsvc.workflow().decide(rid, "cli:ana", True)
-    assert first["state"] == "awaiting_approval" and first["approvals"] == ["cli:ana"]
-    with pytest.raises(DecisionConflict, match="cli:ana already approved .* 1 more approval"):
+    assert first["state"] == "awaiting_approval" and first["approvals"] == ["ana"]
+    with pytest.raises(DecisionConflict, match="ana already approved .* 1 more approval"):
         wsvc.workflow().decide(rid, "cli:ana", True)
     assert wsvc.workflow().decide(rid, "cli:bob", True)["state"] == "approved"
 
 
 def test_a_request_not_waiting_cannot_be_decided(wsvc):
+    waiting(wsvc, key="other")  # the policy: ana may decide
     result = wsvc.intake.record(Delivery("api", "d-2", "api.request", "{}",
                                          TransitionRequested("churn", "4", "Production",
                                                              "api")))
@@ -98,9 +108,9 @@ def test_the_api_answers_404_409_and_200(wsvc):
 
     client = create_app(wsvc.settings, services=wsvc).test_client()
     assert client.post("/api/v1/requests/99/approve", headers=AUTH).status_code == 404
-    rid = waiting(wsvc)
-    ok = client.post(f"/api/v1/requests/{rid}/approve", json={"actor": "ops"}, headers=AUTH)
-    assert ok.status_code == 200 and ok.json["decided_by"] == "api:ops"
+    rid = waiting(wsvc, {"default": {"approval": {"approvers": ["ops"]}}})
+    ok = client.post(f"/api/v1/requests/{rid}/approve", json={"actor": "ana"}, headers=AUTH)
+    assert ok.status_code == 200 and ok.json["decided_by"] == "api:default"  # not the body
     again = client.post(f"/api/v1/requests/{rid}/reject", headers=AUTH)
     assert again.status_code == 409
 
@@ -149,7 +159,7 @@ def test_two_approvers_clicking_at_the_same_moment_make_one_decision(wsvc):
     (loser,) = set(outcomes) - set(winners)
     assert f"request {rid} was already decided by {winners[0]} at " in outcomes[loser]
     with wsvc.store.read() as conn:
-        promotes = [j for j in list_jobs(conn) if j["key"] == f"request:{rid}:promote"]
+        promotes = [j for j in list_jobs(conn) if j["key"].startswith(f"request:{rid}:promote-")]
         row = reqs.get(conn, rid)
     assert len(promotes) == 1 and row["decided_by"] == winners[0]
 
@@ -179,5 +189,6 @@ def test_two_approvals_at_the_same_moment_meet_a_quorum_of_two(wsvc):
             t.join()
         assert sorted(outcomes.values()) == ["approved", "awaiting_approval"], outcomes
         with wsvc.store.read() as conn:
-            promotes = [j for j in list_jobs(conn) if j["key"] == f"request:{rid}:promote"]
+            promotes = [j for j in list_jobs(conn)
+                        if j["key"].startswith(f"request:{rid}:promote-")]
             assert reqs.get(conn, rid)["state"] == "promoting" and len(promotes) == 1

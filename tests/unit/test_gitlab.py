@@ -29,7 +29,7 @@ def fake_gitlab():
 def gsvc(db_url, fake_gitlab):
     svc = build(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9",
                               gitlab_url=fake_gitlab.url, gitlab_token="glpat-test",
-                              gitlab_trigger_token="glptt-test"))
+                              gitlab_trigger_token="glptt-test", gitlab_project_id="42"))
     svc.store.migrate()
     svc.registry = MemoryRegistry({"champion": "1"})
     svc._policy = parse_policy({})
@@ -142,3 +142,69 @@ def test_without_gitlab_settings_decisions_are_marked_and_nothing_is_sent(db_url
         assert gitlab_rows(svc)[0]["result"] == "skipped: GITLAB_URL / GITLAB_TOKEN not set"
     finally:
         svc.close()
+
+
+# --- which project a version may name ---------------------------------------------------
+
+def test_a_project_id_tag_naming_another_project_gets_no_note(gsvc, fake_gitlab):
+    decide(gsvc)
+    gsvc.registry.tags["3"]["gitlab.project_id"] = "666"  # any project the token reaches
+    assert gsvc.gitlab_sender().flush() == {"sent": 1, "retry": 0, "dead": 0}
+    assert not any("notes" in c for c in fake_gitlab.calls)
+    (row,) = gitlab_rows(gsvc)
+    assert row["state"] == "sent" and row["result"] == (
+        "skipped: gitlab.project_id '666' is not an allowed project (GITLAB_PROJECT_ID=42, "
+        "or GITLAB_ALLOWED_PROJECTS): no note posted")
+
+
+def test_without_a_configured_project_a_tag_is_not_enough(gsvc, fake_gitlab):
+    gsvc.settings = gsvc.settings.replace(gitlab_project_id=None)
+    decide(gsvc)
+    assert gsvc.gitlab_sender().flush()["sent"] == 1
+    assert fake_gitlab.notes[7] == []
+    assert "is not an allowed project (GITLAB_PROJECT_ID=unset" in gitlab_rows(gsvc)[0]["result"]
+
+
+def test_a_refused_tag_still_deploys_in_the_configured_project(gsvc, fake_gitlab):
+    gsvc._policy = parse_policy({"default": {"gitlab": {"deploy_ref": "main"}}})
+    decide(gsvc)
+    gsvc.registry.tags["3"]["gitlab.project_id"] = "666"
+    assert gsvc.gitlab_sender().flush()["sent"] == 2
+    assert fake_gitlab.notes[7] == []
+    assert [c for c in fake_gitlab.calls if "trigger" in c] == [
+        "POST /api/v4/projects/42/trigger/pipeline"]
+
+
+def test_a_merge_request_id_that_is_no_number_is_skipped_with_the_reason(gsvc, fake_gitlab):
+    decide(gsvc, mr="7; DROP")
+    assert gsvc.gitlab_sender().flush()["sent"] == 1
+    assert gitlab_rows(gsvc)[0]["result"] == (
+        "skipped: gitlab.mr_iid '7; DROP' is not a merge request number")
+
+
+def test_the_allow_list_names_further_projects(gsvc, fake_gitlab):
+    from webhook_server.gitlab import choose_project
+
+    assert choose_project(None, "42") == ("42", None)
+    assert choose_project("42", "42") == ("42", None)
+    assert choose_project("group/churn", "42", " group/churn , 43") == ("group/churn", None)
+    assert choose_project("43", None, "group/churn,43") == ("43", None)
+    project, why = choose_project("44", "42", "43")
+    assert project is None and "'44' is not an allowed project" in why
+    assert choose_project(None, None) == (
+        None, "no gitlab.project_id tag and GITLAB_PROJECT_ID unset")
+
+    class WithAllowList:  # GITLAB_ALLOWED_PROJECTS, as Settings will carry it
+        def __init__(self, settings, allowed):
+            self._settings, self.gitlab_allowed_projects = settings, allowed
+
+        def __getattr__(self, name):
+            return getattr(self._settings, name)
+
+    decide(gsvc)  # the version names project 42; Podium's own project is another one
+    settings = gsvc.settings.replace(gitlab_project_id="1000")
+    sender = GitLabSender(gsvc.store, WithAllowList(settings, "43, 42"), gsvc.registry,
+                          gsvc.policy)
+    assert sender.flush()["sent"] == 1
+    assert len(fake_gitlab.notes[7]) == 1
+    assert gitlab_rows(gsvc)[0]["result"] == "note 1 on !7"

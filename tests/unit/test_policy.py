@@ -1,19 +1,55 @@
-"""Policy file: defaults, per-model overrides, and a precise error for every bad value."""
+"""Policy file: typed and frozen, built once; people and their identities; every mistake
+refused with its line and key path; a missing file is an error, never the defaults."""
 
+import dataclasses
+import json
+import logging
+import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from webhook_server.policy import PolicyError, load_policy, parse_policy
+from webhook_server.cli import main
+from webhook_server.policy import (
+    Checks,
+    ModelPolicy,
+    PolicyError,
+    load_policy,
+    parse_policy,
+    parse_text,
+)
+
+ROOT = Path(__file__).parents[2]
+PEOPLE = "people:\n  alice: {slack: U0123ALICE, cli: alice}\n  bob: {slack: U0456BOB}\n"
 
 
-def test_a_missing_file_means_defaults_and_no_schedules(tmp_path):
-    policy = load_policy(tmp_path / "absent.yaml")
-    assert policy.models == {}
+def problems(text: str, tmp_path: Path) -> list[str]:
+    path = tmp_path / "podium.yaml"
+    path.write_text(text)
+    with pytest.raises(PolicyError) as err:
+        load_policy(path)
+    return [str(p) for p in err.value.problems]
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+def test_a_missing_file_is_an_error_never_the_defaults(tmp_path):
+    with pytest.raises(PolicyError, match="absent.yaml: the policy file does not exist"):
+        load_policy(tmp_path / "absent.yaml")
+
+
+def test_no_file_at_all_means_the_built_in_defaults():
+    policy = load_policy(None)
     churn = policy.for_model("churn")
-    assert churn["schedules"] == {"retrain": None, "drift": None}
-    assert churn["drift"]["threshold"] == 0.2 and churn["training"]["request"] == "Production"
+    assert policy.models == {} and policy.people == {}
+    assert churn.schedules.retrain is None and churn.schedules.drift is None
+    assert churn.drift.threshold == 0.2 and churn.training.request == "Production"
+    assert churn.approval.targets == frozenset() and churn.approval.quorum == 1
+    assert churn.approval.allow_self_approval is False
+    assert churn.aliases.champion == "champion" and churn.stages is False
 
 
 def test_models_override_the_default_section_key_by_key(tmp_path):
@@ -23,55 +59,340 @@ def test_models_override_the_default_section_key_by_key(tmp_path):
         "    training: {data: data/churn.csv, request: staging}\n")
     policy = load_policy(tmp_path / "p.yaml")
     churn = policy.for_model("churn")
-    assert churn["schedules"]["retrain"] == "0 3 * * 1"
-    assert churn["training"]["request"] == "Staging" and churn["training"]["trials"] == 6
-    assert churn["training"]["data"] == str(tmp_path / "data" / "churn.csv")
-    assert churn["drift"]["threshold"] == 0.25
-    assert policy.for_model("other")["schedules"]["retrain"] is None
+    assert churn.schedules.retrain == "0 3 * * 1"
+    assert churn.training.request == "Staging" and churn.training.trials == 6
+    assert churn.training.data == str(tmp_path / "data" / "churn.csv")
+    assert churn.drift.threshold == 0.25
+    assert policy.for_model("other").schedules.retrain is None
+    assert policy.for_model("other").drift.threshold == 0.25
+
+
+def test_the_model_policy_is_typed_frozen_and_built_once():
+    policy = parse_text(PEOPLE + "models:\n  churn:\n    approval:\n"
+                        "      targets: [production]\n      approvers: [alice, bob]\n"
+                        "      quorum: 2\n      expiry_hours: 12\n")
+    churn = policy.for_model("churn")
+    assert isinstance(churn, ModelPolicy) and churn is policy.for_model("churn")
+    a = churn.approval
+    assert (a.targets, a.approvers, a.quorum, a.expiry_hours, a.slack_usergroup) == (
+        frozenset({"Production"}), ("alice", "bob"), 2, 12.0, None)
+    assert a.needs_person("Production") and not a.needs_person("Staging")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        churn.approval.quorum = 1
+    assert isinstance(churn.checks, Checks)
+    assert policy.summary() == "1 models, 2 people"
+
+
+def test_the_checks_reach_model_tests_as_plain_dicts(tmp_path):
+    from model_tests.runner import holdout_from_policy, thresholds_from_policy
+
+    (tmp_path / "p.yaml").write_text("default:\n  holdout: h.csv\n"
+                                     "  checks: {roc_auc: 0.8, slice_columns: [Contract]}\n")
+    t = thresholds_from_policy(str(tmp_path / "p.yaml"), "churn")
+    assert type(t) is dict and t["roc_auc"] == 0.8 and t["slice_columns"] == ["Contract"]
+    assert holdout_from_policy(str(tmp_path / "p.yaml"), "churn") == str(tmp_path / "h.csv")
+    assert thresholds_from_policy(None, "churn")["roc_auc"] == 0.75
+
+
+def test_the_example_policy_in_the_repository_validates_without_warnings(caplog):
+    with caplog.at_level(logging.WARNING):
+        policy = load_policy(ROOT / "podium.example.yaml")
+    assert "churn" in policy.models and policy.warnings == () and not caplog.records
+    assert set(policy.people) == {"alice", "bob"}
+    approval = policy.for_model("churn").approval
+    assert approval.approvers == ("alice", "bob") and approval.quorum == 2
+
+
+# --- people ----------------------------------------------------------------------------------
+
+def test_person_for_maps_each_identity_to_its_person():
+    policy = parse_text("people:\n  alice: {slack: U0123ALICE, cli: [alice, asmith], "
+                        "api: alice-bot, ui: alice@example.com, mlflow: alice}\n"
+                        "  bob: {slack: U0456BOB, gitlab: bob}\n")
+    assert policy.person_for("slack:U0123ALICE") == "alice"
+    assert policy.person_for("cli:asmith") == "alice"
+    assert policy.person_for("api:alice-bot") == "alice"
+    assert policy.person_for("ui:alice@example.com") == "alice"
+    assert policy.person_for("mlflow:alice") == "alice"
+    assert policy.person_for("gitlab:bob") == "bob"
+    assert policy.person_for("cli:bob") is None  # bob has no CLI identity
+    assert policy.person_for("slack:U0456BOB") == "bob"
+    assert policy.person_for("U0456BOB") is None and policy.person_for("alice") is None
+    assert policy.people["alice"]["cli"] == ("alice", "asmith")
+
+
+def test_deprecated_approvers_are_accepted_with_one_warning_each(caplog):
+    doc = ("people:\n  alice: {slack: U0123ALICE}\n"
+           "models:\n  churn:\n    approval:\n      targets: [Production]\n"
+           "      approvers: [U0123ALICE, 'cli:carol', U0999DAVE]\n      quorum: 3\n")
+    with caplog.at_level(logging.WARNING, logger="webhook_server.policy"):
+        policy = parse_text(doc, source="podium.yaml")
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3 and lines == list(policy.warnings)
+    assert lines[0].startswith("podium.yaml:7: models.churn.approval.approvers[0]: "
+                               "'U0123ALICE' is an identity, not a person")
+    assert "it is alice's, list 'alice' instead" in lines[0]
+    assert "move it under people" in lines[1] and "move it under people" in lines[2]
+    # the owner of a listed identity is that person; others become a person of their own
+    assert policy.for_model("churn").approval.approvers == ("alice", "cli:carol",
+                                                            "slack:U0999DAVE")
+    assert policy.person_for("cli:carol") == "cli:carol"
+    assert policy.person_for("slack:U0999DAVE") == "slack:U0999DAVE"
+    assert policy.person_for("slack:U0123ALICE") == "alice"
+
+
+def test_one_person_listed_twice_through_two_identities_is_refused():
+    """The bypass of issue 12: U0123ALICE and cli:alice were two approvals of one person."""
+    with pytest.raises(PolicyError) as err:
+        parse_text("people:\n  alice: {slack: U0123ALICE, cli: alice}\n  bob: {cli: bob}\n"
+                   "models:\n  churn:\n    approval:\n      targets: [Production]\n"
+                   "      approvers: [U0123ALICE, 'cli:alice']\n      quorum: 2\n")
+    text = str(err.value)
+    assert "models.churn.approval.approvers[1]: alice is listed twice ('U0123ALICE' and " \
+           "'cli:alice' are both alice)" in text
+    assert "quorum 2 but only 1 person may approve (alice)" in text
+
+
+def test_warnings_are_silent_when_asked(caplog):
+    with caplog.at_level(logging.WARNING):
+        policy = parse_policy({"default": {"approval": {"approvers": ["cli:ana"]}}},
+                              warn=False)
+    assert not caplog.records and len(policy.warnings) == 1
+
+
+# --- every kind of mistake, with its line ----------------------------------------------------
+
+@pytest.mark.parametrize("text,expected", [
+    ("default:\n  comparison:\n    margin: 0.01\n    margin: 0.02\n",
+     "podium.yaml:4: default.comparison.margin: duplicate key (first on line 3)"),
+    ("models:\n  churn: {}\n  churn: {}\n",
+     "podium.yaml:3: models.churn: duplicate key (first on line 2)"),
+    ("default:\n  comparison: {margin: .nan}\n",
+     "podium.yaml:2: default.comparison.margin: expected a finite number in [0, 1), got nan"),
+    ("default:\n  comparison:\n    min_gain: -.inf\n",
+     "podium.yaml:3: default.comparison.min_gain: expected a finite number"),
+    ("default:\n  comparison:\n    confidence: 7.0\n",
+     "podium.yaml:3: default.comparison.confidence: expected a number in (0, 1), got 7.0"),
+    ("default:\n  comparison:\n    bootstrap: 0\n",
+     "podium.yaml:3: default.comparison.bootstrap: expected a whole number >= 1000, got 0"),
+    ("default:\n  checks:\n    decision_threshold: -0.5\n",
+     "podium.yaml:3: default.checks.decision_threshold: expected a number in (0, 1), "
+     "got -0.5"),
+    ("default:\n  checks: {roc_auc: 1.5}\n",
+     "podium.yaml:2: default.checks.roc_auc: expected a number in [0, 1], got 1.5"),
+    ("default:\n  drift:\n    threshold: -1\n",
+     "podium.yaml:3: default.drift.threshold: expected a number > 0, got -1"),
+    ("default:\n  business: {contact_cost: -20}\n",
+     "podium.yaml:2: default.business.contact_cost: expected a number >= 0, got -20"),
+    ("default:\n  business: {contact_success_rate: 1.3}\n",
+     "default.business.contact_success_rate: expected a number in (0, 1), got 1.3"),
+    ("default:\n  training: {trials: 0}\n",
+     "podium.yaml:2: default.training.trials: expected a whole number >= 1, got 0"),
+    ("default:\n  approval: {quorum: 0}\n",
+     "podium.yaml:2: default.approval.quorum: expected a whole number >= 1, got 0"),
+    ("default:\n  approval: {expiry_hours: 0}\n",
+     "default.approval.expiry_hours: expected a number > 0, got 0"),
+    (PEOPLE + "models:\n  churn:\n    approval:\n      targets: [Production]\n"
+     "      approvers: [alice, bob]\n      quorum: 3\n",
+     "podium.yaml:9: models.churn.approval.quorum: quorum 3 but only 2 people may approve "
+     "(alice, bob): no request could ever be approved"),
+    ("default:\n  checks:\n    roc_aux: 0.7\n",
+     "podium.yaml:3: default.checks.roc_aux: unknown key (expected one of artifact_mb, "),
+    ("models:\n  churn:\n    approval:\n      targets: [Production]\n",
+     "podium.yaml:3: models.churn.approval: Production needs approval but nobody may approve "
+     "(no approvers, no slack_usergroup)"),
+    ("default:\n  approval: {targets: [Production], approvers: []}\n",
+     "podium.yaml:2: default.approval: Production needs approval but nobody may approve"),
+    ("people:\n  alice: {slack: U0123ALICE}\n  mallory: {slack: U0123ALICE}\n",
+     "podium.yaml:3: people.mallory.slack: slack:U0123ALICE is already alice's "
+     "(people.alice.slack): an identity belongs to one person"),
+    ("people:\n  alice: {slack: alice}\n",
+     "podium.yaml:2: people.alice.slack: expected a Slack user id (U0123ABCD, never a name)"),
+    ("people:\n  alice: {email: a@example.com}\n",
+     "podium.yaml:2: people.alice.email: unknown identity kind"),
+    ("people:\n  alice: {}\n", "podium.yaml:2: people.alice: no identities"),
+    (PEOPLE + "default:\n  approval:\n    approvers: [alice, carol]\n",
+     "podium.yaml:6: default.approval.approvers[1]: 'carol' is not a person"),
+    ("default:\n  approval: {slack_usergroup: reviewers}\n",
+     "default.approval.slack_usergroup: expected a Slack user group id (S0123ABCD)"),
+    ("default:\n  aliases: {staging: champion}\n",
+     "default.aliases: champion and staging are the same alias ('champion')"),
+    ("default:\n  stages: yes please\n", "default.stages: expected true or false"),
+    ("default:\n  approval: {quorum: null}\n",
+     "default.approval.quorum: expected a whole number >= 1, got null"),
+    ("default:\n  schedules: {drift: 'every day'}\n",
+     "default.schedules.drift: invalid cron expression 'every day'"),
+    ("defaults: {}\n",
+     "podium.yaml:1: defaults: unknown key (expected 'default', 'models' or 'people'); "
+     "did you mean 'default'?"),
+])
+def test_each_kind_of_mistake_is_refused_with_its_line_and_key_path(tmp_path, text, expected):
+    found = problems(text, tmp_path)
+    assert any(expected in p for p in found), found
+    assert any(str(tmp_path / "podium.yaml") in p for p in found)
 
 
 @pytest.mark.parametrize("doc,message", [
-    ({"defaults": {}}, "defaults: unknown key (expected 'default' or 'models')"),
     ({"default": {"schedules": {"retrian": "0 3 * * *"}}},
-     "default.schedules.retrian: unknown key (expected one of drift, retrain)"),
-    ({"models": {"churn": {"schedules": {"retrain": "0 3 * *"}}}},
-     "models.churn.schedules.retrain: invalid cron expression '0 3 * *'"),
+     "default.schedules.retrian: unknown key (expected one of drift, retrain); "
+     "did you mean 'retrain'?"),
     ({"models": {"churn": {"training": {"trials": "six"}}}},
-     "models.churn.training.trials: expected a whole number >= 0, got 'six'"),
+     "models.churn.training.trials: expected a whole number >= 1, got 'six'"),
     ({"models": {"churn": {"training": {"request": "Prod"}}}},
      "models.churn.training.request: expected one of Staging, Production, Archived"),
     ({"default": {"drift": {"threshold": "high"}}},
-     "default.drift.threshold: expected a number, got 'high'"),
+     "default.drift.threshold: expected a number > 0, got 'high'"),
     ({"default": {"drift": {"retrain_on_drift": "yes"}}},
      "default.drift.retrain_on_drift: expected true or false, got 'yes'"),
+    ({"default": {"comparison": {"bootstrap": True}}},
+     "default.comparison.bootstrap: expected a whole number >= 1000, got True"),
+    ({"default": {"comparison": {"margin": math.nan}}},
+     "default.comparison.margin: expected a finite number in [0, 1), got nan"),
     ({"models": ["churn"]}, "models: expected a mapping of model name to settings"),
 ])
-def test_a_bad_policy_names_the_key_path_and_the_reason(doc, message):
+def test_a_parsed_document_without_lines_names_the_key_path(doc, message):
     with pytest.raises(PolicyError) as err:
         parse_policy(doc)
     assert message in str(err.value)
 
 
-def test_invalid_yaml_is_reported_with_the_file(tmp_path):
-    (tmp_path / "p.yaml").write_text("default: [unclosed\n")
-    with pytest.raises(PolicyError, match="not valid YAML"):
+def test_every_problem_is_reported_not_just_the_first(tmp_path):
+    found = problems("default:\n  comparison:\n    bootstrap: 0\n    confidence: 7.0\n"
+                     "  checks: {roc_aux: 0.7}\n"
+                     "models:\n  churn:\n    approval: {targets: [Production]}\n", tmp_path)
+    assert [p.split(": ")[1] for p in found] == [
+        "default.comparison.bootstrap", "default.comparison.confidence", "default.checks.roc_aux",
+        "models.churn.approval"]
+    assert [int(p.split(":")[1]) for p in found] == [3, 4, 5, 8]
+
+
+def test_a_usergroup_lets_the_quorum_exceed_the_listed_approvers():
+    policy = parse_text(PEOPLE + "default:\n  approval: {targets: [Production], approvers: "
+                                 "[alice], slack_usergroup: S0REVIEW, quorum: 3}\n")
+    assert policy.for_model("x").approval.quorum == 3
+    group_only = parse_text("default:\n  approval: {targets: [Production], "
+                            "slack_usergroup: S0REVIEW}\n")
+    assert group_only.default.approval.approvers == ()
+
+
+def test_the_strict_loader_refuses_duplicate_keys_with_the_line():
+    import yaml
+
+    from webhook_server.policy import StrictLoader
+
+    with pytest.raises(yaml.constructor.ConstructorError,
+                       match=r"duplicate key 'a' \(first on line 1\)") as err:
+        yaml.load("a: 1\nb: 2\na: 3\n", Loader=StrictLoader)  # noqa: S506 (a SafeLoader)
+    assert "line 3" in str(err.value)
+
+
+def test_invalid_yaml_is_reported_with_the_file_and_line(tmp_path):
+    (tmp_path / "p.yaml").write_text("default:\n  checks: [unclosed\n")
+    with pytest.raises(PolicyError, match=r"p.yaml:\d+: not valid YAML"):
         load_policy(tmp_path / "p.yaml")
 
 
-def test_the_example_policy_in_the_repository_loads():
-    from pathlib import Path
+# --- podium policy check ---------------------------------------------------------------------
 
-    policy = load_policy(Path(__file__).parents[2] / "podium.example.yaml")
-    assert "churn" in policy.models
+def test_policy_check_lists_every_problem_with_its_line_and_exits_1(tmp_path):
+    path = tmp_path / "podium.yaml"
+    path.write_text("default:\n  comparison: {bootstrap: 0}\n"
+                    "models:\n  churn:\n    approval: {targets: [Production]}\n")
+    result = CliRunner().invoke(main, ["policy", "check", str(path)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{path}:2: default.comparison.bootstrap: expected a whole number >= 1000, got 0",
+        f"{path}:5: models.churn.approval: Production needs approval but nobody may approve "
+        "(no approvers, no slack_usergroup)"]
+    as_json = CliRunner().invoke(main, ["policy", "check", str(path), "--json"])
+    doc = json.loads(as_json.stdout)
+    assert as_json.exit_code == 1 and doc["ok"] is False
+    assert [(p["line"], p["path"]) for p in doc["problems"]] == [
+        (2, "default.comparison.bootstrap"), (5, "models.churn.approval")]
+
+
+def test_policy_check_says_ok_with_the_counts():
+    result = CliRunner().invoke(main, ["policy", "check", str(ROOT / "podium.example.yaml")])
+    assert result.exit_code == 0 and result.stdout == "ok: 1 models, 2 people\n"
+    missing = CliRunner().invoke(main, ["policy", "check", "/nonexistent/podium.yaml"])
+    assert missing.exit_code == 1 and "the policy file does not exist" in missing.stdout
+
+
+def test_the_lint_stage_checks_the_repository_policy():
+    lint = (ROOT / "ci" / "lint.sh").read_text()
+    assert "policy check podium.example.yaml" in lint
+
+
+# --- fail closed at start --------------------------------------------------------------------
+
+def _serve(tmp_path, command="serve", **env):
+    return subprocess.run([sys.executable, "-m", "webhook_server.cli", command],
+                          env={"PODIUM_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+                               "PODIUM_MLFLOW_WEBHOOK_SECRET": "s", "PATH": "", **env},
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
 
 
 def test_serve_refuses_to_start_with_a_bad_policy(tmp_path):
-    (tmp_path / "p.yaml").write_text("default: {schedules: {drift: 'every day'}}\n")
-    proc = subprocess.run([sys.executable, "-m", "webhook_server.cli", "serve"],
-                          env={"PODIUM_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
-                               "PODIUM_MLFLOW_WEBHOOK_SECRET": "s",
-                               "PODIUM_POLICY": str(tmp_path / "p.yaml"), "PATH": ""},
-                          capture_output=True, text=True, timeout=60)
+    (tmp_path / "p.yaml").write_text("default: {schedules: {drift: 'every day'}}\n"
+                                     "models:\n  churn:\n    approval:\n"
+                                     "      targets: [Production]\n")
+    proc = _serve(tmp_path, PODIUM_POLICY=str(tmp_path / "p.yaml"))
     assert proc.returncode == 2
-    assert "refusing to start: policy" in proc.stderr
-    assert "default.schedules.drift: invalid cron expression 'every day'" in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"podium serve: refusing to start: policy {tmp_path}/p.yaml:1: "
+                           "default.schedules.drift: invalid cron expression 'every day'")
+    assert line.endswith("(and 1 more problem(s): `podium policy check` lists them)")
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_refuse_to_start_without_the_policy_file(tmp_path, command):
+    proc = _serve(tmp_path, command)  # PODIUM_POLICY unset: podium.yaml, absent here
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"podium {command}: refusing to start: policy podium.yaml: the policy file does not "
+        "exist (fail closed: Podium never falls back to defaults for a named file) (set "
+        "PODIUM_POLICY to the policy file; podium.example.yaml documents it)"]
+
+
+def test_serve_refuses_a_target_nobody_may_approve(tmp_path):
+    (tmp_path / "podium.yaml").write_text("default:\n  approval: {targets: [Production]}\n")
+    proc = _serve(tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "podium serve: refusing to start: policy podium.yaml:2: default.approval: Production "
+        "needs approval but nobody may approve (no approvers, no slack_usergroup)"]
+
+
+def test_a_command_that_decides_stops_in_one_line_without_its_policy(tmp_path):
+    result = CliRunner().invoke(main, ["approve", "1"], env={
+        "PODIUM_DATABASE_URL": f"sqlite:///{tmp_path}/p.db", "MLFLOW_TRACKING_URI":
+        "http://127.0.0.1:9", "PODIUM_POLICY": str(tmp_path / "absent.yaml")})
+    assert result.exit_code == 1
+    assert "Error: policy" in result.output and "the policy file does not exist" in \
+        result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_example_documents_every_key_with_its_default():
+    import ast
+
+    import yaml
+
+    from webhook_server.policy import describe
+
+    example = yaml.safe_load((ROOT / "podium.example.yaml").read_text())["default"]
+    for path, default, _ in describe():
+        node = example
+        for part in path.split("."):
+            assert part in node, f"podium.example.yaml does not document default.{path}"
+            node = node[part]
+        if isinstance(node, int | float) and not isinstance(node, bool):
+            assert float(node) == float(ast.literal_eval(default)), path
+
+
+def test_uris_are_kept_and_relative_paths_resolve_against_the_file(tmp_path):
+    (tmp_path / "p.yaml").write_text("default:\n  holdout: s3://data/holdout.csv\n"
+                                     "  drift: {input: recent.csv}\n")
+    churn = load_policy(tmp_path / "p.yaml").for_model("churn")
+    assert churn.holdout == "s3://data/holdout.csv"
+    assert churn.drift.input == str(tmp_path / "recent.csv")

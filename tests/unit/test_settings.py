@@ -33,6 +33,7 @@ def test_secrets_never_appear_in_the_repr():
 def test_every_contract_variable_is_declared():
     declared = {env for env, _, _ in describe()}
     contract = {"MLFLOW_TRACKING_URI", "PODIUM_DATABASE_URL", "PODIUM_POLICY",
+                "PODIUM_API_TOKENS", "PODIUM_API_TOKENS_FILE",
                 "PODIUM_MLFLOW_WEBHOOK_SECRET", "PODIUM_DATABRICKS_WEBHOOK_SECRET",
                 "PODIUM_API_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CHANNEL",
                 "SLACK_WEBHOOK_URL", "PODIUM_SLACK_API_URL", "PODIUM_PUBLIC_URL", "GITLAB_URL",
@@ -54,3 +55,128 @@ def test_the_service_says_which_slack_mode_it_runs_in():
     no_channel = base.replace(slack_bot_token="xoxb-1")
     assert "SLACK_CHANNEL missing" in describe_mode(no_channel)
     assert "xoxb-1" not in describe_mode(bot) + describe_mode(no_channel)
+
+
+@pytest.mark.parametrize("env,value,message", [
+    ("PODIUM_SIGNATURE_TOLERANCE", "-1", "expected > 0 and <= 3600"),
+    ("PODIUM_SIGNATURE_TOLERANCE", "0", "expected > 0 and <= 3600"),
+    ("PODIUM_SIGNATURE_TOLERANCE", "3601", "expected <= 3600"),
+    ("PODIUM_JOB_LEASE", "0", "expected >= 5"),
+    ("PODIUM_JOB_LEASE", "4", "expected >= 5"),
+    ("PODIUM_JOB_MAX_ATTEMPTS", "0", "expected >= 1"),
+    ("PODIUM_JOB_BACKOFF", "0", "expected > 0"),
+    ("PODIUM_JOB_BACKOFF", "nan", "is not a finite number"),
+    ("PODIUM_WORKER_POLL", "-0.5", "expected > 0"),
+    ("PODIUM_RECONCILE_INTERVAL", "0", "expected > 0"),
+    ("PODIUM_APPROVAL_CHECK_INTERVAL", "0", "expected > 0"),
+    ("PODIUM_NOTIFY_MAX_BACKOFF", "inf", "is not a finite number"),
+    ("PODIUM_MAX_BODY_BYTES", "0", "expected >= 1024"),
+])
+def test_numbers_out_of_range_are_refused_naming_the_variable(env, value, message):
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({env: value})
+    assert str(err.value).startswith(f"{env}={value!r} ") and message in str(err.value)
+
+
+def test_the_edges_of_each_range_are_accepted():
+    s = Settings.from_env({"PODIUM_SIGNATURE_TOLERANCE": "3600", "PODIUM_JOB_LEASE": "5",
+                           "PODIUM_JOB_MAX_ATTEMPTS": "1", "PODIUM_JOB_BACKOFF": "0.01"})
+    assert (s.signature_tolerance_s, s.job_lease_s, s.job_max_attempts) == (3600, 5, 1)
+
+
+@pytest.mark.parametrize("raw", ["ture", "flase", "2", "y", "enabled", " "])
+def test_a_boolean_is_strict(raw):
+    with pytest.raises(SettingsError, match=f"PODIUM_INSECURE_NO_SIGNATURE={raw!r} is not "
+                                            r"a boolean \(true/false, 1/0, yes/no, on/off\)"):
+        Settings.from_env({"PODIUM_INSECURE_NO_SIGNATURE": raw})
+
+
+@pytest.mark.parametrize("raw,value", [("true", True), ("TRUE", True), ("1", True),
+                                       ("Yes", True), ("on", True), ("false", False),
+                                       ("0", False), ("NO", False), ("off", False)])
+def test_the_boolean_words(raw, value):
+    assert Settings.from_env({"PODIUM_INSECURE_NO_SIGNATURE": raw}).insecure_no_signature \
+        is value
+
+
+def test_named_api_tokens_from_the_environment_and_a_file(tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# name token\nci   tok-ci-1234\n\n  # rotated 2026-01\n"
+                      "alice tok-alice-5678\n")
+    s = Settings.from_env({"PODIUM_API_TOKEN": "tok-default", "PODIUM_API_TOKENS":
+                           "release=tok-release, grafana=tok-grafana",
+                           "PODIUM_API_TOKENS_FILE": str(tokens)})
+    assert s.api_tokens() == {"tok-default": "default", "tok-release": "release",
+                              "tok-grafana": "grafana", "tok-ci-1234": "ci",
+                              "tok-alice-5678": "alice"}
+    shown = repr(s)
+    assert not any(token in shown for token in s.api_tokens())
+    assert set(s.api_tokens()) <= set(s.secrets())
+    assert Settings().api_tokens() == {}
+    assert Settings(api_token="t").api_tokens() == {"t": "default"}
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"PODIUM_API_TOKENS": "ci:secret-1"}, "PODIUM_API_TOKENS entry 1 is not name=token"),
+    ({"PODIUM_API_TOKENS": "ci=secret-1,ci=secret-2"},
+     "PODIUM_API_TOKENS entry 2: the name 'ci' is already used by PODIUM_API_TOKENS entry 1"),
+    ({"PODIUM_API_TOKENS": "ci=secret-1,cd=secret-1"},
+     "PODIUM_API_TOKENS entry 2: 'cd' has the same token as 'ci'"),
+    ({"PODIUM_API_TOKENS": "default=secret-1", "PODIUM_API_TOKEN": "secret-2"},
+     "the name 'default' is already used by PODIUM_API_TOKEN"),
+    ({"PODIUM_API_TOKENS": "c i=secret-1"}, "the name 'c i' is not a plain name"),
+    ({"PODIUM_API_TOKENS": "ci="}, "the token of 'ci' is empty"),
+    ({"PODIUM_API_TOKENS_FILE": "/nonexistent/tokens"},
+     "PODIUM_API_TOKENS_FILE='/nonexistent/tokens' cannot be read"),
+])
+def test_malformed_api_tokens_are_refused_without_showing_a_token(env, message):
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(env)
+    assert message in str(err.value) and "secret-" not in str(err.value)
+
+
+def test_a_malformed_token_file_line_is_named(tmp_path):
+    (tmp_path / "tokens").write_text("ci tok-1\nonly-a-name\n")
+    with pytest.raises(SettingsError, match="PODIUM_API_TOKENS_FILE line 2: expected "
+                                            "'name token'"):
+        Settings.from_env({"PODIUM_API_TOKENS_FILE": str(tmp_path / "tokens")})
+
+
+def test_slack_interactivity_without_a_workspace_is_a_refusal():
+    assert Settings().refusals() == []
+    assert Settings(slack_signing_secret="s", slack_team_id="T0123").refusals() == []
+    (reason,) = Settings(slack_signing_secret="s").refusals()
+    assert reason.startswith("SLACK_SIGNING_SECRET is set (Slack approvals) but SLACK_TEAM_ID "
+                             "is not")
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_refuse_slack_approvals_without_a_workspace(tmp_path, command):
+    import subprocess
+    import sys
+
+    (tmp_path / "podium.yaml").write_text("{}\n")
+    proc = subprocess.run([sys.executable, "-m", "webhook_server.cli", command],
+                          env={"PODIUM_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+                               "PODIUM_MLFLOW_WEBHOOK_SECRET": "s", "PATH": "",
+                               "SLACK_SIGNING_SECRET": "sign", "SLACK_BOT_TOKEN": "xoxb-1"},
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"podium {command}: refusing to start: SLACK_SIGNING_SECRET is set (Slack approvals) "
+        "but SLACK_TEAM_ID is not: set the workspace id (T...) so clicks from any other "
+        "workspace are refused"]
+
+
+def test_a_bad_setting_stops_serve_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from webhook_server.cli import main
+
+    result = CliRunner().invoke(main, ["serve"], env={
+        "PODIUM_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+        "PODIUM_INSECURE_NO_SIGNATURE": "ture"})
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: PODIUM_INSECURE_NO_SIGNATURE='ture' is not a boolean (true/false, 1/0, yes/no, "
+        "on/off)"]

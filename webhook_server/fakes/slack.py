@@ -1,6 +1,6 @@
 """A fake Slack Web API: the methods Podium calls, answering like Slack does.
 
-``chat.postMessage`` (with ``metadata`` and ``thread_ts``), ``chat.update``,
+``chat.postMessage`` (with ``metadata`` and ``thread_ts``), ``chat.update``, ``views.open``,
 ``chat.postEphemeral``, ``conversations.history`` / ``conversations.replies`` (with
 ``include_all_metadata``), ``usergroups.users.list``, ``auth.test`` and an incoming webhook
 (``POST /hooks/<id>``). Used through the real ``slack_sdk`` client (base URL ``<url>/api/``).
@@ -34,6 +34,7 @@ class FakeSlack(FakeServer):
         self.ephemerals: list[dict[str, Any]] = []
         self.hook_posts: list[dict[str, Any]] = []
         self.usergroups: dict[str, list[str]] = {}
+        self.views: list[dict[str, Any]] = []  # modals opened (views.open)
         self.calls: list[str] = []
         self.down = False
         self.on_message = on_message  # ("post" | "update" | "ephemeral", message)
@@ -61,6 +62,16 @@ class FakeSlack(FakeServer):
         body, headers = click_request(signing_secret, request_id, user, action=action,
                                       team=team or self.team_id, channel=self.channel_id,
                                       message_ts=message_ts, timestamp=timestamp)
+        return requests.post(f"{podium_url}/slack/interactions", data=body, headers=headers,
+                             timeout=10)
+
+    def submit_view(self, podium_url: str, signing_secret: str, user: str, values: dict, *,
+                    view: dict | None = None, team: str | None = None,
+                    timestamp: int | None = None) -> requests.Response:
+        """Submit a modal (the last one opened, or ``view``) as ``user`` with ``values``
+        ({block_id: {action_id: text}}): the signed ``view_submission`` Slack sends."""
+        body, headers = view_submission(signing_secret, view or self.views[-1], user, values,
+                                        team=team or self.team_id, timestamp=timestamp)
         return requests.post(f"{podium_url}/slack/interactions", data=body, headers=headers,
                              timeout=10)
 
@@ -205,6 +216,21 @@ class FakeSlack(FakeServer):
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": list(self.usergroups[group])}
 
+    def _views_open(self, args):
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            return {"ok": False, "error": "invalid_arguments"}
+        opened = {"id": f"V{len(self.views) + 1:08d}", "trigger_id": args["trigger_id"],
+                  "view": view}
+        with self._lock:
+            self.views.append(opened)
+        self._notify("view", opened)
+        return {"ok": True, "view": {"id": opened["id"], **view}}
+
     def _auth_test(self, args):
         return {"ok": True, "team_id": self.team_id, "user_id": "UPODIUMBOT"}
 
@@ -240,5 +266,24 @@ def click_request(signing_secret: str, request_id: int, user: str, *, action: st
                   timestamp: int | None = None) -> tuple[str, dict[str, str]]:
     payload = click_payload(request_id, user, action=action, team=team, channel=channel,
                             message_ts=message_ts)
+    body = urlencode({"payload": json.dumps(payload)})
+    return body, sign(signing_secret, body, timestamp)
+
+
+def view_submission(signing_secret: str, opened: dict, user: str, values: dict, *,
+                    team: str = "T0PODIUM",
+                    timestamp: int | None = None) -> tuple[str, dict[str, str]]:
+    """The signed ``view_submission`` Slack sends when ``user`` submits the modal
+    ``opened`` (as recorded by ``views.open``) with ``values`` {block: {action: text}}."""
+    payload = {
+        "type": "view_submission", "team": {"id": team, "domain": "podium"},
+        "user": {"id": user, "username": f"name-of-{user}", "team_id": team},
+        "api_app_id": "A0PODIUM", "trigger_id": uuid.uuid4().hex,
+        "view": {**opened["view"], "id": opened["id"], "team_id": team,
+                 "state": {"values": {block: {action: {"type": "plain_text_input",
+                                                       "value": text}
+                                              for action, text in fields.items()}
+                                      for block, fields in values.items()}}},
+    }
     body = urlencode({"payload": json.dumps(payload)})
     return body, sign(signing_secret, body, timestamp)

@@ -30,13 +30,13 @@ def add_policy_triggers(sched, store: Store, queue: JobQueue, policy: Policy) ->
 
     added = []
     for model in policy.models:
-        schedules = policy.for_model(model)["schedules"]
+        schedules = policy.for_model(model).schedules
         for kind in KINDS:
-            if schedules.get(kind):
-                sched.add_job(enqueue_dated,
-                              CronTrigger.from_crontab(schedules[kind], timezone="UTC"),
+            cron = getattr(schedules, kind)
+            if cron:
+                sched.add_job(enqueue_dated, CronTrigger.from_crontab(cron, timezone="UTC"),
                               args=(store, queue, kind, model), id=f"{kind}:{model}")
-                added.append(f"{kind}:{model} ({schedules[kind]})")
+                added.append(f"{kind}:{model} ({cron})")
     return added
 
 
@@ -57,19 +57,19 @@ def retrain_handler(store: Store, policy: Policy, tracking_uri: str | None,
         from training.train import Dataset, TrainConfig, train
 
         model = job.payload["model"]
-        cfg = policy.for_model(model)["training"]
+        cfg = policy.for_model(model).training
         try:
-            dataset = (Dataset.from_csv(cfg["data"]) if cfg["data"]
-                       else Dataset.synthetic(cfg["synthetic"], cfg["seed"]))
+            dataset = (Dataset.from_csv(cfg.data) if cfg.data
+                       else Dataset.synthetic(cfg.synthetic, cfg.seed))
         except (DataError, OSError) as exc:
             raise PermanentJobError(f"training data for {model}: {exc}") from exc
         with contextlib.redirect_stdout(sys.stderr):
-            result = train(dataset, TrainConfig(model_name=model, seed=cfg["seed"],
-                                                trials=cfg["trials"],
+            result = train(dataset, TrainConfig(model_name=model, seed=cfg.seed,
+                                                trials=cfg.trials,
                                                 tags={"podium.trigger": job.key}),
                            tracking_uri=tracking_uri)
         requested = request_transition(MlflowClient(tracking_uri, tracking_uri), model,
-                                       result.version, target=cfg["request"])
+                                       result.version, target=cfg.request)
         _audit(store, "retrain", model, {"job": job.key, "version": result.version,
                                          "requested": requested,
                                          "holdout_roc_auc": result.metrics["holdout_roc_auc"]})
@@ -82,8 +82,8 @@ def drift_handler(store: Store, queue: JobQueue, policy: Policy,
                   tracking_uri: str | None) -> Handler:
     def handle(job: Job) -> None:
         model = job.payload["model"]
-        cfg = policy.for_model(model)["drift"]
-        if not tracking_uri or not cfg["input"]:
+        cfg = policy.for_model(model).drift
+        if not tracking_uri or not cfg.input:
             raise PermanentJobError(f"drift for {model} needs MLFLOW_TRACKING_URI and "
                                     "drift.input in the policy")
         import mlflow
@@ -94,22 +94,22 @@ def drift_handler(store: Store, queue: JobQueue, policy: Policy,
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
         client = mlflow.MlflowClient()
-        uri = default_model_uri(model, policy.for_model(model)["aliases"]["champion"])
+        uri = default_model_uri(model, policy.for_model(model).aliases.champion)
         version = resolve_version(uri)
         name, number = version.split("/", 1)
-        frame = load_frame(cfg["input"])
+        frame = load_frame(cfg.input)
         predictions = mlflow.sklearn.load_model(uri).predict_proba(frame)[:, 1]
         report = drift_report(read_reference(client.get_model_version(name, number).run_id),
-                              frame, predictions, version, cfg["threshold"])
+                              frame, predictions, version, cfg.threshold)
         _audit(store, "drift", model, {"job": job.key, **report.as_json()})
         if report.drifted:
             log.warning("%s: drift in %s", job.key, ", ".join(report.drifted))
             with store.tx() as conn:
                 outbox.emit(conn, key=f"drift:{job.key}", kind="message", payload={
                     "text": f":warning: {model} ({version}): drift in "
-                            f"{', '.join(report.drifted)} (PSI >= {cfg['threshold']:g})"
-                            + ("; retraining queued" if cfg["retrain_on_drift"] else "")})
-            if cfg["retrain_on_drift"]:
+                            f"{', '.join(report.drifted)} (PSI >= {cfg.threshold:g})"
+                            + ("; retraining queued" if cfg.retrain_on_drift else "")})
+            if cfg.retrain_on_drift:
                 enqueue_dated(store, queue, "retrain", model, reason=f"drift ({job.key})")
 
     return handle

@@ -1,4 +1,10 @@
-"""Block Kit for Podium's messages. Pure functions of plain dicts (request rows, payloads)."""
+"""Block Kit for Podium's messages. Pure functions of plain dicts (request rows, payloads).
+
+Text from outside (model names, the asked-for target, reasons, comments, who asked) is
+escaped for Slack's mrkdwn first (``&``, ``<``, ``>``), so ``<!channel>`` or a link
+``<https://...|Approve here>`` shows as typed; Podium's own links and the ``<@U..>`` mentions
+of ``slack:U..`` actors are added after escaping.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from webhook_server.keys import SLACK_REJECT as REJECT
 from webhook_server.store import states
 
 _SLACK_ACTOR = re.compile(r"\bslack:([UW][A-Z0-9]{2,})\b")
+_SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 ICONS = {states.QUEUED: ":hourglass_flowing_sand:", states.CHECKING: ":mag:",
          states.COMPARING: ":scales:", states.AWAITING_APPROVAL: ":raised_hand:",
          states.PROMOTING: ":arrow_up:",
@@ -19,16 +26,40 @@ ICONS = {states.QUEUED: ":hourglass_flowing_sand:", states.CHECKING: ":mag:",
          states.FAILED: ":x:", states.CANCELLED: ":heavy_minus_sign:"}
 
 
+def escape(text: Any) -> str:
+    """Text for mrkdwn: Slack's three control characters as entities (nothing else)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(md: str, limit: int) -> str:
+    """Escaped text cut to ``limit`` characters without leaving half an entity."""
+    if len(md) <= limit:
+        return md
+    cut = md[:limit]
+    amp = cut.rfind("&", max(0, limit - 5))
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut
+
+
 def who(actor: str | None) -> str:
-    """``slack:U123`` as a mention; other actors (policy, cli:alice) as they are."""
+    """``slack:U123`` as a mention; other actors (policy, cli:alice) as they are, escaped."""
     if not actor:
         return "-"
-    return f"<@{actor[6:]}>" if actor.startswith("slack:") else actor
+    if actor.startswith("slack:") and _SLACK_ID.fullmatch(actor[6:]):
+        return f"<@{actor[6:]}>"
+    return escape(actor)
 
 
 def mentions(text: str) -> str:
-    """History lines name actors (``slack:U123``); in Slack they read as mentions."""
+    """History lines name actors (``slack:U123``); in Slack they read as mentions. Apply to
+    text already escaped."""
     return _SLACK_ACTOR.sub(r"<@\1>", text)
+
+
+def md(text: Any) -> str:
+    """Outside text as mrkdwn: escaped, then ``slack:U..`` actors as mentions."""
+    return mentions(escape(text))
 
 
 def version_url(tracking_uri: str | None, model: str, version: str) -> str | None:
@@ -46,21 +77,21 @@ def parent(req: dict[str, Any], *, tracking_uri: str | None = None,
            approvals: list[str] | None = None, quorum: int = 1) -> tuple[str, list]:
     """The request's parent message: summary fields, links, and buttons while waiting."""
     state = req["state"]
-    text = f"{ICONS.get(state, '')} {title(req)}: {state}"
-    fields = [f"*Status*\n{ICONS.get(state, '')} {state}",
-              f"*Checks*\n{req.get('checks') or '-'}",
-              f"*Requested by*\n{req.get('requested_by') or req['origin']}",
+    text = f"{ICONS.get(state, '')} {escape(title(req))}: {escape(state)}"
+    fields = [f"*Status*\n{ICONS.get(state, '')} {escape(state)}",
+              f"*Checks*\n{escape(req.get('checks') or '-')}",
+              f"*Requested by*\n{who(req.get('requested_by') or req['origin'])}",
               f"*Decided by*\n{who(req.get('decided_by'))}"]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title(req)[:150]}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
     if req.get("comparison"):
-        blocks.append({"type": "section",
-                       "text": {"type": "mrkdwn", "text": f"*Comparison* {req['comparison']}"}})
+        blocks.append({"type": "section", "text": {
+            "type": "mrkdwn", "text": f"*Comparison* {clip(md(req['comparison']), 2900)}"}})
     if req.get("reason"):
-        blocks.append({"type": "section",
-                       "text": {"type": "mrkdwn", "text": f"*Reason* {req['reason'][:2900]}"}})
+        blocks.append({"type": "section", "text": {
+            "type": "mrkdwn", "text": f"*Reason* {clip(md(req['reason']), 2900)}"}})
     links = []
     if url := version_url(tracking_uri, req["model"], req["version"]):
         links.append(f"<{url}|MLflow version>")
@@ -77,15 +108,16 @@ def parent(req: dict[str, Any], *, tracking_uri: str | None = None,
         value = str(req["id"])
         blocks.append({"type": "actions", "block_id": f"podium_decide_{value}", "elements": [
             {"type": "button", "action_id": APPROVE, "style": "primary", "value": value,
-             "text": {"type": "plain_text", "text": "Approve"}},
-            {"type": "button", "action_id": REJECT, "style": "danger", "value": value,
-             "text": {"type": "plain_text", "text": "Reject"},
-             "confirm": {"title": {"type": "plain_text", "text": "Reject this version?"},
+             "text": {"type": "plain_text", "text": "Approve"},
+             "confirm": {"title": {"type": "plain_text", "text": "Approve this version?"},
                          "text": {"type": "mrkdwn",
-                                  "text": f"{title(req)} will not be promoted."},
-                         "confirm": {"type": "plain_text", "text": "Reject"},
-                         "deny": {"type": "plain_text", "text": "Cancel"},
-                         "style": "danger"}},
+                                  "text": f"{escape(title(req))} will be promoted when the "
+                                          "quorum is met."},
+                         "confirm": {"type": "plain_text", "text": "Approve"},
+                         "deny": {"type": "plain_text", "text": "Cancel"}}},
+            # Reject opens a modal that asks why (notify/modals.py)
+            {"type": "button", "action_id": REJECT, "style": "danger", "value": value,
+             "text": {"type": "plain_text", "text": "Reject"}},
         ]})
     return text, blocks
 
@@ -93,28 +125,30 @@ def parent(req: dict[str, Any], *, tracking_uri: str | None = None,
 def step(payload: dict[str, Any]) -> str:
     """A threaded reply for one step of a request (payload written by the store)."""
     if payload.get("text"):
-        return mentions(payload["text"])
+        return md(payload["text"])
     to, reason, actor = payload.get("to"), payload.get("reason"), payload.get("actor")
     icon = ICONS.get(to, "")
+    reason = escape(reason) if reason else None
     if to == states.QUEUED:
         line = "request received"
     elif to == states.CHECKING:
         line = "running the model checks"
     elif to == states.COMPARING:
-        line = f"checks passed ({payload.get('checks') or '-'}); comparing with the champion"
+        line = (f"checks passed ({escape(payload.get('checks') or '-')}); comparing with the "
+                "champion")
     elif to == states.AWAITING_APPROVAL:
-        line = ("comparison: " + payload["comparison"] + "\n" if payload.get("comparison")
-                else "") + (reason or "waiting for approval")
+        line = ("comparison: " + escape(payload["comparison"]) + "\n"
+                if payload.get("comparison") else "") + (reason or "waiting for approval")
     elif to in states.TERMINAL:
         line = f"{to} by {who(actor)}" + (f": {reason}" if reason else "")
     elif to == states.PROMOTING:
         line = "moving the alias" + (f" (decided by {who(actor)})" if actor else "")
     else:
-        line = f"{to}" + (f": {reason}" if reason else "")
+        line = f"{escape(to)}" + (f": {reason}" if reason else "")
     return mentions(f"{icon} {line}".strip())
 
 
 def message(payload: dict[str, Any]) -> tuple[str, list]:
     """A standalone message (new version, drift, rollback, dead job)."""
-    text = mentions(payload["text"])
-    return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
+    text = md(payload["text"])
+    return text, [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 2900)}}]

@@ -57,7 +57,7 @@ class SlackSender:
             log.info("notification: %s", self._plain(row))
             return "log"
         if self.mode == "webhook":
-            text = self._plain(row)
+            text = self._plain(row, markup=True)
             self.hook.send(text, [{"type": "section", "text": {"type": "mrkdwn",
                                                                 "text": text[:2900]}}])
             return "webhook"
@@ -105,7 +105,7 @@ class SlackSender:
         if self.bot is None:
             log.info("ephemeral for %s: %s", p["user"], p["text"])
             return "log"
-        self.bot.ephemeral(channel=p["channel"], user=p["user"], text=p["text"],
+        self.bot.ephemeral(channel=p["channel"], user=p["user"], text=blocks.escape(p["text"]),
                            thread_ts=p.get("thread_ts"))
         return "ephemeral"
 
@@ -126,9 +126,12 @@ class SlackSender:
             thread = ob.thread(conn, request_id)
         return req, approvals, thread
 
-    def _plain(self, row: dict[str, Any]) -> str:
+    def _plain(self, row: dict[str, Any], markup: bool = False) -> str:
+        """One line for webhook mode (``markup``: escaped mrkdwn) or the log."""
         if row["kind"] != "step":
-            return row["payload"]["text"]
+            text = row["payload"]["text"]
+            return blocks.md(text) if markup else text
         with self.store.read() as conn:
             req = reqs.get(conn, row["request_id"])
-        return f"{blocks.title(req)} (request {req['id']}): {blocks.step(row['payload'])}"
+        title = blocks.escape(blocks.title(req)) if markup else blocks.title(req)
+        return f"{title} (request {req['id']}): {blocks.step(row['payload'])}"

@@ -107,6 +107,11 @@ class SlackBot:
         _call(self.client.chat_postEphemeral, channel=channel, user=user, text=text,
               thread_ts=thread_ts)
 
+    def open_view(self, *, trigger_id: str, view: dict) -> str:
+        """Open a modal for the user who clicked (``views.open``, within 3 s of the
+        click); returns the view id."""
+        return _call(self.client.views_open, trigger_id=trigger_id, view=view)["view"]["id"]
+
     def find(self, key: str, *, channel: str | None = None, thread_ts: str | None = None,
              oldest: float = 0) -> tuple[str, str] | None:
         """The message an earlier attempt posted with ``key``, if it did (crash recovery)."""

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import current_app, jsonify
 
 from webhook_server.services import Services
+from webhook_server.sources import REJECTION_REASONS
+
+log = logging.getLogger(__name__)
 
 
 def services() -> Services:
@@ -14,3 +19,17 @@ def services() -> Services:
 def error(status: int, message: str, **extra):
     body = {"error": message, **extra}
     return jsonify(body), status
+
+
+def count_rejected(source: str, reason: str) -> None:
+    """Count a refused delivery on ``podium_rejected_signatures_total{source,reason}``.
+    ``reason`` is one of ``sources.REJECTION_REASONS``: never text from the request, so
+    garbage cannot grow the label set or the counters table."""
+    if reason not in REJECTION_REASONS:
+        reason = "malformed"
+    from webhook_server.store.counters import incr
+
+    try:
+        incr(services().store, "rejected_signatures", f"{source}|{reason}")
+    except Exception:  # counting must never turn a 401 into a 500
+        log.exception("could not count a rejected signature")

@@ -6,7 +6,7 @@ import hmac
 import json
 import uuid
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from webhook_server.events import TARGETS, TransitionRequested, normalise_target
 from webhook_server.replay import ReplayError, replay
@@ -27,16 +27,38 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 @bp.before_request
 def _authenticate():
-    token = services().settings.api_token
-    if not token:
-        return error(401, "the API is disabled: PODIUM_API_TOKEN is not set")
+    """Each token names its actor (``api:<name>``); a body never chooses who acts."""
+    tokens = services().settings.api_tokens()
+    if not tokens:
+        return error(401, "the API is disabled: PODIUM_API_TOKEN is not set (nor "
+                          "PODIUM_API_TOKENS / PODIUM_API_TOKENS_FILE)")
     offered = request.headers.get("Authorization", "")
     scheme, _, value = offered.partition(" ")
     if scheme.lower() != "bearer" or not value:
         return error(401, "missing bearer token")
-    if not hmac.compare_digest(value.encode(), token.encode()):
+    name = None
+    for token, who in tokens.items():  # compare with every token: no early exit
+        if hmac.compare_digest(value.encode(), token.encode()):
+            name = who
+    if name is None:
         return error(401, "invalid bearer token")
+    g.actor = f"api:{name}"
     return None
+
+
+def _body() -> dict:
+    """The JSON object of a POST body ({} when empty); PayloadError otherwise."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    return load_json_object(raw)
+
+
+def _text(doc: dict, name: str) -> str | None:
+    value = doc.get(name)
+    if value is not None and not isinstance(value, str):
+        raise PayloadError(f"{name!r} must be a string", 422)
+    return value
 
 
 @bp.get("/requests")
@@ -75,7 +97,7 @@ def create_request():
     comment = doc.get("comment") if isinstance(doc.get("comment"), str) else None
     delivery_id = request.headers.get("Idempotency-Key") or uuid.uuid4().hex
     event = TransitionRequested(model, version, raw_target, origin="api",
-                                requested_by=doc.get("requested_by") or "api",
+                                requested_by=g.actor,
                                 comment=comment)
     delivery = Delivery("api", delivery_id, "api.request",
                         json.dumps(doc, sort_keys=True), event)
@@ -95,22 +117,27 @@ def replay_delivery(ref: str):
 
 
 def _decide(request_id: int, approve: bool):
-    from webhook_server.workflow import DecisionConflict, NotAllowed
+    from webhook_server.workflow import DecisionConflict, DecisionRefused, NotAllowed
 
     svc = services()
+    try:
+        doc = _body()
+        note = _text(doc, "note" if approve else "reason")
+    except PayloadError as exc:
+        return error(exc.status, str(exc))
     with svc.store.read() as conn:
         if reqs.get(conn, request_id) is None:
             return error(404, f"no request {request_id}")
     if svc.registry is None:
         return error(503, "MLFLOW_TRACKING_URI is not set: Podium cannot decide")
-    doc = request.get_json(silent=True) or {}
-    actor = f"api:{doc.get('actor') or 'token'}"
     try:
-        return jsonify(svc.workflow().decide(request_id, actor, approve, doc.get("note")))
+        return jsonify(svc.workflow().decide(request_id, g.actor, approve, note))
     except NotAllowed as exc:
         return error(403, str(exc))
     except DecisionConflict as exc:
         return error(409, str(exc))
+    except DecisionRefused as exc:
+        return error(422, f"{exc}: send {{\"reason\": \"...\"}}")
 
 
 @bp.post("/requests/<int:request_id>/approve")
@@ -131,13 +158,15 @@ def rollback(model: str):
     svc = services()
     if svc.registry is None:
         return error(503, "MLFLOW_TRACKING_URI is not set: Podium cannot roll back")
-    doc = request.get_json(silent=True) or {}
-    to = doc.get("to") if isinstance(doc, dict) else None
+    try:
+        doc = _body()
+    except PayloadError as exc:
+        return error(exc.status, str(exc))
+    to = doc.get("to")
     if to is not None and (isinstance(to, bool) or not isinstance(to, str | int)):
         return error(422, "'to' must be a version number")
     try:
-        out = svc.workflow().request_rollback(model, f"api:{doc.get('actor') or 'token'}",
-                                              None if to is None else str(to))
+        out = svc.workflow().request_rollback(model, g.actor, None if to is None else str(to))
     except RollbackRefused as exc:
         return error(exc.status, str(exc))
     return jsonify(out), 202

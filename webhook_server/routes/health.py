@@ -1,14 +1,44 @@
-"""GET /healthz (process alive), /readyz (store and MLflow reachable), /metrics."""
+"""GET /healthz (process alive), /readyz (store and MLflow reachable), /metrics.
+
+``/readyz`` asks MLflow at most once every ``MLFLOW_CHECK_TTL_S`` seconds per process: a
+probe every second from a load balancer must not become a request a second to MLflow.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import requests as http
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from webhook_server.routes import services
+from webhook_server.sources.mlflow import UNSIGNED_BANNER
 
 bp = Blueprint("health", __name__)
+MLFLOW_CHECK_TTL_S = 5.0
+
+
+class CachedCheck:
+    """The last answer of ``check(key)`` for ``ttl_s`` seconds (one per app)."""
+
+    def __init__(self, check, ttl_s: float = MLFLOW_CHECK_TTL_S,
+                 clock=time.monotonic) -> None:
+        self.check, self.ttl_s, self.clock = check, ttl_s, clock
+        self._lock = threading.Lock()
+        self._answer: tuple[str | None, float, str] | None = None  # key, at, answer
+
+    def __call__(self, key: str | None) -> str:
+        now = self.clock()
+        with self._lock:
+            if (self._answer and self._answer[0] == key
+                    and now - self._answer[1] < self.ttl_s):
+                return self._answer[2]
+        answer = self.check(key)
+        with self._lock:
+            self._answer = (key, self.clock(), answer)
+        return answer
 
 
 @bp.get("/healthz")
@@ -26,9 +56,14 @@ def readyz():
                               else f"schema at {revision}, expected {head}: run migrations")
     except Exception as exc:  # any driver error means "not ready"
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    checks["mlflow"] = _mlflow(svc.settings.mlflow_tracking_uri)
+    cached = current_app.extensions.setdefault("podium.readyz.mlflow",
+                                               CachedCheck(lambda uri: _mlflow(uri)))
+    checks["mlflow"] = cached(svc.settings.mlflow_tracking_uri)
     ready = all(v == "ok" or v.startswith("skipped") for v in checks.values())
-    return jsonify({"ready": ready, "checks": checks}), 200 if ready else 503
+    body = {"ready": ready, "checks": checks}
+    if svc.mlflow_source.unsigned:
+        body["warnings"] = [UNSIGNED_BANNER]
+    return jsonify(body), 200 if ready else 503
 
 
 def _mlflow(uri: str | None) -> str:
@@ -45,7 +80,5 @@ def _mlflow(uri: str | None) -> str:
 
 @bp.get("/metrics")
 def metrics():
-    from flask import current_app
-
     return Response(generate_latest(current_app.extensions["podium.metrics"]),
                     mimetype=CONTENT_TYPE_LATEST)

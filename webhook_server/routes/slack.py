@@ -10,10 +10,9 @@ import logging
 
 from flask import Blueprint, request
 
-from webhook_server.routes import error, services
-from webhook_server.sources import PayloadError, SignatureError
+from webhook_server.routes import count_rejected, error, services
+from webhook_server.sources import UNKNOWN_WORKSPACE, PayloadError, SignatureError
 from webhook_server.store import StoreUnavailable
-from webhook_server.store.counters import incr
 
 log = logging.getLogger(__name__)
 bp = Blueprint("slack", __name__, url_prefix="/slack")
@@ -28,10 +27,7 @@ def interactions():
         src.verify(body, request.headers)
     except SignatureError as exc:
         log.warning("rejected Slack interaction from %s: %s", request.remote_addr, exc)
-        try:
-            incr(svc.store, "rejected_signatures", f"slack|{str(exc).split(':')[0]}")
-        except Exception:
-            log.exception("could not count a rejected signature")
+        count_rejected("slack", exc.reason)
         return error(401, str(exc))
     if request.mimetype != "application/x-www-form-urlencoded":
         return error(415, "expected Content-Type application/x-www-form-urlencoded, got "
@@ -40,10 +36,12 @@ def interactions():
         action = src.parse(body)
     except PayloadError as exc:
         return error(exc.status, str(exc))
-    if not src.team_allowed(action):
-        log.warning("Slack click from workspace %s refused (expected %s)", action.team,
-                    src.team_id)
-        return error(403, f"workspace {action.team} is not allowed to decide here")
+    refusal = src.team_refusal(action)
+    if refusal is not None:
+        log.warning("Slack click by %s of workspace %s refused: %s", action.user,
+                    action.team, refusal)
+        count_rejected("slack", UNKNOWN_WORKSPACE)
+        return error(403, refusal)
     try:
         pk, duplicate = svc.intake.record_action("slack", action.delivery_id,
                                                  f"slack.{action.action}", body,

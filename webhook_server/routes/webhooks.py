@@ -6,10 +6,9 @@ import logging
 
 from flask import Blueprint, jsonify, request
 
-from webhook_server.routes import error, services
+from webhook_server.routes import count_rejected, error, services
 from webhook_server.sources import PayloadError, SignatureError
 from webhook_server.store import StoreUnavailable
-from webhook_server.store.counters import incr
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -21,11 +20,7 @@ def _json_content_type() -> bool:
 
 def _reject_signature(source: str, exc: SignatureError):
     log.warning("rejected %s delivery from %s: %s", source, request.remote_addr, exc)
-    reason = str(exc).split(" (")[0]
-    try:
-        incr(services().store, "rejected_signatures", f"{source}|{reason}")
-    except Exception:  # counting must never turn a 401 into a 500
-        log.exception("could not count a rejected signature")
+    count_rejected(source, exc.reason)
     return error(401, str(exc))
 
 

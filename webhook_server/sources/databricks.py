@@ -9,10 +9,23 @@ from collections.abc import Callable, Mapping
 
 from webhook_server.constants import DATABRICKS_SIGNATURE_HEADER
 from webhook_server.events import Event, Ignored, TransitionRequested, VersionCreated
-from webhook_server.sources import Delivery, PayloadError, SignatureError
+from webhook_server.sources import (
+    MALFORMED,
+    MISMATCH,
+    MISSING,
+    STALE,
+    UNCONFIGURED,
+    Delivery,
+    PayloadError,
+    SignatureError,
+    secret_list,
+)
 from webhook_server.sources._common import load_json_object, require_str, require_version
+from webhook_server.sources.mlflow import raw_target
+from webhook_server.validate import MAX_NAME, field
 
 SOURCE = "databricks"
+MAX_EVENT_MS = 10**15  # year 33658: any event_timestamp beyond is no time at all
 
 _TRANSITION_EVENTS = {
     "TRANSITION_REQUEST_CREATED": None,  # target in "to_stage"
@@ -38,56 +51,71 @@ def sign(secret: str, body: bytes) -> str:
 
 
 class DatabricksSource:
-    """Databricks sends no delivery id or timestamp header: both come from the body."""
+    """Databricks sends no delivery id or timestamp header: both come from the body.
 
-    def __init__(self, secret: str | None, *, tolerance_s: int = 300,
+    ``secret`` may list several secrets (a list, or comma-separated: the current and the
+    previous one while rotating); a body signed with any of them verifies."""
+
+    def __init__(self, secret: str | list[str] | None, *, tolerance_s: int = 300,
                  clock: Callable[[], float] = time.time) -> None:
-        self._secret = secret
+        self._secrets = secret_list(secret)
         self._tolerance = tolerance_s
         self._clock = clock
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
-        if self._secret is None:
+        if not self._secrets:
             raise SignatureError("Databricks webhooks are not configured "
-                                 "(PODIUM_DATABRICKS_WEBHOOK_SECRET is unset)")
+                                 "(PODIUM_DATABRICKS_WEBHOOK_SECRET is unset)", UNCONFIGURED)
         offered = headers.get(DATABRICKS_SIGNATURE_HEADER)
         if not offered:
-            raise SignatureError(f"missing header {DATABRICKS_SIGNATURE_HEADER}")
-        if not hmac.compare_digest(sign(self._secret, body).encode(),
-                                   offered.strip().lower().encode()):
-            raise SignatureError("no matching signature")
+            raise SignatureError(f"missing header {DATABRICKS_SIGNATURE_HEADER}", MISSING)
+        offered = offered.strip().lower()
+        if len(offered) != 64 or not offered.isascii():
+            raise SignatureError(f"{DATABRICKS_SIGNATURE_HEADER} is not a hex HMAC-SHA256 "
+                                 "(64 hex digits)", MALFORMED)
+        matched = False
+        for secret in self._secrets:  # every secret is compared: no early exit
+            matched |= hmac.compare_digest(sign(secret, body).encode(), offered.encode())
+        if not matched:
+            raise SignatureError("no matching signature", MISMATCH)
 
     def delivery_id(self, body: bytes) -> str:
         """Derived idempotency key: webhook + event + model + version + event time."""
         doc = load_json_object(body)
-        parts = [require_str(doc, k) for k in ("webhook_id", "event", "model_name")]
-        version = str(doc.get("version") or "-")
+        webhook = require_str(doc, "webhook_id", max_len=64)
+        event = require_str(doc, "event", max_len=100)
+        model = require_str(doc, "model_name", max_len=MAX_NAME)
+        version = doc.get("version")
+        version = require_version(doc) if version not in (None, "") else "-"
         stamp = doc.get("event_timestamp")
-        if not isinstance(stamp, int) or isinstance(stamp, bool):
+        if (not isinstance(stamp, int) or isinstance(stamp, bool)
+                or not 0 <= stamp <= MAX_EVENT_MS):
             raise PayloadError("field 'event_timestamp' must be milliseconds since the epoch",
                                status=422)
         age = self._clock() - stamp / 1000
         if age > self._tolerance:
-            raise SignatureError(f"timestamp too old ({int(age)} s > {self._tolerance} s)")
+            raise SignatureError(f"timestamp too old ({int(age)} s > {self._tolerance} s)",
+                                 STALE)
         if -age > self._tolerance:
-            raise SignatureError(f"timestamp too far in the future ({int(-age)} s)")
-        return ":".join([*parts, version, str(stamp)])
+            raise SignatureError(f"timestamp too far in the future ({int(-age)} s)", STALE)
+        key = ":".join([webhook, event, model, version, str(stamp)])
+        if len(key) > 255:  # the column's width; still one key per delivery
+            key = f"{webhook}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+        return key
 
     def parse(self, delivery_id: str, body: bytes) -> Delivery:
         doc = load_json_object(body)
-        name = require_str(doc, "event")
+        name = require_str(doc, "event", max_len=100)
         return Delivery(SOURCE, delivery_id, name, body.decode("utf-8"), self._map(name, doc))
 
     @staticmethod
     def _map(name: str, doc: dict) -> Event:
         if name == "MODEL_VERSION_CREATED":
-            return VersionCreated(require_str(doc, "model_name"), require_version(doc))
+            return VersionCreated(require_str(doc, "model_name", max_len=MAX_NAME),
+                                  require_version(doc))
         if name not in _TRANSITION_EVENTS:
             return Ignored(f"event {name} is not used by Podium")
-        target = _TRANSITION_EVENTS[name] or doc.get("to_stage")
-        if not isinstance(target, str):
-            raise PayloadError("field 'to_stage' must be a string", status=422)
-        return TransitionRequested(require_str(doc, "model_name"), require_version(doc),
-                                   target, origin="databricks",
-                                   comment=doc.get("text") if isinstance(doc.get("text"), str)
-                                   else None)
+        target = _TRANSITION_EVENTS[name] or field(doc, "to_stage", str, required=True)
+        return TransitionRequested(require_str(doc, "model_name", max_len=MAX_NAME),
+                                   require_version(doc), raw_target(target),
+                                   origin="databricks", comment=field(doc, "text"))

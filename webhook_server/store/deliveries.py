@@ -76,7 +76,7 @@ def by_ref(conn: Connection, ref: str) -> list[dict[str, Any]]:
     """Deliveries whose sender's id is ``ref``, or whose number is ``ref`` when it is one,
     each with the id of the request it created (``request_id``, or None)."""
     cond = deliveries.c.delivery_id == ref
-    if ref.isascii() and ref.isdigit():
+    if ref.isascii() and ref.isdigit() and len(ref) <= 18:  # fits a BIGINT
         cond = or_(cond, deliveries.c.id == int(ref))
     q = (select(deliveries, requests.c.id.label("request_id"))
          .outerjoin(requests, requests.c.delivery_pk == deliveries.c.id).where(cond))

@@ -183,3 +183,13 @@ def set_compared_with(conn: Connection, request_id: int, champion: str | None) -
     expects the alias there."""
     conn.execute(update(requests).where(requests.c.id == request_id)
                  .values(compared_with=champion))
+
+
+def clear_decided_by(conn: Connection, request_id: int) -> None:
+    """The decision no longer stands (its evidence changed): decide again."""
+    conn.execute(update(requests).where(requests.c.id == request_id).values(decided_by=None))
+
+
+def set_requested_by(conn: Connection, request_id: int, who: str) -> None:
+    conn.execute(update(requests).where(requests.c.id == request_id)
+                 .values(requested_by=who[:255]))

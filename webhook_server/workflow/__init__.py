@@ -30,14 +30,15 @@ from webhook_server.workflow import decisions, moves
 from webhook_server.workflow import rollback as rollbacks
 from webhook_server.workflow.errors import (
     DecisionConflict,
+    DecisionRefused,
     Deferred,
     NotAllowed,
     RollbackRefused,
 )
 from webhook_server.workflow.steps import RequestRun
 
-__all__ = ["DecisionConflict", "Deferred", "Gates", "NotAllowed", "RollbackRefused",
-           "Workflow"]
+__all__ = ["DecisionConflict", "DecisionRefused", "Deferred", "Gates", "NotAllowed",
+           "RollbackRefused", "Workflow"]
 log = logging.getLogger(__name__)
 DEAD_ACTOR = "worker:dead-job"
 
@@ -124,7 +125,7 @@ class Workflow:
             models = ledger.models(conn)
         found = {}
         for model in models:
-            alias = self.policy.for_model(model)["aliases"]["champion"]
+            alias = self.policy.for_model(model).aliases.champion
             if (seen := moves.check_champion(self.store, self.registry, model, alias)):
                 found[model] = seen
         return found

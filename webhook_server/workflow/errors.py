@@ -9,6 +9,10 @@ class DecisionConflict(Exception):
     """The request is not waiting for a decision (HTTP 409)."""
 
 
+class DecisionRefused(Exception):
+    """The decision is incomplete (a rejection without a reason: HTTP 422)."""
+
+
 class NotAllowed(Exception):
     """The actor may not decide this request (HTTP 403)."""
 

@@ -33,17 +33,17 @@ class Outcome:
 
 
 def begin(conn: Connection, req: dict, *, expect: tuple[str, ...], alias: str,
-          from_version: str | None, kind: str, actor: str) -> bool:
-    """Record the intent to point ``alias`` at the request's version. False when the
-    request was no longer in one of ``expect`` (cancelled meanwhile)."""
+          from_version: str | None, kind: str, actor: str) -> int | None:
+    """Record the intent to point ``alias`` at the request's version; returns the intent's
+    ledger id (which names the job that performs it), or None when the request was no
+    longer in one of ``expect`` (cancelled meanwhile)."""
     if not reqs.transition(conn, req["id"], expect=expect, to=states.PROMOTING, actor=actor,
                            reason=_intent_line(alias, from_version, req["version"])):
-        return False
+        return None
     reqs.set_decided_by(conn, req["id"], actor)
-    ledger.record(conn, model=req["model"], alias=alias, from_version=from_version,
-                  to_version=req["version"], kind=kind, actor=actor, request_id=req["id"],
-                  state=ledger.INTENT)
-    return True
+    return ledger.record(conn, model=req["model"], alias=alias, from_version=from_version,
+                         to_version=req["version"], kind=kind, actor=actor,
+                         request_id=req["id"], state=ledger.INTENT)
 
 
 def _intent_line(alias: str, old: str | None, new: str) -> str:

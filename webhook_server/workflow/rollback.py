@@ -44,7 +44,7 @@ def validate(conn: Connection, model: str, alias: str, to: str | None) -> Rollba
 
 def request(wf, model: str, actor: str, to: str | None = None) -> dict:
     """Record a rollback request and queue its job. Raises RollbackRefused."""
-    alias = wf.policy.for_model(model)["aliases"]["champion"]
+    alias = wf.policy.for_model(model).aliases.champion
     with wf.store.tx() as conn:
         current = ledger.current(conn, model, alias)
         target = to if to is not None else ledger.rollback_target(conn, model, alias, current)

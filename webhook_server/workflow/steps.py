@@ -21,6 +21,7 @@ import logging
 from webhook_server.constants import TAG_DECIDED_BY, TAG_REQUEST_ID, TAG_STATUS
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import PermanentJobError
+from webhook_server.policy import ModelPolicy
 from webhook_server.store import ledger, states
 from webhook_server.store import requests as reqs
 from webhook_server.workflow import moves, report
@@ -90,6 +91,11 @@ class RequestRun:
                       f"model {req['model']!r} version {req['version']} does not exist in "
                       "the registry")
             return
+        if req["requested_by"] in (None, "reconciler"):  # who asked: separation of duties
+            requester = self.registry.requester(req["model"], req["version"])
+            if requester:
+                with self.store.tx() as conn:
+                    reqs.set_requested_by(conn, req["id"], requester)
         self._move(req, states.CHECKING, "worker")
 
     def _checking(self, req: dict) -> None:
@@ -113,7 +119,7 @@ class RequestRun:
             return
         cfg = self._cfg(req)
         if req["target"] == "Staging":
-            alias = cfg["aliases"]["staging"]
+            alias = cfg.aliases.staging
             current = self.registry.alias_version(req["model"], alias)  # no MLflow call in a tx
             with self.store.tx() as conn:
                 moves.begin(conn, req, expect=(states.CHECKING,), alias=alias,
@@ -124,7 +130,7 @@ class RequestRun:
     def _comparing(self, req: dict) -> None:
         self._wait_for_others(req)
         cfg = self._cfg(req)
-        champion = self.registry.alias_version(req["model"], cfg["aliases"]["champion"])
+        champion = self.registry.alias_version(req["model"], cfg.aliases.champion)
         if champion == req["version"]:  # nothing to move, nothing for the ledger
             self._end(req, states.PROMOTED, "policy", f"v{champion} is already the champion")
             return
@@ -138,7 +144,7 @@ class RequestRun:
                 reqs.save_evidence(conn, req["id"], {**reqs.evidence(req),
                                                      "comparison": comparison.as_json()})
             if not comparison.wins:
-                new = " new" if req["decided_by"] else ""
+                new = " new" if req["compared_with"] else ""  # compared again
                 self._end(req, states.REJECTED, req["decided_by"] or "policy",
                           f"loses the comparison with the{new} champion v{champion}: "
                           + "; ".join(comparison.reasons))
@@ -146,18 +152,21 @@ class RequestRun:
         else:
             with self.store.tx() as conn:  # the first champion: nothing to compare with
                 reqs.set_compared_with(conn, req["id"], None)
-        if req["decided_by"] is None and "Production" in cfg["approval"]["targets"]:
+        if req["decided_by"] is None and "Production" in cfg.approval.targets:
+            again = ("; again: the champion moved and the comparison was made again, so "
+                     "earlier approvals do not count" if (req["reason"] or "").startswith(
+                         "champion moved") else "")
             self._move(req, states.AWAITING_APPROVAL, "policy",
-                       f"waiting for {cfg['approval']['quorum']} approval(s)")
+                       f"waiting for {cfg.approval.quorum} approval(s){again}")
             return
         with self.store.tx() as conn:
             moves.begin(conn, req, expect=(states.COMPARING,),
-                        alias=cfg["aliases"]["champion"], from_version=champion,
+                        alias=cfg.aliases.champion, from_version=champion,
                         kind=ledger.PROMOTE, actor=req["decided_by"] or "policy")
 
     def _promoting(self, req: dict) -> None:
         cfg = self._cfg(req)
-        champion = cfg["aliases"]["champion"]
+        champion = cfg.aliases.champion
         with self.store.read() as conn:
             intent = ledger.intent_for(conn, req["id"])
             older = [i for i in ledger.open_intents(conn, req["model"])
@@ -174,7 +183,7 @@ class RequestRun:
         self.registry.set_tags(req["model"], req["version"],
                                {TAG_REQUEST_ID: str(req["id"]), TAG_STATUS: states.PROMOTING})
         outcome = moves.apply(self.store, self.registry, req,
-                              strict_from=intent["alias"] == champion, stages=cfg["stages"],
+                              strict_from=intent["alias"] == champion, stages=cfg.stages,
                               moved_away=lambda conn, seen: self._moved_away(conn, req, seen))
         if not outcome.done:
             self.recompared += 1
@@ -190,28 +199,29 @@ class RequestRun:
                             reason=f"the champion moved to v{seen} outside Podium before the "
                                    "rollback ran; nothing changed")
             return
-        reqs.transition(conn, req["id"], expect=(states.PROMOTING,), to=states.COMPARING,
-                        actor="worker",
-                        reason=f"champion moved to v{seen} outside Podium: comparing again")
+        if reqs.transition(conn, req["id"], expect=(states.PROMOTING,), to=states.COMPARING,
+                           actor="worker",
+                           reason=f"champion moved to v{seen} outside Podium: comparing again"):
+            reqs.clear_decided_by(conn, req["id"])  # an approval covered the old comparison
 
     # --- targets without checks --------------------------------------------------------
 
-    def _archive(self, req: dict, cfg: dict) -> None:
-        champion = self.registry.alias_version(req["model"], cfg["aliases"]["champion"])
+    def _archive(self, req: dict, cfg: ModelPolicy) -> None:
+        champion = self.registry.alias_version(req["model"], cfg.aliases.champion)
         if champion == req["version"]:
             self._end(req, states.REJECTED, "policy",
                       f"v{req['version']} is the champion: promote a replacement or roll "
                       "back first")
             return
-        if cfg["stages"]:
+        if cfg.stages:
             self.registry.transition_stage(req["model"], req["version"], "Archived")
         self._end(req, states.ARCHIVED, "policy", None)
 
-    def _begin_rollback(self, req: dict, cfg: dict) -> None:
+    def _begin_rollback(self, req: dict, cfg: ModelPolicy) -> None:
         """Under the model lock: the ledger decides where a rollback may go."""
         from webhook_server.workflow.rollback import validate
 
-        alias = cfg["aliases"]["champion"]
+        alias = cfg.aliases.champion
         with self.store.tx() as conn:
             problem = validate(conn, req["model"], alias, req["version"])
             if problem is not None:
@@ -235,7 +245,7 @@ class RequestRun:
             report.save(self.registry, req, {"request": req["id"], **evidence,
                                              "state": req["state"], "reason": req["reason"]})
         if (move and move["from_version"] and move["from_version"] != champion_now
-                and move["alias"] == self._cfg(req)["aliases"]["champion"]):
+                and move["alias"] == self._cfg(req).aliases.champion):
             self.registry.set_tags(req["model"], move["from_version"],
                                    {TAG_STATUS: states.ARCHIVED})
         tags = {TAG_REQUEST_ID: str(req["id"])}
@@ -277,7 +287,7 @@ class RequestRun:
                 r["id"] < req["id"] and r["state"] == states.AWAITING_APPROVAL for r in others):
             raise Deferred(f"model {req['model']} has a request awaiting approval")
 
-    def _cfg(self, req: dict) -> dict:
+    def _cfg(self, req: dict) -> ModelPolicy:
         return self.wf.policy.for_model(req["model"])
 
     def _get(self) -> dict:

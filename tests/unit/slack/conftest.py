@@ -72,6 +72,21 @@ class Rig:
                                       channel=self.fake.channel_id, **kw)
         return self.client.post("/slack/interactions", data=body, headers=headers)
 
+    def reject(self, rid: int, user: str, reason: str):
+        """Click Reject, let the job open the modal, type ``reason`` and submit it."""
+        from webhook_server.fakes.slack import view_submission
+
+        opened = len(self.fake.views)
+        assert self.click(rid, user, action="reject").status_code == 200
+        self.run_jobs()
+        assert len(self.fake.views) == opened + 1, "Reject opened no modal"
+        body, headers = view_submission(SIGNING, self.fake.views[-1], user,
+                                        {"reason": {"reason": reason}},
+                                        team=self.fake.team_id)
+        answer = self.client.post("/slack/interactions", data=body, headers=headers)
+        self.run_jobs()
+        return answer
+
 
 @pytest.fixture
 def rig(db_url, fake_slack):

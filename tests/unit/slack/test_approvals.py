@@ -31,7 +31,8 @@ def test_the_waiting_request_has_one_message_with_approve_and_reject(rig):
         "podium_approve", "primary", str(rid))
     assert (reject["action_id"], reject["style"], reject["value"]) == (
         "podium_reject", "danger", str(rid))
-    assert reject["confirm"]["confirm"]["text"] == "Reject"
+    assert approve["confirm"]["confirm"]["text"] == "Approve"  # asks before approving
+    assert "confirm" not in reject  # Reject opens a modal asking why instead
     assert "churn v3 → Production" in parent["text"] and "awaiting_approval" in parent["text"]
     fields = " ".join(f["text"] for f in parent["blocks"][1]["fields"])
     assert "22/22 passed" in fields
@@ -60,10 +61,11 @@ def test_an_allowed_click_promotes_and_the_message_shows_who_decided(rig):
 
 def test_a_reject_click_ends_the_request_and_the_champion_stays(rig):
     rid = awaiting(rig)
-    rig.click(rid, BOB, action="reject")
-    rig.run_jobs()
+    assert rig.reject(rid, BOB, "holdout too small").status_code == 200
+    assert rig.fake.views[-1]["view"]["private_metadata"] == str(rid)
     row = rig.state(rid)
-    assert (row["state"], row["reason"]) == ("rejected", f"rejected by slack:{BOB}")
+    assert (row["state"], row["reason"]) == ("rejected",
+                                             f"rejected by slack:{BOB}: holdout too small")
     assert rig.registry.aliases["champion"] == "1"
     rig.sender.flush()
     assert "You rejected request" in rig.fake.ephemerals[-1]["text"]
@@ -76,9 +78,9 @@ def test_a_click_by_someone_not_allowed_changes_nothing(rig):
     rig.run_jobs()
     assert rig.state(rid)["state"] == "awaiting_approval"
     rig.sender.flush()
-    assert rig.fake.ephemerals == [{"user": EVE, "thread_ts": None, "text":
-                                    "You are not allowed to decide churn requests; nothing "
-                                    "changed."}]
+    (said,) = rig.fake.ephemerals
+    assert said["user"] == EVE and said["text"].startswith(
+        f"Nothing changed: slack:{EVE} is not an approver of churn (who may: ")
     with rig.svc.store.read() as conn:
         (denied,) = conn.execute(select(audit).where(audit.c.action == "denied")).all()
     assert denied.actor == f"slack:{EVE}"

@@ -134,7 +134,9 @@ def _payload(**changes):
 @pytest.mark.parametrize("payload, status, message", [
     ("{not json", 400, "payload is not valid JSON"),
     ("[1, 2]", 400, "payload must be a JSON object"),
-    (_payload(type="view_submission"), 400, "unsupported interaction type 'view_submission'"),
+    (_payload(type="view_submission"), 400, "unknown modal: Podium only opens the "
+                                            "reject-reason modal"),
+    (_payload(type="shortcut"), 400, "unsupported interaction type 'shortcut'"),
     (_payload(actions=[]), 400, "payload.actions must hold the clicked action"),
     (_payload(action_id="podium_delete"), 400, "unknown action 'podium_delete'"),
     (_payload(value="seven"), 400, "action value 'seven' is not a request id"),

@@ -79,7 +79,8 @@ def test_a_new_champion_that_wins_the_second_comparison_keeps_its_place(svc):
 
 def test_a_second_request_waits_while_the_first_awaits_approval(svc):
     registry = MemoryRegistry({"champion": "1"})
-    policy = {"default": {"approval": {"targets": ["Production"]}}}
+    policy = {"people": {"ana": {"cli": "ana"}},
+              "default": {"approval": {"targets": ["Production"], "approvers": ["ana"]}}}
     workflow = make(svc, registry, Gates(passing, lambda m, c, k: comparison(c, k)), policy)
     first, second = submit(svc, "3"), submit(svc, "4")
     run(workflow, first)
