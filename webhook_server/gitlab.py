@@ -144,8 +144,7 @@ class GitLabSender:
         iid = tags.get("gitlab.mr_iid")
         project, why_not = choose_project(tags.get("gitlab.project_id"),
                                           self.settings.gitlab_project_id,
-                                          getattr(self.settings, "gitlab_allowed_projects",
-                                                  None))
+                                          self.settings.gitlab_allowed_projects)
         if why_not and tags.get("gitlab.project_id"):
             log.warning("request %s: %s", req["id"], why_not)
         follow_up = None

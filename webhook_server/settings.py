@@ -111,6 +111,10 @@ class Settings:
         "GITLAB_TOKEN", None, "GitLab token with api scope (merge-request notes).",
         secret=True)
     gitlab_project_id: str | None = _var("GITLAB_PROJECT_ID", None, "GitLab project id.")
+    gitlab_allowed_projects: str | None = _var(
+        "GITLAB_ALLOWED_PROJECTS", None,
+        "Comma-separated project ids or paths a version's gitlab.project_id tag may name "
+        "besides GITLAB_PROJECT_ID (any other project gets no note).")
     gitlab_trigger_token: str | None = _var(
         "GITLAB_TRIGGER_TOKEN", None, "Pipeline trigger token for deploy pipelines.",
         secret=True)

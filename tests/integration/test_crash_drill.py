@@ -35,7 +35,7 @@ from webhook_server.store import requests as reqs
 from webhook_server.store.schema import jobs
 from webhook_server.workflow import Gates, Workflow
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.drill]
 POLICY = {"default": {"approval": {"targets": ["Production"], "approvers": ["cli:ana"]}}}
 LEASE_S = 0.3  # a killed worker's job is taken over quickly
 

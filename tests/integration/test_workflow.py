@@ -333,6 +333,11 @@ def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
                           timeout=60, what="the second request's message")[0]
         slack.click(server.url, SLACK_SIGNING, rid2, BOB, action="reject",
                     message_ts=second["ts"])
+        modal = wait_for(lambda: slack.views and slack.views[-1], timeout=30,
+                         what="the modal asking why")  # Reject asks for a reason first
+        assert modal["view"]["private_metadata"] == str(rid2)
+        assert slack.submit_view(server.url, SLACK_SIGNING, BOB,
+                                 {"reason": {"reason": "not before the audit"}}).status_code == 200
         wait_for(lambda: api(server, f"/requests/{rid2}")["state"] == "rejected",
                  timeout=60, what="rejection from Slack")
         assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v1"]

@@ -111,7 +111,8 @@ def test_the_api_answers_404_409_and_200(wsvc):
     rid = waiting(wsvc, {"default": {"approval": {"approvers": ["ops"]}}})
     ok = client.post(f"/api/v1/requests/{rid}/approve", json={"actor": "ana"}, headers=AUTH)
     assert ok.status_code == 200 and ok.json["decided_by"] == "api:default"  # not the body
-    again = client.post(f"/api/v1/requests/{rid}/reject", headers=AUTH)
+    again = client.post(f"/api/v1/requests/{rid}/reject", json={"reason": "too late"},
+                        headers=AUTH)
     assert again.status_code == 409
 
 

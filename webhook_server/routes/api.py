@@ -8,15 +8,13 @@ import uuid
 
 from flask import Blueprint, g, jsonify, request
 
+from webhook_server import validate
 from webhook_server.events import TARGETS, TransitionRequested, normalise_target
 from webhook_server.replay import ReplayError, replay
 from webhook_server.routes import error, services
 from webhook_server.sources import Delivery, PayloadError
 from webhook_server.sources._common import (
     is_number,
-    load_json_object,
-    require_str,
-    require_version,
 )
 from webhook_server.store import StoreUnavailable
 from webhook_server.store import requests as reqs
@@ -46,25 +44,10 @@ def _authenticate():
     return None
 
 
-def _body() -> dict:
-    """The JSON object of a POST body ({} when empty); PayloadError otherwise."""
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        return {}
-    return load_json_object(raw)
-
-
-def _text(doc: dict, name: str) -> str | None:
-    value = doc.get(name)
-    if value is not None and not isinstance(value, str):
-        raise PayloadError(f"{name!r} must be a string", 422)
-    return value
-
-
 @bp.get("/requests")
 def list_requests():
     limit = request.args.get("limit", "100")
-    if not is_number(limit) or not 1 <= int(limit) <= 1000:
+    if not is_number(limit) or len(limit) > 4 or not 1 <= int(limit) <= 1000:
         return error(400, "limit must be an integer between 1 and 1000")
     with services().store.read() as conn:
         rows = reqs.list_(conn, model=request.args.get("model"),
@@ -85,17 +68,18 @@ def show_request(request_id: int):
 def create_request():
     if request.mimetype != "application/json":
         return error(415, "expected Content-Type application/json")
-    body = request.get_data(cache=False)
     try:
-        doc = load_json_object(body)
-        model, version = require_str(doc, "model"), require_version(doc)
-        raw_target = require_str(doc, "target")
+        doc = validate.body_object(request, required=True)
+        model, version = validate.model_name(doc, "model"), validate.version(doc)
+        raw_target = validate.text(doc, "target", max_len=100)
+        comment = validate.field(doc, "comment", str)
+        delivery_id = validate.clean_text(request.headers.get("Idempotency-Key")
+                                          or uuid.uuid4().hex, "Idempotency-Key",
+                                          max_len=255, status=400)
     except PayloadError as exc:
         return error(exc.status, str(exc))
     if normalise_target(raw_target) is None:
         return error(422, f"invalid target {raw_target!r}: expected one of {', '.join(TARGETS)}")
-    comment = doc.get("comment") if isinstance(doc.get("comment"), str) else None
-    delivery_id = request.headers.get("Idempotency-Key") or uuid.uuid4().hex
     event = TransitionRequested(model, version, raw_target, origin="api",
                                 requested_by=g.actor,
                                 comment=comment)
@@ -121,10 +105,14 @@ def _decide(request_id: int, approve: bool):
 
     svc = services()
     try:
-        doc = _body()
-        note = _text(doc, "note" if approve else "reason")
+        doc = validate.body_object(request)
+        note = (validate.field(doc, "note", str) if approve
+                else validate.text(doc, "reason", required=True, max_len=500))
     except PayloadError as exc:
-        return error(exc.status, str(exc))
+        msg = str(exc)
+        if not approve and "reason" in msg:
+            msg = f"a rejection needs a reason: send {{\"reason\": \"...\"}} ({msg})"
+        return error(exc.status, msg)
     with svc.store.read() as conn:
         if reqs.get(conn, request_id) is None:
             return error(404, f"no request {request_id}")
@@ -159,14 +147,13 @@ def rollback(model: str):
     if svc.registry is None:
         return error(503, "MLFLOW_TRACKING_URI is not set: Podium cannot roll back")
     try:
-        doc = _body()
+        validate.clean_text(model, "model", max_len=validate.MAX_NAME, status=400)
+        doc = validate.body_object(request)
+        to = validate.version(doc, "to") if doc.get("to") is not None else None
     except PayloadError as exc:
         return error(exc.status, str(exc))
-    to = doc.get("to")
-    if to is not None and (isinstance(to, bool) or not isinstance(to, str | int)):
-        return error(422, "'to' must be a version number")
     try:
-        out = svc.workflow().request_rollback(model, g.actor, None if to is None else str(to))
+        out = svc.workflow().request_rollback(model, g.actor, to)
     except RollbackRefused as exc:
         return error(exc.status, str(exc))
     return jsonify(out), 202
