@@ -21,7 +21,7 @@ ROOT = Path(__file__).parents[2]
 def test_release_sh_trains_requests_production_and_the_decision_lands_on_the_mr(
         podium, podium_env, mlflow_client, mlflow_server, tmp_path):
     with FakeGitLab(token="glpat-e2e", project_id="42", merge_requests=(7,)) as gitlab:
-        server = podium(GITLAB_URL=gitlab.url, GITLAB_TOKEN="glpat-e2e")
+        server = podium(GITLAB_URL=gitlab.url, GITLAB_TOKEN="glpat-e2e", GITLAB_PROJECT_ID="42")
         env = {**{k: v for k, v in os.environ.items()
                   if not k.startswith(("PODIUM_", "MLFLOW_", "GITLAB_", "CI_"))},
                **podium_env}
