@@ -206,7 +206,8 @@ def test_mlflow_down_for_20_s_mid_decision_completes_on_fresh_state(
         tmp_path, mlflow_client, monkeypatch):
     """MLflow stops right after the approval; while it is down the promotion job fails and
     retries; the champion is moved by hand as MLflow comes back: the promotion compares
-    again with the new champion instead of trusting its stale comparison."""
+    again with the new champion instead of trusting its stale comparison, and waits for an
+    approval of the new comparison."""
     from webhook_server.devserver import start_mlflow
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -251,6 +252,11 @@ def test_mlflow_down_for_20_s_mid_decision_completes_on_fresh_state(
         assert failures >= 3 and drill.get(rid)["state"] == states.PROMOTING
         server = start_mlflow(workdir, port=port)
         client.set_registered_model_alias("outage", "champion", v3)  # moved by hand
+        again = wait_for(lambda: (worker.run_once(), drill.get(rid))[1]["state"]
+                         == states.AWAITING_APPROVAL and drill.get(rid), 60,
+                         "the new comparison to wait for a new approval")
+        assert again["compared_with"] == v3 and compared == [drill.v1, v3]
+        workflow.decide(rid, "cli:ana", True)  # the first approval covered v1, not v3
         req = wait_for(lambda: (worker.run_once(), drill.get(rid))[1]["state"]
                        in states.TERMINAL and drill.get(rid), 60, "the decision")
         assert req["state"] == "promoted" and compared == [drill.v1, v3]
