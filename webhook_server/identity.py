@@ -29,7 +29,7 @@ def person(policy, identity: str | None) -> str | None:
     if found is not None:
         return found
     if ":" not in identity:  # a bare user name (mlflow.user, an old requested_by tag)
-        if identity in getattr(policy, "people", {}):
+        if identity in policy.people:
             return identity
         for kind in KINDS:
             if (found := policy.person_for(f"{kind}:{identity}")) is not None:

@@ -128,14 +128,7 @@ class SlackSource:
         if not isinstance(value, str) or not is_number(value) or int(value) > MAX_ID:
             shown = repr(value[:40]) if isinstance(value, str) else type(value).__name__
             raise PayloadError(f"action value {shown} is not a request id")
-        user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
-        team = payload.get("team") if isinstance(payload.get("team"), dict) else {}
-        user_id = _slack_id(user.get("id"), "payload.user.id")
-        user_team = user.get("team_id")
-        user_team = (None if user_team in (None, "")
-                     else _slack_id(user_team, "payload.user.team_id"))
-        team_id = team.get("id") or user_team
-        team_id = _slack_id(team_id, "payload.team.id")
+        user_id, team_id, user_team = _who(payload)
         channel = payload.get("channel") if isinstance(payload.get("channel"), dict) else {}
         container = (payload.get("container") if isinstance(payload.get("container"), dict)
                      else {})
@@ -167,13 +160,7 @@ class SlackSource:
         reason = submitted_reason(view)
         if reason is None:
             raise PayloadError("a rejection needs a reason (the modal's field is empty)", 422)
-        user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
-        team = payload.get("team") if isinstance(payload.get("team"), dict) else {}
-        user_id = _slack_id(user.get("id"), "payload.user.id")
-        user_team = user.get("team_id")
-        user_team = (None if user_team in (None, "")
-                     else _slack_id(user_team, "payload.user.team_id"))
-        team_id = _slack_id(team.get("id") or user_team, "payload.team.id")
+        user_id, team_id, user_team = _who(payload)
         return SlackAction(action="reject", request_id=int(request_id), user=user_id,
                            team=team_id, channel=None, message_ts=None,
                            action_ts=f"view-{view_id}", user_team=user_team,
@@ -195,6 +182,18 @@ class SlackSource:
 
     def team_allowed(self, action: SlackAction) -> bool:
         return self.team_refusal(action) is None
+
+
+def _who(payload: dict) -> tuple[str, str, str | None]:
+    """(user id, workspace id, the user's own workspace if Slack sent it) of an
+    interaction: a click or a modal's submission."""
+    user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+    team = payload.get("team") if isinstance(payload.get("team"), dict) else {}
+    user_id = _slack_id(user.get("id"), "payload.user.id")
+    user_team = user.get("team_id")
+    user_team = (None if user_team in (None, "")
+                 else _slack_id(user_team, "payload.user.team_id"))
+    return user_id, _slack_id(team.get("id") or user_team, "payload.team.id"), user_team
 
 
 def _slack_id(value, where: str) -> str:

@@ -94,15 +94,14 @@ def rollback_target(conn: Connection, model: str, alias: str,
 
 
 def note_external(conn: Connection, *, model: str, alias: str, seen: str | None,
-                  actor: str = "external") -> bool:
+                  actor: str = "external") -> int | None:
     """Record that ``alias`` points at ``seen`` though the ledger says otherwise (moved in
-    the MLflow UI, say). True when a row was written; nothing when they already agree."""
+    the MLflow UI, say). The new row's id; None when they already agree."""
     last = current(conn, model, alias)
     if last == seen or seen is None:
-        return False
-    record(conn, model=model, alias=alias, from_version=last, to_version=seen,
-           kind=EXTERNAL, actor=actor)
-    return True
+        return None
+    return record(conn, model=model, alias=alias, from_version=last, to_version=seen,
+                  kind=EXTERNAL, actor=actor)
 
 
 def models(conn: Connection) -> list[str]:

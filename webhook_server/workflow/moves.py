@@ -70,9 +70,8 @@ def apply(store, registry, req: dict, *, strict_from: bool, stages: bool,
                 ledger.settle(conn, intent["id"], ledger.ABANDONED)
                 others = [i for i in ledger.open_intents(conn, model)
                           if i["request_id"] != req["id"]]
-                if not others and ledger.note_external(conn, model=model, alias=alias,
-                                                       seen=current):
-                    _alert_external(conn, model, alias, current)
+                if not others:
+                    _record_external(conn, model, alias, current)
                 moved_away(conn, current)
             return Outcome(done=False, seen=current)
         registry.set_alias(model, alias, new)
@@ -86,8 +85,8 @@ def apply(store, registry, req: dict, *, strict_from: bool, stages: bool,
         ledger.settle(conn, intent["id"], ledger.APPLIED)
         reqs.transition(conn, req["id"], expect=(states.PROMOTING,), to=to,
                         actor=intent["actor"], reason=_done_line(intent))
-        if seen != new and ledger.note_external(conn, model=model, alias=alias, seen=seen):
-            _alert_external(conn, model, alias, seen)
+        if seen != new:
+            _record_external(conn, model, alias, seen)
     return Outcome(done=True, seen=seen)
 
 
@@ -98,13 +97,17 @@ def _done_line(intent: dict) -> str:
     return f"{alias} v{old} -> v{new}" if old else f"first {alias}"
 
 
-def _alert_external(conn: Connection, model: str, alias: str, seen: str | None) -> None:
+def _record_external(conn: Connection, model: str, alias: str, seen: str | None) -> bool:
+    """A move made outside Podium: a ledger row and a Slack alert (keyed by the row), or
+    nothing when the ledger already says ``seen``."""
+    entry = ledger.note_external(conn, model=model, alias=alias, seen=seen)
+    if entry is None:
+        return False
     log.warning("%s: alias %s points at v%s, moved outside Podium", model, alias, seen)
-    outbox.emit(conn, key=f"external:{model}:{alias}:{seen}:{ledger.current(conn, model, alias)}"
-                          f":{len(ledger.entries(conn, model, alias=alias))}",
-                kind="message",
+    outbox.emit(conn, key=f"ledger:{entry}:external", kind="message",
                 payload={"text": f":warning: {model}: alias `{alias}` was moved to v{seen} "
                                  "outside Podium; recorded in the ledger as external"})
+    return True
 
 
 def check_champion(store, registry, model: str, alias: str) -> str | None:
@@ -119,7 +122,6 @@ def check_champion(store, registry, model: str, alias: str) -> str | None:
             return None  # a move is in flight, or settled meanwhile: look next time
         if not ledger.entries(conn, model, alias=alias):
             return None  # Podium never moved this alias: nothing to disagree with
-        if ledger.note_external(conn, model=model, alias=alias, seen=seen):
-            _alert_external(conn, model, alias, seen)
+        if _record_external(conn, model, alias, seen):
             return seen
     return None
