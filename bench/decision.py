@@ -1,8 +1,10 @@
 """Decision latency: time from setting `transition_request=Production` in MLflow to the final
-`podium.status`, for ten requests, with a per-stage breakdown from Podium's request history;
-and, in the same run, the floor: loading both models and scoring the holdout in one process.
+`podium.status`, for ten requests, with a per-stage breakdown from Podium's request history,
+once per isolation level of model code (bubblewrap, then the same-user fallback); and, in the
+same run, the floor: loading both models and scoring the holdout in one process. Both models
+are judged on a holdout named and pinned by the policy.
 
-    python bench/decision.py [--requests 10] [--rows 7000]
+    python bench/decision.py [--requests 10] [--rows 7000] [--isolation bwrap,process]
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=10)
     ap.add_argument("--rows", type=int, default=7000, help="training rows (holdout is 20 %)")
+    ap.add_argument("--isolation", default="bwrap,process",
+                    help="PODIUM_SANDBOX values to measure, in order")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="podium-decision-"))
     mlflow_proc = start_mlflow(work / "mlflow")
@@ -50,64 +54,86 @@ def main() -> None:
         client.set_registered_model_alias(MODEL, "champion", champion.version)
         floor = _floor(champion.version, challenger.version, challenger.run_id)
 
-        (work / "podium.yaml").write_text("{}\n")  # the defaults: no approval step
-        env = {"MLFLOW_TRACKING_URI": mlflow_proc.url, "PODIUM_DATABASE_URL":
-               f"sqlite:///{work / 'podium.db'}", "PODIUM_MLFLOW_WEBHOOK_SECRET": "bench",
-               "PODIUM_API_TOKEN": TOKEN, "PODIUM_WORKER_POLL": "0.05",
-               "PODIUM_POLICY": str(work / "podium.yaml")}
-        podium = start_podium(work, env)
-        from webhook_server.registry import Registry
+        from model_tests.holdout import sha256_of
+        from training.data import generate
 
-        Registry(mlflow_proc.url).register_webhook(f"{podium.url}/webhooks/mlflow", "bench")
-        source = client.get_model_version(MODEL, challenger.version)
-        totals, stages = [], {"pickup": [], "checks": [], "compare+promote": []}
-        for i in range(args.requests):
-            version = client.create_model_version(
-                MODEL, source.source, run_id=source.run_id, description=source.description,
-                model_id=source.source[len("models:/"):]).version
-            for key, value in source.tags.items():
-                client.set_model_version_tag(MODEL, version, key, value)
-            started = time.perf_counter()
-            client.set_model_version_tag(MODEL, version, "transition_request", "Production")
-            while client.get_model_version(MODEL, version).tags.get("podium.status") not in (
-                    "promoted", "rejected", "failed"):
-                time.sleep(0.05)
-            totals.append(time.perf_counter() - started)
-            history = _history(podium.url, version)
-            at = {h["to"]: h["at"] for h in history}
-            from datetime import datetime
-
-            def t(state, _at=at):
-                return datetime.fromisoformat(_at[state]).timestamp()
-
-            stages["pickup"].append(t("checking") - t("queued"))
-            stages["checks"].append(t("comparing") - t("checking"))
-            final = history[-1]["to"]
-            stages["compare+promote"].append(t(final) - t("comparing"))
-            print(f"  request {i + 1}/{args.requests}: v{version} {final} in {totals[-1]:.2f} s",
-                  flush=True)
-        median = statistics.median(totals)
-        p95 = sorted(totals)[max(0, int(round(0.95 * len(totals))) - 1)]
-        print(f"\ndecision latency over {len(totals)} requests: median {median:.2f} s, "
-              f"p95 {p95:.2f} s")
-        for name, values in stages.items():
-            print(f"  {name:<16} median {statistics.median(values):6.2f} s")
-        print(f"floor (load both models, score the holdout, one process): {floor:.2f} s")
-        print(f"ratio median / floor: {median / floor:.1f}x")
+        judge = work / "judge.csv"
+        generate(args.rows // 5, seed=99)[0].to_csv(judge, index=False)
+        floor = _floor(champion.version, challenger.version, judge)
+        (work / "podium.yaml").write_text(  # the defaults: no approval step
+            f"default:\n  holdout: {judge}\n  holdout_sha256: {sha256_of(judge)}\n")
+        results = {}
+        for level in args.isolation.split(","):
+            env = {"MLFLOW_TRACKING_URI": mlflow_proc.url, "PODIUM_DATABASE_URL":
+                   f"sqlite:///{work / f'podium-{level}.db'}",
+                   "PODIUM_MLFLOW_WEBHOOK_SECRET": "bench", "PODIUM_API_TOKEN": TOKEN,
+                   "PODIUM_WORKER_POLL": "0.05", "PODIUM_POLICY": str(work / "podium.yaml"),
+                   "PODIUM_SANDBOX": level}
+            podium = start_podium(work, env)
+            print(f"isolation {level}:", flush=True)
+            results[level] = _requests(client, podium, mlflow_proc.url, challenger, args)
+            podium.stop()
+            podium = None
+        for level, (totals, stages) in results.items():
+            median = statistics.median(totals)
+            p95 = sorted(totals)[max(0, int(round(0.95 * len(totals))) - 1)]
+            print(f"\nisolation {level}: decision latency over {len(totals)} requests: "
+                  f"median {median:.2f} s, p95 {p95:.2f} s, {median / floor:.1f}x the floor")
+            for name, values in stages.items():
+                print(f"  {name:<16} median {statistics.median(values):6.2f} s")
+        print(f"\nfloor (load both models, score the holdout, one process): {floor:.2f} s")
+        if len(results) > 1:
+            (a, (ta, _)), (b, (tb, _)) = list(results.items())[:2]
+            print(f"ratio median {a} / {b}: "
+                  f"{statistics.median(ta) / statistics.median(tb):.2f}")
     finally:
         if podium:
             podium.stop()
         mlflow_proc.stop()
 
 
-def _floor(champion: str, challenger: str, run_id: str) -> float:
+def _requests(client, podium, tracking_uri: str, challenger, args):
+    from datetime import datetime
+
+    from webhook_server.registry import Registry
+
+    Registry(tracking_uri).register_webhook(f"{podium.url}/webhooks/mlflow", "bench")
+    source = client.get_model_version(MODEL, challenger.version)
+    totals, stages = [], {"pickup": [], "checks": [], "compare+promote": []}
+    for i in range(args.requests):
+        version = client.create_model_version(
+            MODEL, source.source, run_id=source.run_id, description=source.description,
+            model_id=source.source[len("models:/"):]).version
+        for key, value in source.tags.items():
+            client.set_model_version_tag(MODEL, version, key, value)
+        started = time.perf_counter()
+        client.set_model_version_tag(MODEL, version, "transition_request", "Production")
+        while client.get_model_version(MODEL, version).tags.get("podium.status") not in (
+                "promoted", "rejected", "failed"):
+            time.sleep(0.05)
+        totals.append(time.perf_counter() - started)
+        history = _history(podium.url, version)
+        at = {h["to"]: h["at"] for h in history}
+
+        def t(state, _at=at):
+            return datetime.fromisoformat(_at[state]).timestamp()
+
+        final = history[-1]["to"]
+        stages["pickup"].append(t("checking") - t("queued"))
+        if "comparing" in at:
+            stages["checks"].append(t("comparing") - t("checking"))
+            stages["compare+promote"].append(t(final) - t("comparing"))
+        print(f"  request {i + 1}/{args.requests}: v{version} {final} in {totals[-1]:.2f} s",
+              flush=True)
+    return totals, stages
+
+
+def _floor(champion: str, challenger: str, holdout: Path) -> float:
     import mlflow
 
     from training.data import FEATURES, load_csv
 
-    path = mlflow.artifacts.download_artifacts(run_id=run_id,
-                                               artifact_path="holdout/holdout.csv")
-    frame = load_csv(path)[list(FEATURES)]
+    frame = load_csv(holdout)[list(FEATURES)]
     started = time.perf_counter()
     for version in (challenger, champion):
         mlflow.pyfunc.load_model(f"models:/{MODEL}/{version}").predict(frame)

@@ -1,5 +1,4 @@
-"""python -m model_tests serve   (JSON lines on stdin/stdout: the service's evaluator)
-python -m model_tests check MODEL_URI [--holdout FILE] [--policy FILE] [--json]
+"""python -m model_tests check MODEL_URI [--holdout FILE] [--policy FILE] [--json]
 python -m model_tests compare MODEL --challenger V [--champion V] [--holdout FILE]
                                [--policy FILE] [--json]
 
@@ -17,10 +16,6 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["serve"]:  # the service's warm evaluator (model_tests/evaluator.py)
-        from model_tests.evaluator import serve
-
-        return serve()
     ap = argparse.ArgumentParser(prog="python -m model_tests", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)

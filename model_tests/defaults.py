@@ -21,6 +21,6 @@ THRESHOLDS: dict[str, Any] = {
 }
 
 COMPARISON: dict[str, Any] = {"metric": "roc_auc", "margin": 0.005, "min_gain": 0.0,
-                      "bootstrap": 2000, "confidence": 0.95, "seed": 0}
+                      "bootstrap": 2000, "confidence": 0.95, "seed": 0, "min_rows": 200}
 BUSINESS: dict[str, Any] = {"value_saved_churner": 500.0, "contact_cost": 20.0,
                     "contact_success_rate": 0.3, "currency": "EUR"}

@@ -106,6 +106,7 @@ def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signatur
     from webhook_server.notify.slack import describe_mode
 
     click.echo(f"podium: {describe_mode(settings)}", err=True)
+    _isolation(settings, "podium", jobs=False)  # the worker process it starts says it
     child = None
     if not (no_worker and no_scheduler):
         child = spawn_worker_process(scheduler=not no_scheduler,
@@ -135,6 +136,7 @@ def worker(concurrency: int, scheduler: bool) -> None:
     from webhook_server.notify.slack import describe_mode
 
     click.echo(f"podium worker: {describe_mode(svc.settings)}", err=True)
+    _isolation(svc.settings, "podium worker", jobs=concurrency > 0)
     run_workers(svc, concurrency=concurrency, scheduler=scheduler, stop=stop)
 
 
@@ -324,6 +326,30 @@ def demo(keep_running: bool) -> None:
     from webhook_server.demo import run_demo
 
     sys.exit(run_demo(keep_running=keep_running))
+
+
+def _isolation(settings: Settings, command: str, jobs: bool) -> None:
+    """Make this process's environment unreadable to other processes of its user, and say
+    which isolation model code gets here (and which models' policies refuse it)."""
+    from model_tests.isolation import detect, harden_process
+
+    harden_process()
+    if not jobs:
+        return
+    from webhook_server.policy import load_policy
+
+    iso = detect(settings.sandbox, settings.sandbox_user)
+    click.echo(f"{command}: {iso.describe()}", err=True)
+    if iso.strong:
+        return
+    policy = load_policy(settings.policy_path, warn=False)
+    scopes = [f"models.{name}" for name, mp in policy.models.items() if mp.sandbox == "required"]
+    if policy.default.sandbox == "required":
+        scopes.insert(0, "default")
+    if scopes:
+        click.echo(f"{command}: warning: the policy requires the bubblewrap sandbox "
+                   f"({', '.join(scopes)}: sandbox: required); their requests will fail "
+                   "here until bubblewrap works (apt-get install bubblewrap)", err=True)
 
 
 def _check_start(settings: Settings, command: str) -> None:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import click
 
+from model_tests.holdout import sha256_of
+from training import data as churn_data
 from webhook_server.devserver import bin_path, start_mlflow, start_podium
 
 DEMO_DIR = Path(".podium/demo")
@@ -39,6 +41,8 @@ people:
   dana: {{slack: {APPROVER}}}
 default:
   checks: {{slice_roc_auc: 0.5, slice_gap: 0.5}}
+  holdout: @HOLDOUT@
+  holdout_sha256: @HOLDOUT_SHA256@
 models:
   {MODEL}:
     approval:
@@ -46,7 +50,7 @@ models:
       approvers: [dana]
       quorum: 1
 """
-
+JUDGE_ROWS, JUDGE_SEED = 2000, 4242
 
 EVENTS = {"checking": "22 checks started", "comparing": "checks passed; comparing"}
 
@@ -215,7 +219,10 @@ class _Demo:
         token, self.signing = "xoxb-demo-" + secrets.token_hex(8), secrets.token_hex(16)
         self.slack = FakeSlack(token=token, on_message=SlackPrinter()).start()
         policy = self.workdir / "podium.yaml"
-        policy.write_text(POLICY)
+        holdout = self.workdir / "judge-holdout.csv"  # the judge's data: not any version's
+        churn_data.generate(JUDGE_ROWS, seed=JUDGE_SEED)[0].to_csv(holdout, index=False)
+        policy.write_text(POLICY.replace("@HOLDOUT@", str(holdout))
+                          .replace("@HOLDOUT_SHA256@", sha256_of(holdout)))
         self.db_url = f"sqlite:///{self.workdir / 'podium.db'}"
         self.env = {"MLFLOW_TRACKING_URI": self.mlflow.url, "PODIUM_DATABASE_URL": self.db_url,
                     "PODIUM_MLFLOW_WEBHOOK_SECRET": secrets.token_urlsafe(24),

@@ -12,6 +12,12 @@ margins and budgets), a quorum larger than the people who may approve, a target 
 approval when nobody may approve, an approver who is not a person, and an identity listed by
 two people. A path that does not exist is an error, never "the defaults".
 
+The holdout the judge scores both models on: ``holdout`` (a local file must exist; a URI is
+kept as written), pinned by ``holdout_sha256`` (pinning nothing is an error; a local file
+without a pin is a warning that shows its digest). ``allow_run_holdout`` (demos only) lets a
+challenger's own logged holdout judge it, and ``sandbox`` says whether model code must run
+under bubblewrap.
+
 People: ``people.<name>`` lists the identities a person uses (``slack``, ``cli``, ``api``,
 ``ui``, ``mlflow``, ``gitlab``; each a string or a list); ``approval.approvers`` names people.
 For one release an approver may still be an identity (``U0123ALICE``, ``cli:alice``): it is
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import logging
 import math
 import re
@@ -44,6 +51,9 @@ IDENTITY_KINDS = ("slack", "cli", "api", "ui", "mlflow", "gitlab")
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 SLACK_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 TOP_LEVEL = ("default", "models", "people")
+SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+SANDBOX_MODES = ("required", "preferred")
+URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # s3://, https://, runs:/, models:/ (not C:/)
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -168,6 +178,8 @@ class Comparison(_AsDict):
     confidence: float = _k("float", _C["confidence"], "interval confidence, e.g. 0.95",
                            **_PROBABILITY)
     seed: int = _k("int", _C["seed"], "bootstrap seed", lo=0)
+    min_rows: int = _k("int", _C["min_rows"], "fewest holdout rows (and at least one row of "
+                       "each class) for a comparison; below it the challenger loses", lo=1)
 
 
 @dataclass(frozen=True)
@@ -244,8 +256,18 @@ class Drift:
 class ModelPolicy:
     """Everything the policy says about one registered model (frozen, built at load)."""
 
-    holdout: str | None = _k("path", None, "holdout CSV both models are scored on (else the "
-                             "challenger's)", optional=True)
+    holdout: str | None = _k("path", None, "holdout CSV (Telco layout with Churn) or artifact "
+                             "URI both models are scored on; Podium downloads it, never the "
+                             "model", optional=True)
+    holdout_sha256: str | None = _k("sha256", None, "sha256 of the holdout file; a file with "
+                                    "another digest fails the request", optional=True)
+    allow_run_holdout: bool = _k("bool", False, "without holdout, let the challenger's own "
+                                 "logged holdout (holdout/holdout.csv of its run) judge it: for "
+                                 "demos only, the model under test then chooses the data it "
+                                 "is judged on")
+    sandbox: str = _k("sandbox", "preferred", "required: run model code only under the "
+                      "bubblewrap sandbox (else the request fails); preferred: the strongest "
+                      "isolation this machine has")
     checks: Checks = _sub(Checks, "thresholds of the model-quality checks")
     comparison: Comparison = _sub(Comparison, "champion vs challenger decision rule")
     business: Business = _sub(Business, "business value at decision_threshold")
@@ -483,6 +505,7 @@ class _Ctx:
         self.owner: dict[str, str] = {}  # identity -> person
         self.where: dict[str, str] = {}  # identity -> key path that lists it
         self.implicit: set[str] = set()  # people named by a deprecated approvers entry
+        self.digests: dict[str, str] = {}  # local file -> sha256 (each file read once)
 
     def error(self, path: str, reason: str, line: int | None = None) -> None:
         self.problems.append(Problem(path, reason, line, self.source))
@@ -691,10 +714,18 @@ def _value(ctx: _Ctx, value: Any, meta: Mapping[str, Any], where: str, line: int
     if kind == "path":
         if not isinstance(value, str) or not value.strip():
             raise _Bad(f"expected a path, got {value!r}")
-        if "://" in value:  # a URI (s3://, runs:/ ...) is kept as written
+        if is_uri(value):  # a URI (s3://, runs:/ ...) is kept as written
             return value
         p = Path(value)
         return str(p if p.is_absolute() else (ctx.base / p).resolve())
+    if kind == "sha256":
+        if not isinstance(value, str) or not SHA256.match(value):
+            raise _Bad(f"expected {_expected(meta)}, got {value!r}")
+        return value.lower()
+    if kind == "sandbox":
+        if value not in SANDBOX_MODES:
+            raise _Bad(f"expected {_expected(meta)}, got {value!r}")
+        return value
     if kind == "approvers":
         return _approvers(ctx, value, where, line)
     raise AssertionError(kind)
@@ -707,7 +738,23 @@ def _expected(meta: Mapping[str, Any]) -> str:
     if kind == "float":
         return "a number" + _range_text(meta)
     return {"bool": "true or false", "cron": "a cron expression", "path": "a path",
-            "target": f"one of {', '.join(TARGETS)}"}.get(kind, "a non-empty string")
+            "target": f"one of {', '.join(TARGETS)}",
+            "sha256": "a sha256 hex digest (64 hex digits)",
+            "sandbox": " or ".join(SANDBOX_MODES)}.get(kind, "a non-empty string")
+
+
+def is_uri(value: str) -> bool:
+    """A URI (``s3://...``, ``runs:/<run>/path``), not a local path."""
+    return bool(URI.match(value))
+
+
+def sha256_file(path: str | Path) -> str:
+    """The sha256 hex digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _approvers(ctx: _Ctx, value: Any, where: str, line: int | None) -> tuple[str, ...]:
@@ -790,6 +837,50 @@ def _check_model(ctx: _Ctx, mp: ModelPolicy, scope: str, raw: dict) -> None:
         ctx.error(f"{scope}.aliases", f"champion and staging are the same alias "
                                       f"({mp.aliases.champion!r})",
                   ctx.line_of(f"{scope}.aliases.staging", f"{scope}.aliases", scope))
+    _check_holdout(ctx, mp, scope, raw)
+
+
+def _check_holdout(ctx: _Ctx, mp: ModelPolicy, scope: str, raw: dict) -> None:
+    """A local holdout must exist; a digest must pin a holdout; a holdout without a digest
+    is a warning (showing the file's digest now), and so is a file whose digest is not the
+    pinned one (every request would fail)."""
+    own_holdout = scope == "default" or "holdout" in raw
+    if not (own_holdout or "holdout_sha256" in raw):
+        return
+    where, line = f"{scope}.holdout", ctx.line_of(f"{scope}.holdout", scope)
+    if mp.holdout is None:
+        if mp.holdout_sha256 is not None:
+            ctx.error(f"{scope}.holdout_sha256", "holdout_sha256 pins nothing: set holdout "
+                      "(the path or URI of the file)",
+                      ctx.line_of(f"{scope}.holdout_sha256", scope))
+        return
+    digest = None
+    if not is_uri(mp.holdout):
+        path = Path(mp.holdout)
+        if not path.exists():
+            if own_holdout:
+                ctx.error(where, f"holdout file does not exist: {path}", line)
+            return
+        if not path.is_file():
+            if own_holdout:
+                ctx.error(where, f"holdout is not a file: {path}", line)
+            return
+        digest = ctx.digests.get(str(path))
+        if digest is None:
+            try:
+                digest = ctx.digests[str(path)] = sha256_file(path)
+            except OSError as exc:
+                if own_holdout:
+                    ctx.error(where, f"holdout file cannot be read: {exc}", line)
+                return
+    if mp.holdout_sha256 is None:
+        ctx.warn(where, f"holdout is not pinned by digest: add holdout_sha256: {digest}"
+                 if digest else "holdout is not pinned by digest: add holdout_sha256 (the "
+                 "digest is recorded with every decision either way)", line)
+    elif digest is not None and digest != mp.holdout_sha256:
+        ctx.warn(where, f"the holdout file's sha256 is {digest}, not holdout_sha256 "
+                        f"{mp.holdout_sha256}: every request fails until they agree",
+                 ctx.line_of(f"{scope}.holdout_sha256", where, scope))
 
 
 def _build(cls: type, values: dict) -> Any:

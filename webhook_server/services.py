@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from webhook_server.intake import Intake
 from webhook_server.jobs.queue import SqlJobQueue
@@ -77,21 +76,52 @@ class Services:
         return workflow
 
     def child_gates(self):
-        """Checks and comparisons in a warm child process without Podium's secrets: one
-        evaluator per request, the next one already started (model_tests/runner.py)."""
-        from model_tests.runner import EvaluatorGates, EvaluatorPool
+        """Checks and comparisons with model code in sandboxes (model_tests/gates.py): one
+        sandbox per model and request, started ahead of it; the judgement runs here."""
+        from model_tests.gates import SandboxGates
         from webhook_server.workflow import Gates
 
-        if self._evaluators is None:  # the same file, even if it vanished (then: an error)
-            path = Path(self.settings.policy_path)
-            self._evaluators = EvaluatorPool(self.settings.mlflow_tracking_uri,
-                                             str(path.resolve()))
-        gates = EvaluatorGates(self._evaluators)
+        gates = SandboxGates(self.sandboxes(), self.judge_config,
+                             self.settings.mlflow_tracking_uri)
         return Gates(check=gates.check, compare=gates.compare, release=gates.release)
 
+    def isolation(self):
+        """The isolation model code gets on this machine (``podium serve`` prints it)."""
+        from model_tests.isolation import detect
+
+        return detect(self.settings.sandbox, self.settings.sandbox_user)
+
+    def sandboxes(self):
+        if self._evaluators is None:
+            import os
+
+            from model_tests.gates import SandboxPool
+            from model_tests.isolation import Limits
+
+            s = self.settings
+            env = {name: os.environ[name] for name in s.sandbox_env_names()
+                   if name in os.environ}
+            self._evaluators = SandboxPool(
+                self.isolation(), Limits(memory_mb=s.sandbox_memory_mb, cpu_s=s.sandbox_cpu_s,
+                                         timeout_s=s.sandbox_timeout_s),
+                env=env, spares=s.sandbox_spares)
+        return self._evaluators
+
+    def judge_config(self, model: str):
+        from model_tests.gates import JudgeConfig
+
+        cfg = self.policy.for_model(model)
+        return JudgeConfig(thresholds=cfg.checks.as_dict(),
+                           comparison=cfg.comparison.as_dict(),
+                           business=cfg.business.as_dict(),
+                           decision_threshold=cfg.checks.decision_threshold,
+                           holdout=cfg.holdout, holdout_sha256=cfg.holdout_sha256,
+                           allow_run_holdout=cfg.allow_run_holdout,
+                           sandbox_required=cfg.sandbox == "required")
+
     def warm_evaluators(self) -> None:
-        if self._evaluators is not None:
-            self._evaluators.warm()
+        """Start the spare sandboxes (the first request does not wait for their imports)."""
+        self.sandboxes().warm()
 
     def handlers(self):
         from webhook_server.jobs import periodic

@@ -3,8 +3,12 @@
 Settings are read at start (``Settings.from_env()``) and passed down explicitly; nothing
 else in the code base reads ``os.environ``. Values from the environment are checked: numbers
 are finite and in range, booleans are one of true/false, 1/0, yes/no, on/off (any case), and
-anything else is a ``SettingsError`` naming the variable. Tests build ``Settings(...)``
-directly (unchecked ranges, e.g. a 0.3 s lease).
+anything else is a ``SettingsError`` naming the variable; a setting with choices
+(``PODIUM_SANDBOX``) is one of them (any case). Tests build ``Settings(...)`` directly
+(unchecked ranges, e.g. a 0.3 s lease; choices and ``PODIUM_SANDBOX_ENV`` are still checked).
+
+Model code sees only the environment variables ``PODIUM_SANDBOX_ENV`` allows
+(``sandbox_env_names()``); a name that looks like a secret is refused at start.
 
 API tokens: ``PODIUM_API_TOKENS`` (``name=token,name2=token2``), ``PODIUM_API_TOKENS_FILE``
 (one ``name token`` a line, ``#`` comments) and ``PODIUM_API_TOKEN`` (the token named
@@ -31,12 +35,21 @@ class SettingsError(ValueError):
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off"})
 TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SANDBOXES = ("auto", "bwrap", "user", "process")
+# an environment variable model code may never see (PODIUM_SANDBOX_ENV): these words...
+SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "AUTH",
+                "PRIVATE", "DATABASE_URL", "DSN")
+# ...or these prefixes (cloud credentials, the tracking server's credentials)
+SECRET_PREFIXES = ("AWS_", "AZURE_", "GOOGLE_", "MLFLOW_TRACKING_")
 
 
 def _var(env: str, default: Any, doc: str, *, secret: bool = False, lo: float | None = None,
-         hi: float | None = None, lo_open: bool = False) -> Any:
+         hi: float | None = None, lo_open: bool = False,
+         choices: tuple[str, ...] | None = None) -> Any:
     return field(default=default, repr=not secret, metadata={
-        "env": env, "doc": doc, "secret": secret, "lo": lo, "hi": hi, "lo_open": lo_open})
+        "env": env, "doc": doc, "secret": secret, "lo": lo, "hi": hi, "lo_open": lo_open,
+        "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -140,6 +153,31 @@ class Settings:
     # --- the alias that means "please promote me" -------------------------------------
     challenger_alias: str = _var(
         "PODIUM_CHALLENGER_ALIAS", "challenger", "Alias that requests Production when set.")
+    # --- the evaluator's sandbox (model code) ------------------------------------------
+    sandbox: str = _var(
+        "PODIUM_SANDBOX", "auto",
+        "Isolation of model code: auto (bubblewrap if it works here, else a separate user "
+        "when root, else process), bwrap, user, process (weakest).", choices=SANDBOXES)
+    sandbox_memory_mb: int = _var(
+        "PODIUM_SANDBOX_MEMORY_MB", 4096, "Address-space limit of a model's sandbox, MB.",
+        lo=256)
+    sandbox_cpu_s: int = _var(
+        "PODIUM_SANDBOX_CPU_S", 600, "CPU-time limit of a model's sandbox, seconds.", lo=1)
+    sandbox_timeout_s: float = _var(
+        "PODIUM_SANDBOX_TIMEOUT", 300.0,
+        "Wall-clock limit of one call into a model's sandbox (load, one scoring), seconds; "
+        "past it the sandbox is killed.", lo=0, lo_open=True)
+    sandbox_user: str = _var(
+        "PODIUM_SANDBOX_USER", "nobody",
+        "Unprivileged user model code runs as under the 'user' isolation (when Podium runs "
+        "as root without bubblewrap).")
+    sandbox_env: str | None = _var(
+        "PODIUM_SANDBOX_ENV", None,
+        "Comma-separated names of extra environment variables model code may see (an "
+        "allow-list; Podium's own secrets are refused).")
+    sandbox_spares: int = _var(
+        "PODIUM_SANDBOX_SPARES", 2,
+        "Sandboxes kept started ahead of requests (their imports take seconds).", lo=0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -156,8 +194,13 @@ class Settings:
         return cls(**values)
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            choices, value = f.metadata["choices"], getattr(self, f.name)
+            if choices and value not in choices:
+                raise SettingsError(_not_a_choice(f.metadata["env"], value, choices))
         # parsed once (the file is read at start); never a field, so never in a repr
         object.__setattr__(self, "_tokens", _api_tokens(self))
+        object.__setattr__(self, "_sandbox_env", _sandbox_env(self.sandbox_env))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -165,6 +208,11 @@ class Settings:
     def api_tokens(self) -> dict[str, str]:
         """token -> name of every API token (``PODIUM_API_TOKEN`` is named ``default``)."""
         return dict(self._tokens)  # type: ignore[attr-defined]
+
+    def sandbox_env_names(self) -> tuple[str, ...]:
+        """The environment variables model code may see besides the sandbox's own
+        (``PODIUM_SANDBOX_ENV``, checked at start: no name that looks like a secret)."""
+        return self._sandbox_env  # type: ignore[attr-defined]
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log line or a child process."""
@@ -183,7 +231,16 @@ class Settings:
         return out
 
 
+def _not_a_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    return f"{name}={value!r} is not one of {', '.join(choices)}"
+
+
 def _convert(name: str, raw: str, kind: type, meta: Mapping[str, Any]) -> Any:
+    if meta["choices"]:
+        word = raw.strip().lower()
+        if word not in meta["choices"]:
+            raise SettingsError(_not_a_choice(name, raw, meta["choices"]))
+        return word
     if kind is bool:
         word = raw.strip().lower()
         if word in TRUE | FALSE:
@@ -253,6 +310,27 @@ def _api_tokens(s: Settings) -> dict[str, str]:
                                 f"{tokens[token]!r}: each token names one actor")
         names[name], tokens[token] = where, name
     return tokens
+
+
+def _sandbox_env(raw: str | None) -> tuple[str, ...]:
+    """The names ``PODIUM_SANDBOX_ENV`` allows; a malformed name, or one that looks like a
+    secret (Podium's own, a token, a key, cloud or tracking credentials), is a
+    SettingsError."""
+    names: list[str] = []
+    for entry in (raw or "").split(","):
+        name = entry.strip()
+        if not name:
+            continue
+        if not ENV_NAME.match(name):
+            raise SettingsError(f"PODIUM_SANDBOX_ENV: {name!r} is not an environment variable "
+                                "name (letters, digits and _, not starting with a digit)")
+        upper = name.upper()
+        if (upper in SECRET_ENV_VARS or any(word in upper for word in SECRET_WORDS)
+                or upper.startswith(SECRET_PREFIXES)):
+            raise SettingsError(f"PODIUM_SANDBOX_ENV: {name} looks like a secret; model code "
+                                "never sees it")
+        names.append(name)
+    return tuple(dict.fromkeys(names))
 
 
 def describe() -> list[tuple[str, str, str]]:

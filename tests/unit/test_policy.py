@@ -2,6 +2,7 @@
 refused with its line and key path; a missing file is an error, never the defaults."""
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -86,6 +87,7 @@ def test_the_model_policy_is_typed_frozen_and_built_once():
 def test_the_checks_reach_model_tests_as_plain_dicts(tmp_path):
     from model_tests.runner import holdout_from_policy, thresholds_from_policy
 
+    (tmp_path / "h.csv").write_text("Churn\nNo\n")
     (tmp_path / "p.yaml").write_text("default:\n  holdout: h.csv\n"
                                      "  checks: {roc_auc: 0.8, slice_columns: [Contract]}\n")
     t = thresholds_from_policy(str(tmp_path / "p.yaml"), "churn")
@@ -225,6 +227,30 @@ def test_warnings_are_silent_when_asked(caplog):
     ("defaults: {}\n",
      "podium.yaml:1: defaults: unknown key (expected 'default', 'models' or 'people'); "
      "did you mean 'default'?"),
+    ("default:\n  holdout: s3://data/h.csv\n  holdout_sha256: abc123\n",
+     "podium.yaml:3: default.holdout_sha256: expected a sha256 hex digest (64 hex digits), "
+     "got 'abc123'"),
+    ("default:\n  holdout: s3://data/h.csv\n  holdout_sha256: " + "g" * 64 + "\n",
+     "podium.yaml:3: default.holdout_sha256: expected a sha256 hex digest (64 hex digits), "
+     "got 'ggg"),
+    ("models:\n  churn:\n    holdout: s3://data/h.csv\n    holdout_sha256: 12\n",
+     "podium.yaml:4: models.churn.holdout_sha256: expected a sha256 hex digest (64 hex "
+     "digits), got 12"),
+    ("default:\n  holdout_sha256: " + "a" * 64 + "\n",
+     "podium.yaml:2: default.holdout_sha256: holdout_sha256 pins nothing: set holdout (the "
+     "path or URI of the file)"),
+    ("models:\n  churn:\n    holdout_sha256: " + "a" * 64 + "\n",
+     "podium.yaml:3: models.churn.holdout_sha256: holdout_sha256 pins nothing: set holdout"),
+    ("default:\n  sandbox: always\n",
+     "podium.yaml:2: default.sandbox: expected required or preferred, got 'always'"),
+    ("models:\n  churn: {sandbox: null}\n",
+     "podium.yaml:2: models.churn.sandbox: expected required or preferred, got null"),
+    ("default:\n  allow_run_holdout: 1\n",
+     "podium.yaml:2: default.allow_run_holdout: expected true or false, got 1"),
+    ("default:\n  comparison:\n    min_rows: 0\n",
+     "podium.yaml:3: default.comparison.min_rows: expected a whole number >= 1, got 0"),
+    ("default:\n  comparison: {min_rows: 12.5}\n",
+     "podium.yaml:2: default.comparison.min_rows: expected a whole number >= 1, got 12.5"),
 ])
 def test_each_kind_of_mistake_is_refused_with_its_line_and_key_path(tmp_path, text, expected):
     found = problems(text, tmp_path)
@@ -396,3 +422,101 @@ def test_uris_are_kept_and_relative_paths_resolve_against_the_file(tmp_path):
     churn = load_policy(tmp_path / "p.yaml").for_model("churn")
     assert churn.holdout == "s3://data/holdout.csv"
     assert churn.drift.input == str(tmp_path / "recent.csv")
+
+
+# --- the judge's holdout and the sandbox -----------------------------------------------------
+
+def test_the_holdout_keys_default_to_nothing_pinned_no_run_holdout_and_preferred_sandbox():
+    churn = load_policy(None).for_model("churn")
+    assert churn.holdout is None and churn.holdout_sha256 is None
+    assert churn.allow_run_holdout is False and churn.sandbox == "preferred"
+    assert churn.comparison.min_rows == 200 and churn.comparison.as_dict()["min_rows"] == 200
+
+
+def test_allow_run_holdout_sandbox_and_min_rows_are_read_per_model():
+    policy = parse_text("default:\n  sandbox: required\n  comparison: {min_rows: 1}\n"
+                        "models:\n  demo:\n    allow_run_holdout: true\n"
+                        "    sandbox: preferred\n    comparison: {min_rows: 500}\n")
+    demo, other = policy.for_model("demo"), policy.for_model("other")
+    assert (demo.allow_run_holdout, demo.sandbox, demo.comparison.min_rows) == (
+        True, "preferred", 500)
+    assert (other.allow_run_holdout, other.sandbox, other.comparison.min_rows) == (
+        False, "required", 1)
+
+
+def test_a_pinned_local_holdout_loads_without_warnings_and_its_digest_is_stored_lower_case(
+        tmp_path):
+    (tmp_path / "h.csv").write_bytes(b"customerID,Churn\n1,Yes\n")
+    digest = hashlib.sha256(b"customerID,Churn\n1,Yes\n").hexdigest()
+    (tmp_path / "p.yaml").write_text(f"default:\n  holdout: h.csv\n"
+                                     f"  holdout_sha256: {digest.upper()}\n")
+    policy = load_policy(tmp_path / "p.yaml")
+    churn = policy.for_model("churn")
+    assert churn.holdout == str(tmp_path / "h.csv") and churn.holdout_sha256 == digest
+    assert policy.warnings == ()
+
+
+def test_an_unpinned_local_holdout_warns_with_the_files_actual_digest(tmp_path, caplog):
+    content = b"customerID,tenure,Churn\n" + b"7590-VHVEG,1,No\n" * 5000
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "holdout.csv").write_bytes(content)
+    (tmp_path / "p.yaml").write_text("default:\n  checks: {roc_auc: 0.7}\n"
+                                     "  holdout: data/holdout.csv\n")
+    with caplog.at_level(logging.WARNING, logger="webhook_server.policy"):
+        policy = load_policy(tmp_path / "p.yaml")
+    digest = hashlib.sha256(content).hexdigest()
+    assert policy.warnings == (f"{tmp_path}/p.yaml:3: default.holdout: holdout is not pinned "
+                               f"by digest: add holdout_sha256: {digest}",)
+    assert [r.getMessage() for r in caplog.records] == list(policy.warnings)
+
+
+def test_a_holdout_larger_than_one_read_chunk_is_hashed_whole(tmp_path):
+    from webhook_server.policy import sha256_file
+
+    content = bytes(range(256)) * 10_000  # 2.5 MB: three 1 MiB chunks
+    (tmp_path / "big.csv").write_bytes(content)
+    assert sha256_file(tmp_path / "big.csv") == hashlib.sha256(content).hexdigest()
+
+
+def test_an_unpinned_uri_holdout_warns_without_a_digest():
+    policy = parse_text("models:\n  churn:\n    holdout: s3://data/holdout.csv\n",
+                        source="podium.yaml", warn=False)
+    assert policy.warnings == (
+        "podium.yaml:3: models.churn.holdout: holdout is not pinned by digest: add "
+        "holdout_sha256 (the digest is recorded with every decision either way)",)
+
+
+def test_a_missing_local_holdout_file_is_refused_with_its_path(tmp_path):
+    found = problems("default:\n  holdout: absent/holdout.csv\n", tmp_path)
+    assert found == [f"{tmp_path}/podium.yaml:2: default.holdout: holdout file does not "
+                     f"exist: {tmp_path}/absent/holdout.csv"]
+    found = problems("models:\n  churn:\n    holdout: " + str(tmp_path) + "\n", tmp_path)
+    assert found == [f"{tmp_path}/podium.yaml:3: models.churn.holdout: holdout is not a "
+                     f"file: {tmp_path}"]
+
+
+def test_a_holdout_uri_is_kept_as_written_and_never_looked_for_locally():
+    policy = parse_text("default:\n  holdout: runs:/0a1b/holdout/holdout.csv\n"
+                        "  holdout_sha256: " + "b" * 64 + "\n"
+                        "models:\n  churn: {holdout: 's3://bucket/h.csv'}\n")
+    assert policy.default.holdout == "runs:/0a1b/holdout/holdout.csv"
+    assert policy.for_model("churn").holdout == "s3://bucket/h.csv"
+    assert policy.for_model("churn").holdout_sha256 == "b" * 64  # inherited
+    assert policy.warnings == ()
+
+
+def test_a_pinned_digest_that_is_not_the_files_is_a_warning(tmp_path):
+    (tmp_path / "h.csv").write_text("Churn\nYes\n")
+    actual = hashlib.sha256(b"Churn\nYes\n").hexdigest()
+    policy = parse_text("default:\n  holdout: h.csv\n  holdout_sha256: " + "c" * 64 + "\n",
+                        base=tmp_path, source="podium.yaml", warn=False)
+    assert policy.warnings == (
+        f"podium.yaml:3: default.holdout: the holdout file's sha256 is {actual}, not "
+        f"holdout_sha256 {'c' * 64}: every request fails until they agree",)
+
+
+def test_a_model_that_inherits_a_missing_holdout_is_not_reported_twice(tmp_path):
+    found = problems("default:\n  holdout: absent.csv\n"
+                     "models:\n  churn:\n    holdout_sha256: " + "d" * 64 + "\n", tmp_path)
+    assert found == [f"{tmp_path}/podium.yaml:2: default.holdout: holdout file does not "
+                     f"exist: {tmp_path}/absent.csv"]

@@ -71,6 +71,12 @@ def test_the_service_says_which_slack_mode_it_runs_in():
     ("PODIUM_APPROVAL_CHECK_INTERVAL", "0", "expected > 0"),
     ("PODIUM_NOTIFY_MAX_BACKOFF", "inf", "is not a finite number"),
     ("PODIUM_MAX_BODY_BYTES", "0", "expected >= 1024"),
+    ("PODIUM_SANDBOX_MEMORY_MB", "255", "expected >= 256"),
+    ("PODIUM_SANDBOX_CPU_S", "0", "expected >= 1"),
+    ("PODIUM_SANDBOX_TIMEOUT", "0", "expected > 0"),
+    ("PODIUM_SANDBOX_TIMEOUT", "inf", "is not a finite number"),
+    ("PODIUM_SANDBOX_SPARES", "-1", "expected >= 0"),
+    ("PODIUM_SANDBOX_SPARES", "two", "is not a valid int"),
 ])
 def test_numbers_out_of_range_are_refused_naming_the_variable(env, value, message):
     with pytest.raises(SettingsError) as err:
@@ -180,3 +186,72 @@ def test_a_bad_setting_stops_serve_in_one_line(tmp_path):
     assert result.output.strip().splitlines() == [
         "Error: PODIUM_INSECURE_NO_SIGNATURE='ture' is not a boolean (true/false, 1/0, yes/no, "
         "on/off)"]
+
+
+# --- the evaluator's sandbox -----------------------------------------------------------------
+
+def test_the_sandbox_defaults():
+    s = Settings.from_env({})
+    assert (s.sandbox, s.sandbox_memory_mb, s.sandbox_cpu_s, s.sandbox_timeout_s,
+            s.sandbox_user, s.sandbox_env, s.sandbox_spares) == (
+        "auto", 4096, 600, 300.0, "nobody", None, 2)
+    assert s.sandbox_env_names() == ()
+
+
+def test_each_sandbox_setting_is_read_and_typed_from_the_environment():
+    s = Settings.from_env({"PODIUM_SANDBOX": "bwrap", "PODIUM_SANDBOX_MEMORY_MB": "256",
+                           "PODIUM_SANDBOX_CPU_S": "30", "PODIUM_SANDBOX_TIMEOUT": "2.5",
+                           "PODIUM_SANDBOX_USER": "podium-model",
+                           "PODIUM_SANDBOX_ENV": "OMP_NUM_THREADS, LANG,,TZ,LANG",
+                           "PODIUM_SANDBOX_SPARES": "0"})
+    assert (s.sandbox, s.sandbox_memory_mb, s.sandbox_cpu_s, s.sandbox_timeout_s,
+            s.sandbox_user, s.sandbox_spares) == ("bwrap", 256, 30, 2.5, "podium-model", 0)
+    assert s.sandbox_env_names() == ("OMP_NUM_THREADS", "LANG", "TZ")
+
+
+@pytest.mark.parametrize("raw,value", [("auto", "auto"), ("bwrap", "bwrap"), ("user", "user"),
+                                       ("process", "process"), (" Process ", "process")])
+def test_each_isolation_choice_is_accepted_in_any_case(raw, value):
+    assert Settings.from_env({"PODIUM_SANDBOX": raw}).sandbox == value
+
+
+@pytest.mark.parametrize("raw", ["docker", "none", "bubblewrap", "bwrap,user"])
+def test_an_unknown_isolation_is_refused_naming_the_variable_and_the_choices(raw):
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({"PODIUM_SANDBOX": raw})
+    assert str(err.value) == (f"PODIUM_SANDBOX={raw!r} is not one of auto, bwrap, user, "
+                              "process")
+
+
+def test_settings_built_directly_still_refuse_an_unknown_isolation():
+    with pytest.raises(SettingsError, match="PODIUM_SANDBOX='docker' is not one of auto, "):
+        Settings(sandbox="docker")
+    assert Settings(sandbox="process").sandbox == "process"
+
+
+@pytest.mark.parametrize("name", [
+    "SLACK_BOT_TOKEN", "PODIUM_MLFLOW_WEBHOOK_SECRET", "SLACK_WEBHOOK_URL", "HF_TOKEN",
+    "my_api_key", "DB_PASSWORD", "GOOGLE_APPLICATION_CREDENTIALS", "AWS_REGION",
+    "azure_storage_account", "GOOGLE_CLOUD_PROJECT", "MLFLOW_TRACKING_USERNAME",
+    "PODIUM_DATABASE_URL"])
+def test_a_sandbox_env_name_that_looks_like_a_secret_is_refused(name):
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({"PODIUM_SANDBOX_ENV": f"LANG,{name}"})
+    assert str(err.value) == (f"PODIUM_SANDBOX_ENV: {name} looks like a secret; model code "
+                              "never sees it")
+
+
+@pytest.mark.parametrize("name", ["1ST", "A-B", "LANG=C", "$HOME", "A B"])
+def test_a_sandbox_env_entry_that_is_not_a_variable_name_is_refused(name):
+    with pytest.raises(SettingsError, match="PODIUM_SANDBOX_ENV: .* is not an environment "
+                                            "variable name"):
+        Settings.from_env({"PODIUM_SANDBOX_ENV": name})
+    with pytest.raises(SettingsError, match="PODIUM_SANDBOX_ENV: "):
+        Settings(sandbox_env=name)
+
+
+def test_the_sandbox_settings_are_listed_by_podium_config():
+    declared = {env for env, _, _ in describe()}
+    assert {"PODIUM_SANDBOX", "PODIUM_SANDBOX_MEMORY_MB", "PODIUM_SANDBOX_CPU_S",
+            "PODIUM_SANDBOX_TIMEOUT", "PODIUM_SANDBOX_USER", "PODIUM_SANDBOX_ENV",
+            "PODIUM_SANDBOX_SPARES"} <= declared

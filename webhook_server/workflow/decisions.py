@@ -41,8 +41,10 @@ def evidence_of(req: dict) -> dict:
     """What an approval approves: the version, the champion it was compared with, the
     checks and the comparison as they were shown. An approval of other evidence (the
     champion moved and the comparison was made again) does not count."""
+    holdout = reqs.evidence(req).get("holdout") or {}
     return {"version": req["version"], "compared_with": req["compared_with"],
-            "checks": req["checks"], "comparison": req["comparison"]}
+            "checks": req["checks"], "comparison": req["comparison"],
+            "holdout_sha256": holdout.get("sha256")}
 
 
 def decide(wf, request_id: int, actor: str, approve: bool, note: str | None = None, *,

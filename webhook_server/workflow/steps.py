@@ -113,7 +113,8 @@ class RequestRun:
         self.registry.set_tags(req["model"], req["version"], tags)
         with self.store.tx() as conn:
             reqs.summarise(conn, req["id"], checks=tags["podium.checks"])
-            reqs.save_evidence(conn, req["id"], {"checks": [r.as_json() for r in results]})
+            reqs.save_evidence(conn, req["id"], {"checks": [r.as_json() for r in results],
+                                                 "holdout": getattr(results, "holdout", None)})
         if failed:
             self._end(req, states.REJECTED, "policy", f"failed checks: {', '.join(failed)}")
             return
@@ -135,14 +136,22 @@ class RequestRun:
             self._end(req, states.PROMOTED, "policy", f"v{champion} is already the champion")
             return
         if champion is not None:
-            comparison = self.gates.compare(req["model"], req["version"], champion)
+            try:
+                comparison = self.gates.compare(req["model"], req["version"], champion)
+            except Exception as exc:
+                if getattr(exc, "transient", True):
+                    raise  # MLflow unreachable and the like: the job retries
+                self._end(req, states.FAILED, "worker", str(exc))
+                return
             line = comparison.line()[:500]
             self.registry.set_tags(req["model"], req["version"], {"podium.comparison": line})
             with self.store.tx() as conn:
                 reqs.summarise(conn, req["id"], comparison=line)
                 reqs.set_compared_with(conn, req["id"], champion)
-                reqs.save_evidence(conn, req["id"], {**reqs.evidence(req),
-                                                     "comparison": comparison.as_json()})
+                evidence = {**reqs.evidence(req), "comparison": comparison.as_json()}
+                if comparison.holdout:
+                    evidence["holdout"] = comparison.holdout
+                reqs.save_evidence(conn, req["id"], evidence)
             if not comparison.wins:
                 new = " new" if req["compared_with"] else ""  # compared again
                 self._end(req, states.REJECTED, req["decided_by"] or "policy",

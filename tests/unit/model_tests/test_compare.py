@@ -70,6 +70,49 @@ def test_business_value_is_saved_churners_minus_contact_cost():
     y = np.array([1, 1, 0, 0])
     proba = np.array([0.9, 0.2, 0.8, 0.1])  # contacts rows 0 and 2: one true churner
     r = compare(y, proba, proba, challenger_version="2", champion_version="1",
-                business={"value_saved_churner": 1000, "contact_cost": 50,
+                comparison={"min_rows": 1}, business={"value_saved_churner": 1000, "contact_cost": 50,
                           "contact_success_rate": 0.5})
     assert r.challenger.value == 1 * 0.5 * 1000 - 2 * 50
+
+
+def _scored(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    return y, np.clip(y * 0.3 + rng.random(n) * 0.7, 0, 1), np.clip(y * 0.2 + rng.random(n), 0, 1)
+
+
+def test_a_single_class_holdout_cannot_be_compared_and_the_challenger_loses():
+    y, challenger, champion = _scored()
+    r = compare(np.zeros_like(y), challenger, champion, challenger_version="2",
+                champion_version="1")
+    assert r.wins is False
+    assert r.reasons == ["cannot compare: the holdout has only one class (0 churners in 400 "
+                         "rows)"]
+    assert r.as_json()["delta"] is None  # null, never NaN, in the evidence and the API
+    assert "not computed" in r.line() and "loses" in r.line()
+
+
+def test_nan_scores_lose_instead_of_winning():
+    y, challenger, champion = _scored()
+    challenger[::7] = np.nan
+    r = compare(y, challenger, champion, challenger_version="2", champion_version="1")
+    assert r.wins is False
+    assert r.reasons == ["cannot compare: the challenger's scores contain NaN or infinite "
+                         "values"]
+
+
+def test_fewer_rows_than_min_rows_lose_with_the_count():
+    y, challenger, champion = _scored(n=150)
+    r = compare(y, challenger, champion, challenger_version="2", champion_version="1",
+                comparison={"min_rows": 200})
+    assert r.wins is False
+    assert r.reasons == ["cannot compare: the holdout has 150 rows, fewer than min_rows 200"]
+
+
+def test_the_comparison_line_names_the_holdout_digest():
+    from dataclasses import replace
+
+    y, challenger, champion = _scored()
+    r = replace(compare(y, challenger, champion, challenger_version="2", champion_version="1"),
+                holdout={"sha256": "ab" * 32, "rows": 400})
+    assert " on holdout abababababab;" in r.line()

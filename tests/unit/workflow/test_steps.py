@@ -134,3 +134,41 @@ def test_a_cancelled_request_is_not_checked(svc):
 
     run(make(svc, registry, Gates(never, None)), rid)
     assert registry.tags["3"]["podium.status"] == "cancelled"
+
+
+def test_a_comparison_that_cannot_run_ends_the_request_failed_with_the_reason(svc):
+    """The champion could not be scored (its sandbox died twice): a verdict, not a retry
+    loop; the champion stays."""
+    from model_tests.gates import CheckRunError
+
+    registry = MemoryRegistry({"champion": "1"})
+
+    def compare(model, challenger, champion):
+        raise CheckRunError("the champion v1 could not be scored: the sandbox died twice",
+                            transient=False)
+
+    rid = submit(svc, "2")
+    run(make(svc, registry, Gates(passing, compare)), rid)
+    assert (state(svc, rid)["state"], state(svc, rid)["reason"]) == (
+        "failed", "the champion v1 could not be scored: the sandbox died twice")
+    assert registry.aliases["champion"] == "1"
+
+
+def test_the_holdout_digest_is_part_of_what_an_approval_approves(svc):
+    """Evidence records the judge's data; an approval binds to it."""
+    from model_tests.gates import Checked
+    from webhook_server.workflow.decisions import evidence_of
+
+    def checked(model_uri):
+        out = Checked(passing(model_uri))
+        out.holdout = {"uri": "/data/judge.csv", "sha256": "ab" * 32, "rows": 900}
+        return out
+
+    registry = MemoryRegistry({"champion": "1"})
+    policy = {"people": {"ana": {"cli": "ana"}},
+              "default": {"approval": {"targets": ["Production"], "approvers": ["ana"]}}}
+    rid = submit(svc, "2")
+    run(make(svc, registry, Gates(checked, lambda m, c, k: comparison(c, k)), policy), rid)
+    req = state(svc, rid)
+    assert req["state"] == "awaiting_approval"
+    assert evidence_of(req)["holdout_sha256"] == "ab" * 32

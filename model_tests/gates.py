@@ -1,0 +1,237 @@
+"""The service's checks and comparison: model code in sandboxes, judgement in Podium.
+
+For one request: Podium reads the version's registry metadata, downloads its files into a
+warm sandbox's input directory and the holdout into its own memory (it holds the
+credentials), has the sandbox load the model and score the frames the checks build, and
+runs every check on the numbers that come back. The comparison scores the champion in a
+sandbox of its own (the challenger's scores on the holdout are kept from the checks), and
+``compare()`` runs in Podium. Neither model can reach the other, the store, the network or
+a secret (``isolation.py``), and neither chooses the data it is judged on (``holdout.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model_tests import holdout as holdouts
+from model_tests.checks import run_checks
+from model_tests.compare import Comparison, compare
+from model_tests.context import ModelUnderTest, VersionInfo, signature_of, version_info
+from model_tests.isolation import Isolation, Limits, Sandbox, SandboxError
+from model_tests.sandboxed import SandboxedModel
+
+log = logging.getLogger(__name__)
+
+
+class CheckRunError(Exception):
+    """The check run itself could not give a verdict. ``transient``: retry the job (MLflow
+    did not answer); otherwise the request fails with this reason."""
+
+    def __init__(self, message: str, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """What the policy says about judging one model (plain values: no policy objects)."""
+
+    thresholds: dict = field(default_factory=dict)
+    comparison: dict = field(default_factory=dict)
+    business: dict = field(default_factory=dict)
+    decision_threshold: float = 0.5
+    holdout: str | None = None
+    holdout_sha256: str | None = None
+    allow_run_holdout: bool = False
+    sandbox_required: bool = False
+
+
+class Checked(list):
+    """Check results, with the holdout they ran on (``holdout``: uri, sha256, rows)."""
+
+    holdout: dict | None = None
+
+
+class SandboxPool:
+    """Sandboxes started ahead of requests (their imports take seconds). Every sandbox is
+    spawned from one long-lived thread: a sandbox dies with the thread that started it
+    (``PR_SET_PDEATHSIG``), and a worker thread may not live as long as a spare."""
+
+    def __init__(self, isolation: Isolation, limits: Limits | None = None,
+                 env: dict[str, str] | None = None, spares: int = 2) -> None:
+        self.isolation, self.limits = isolation, limits or Limits()
+        self.env, self.spares = env, spares
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="sandbox-spawner")
+        self._ready: list[Sandbox] = []
+        self._lock = threading.Lock()
+        self.started = 0
+
+    def _start(self) -> Sandbox:
+        sandbox = self._spawner.submit(Sandbox, self.isolation, self.limits, self.env).result()
+        self.started += 1
+        return sandbox
+
+    def warm(self) -> None:
+        """Start spares up to ``spares`` (the worker does at start and after each use)."""
+        with self._lock:
+            self._ready = [s for s in self._ready if s.alive or s.remove()]
+            while len(self._ready) < self.spares:
+                self._ready.append(self._start())
+
+    def take(self) -> Sandbox:
+        with self._lock:
+            while self._ready:
+                sandbox = self._ready.pop(0)
+                if sandbox.alive:
+                    return sandbox
+                sandbox.remove()
+        return self._start()
+
+    def close(self) -> None:
+        with self._lock:
+            for sandbox in self._ready:
+                sandbox.remove()
+            self._ready = []
+        self._spawner.shutdown(wait=True)
+
+
+class SandboxGates:
+    """``check`` / ``compare`` / ``release`` for the workflow (``Gates``)."""
+
+    def __init__(self, pool: SandboxPool, config_for: Callable[[str], JudgeConfig],
+                 tracking_uri: str | None = None) -> None:
+        self.pool, self.config_for, self.tracking_uri = pool, config_for, tracking_uri
+        self._local = threading.local()
+
+    # --- what the workflow calls ---------------------------------------------------------
+
+    def check(self, model_uri: str) -> Checked:
+        cfg = self._config(model_uri[len("models:/"):].split("/")[0].split("@")[0])
+        info = version_info(model_uri, self._client())
+        holdout = self._holdout(cfg, info.run_id)
+        model = self._start(info, f"{info.name} v{info.version}")
+        try:
+            m = self._under_test(info, model, holdout)
+            results = Checked(run_checks(m, cfg.thresholds))
+            scores = m.extras.get("holdout_scores")
+            if scores is not None:  # the comparison reuses them: the challenger scored once
+                self._cache()[(info.name, info.version, holdout.sha256)] = scores
+        finally:
+            model.close()
+            self.pool.warm()
+        results.holdout = holdout.as_json()
+        return results
+
+    def compare(self, model: str, challenger: str, champion: str) -> Comparison:
+        client = self._client()
+        cfg = self._config(model)
+        info = version_info(f"models:/{model}/{challenger}", client)
+        holdout = self._holdout(cfg, info.run_id)
+        cached = self._cache().get((model, str(challenger), holdout.sha256))
+        todo = {"champion": version_info(f"models:/{model}/{champion}", client)}
+        if cached is None:
+            todo["challenger"] = info
+        try:
+            with ThreadPoolExecutor(len(todo)) as run:  # both models score at once
+                futures = {who: run.submit(self._score, v, f"the {who} v{v.version}", holdout)
+                           for who, v in todo.items()}
+                scores = {who: f.result() for who, f in futures.items()}
+        finally:
+            self.pool.warm()
+        out = compare(holdout.labels, cached if cached is not None else scores["challenger"],
+                      scores["champion"], challenger_version=str(challenger),
+                      champion_version=str(champion), threshold=cfg.decision_threshold,
+                      comparison=cfg.comparison, business=cfg.business)
+        return _with_holdout(out, holdout.as_json())
+
+    def release(self) -> None:
+        """The job is done: nothing of this request's models stays in memory."""
+        self._local.scores = {}
+        self._local.holdouts = {}
+
+    # --- pieces --------------------------------------------------------------------------
+
+    def _client(self):
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def _cache(self) -> dict:
+        if not hasattr(self._local, "scores"):
+            self._local.scores = {}
+        return self._local.scores
+
+    def _config(self, name: str) -> JudgeConfig:
+        cfg = self.config_for(name)
+        if cfg.sandbox_required and not self.pool.isolation.strong:
+            raise CheckRunError(
+                f"the policy requires the bubblewrap sandbox for {name} (sandbox: required) "
+                f"and this worker has {self.pool.isolation.describe()}: model code was not "
+                "run", transient=False)
+        return cfg
+
+    def _holdout(self, cfg: JudgeConfig, run_id: str | None) -> holdouts.Holdout:
+        if not hasattr(self._local, "holdouts"):
+            self._local.holdouts = {}
+        key = (cfg.holdout, cfg.holdout_sha256, None if cfg.holdout else run_id)
+        if key not in self._local.holdouts:
+            try:
+                self._local.holdouts[key] = holdouts.resolve(
+                    cfg.holdout, cfg.holdout_sha256,
+                    allow_run=cfg.allow_run_holdout, run_id=run_id,
+                    tracking_uri=self.tracking_uri)
+            except holdouts.HoldoutRefused as exc:
+                raise CheckRunError(str(exc), transient=False) from None
+        return self._local.holdouts[key]
+
+    def _start(self, info: VersionInfo, label: str) -> SandboxedModel:
+        """A sandbox holding the version's files (downloaded by Podium)."""
+        import mlflow
+
+        model = SandboxedModel(self.pool.take, label)
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=info.source, dst_path=str(model.sandbox.inputs / "download"),
+                tracking_uri=self.tracking_uri)
+            os.rename(local, model.files)
+        except BaseException:
+            model.close()
+            raise
+        return model
+
+    def _under_test(self, info: VersionInfo, model: SandboxedModel,
+                    holdout: holdouts.Holdout) -> ModelUnderTest:
+        load_s, error = 0.0, None
+        try:
+            load_s = model.load()
+        except SandboxError as exc:
+            error = exc.reason
+        return ModelUnderTest(
+            f"models:/{info.name}/{info.version}", info.name, info.version, info.description,
+            info.tags, info.run_id, info.run_inputs, model.files,
+            model if error is None else None, error, load_s, holdout.frame, holdout.labels, signature=signature_of(model.files))
+
+    def _score(self, info: VersionInfo, label: str, holdout: holdouts.Holdout) -> np.ndarray:
+        model = self._start(info, label)
+        try:
+            model.load()
+            return model.predict(holdout.frame)
+        except SandboxError as exc:  # ModelFailed, ModelCrashed: a verdict, not a retry
+            raise CheckRunError(f"{label} could not be scored: {exc.reason}",
+                                transient=False) from None
+        finally:
+            model.close()
+
+
+def _with_holdout(c: Comparison, holdout: dict) -> Comparison:
+    from dataclasses import replace
+
+    return replace(c, holdout=holdout)
+

@@ -1,0 +1,404 @@
+"""Where model code runs: a sandboxed child process per model (``sandbox_child.py``).
+
+A registered model is code (a pyfunc's ``load_context`` and ``predict`` run arbitrary
+Python), so Podium never loads one in its own process. Three levels, strongest first:
+
+- ``bwrap``: bubblewrap with every namespace unshared: no network, its own PID namespace
+  (no other process to see), a new user namespace (uid 65534, no capabilities), a read-only
+  view of the Python installation, of this one script and of the sandbox's input directory
+  (the model's files and the frames to score, put there by Podium), a private ``/tmp``.
+  Nothing else of the host exists inside: not the store, not the policy, not ``/etc``.
+- ``user``: Podium runs as root without bubblewrap: the child runs as an unprivileged user
+  (``nobody``), so it reads only world-readable files; the network is not isolated.
+- ``process``: the same user as Podium: only the allow-listed environment, the limits and the
+  worker's ``PR_SET_DUMPABLE=0`` (its ``/proc/<pid>/environ`` is unreadable) protect it.
+
+At every level: an environment built from an allow-list (never Podium's), address-space,
+CPU-time and file-size limits, a wall-clock deadline on every call, and the whole process
+group (with bubblewrap: the whole PID namespace) killed at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import json
+import logging
+import os
+import pwd
+import resource
+import select
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from model_tests.sandbox_child import HEADER, MAX_MESSAGE
+
+log = logging.getLogger(__name__)
+
+CHILD = Path(__file__).with_name("sandbox_child.py")
+LEVELS = ("bwrap", "user", "process")
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+# What model code may see of the environment: nothing of Podium's, no credentials.
+BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "USER": "model",
+            "LOGNAME": "model", "MLFLOW_DISABLE_ENV_MANAGER_CONDA_WARNING": "true"}
+
+
+class SandboxError(Exception):
+    """A call into a sandbox did not give an answer. ``reason`` says why, for a person."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ModelFailed(SandboxError):
+    """The model code raised (``kinds``: its exception class names)."""
+
+    def __init__(self, reason: str, kinds: tuple[str, ...] = ()) -> None:
+        super().__init__(reason)
+        self.kinds = kinds
+
+
+class SandboxDied(SandboxError):
+    """The process exited, was killed, or broke the protocol."""
+
+
+class SandboxTimeout(SandboxError):
+    """A call passed its deadline; the sandbox was killed."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: int = 4096
+    cpu_s: int = 600
+    timeout_s: float = 300.0
+    file_mb: int = 256
+    start_timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """The isolation in force and why (``podium serve`` prints ``describe()``)."""
+
+    level: str
+    why: str
+    user: str | None = None
+
+    @property
+    def strong(self) -> bool:
+        return self.level == "bwrap"
+
+    def describe(self) -> str:
+        return f"model code isolation: {self.level} ({self.why})"
+
+
+# --- choosing the level --------------------------------------------------------------------
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def harden_process() -> bool:
+    """``PR_SET_DUMPABLE=0`` for Podium's own process: another process of the same user can
+    no longer read its ``/proc/<pid>/environ`` (the secrets) nor ptrace it."""
+    if not sys.platform.startswith("linux"):
+        return False
+    return _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+
+
+@functools.lru_cache(maxsize=8)
+def detect(mode: str = "auto", user: str = "nobody") -> Isolation:
+    """The isolation ``mode`` gives on this machine (``auto``: the strongest that works).
+    A mode that cannot work here falls back to the next level, and says why."""
+    if mode not in ("auto", *LEVELS):
+        raise ValueError(f"unknown isolation {mode!r} (auto, {', '.join(LEVELS)})")
+    notes = []
+    if mode in ("auto", "bwrap"):
+        problem = _bwrap_problem()
+        if problem is None:
+            return Isolation("bwrap", "bubblewrap: no network, own PID and user namespace, "
+                                      "read-only files")
+        notes.append(problem)
+    if mode in ("auto", "bwrap", "user"):
+        problem = _user_problem(user)
+        if problem is None:
+            return Isolation("user", "; ".join(notes + [f"runs as {user}; network not "
+                                                        "isolated"]), user=user)
+        notes.append(problem)
+    return Isolation("process", "; ".join(notes + ["same user as Podium: allow-listed "
+                                                   "environment and limits only"]))
+
+
+def _bwrap_problem() -> str | None:
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return "bubblewrap is not installed (apt-get install bubblewrap)"
+    try:
+        out = subprocess.run([exe, *_bwrap_args(Path(tempfile.gettempdir())), "--",
+                              *_python_argv(), "-c", "pass"],
+                             capture_output=True, timeout=30, env=dict(BASE_ENV))
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap does not run here: {exc}"
+    if out.returncode != 0:
+        first = (out.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
+        return f"bubblewrap does not run here: {first[:200]}"
+    return None
+
+
+def _user_problem(user: str) -> str | None:
+    if os.geteuid() != 0:
+        return "not root, so no separate user"
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return f"no user {user!r}"
+    if entry.pw_uid == 0:
+        return f"{user!r} is root"
+    try:
+        out = subprocess.run([*_python_argv(), "-c", "pass"], capture_output=True,
+                             timeout=30, env=dict(BASE_ENV), user=entry.pw_uid,
+                             group=entry.pw_gid, extra_groups=[], cwd="/")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{user} cannot run Python: {exc}"
+    if out.returncode != 0:
+        return (f"{user} cannot run the Python installation at {sys.base_prefix} "
+                "(a directory on its path is not readable by others)")
+    return None
+
+
+def _site_packages() -> list[str]:
+    paths = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    with contextlib.suppress(AttributeError):
+        paths += site.getsitepackages()
+    return list(dict.fromkeys(p for p in paths if os.path.isdir(p)))
+
+
+def _python_argv() -> list[str]:
+    return [sys.executable, "-I", "-S", "-B"]
+
+
+def _bwrap_args(inputs: Path) -> list[str]:
+    """The bubblewrap command line: what exists inside the sandbox, all of it read-only
+    except a private /tmp."""
+    args = ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--uid", "65534", "--gid", "65534", "--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    mounts = {sys.base_prefix, sys.prefix, str(Path(sys.executable).resolve().parent.parent),
+              *_site_packages()}
+    for path in sorted(mounts):
+        if path and not path.startswith("/usr/") and os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    # the private /tmp first: the input directory may live under the host's /tmp
+    args += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev",  # noqa: S108 (private)
+             "--ro-bind", str(CHILD), "/podium/sandbox_child.py",
+             "--ro-bind", str(inputs), str(inputs), "--chdir", "/tmp"]  # noqa: S108
+    return args
+
+
+# --- one sandbox ---------------------------------------------------------------------------
+
+def _limit(limits: Limits, no_new_privs: bool):
+    def preexec() -> None:  # in the child, before exec: only syscalls
+        mem = limits.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 5))
+        size = limits.file_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        libc = _libc()
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if no_new_privs:
+            libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    return preexec
+
+
+class Sandbox:
+    """One started sandbox: its input directory (``inputs``, written by Podium, read-only
+    inside) and a process that warms up and then answers ``load`` and ``predict``."""
+
+    def __init__(self, isolation: Isolation, limits: Limits | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.isolation, self.limits = isolation, limits or Limits()
+        limits = self.limits
+        self.root = Path(tempfile.mkdtemp(prefix="podium-sandbox-"))
+        self.inputs = self.root / "inputs"
+        self.inputs.mkdir()
+        work = self.root / "work"
+        work.mkdir()
+        environ = {**BASE_ENV, **(env or {})}
+        kwargs: dict = {}
+        if isolation.level == "bwrap":
+            private = "/tmp"  # noqa: S108 (the sandbox's own tmpfs)
+            environ.update(HOME=private, TMPDIR=private, MPLCONFIGDIR=private)
+            argv = [shutil.which("bwrap") or "bwrap", *_bwrap_args(self.inputs), "--",
+                    *_python_argv(), "/podium/sandbox_child.py", *_site_packages()]
+        else:
+            environ.update(HOME=str(work), TMPDIR=str(work), MPLCONFIGDIR=str(work))
+            argv = [*_python_argv(), str(CHILD), *_site_packages()]
+            if isolation.level == "user":
+                entry = pwd.getpwnam(isolation.user or "nobody")
+                # readable (not writable) by the sandbox user: the model's files
+                os.chmod(self.root, 0o755)  # noqa: S103
+                os.chmod(self.inputs, 0o755)  # noqa: S103
+                os.chown(work, entry.pw_uid, entry.pw_gid)
+                os.chmod(work, 0o700)
+                kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
+        self.stderr_path = self.root / "stderr.log"
+        with open(self.stderr_path, "wb") as stderr:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                env=environ, cwd=str(work), start_new_session=True, close_fds=True,
+                preexec_fn=_limit(limits, no_new_privs=isolation.level != "bwrap"),
+                **kwargs)
+        self._ready = False
+        self._buffer = b""
+        self._frames = 0
+        self.warm_s: float | None = None
+
+    # --- paths as the sandbox sees them ----------------------------------------------
+
+    def inside(self, path: Path) -> str:
+        """``path`` (under ``inputs``) as the sandboxed process names it: the same path at
+        every level (bubblewrap binds the directory where it is)."""
+        return str(path)
+
+    def write_frame(self, frame) -> str:
+        """Put ``frame`` where the sandbox can read it (Podium writes, the model reads)."""
+        import pickle
+
+        self._frames += 1
+        path = self.inputs / f"frame-{self._frames}.pkl"
+        with open(path, "wb") as fh:
+            pickle.dump(frame, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return self.inside(path)
+
+    # --- protocol --------------------------------------------------------------------
+
+    def ready(self) -> None:
+        if self._ready:
+            return
+        hello = self._receive(self.limits.start_timeout_s, "starting the sandbox")
+        if not hello.get("ready"):
+            self.close()
+            raise SandboxDied(f"the sandbox could not start: {hello.get('error')}")
+        self.warm_s = hello.get("warm_s")
+        self._ready = True
+
+    def call(self, op: str, timeout_s: float | None = None, **args) -> tuple[dict, float]:
+        """Send one request and wait for its reply: (reply, seconds the call took)."""
+        self.ready()
+        data = json.dumps({"op": op, **args}).encode()
+        try:
+            os.write(self.proc.stdin.fileno(), HEADER.pack(len(data)) + data)
+        except OSError:
+            raise self._died(op) from None
+        started = time.perf_counter()
+        reply = self._receive(self.limits.timeout_s if timeout_s is None else timeout_s, op)
+        took = time.perf_counter() - started
+        if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
+            self.close()
+            raise SandboxDied(f"{op}: the sandbox answered something that is not a reply")
+        if not reply["ok"]:
+            kinds = reply.get("kinds") if isinstance(reply.get("kinds"), list) else []
+            raise ModelFailed(str(reply.get("error"))[:1000],
+                              tuple(str(k) for k in kinds))
+        return reply, took
+
+    def _receive(self, timeout_s: float, what: str) -> dict:
+        """One framed message, read without blocking past the deadline."""
+        deadline = time.monotonic() + timeout_s
+        fd = self.proc.stdout.fileno()
+        while True:
+            if len(self._buffer) >= HEADER.size:
+                (size,) = HEADER.unpack(self._buffer[:HEADER.size])
+                if size > MAX_MESSAGE:
+                    self.close()
+                    raise SandboxDied(f"{what}: the sandbox sent a message of {size:,} bytes "
+                                      f"(more than {MAX_MESSAGE:,}): not a reply")
+                if len(self._buffer) >= HEADER.size + size:
+                    body = self._buffer[HEADER.size:HEADER.size + size]
+                    self._buffer = self._buffer[HEADER.size + size:]
+                    try:
+                        return json.loads(body)
+                    except ValueError:
+                        self.close()
+                        raise SandboxDied(f"{what}: the sandbox sent something that is not "
+                                          "JSON: not a reply") from None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.close()
+                raise SandboxTimeout(f"{what} did not finish within {timeout_s:g} s; the "
+                                     "sandbox was killed")
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                raise self._died(what)
+            self._buffer += chunk
+
+    def _died(self, what: str) -> SandboxDied:
+        self.close()
+        code = self.proc.returncode
+        how = (f"was killed by signal {-code} ({_signal_name(-code)})" if code and code < 0
+               else f"exited with status {code}")
+        tail = self.stderr_tail()
+        return SandboxDied(f"{what}: the sandbox {how}" + (f"; last output: {tail}"
+                                                           if tail else ""))
+
+    def stderr_tail(self, limit: int = 300) -> str:
+        try:
+            with open(self.stderr_path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - 4096))
+                lines = fh.read().decode(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return (lines[-1] if lines else "")[:limit]
+
+    def close(self) -> None:
+        """Kill the whole process group (with bubblewrap, the PID namespace goes with its
+        init) and wait for it; the input directory stays until ``remove``."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        if self.proc.returncode is not None:  # stragglers of the group that outlived it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+    def remove(self) -> None:
+        self.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "unknown"
