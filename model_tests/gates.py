@@ -115,25 +115,32 @@ class SandboxGates:
     def check(self, model_uri: str) -> Checked:
         cfg = self._config(model_uri[len("models:/"):].split("/")[0].split("@")[0])
         info = version_info(model_uri, self._client())
-        holdout = self._holdout(cfg, info.run_id)
+        holdout, missing = None, None
+        try:
+            holdout = self._holdout(cfg, info.run_id)
+        except holdouts.RunHoldoutMissing as exc:  # the version's fault: its checks fail
+            missing = str(exc)
         model = self._start(info, f"{info.name} v{info.version}")
         try:
-            m = self._under_test(info, model, holdout)
+            m = self._under_test(info, model, holdout, missing)
             results = Checked(run_checks(m, cfg.thresholds))
             scores = m.extras.get("holdout_scores")
-            if scores is not None:  # the comparison reuses them: the challenger scored once
+            if scores is not None and holdout is not None:  # the comparison reuses them
                 self._cache()[(info.name, info.version, holdout.sha256)] = scores
         finally:
             model.close()
             self.pool.warm()
-        results.holdout = holdout.as_json()
+        results.holdout = holdout.as_json() if holdout is not None else None
         return results
 
     def compare(self, model: str, challenger: str, champion: str) -> Comparison:
         client = self._client()
         cfg = self._config(model)
         info = version_info(f"models:/{model}/{challenger}", client)
-        holdout = self._holdout(cfg, info.run_id)
+        try:
+            holdout = self._holdout(cfg, info.run_id)
+        except holdouts.RunHoldoutMissing as exc:
+            raise CheckRunError(str(exc), transient=False) from None
         cached = self._cache().get((model, str(challenger), holdout.sha256))
         todo = {"champion": version_info(f"models:/{model}/{champion}", client)}
         if cached is None:
@@ -187,6 +194,8 @@ class SandboxGates:
                     cfg.holdout, cfg.holdout_sha256,
                     allow_run=cfg.allow_run_holdout, run_id=run_id,
                     tracking_uri=self.tracking_uri)
+            except holdouts.RunHoldoutMissing:
+                raise
             except holdouts.HoldoutRefused as exc:
                 raise CheckRunError(str(exc), transient=False) from None
         return self._local.holdouts[key]
@@ -207,7 +216,7 @@ class SandboxGates:
         return model
 
     def _under_test(self, info: VersionInfo, model: SandboxedModel,
-                    holdout: holdouts.Holdout) -> ModelUnderTest:
+                    holdout: holdouts.Holdout | None, missing: str | None) -> ModelUnderTest:
         load_s, error = 0.0, None
         try:
             load_s = model.load()
@@ -216,7 +225,10 @@ class SandboxGates:
         return ModelUnderTest(
             f"models:/{info.name}/{info.version}", info.name, info.version, info.description,
             info.tags, info.run_id, info.run_inputs, model.files,
-            model if error is None else None, error, load_s, holdout.frame, holdout.labels, signature=signature_of(model.files))
+            model if error is None else None, error, load_s,
+            None if holdout is None else holdout.frame,
+            None if holdout is None else holdout.labels, holdout_error=missing,
+            signature=signature_of(model.files))
 
     def _score(self, info: VersionInfo, label: str, holdout: holdouts.Holdout) -> np.ndarray:
         model = self._start(info, label)

@@ -23,6 +23,21 @@ class HoldoutRefused(Exception):
     permanent, the request fails with this reason."""
 
 
+class RunHoldoutMissing(HoldoutRefused):
+    """The policy lets the run's own holdout judge, and the version's run has none (or an
+    unreadable one): the version's fault, so its holdout checks fail with this reason."""
+
+
+TRANSIENT = ("ConnectionError", "Max retries exceeded", "Connection refused", "timed out",
+             "503", "502", "504", "429")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """MLflow did not answer (retry the job), as opposed to answering "no such file"."""
+    text = f"{type(exc).__name__}: {exc}"
+    return any(s in text for s in TRANSIENT)
+
+
 @dataclass(frozen=True)
 class Holdout:
     frame: pd.DataFrame  # features only
@@ -78,8 +93,17 @@ def resolve(uri: str | None, sha256: str | None = None, *, allow_run: bool = Fal
         raise HoldoutRefused("no holdout to judge on: the version has no run, and the policy "
                              "sets no holdout")
     run_uri = f"runs:/{run_id}/{RUN_HOLDOUT}"
-    path = fetch(run_uri, tracking_uri)
-    return read(path, run_uri, sha256_of(path), "run")
+    try:
+        path = fetch(run_uri, tracking_uri)
+        return read(path, run_uri, sha256_of(path), "run")
+    except HoldoutRefused as exc:
+        raise RunHoldoutMissing(str(exc)) from None
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        raise RunHoldoutMissing(f"the version's run has no readable {RUN_HOLDOUT}: "
+                                f"{type(exc).__name__}: "
+                                f"{(str(exc).splitlines() or [''])[0][:200]}") from None
 
 
 def read(path: Path, uri: str, digest: str, source: str) -> Holdout:

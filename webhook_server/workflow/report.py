@@ -20,9 +20,14 @@ def markdown(req: dict, report: dict) -> str:
               for c in report.get("checks", [])]
     if "comparison" in report:
         c = report["comparison"]
-        lines += ["", f"Comparison on {c['rows']} holdout rows: {c['metric']} "
-                      f"{c['challenger']['metric']:.4f} vs {c['champion']['metric']:.4f}, "
-                      f"delta {c['delta']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"]
+        if c.get("delta") is None or c.get("ci_low") is None:  # could not be computed
+            lines += ["", f"Comparison on {c['rows']} holdout rows: {c['metric']} not "
+                          f"computed: {'; '.join(c.get('reasons') or [])}"]
+        else:
+            lines += ["", f"Comparison on {c['rows']} holdout rows: {c['metric']} "
+                          f"{c['challenger']['metric']:.4f} vs {c['champion']['metric']:.4f}"
+                          f", delta {c['delta']:+.4f} [{c['ci_low']:+.4f}, "
+                          f"{c['ci_high']:+.4f}]"]
     return "\n".join(lines) + "\n"
 
 
