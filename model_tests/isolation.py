@@ -191,8 +191,12 @@ def _python_argv() -> list[str]:
 def _bwrap_args(inputs: Path) -> list[str]:
     """The bubblewrap command line: what exists inside the sandbox, all of it read-only
     except a private /tmp."""
+    # the private /tmp first: later mounts (the installation, the input directory) may live
+    # under the host's /tmp and must stay visible on top of it
     args = ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--uid", "65534", "--gid", "65534", "--ro-bind", "/usr", "/usr"]
+            "--uid", "65534", "--gid", "65534",
+            "--tmpfs", "/tmp",  # noqa: S108 (the sandbox's own)
+            "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
             args += ["--symlink", os.readlink(top), top]
@@ -203,9 +207,7 @@ def _bwrap_args(inputs: Path) -> list[str]:
     for path in sorted(mounts):
         if path and not path.startswith("/usr/") and os.path.isdir(path):
             args += ["--ro-bind", path, path]
-    # the private /tmp first: the input directory may live under the host's /tmp
-    args += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev",  # noqa: S108 (private)
-             "--ro-bind", str(CHILD), "/podium/sandbox_child.py",
+    args += ["--proc", "/proc", "--dev", "/dev", "--ro-bind", str(CHILD), "/podium/sandbox_child.py",
              "--ro-bind", str(inputs), str(inputs), "--chdir", "/tmp"]  # noqa: S108
     return args
 
