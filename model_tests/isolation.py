@@ -207,7 +207,8 @@ def _bwrap_args(inputs: Path) -> list[str]:
     for path in sorted(mounts):
         if path and not path.startswith("/usr/") and os.path.isdir(path):
             args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--ro-bind", str(CHILD), "/podium/sandbox_child.py",
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--ro-bind", str(CHILD), "/podium/sandbox_child.py",
              "--ro-bind", str(inputs), str(inputs), "--chdir", "/tmp"]  # noqa: S108
     return args
 
