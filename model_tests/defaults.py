@@ -20,7 +20,11 @@ THRESHOLDS: dict[str, Any] = {
     "latency_p95_ms": 100.0, "batch_1000_ms": 2000.0, "artifact_mb": 50.0,
 }
 
-COMPARISON: dict[str, Any] = {"metric": "roc_auc", "margin": 0.005, "min_gain": 0.0,
-                      "bootstrap": 2000, "confidence": 0.95, "seed": 0, "min_rows": 200}
+COMPARISON: dict[str, Any] = {
+    "metric": "roc_auc", "rule": "superiority", "alpha": 0.05, "min_improvement": 0.0,
+    "margin": 0.005, "bootstrap": 2000, "max_detectable_improvement": None,
+    "inconclusive": "reject", "min_rows": 200, "value_rule": "noninferiority",
+    "value_margin": 1.0,
+}
 BUSINESS: dict[str, Any] = {"value_saved_churner": 500.0, "contact_cost": 20.0,
                     "contact_success_rate": 0.3, "currency": "EUR"}

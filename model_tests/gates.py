@@ -51,6 +51,7 @@ class JudgeConfig:
     holdout_sha256: str | None = None
     allow_run_holdout: bool = False
     sandbox_required: bool = False
+    id_column: str = "customerID"
 
 
 class Checked(list):
@@ -86,12 +87,20 @@ class SandboxPool:
                 self._ready.append(self._start())
 
     def take(self) -> Sandbox:
+        """A started sandbox. Every spare has finished its imports when this returns: a
+        spare still importing beside a model's checks would slow its measured latency."""
         with self._lock:
-            while self._ready:
-                sandbox = self._ready.pop(0)
-                if sandbox.alive:
-                    return sandbox
-                sandbox.remove()
+            ready = []
+            for sandbox in self._ready:
+                try:
+                    sandbox.ready()
+                    ready.append(sandbox)
+                except SandboxError as exc:
+                    log.warning("a spare sandbox did not start: %s", exc.reason)
+                    sandbox.remove()
+            self._ready = ready
+            if self._ready:
+                return self._ready.pop(0)
         return self._start()
 
     def close(self) -> None:
@@ -152,11 +161,34 @@ class SandboxGates:
                 scores = {who: f.result() for who, f in futures.items()}
         finally:
             self.pool.warm()
+        overlap = {f"challenger v{challenger}": self._overlap(info, holdout, cfg),
+                   f"champion v{champion}": self._overlap(todo["champion"], holdout, cfg)}
         out = compare(holdout.labels, cached if cached is not None else scores["challenger"],
                       scores["champion"], challenger_version=str(challenger),
                       champion_version=str(champion), threshold=cfg.decision_threshold,
-                      comparison=cfg.comparison, business=cfg.business)
+                      comparison=cfg.comparison, business=cfg.business,
+                      seed_from=(model, holdout.sha256), overlap=overlap)
         return _with_holdout(out, holdout.as_json())
+
+    def _overlap(self, info: VersionInfo, holdout: holdouts.Holdout,
+                 cfg: JudgeConfig) -> int | None:
+        """Holdout rows the version trained on (its run's ``lineage/train_ids.npy``), or
+        None when its training rows were not recorded."""
+        import mlflow
+
+        from training.lineage import TRAIN_IDS, overlap
+
+        if not info.run_id or cfg.id_column not in holdout.frame.columns:
+            return None
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"runs:/{info.run_id}/{TRAIN_IDS}", tracking_uri=self.tracking_uri)
+        except Exception as exc:
+            if holdouts.is_transient(exc):
+                raise
+            return None  # trained before Podium recorded training rows
+        trained = np.load(path, allow_pickle=False)
+        return overlap(holdout.frame[cfg.id_column], trained)
 
     def release(self) -> None:
         """The job is done: nothing of this request's models stays in memory."""

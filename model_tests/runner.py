@@ -69,4 +69,4 @@ def compare_in_process(model: str, challenger: str, champion: str | None,
                    challenger_version=str(challenger), champion_version=str(champion),
                    threshold=cfg.checks.decision_threshold,
                    comparison=cfg.comparison.as_dict(),
-                   business=cfg.business.as_dict())
+                   business=cfg.business.as_dict(), seed_from=(model,))

@@ -36,3 +36,27 @@ def _strip_credentials(url: str) -> str:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://{rest.split('@', 1)[1]}"
     return url
+
+
+# --- data lineage: which rows trained a model ------------------------------------------------
+
+TRAIN_IDS = "lineage/train_ids.npy"  # the run artifact: sorted 64-bit hashes of row ids
+
+
+def id_hashes(ids):
+    """Sorted unique 64-bit hashes (sha256, first 8 bytes) of row ids: compact (8 bytes a
+    row), and they name no customer."""
+    import hashlib
+
+    import numpy as np
+
+    out = np.fromiter((int.from_bytes(hashlib.sha256(str(i).encode()).digest()[:8], "big")
+                       for i in ids), dtype=np.uint64)
+    return np.unique(out)
+
+
+def overlap(holdout_ids, trained) -> int:
+    """How many holdout rows are among the hashed ids a model trained on."""
+    import numpy as np
+
+    return int(np.isin(id_hashes(holdout_ids), trained, assume_unique=True).sum())

@@ -34,7 +34,7 @@ from sklearn.preprocessing import StandardScaler
 from training import data as churn_data
 from training import plots, profile
 from training.features import SKOPS_TRUSTED_TYPES, model_pipeline
-from training.lineage import git_lineage
+from training.lineage import TRAIN_IDS, git_lineage, id_hashes
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -151,6 +151,11 @@ def train(dataset: Dataset, cfg: TrainConfig, *, tracking_uri: str | None = None
         with tempfile.TemporaryDirectory() as tmp:
             _log_artifacts(mlflow, Path(tmp), model, dataset.raw.iloc[i_hold], y[i_hold],
                            hold_proba, X.iloc[fit_idx], model.predict_proba(X.iloc[fit_idx])[:, 1])
+            # every row that trained the model (search and final fit): a comparison refuses a
+            # holdout that shares rows with it
+            (Path(tmp) / "lineage").mkdir()
+            np.save(Path(tmp) / TRAIN_IDS, id_hashes(X.iloc[fit_idx][churn_data.ID]))
+            mlflow.log_artifacts(str(Path(tmp) / "lineage"), "lineage")
         progress("logging the model (signature, input example, pinned requirements)")
         info = _log_model(mlflow, model, X.iloc[i_train[:200]], cfg, register)
         version = str(info.registered_model_version) if register else None

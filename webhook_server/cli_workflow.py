@@ -74,10 +74,7 @@ def compare(model, challenger, champion, holdout, policy_path, as_json):
                             f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.value:,.0f}"]
                            for role, s in (("challenger", r.challenger),
                                            ("champion", r.champion))]))
-        click.echo(f"delta {r.delta:+.4f}, {r.confidence:.0%} paired bootstrap interval "
-                   f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}] ({r.resamples} resamples, "
-                   f"{r.rows} rows): " + ("challenger wins" if r.wins else
-                                          "challenger does not win: " + "; ".join(r.reasons)))
+        click.echo(r.line() + ("" if r.wins else "\n" + "; ".join(r.reasons)))
     if not r.wins:
         sys.exit(1)
 

@@ -8,9 +8,15 @@ not just the first, and each names the file, the line and the key path::
 
 What is refused: unknown keys, duplicate keys, values of the wrong type, numbers out of range
 (probabilities in (0, 1), floors in [0, 1], positive counts, finite numbers, non-negative
-margins and budgets), a quorum larger than the people who may approve, a target that needs
-approval when nobody may approve, an approver who is not a person, and an identity listed by
-two people. A path that does not exist is an error, never "the defaults".
+margins and budgets), a quorum larger than the people who may approve, a target (or an
+inconclusive comparison) that needs approval when nobody may approve, an approver who is not
+a person, and an identity listed by two people. A path that does not exist is an error, never
+"the defaults".
+
+Deprecated keys (``_DEPRECATED``) are read as their replacement with one warning each:
+``comparison.confidence`` (a two-sided interval) as ``alpha`` = (1 - confidence) / 2 and
+``comparison.min_gain`` as ``min_improvement``; setting both the old and the new key is an
+error, and so is ``comparison.seed`` (the bootstrap seed is derived from the inputs).
 
 The holdout the judge scores both models on: ``holdout`` (a local file must exist; a URI is
 kept as written), pinned by ``holdout_sha256`` (pinning nothing is an error; a local file
@@ -33,7 +39,7 @@ import hashlib
 import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -53,6 +59,12 @@ SLACK_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 TOP_LEVEL = ("default", "models", "people")
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 SANDBOX_MODES = ("required", "preferred")
+METRICS = ("roc_auc", "pr_auc", "log_loss", "brier")
+RULES = ("superiority", "noninferiority")
+INCONCLUSIVE = ("reject", "approval")
+VALUE_RULES = ("noninferiority", "superiority", "ignore")
+_CHOICES = {"sandbox": SANDBOX_MODES, "metric": METRICS, "rule": RULES,
+            "inconclusive": INCONCLUSIVE, "value_rule": VALUE_RULES}
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # s3://, https://, runs:/, models:/ (not C:/)
 
 
@@ -106,13 +118,18 @@ class _Bad(Exception):
 
 # --- the typed policy ----------------------------------------------------------------------
 
-def _k(kind: str, default: Any, doc: str, *, lo: float | None = None,
-       hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
-       optional: bool = False) -> Any:
+def _meta(kind: str, doc: str, *, lo: float | None = None, hi: float | None = None,
+          lo_open: bool = False, hi_open: bool = False, optional: bool = False,
+          note: str | None = None) -> dict[str, Any]:
+    """What a key accepts: its kind, meaning and allowed range (``note`` ends the "expected
+    ..." of a refusal, e.g. for a deprecated key)."""
+    return {"kind": kind, "doc": doc, "lo": lo, "hi": hi, "lo_open": lo_open,
+            "hi_open": hi_open, "optional": optional, "note": note}
+
+
+def _k(kind: str, default: Any, doc: str, **allowed: Any) -> Any:
     """A policy key: its kind, default, meaning and allowed range."""
-    return field(default=default, metadata={
-        "kind": kind, "doc": doc, "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open,
-        "optional": optional})
+    return field(default=default, metadata=_meta(kind, doc, **allowed))
 
 
 def _sub(cls: type, doc: str) -> Any:
@@ -168,18 +185,36 @@ class Checks(_AsDict):
 
 @dataclass(frozen=True)
 class Comparison(_AsDict):
-    metric: str = _k("metric", _C["metric"], "metric both models are compared on (roc_auc)")
-    margin: float = _k("float", _C["margin"], "non-inferiority margin: interval lower bound "
-                       "must be above -margin", lo=0.0, hi=1.0, hi_open=True)
-    min_gain: float = _k("float", _C["min_gain"], "smallest delta that counts as better",
-                         lo=0.0, hi=1.0, hi_open=True)
-    bootstrap: int = _k("int", _C["bootstrap"], "paired bootstrap resamples (at least 1000)",
+    metric: str = _k("metric", _C["metric"], "metric both models are compared on: "
+                     f"{', '.join(METRICS)}")
+    rule: str = _k("rule", _C["rule"], "superiority: promote only when the challenger is "
+                   "better (one-sided test at alpha, by at least min_improvement); "
+                   "noninferiority: when it is not worse by more than margin (for scheduled "
+                   "retrains where freshness is the point)")
+    alpha: float = _k("float", _C["alpha"], "one-sided significance level: the rate at which "
+                      "an equal challenger is promoted by chance", lo=0.0, hi=0.5,
+                      lo_open=True)
+    min_improvement: float = _k("float", _C["min_improvement"], "superiority: the improvement "
+                                "of the metric the test must show", lo=0.0)
+    margin: float = _k("float", _C["margin"], "noninferiority: how much worse the challenger "
+                       "may be", lo=0.0)
+    bootstrap: int = _k("int", _C["bootstrap"], "paired bootstrap resamples for metrics "
+                        "without a closed form (pr_auc); the seed is derived from the inputs",
                         lo=1000)
-    confidence: float = _k("float", _C["confidence"], "interval confidence, e.g. 0.95",
-                           **_PROBABILITY)
-    seed: int = _k("int", _C["seed"], "bootstrap seed", lo=0)
+    max_detectable_improvement: float | None = _k(
+        "float", _C["max_detectable_improvement"], "when set: a holdout too small to detect "
+        "this improvement at 80 % power makes the comparison inconclusive", **_POSITIVE,
+        optional=True)
+    inconclusive: str = _k("inconclusive", _C["inconclusive"], "what an inconclusive "
+                           "comparison (holdout too small, holdout rows used in training) "
+                           "does: reject, or wait for a person")
     min_rows: int = _k("int", _C["min_rows"], "fewest holdout rows (and at least one row of "
                        "each class) for a comparison; below it the challenger loses", lo=1)
+    value_rule: str = _k("value_rule", _C["value_rule"], "business value: not worse by "
+                         "value_margin (noninferiority), better by value_margin "
+                         "(superiority), or not part of the decision")
+    value_margin: float = _k("float", _C["value_margin"], "business value margin, in "
+                             "currency per customer of the holdout", lo=0.0)
 
 
 @dataclass(frozen=True)
@@ -268,6 +303,8 @@ class ModelPolicy:
     sandbox: str = _k("sandbox", "preferred", "required: run model code only under the "
                       "bubblewrap sandbox (else the request fails); preferred: the strongest "
                       "isolation this machine has")
+    id_column: str = _k("str", "customerID", "the column that identifies a row (customer): "
+                        "the comparison refuses holdout rows that trained either model")
     checks: Checks = _sub(Checks, "thresholds of the model-quality checks")
     comparison: Comparison = _sub(Comparison, "champion vs challenger decision rule")
     business: Business = _sub(Business, "business value at decision_threshold")
@@ -596,9 +633,36 @@ def _identity_value(kind: str, value: Any) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class _Old:
+    """A key a section no longer has. With ``new`` it is read as ``new`` (the value checked
+    as ``meta`` says, else as ``new`` is, then ``convert``-ed) with the deprecation warning
+    ``message`` (formatted with ``value``, the converted value), unless the section also sets
+    ``new``; without ``new`` it is refused with ``message``."""
+
+    message: str
+    new: str | None = None
+    convert: Callable[[Any], Any] | None = None
+    meta: Mapping[str, Any] | None = None
+
+
+_DEPRECATED: dict[type, dict[str, _Old]] = {Comparison: {
+    "confidence": _Old("comparison.confidence is deprecated (a two-sided interval): read as "
+                       "alpha: {value:g} (one-sided); write alpha instead", "alpha",
+                       lambda x: float(f"{(1 - x) / 2:.12g}"),
+                       _meta("float", "", **_PROBABILITY, note="deprecated: use alpha")),
+    "min_gain": _Old("comparison.min_gain is deprecated: read as min_improvement: {value:g}",
+                     "min_improvement"),
+    "seed": _Old("comparison.seed is no longer a setting: the bootstrap seed is derived from "
+                 "the model, the versions and the holdout digest, so a decision cannot be "
+                 "re-rolled; remove it"),
+}}
+
+
 def _clean(ctx: _Ctx, doc: Any, cls: type, path: str, line: int | None) -> dict:
     """The keys ``doc`` sets, converted; each bad key or value is one problem (and left
-    out, so the checks after it see the default instead)."""
+    out, so the checks after it see the default instead). A deprecated key is read as its
+    replacement with a warning, or refused (``_DEPRECATED``)."""
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -607,6 +671,7 @@ def _clean(ctx: _Ctx, doc: Any, cls: type, path: str, line: int | None) -> dict:
     if line:
         ctx.lines[path] = line
     spec = {f.name: f for f in dataclasses.fields(cls)}
+    old = _DEPRECATED.get(cls, {})
     out: dict[str, Any] = {}
     for key, value in doc.items():
         where = f"{path}.{key}"
@@ -614,6 +679,9 @@ def _clean(ctx: _Ctx, doc: Any, cls: type, path: str, line: int | None) -> dict:
         if kline:
             ctx.lines[where] = kline
         f = spec.get(key) if isinstance(key, str) else None
+        if f is None and key in old:
+            _deprecated(ctx, old[key], str(key), value, spec, doc, out, path, kline)
+            continue
         if f is None:
             ctx.error(where, f"unknown key (expected one of {', '.join(sorted(spec))})"
                       + _suggest(key, spec), kline)
@@ -626,6 +694,31 @@ def _clean(ctx: _Ctx, doc: Any, cls: type, path: str, line: int | None) -> dict:
         except _Bad as exc:
             ctx.error(where, str(exc), kline)
     return out
+
+
+def _deprecated(ctx: _Ctx, old: _Old, key: str, value: Any, spec: Mapping[str, Any],
+                doc: dict, out: dict[str, Any], path: str, line: int | None) -> None:
+    """Read the deprecated ``key`` of the section at ``path`` into ``out`` as its
+    replacement (with a warning), or refuse it; a problem names the old key's line."""
+    where = f"{path}.{key}"
+    if old.new is None:
+        ctx.error(where, old.message, line)
+        return
+    if old.new in doc:
+        ctx.error(where, f"set {old.new} or the deprecated {key}, not both", line)
+        return
+    meta = old.meta or {**spec[old.new].metadata, "note": f"deprecated: use {old.new}"}
+    try:
+        converted = _value(ctx, value, meta, where, line, doc)
+    except _Bad as exc:
+        ctx.error(where, str(exc), line)
+        return
+    if old.convert is not None:
+        converted = old.convert(converted)
+    out[old.new] = converted
+    if line:
+        ctx.lines.setdefault(f"{path}.{old.new}", line)
+    ctx.warn(where, old.message.format(value=converted), line)
 
 
 def _range_text(meta: Mapping[str, Any]) -> str:
@@ -664,7 +757,8 @@ def _value(ctx: _Ctx, value: Any, meta: Mapping[str, Any], where: str, line: int
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _Bad(f"expected {_expected(meta)}, got {value!r}")
         if not math.isfinite(value):
-            raise _Bad(f"expected a finite number{_range_text(meta)}, got {value!r}")
+            raise _Bad(f"expected a finite number{_range_text(meta)}{_note(meta)}, "
+                       f"got {value!r}")
         if not _in_range(value, meta):
             raise _Bad(f"expected {_expected(meta)}, got {value!r}")
         return float(value)
@@ -688,10 +782,6 @@ def _value(ctx: _Ctx, value: Any, meta: Mapping[str, Any], where: str, line: int
         except ValueError as exc:
             raise _Bad(f"invalid cron expression {value!r} ({exc})") from None
         return str(value)
-    if kind == "metric":
-        if value != "roc_auc":
-            raise _Bad(f"expected roc_auc (the supported metric), got {value!r}")
-        return value
     if kind == "target":
         target = normalise_target(value) if isinstance(value, str) else None
         if target is None:
@@ -722,8 +812,8 @@ def _value(ctx: _Ctx, value: Any, meta: Mapping[str, Any], where: str, line: int
         if not isinstance(value, str) or not SHA256.match(value):
             raise _Bad(f"expected {_expected(meta)}, got {value!r}")
         return value.lower()
-    if kind == "sandbox":
-        if value not in SANDBOX_MODES:
+    if kind in _CHOICES:
+        if not isinstance(value, str) or value not in _CHOICES[kind]:
             raise _Bad(f"expected {_expected(meta)}, got {value!r}")
         return value
     if kind == "approvers":
@@ -734,13 +824,22 @@ def _value(ctx: _Ctx, value: Any, meta: Mapping[str, Any], where: str, line: int
 def _expected(meta: Mapping[str, Any]) -> str:
     kind = meta["kind"]
     if kind == "int":
-        return "a whole number" + _range_text(meta)
+        return "a whole number" + _range_text(meta) + _note(meta)
     if kind == "float":
-        return "a number" + _range_text(meta)
+        return "a number" + _range_text(meta) + _note(meta)
+    if kind in _CHOICES:
+        return _one_of(_CHOICES[kind]) + _note(meta)
     return {"bool": "true or false", "cron": "a cron expression", "path": "a path",
-            "target": f"one of {', '.join(TARGETS)}",
-            "sha256": "a sha256 hex digest (64 hex digits)",
-            "sandbox": " or ".join(SANDBOX_MODES)}.get(kind, "a non-empty string")
+            "target": _one_of(TARGETS), "sha256": "a sha256 hex digest (64 hex digits)"
+            }.get(kind, "a non-empty string") + _note(meta)
+
+
+def _one_of(names: tuple[str, ...]) -> str:
+    return " or ".join(names) if len(names) == 2 else f"one of {', '.join(names)}"
+
+
+def _note(meta: Mapping[str, Any]) -> str:
+    return f" ({meta['note']})" if meta.get("note") else ""
 
 
 def is_uri(value: str) -> bool:
@@ -833,6 +932,16 @@ def _check_model(ctx: _Ctx, mp: ModelPolicy, scope: str, raw: dict) -> None:
                       f"{'person' if len(a.approvers) == 1 else 'people'} may approve "
                       f"({', '.join(a.approvers)}): no request could ever be approved",
                       ctx.line_of(f"{section}.quorum", f"{section}.approvers", section, scope))
+    own = raw.get("approval") or {}
+    if ((scope == "default" or "inconclusive" in (raw.get("comparison") or {})
+         or "approvers" in own or "slack_usergroup" in own)
+            and mp.comparison.inconclusive == "approval" and not a.approvers
+            and not a.slack_usergroup):
+        ctx.error(f"{scope}.comparison.inconclusive", "approval but nobody may approve (no "
+                  "approvers, no slack_usergroup)",
+                  ctx.line_of(f"{scope}.comparison.inconclusive", f"{scope}.approval.approvers",
+                              f"{scope}.approval.slack_usergroup", section,
+                              f"{scope}.comparison", scope))
     if (scope == "default" or "aliases" in raw) and mp.aliases.champion == mp.aliases.staging:
         ctx.error(f"{scope}.aliases", f"champion and staging are the same alias "
                                       f"({mp.aliases.champion!r})",

@@ -117,7 +117,8 @@ class Services:
                            decision_threshold=cfg.checks.decision_threshold,
                            holdout=cfg.holdout, holdout_sha256=cfg.holdout_sha256,
                            allow_run_holdout=cfg.allow_run_holdout,
-                           sandbox_required=cfg.sandbox == "required")
+                           sandbox_required=cfg.sandbox == "required",
+                           id_column=cfg.id_column)
 
     def warm_evaluators(self) -> None:
         """Start the spare sandboxes (the first request does not wait for their imports)."""

@@ -170,11 +170,16 @@ def test_warnings_are_silent_when_asked(caplog):
     ("models:\n  churn: {}\n  churn: {}\n",
      "podium.yaml:3: models.churn: duplicate key (first on line 2)"),
     ("default:\n  comparison: {margin: .nan}\n",
-     "podium.yaml:2: default.comparison.margin: expected a finite number in [0, 1), got nan"),
+     "podium.yaml:2: default.comparison.margin: expected a finite number >= 0, got nan"),
+    ("default:\n  comparison:\n    min_improvement: -.inf\n",
+     "podium.yaml:3: default.comparison.min_improvement: expected a finite number >= 0, "
+     "got -inf"),
     ("default:\n  comparison:\n    min_gain: -.inf\n",
-     "podium.yaml:3: default.comparison.min_gain: expected a finite number"),
+     "podium.yaml:3: default.comparison.min_gain: expected a finite number >= 0 "
+     "(deprecated: use min_improvement), got -inf"),
     ("default:\n  comparison:\n    confidence: 7.0\n",
-     "podium.yaml:3: default.comparison.confidence: expected a number in (0, 1), got 7.0"),
+     "podium.yaml:3: default.comparison.confidence: expected a number in (0, 1) "
+     "(deprecated: use alpha), got 7.0"),
     ("default:\n  comparison:\n    bootstrap: 0\n",
      "podium.yaml:3: default.comparison.bootstrap: expected a whole number >= 1000, got 0"),
     ("default:\n  checks:\n    decision_threshold: -0.5\n",
@@ -251,6 +256,62 @@ def test_warnings_are_silent_when_asked(caplog):
      "podium.yaml:3: default.comparison.min_rows: expected a whole number >= 1, got 0"),
     ("default:\n  comparison: {min_rows: 12.5}\n",
      "podium.yaml:2: default.comparison.min_rows: expected a whole number >= 1, got 12.5"),
+    ("default:\n  comparison:\n    metric: f1\n",
+     "podium.yaml:3: default.comparison.metric: expected one of roc_auc, pr_auc, log_loss, "
+     "brier, got 'f1'"),
+    ("default:\n  comparison:\n    rule: better\n",
+     "podium.yaml:3: default.comparison.rule: expected superiority or noninferiority, "
+     "got 'better'"),
+    ("default:\n  comparison:\n    alpha: 0\n",
+     "podium.yaml:3: default.comparison.alpha: expected a number in (0, 0.5], got 0"),
+    ("default:\n  comparison:\n    alpha: 0.6\n",
+     "podium.yaml:3: default.comparison.alpha: expected a number in (0, 0.5], got 0.6"),
+    ("default:\n  comparison:\n    alpha: .nan\n",
+     "podium.yaml:3: default.comparison.alpha: expected a finite number in (0, 0.5], got nan"),
+    ("default:\n  comparison:\n    min_improvement: -0.01\n",
+     "podium.yaml:3: default.comparison.min_improvement: expected a number >= 0, got -0.01"),
+    ("default:\n  comparison:\n    margin: -0.01\n",
+     "podium.yaml:3: default.comparison.margin: expected a number >= 0, got -0.01"),
+    ("default:\n  comparison:\n    margin: .inf\n",
+     "podium.yaml:3: default.comparison.margin: expected a finite number >= 0, got inf"),
+    ("default:\n  comparison:\n    bootstrap: 999\n",
+     "podium.yaml:3: default.comparison.bootstrap: expected a whole number >= 1000, got 999"),
+    ("default:\n  comparison:\n    max_detectable_improvement: 0\n",
+     "podium.yaml:3: default.comparison.max_detectable_improvement: expected a number > 0, "
+     "got 0"),
+    ("default:\n  comparison:\n    max_detectable_improvement: .inf\n",
+     "podium.yaml:3: default.comparison.max_detectable_improvement: expected a finite number "
+     "> 0, got inf"),
+    ("default:\n  comparison:\n    inconclusive: wait\n",
+     "podium.yaml:3: default.comparison.inconclusive: expected reject or approval, "
+     "got 'wait'"),
+    ("default:\n  comparison:\n    value_rule: equal\n",
+     "podium.yaml:3: default.comparison.value_rule: expected one of noninferiority, "
+     "superiority, ignore, got 'equal'"),
+    ("default:\n  comparison:\n    value_margin: -1\n",
+     "podium.yaml:3: default.comparison.value_margin: expected a number >= 0, got -1"),
+    ("default:\n  comparison:\n    value_margin: .nan\n",
+     "podium.yaml:3: default.comparison.value_margin: expected a finite number >= 0, got nan"),
+    ("default:\n  comparison:\n    confidence: 95\n",
+     "podium.yaml:3: default.comparison.confidence: expected a number in (0, 1) (deprecated: "
+     "use alpha), got 95"),
+    ("default:\n  comparison:\n    seed: 0\n",
+     "podium.yaml:3: default.comparison.seed: comparison.seed is no longer a setting: the "
+     "bootstrap seed is derived from the model, the versions and the holdout digest, so a "
+     "decision cannot be re-rolled; remove it"),
+    ("default:\n  comparison:\n    alpha: 0.05\n    confidence: 0.9\n",
+     "podium.yaml:4: default.comparison.confidence: set alpha or the deprecated confidence, "
+     "not both"),
+    ("default:\n  comparison:\n    min_gain: 0.01\n    min_improvement: 0.02\n",
+     "podium.yaml:3: default.comparison.min_gain: set min_improvement or the deprecated "
+     "min_gain, not both"),
+    ("default:\n  comparison:\n    inconclusive: approval\n",
+     "podium.yaml:3: default.comparison.inconclusive: approval but nobody may approve (no "
+     "approvers, no slack_usergroup)"),
+    ("default:\n  id_column: ''\n",
+     "podium.yaml:2: default.id_column: expected a non-empty string, got ''"),
+    ("models:\n  churn: {id_column: 7}\n",
+     "podium.yaml:2: models.churn.id_column: expected a non-empty string, got 7"),
 ])
 def test_each_kind_of_mistake_is_refused_with_its_line_and_key_path(tmp_path, text, expected):
     found = problems(text, tmp_path)
@@ -273,7 +334,13 @@ def test_each_kind_of_mistake_is_refused_with_its_line_and_key_path(tmp_path, te
     ({"default": {"comparison": {"bootstrap": True}}},
      "default.comparison.bootstrap: expected a whole number >= 1000, got True"),
     ({"default": {"comparison": {"margin": math.nan}}},
-     "default.comparison.margin: expected a finite number in [0, 1), got nan"),
+     "default.comparison.margin: expected a finite number >= 0, got nan"),
+    ({"default": {"comparison": {"alpha": "0.05"}}},
+     "default.comparison.alpha: expected a number in (0, 0.5], got '0.05'"),
+    ({"default": {"comparison": {"seed": 0}}},
+     "default.comparison.seed: comparison.seed is no longer a setting"),
+    ({"default": {"comparison": {"confidence": 0.95, "alpha": 0.05}}},
+     "default.comparison.confidence: set alpha or the deprecated confidence, not both"),
     ({"models": ["churn"]}, "models: expected a mapping of model name to settings"),
 ])
 def test_a_parsed_document_without_lines_names_the_key_path(doc, message):
@@ -283,11 +350,11 @@ def test_a_parsed_document_without_lines_names_the_key_path(doc, message):
 
 
 def test_every_problem_is_reported_not_just_the_first(tmp_path):
-    found = problems("default:\n  comparison:\n    bootstrap: 0\n    confidence: 7.0\n"
+    found = problems("default:\n  comparison:\n    bootstrap: 0\n    alpha: 0.7\n"
                      "  checks: {roc_aux: 0.7}\n"
                      "models:\n  churn:\n    approval: {targets: [Production]}\n", tmp_path)
     assert [p.split(": ")[1] for p in found] == [
-        "default.comparison.bootstrap", "default.comparison.confidence", "default.checks.roc_aux",
+        "default.comparison.bootstrap", "default.comparison.alpha", "default.checks.roc_aux",
         "models.churn.approval"]
     assert [int(p.split(":")[1]) for p in found] == [3, 4, 5, 8]
 
@@ -520,3 +587,160 @@ def test_a_model_that_inherits_a_missing_holdout_is_not_reported_twice(tmp_path)
                      "models:\n  churn:\n    holdout_sha256: " + "d" * 64 + "\n", tmp_path)
     assert found == [f"{tmp_path}/podium.yaml:2: default.holdout: holdout file does not "
                      f"exist: {tmp_path}/absent.csv"]
+
+
+# --- the comparison: a one-sided test ---------------------------------------------------------
+
+def test_the_comparison_defaults_are_model_tests_defaults_and_nothing_else():
+    from model_tests.defaults import COMPARISON
+
+    churn = load_policy(None).for_model("churn")
+    c = churn.comparison
+    assert c.as_dict() == COMPARISON
+    assert (c.metric, c.rule, c.alpha, c.min_improvement, c.margin, c.bootstrap,
+            c.max_detectable_improvement, c.inconclusive, c.min_rows, c.value_rule,
+            c.value_margin) == ("roc_auc", "superiority", 0.05, 0.0, 0.005, 2000, None,
+                                "reject", 200, "noninferiority", 1.0)
+    assert not {"confidence", "min_gain", "seed"} & set(c.as_dict())
+    assert churn.id_column == "customerID"
+
+
+def test_every_comparison_key_is_read_typed_and_per_model():
+    policy = parse_text(
+        PEOPLE + "default:\n  id_column: account\n  approval: {approvers: [alice]}\n"
+        "  comparison:\n    metric: pr_auc\n    rule: noninferiority\n    alpha: 0.5\n"
+        "    min_improvement: 0.01\n    margin: 0\n    bootstrap: 1000\n"
+        "    max_detectable_improvement: 0.02\n    inconclusive: approval\n"
+        "    min_rows: 300\n    value_rule: ignore\n    value_margin: 0\n"
+        "models:\n  churn:\n    id_column: customerID\n"
+        "    comparison: {metric: brier, rule: superiority, value_rule: superiority, "
+        "max_detectable_improvement: null, inconclusive: reject}\n",
+        source="podium.yaml", warn=False)
+    assert policy.warnings == ()
+    d, churn = policy.for_model("other"), policy.for_model("churn")
+    assert d.id_column == "account" and churn.id_column == "customerID"
+    assert d.comparison.as_dict() == {
+        "metric": "pr_auc", "rule": "noninferiority", "alpha": 0.5, "min_improvement": 0.01,
+        "margin": 0.0, "bootstrap": 1000, "max_detectable_improvement": 0.02,
+        "inconclusive": "approval", "min_rows": 300, "value_rule": "ignore",
+        "value_margin": 0.0}
+    assert type(d.comparison.margin) is float and type(d.comparison.alpha) is float
+    c = churn.comparison
+    assert (c.metric, c.rule, c.value_rule, c.max_detectable_improvement, c.inconclusive,
+            c.alpha, c.min_rows) == ("brier", "superiority", "superiority", None, "reject",
+                                     0.5, 300)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.alpha = 0.1
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "pr_auc", "log_loss", "brier"])
+def test_each_known_metric_is_accepted(metric):
+    policy = parse_text(f"default:\n  comparison: {{metric: {metric}}}\n")
+    assert policy.default.comparison.metric == metric
+
+
+@pytest.mark.parametrize("value,shown", [("ROC_AUC", "'ROC_AUC'"), ("auc", "'auc'"),
+                                         ("", "''"), (None, "null"),
+                                         (["roc_auc"], "['roc_auc']")])
+def test_an_unknown_metric_is_refused_with_the_known_names(value, shown):
+    with pytest.raises(PolicyError) as err:
+        parse_policy({"default": {"comparison": {"metric": value}}})
+    assert str(err.value) == ("default.comparison.metric: expected one of roc_auc, pr_auc, "
+                              f"log_loss, brier, got {shown}")
+
+
+def test_confidence_is_read_as_a_one_sided_alpha_with_a_deprecation_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="webhook_server.policy"):
+        policy = parse_text("default:\n  comparison:\n    confidence: 0.95\n"
+                            "models:\n  churn:\n    comparison: {confidence: 0.8}\n",
+                            source="podium.yaml")
+    assert policy.default.comparison.alpha == 0.025
+    assert policy.for_model("other").comparison.alpha == 0.025
+    assert policy.for_model("churn").comparison.alpha == 0.1
+    assert policy.warnings == (
+        "podium.yaml:3: default.comparison.confidence: comparison.confidence is deprecated (a "
+        "two-sided interval): read as alpha: 0.025 (one-sided); write alpha instead",
+        "podium.yaml:6: models.churn.comparison.confidence: comparison.confidence is "
+        "deprecated (a two-sided interval): read as alpha: 0.1 (one-sided); write alpha "
+        "instead")
+    assert [r.getMessage() for r in caplog.records] == list(policy.warnings)
+
+
+def test_min_gain_is_read_as_min_improvement_with_a_deprecation_warning():
+    policy = parse_text("models:\n  churn:\n    comparison:\n      min_gain: 0.01\n",
+                        source="podium.yaml", warn=False)
+    assert policy.for_model("churn").comparison.min_improvement == 0.01
+    assert policy.default.comparison.min_improvement == 0.0
+    assert policy.warnings == (
+        "podium.yaml:4: models.churn.comparison.min_gain: comparison.min_gain is deprecated: "
+        "read as min_improvement: 0.01",)
+
+
+def test_a_model_may_override_a_deprecated_default_with_the_new_key():
+    policy = parse_text("default:\n  comparison: {confidence: 0.9, min_gain: 0.02}\n"
+                        "models:\n  churn:\n    comparison: {alpha: 0.01}\n", warn=False)
+    assert policy.default.comparison.alpha == 0.05
+    assert policy.for_model("churn").comparison.alpha == 0.01
+    assert policy.for_model("churn").comparison.min_improvement == 0.02
+    assert len(policy.warnings) == 2
+
+
+def test_a_deprecated_key_set_with_its_replacement_is_refused_without_a_warning(tmp_path):
+    path = tmp_path / "podium.yaml"
+    path.write_text("default:\n  comparison:\n    confidence: 0.95\n    alpha: 0.05\n"
+                    "    min_improvement: 0\n    min_gain: 0\n    seed: 7\n")
+    with pytest.raises(PolicyError) as err:
+        load_policy(path)
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:3: default.comparison.confidence: set alpha or the deprecated confidence, "
+        "not both",
+        f"{path}:6: default.comparison.min_gain: set min_improvement or the deprecated "
+        "min_gain, not both",
+        f"{path}:7: default.comparison.seed: comparison.seed is no longer a setting: the "
+        "bootstrap seed is derived from the model, the versions and the holdout digest, so a "
+        "decision cannot be re-rolled; remove it"]
+    assert err.value.warnings == ()
+
+
+@pytest.mark.parametrize("value", [0, 1, 95, -0.5, ".nan", "'0.95'", "null"])
+def test_a_deprecated_confidence_outside_0_1_is_refused(tmp_path, value):
+    found = problems(f"default:\n  comparison:\n    confidence: {value}\n", tmp_path)
+    assert len(found) == 1 and found[0].startswith(
+        f"{tmp_path}/podium.yaml:3: default.comparison.confidence: expected a ")
+    assert "in (0, 1) (deprecated: use alpha), got " in found[0]
+
+
+def test_the_deprecated_and_removed_keys_are_no_longer_settings():
+    from webhook_server.policy import describe
+
+    keys = {path for path, _, _ in describe()}
+    assert {"comparison.alpha", "comparison.rule", "comparison.min_improvement",
+            "comparison.max_detectable_improvement", "comparison.inconclusive",
+            "comparison.value_rule", "comparison.value_margin", "id_column"} <= keys
+    assert not {"comparison.confidence", "comparison.min_gain", "comparison.seed"} & keys
+
+
+def test_an_inconclusive_comparison_may_wait_for_a_person_only_when_someone_may_approve(
+        tmp_path):
+    ok = parse_text(PEOPLE + "default:\n  comparison: {inconclusive: approval}\n"
+                    "  approval: {approvers: [alice]}\n")
+    assert ok.default.comparison.inconclusive == "approval"
+    group = parse_text("default:\n  comparison: {inconclusive: approval}\n"
+                       "  approval: {slack_usergroup: S0REVIEW}\n")
+    assert group.default.comparison.inconclusive == "approval"
+    # a model that sets it without approvers (the default has none) is refused on its line
+    found = problems(PEOPLE + "models:\n  churn:\n    comparison:\n"
+                     "      inconclusive: approval\n  fraud: {}\n", tmp_path)
+    assert found == [f"{tmp_path}/podium.yaml:7: models.churn.comparison.inconclusive: "
+                     "approval but nobody may approve (no approvers, no slack_usergroup)"]
+    # a model that takes the approvers away from the default's rule, on its approval line
+    found = problems(PEOPLE + "default:\n  comparison: {inconclusive: approval}\n"
+                     "  approval: {approvers: [alice]}\n"
+                     "models:\n  churn:\n    approval:\n      approvers: []\n", tmp_path)
+    assert found == [f"{tmp_path}/podium.yaml:10: models.churn.comparison.inconclusive: "
+                     "approval but nobody may approve (no approvers, no slack_usergroup)"]
+    # the default's mistake is reported once, not again for every model
+    found = problems("default:\n  comparison:\n    inconclusive: approval\n"
+                     "models:\n  churn: {comparison: {min_rows: 5}}\n", tmp_path)
+    assert found == [f"{tmp_path}/podium.yaml:3: default.comparison.inconclusive: "
+                     "approval but nobody may approve (no approvers, no slack_usergroup)"]

@@ -154,9 +154,20 @@ class RequestRun:
                 reqs.save_evidence(conn, req["id"], evidence)
             if not comparison.wins:
                 new = " new" if req["compared_with"] else ""  # compared again
+                why = "; ".join(comparison.reasons)
+                if getattr(comparison, "outcome", None) == "inconclusive":
+                    if cfg.comparison.inconclusive == "approval":  # a person decides
+                        self._move(req, states.AWAITING_APPROVAL, "policy",
+                                   f"inconclusive comparison with the{new} champion "
+                                   f"v{champion}: {why}; waiting for "
+                                   f"{cfg.approval.quorum} approval(s)")
+                        return
+                    self._end(req, states.REJECTED, req["decided_by"] or "policy",
+                              f"inconclusive comparison with the{new} champion v{champion}: "
+                              f"{why}")
+                    return
                 self._end(req, states.REJECTED, req["decided_by"] or "policy",
-                          f"loses the comparison with the{new} champion v{champion}: "
-                          + "; ".join(comparison.reasons))
+                          f"loses the comparison with the{new} champion v{champion}: {why}")
                 return
         else:
             with self.store.tx() as conn:  # the first champion: nothing to compare with

@@ -1,0 +1,120 @@
+"""Decision quality: how often the comparison promotes a challenger of known true quality.
+
+Champion/challenger pairs come from a binormal latent-score model (``model_tests/simulation.py``:
+true champion ROC AUC 0.84, 26.5 % churners, stratified holdouts, the two models' noise
+correlated with rho) and go through the real ``compare()``. For each rule it prints promotion
+rates with trial counts and Wilson 95 % intervals:
+
+- at 1,409 rows and rho 0.8, for a true improvement of -0.02, 0, +0.01, +0.02, +0.03;
+- for 0 and +0.02 across holdouts of 700, 1,409 and 5,000 rows and rho 0.5, 0.8, 0.95;
+
+beside the naive rule (challenger's AUC >= champion's) as the baseline, and the time of one
+comparison at 1,409 and 100,000 rows against computing the two AUCs alone.
+
+    python bench/decision_quality.py           # 200 trials a cell (about 2 minutes)
+    python bench/decision_quality.py --full    # 1,000 trials a cell
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from model_tests.compare import compare  # noqa: E402
+from model_tests.simulation import pair, promotion_rate  # noqa: E402
+from model_tests.stats import wilson  # noqa: E402
+
+RULES = {"superiority (default)": {},
+         "noninferiority, margin 0.005": {"rule": "noninferiority", "margin": 0.005}}
+DELTAS = (-0.02, 0.0, 0.01, 0.02, 0.03)
+SIZES, RHOS = (700, 1409, 5000), (0.5, 0.8, 0.95)
+
+
+def naive_rate(trials: int, n: int, delta: float, rho: float, seed: int) -> tuple[int, int]:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    wins = 0
+    for _ in range(trials):
+        y, c, k = pair(n, 0.84, delta, rho, rng)
+        wins += roc_auc_score(y, c) >= roc_auc_score(y, k)
+    return wins, trials
+
+
+def cell(k: int, n: int) -> str:
+    lo, hi = wilson(k, n)
+    return f"{k / n:6.1%} [{lo:5.1%}, {hi:5.1%}]"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--full", action="store_true", help="1,000 trials a cell")
+    ap.add_argument("--trials", type=int, help="trials a cell (overrides --full)")
+    args = ap.parse_args()
+    trials = args.trials or (1000 if args.full else 200)
+    print(f"{trials} trials a cell; rate [Wilson 95 % interval]\n", flush=True)
+    failures = []
+    for name, rule in RULES.items():
+        print(f"rule: {name}")
+        print("  1,409 rows, rho 0.8:")
+        for i, delta in enumerate(DELTAS):
+            k, n = promotion_rate(trials, 1409, delta, 0.8, rule, seed=100 + i)
+            print(f"    true improvement {delta:+.2f}: promoted {cell(k, n)}", flush=True)
+            if name.startswith("superiority"):
+                if delta == 0 and k / n > 0.05:
+                    failures.append(f"equal promoted {k / n:.1%} > 5 %")
+                if delta == 0.02 and k / n < 0.80:
+                    failures.append(f"+0.02 promoted {k / n:.1%} < 80 %")
+                if delta < 0 and k:
+                    failures.append(f"-0.02 promoted {k} times")
+        print("  across holdouts (promoted: equal | +0.02):")
+        for n_rows in SIZES:
+            for j, rho in enumerate(RHOS):
+                k0, n0 = promotion_rate(trials, n_rows, 0.0, rho, rule, seed=200 + j)
+                k2, n2 = promotion_rate(trials, n_rows, 0.02, rho, rule, seed=300 + j)
+                print(f"    {n_rows:>5} rows, rho {rho:<4}: {cell(k0, n0)} | {cell(k2, n2)}",
+                      flush=True)
+                if name.startswith("superiority") and k0 / n0 > 0.05:
+                    failures.append(f"equal promoted {k0 / n0:.1%} at {n_rows} rows, rho {rho}")
+        print()
+    print("baseline, the naive rule (challenger AUC >= champion AUC), 1,409 rows, rho 0.8:")
+    for i, delta in enumerate((0.0, 0.02)):
+        k, n = naive_rate(trials, 1409, delta, 0.8, seed=400 + i)
+        print(f"    true improvement {delta:+.2f}: promoted {cell(k, n)}")
+    print()
+    speed()
+    if failures:
+        print("\ntargets missed: " + "; ".join(failures))
+    else:
+        print("\ntargets met: equal <= 5 % in every cell, +0.02 >= 80 % at 1,409 rows and "
+              "rho 0.8, -0.02 never")
+
+
+def speed() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    for n in (1409, 100_000):
+        y, c, k = pair(n, 0.84, 0.0, 0.8, rng)
+        compare(y, c, k, challenger_version="2", champion_version="1")  # warm
+        reps = 20 if n < 10_000 else 3
+        started = time.perf_counter()
+        for _ in range(reps):
+            compare(y, c, k, challenger_version="2", champion_version="1")
+        took = (time.perf_counter() - started) / reps
+        started = time.perf_counter()
+        for _ in range(reps):
+            roc_auc_score(y, c), roc_auc_score(y, k)
+        bare = (time.perf_counter() - started) / reps
+        print(f"one comparison at {n:,} rows: {took * 1000:.1f} ms (the two AUCs alone with "
+              f"scikit-learn: {bare * 1000:.1f} ms; ratio {took / bare:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()
