@@ -85,6 +85,13 @@ def test_the_logged_model_reloads_with_signature_and_the_same_predictions(traine
                                                   artifact_path="holdout/holdout.csv",
                                                   dst_path=str(tmp_path))
     assert len(pd.read_csv(holdout)) == 1200
+    # the rows that trained it, hashed: none of the holdout's (the comparison checks this)
+    from training.lineage import TRAIN_IDS, overlap
+
+    trained_ids = np.load(mlflow.artifacts.download_artifacts(
+        run_id=trained["run_id"], artifact_path=TRAIN_IDS, dst_path=str(tmp_path)))
+    assert len(trained_ids) == 4800  # train + validation of 6,000 rows
+    assert overlap(pd.read_csv(holdout)["customerID"], trained_ids) == 0
 
 
 def test_score_and_drift_on_files_of_the_real_layout(trained, mlflow_server, tmp_path):

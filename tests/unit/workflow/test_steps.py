@@ -172,3 +172,37 @@ def test_the_holdout_digest_is_part_of_what_an_approval_approves(svc):
     req = state(svc, rid)
     assert req["state"] == "awaiting_approval"
     assert evidence_of(req)["holdout_sha256"] == "ab" * 32
+
+
+def _inconclusive(model, challenger, champion):
+    from dataclasses import replace
+
+    return replace(comparison(challenger, champion, wins=False), outcome="inconclusive",
+                   reasons=["holdout too small: can detect only +0.034 at 80% power "
+                            "(max_detectable_improvement 0.02)"])
+
+
+def test_an_inconclusive_comparison_waits_for_a_person_when_the_policy_says_so(svc):
+    registry = MemoryRegistry({"champion": "1"})
+    policy = {"people": {"ana": {"cli": "ana"}},
+              "default": {"comparison": {"inconclusive": "approval"},
+                          "approval": {"approvers": ["ana"]}}}
+    rid = submit(svc, "2")
+    run(make(svc, registry, Gates(passing, _inconclusive), policy), rid)
+    req = state(svc, rid)
+    assert req["state"] == "awaiting_approval"
+    assert req["reason"] == ("inconclusive comparison with the champion v1: holdout too "
+                             "small: can detect only +0.034 at 80% power "
+                             "(max_detectable_improvement 0.02); waiting for 1 approval(s)")
+    assert registry.aliases["champion"] == "1"
+
+
+def test_an_inconclusive_comparison_is_rejected_by_default(svc):
+    registry = MemoryRegistry({"champion": "1"})
+    rid = submit(svc, "2")
+    run(make(svc, registry, Gates(passing, _inconclusive)), rid)
+    req = state(svc, rid)
+    assert req["state"] == "rejected"
+    assert req["reason"].startswith("inconclusive comparison with the champion v1: holdout "
+                                    "too small")
+    assert registry.aliases["champion"] == "1"
