@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/decision.py
+	$(BIN)/python bench/decision_quality.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
