@@ -10,8 +10,11 @@ Python), so Podium never loads one in its own process. Three levels, strongest f
   Nothing else of the host exists inside: not the store, not the policy, not ``/etc``.
 - ``user``: Podium runs as root without bubblewrap: the child runs as an unprivileged user
   (``nobody``), so it reads only world-readable files; the network is not isolated.
-- ``process``: the same user as Podium: only the allow-listed environment, the limits and the
-  worker's ``PR_SET_DUMPABLE=0`` (its ``/proc/<pid>/environ`` is unreadable) protect it.
+- ``process``: the same user as Podium: the allow-listed environment, the limits and the
+  worker's ``PR_SET_DUMPABLE=0`` (its ``/proc/<pid>/environ`` is unreadable to another
+  process of an ordinary user). When Podium runs as root, the child also gets its own PID and
+  network namespace and no capabilities (``unshare`` + ``setpriv``): root's ptrace right
+  would otherwise read the worker's memory; the files root owns stay readable.
 
 At every level: an environment built from an allow-list (never Podium's), address-space,
 CPU-time and file-size limits, a wall-clock deadline on every call, and the whole process
@@ -51,7 +54,8 @@ PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
             "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "USER": "model",
-            "LOGNAME": "model", "MLFLOW_DISABLE_ENV_MANAGER_CONDA_WARNING": "true"}
+            "LOGNAME": "model", "MLFLOW_DISABLE_ENV_MANAGER_CONDA_WARNING": "true",
+            "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
 
 class SandboxError(Exception):
@@ -84,6 +88,7 @@ class Limits:
     cpu_s: int = 600
     timeout_s: float = 300.0
     file_mb: int = 256
+    tmp_mb: int = 256  # the sandbox's in-memory /tmp and /dev/shm (bwrap)
     start_timeout_s: float = 120.0
 
 
@@ -136,6 +141,10 @@ def detect(mode: str = "auto", user: str = "nobody") -> Isolation:
             return Isolation("user", "; ".join(notes + [f"runs as {user}; network not "
                                                         "isolated"]), user=user)
         notes.append(problem)
+    if _root_namespaces():
+        return Isolation("process", "; ".join(notes + [
+            "same user as Podium (root): own PID and network namespace, no capabilities; "
+            "files root owns stay readable"]))
     return Isolation("process", "; ".join(notes + ["same user as Podium: allow-listed "
                                                    "environment and limits only"]))
 
@@ -154,6 +163,27 @@ def _bwrap_problem() -> str | None:
         first = (out.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
         return f"bubblewrap does not run here: {first[:200]}"
     return None
+
+
+ROOT_NAMESPACES = ["unshare", "--pid", "--fork", "--kill-child", "--net", "--mount-proc",
+                   "setpriv", "--bounding-set", "-all", "--inh-caps", "-all",
+                   "--no-new-privs"]
+
+
+@functools.lru_cache(maxsize=1)
+def _root_namespaces() -> tuple[str, ...]:
+    """For the same-user level when Podium runs as root: the child in its own PID namespace
+    (a ``setsid`` grandchild dies with it; ``/proc`` shows only the sandbox) and network
+    namespace, without any capability (root's ptrace right would read the worker's memory).
+    Empty when util-linux's ``unshare`` / ``setpriv`` cannot do it here."""
+    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")):
+        return ()
+    try:
+        out = subprocess.run([*ROOT_NAMESPACES, "true"], capture_output=True, timeout=30,
+                             env=dict(BASE_ENV))
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return tuple(ROOT_NAMESPACES) if out.returncode == 0 else ()
 
 
 def _user_problem(user: str) -> str | None:
@@ -188,14 +218,16 @@ def _python_argv() -> list[str]:
     return [sys.executable, "-I", "-S", "-B"]
 
 
-def _bwrap_args(inputs: Path) -> list[str]:
+def _bwrap_args(inputs: Path, tmp_mb: int = 256) -> list[str]:
     """The bubblewrap command line: what exists inside the sandbox, all of it read-only
-    except a private /tmp."""
+    except a private /tmp and /dev/shm of ``tmp_mb`` each (memory the address-space limit
+    does not count, so it is bounded here)."""
+    size = str(tmp_mb * 1024 * 1024)
     # the private /tmp first: later mounts (the installation, the input directory) may live
     # under the host's /tmp and must stay visible on top of it
     args = ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             "--uid", "65534", "--gid", "65534",
-            "--tmpfs", "/tmp",  # noqa: S108 (the sandbox's own)
+            "--size", size, "--tmpfs", "/tmp",  # noqa: S108 (the sandbox's own)
             "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
@@ -208,8 +240,10 @@ def _bwrap_args(inputs: Path) -> list[str]:
         if path and not path.startswith("/usr/") and os.path.isdir(path):
             args += ["--ro-bind", path, path]
     args += ["--proc", "/proc", "--dev", "/dev",
+             "--size", size, "--tmpfs", "/dev/shm",  # noqa: S108 (the sandbox's own)
              "--ro-bind", str(CHILD), "/podium/sandbox_child.py",
-             "--ro-bind", str(inputs), str(inputs), "--chdir", "/tmp"]  # noqa: S108
+             "--ro-bind", str(inputs), str(inputs), "--remount-ro", "/",
+             "--chdir", "/tmp"]  # noqa: S108
     return args
 
 
@@ -248,11 +282,14 @@ class Sandbox:
         if isolation.level == "bwrap":
             private = "/tmp"  # noqa: S108 (the sandbox's own tmpfs)
             environ.update(HOME=private, TMPDIR=private, MPLCONFIGDIR=private)
-            argv = [shutil.which("bwrap") or "bwrap", *_bwrap_args(self.inputs), "--",
+            argv = [shutil.which("bwrap") or "bwrap", *_bwrap_args(self.inputs, limits.tmp_mb),
+                    "--",
                     *_python_argv(), "/podium/sandbox_child.py", *_site_packages()]
         else:
             environ.update(HOME=str(work), TMPDIR=str(work), MPLCONFIGDIR=str(work))
             argv = [*_python_argv(), str(CHILD), *_site_packages()]
+            if isolation.level == "process" and _root_namespaces():
+                argv = [*_root_namespaces(), "sh", "-c", '"$@"; exit $?', "sh", *argv]
             if isolation.level == "user":
                 entry = pwd.getpwnam(isolation.user or "nobody")
                 # readable (not writable) by the sandbox user: the model's files

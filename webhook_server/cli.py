@@ -137,7 +137,10 @@ def worker(concurrency: int, scheduler: bool) -> None:
 
     click.echo(f"podium worker: {describe_mode(svc.settings)}", err=True)
     _isolation(svc.settings, "podium worker", jobs=concurrency > 0)
-    run_workers(svc, concurrency=concurrency, scheduler=scheduler, stop=stop)
+    try:
+        run_workers(svc, concurrency=concurrency, scheduler=scheduler, stop=stop)
+    finally:
+        svc.close()  # the spare sandboxes and their directories go too
 
 
 @main.command()
