@@ -35,6 +35,22 @@ def versions(mlflow_server):
     return out
 
 
+CHECKS = "default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5, latency_p95_ms: 1000}\n"
+
+
+@pytest.fixture(scope="module")
+def judge(tmp_path_factory):
+    """The policy's holdout, pinned: 2,000 customers no version trained on (as in the demo).
+    The policies here also relax the single-row latency budget: these tests are about the
+    workflow, and a loaded 2-core CI machine is not a latency benchmark."""
+    from model_tests.holdout import sha256_of
+    from training.data import generate
+
+    path = tmp_path_factory.mktemp("judge") / "judge.csv"
+    generate(2000, seed=4242)[0].to_csv(path, index=False)
+    return f"  holdout: {path}\n  holdout_sha256: {sha256_of(path)}\n"
+
+
 def reset_registry(client, model, versions):
     """A clean registry, v1 champion: no request left for the reconciler to pick up."""
     for v in versions.values():
@@ -73,10 +89,10 @@ def request(client, server, model, version, value="Production"):
 
 
 def test_promotion_rejection_challenger_alias_and_rollback(podium, podium_env, versions,
-                                                           mlflow_client, tmp_path):
+                                                           mlflow_client, tmp_path, judge):
     # The overfit v2 passes every check here so that it is the comparison that rejects it.
     policy = tmp_path / "podium.yaml"
-    policy.write_text("default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5}\n")
+    policy.write_text(CHECKS + judge)
     podium_env = {**podium_env, "PODIUM_POLICY": str(policy)}
     server = podium(PODIUM_POLICY=str(policy))
     hook = cli(podium_env, "webhook", "register", "--url", f"{server.url}/webhooks/mlflow",
@@ -120,7 +136,7 @@ def test_promotion_rejection_challenger_alias_and_rollback(podium, podium_env, v
 
 
 def test_approval_path_and_deciding_twice(podium, podium_env, versions, mlflow_client,
-                                          tmp_path):
+                                          tmp_path, judge):
     m = "churn-wf"
     reset_registry(mlflow_client, m, versions)
     policy = tmp_path / "podium.yaml"
@@ -128,8 +144,8 @@ def test_approval_path_and_deciding_twice(podium, podium_env, versions, mlflow_c
 
     me = pwd.getpwuid(os.getuid()).pw_name  # `podium approve` acts as cli:<OS account>
     policy.write_text(f"people:\n  ops: {{cli: {me}}}\n"
-                      "default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5}\n"
-                      "models:\n  churn-wf:\n    approval: {targets: [Production], "
+                      + CHECKS + judge
+                      + "models:\n  churn-wf:\n    approval: {targets: [Production], "
                       "approvers: [ops], allow_self_approval: true}\n")
     env = {**podium_env, "PODIUM_POLICY": str(policy)}
     server = podium(PODIUM_POLICY=str(policy))
@@ -265,7 +281,7 @@ def slack_settings(slack, policy, **extra) -> dict[str, str]:
 
 
 def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
-        podium, podium_env, versions, mlflow_client, tmp_path):
+        podium, podium_env, versions, mlflow_client, tmp_path, judge):
     """Real MLflow, real webhooks, `podium serve` and a fake Slack spoken to by slack_sdk.
     Slack is down while the request is checked and compared; once it is back, every message
     arrives once and in order; a signed click by an allowed user promotes, the message
@@ -275,8 +291,8 @@ def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
     m = "churn-wf"
     reset_registry(mlflow_client, m, versions)
     policy = tmp_path / "podium.yaml"
-    policy.write_text("default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5}\n"
-                      "models:\n  churn-wf:\n    approval:\n      targets: [Production]\n"
+    policy.write_text(CHECKS + judge
+                      + "models:\n  churn-wf:\n    approval:\n      targets: [Production]\n"
                       f"      approvers: [{ALICE}, {BOB}]\n      quorum: 2\n")
     with FakeSlack(token="xoxb-e2e") as slack:
         slack.down = True
@@ -345,7 +361,7 @@ def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
 
 
 def test_an_approval_nobody_gives_expires_and_the_slack_message_says_so(
-        podium, podium_env, versions, mlflow_client, tmp_path):
+        podium, podium_env, versions, mlflow_client, tmp_path, judge):
     """Real MLflow and `podium serve`: the policy's expiry (here 2 s) ends the request
     rejected, the buttons go, a late click is told so, and the champion stays."""
     from webhook_server.fakes.slack import FakeSlack
@@ -353,8 +369,8 @@ def test_an_approval_nobody_gives_expires_and_the_slack_message_says_so(
     m = "churn-wf"
     reset_registry(mlflow_client, m, versions)
     policy = tmp_path / "podium.yaml"
-    policy.write_text("default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5}\n"
-                      "models:\n  churn-wf:\n    approval:\n      targets: [Production]\n"
+    policy.write_text(CHECKS + judge
+                      + "models:\n  churn-wf:\n    approval:\n      targets: [Production]\n"
                       f"      approvers: [{ALICE}]\n      expiry_hours: 0.0006\n")
     with FakeSlack(token="xoxb-e2e") as slack:
         slack_env = slack_settings(slack, policy, PODIUM_APPROVAL_CHECK_INTERVAL="1")
