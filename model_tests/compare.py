@@ -255,7 +255,8 @@ def compare(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray, *,
             unsure.append(f"{rows} holdout rows were used to train the {who} (the holdout "
                           "must be unseen by both models)")
     limit = cfg.get("max_detectable_improvement")
-    if reasons and limit is not None and math.isfinite(detectable) and detectable > limit:
+    if (reasons and limit is not None and math.isfinite(detectable) and detectable > limit
+            and high > bound):  # a clear loss is a loss, however small the holdout
         unsure.append(f"holdout too small: can detect only {detectable:+.3f} at 80% power "
                       f"(max_detectable_improvement {limit:g})")
     outcome = INCONCLUSIVE if unsure else (LOSES if reasons else WINS)

@@ -101,7 +101,14 @@ class SandboxPool:
             self._ready = ready
             if self._ready:
                 return self._ready.pop(0)
-        return self._start()
+        sandbox = self._start()
+        try:  # a sandbox that cannot start is this machine's problem, never the model's
+            sandbox.ready()
+        except SandboxError as exc:
+            sandbox.remove()
+            raise CheckRunError(f"a sandbox could not start: {exc.reason}",
+                                transient=True) from None
+        return sandbox
 
     def close(self) -> None:
         with self._lock:

@@ -14,7 +14,8 @@ Python), so Podium never loads one in its own process. Three levels, strongest f
   worker's ``PR_SET_DUMPABLE=0`` (its ``/proc/<pid>/environ`` is unreadable to another
   process of an ordinary user). When Podium runs as root, the child also gets its own PID and
   network namespace and no capabilities (``unshare`` + ``setpriv``): root's ptrace right
-  would otherwise read the worker's memory; the files root owns stay readable.
+  would otherwise read the worker's memory; the files root owns stay readable and
+  writable, so this level does not stop a hostile model (``sandbox: required``).
 
 At every level: an environment built from an allow-list (never Podium's), address-space,
 CPU-time and file-size limits, a wall-clock deadline on every call, and the whole process
@@ -144,7 +145,7 @@ def detect(mode: str = "auto", user: str = "nobody") -> Isolation:
     if _root_namespaces():
         return Isolation("process", "; ".join(notes + [
             "same user as Podium (root): own PID and network namespace, no capabilities; "
-            "files root owns stay readable"]))
+            "files root owns stay readable and writable"]))
     return Isolation("process", "; ".join(notes + ["same user as Podium: allow-listed "
                                                    "environment and limits only"]))
 
@@ -306,6 +307,7 @@ class Sandbox:
                 preexec_fn=_limit(limits, no_new_privs=isolation.level != "bwrap"),
                 **kwargs)
         self._ready = False
+        self._max = MAX_MESSAGE
         self._buffer = b""
         self._frames = 0
         self.warm_s: float | None = None
@@ -339,16 +341,23 @@ class Sandbox:
         self.warm_s = hello.get("warm_s")
         self._ready = True
 
-    def call(self, op: str, timeout_s: float | None = None, **args) -> tuple[dict, float]:
-        """Send one request and wait for its reply: (reply, seconds the call took)."""
+    def call(self, op: str, timeout_s: float | None = None, max_bytes: int = 1 << 20,
+             **args) -> tuple[dict, float]:
+        """Send one request and wait for its reply: (reply, seconds the call took). A reply
+        longer than ``max_bytes`` is not a reply (Podium never holds more than it asked for)."""
         self.ready()
+        self._max = min(max_bytes, MAX_MESSAGE)
         data = json.dumps({"op": op, **args}).encode()
         try:
             os.write(self.proc.stdin.fileno(), HEADER.pack(len(data)) + data)
         except OSError:
             raise self._died(op) from None
         started = time.perf_counter()
-        reply = self._receive(self.limits.timeout_s if timeout_s is None else timeout_s, op)
+        try:
+            reply = self._receive(self.limits.timeout_s if timeout_s is None else timeout_s,
+                                  op)
+        finally:
+            self._max = MAX_MESSAGE
         took = time.perf_counter() - started
         if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
             self.close()
@@ -366,16 +375,16 @@ class Sandbox:
         while True:
             if len(self._buffer) >= HEADER.size:
                 (size,) = HEADER.unpack(self._buffer[:HEADER.size])
-                if size > MAX_MESSAGE:
+                if size > self._max:
                     self.close()
                     raise SandboxDied(f"{what}: the sandbox sent a message of {size:,} bytes "
-                                      f"(more than {MAX_MESSAGE:,}): not a reply")
+                                      f"(more than {self._max:,}): not a reply")
                 if len(self._buffer) >= HEADER.size + size:
                     body = self._buffer[HEADER.size:HEADER.size + size]
                     self._buffer = self._buffer[HEADER.size + size:]
                     try:
                         return json.loads(body)
-                    except ValueError:
+                    except (ValueError, RecursionError):  # not JSON, or nested to blow up
                         self.close()
                         raise SandboxDied(f"{what}: the sandbox sent something that is not "
                                           "JSON: not a reply") from None

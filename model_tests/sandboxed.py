@@ -55,13 +55,14 @@ class SandboxedModel:
     def predict_timed(self, frame) -> tuple[np.ndarray, float]:
         """Scores of ``frame`` (one per row) and the seconds the call took, measured by
         Podium around the call (the model cannot report its own latency)."""
-        reply, took = self._call("predict", lambda sb: {"frame": sb.write_frame(frame)})
+        reply, took = self._call("predict", lambda sb: {"frame": sb.write_frame(frame),
+                                                        "max_bytes": 32 * len(frame) + 65536})
         scores = reply.get("scores")
         if not isinstance(scores, list):
             raise ModelFailed(f"{self.label} returned no scores")
         try:
             out = np.asarray(scores, dtype=float)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ModelFailed(f"{self.label} returned scores that are not numbers") from None
         if out.ndim != 1 or len(out) != len(frame):
             raise ModelFailed(f"{self.label} returned {out.size} scores for {len(frame)} rows")

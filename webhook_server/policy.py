@@ -300,9 +300,10 @@ class ModelPolicy:
                                  "logged holdout (holdout/holdout.csv of its run) judge it: for "
                                  "demos only, the model under test then chooses the data it "
                                  "is judged on")
-    sandbox: str = _k("sandbox", "preferred", "required: run model code only under the "
-                      "bubblewrap sandbox (else the request fails); preferred: the strongest "
-                      "isolation this machine has")
+    sandbox: str = _k("sandbox", "required", "required (the default): run model code only "
+                      "under the bubblewrap sandbox, else the request fails; preferred: the "
+                      "strongest isolation this machine has (the weaker levels do not stop a "
+                      "hostile model: docs/architecture.md, threat model)")
     id_column: str = _k("str", "customerID", "the column that identifies a row (customer): "
                         "the comparison refuses holdout rows that trained either model")
     checks: Checks = _sub(Checks, "thresholds of the model-quality checks")

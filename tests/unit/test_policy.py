@@ -493,10 +493,10 @@ def test_uris_are_kept_and_relative_paths_resolve_against_the_file(tmp_path):
 
 # --- the judge's holdout and the sandbox -----------------------------------------------------
 
-def test_the_holdout_keys_default_to_nothing_pinned_no_run_holdout_and_preferred_sandbox():
+def test_the_holdout_keys_default_to_nothing_pinned_no_run_holdout_and_a_required_sandbox():
     churn = load_policy(None).for_model("churn")
     assert churn.holdout is None and churn.holdout_sha256 is None
-    assert churn.allow_run_holdout is False and churn.sandbox == "preferred"
+    assert churn.allow_run_holdout is False and churn.sandbox == "required"
     assert churn.comparison.min_rows == 200 and churn.comparison.as_dict()["min_rows"] == 200
 
 

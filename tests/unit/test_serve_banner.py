@@ -53,7 +53,7 @@ def test_the_worker_says_which_isolation_model_code_gets_and_who_requires_more(t
     policy says `sandbox: required` will fail rather than run there."""
     monkeypatch.setattr(serve_module, "run_workers", lambda *a, **k: None)
     policy = tmp_path / "podium.yaml"
-    policy.write_text("default: {}\nmodels:\n  churn: {sandbox: required}\n")
+    policy.write_text("default: {sandbox: preferred}\nmodels:\n  churn: {sandbox: required}\n")
     env = {"PODIUM_DATABASE_URL": f"sqlite:///{tmp_path / 'podium.db'}",
            "PODIUM_POLICY": str(policy), "PODIUM_SANDBOX": "process"}
     result = CliRunner().invoke(main, ["worker"], env=env, catch_exceptions=False)

@@ -214,3 +214,11 @@ def test_an_equal_challenger_is_promoted_rarely_in_a_short_simulation():
     assert promoted / trials < 0.10
     better, trials = promotion_rate(100, 1409, 0.03, 0.8, {}, seed=12)
     assert better / trials > 0.8
+
+
+def test_a_clear_loss_on_a_small_holdout_is_a_loss_not_inconclusive():
+    rng = np.random.default_rng(4)
+    y, c, k = pair(300, 0.84, -0.15, 0.8, rng)
+    r = compare(y, c, k, challenger_version="2", champion_version="1",
+                comparison={"max_detectable_improvement": 0.02})
+    assert r.ci_high < 0 and r.outcome == "loses"
