@@ -52,7 +52,6 @@ def main() -> None:
         challenger = train(Dataset.synthetic(args.rows, 2), TrainConfig(MODEL, params=params),
                            tracking_uri=mlflow_proc.url)
         client.set_registered_model_alias(MODEL, "champion", champion.version)
-        floor = _floor(champion.version, challenger.version, challenger.run_id)
 
         from model_tests.holdout import sha256_of
         from training.data import generate
@@ -61,7 +60,8 @@ def main() -> None:
         generate(args.rows // 5, seed=99)[0].to_csv(judge, index=False)
         floor = _floor(champion.version, challenger.version, judge)
         (work / "podium.yaml").write_text(  # the defaults: no approval step
-            f"default:\n  holdout: {judge}\n  holdout_sha256: {sha256_of(judge)}\n")
+            f"default:\n  holdout: {judge}\n  holdout_sha256: {sha256_of(judge)}\n"
+            "  sandbox: preferred\n")  # measured at each level, the weaker ones too
         results = {}
         for level in args.isolation.split(","):
             env = {"MLFLOW_TRACKING_URI": mlflow_proc.url, "PODIUM_DATABASE_URL":
