@@ -523,7 +523,9 @@ def test_garbage_on_the_reply_pipe_is_not_a_reply_and_twice_is_a_crash(spawn):
         model.predict(FRAME)
     reason = err.value.reason
     assert "the sandbox died twice on predict" in reason
-    assert reason.count("(more than 67,108,864): not a reply") == 2, reason
+    # a reply may be no longer than the scores asked for (32 bytes a row and a little room)
+    cap = 32 * len(FRAME) + 65536
+    assert reason.count(f"4,294,967,295 bytes (more than {cap:,}): not a reply") == 2, reason
     assert len(model.taken) == 2  # replaced once, then a verdict
     assert not any(s.alive for s in model.taken)
 
