@@ -26,11 +26,10 @@ def model_under_test(request):
 
         mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
         mlflow.set_registry_uri(os.environ["MLFLOW_TRACKING_URI"])
-    from model_tests.context import load
+    from model_tests.context import load, model_name
     from model_tests.runner import holdout_from_policy, thresholds_from_policy
 
     policy = request.config.getoption("--policy")
-    name = uri[len("models:/"):].split("/")[0].split("@")[0] if uri.startswith("models:/") \
-        else None
+    name = model_name(uri)
     m = load(uri, request.config.getoption("--holdout") or holdout_from_policy(policy, name))
     return m, thresholds_from_policy(policy, name)

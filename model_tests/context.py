@@ -49,6 +49,13 @@ class ModelUnderTest:
         return (out[:, 1] if out.ndim == 2 else out), took
 
 
+def model_name(model_uri: str) -> str | None:
+    """``models:/churn/3`` or ``models:/churn@champion`` -> ``churn``; None for other URIs."""
+    if not model_uri.startswith("models:/"):
+        return None
+    return model_uri[len("models:/"):].split("/")[0].split("@")[0]
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     """What the registry says about a version (read by Podium, with its credentials)."""

@@ -23,7 +23,13 @@ import numpy as np
 from model_tests import holdout as holdouts
 from model_tests.checks import run_checks
 from model_tests.compare import Comparison, compare
-from model_tests.context import ModelUnderTest, VersionInfo, signature_of, version_info
+from model_tests.context import (
+    ModelUnderTest,
+    VersionInfo,
+    model_name,
+    signature_of,
+    version_info,
+)
 from model_tests.isolation import Isolation, Limits, Sandbox, SandboxError
 from model_tests.sandboxed import SandboxedModel
 
@@ -129,7 +135,7 @@ class SandboxGates:
     # --- what the workflow calls ---------------------------------------------------------
 
     def check(self, model_uri: str) -> Checked:
-        cfg = self._config(model_uri[len("models:/"):].split("/")[0].split("@")[0])
+        cfg = self._config(model_name(model_uri) or "")
         info = version_info(model_uri, self._client())
         holdout, missing = None, None
         try:

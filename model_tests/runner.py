@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from model_tests.checks import CheckResult, run_checks
-from model_tests.context import load
+from model_tests.context import load, model_name
 
 
 def _model_policy(policy_path: str | None, model_name: str | None):
-    """The model's policy (``None``: the built-in defaults). The service warned about
-    deprecated entries at start; the evaluator child does not repeat it for each check."""
+    """The model's policy (``None``: the built-in defaults), read without repeating its
+    deprecation lines for each check."""
     from webhook_server.policy import load_policy
 
     return load_policy(policy_path, warn=False).for_model(model_name or "")
@@ -29,23 +29,14 @@ def holdout_from_policy(policy_path: str | None, model_name: str | None) -> str 
 
 def check_in_process(model_uri: str, holdout: str | None = None,
                      policy_path: str | None = None) -> list[CheckResult]:
-    return check_loaded(model_uri, holdout, policy_path)[0]
-
-
-def check_loaded(model_uri: str, holdout: str | None = None, policy_path: str | None = None):
-    """The check results and the loaded model under test (the evaluator reuses it)."""
-    name = model_uri[len("models:/"):].split("/")[0].split("@")[0] \
-        if model_uri.startswith("models:/") else None
+    name = model_name(model_uri)
     m = load(model_uri, holdout or holdout_from_policy(policy_path, name))
-    return run_checks(m, thresholds_from_policy(policy_path, name)), m
+    return run_checks(m, thresholds_from_policy(policy_path, name))
 
 
 def compare_in_process(model: str, challenger: str, champion: str | None,
-                       holdout: str | None = None, policy_path: str | None = None, *,
-                       load_model=None, load_holdout=None):
-    """Score both versions on the same holdout and apply the policy's decision rule.
-    ``load_model(uri)`` / ``load_holdout(path, run_id)`` let the evaluator reuse what the
-    checks already loaded."""
+                       holdout: str | None = None, policy_path: str | None = None):
+    """Score both versions on the same holdout and apply the policy's decision rule."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -57,11 +48,10 @@ def compare_in_process(model: str, challenger: str, champion: str | None,
         champion = MlflowClient().get_model_version_by_alias(
             model, cfg.aliases.champion).version
     run_id = MlflowClient().get_model_version(model, challenger).run_id
-    frame, labels = (load_holdout or read_holdout)(holdout or cfg.holdout, run_id)
-    load_model = load_model or mlflow.pyfunc.load_model
+    frame, labels = read_holdout(holdout or cfg.holdout, run_id)
 
     def scores(version: str):
-        out = load_model(f"models:/{model}/{version}").predict(frame)
+        out = mlflow.pyfunc.load_model(f"models:/{model}/{version}").predict(frame)
         out = np.asarray(out)
         return out[:, 1] if out.ndim == 2 else out
 

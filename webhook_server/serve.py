@@ -81,7 +81,7 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
     s = svc.settings
     handlers = svc.handlers()
     if concurrency:
-        svc.warm_evaluators()  # the first request does not wait for the imports
+        svc.warm_sandboxes()  # the first request does not wait for the imports
     sched = None
     if scheduler:
         sched = build_scheduler(svc.store, svc.queue,

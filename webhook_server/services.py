@@ -28,7 +28,7 @@ class Services:
 
     _policy: Policy | None = None
     _slack: object | None = None
-    _evaluators: object | None = None
+    _sandboxes: object | None = None
 
     @property
     def policy(self) -> Policy:
@@ -92,7 +92,7 @@ class Services:
         return detect(self.settings.sandbox, self.settings.sandbox_user)
 
     def sandboxes(self):
-        if self._evaluators is None:
+        if self._sandboxes is None:
             import os
 
             from model_tests.gates import SandboxPool
@@ -101,11 +101,11 @@ class Services:
             s = self.settings
             env = {name: os.environ[name] for name in s.sandbox_env_names()
                    if name in os.environ}
-            self._evaluators = SandboxPool(
+            self._sandboxes = SandboxPool(
                 self.isolation(), Limits(memory_mb=s.sandbox_memory_mb, cpu_s=s.sandbox_cpu_s,
                                          timeout_s=s.sandbox_timeout_s),
                 env=env, spares=s.sandbox_spares)
-        return self._evaluators
+        return self._sandboxes
 
     def judge_config(self, model: str):
         from model_tests.gates import JudgeConfig
@@ -120,7 +120,7 @@ class Services:
                            sandbox_required=cfg.sandbox == "required",
                            id_column=cfg.id_column)
 
-    def warm_evaluators(self) -> None:
+    def warm_sandboxes(self) -> None:
         """Start the spare sandboxes (the first request does not wait for their imports)."""
         self.sandboxes().warm()
 
@@ -163,8 +163,8 @@ class Services:
         return handle
 
     def close(self) -> None:
-        if self._evaluators is not None:
-            self._evaluators.close()
+        if self._sandboxes is not None:
+            self._sandboxes.close()
         self.store.dispose()
 
 

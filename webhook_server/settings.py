@@ -153,7 +153,7 @@ class Settings:
     # --- the alias that means "please promote me" -------------------------------------
     challenger_alias: str = _var(
         "PODIUM_CHALLENGER_ALIAS", "challenger", "Alias that requests Production when set.")
-    # --- the evaluator's sandbox (model code) ------------------------------------------
+    # --- the sandbox of model code --------------------------------------------------------
     sandbox: str = _var(
         "PODIUM_SANDBOX", "auto",
         "Isolation of model code: auto (bubblewrap if it works here, else a separate user "
