@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -10,6 +9,7 @@ import requests
 
 from tests.conftest import API_TOKEN, DEFAULT_POLICY
 from tests.support.signing import SECRET
+from tests.support.waiting import wait_for  # noqa: F401 (the integration tests import it here)
 from webhook_server.devserver import start_mlflow, start_podium
 
 pytestmark = pytest.mark.integration
@@ -95,13 +95,3 @@ def api(podium, path: str):
     return resp.json()
 
 
-def wait_for(predicate, timeout: float = 30, what: str = "condition"):
-    """Poll an observable condition until it holds; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")

@@ -51,6 +51,7 @@ from model_tests.isolation import (
 )
 from model_tests.sandboxed import ModelCrashed, SandboxedModel
 from tests.support import hostile_model as hm
+from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 SECRETS = {
@@ -115,16 +116,6 @@ def gone(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def host_pid(sandbox: Sandbox, inner: int) -> int:
@@ -433,13 +424,13 @@ def test_a_forked_grandchild_dies_with_the_sandbox(warm, level, setsid):
         model = spawner(hm.HostileModel("fork", setsid=setsid))
         model.load()
         assert len(model.predict(FRAME)) == len(FRAME)
-        line = wait_until(lambda: next((ln for ln in spawner.all_stderr().splitlines()
+        line = wait_for(lambda: next((ln for ln in spawner.all_stderr().splitlines()
                                         if ln.startswith(hm.GRANDCHILD)), None),
                           10, "the grandchild to report its pid")
         survivor = host_pid(model.sandbox, int(line[len(hm.GRANDCHILD):]))
         assert not gone(survivor)
         model.close()
-        wait_until(lambda: gone(survivor), 10, f"the grandchild {survivor} to be killed")
+        wait_for(lambda: gone(survivor), 10, f"the grandchild {survivor} to be killed")
         survivor = None
     finally:
         if survivor is not None and not gone(survivor):  # escaped: this test's own mess
@@ -493,7 +484,7 @@ def test_an_endless_predict_passes_its_deadline_and_the_sandbox_is_killed(spawn)
     assert 5 <= took < 15
     assert "predict did not finish within 5 s; the sandbox was killed" in err.value.reason
     assert not model.sandbox.alive
-    wait_until(lambda: all(gone(p) for p in processes), 10, "the sandbox's processes to end")
+    wait_for(lambda: all(gone(p) for p in processes), 10, "the sandbox's processes to end")
     assert len(model.taken) == 1  # a deadline is not retried
     started = time.monotonic()
     with pytest.raises(ModelCrashed) as again:  # later calls fail at once, same reason
