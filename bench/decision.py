@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests  # noqa: E402
 
-from webhook_server.devserver import start_mlflow, start_podium  # noqa: E402
+from webhook_server.dev.processes import start_mlflow, start_podium  # noqa: E402
 
 TOKEN = "bench-token"
 MODEL = "churn-bench"

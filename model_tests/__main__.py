@@ -32,14 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from model_tests import runner
     from model_tests.checks import summary
+    from model_tests.config import read_policy
+    from model_tests.context import model_name
 
     try:
         with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the result
             if args.command == "check":
-                results = runner.check_in_process(args.model_uri, args.holdout, args.policy)
+                judge = read_policy(args.policy, model_name(args.model_uri))
+                results = runner.check_in_process(args.model_uri, judge, args.holdout)
             else:
+                judge = read_policy(args.policy, args.model)
                 report = runner.compare_in_process(args.model, args.challenger, args.champion,
-                                                   args.holdout, args.policy)
+                                                   judge, args.holdout)
     except Exception as exc:
         print(f"{args.command} run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

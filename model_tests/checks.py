@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 from model_tests.context import ModelUnderTest
-from model_tests.defaults import THRESHOLDS as DEFAULT_THRESHOLDS
+from podium_policy.defaults import THRESHOLDS as DEFAULT_THRESHOLDS
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from model_tests import stats
-from model_tests.defaults import BUSINESS as DEFAULT_BUSINESS
-from model_tests.defaults import COMPARISON as DEFAULT_COMPARISON
+from podium_policy.defaults import BUSINESS as DEFAULT_BUSINESS
+from podium_policy.defaults import COMPARISON as DEFAULT_COMPARISON
 
 METRICS = ("roc_auc", "pr_auc", "log_loss", "brier")
 LOSSES = ("log_loss", "brier")  # lower is better: the improvement is champion - challenger

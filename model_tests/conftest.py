@@ -26,10 +26,9 @@ def model_under_test(request):
 
         mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
         mlflow.set_registry_uri(os.environ["MLFLOW_TRACKING_URI"])
+    from model_tests.config import read_policy
     from model_tests.context import load, model_name
-    from model_tests.runner import holdout_from_policy, thresholds_from_policy
 
-    policy = request.config.getoption("--policy")
-    name = model_name(uri)
-    m = load(uri, request.config.getoption("--holdout") or holdout_from_policy(policy, name))
-    return m, thresholds_from_policy(policy, name)
+    judge = read_policy(request.config.getoption("--policy"), model_name(uri))
+    m = load(uri, request.config.getoption("--holdout") or judge.holdout)
+    return m, judge.thresholds

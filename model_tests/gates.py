@@ -16,13 +16,13 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from model_tests import holdout as holdouts
 from model_tests.checks import run_checks
 from model_tests.compare import Comparison, compare
+from model_tests.config import JudgeConfig
 from model_tests.context import (
     ModelUnderTest,
     VersionInfo,
@@ -43,21 +43,6 @@ class CheckRunError(Exception):
     def __init__(self, message: str, transient: bool) -> None:
         super().__init__(message)
         self.transient = transient
-
-
-@dataclass(frozen=True)
-class JudgeConfig:
-    """What the policy says about judging one model (plain values: no policy objects)."""
-
-    thresholds: dict = field(default_factory=dict)
-    comparison: dict = field(default_factory=dict)
-    business: dict = field(default_factory=dict)
-    decision_threshold: float = 0.5
-    holdout: str | None = None
-    holdout_sha256: str | None = None
-    allow_run_holdout: bool = False
-    sandbox_required: bool = False
-    id_column: str = "customerID"
 
 
 class Checked(list):
@@ -169,7 +154,8 @@ class SandboxGates:
             todo["challenger"] = info
         try:
             with ThreadPoolExecutor(len(todo)) as run:  # both models score at once
-                futures = {who: run.submit(self._score, v, f"the {who} v{v.version}", holdout)
+                futures = {who: run.submit(self._score, v, f"the {who} v{v.version}",
+                                           holdout.frame)
                            for who, v in todo.items()}
                 scores = {who: f.result() for who, f in futures.items()}
         finally:
@@ -202,6 +188,17 @@ class SandboxGates:
             return None  # trained before Podium recorded training rows
         trained = np.load(path, allow_pickle=False)
         return overlap(holdout.frame[cfg.id_column], trained)
+
+    def score(self, model_uri: str, frame) -> np.ndarray:
+        """P(churn) for each row of ``frame`` from the version ``model_uri`` names, scored in
+        a sandbox under the model's policy (the scheduled drift job: model code never runs
+        in the worker). CheckRunError when it cannot be scored."""
+        info = version_info(model_uri, self._client())
+        self._config(info.name or "")
+        try:
+            return self._score(info, f"{info.name} v{info.version}", frame)
+        finally:
+            self.pool.warm()
 
     def release(self) -> None:
         """The job is done: nothing of this request's models stays in memory."""
@@ -275,11 +272,11 @@ class SandboxGates:
             None if holdout is None else holdout.labels, holdout_error=missing,
             signature=signature_of(model.files))
 
-    def _score(self, info: VersionInfo, label: str, holdout: holdouts.Holdout) -> np.ndarray:
+    def _score(self, info: VersionInfo, label: str, frame) -> np.ndarray:
         model = self._start(info, label)
         try:
             model.load()
-            return model.predict(holdout.frame)
+            return model.predict(frame)
         except SandboxError as exc:  # ModelFailed, ModelCrashed: a verdict, not a retry
             raise CheckRunError(f"{label} could not be scored: {exc.reason}",
                                 transient=False) from None

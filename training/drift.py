@@ -4,6 +4,7 @@ profile logged with the model version."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +34,12 @@ class DriftReport:
                 "psi": {k: round(v, 6) for k, v in self.psi.items()}}
 
 
-def read_reference(run_id: str) -> dict:
+def read_reference(run_id: str, tracking_uri: str | None = None) -> dict:
     import mlflow
 
     path = mlflow.artifacts.download_artifacts(run_id=run_id,
-                                               artifact_path="reference/profile.json")
+                                               artifact_path="reference/profile.json",
+                                               tracking_uri=tracking_uri)
     return json.loads(Path(path).read_text())
 
 
@@ -45,6 +47,27 @@ def drift_report(reference: dict, frame: pd.DataFrame, predictions: np.ndarray,
                  model_version: str, threshold: float = DEFAULT_THRESHOLD) -> DriftReport:
     return DriftReport(model_version, len(frame), profile.compare(reference, frame, predictions),
                        threshold)
+
+
+Score = Callable[[str, pd.DataFrame], np.ndarray]  # (models:/name/version, rows) -> P(churn)
+
+
+def run_drift(client, model_uri: str, frame: pd.DataFrame, score: Score,
+              threshold: float = DEFAULT_THRESHOLD,
+              tracking_uri: str | None = None) -> DriftReport:
+    """The drift pipeline, the one the scheduled job, ``podium drift`` and the demo run:
+    resolve the version ``model_uri`` names, read its training reference, score ``frame``
+    with ``score`` (the service: in a sandbox; the CLI: in its own process) and compare.
+    ``client`` is an ``MlflowClient`` for the registry: no process-wide MLflow setting is
+    read or changed."""
+    from training.score import resolve_version
+
+    version = resolve_version(model_uri, client)
+    name, number = version.split("/", 1)
+    run_id = client.get_model_version(name, number).run_id
+    reference = read_reference(run_id, tracking_uri)
+    predictions = np.asarray(score(f"models:/{name}/{number}", frame), dtype=float)
+    return drift_report(reference, frame, predictions, version, threshold)
 
 
 def load_frame(path: str | Path, max_rows: int | None = None) -> pd.DataFrame:

@@ -151,14 +151,15 @@ def load_predictor(model_uri: str) -> tuple[Callable[[pd.DataFrame], np.ndarray]
     return (lambda X: model.predict_proba(X)[:, 1]), version
 
 
-def resolve_version(model_uri: str) -> str:
-    """``models:/churn@champion`` -> ``"churn/3"``; other URIs are returned as they are."""
+def resolve_version(model_uri: str, client=None) -> str:
+    """``models:/churn@champion`` -> ``"churn/3"``; other URIs are returned as they are.
+    ``client``: an ``MlflowClient`` (default: one on this process's tracking URI)."""
     if not model_uri.startswith("models:/"):
         return model_uri
     from mlflow import MlflowClient
 
     ref = model_uri[len("models:/"):]
-    client = MlflowClient()
+    client = client or MlflowClient()
     if "@" in ref:
         name, alias = ref.split("@", 1)
         return f"{name}/{client.get_model_version_by_alias(name, alias).version}"
@@ -168,12 +169,13 @@ def resolve_version(model_uri: str) -> str:
     return f"{ref}/{latest.version}"
 
 
-def default_model_uri(model: str, alias: str = "champion") -> str:
+def default_model_uri(model: str, alias: str = "champion", client=None) -> str:
     """``models:/<model>@<alias>`` when the alias exists, else the newest version's URI."""
     from mlflow import MlflowClient
 
+    client = client or MlflowClient()
     try:
-        MlflowClient().get_model_version_by_alias(model, alias)
+        client.get_model_version_by_alias(model, alias)
         return f"models:/{model}@{alias}"
     except Exception:  # no champion yet
-        return f"models:/{resolve_version(f'models:/{model}')}"
+        return f"models:/{resolve_version(f'models:/{model}', client)}"

@@ -13,7 +13,7 @@ import logging
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import Handler
 from webhook_server.store import outbox
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def slack_action_handler(svc) -> Handler:
 
             svc.slack.open_view(trigger_id=p["trigger_id"], view=reject_reason(req))
             return  # the decision comes with the modal's submission
-        workflow = svc.workflow()
+        workflow = svc.workflow
         group = svc.policy.for_model(req["model"]).approval.slack_usergroup
         members = frozenset()
         if group and svc.slack is not None:

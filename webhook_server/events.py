@@ -8,15 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TARGETS = ("Staging", "Production", "Archived")
-_TARGET_BY_LOWER = {t.lower(): t for t in TARGETS}
-
-
-def normalise_target(value: str | None) -> str | None:
-    """``'production'`` -> ``'Production'``; ``None`` for anything that is not a target."""
-    if value is None:
-        return None
-    return _TARGET_BY_LOWER.get(value.strip().lower())
+# the targets a request names are the policy's (re-exported for the sources and the API)
+from podium_policy.targets import TARGETS, normalise_target  # noqa: F401
 
 
 @dataclass(frozen=True)

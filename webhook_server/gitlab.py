@@ -24,7 +24,7 @@ from webhook_server.notify.drain import DeliveryError, drain
 from webhook_server.settings import Settings
 from webhook_server.store import Store
 from webhook_server.store import outbox as ob
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.validate import is_digits
 
 log = logging.getLogger(__name__)

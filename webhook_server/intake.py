@@ -24,7 +24,7 @@ from webhook_server.jobs.queue import JobQueue
 from webhook_server.sources import Delivery
 from webhook_server.store import Store, StoreUnavailable, outbox, states
 from webhook_server.store import deliveries as inbox
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 
 ACCEPTED, IGNORED, TEST, INVALID = "accepted", "ignored", "test", "invalid"
 

@@ -11,7 +11,7 @@ from webhook_server.intake import Intake
 from webhook_server.registry import Registry
 from webhook_server.sources import Delivery
 from webhook_server.store import Store
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 
 log = logging.getLogger(__name__)
 SOURCE = "reconcile"

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from gunicorn.app.base import BaseApplication
 
-from webhook_server.jobs.periodic import add_policy_triggers
 from webhook_server.jobs.scheduler import build_scheduler
 from webhook_server.jobs.worker import Worker, default_owner
+from webhook_server.model_jobs import add_policy_triggers
 from webhook_server.services import Services
 from webhook_server.settings import Settings
 
@@ -79,9 +79,11 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
                 stop: threading.Event) -> None:
     """Run ``concurrency`` worker threads (and the scheduler) until ``stop`` is set."""
     s = svc.settings
-    handlers = svc.handlers()
+    from webhook_server.handlers import for_services
+
+    handlers = for_services(svc)
     if concurrency:
-        svc.warm_sandboxes()  # the first request does not wait for the imports
+        svc.sandboxes.warm()  # the first request does not wait for the imports
     sched = None
     if scheduler:
         sched = build_scheduler(svc.store, svc.queue,
@@ -91,8 +93,7 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
         for trigger in add_policy_triggers(sched, svc.store, svc.queue, svc.policy):
             log.info("scheduled %s", trigger)
         if svc.registry is not None:
-            workflow = svc.workflow()
-            sched.add_job(workflow.expire_approvals, "interval",
+            sched.add_job(svc.workflow.expire_approvals, "interval",
                           seconds=s.approval_check_interval_s, id="expire-approvals")
         sched.start()
     threads = [threading.Thread(target=run_sender, args=(svc, stop), name="outbox-sender",

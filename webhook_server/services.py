@@ -1,12 +1,19 @@
-"""Wire the pieces together from Settings. Used by the app factory, the CLI and tests."""
+"""The composition root: every part of the service built from ``Settings``, each once.
+
+Used by the app factory, the CLI, the worker and tests. Parts that need the policy, MLflow,
+Slack or the sandboxes are built on first use (``podium serve`` and ``podium worker`` load
+the policy at start, so a bad policy stops them there)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
+from podium_policy.policy import Policy, load_policy
 from webhook_server.intake import Intake
 from webhook_server.jobs.queue import SqlJobQueue
-from webhook_server.policy import Policy, load_policy
 from webhook_server.registry import Registry
 from webhook_server.settings import Settings
 from webhook_server.sources.databricks import DatabricksSource
@@ -14,8 +21,17 @@ from webhook_server.sources.mlflow import MlflowSource
 from webhook_server.sources.slack import SlackSource
 from webhook_server.store import Store
 
+if TYPE_CHECKING:
+    from model_tests.config import JudgeConfig
+    from model_tests.gates import SandboxGates, SandboxPool
+    from model_tests.isolation import Isolation
+    from webhook_server.gitlab import GitLabSender
+    from webhook_server.notify.sender import SlackSender
+    from webhook_server.notify.slack import SlackBot
+    from webhook_server.workflow import Gates, Workflow
 
-@dataclass
+
+@dataclass(eq=False)
 class Services:
     settings: Settings
     store: Store
@@ -26,28 +42,80 @@ class Services:
     slack_source: SlackSource
     registry: Registry | None
 
-    _policy: Policy | None = None
-    _slack: object | None = None
-    _sandboxes: object | None = None
-
-    @property
+    @cached_property
     def policy(self) -> Policy:
-        """Loaded on first use (PolicyError when the file is missing or invalid: never the
-        defaults); `podium serve` and `podium worker` load it at start."""
-        if self._policy is None:
-            self._policy = load_policy(self.settings.policy_path)
-        return self._policy
+        """PolicyError when the file is missing or invalid: never the defaults."""
+        return load_policy(self.settings.policy_path)
 
-    @property
-    def slack(self):
+    @cached_property
+    def slack(self) -> SlackBot | None:
         """The Slack Web API client (bot mode), or None."""
         from webhook_server.notify.slack import SlackBot, mode
 
-        if self._slack is None and mode(self.settings) == "bot":
-            self._slack = SlackBot(self.settings)
-        return self._slack
+        return SlackBot(self.settings) if mode(self.settings) == "bot" else None
 
-    def slack_sender(self, owner: str = "sender"):
+    @cached_property
+    def judge(self) -> SandboxGates:
+        """Checks, comparisons and scoring with model code in sandboxes
+        (model_tests/gates.py): one sandbox per model and request, started ahead of it;
+        the judgement runs here."""
+        from model_tests.gates import SandboxGates
+
+        return SandboxGates(self.sandboxes, self.judge_config,
+                            self.settings.mlflow_tracking_uri)
+
+    @cached_property
+    def gates(self) -> Gates:
+        """What the workflow calls: the judge's check, compare and release."""
+        from webhook_server.workflow import Gates
+
+        return Gates(check=self.judge.check, compare=self.judge.compare,
+                     release=self.judge.release)
+
+    @cached_property
+    def workflow(self) -> Workflow:
+        from webhook_server.workflow import Workflow
+
+        if self.registry is None:
+            raise RuntimeError("MLFLOW_TRACKING_URI is not set")
+        workflow = Workflow(self.store, self.queue, self.registry, self.policy, self.gates)
+        # a request whose job dies ends failed, in the transaction that buries the job
+        # (every process that runs or reaps request jobs builds the workflow first)
+        self.queue.on_dead("request", workflow.on_dead)
+        return workflow
+
+    def use_gates(self, gates: Gates) -> Workflow:
+        """Judge with ``gates`` instead of the sandboxes (tests and benchmarks)."""
+        self.__dict__.pop("workflow", None)
+        self.gates = gates
+        return self.workflow
+
+    @cached_property
+    def isolation(self) -> Isolation:
+        """The isolation model code gets on this machine (``podium serve`` prints it)."""
+        from model_tests.isolation import detect
+
+        return detect(self.settings.sandbox, self.settings.sandbox_user)
+
+    @cached_property
+    def sandboxes(self) -> SandboxPool:
+        from model_tests.gates import SandboxPool
+        from model_tests.isolation import Limits
+
+        s = self.settings
+        env = {name: os.environ[name] for name in s.sandbox_env_names() if name in os.environ}
+        return SandboxPool(self.isolation, Limits(memory_mb=s.sandbox_memory_mb,
+                                                  cpu_s=s.sandbox_cpu_s,
+                                                  timeout_s=s.sandbox_timeout_s),
+                           env=env, spares=s.sandbox_spares)
+
+    def judge_config(self, model: str) -> JudgeConfig:
+        from model_tests.config import from_policy
+
+        return from_policy(self.policy.for_model(model))
+
+    def slack_sender(self, owner: str = "sender") -> SlackSender:
+        """A sender of the Slack outbox rows (one per sending thread: it holds a lease)."""
         from webhook_server.notify.sender import SlackSender
         from webhook_server.notify.slack import SlackHook, mode
 
@@ -58,113 +126,14 @@ class Services:
                            quorum_of=lambda m: self.policy.for_model(m).approval.quorum,
                            max_backoff_s=s.notify_max_backoff_s)
 
-    def gitlab_sender(self, owner: str = "sender"):
+    def gitlab_sender(self, owner: str = "sender") -> GitLabSender:
         from webhook_server.gitlab import GitLabSender
 
         return GitLabSender(self.store, self.settings, self.registry, self.policy, owner=owner)
 
-    def workflow(self, gates=None):
-        from webhook_server.workflow import Workflow
-
-        if self.registry is None:
-            raise RuntimeError("MLFLOW_TRACKING_URI is not set")
-        workflow = Workflow(self.store, self.queue, self.registry, self.policy,
-                            gates or self.child_gates())
-        # a request whose job dies ends failed, in the transaction that buries the job
-        # (every process that runs or reaps request jobs builds a workflow first)
-        self.queue.on_dead("request", workflow.on_dead)
-        return workflow
-
-    def child_gates(self):
-        """Checks and comparisons with model code in sandboxes (model_tests/gates.py): one
-        sandbox per model and request, started ahead of it; the judgement runs here."""
-        from model_tests.gates import SandboxGates
-        from webhook_server.workflow import Gates
-
-        gates = SandboxGates(self.sandboxes(), self.judge_config,
-                             self.settings.mlflow_tracking_uri)
-        return Gates(check=gates.check, compare=gates.compare, release=gates.release)
-
-    def isolation(self):
-        """The isolation model code gets on this machine (``podium serve`` prints it)."""
-        from model_tests.isolation import detect
-
-        return detect(self.settings.sandbox, self.settings.sandbox_user)
-
-    def sandboxes(self):
-        if self._sandboxes is None:
-            import os
-
-            from model_tests.gates import SandboxPool
-            from model_tests.isolation import Limits
-
-            s = self.settings
-            env = {name: os.environ[name] for name in s.sandbox_env_names()
-                   if name in os.environ}
-            self._sandboxes = SandboxPool(
-                self.isolation(), Limits(memory_mb=s.sandbox_memory_mb, cpu_s=s.sandbox_cpu_s,
-                                         timeout_s=s.sandbox_timeout_s),
-                env=env, spares=s.sandbox_spares)
-        return self._sandboxes
-
-    def judge_config(self, model: str):
-        from model_tests.gates import JudgeConfig
-
-        cfg = self.policy.for_model(model)
-        return JudgeConfig(thresholds=cfg.checks.as_dict(),
-                           comparison=cfg.comparison.as_dict(),
-                           business=cfg.business.as_dict(),
-                           decision_threshold=cfg.checks.decision_threshold,
-                           holdout=cfg.holdout, holdout_sha256=cfg.holdout_sha256,
-                           allow_run_holdout=cfg.allow_run_holdout,
-                           sandbox_required=cfg.sandbox == "required",
-                           id_column=cfg.id_column)
-
-    def warm_sandboxes(self) -> None:
-        """Start the spare sandboxes (the first request does not wait for their imports)."""
-        self.sandboxes().warm()
-
-    def handlers(self):
-        from webhook_server.jobs import periodic
-        from webhook_server.jobs.handlers import default_handlers
-
-        s = self.settings
-        handlers = default_handlers(self.store, self.intake, self.registry,
-                                    s.challenger_alias)
-        if self.registry is not None:
-            workflow = self.workflow()
-            handlers["request"] = workflow.handle
-            handlers["reconcile"] = self._reconcile_handler(workflow)
-            from webhook_server.approvals import slack_action_handler
-
-            handlers["slack_action"] = slack_action_handler(self)
-        handlers["retrain"] = periodic.retrain_handler(self.store, self.policy,
-                                                       s.mlflow_tracking_uri,
-                                                       s.challenger_alias)
-        handlers["drift"] = periodic.drift_handler(self.store, self.queue, self.policy,
-                                                   s.mlflow_tracking_uri)
-        return handlers
-
-    def _reconcile_handler(self, workflow):
-        """Missed requests (reconcile.py), then champions moved outside Podium."""
-        from webhook_server.reconcile import reconcile
-
-        def handle(job) -> None:
-            report = reconcile(self.store, self.intake, self.registry,
-                               self.settings.challenger_alias)
-            moved = workflow.check_champions()
-            if report.created or moved:
-                import logging
-
-                logging.getLogger(__name__).warning(
-                    "reconcile: scanned %d, created %s, external champion moves %s",
-                    report.scanned, report.created, moved)
-
-        return handle
-
     def close(self) -> None:
-        if self._sandboxes is not None:
-            self._sandboxes.close()
+        if "sandboxes" in self.__dict__:
+            self.sandboxes.close()
         self.store.dispose()
 
 

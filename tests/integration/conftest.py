@@ -10,7 +10,7 @@ import requests
 from tests.conftest import API_TOKEN, DEFAULT_POLICY
 from tests.support.signing import SECRET
 from tests.support.waiting import wait_for  # noqa: F401 (the integration tests import it here)
-from webhook_server.devserver import start_mlflow, start_podium
+from webhook_server.dev.processes import start_mlflow, start_podium
 
 pytestmark = pytest.mark.integration
 

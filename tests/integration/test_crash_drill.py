@@ -21,17 +21,17 @@ import traceback
 
 import pytest
 
+from podium_policy.policy import parse_policy
 from tests.conftest import make_settings
 from tests.integration.conftest import new_version, wait_for
 from tests.support.registry import comparison, passing
 from webhook_server.events import TransitionRequested
 from webhook_server.jobs.queue import SqlJobQueue
 from webhook_server.jobs.worker import Worker
-from webhook_server.policy import parse_policy
 from webhook_server.services import build
 from webhook_server.sources import Delivery
 from webhook_server.store import ledger, states
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import jobs
 from webhook_server.workflow import Gates, Workflow
 
@@ -67,7 +67,7 @@ def _worker(settings, counter, kill_at, errors) -> None:
     try:
         svc = build(settings)
         svc.queue = SqlJobQueue(svc.store, lease_s=LEASE_S, backoff_s=0, max_attempts=20)
-        svc._policy = parse_policy(POLICY)
+        svc.policy = parse_policy(POLICY)
         ticks = Counted(None, counter, kill_at)
 
         def counted(fn):
@@ -172,7 +172,7 @@ def drill_svc(tmp_path, mlflow_server):
                              job_max_attempts=20)
     svc = build(settings)
     svc.store.migrate()
-    svc._policy = parse_policy(POLICY)
+    svc.policy = parse_policy(POLICY)
     yield svc, settings
     svc.close()
 
@@ -208,7 +208,7 @@ def test_mlflow_down_for_20_s_mid_decision_completes_on_fresh_state(
     retries; the champion is moved by hand as MLflow comes back: the promotion compares
     again with the new champion instead of trusting its stale comparison, and waits for an
     approval of the new comparison."""
-    from webhook_server.devserver import start_mlflow
+    from webhook_server.dev.processes import start_mlflow
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
@@ -224,7 +224,7 @@ def test_mlflow_down_for_20_s_mid_decision_completes_on_fresh_state(
                                  job_max_attempts=30)
         svc = build(settings)
         svc.store.migrate()
-        svc._policy = parse_policy(POLICY)
+        svc.policy = parse_policy(POLICY)
         compared = []
 
         def compare(model, challenger, champion):

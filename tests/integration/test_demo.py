@@ -7,7 +7,7 @@ import pytest
 from mlflow import MlflowClient
 from sqlalchemy import create_engine, text
 
-from webhook_server.devserver import bin_path, start_mlflow
+from webhook_server.dev.processes import bin_path, start_mlflow
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from tests.integration.conftest import api, new_version, wait_for
-from webhook_server.devserver import bin_path
+from webhook_server.dev.processes import bin_path
 
 pytestmark = pytest.mark.integration
 

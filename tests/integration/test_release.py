@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import api, wait_for
-from webhook_server.devserver import bin_path
-from webhook_server.fakes.gitlab import FakeGitLab
+from webhook_server.dev.fakes.gitlab import FakeGitLab
+from webhook_server.dev.processes import bin_path
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from training.data import FEATURES, generate, to_typed
-from webhook_server.devserver import bin_path
+from webhook_server.dev.processes import bin_path
 
 pytestmark = pytest.mark.integration
 
@@ -140,9 +140,10 @@ def local_svc(sqlite_url, mlflow_server, tmp_path):
 
 
 def run_job(svc, kind, key, model):
+    from webhook_server.handlers import for_services
     from webhook_server.jobs.queue import Job
 
-    svc.handlers()[kind](Job(1, key, kind, {"model": model}, 1, 6, "test"))
+    for_services(svc)[kind](Job(1, key, kind, {"model": model}, 1, 6, "test"))
 
 
 def audit_rows(svc, action):
@@ -175,7 +176,7 @@ def test_a_scheduled_drift_report_is_audited_and_queues_a_retrain(local_svc, tra
     drifted, _ = generate(3000, seed=31, drift=1.0)
     drifted.to_csv(tmp_path / "recent.csv", index=False)
     (tmp_path / "podium.yaml").write_text(
-        f"models:\n  {trained['model']}:\n    drift: {{input: recent.csv, "
+        f"models:\n  {trained['model']}:\n    sandbox: preferred\n    drift: {{input: recent.csv, "
         "retrain_on_drift: true}\n")
     run_job(local_svc, "drift", f"drift:{trained['model']}:2026-12-01", trained["model"])
     (entry,) = audit_rows(local_svc, "drift")

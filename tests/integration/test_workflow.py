@@ -11,7 +11,7 @@ import pytest
 from model_tests.checks import REGISTRY, CheckResult
 from tests.integration.conftest import api, wait_for
 from training.train import Dataset, TrainConfig, train
-from webhook_server.devserver import bin_path
+from webhook_server.dev.processes import bin_path
 
 pytestmark = pytest.mark.integration
 GOOD = {"num_leaves": 15, "learning_rate": 0.05, "n_estimators": 200, "min_child_samples": 50}
@@ -198,11 +198,11 @@ def test_a_version_failing_any_one_check_is_rejected_and_the_champion_stays(
                                         TransitionRequested(m, versions["v3"], "Production",
                                                             "api")))
     fake = OneFailingCheck(failing)
-    workflow = svc.workflow(Gates(check=fake.check, compare=fake.compare))
+    workflow = svc.use_gates(Gates(check=fake.check, compare=fake.compare))
     workflow.handle(Job(1, f"request:{result.request_id}", "request",
                         {"request_id": result.request_id}, 1, 6, "test"))
     with svc.store.read() as conn:
-        from webhook_server.store import requests as reqs
+        from webhook_server.store import transition_requests as reqs
 
         row = reqs.get(conn, result.request_id)
     svc.close()
@@ -255,7 +255,7 @@ def test_the_champion_moving_during_the_comparison_is_compared_again_in_mlflow(
     rid = svc.intake.record(Delivery("api", "cas", "api.request", "{}", TransitionRequested(
         m, versions["v3"], "Production", "api"))).request_id
     passing = OneFailingCheck(failing=None)
-    svc.workflow(Gates(check=passing.check, compare=compare)).handle(
+    svc.use_gates(Gates(check=passing.check, compare=compare)).handle(
         Job(1, f"request:{rid}", "request", {"request_id": rid}, 1, 6, "test"))
     with svc.store.read() as conn:
         entries = ledger.entries(conn, m)
@@ -286,7 +286,7 @@ def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
     Slack is down while the request is checked and compared; once it is back, every message
     arrives once and in order; a signed click by an allowed user promotes, the message
     shows who decided. Then a second request is rejected from Slack and the champion stays."""
-    from webhook_server.fakes.slack import FakeSlack
+    from webhook_server.dev.fakes.slack import FakeSlack
 
     m = "churn-wf"
     reset_registry(mlflow_client, m, versions)
@@ -364,7 +364,7 @@ def test_an_approval_nobody_gives_expires_and_the_slack_message_says_so(
         podium, podium_env, versions, mlflow_client, tmp_path, judge):
     """Real MLflow and `podium serve`: the policy's expiry (here 2 s) ends the request
     rejected, the buttons go, a late click is told so, and the champion stays."""
-    from webhook_server.fakes.slack import FakeSlack
+    from webhook_server.dev.fakes.slack import FakeSlack
 
     m = "churn-wf"
     reset_registry(mlflow_client, m, versions)

@@ -106,8 +106,8 @@ def test_replay_requeues_the_dead_job_of_a_delivery(client, svc):
 
 
 def test_replay_re_runs_a_delivery_without_dead_jobs_as_a_new_request(client, svc):
-    from webhook_server.store import requests as reqs
     from webhook_server.store import states
+    from webhook_server.store import transition_requests as reqs
 
     body = tag_set()
     client.post("/webhooks/mlflow", data=body, headers=mlflow_headers(body, delivery_id="d-5"))

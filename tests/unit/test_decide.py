@@ -2,13 +2,13 @@
 
 import pytest
 
+from podium_policy.policy import parse_policy
 from tests.conftest import API_TOKEN, make_settings
 from webhook_server.events import TransitionRequested
-from webhook_server.policy import parse_policy
 from webhook_server.services import build
 from webhook_server.sources import Delivery
-from webhook_server.store import requests as reqs
 from webhook_server.store import states
+from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import DecisionConflict, NotAllowed
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -33,7 +33,7 @@ def waiting(svc, policy=None, key="d-1"):
     approval = policy.setdefault("default", {}).setdefault("approval", {})
     approval.setdefault("approvers", ["ana", "bob"])
     approval["approvers"] = [a.removeprefix("cli:") for a in approval["approvers"]]
-    svc._policy = parse_policy(policy)
+    svc.policy = parse_policy(policy)
     result = svc.intake.record(Delivery("api", key, "api.request", "{}",
                                         TransitionRequested(f"churn-{key}", "3", "Production",
                                                             "api")))
@@ -46,12 +46,12 @@ def waiting(svc, policy=None, key="d-1"):
 
 def test_an_approval_queues_the_promotion_once(wsvc):
     rid = waiting(wsvc)
-    out = wsvc.workflow().decide(rid, "cli:ana", True)
+    out = wsvc.workflow.decide(rid, "cli:ana", True)
     assert out == {"request": rid, "state": "approved", "decided_by": "cli:ana"}
     decided = (r"already decided by cli:ana at \d{4}-\d\d-\d\d .* UTC "
                r"\(promoting: moving champion to v3\)")
     with pytest.raises(DecisionConflict, match=decided):
-        wsvc.workflow().decide(rid, "cli:bob", False)
+        wsvc.workflow.decide(rid, "cli:bob", False)
     from webhook_server.jobs.queue import list_jobs
     from webhook_server.store import ledger
 
@@ -68,7 +68,7 @@ def test_an_approval_queues_the_promotion_once(wsvc):
 
 def test_a_rejection_ends_the_request_and_a_later_click_conflicts(wsvc):
     rid = waiting(wsvc)
-    out = wsvc.workflow().decide(rid, "cli:ana", False, note="not this week")
+    out = wsvc.workflow.decide(rid, "cli:ana", False, note="not this week")
     assert out["state"] == "rejected"
     with wsvc.store.read() as conn:
         row = reqs.get(conn, rid)
@@ -76,22 +76,22 @@ def test_a_rejection_ends_the_request_and_a_later_click_conflicts(wsvc):
                                                   "cli:ana")
     late = r"already decided by cli:ana at .* \(rejected: rejected by cli:ana"
     with pytest.raises(DecisionConflict, match=late):
-        wsvc.workflow().decide(rid, "cli:bob", True)
+        wsvc.workflow.decide(rid, "cli:bob", True)
 
 
 def test_only_listed_approvers_may_decide(wsvc):
     rid = waiting(wsvc, {"default": {"approval": {"approvers": ["cli:ana"]}}})
     with pytest.raises(NotAllowed, match="cli:eve is not an approver of churn"):
-        wsvc.workflow().decide(rid, "cli:eve", True)
+        wsvc.workflow.decide(rid, "cli:eve", True)
 
 
 def test_a_quorum_needs_distinct_approvers(wsvc):
     rid = waiting(wsvc, {"default": {"approval": {"quorum": 2}}})
-    first = wsvc.workflow().decide(rid, "cli:ana", True)
+    first = wsvc.workflow.decide(rid, "cli:ana", True)
     assert first["state"] == "awaiting_approval" and first["approvals"] == ["ana"]
     with pytest.raises(DecisionConflict, match="ana already approved .* 1 more approval"):
-        wsvc.workflow().decide(rid, "cli:ana", True)
-    assert wsvc.workflow().decide(rid, "cli:bob", True)["state"] == "approved"
+        wsvc.workflow.decide(rid, "cli:ana", True)
+    assert wsvc.workflow.decide(rid, "cli:bob", True)["state"] == "approved"
 
 
 def test_a_request_not_waiting_cannot_be_decided(wsvc):
@@ -100,7 +100,7 @@ def test_a_request_not_waiting_cannot_be_decided(wsvc):
                                          TransitionRequested("churn", "4", "Production",
                                                              "api")))
     with pytest.raises(DecisionConflict, match="is queued, not waiting for approval"):
-        wsvc.workflow().decide(result.request_id, "cli:ana", True)
+        wsvc.workflow.decide(result.request_id, "cli:ana", True)
 
 
 def test_the_api_answers_404_409_and_200(wsvc):
@@ -122,7 +122,7 @@ def test_an_approval_left_waiting_past_the_expiry_ends_rejected(wsvc):
     from webhook_server.store.schema import utcnow
 
     rid = waiting(wsvc, {"default": {"approval": {"expiry_hours": 2}}})
-    workflow = wsvc.workflow()
+    workflow = wsvc.workflow
     assert workflow.expire_approvals(now=utcnow() + timedelta(hours=1)) == []
     assert workflow.expire_approvals(now=utcnow() + timedelta(hours=3)) == [rid]
     with wsvc.store.read() as conn:
@@ -146,7 +146,7 @@ def test_two_approvers_clicking_at_the_same_moment_make_one_decision(wsvc):
     def click(actor):
         barrier.wait()
         try:
-            outcomes[actor] = wsvc.workflow().decide(rid, actor, True)["state"]
+            outcomes[actor] = wsvc.workflow.decide(rid, actor, True)["state"]
         except DecisionConflict as exc:
             outcomes[actor] = str(exc)
 
@@ -179,7 +179,7 @@ def test_two_approvals_at_the_same_moment_meet_a_quorum_of_two(wsvc):
         outcomes = {}
 
         def click(actor, rid=rid, barrier=barrier, outcomes=outcomes):
-            workflow = wsvc.workflow()
+            workflow = wsvc.workflow
             barrier.wait()
             outcomes[actor] = workflow.decide(rid, actor, True)["state"]
 

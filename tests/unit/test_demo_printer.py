@@ -4,7 +4,7 @@ redirected sys.stdout (a message arrives on the fake Slack's own thread)."""
 import contextlib
 import io
 
-from webhook_server.demo import SlackPrinter
+from webhook_server.dev.demo import SlackPrinter
 
 
 def test_a_message_arriving_during_a_stdout_redirect_still_reaches_the_terminal(capsys):

@@ -4,13 +4,13 @@ version without a merge request, and a deploy pipeline triggered on promotion.""
 
 import pytest
 
+from podium_policy.policy import parse_policy
 from tests.conftest import make_settings
 from tests.support.registry import MemoryRegistry, comparison, passing
+from webhook_server.dev.fakes.gitlab import FakeGitLab
 from webhook_server.events import TransitionRequested
-from webhook_server.fakes.gitlab import FakeGitLab
 from webhook_server.gitlab import GitLabSender, marker
 from webhook_server.jobs.queue import Job
-from webhook_server.policy import parse_policy
 from webhook_server.services import build
 from webhook_server.sources import Delivery
 from webhook_server.store import outbox as ob
@@ -32,7 +32,7 @@ def gsvc(db_url, fake_gitlab):
                               gitlab_trigger_token="glptt-test", gitlab_project_id="42"))
     svc.store.migrate()
     svc.registry = MemoryRegistry({"champion": "1"})
-    svc._policy = parse_policy({})
+    svc.policy = parse_policy({})
     yield svc
     svc.close()
 
@@ -45,7 +45,7 @@ def decide(svc, version="3", mr="7"):
     rid = svc.intake.record(Delivery("api", f"d-{version}", "api.request", "{}",
                                      TransitionRequested("churn", version, "Production",
                                                          "api"))).request_id
-    workflow = svc.workflow(gates=Gates(passing, lambda m, c, k: comparison(c, k)))
+    workflow = svc.use_gates(Gates(passing, lambda m, c, k: comparison(c, k)))
     workflow.handle(Job(1, f"request:{rid}", "request", {"request_id": rid}, 1, 6, "w"))
     return rid
 
@@ -120,7 +120,7 @@ def test_an_unknown_merge_request_is_dropped_with_the_reason(gsvc, fake_gitlab):
 
 
 def test_a_promotion_triggers_the_deploy_pipeline_when_the_policy_asks(gsvc, fake_gitlab):
-    gsvc._policy = parse_policy({"default": {"gitlab": {"deploy_ref": "main"}}})
+    gsvc.policy = parse_policy({"default": {"gitlab": {"deploy_ref": "main"}}})
     decide(gsvc)
     sender = gsvc.gitlab_sender()
     assert sender.flush()["sent"] == 2  # the note, then the deploy trigger it queued
@@ -134,7 +134,7 @@ def test_without_gitlab_settings_decisions_are_marked_and_nothing_is_sent(db_url
     svc = build(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9"))
     svc.store.migrate()
     svc.registry = MemoryRegistry({"champion": "1"})
-    svc._policy = parse_policy({})
+    svc.policy = parse_policy({})
     try:
         decide(svc)
         sender = GitLabSender(svc.store, svc.settings, svc.registry, svc.policy)
@@ -166,7 +166,7 @@ def test_without_a_configured_project_a_tag_is_not_enough(gsvc, fake_gitlab):
 
 
 def test_a_refused_tag_still_deploys_in_the_configured_project(gsvc, fake_gitlab):
-    gsvc._policy = parse_policy({"default": {"gitlab": {"deploy_ref": "main"}}})
+    gsvc.policy = parse_policy({"default": {"gitlab": {"deploy_ref": "main"}}})
     decide(gsvc)
     gsvc.registry.tags["3"]["gitlab.project_id"] = "666"
     assert gsvc.gitlab_sender().flush()["sent"] == 2

@@ -20,13 +20,13 @@ from tests.support.signing import (
     tag_set,
 )
 from webhook_server.app import create_app
-from webhook_server.fakes.slack import click_payload, sign
+from webhook_server.dev.fakes.slack import click_payload, sign
 from webhook_server.routes import health
 from webhook_server.services import build
 from webhook_server.sources import REJECTION_REASONS
 from webhook_server.sources.databricks import DatabricksSource
 from webhook_server.sources.mlflow import UNSIGNED_BANNER
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.store.counters import incr
 from webhook_server.store.schema import counters, deliveries
 

@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from webhook_server.events import Ignored, RequestCancelled, TestDelivery, TransitionRequested
 from webhook_server.sources import Delivery
-from webhook_server.store import requests as reqs
 from webhook_server.store import states
+from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import deliveries, jobs, request_events, requests
 
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from webhook_server.cli import main
-from webhook_server.policy import (
+from podium_policy.policy import (
     Checks,
     ModelPolicy,
     PolicyError,
@@ -22,6 +21,7 @@ from webhook_server.policy import (
     parse_policy,
     parse_text,
 )
+from webhook_server.cli import main
 
 ROOT = Path(__file__).parents[2]
 PEOPLE = "people:\n  alice: {slack: U0123ALICE, cli: alice}\n  bob: {slack: U0456BOB}\n"
@@ -85,15 +85,18 @@ def test_the_model_policy_is_typed_frozen_and_built_once():
 
 
 def test_the_checks_reach_model_tests_as_plain_dicts(tmp_path):
-    from model_tests.runner import holdout_from_policy, thresholds_from_policy
+    from model_tests.config import read_policy
 
     (tmp_path / "h.csv").write_text("Churn\nNo\n")
     (tmp_path / "p.yaml").write_text("default:\n  holdout: h.csv\n"
+                                     "  aliases: {champion: prod}\n"
                                      "  checks: {roc_auc: 0.8, slice_columns: [Contract]}\n")
-    t = thresholds_from_policy(str(tmp_path / "p.yaml"), "churn")
+    judge = read_policy(str(tmp_path / "p.yaml"), "churn")
+    t = judge.thresholds
     assert type(t) is dict and t["roc_auc"] == 0.8 and t["slice_columns"] == ["Contract"]
-    assert holdout_from_policy(str(tmp_path / "p.yaml"), "churn") == str(tmp_path / "h.csv")
-    assert thresholds_from_policy(None, "churn")["roc_auc"] == 0.75
+    assert judge.holdout == str(tmp_path / "h.csv") and judge.champion_alias == "prod"
+    assert type(judge.comparison) is dict and judge.comparison["metric"] == "roc_auc"
+    assert read_policy(None, "churn").thresholds["roc_auc"] == 0.75
 
 
 def test_the_example_policy_in_the_repository_validates_without_warnings(caplog):
@@ -127,7 +130,7 @@ def test_deprecated_approvers_are_accepted_with_one_warning_each(caplog):
     doc = ("people:\n  alice: {slack: U0123ALICE}\n"
            "models:\n  churn:\n    approval:\n      targets: [Production]\n"
            "      approvers: [U0123ALICE, 'cli:carol', U0999DAVE]\n      quorum: 3\n")
-    with caplog.at_level(logging.WARNING, logger="webhook_server.policy"):
+    with caplog.at_level(logging.WARNING, logger="podium_policy.policy"):
         policy = parse_text(doc, source="podium.yaml")
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 3 and lines == list(policy.warnings)
@@ -371,7 +374,7 @@ def test_a_usergroup_lets_the_quorum_exceed_the_listed_approvers():
 def test_the_strict_loader_refuses_duplicate_keys_with_the_line():
     import yaml
 
-    from webhook_server.policy import StrictLoader
+    from podium_policy.policy import StrictLoader
 
     with pytest.raises(yaml.constructor.ConstructorError,
                        match=r"duplicate key 'a' \(first on line 1\)") as err:
@@ -471,7 +474,7 @@ def test_the_example_documents_every_key_with_its_default():
 
     import yaml
 
-    from webhook_server.policy import describe
+    from podium_policy.policy import describe
 
     example = yaml.safe_load((ROOT / "podium.example.yaml").read_text())["default"]
     for path, default, _ in describe():
@@ -529,7 +532,7 @@ def test_an_unpinned_local_holdout_warns_with_the_files_actual_digest(tmp_path, 
     (tmp_path / "data" / "holdout.csv").write_bytes(content)
     (tmp_path / "p.yaml").write_text("default:\n  checks: {roc_auc: 0.7}\n"
                                      "  holdout: data/holdout.csv\n")
-    with caplog.at_level(logging.WARNING, logger="webhook_server.policy"):
+    with caplog.at_level(logging.WARNING, logger="podium_policy.policy"):
         policy = load_policy(tmp_path / "p.yaml")
     digest = hashlib.sha256(content).hexdigest()
     assert policy.warnings == (f"{tmp_path}/p.yaml:3: default.holdout: holdout is not pinned "
@@ -538,7 +541,7 @@ def test_an_unpinned_local_holdout_warns_with_the_files_actual_digest(tmp_path, 
 
 
 def test_a_holdout_larger_than_one_read_chunk_is_hashed_whole(tmp_path):
-    from webhook_server.policy import sha256_file
+    from podium_policy.policy import sha256_file
 
     content = bytes(range(256)) * 10_000  # 2.5 MB: three 1 MiB chunks
     (tmp_path / "big.csv").write_bytes(content)
@@ -592,7 +595,7 @@ def test_a_model_that_inherits_a_missing_holdout_is_not_reported_twice(tmp_path)
 # --- the comparison: a one-sided test ---------------------------------------------------------
 
 def test_the_comparison_defaults_are_model_tests_defaults_and_nothing_else():
-    from model_tests.defaults import COMPARISON
+    from podium_policy.defaults import COMPARISON
 
     churn = load_policy(None).for_model("churn")
     c = churn.comparison
@@ -650,7 +653,7 @@ def test_an_unknown_metric_is_refused_with_the_known_names(value, shown):
 
 
 def test_confidence_is_read_as_a_one_sided_alpha_with_a_deprecation_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="webhook_server.policy"):
+    with caplog.at_level(logging.WARNING, logger="podium_policy.policy"):
         policy = parse_text("default:\n  comparison:\n    confidence: 0.95\n"
                             "models:\n  churn:\n    comparison: {confidence: 0.8}\n",
                             source="podium.yaml")
@@ -711,7 +714,7 @@ def test_a_deprecated_confidence_outside_0_1_is_refused(tmp_path, value):
 
 
 def test_the_deprecated_and_removed_keys_are_no_longer_settings():
-    from webhook_server.policy import describe
+    from podium_policy.policy import describe
 
     keys = {path for path, _, _ in describe()}
     assert {"comparison.alpha", "comparison.rule", "comparison.min_improvement",

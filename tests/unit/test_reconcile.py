@@ -2,7 +2,7 @@
 
 from webhook_server.reconcile import reconcile
 from webhook_server.registry import RequestedVersion
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 
 
 class FakeRegistry:

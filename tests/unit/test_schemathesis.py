@@ -23,8 +23,8 @@ from tests.conftest import API_TOKEN, make_settings
 from tests.support.registry import MemoryRegistry
 from tests.support.signing import databricks_body, databricks_headers, mlflow_headers, tag_set
 from webhook_server.app import create_app
+from webhook_server.dev.fakes.slack import click_payload, sign
 from webhook_server.events import TransitionRequested
-from webhook_server.fakes.slack import click_payload, sign
 from webhook_server.routes import openapi
 from webhook_server.routes.openapi import document
 from webhook_server.services import build

@@ -18,7 +18,7 @@ from webhook_server.notify.drain import drain
 from webhook_server.notify.slack import SlackBot, SlackHook
 from webhook_server.store import Store, audit
 from webhook_server.store import outbox as ob
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0

@@ -17,7 +17,7 @@ from webhook_server.sources._common import (
     is_number,
 )
 from webhook_server.store import StoreUnavailable
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.views import request_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -119,7 +119,7 @@ def _decide(request_id: int, approve: bool):
     if svc.registry is None:
         return error(503, "MLFLOW_TRACKING_URI is not set: Podium cannot decide")
     try:
-        return jsonify(svc.workflow().decide(request_id, g.actor, approve, note))
+        return jsonify(svc.workflow.decide(request_id, g.actor, approve, note))
     except NotAllowed as exc:
         return error(403, str(exc))
     except DecisionConflict as exc:
@@ -153,7 +153,7 @@ def rollback(model: str):
     except PayloadError as exc:
         return error(exc.status, str(exc))
     try:
-        out = svc.workflow().request_rollback(model, g.actor, to)
+        out = svc.workflow.request_rollback(model, g.actor, to)
     except RollbackRefused as exc:
         return error(exc.status, str(exc))
     return jsonify(out), 202

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from podium_policy.policy import Policy
 from webhook_server import keys
 from webhook_server.jobs.queue import Job, JobQueue
-from webhook_server.policy import Policy
 from webhook_server.registry import Registry
 from webhook_server.store import Store, ledger, states
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import decisions, moves
 from webhook_server.workflow import rollback as rollbacks
 from webhook_server.workflow.errors import (

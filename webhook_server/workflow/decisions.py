@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from webhook_server import identity, keys
 from webhook_server.store import audit, ledger, states
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import utcnow
 from webhook_server.workflow import moves
 from webhook_server.workflow.errors import DecisionConflict, DecisionRefused, NotAllowed

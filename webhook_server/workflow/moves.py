@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from webhook_server.store import ledger, outbox, states
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from webhook_server import keys
 from webhook_server.jobs.queue import job_state
 from webhook_server.store import deliveries, ledger, states
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow.errors import RollbackRefused
 from webhook_server.workflow.steps import ROLLBACK_ORIGIN
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import logging
 
+from podium_policy.policy import ModelPolicy
 from webhook_server.constants import TAG_DECIDED_BY, TAG_REQUEST_ID, TAG_STATUS
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import PermanentJobError
-from webhook_server.policy import ModelPolicy
 from webhook_server.store import ledger, states
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import moves, report
 from webhook_server.workflow.errors import Deferred
 

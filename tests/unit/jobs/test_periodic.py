@@ -1,9 +1,9 @@
 from datetime import UTC, datetime
 
-from webhook_server.jobs.periodic import add_policy_triggers, enqueue_dated
+from podium_policy.policy import parse_policy
 from webhook_server.jobs.queue import SqlJobQueue, list_jobs
 from webhook_server.jobs.scheduler import build_scheduler
-from webhook_server.policy import parse_policy
+from webhook_server.model_jobs import add_policy_triggers, enqueue_dated
 
 
 def test_a_dated_trigger_inserts_one_row_per_model_and_day(svc):

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from podium_policy.policy import parse_policy
 from tests.conftest import make_settings
 from tests.support.registry import MemoryRegistry, comparison, passing
 from webhook_server.approvals import slack_action_handler
+from webhook_server.dev.fakes.slack import FakeSlack
 from webhook_server.events import TransitionRequested
-from webhook_server.fakes.slack import FakeSlack
 from webhook_server.jobs.worker import Worker
-from webhook_server.policy import parse_policy
 from webhook_server.services import build
 from webhook_server.sources import Delivery
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import Gates
 
 SIGNING = "test-signing-secret"
@@ -38,11 +38,11 @@ class Rig:
         self.sender = svc.slack_sender(owner="test")
 
     def set_policy(self, approval: dict) -> None:
-        self.svc._policy = parse_policy({"default": {"approval": {
+        self.svc.policy = parse_policy({"default": {"approval": {
             "targets": ["Production"], **approval}}})
 
     def workflow(self):
-        return self.svc.workflow(gates=Gates(passing, lambda m, c, k: comparison(c, k)))
+        return self.svc.use_gates(Gates(passing, lambda m, c, k: comparison(c, k)))
 
     def run_jobs(self) -> int:
         handlers = {"request": self.workflow().handle,
@@ -65,7 +65,7 @@ class Rig:
             return reqs.get(conn, rid)
 
     def click(self, rid: int, user: str, action: str = "approve", **kw):
-        from webhook_server.fakes.slack import click_request
+        from webhook_server.dev.fakes.slack import click_request
 
         body, headers = click_request(SIGNING, rid, user, action=action,
                                       team=kw.pop("team", self.fake.team_id),
@@ -74,7 +74,7 @@ class Rig:
 
     def reject(self, rid: int, user: str, reason: str):
         """Click Reject, let the job open the modal, type ``reason`` and submit it."""
-        from webhook_server.fakes.slack import view_submission
+        from webhook_server.dev.fakes.slack import view_submission
 
         opened = len(self.fake.views)
         assert self.click(rid, user, action="reject").status_code == 200

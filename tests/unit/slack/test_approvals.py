@@ -171,7 +171,7 @@ def test_an_approval_promotes_without_comparing_again_when_the_champion_did_not_
         compared.append(champion)
         return comparison(challenger, champion)
 
-    rig.workflow = lambda: rig.svc.workflow(gates=Gates(passing, compare))
+    rig.workflow = lambda: rig.svc.use_gates(Gates(passing, compare))
     rid = awaiting(rig)
     assert rig.state(rid)["compared_with"] == "1"
     rig.click(rid, ALICE)

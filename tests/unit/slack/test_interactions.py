@@ -9,7 +9,7 @@ import pytest
 from slack_sdk.signature import Clock
 
 from tests.unit.slack.conftest import ALICE, SIGNING
-from webhook_server.fakes.slack import click_payload, sign
+from webhook_server.dev.fakes.slack import click_payload, sign
 from webhook_server.jobs.queue import list_jobs
 from webhook_server.sources import SignatureError
 from webhook_server.sources.slack import SlackSource

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from tests.unit.slack.conftest import ALICE
 from webhook_server.notify.drain import drain
 from webhook_server.store import outbox as ob
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import outbox
 
 

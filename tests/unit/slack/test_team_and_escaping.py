@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.signing import mlflow_headers, tag_set
 from tests.unit.slack.conftest import ALICE, SIGNING
-from webhook_server.fakes.slack import click_payload, sign
+from webhook_server.dev.fakes.slack import click_payload, sign
 from webhook_server.jobs.queue import list_jobs
 from webhook_server.notify import blocks
 from webhook_server.sources.slack import SlackSource

@@ -11,7 +11,7 @@ from slack_sdk.signature import Clock
 from tests.conftest import make_settings
 from tests.support.signing import databricks_body, databricks_headers, mlflow_headers, tag_set
 from webhook_server.app import create_app
-from webhook_server.fakes.slack import click_payload, sign
+from webhook_server.dev.fakes.slack import click_payload, sign
 from webhook_server.services import build
 from webhook_server.sources import SignatureError, secret_list
 from webhook_server.sources.databricks import DatabricksSource

@@ -1,16 +1,16 @@
 """No open request without a live job: a request job that goes dead ends its request
 ``failed`` with the reason (tag, Slack), and ``podium replay`` brings it back where it was."""
 
+from podium_policy.policy import parse_policy
 from tests.support.registry import Faults, FaultyRegistry, MemoryRegistry, comparison, passing
 from webhook_server.events import TransitionRequested
 from webhook_server.jobs.queue import SqlJobQueue, list_jobs
 from webhook_server.jobs.worker import Worker
-from webhook_server.policy import parse_policy
 from webhook_server.replay import replay
 from webhook_server.sources import Delivery
 from webhook_server.store import ledger
 from webhook_server.store import outbox as ob
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import Gates, Workflow
 
 
@@ -30,7 +30,7 @@ class Down(Faults):
 
 
 def test_a_dead_promotion_job_fails_its_request_and_replay_finishes_the_move(svc):
-    svc._policy = parse_policy({})
+    svc.policy = parse_policy({})
     memory, faults = MemoryRegistry({"champion": "1"}), Down()
     queue = SqlJobQueue(svc.store, backoff_s=0)
     svc.queue = queue  # replay requeues through the services' queue
@@ -74,7 +74,7 @@ def test_a_dead_promotion_job_fails_its_request_and_replay_finishes_the_move(svc
 def test_a_request_waiting_for_a_person_is_not_failed_by_a_dead_job(svc):
     """The job's last attempt recorded awaiting_approval and then died (tags failed): the
     request still waits for its approvers."""
-    svc._policy = parse_policy({})
+    svc.policy = parse_policy({})
     workflow = Workflow(svc.store, svc.queue, MemoryRegistry(), svc.policy,
                         Gates(passing, None))
     rid = svc.intake.record(Delivery("api", "d-9", "api.request", "{}", TransitionRequested(

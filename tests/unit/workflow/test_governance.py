@@ -7,16 +7,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from podium_policy.policy import parse_policy
 from tests.conftest import make_settings
 from tests.support.registry import MemoryRegistry, comparison, passing
 from webhook_server.events import TransitionRequested
 from webhook_server.jobs.queue import list_jobs
 from webhook_server.jobs.worker import Worker
-from webhook_server.policy import parse_policy
 from webhook_server.services import build
 from webhook_server.sources import Delivery
 from webhook_server.store import audit, states
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import request_events, utcnow
 from webhook_server.workflow import DecisionConflict, DecisionRefused, Gates, NotAllowed
 
@@ -44,7 +44,7 @@ def gsvc(db_url):
 
 def waiting(svc, pol, version="3", requested_by=None):
     """A request of ``version`` run by the real workflow until it waits for approval."""
-    svc._policy = pol
+    svc.policy = pol
     if requested_by:
         svc.registry.tags.setdefault(version, {})["requested_by"] = requested_by
     rid = svc.intake.record(Delivery("mlflow", f"tag-{version}", "model_version_tag.set",
@@ -56,7 +56,7 @@ def waiting(svc, pol, version="3", requested_by=None):
 
 
 def workflow(svc):
-    return svc.workflow(Gates(passing, lambda m, c, k: comparison(c, k)))
+    return svc.use_gates(Gates(passing, lambda m, c, k: comparison(c, k)))
 
 
 def run_jobs(svc):

@@ -3,15 +3,15 @@ otherwise; champions moved outside Podium are recorded by the reconciler's check
 
 import pytest
 
+from podium_policy.policy import parse_policy
 from tests.conftest import API_TOKEN
 from tests.support.registry import MemoryRegistry, comparison, passing
 from webhook_server.events import TransitionRequested
 from webhook_server.jobs.queue import list_jobs
-from webhook_server.policy import parse_policy
 from webhook_server.sources import Delivery
 from webhook_server.store import ledger
 from webhook_server.store import outbox as ob
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import Gates, RollbackRefused, Workflow, moves
 from webhook_server.workflow.rollback import run
 
@@ -21,7 +21,7 @@ AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 @pytest.fixture
 def rig(svc):
     """churn: v1 promoted, then v2 promoted (ledger: -> 1, 1 -> 2); v9 never champion."""
-    svc._policy = parse_policy({})
+    svc.policy = parse_policy({})
     registry = MemoryRegistry()
     workflow = Workflow(svc.store, svc.queue, registry, svc.policy,
                         Gates(passing, lambda m, c, k: comparison(c, k)))
@@ -66,7 +66,7 @@ def test_a_rollback_to_anything_but_a_former_champion_is_refused(rig, to, status
 
 
 def test_a_model_podium_never_promoted_has_nothing_to_roll_back(svc):
-    svc._policy = parse_policy({})
+    svc.policy = parse_policy({})
     workflow = Workflow(svc.store, svc.queue, MemoryRegistry({"champion": "4"}), svc.policy,
                         Gates(passing, None))
     with pytest.raises(RollbackRefused, match="no champion of other in the ledger") as refused:

@@ -3,18 +3,18 @@ compare-and-set promotion, one decision per model, archive refusal."""
 
 import pytest
 
+from podium_policy.policy import parse_policy
 from tests.support.registry import MemoryRegistry, comparison, passing
 from webhook_server.events import TransitionRequested
 from webhook_server.jobs.queue import Job
-from webhook_server.policy import parse_policy
 from webhook_server.sources import Delivery
 from webhook_server.store import ledger
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import Deferred, Gates, Workflow
 
 
 def make(svc, registry, gates, policy=None):
-    svc._policy = parse_policy(policy or {})
+    svc.policy = parse_policy(policy or {})
     return Workflow(svc.store, svc.queue, registry, svc.policy, gates)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from webhook_server.fakes.serving import FakeServer
+from webhook_server.dev.fakes.serving import FakeServer
 
 
 class FakeGitLab(FakeServer):

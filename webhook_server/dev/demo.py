@@ -24,7 +24,7 @@ import click
 
 from model_tests.holdout import sha256_of
 from training import data as churn_data
-from webhook_server.devserver import bin_path, start_mlflow, start_podium
+from webhook_server.dev.processes import bin_path, start_mlflow, start_podium
 
 DEMO_DIR = Path(".podium/demo")
 MODEL = "churn-demo"
@@ -205,7 +205,7 @@ class _Demo:
     def _start(self) -> None:
         from mlflow import MlflowClient
 
-        from webhook_server.fakes.slack import FakeSlack
+        from webhook_server.dev.fakes.slack import FakeSlack
         from webhook_server.services import build
         from webhook_server.settings import Settings
 
@@ -277,7 +277,7 @@ class _Demo:
         return str(result.version)
 
     def _request(self, version: str, how: str) -> None:
-        from training.requests import request_transition
+        from webhook_server.ask import request_transition
 
         if how.startswith("alias"):
             request_transition(self.client, MODEL, version, challenger_alias="challenger")
@@ -287,7 +287,7 @@ class _Demo:
              "version and compares it with the champion")
 
     def _request_row(self, version: str) -> dict:
-        from webhook_server.store import requests as reqs
+        from webhook_server.store import transition_requests as reqs
 
         def latest():
             with self.svc.store.read() as conn:
@@ -297,7 +297,7 @@ class _Demo:
         return _wait(f"the request for v{version}", latest, 30, self.podium.log_path)
 
     def _state(self, request_id: int) -> dict:
-        from webhook_server.store import requests as reqs
+        from webhook_server.store import transition_requests as reqs
 
         with self.svc.store.read() as conn:
             return reqs.get(conn, request_id)
@@ -355,7 +355,7 @@ class _Demo:
         import mlflow
 
         from training.data import TARGET, generate
-        from training.drift import drift_report, load_frame, read_reference
+        from training.drift import load_frame, run_drift
         from training.score import load_predictor, score_file
 
         batch, _ = generate(2000, seed=11)
@@ -372,15 +372,14 @@ class _Demo:
         recent = self.workdir / "recent.csv"
         drifted.to_csv(recent, index=False)
         frame = load_frame(recent)
-        name, number = version.split("/", 1)
-        run_id = self.client.get_model_version(name, number).run_id
-        drift = drift_report(read_reference(run_id), frame, predict(frame), version, 0.2)
+        drift = run_drift(self.client, f"models:/{version}", frame,
+                          lambda _uri, rows: predict(rows), 0.2, tracking_uri=self.mlflow.url)
         _say(f"drift report on 3,000 recent customers: drift in "
              f"{', '.join(drift.drifted) or 'nothing'} (PSI >= 0.2); `podium drift` prints "
              "the full table")
 
     def _rollback(self, to: str) -> None:
-        out = self.svc.workflow().rollback(MODEL, "cli:demo", to=to)
+        out = self.svc.workflow.rollback(MODEL, "cli:demo", to=to)
         _wait(f"champion at v{to}", lambda: self._champion() == to, 10)
         _say(f"podium rollback {MODEL} --to {to}: champion v{out['from']} -> v{out['to']} "
              f"(MLflow alias now v{self._champion()})")
@@ -397,8 +396,8 @@ class _Demo:
 
     def _timeline(self, versions: list[str]) -> None:
         from webhook_server.store import ledger
-        from webhook_server.store import requests as reqs
-        from webhook_server.tables import render
+        from webhook_server.store import transition_requests as reqs
+        from webhook_server.text_table import render
 
         rows = []
         with self.svc.store.read() as conn:

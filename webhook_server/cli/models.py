@@ -1,4 +1,5 @@
-"""``podium train``, ``podium score``, ``podium drift``: the churn pipeline from the CLI.
+"""``podium train``, ``score``, ``drift``, ``request``, ``check``, ``compare``: the churn
+pipeline and the checks, run in this process on models the caller trusts.
 
 Heavy imports (pandas, scikit-learn, LightGBM, MLflow) happen inside the commands so that
 ``podium --help`` and the service commands stay fast.
@@ -12,25 +13,8 @@ import sys
 
 import click
 
-from webhook_server.tables import render
-
-
-def _tracking_uri() -> str:
-    from webhook_server.cli import _settings
-
-    uri = _settings().mlflow_tracking_uri
-    if not uri:
-        raise click.ClickException("MLFLOW_TRACKING_URI is not set: Podium trains against "
-                                   "an MLflow server (its registry needs a SQL backend)")
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return uri
-
-
-def _progress(message: str) -> None:
-    click.echo(f"  {message}", err=True)
+from webhook_server.cli.context import current, progress
+from webhook_server.text_table import render
 
 
 @click.command()
@@ -62,13 +46,13 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
     except (json.JSONDecodeError, ValueError) as exc:
         raise click.UsageError(
             f"--params must be a JSON object and --tag KEY=VALUE: {exc}") from None
-    uri = _tracking_uri()
+    uri = current().tracking_uri()
     from mlflow import MlflowClient
 
     from training.data import DataError
-    from training.requests import request_transition
     from training.train import Dataset, TrainConfig
     from training.train import train as run_training
+    from webhook_server.ask import request_transition
 
     try:
         dataset = (Dataset.from_csv(data_path) if data_path
@@ -78,14 +62,13 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
     cfg = TrainConfig(model_name=model_name, seed=seed, trials=trials, experiment=experiment,
                       params=params, tags=tag_map)
     with contextlib.redirect_stdout(sys.stderr):  # MLflow prints run links: keep stdout clean
-        result = run_training(dataset, cfg, tracking_uri=uri, progress=_progress)
+        result = run_training(dataset, cfg, tracking_uri=uri, progress=progress)
     requested = None
     if target or challenger:
-        from webhook_server.cli import _settings
 
         requested = request_transition(
             MlflowClient(uri, uri), model_name, result.version, target=target,
-            challenger_alias=_settings().challenger_alias if challenger else None)
+            challenger_alias=current().settings.challenger_alias if challenger else None)
     m = result.metrics
     data = {"model": model_name, "version": result.version, "run_id": result.run_id,
             "run_url": result.run_url, "requested": requested, "params": result.params,
@@ -114,7 +97,7 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
 @click.option("--json", "as_json", is_flag=True)
 def score(model_uri, input_path, output_path, rejects_path, chunk_rows, as_json):
     """Batch inference (CSV or Parquet) in chunks, with a rejects file."""
-    _tracking_uri()
+    current().tracking_uri()
     from training.data import DataError
     from training.score import load_predictor, score_file
 
@@ -152,24 +135,25 @@ def drift(model_name, model_uri, input_path, threshold, as_json):
 
     Exit status 1 when any PSI reaches the threshold.
     """
-    _tracking_uri()
+    uri = current().tracking_uri()
     import mlflow
 
     from training.data import DataError
-    from training.drift import drift_report, load_frame, read_reference
-    from training.score import default_model_uri, resolve_version
+    from training.drift import load_frame, run_drift
+    from training.score import default_model_uri
 
-    uri = model_uri or default_model_uri(model_name)
-    version = resolve_version(uri)
-    name, number = version.split("/", 1)
-    run_id = mlflow.MlflowClient().get_model_version(name, number).run_id
+    client = mlflow.MlflowClient(uri, uri)
     try:
         frame = load_frame(input_path)
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
-    model = mlflow.sklearn.load_model(uri)
-    report = drift_report(read_reference(run_id), frame, model.predict_proba(frame)[:, 1],
-                          version, threshold)
+
+    def score(version_uri, rows):  # this process, on a model the caller trusts
+        return mlflow.sklearn.load_model(version_uri).predict_proba(rows)[:, 1]
+
+    report = run_drift(client, model_uri or default_model_uri(model_name, client=client),
+                       frame, score, threshold, tracking_uri=uri)
+    version = report.model_version
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
     else:
@@ -191,11 +175,11 @@ def drift(model_name, model_uri, input_path, threshold, as_json):
 @click.option("--challenger", is_flag=True, help="Set the challenger alias instead of a tag.")
 def request_cmd(model, version, target, challenger):
     """Request a transition of MODEL VERSION (tag transition_request=TARGET), as in the UI."""
-    uri = _tracking_uri()
+    uri = current().tracking_uri()
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from training.requests import request_transition
+    from webhook_server.ask import request_transition
 
     client = MlflowClient(uri, uri)
     try:
@@ -203,11 +187,10 @@ def request_cmd(model, version, target, challenger):
     except MlflowException:
         raise click.ClickException(f"model {model!r} version {version} does not exist in "
                                    f"the registry at {uri}") from None
-    from webhook_server.cli import _settings
 
     try:
         done = request_transition(client, model, version, target=target,
-                                  challenger_alias=(_settings().challenger_alias
+                                  challenger_alias=(current().settings.challenger_alias
                                                     if challenger else None),
                                   requested_by=_requester())
     except ValueError as exc:
@@ -225,4 +208,67 @@ def _requester() -> str:
     return f"gitlab:{login}" if login else cli_actor()
 
 
-COMMANDS = (train, score, drift, request_cmd)
+@click.command()
+@click.argument("model_uri")
+@click.option("--holdout", type=click.Path(exists=True, dir_okay=False))
+@click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def check(model_uri, holdout, policy_path, as_json):
+    """Model-quality checks: a table, exit 1 on any failure."""
+
+    current().tracking_uri()
+    from model_tests.checks import summary
+    from model_tests.config import read_policy
+    from model_tests.context import model_name
+    from model_tests.runner import check_in_process
+
+    judge = read_policy(policy_path, model_name(model_uri))
+    with contextlib.redirect_stdout(sys.stderr):
+        results = check_in_process(model_uri, judge, holdout)
+    if as_json:
+        click.echo(json.dumps({"model_uri": model_uri, "summary": summary(results),
+                               "checks": [r.as_json() for r in results]}, default=str))
+    else:
+        click.echo(render(["check", "category", "result", "value", "threshold", "reason"],
+                          [[r.name, r.category, "pass" if r.passed else "FAIL",
+                            json.dumps(r.value, default=str)[:30],
+                            json.dumps(r.threshold, default=str)[:20], r.reason]
+                           for r in results], max_width=70))
+        click.echo(f"{model_uri}: {summary(results)}")
+    if not all(r.passed for r in results):
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("model")
+@click.option("--challenger", required=True, help="Challenger version.")
+@click.option("--champion", help="Champion version [the champion alias].")
+@click.option("--holdout", type=click.Path(exists=True, dir_okay=False))
+@click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def compare(model, challenger, champion, holdout, policy_path, as_json):
+    """Champion comparison on one holdout; exit 1 when the challenger does not win."""
+
+    current().tracking_uri()
+    from model_tests.config import read_policy
+    from model_tests.runner import compare_in_process
+
+    judge = read_policy(policy_path, model)
+    with contextlib.redirect_stdout(sys.stderr):
+        r = compare_in_process(model, challenger, champion, judge, holdout)
+    if as_json:
+        click.echo(json.dumps(r.as_json()))
+    else:
+        click.echo(render(["version", "role", r.metric, "F1", "precision", "recall",
+                           f"value ({r.currency})"],
+                          [[s.version, role, f"{s.metric:.4f}", f"{s.f1:.3f}",
+                            f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.value:,.0f}"]
+                           for role, s in (("challenger", r.challenger),
+                                           ("champion", r.champion))]))
+        click.echo(r.line() + ("" if r.wins else "\n" + "; ".join(r.reasons)))
+    if not r.wins:
+        sys.exit(1)
+
+
+
+COMMANDS = (train, score, drift, request_cmd, check, compare)

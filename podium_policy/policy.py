@@ -48,8 +48,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from model_tests import defaults
-from webhook_server.events import TARGETS, normalise_target
+from podium_policy import defaults
+from podium_policy.targets import TARGETS, normalise_target
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Default check thresholds, comparison settings and business values.
 
-The one place they are written: the policy file's defaults are these (webhook_server.policy),
+The one place they are written: the policy file's defaults are these (podium_policy.policy),
 and the checks and the comparison fall back to them when called without a policy.
 ``podium.example.yaml`` documents the same values.
 """

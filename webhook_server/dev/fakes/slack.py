@@ -22,7 +22,7 @@ import requests
 from flask import Flask, Response, request
 from slack_sdk.signature import SignatureVerifier
 
-from webhook_server.fakes.serving import FakeServer
+from webhook_server.dev.fakes.serving import FakeServer
 
 
 class FakeSlack(FakeServer):

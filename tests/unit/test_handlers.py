@@ -3,11 +3,11 @@
 import pytest
 
 from webhook_server.events import TransitionRequested
-from webhook_server.jobs.handlers import request_handler
+from webhook_server.handlers import request_handler
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import PermanentJobError
 from webhook_server.sources import Delivery
-from webhook_server.store import requests as reqs
+from webhook_server.store import transition_requests as reqs
 
 
 def test_the_request_stays_as_it_is_and_the_history_says_why(svc):

@@ -1,0 +1,49 @@
+"""The ``podium`` command: one module per command group, sharing ``context.Context``.
+
+| module | commands |
+|---|---|
+| ``service.py`` | serve, worker, migrate, config, webhook register |
+| ``operations.py`` | requests, show, replay, reconcile, jobs, outbox |
+| ``decisions.py`` | approve, reject, rollback |
+| ``models.py`` | train, score, drift, request, check, compare |
+| ``policy.py`` | policy check |
+| ``demo.py`` | demo |
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from webhook_server.cli import decisions, demo, models, operations, policy, service
+from webhook_server.cli.context import Context
+
+
+class _Podium(click.Group):
+    """A command that needs the policy and finds it missing or invalid (approve, reject,
+    rollback...) stops with one line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from podium_policy.policy import PolicyError
+
+        try:
+            return super().invoke(ctx)
+        except PolicyError as exc:
+            raise click.ClickException(f"policy {exc.one_line()}") from None
+
+
+@click.group(cls=_Podium)
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Podium: automated, audited model promotions for the MLflow registry."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context()
+    ctx.call_on_close(ctx.obj.close)
+
+
+for _module in (service, operations, decisions, models, policy, demo):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

@@ -1,0 +1,20 @@
+"""``podium demo``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command()
+@click.option("--keep-running", is_flag=True, help="Leave the servers up at the end.")
+def demo(keep_running: bool) -> None:
+    """The loop on embedded defaults: local MLflow, Podium, a request end to end."""
+    from webhook_server.dev.demo import run_demo
+
+    sys.exit(run_demo(keep_running=keep_running))
+
+
+
+COMMANDS = (demo,)

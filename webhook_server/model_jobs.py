@@ -1,0 +1,140 @@
+"""Scheduled model jobs from the policy: ``retrain:<model>:<date>`` and
+``drift:<model>:<date>``. The scheduler only inserts the keyed rows; workers run them.
+
+Neither changes anything process-wide in the worker: a retrain runs ``podium train`` as a
+child process (its MLflow run, LightGBM's threads and its output stay there), and the drift
+job scores the champion in a sandbox through the judge, never loading a model here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+from podium_policy.policy import Policy
+from webhook_server.jobs.queue import Job, JobQueue
+from webhook_server.jobs.worker import Handler, PermanentJobError
+from webhook_server.store import Store, audit, outbox
+
+log = logging.getLogger(__name__)
+KINDS = ("retrain", "drift")
+TRAIN_TIMEOUT_S = 3600
+
+
+def enqueue_dated(store: Store, queue: JobQueue, kind: str, model: str,
+                  now: datetime | None = None, reason: str = "schedule") -> bool:
+    day = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
+    with store.tx() as conn:
+        return queue.enqueue(conn, kind=kind, key=f"{kind}:{model}:{day}",
+                             payload={"model": model, "reason": reason})
+
+
+def add_policy_triggers(sched, store: Store, queue: JobQueue, policy: Policy) -> list[str]:
+    from apscheduler.triggers.cron import CronTrigger
+
+    added = []
+    for model in policy.models:
+        schedules = policy.for_model(model).schedules
+        for kind in KINDS:
+            cron = getattr(schedules, kind)
+            if cron:
+                sched.add_job(enqueue_dated, CronTrigger.from_crontab(cron, timezone="UTC"),
+                              args=(store, queue, kind, model), id=f"{kind}:{model}")
+                added.append(f"{kind}:{model} ({cron})")
+    return added
+
+
+def _audit(store: Store, action: str, model: str, detail: dict) -> None:
+    with store.tx() as conn:
+        audit.record(conn, actor="scheduler", action=action, subject=model, detail=detail)
+
+
+def train_command(model: str, cfg, trigger: str) -> list[str]:
+    """``podium train`` for the policy's ``training`` section (``cfg``)."""
+    cmd = [sys.executable, "-m", "webhook_server.cli", "train", "--model", model,
+           "--seed", str(cfg.seed), "--trials", str(cfg.trials), "--request", cfg.request,
+           "--tag", f"podium.trigger={trigger}", "--json"]
+    return cmd + (["--data", cfg.data] if cfg.data else ["--synthetic", str(cfg.synthetic)])
+
+
+def retrain_handler(store: Store, policy: Policy, tracking_uri: str | None) -> Handler:
+    def handle(job: Job) -> None:
+        if not tracking_uri:
+            raise PermanentJobError("MLFLOW_TRACKING_URI is not set")
+        from training.data import DataError
+        from training.train import Dataset
+
+        model = job.payload["model"]
+        cfg = policy.for_model(model).training
+        if cfg.data:  # bad data is permanent: say so here instead of retrying the child
+            try:
+                Dataset.from_csv(cfg.data)
+            except (DataError, OSError) as exc:
+                raise PermanentJobError(f"training data for {model}: {exc}") from exc
+        env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+        try:
+            proc = subprocess.run(train_command(model, cfg, job.key), env=env,
+                                  capture_output=True, text=True, timeout=TRAIN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"podium train for {model} ran over {TRAIN_TIMEOUT_S} s") \
+                from None
+        if proc.returncode != 0:  # MLflow down, out of memory...: the job is retried
+            tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise RuntimeError(f"podium train for {model} exited {proc.returncode}: {tail}")
+        result = json.loads(proc.stdout)
+        _audit(store, "retrain", model, {
+            "job": job.key, "version": result["version"], "requested": result["requested"],
+            "holdout_roc_auc": result["metrics"]["holdout_roc_auc"]})
+        log.info("%s: trained %s v%s and %s", job.key, model, result["version"],
+                 result["requested"])
+
+    return handle
+
+
+def drift_handler(svc) -> Handler:
+    """``svc``: the ``services.Services`` (its policy, store, queue and judge)."""
+
+    def handle(job: Job) -> None:
+        model = job.payload["model"]
+        mp = svc.policy.for_model(model)
+        cfg, uri = mp.drift, svc.settings.mlflow_tracking_uri
+        if not uri or not cfg.input:
+            raise PermanentJobError(f"drift for {model} needs MLFLOW_TRACKING_URI and "
+                                    "drift.input in the policy")
+        from mlflow import MlflowClient
+
+        from model_tests.gates import CheckRunError
+        from training.data import DataError
+        from training.drift import load_frame, run_drift
+        from training.score import default_model_uri
+
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        try:
+            frame = load_frame(cfg.input)
+        except (DataError, OSError) as exc:
+            raise PermanentJobError(f"drift input for {model}: {exc}") from exc
+        try:
+            report = run_drift(client, default_model_uri(model, mp.aliases.champion, client),
+                               frame, svc.judge.score, cfg.threshold, tracking_uri=uri)
+        except CheckRunError as exc:
+            if exc.transient:
+                raise
+            raise PermanentJobError(f"drift for {model}: {exc}") from exc
+        finally:
+            svc.judge.release()
+        _audit(svc.store, "drift", model, {"job": job.key, **report.as_json()})
+        if report.drifted:
+            log.warning("%s: drift in %s", job.key, ", ".join(report.drifted))
+            with svc.store.tx() as conn:
+                outbox.emit(conn, key=f"drift:{job.key}", kind="message", payload={
+                    "text": f":warning: {model} ({report.model_version}): drift in "
+                            f"{', '.join(report.drifted)} (PSI >= {cfg.threshold:g})"
+                            + ("; retraining queued" if cfg.retrain_on_drift else "")})
+            if cfg.retrain_on_drift:
+                enqueue_dated(svc.store, svc.queue, "retrain", model,
+                              reason=f"drift ({job.key})")
+
+    return handle
