@@ -27,8 +27,7 @@ drill: $(STAMP)
 	$(BIN)/python -m pytest -q -m drill
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/podium policy check podium.example.yaml
+	PYTHON=$(BIN)/python bash ci/lint.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/intake.py

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Lint: ruff over the whole tree (config in pyproject.toml), then the policy files: the
-# documented example must validate, and so must the repository's own policy when it has one.
+# Lint: ruff over the whole tree, the import contracts (layers, no cycles, Flask at the edge:
+# [tool.importlinter] in pyproject.toml), then the policy files: the documented example must
+# validate, and so must the repository's own policy when it has one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/_venv.sh
 "$PYTHON" -m ruff check .
+"$(dirname "$PYTHON")/lint-imports" --no-cache
 "$PODIUM" policy check podium.example.yaml
 if [[ -f podium.yaml ]]; then
   "$PODIUM" policy check podium.yaml

@@ -43,7 +43,7 @@ def slack_action_handler(svc) -> Handler:
         if req is None:
             reply(job, f"Request {request_id} does not exist; nothing was decided.")
             return
-        waiting = req["state"] == "awaiting_approval" and not req["decided_by"]
+        waiting = req.state == "awaiting_approval" and not req.decided_by
         if p["action"] == "reject" and not p.get("reason") and waiting:
             if svc.slack is None or not p.get("trigger_id"):
                 reply(job, "Nothing changed: a rejection needs a reason; use `podium reject "
@@ -54,7 +54,7 @@ def slack_action_handler(svc) -> Handler:
             svc.slack.open_view(trigger_id=p["trigger_id"], view=reject_reason(req))
             return  # the decision comes with the modal's submission
         workflow = svc.workflow
-        group = svc.policy.for_model(req["model"]).approval.slack_usergroup
+        group = svc.policy.for_model(req.model).approval.slack_usergroup
         members = frozenset()
         if group and svc.slack is not None:
             members = svc.slack.usergroup_members(group)  # SlackError: the job retries
@@ -74,12 +74,12 @@ def slack_action_handler(svc) -> Handler:
             reply(job, f"Nothing changed: {exc}.")
             return
         if result["state"] == "awaiting_approval":
-            quorum = svc.policy.for_model(req["model"]).approval.quorum
+            quorum = svc.policy.for_model(req.model).approval.quorum
             reply(job, f"You approved request {request_id} ({len(result['approvals'])} of "
                        f"{quorum}); waiting for more approvals.")
         elif result["state"] == "approved":
-            reply(job, f"You approved request {request_id}: promoting {req['model']} "
-                       f"v{req['version']}.")
+            reply(job, f"You approved request {request_id}: promoting {req.model} "
+                       f"v{req.version}.")
         else:
             reply(job, f"You rejected request {request_id}.")
 

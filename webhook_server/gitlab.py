@@ -25,6 +25,7 @@ from webhook_server.settings import Settings
 from webhook_server.store import Store
 from webhook_server.store import outbox as ob
 from webhook_server.store import transition_requests as reqs
+from webhook_server.store.records import Request
 from webhook_server.validate import is_digits
 
 log = logging.getLogger(__name__)
@@ -39,21 +40,21 @@ def marker(request_id: int) -> str:
     return f"<!-- podium:request:{request_id} -->"
 
 
-def note_body(req: dict[str, Any], tracking_uri: str | None = None) -> str:
+def note_body(req: Request, tracking_uri: str | None = None) -> str:
     icon = {"promoted": ":trophy:", "rejected": ":no_entry:", "failed": ":x:",
             "staged": ":package:", "cancelled": ":heavy_minus_sign:",
-            "archived": ":file_cabinet:"}.get(req["state"], "")
-    lines = [marker(req["id"]),
-             f"### {icon} Podium: {req['model']} v{req['version']} → {req['target']}: "
-             f"**{req['state']}**", "", "| | |", "|---|---|",
-             f"| decided by | {req.get('decided_by') or '-'} |",
-             f"| checks | {req.get('checks') or '-'} |",
-             f"| comparison | {(req.get('comparison') or '-').replace('|', '/')} |"]
-    if req.get("reason"):
-        lines.append(f"| reason | {req['reason'].replace('|', '/')[:500]} |")
-    link = version_url(tracking_uri, req["model"], req["version"])
-    lines += ["", f"Podium request {req['id']}" + (f" · [MLflow version]({link})" if link
-                                                   else "")]
+            "archived": ":file_cabinet:"}.get(req.state, "")
+    lines = [marker(req.id),
+             f"### {icon} Podium: {req.model} v{req.version} → {req.target}: "
+             f"**{req.state}**", "", "| | |", "|---|---|",
+             f"| decided by | {req.decided_by or '-'} |",
+             f"| checks | {req.checks or '-'} |",
+             f"| comparison | {(req.comparison or '-').replace('|', '/')} |"]
+    if req.reason:
+        lines.append(f"| reason | {req.reason.replace('|', '/')[:500]} |")
+    link = version_url(tracking_uri, req.model, req.version)
+    lines += ["", f"Podium request {req.id}" + (f" · [MLflow version]({link})" if link
+                                                else "")]
     return "\n".join(lines) + "\n"
 
 
@@ -140,25 +141,25 @@ class GitLabSender:
             return "skipped: GITLAB_URL / GITLAB_TOKEN not set", None
         with self.store.read() as conn:
             req = reqs.get(conn, row["request_id"])
-        tags = self.registry.version_tags(req["model"], req["version"]) if self.registry else {}
+        tags = self.registry.version_tags(req.model, req.version) if self.registry else {}
         iid = tags.get("gitlab.mr_iid")
         project, why_not = choose_project(tags.get("gitlab.project_id"),
                                           self.settings.gitlab_project_id,
                                           self.settings.gitlab_allowed_projects)
         if why_not and tags.get("gitlab.project_id"):
-            log.warning("request %s: %s", req["id"], why_not)
+            log.warning("request %s: %s", req.id, why_not)
         follow_up = None
-        deploy_ref = self.policy.for_model(req["model"]).gitlab.deploy_ref
+        deploy_ref = self.policy.for_model(req.model).gitlab.deploy_ref
         # deploy pipelines run in the version's (allowed) project, else the configured one
         deploy_project = project or self.settings.gitlab_project_id
-        if (req["state"] == "promoted" and deploy_ref and deploy_project
+        if (req.state == "promoted" and deploy_ref and deploy_project
                 and self.settings.gitlab_trigger_token):
-            follow_up = {"key": keys.gitlab_deploy(req["id"]), "kind": "deploy",
-                         "request_id": req["id"],
+            follow_up = {"key": keys.gitlab_deploy(req.id), "kind": "deploy",
+                         "request_id": req.id,
                          "payload": {"project": deploy_project, "ref": deploy_ref,
-                                     "variables": {"MODEL_NAME": req["model"],
-                                                   "MODEL_VERSION": req["version"],
-                                                   "PODIUM_DECISION": req["state"]}}}
+                                     "variables": {"MODEL_NAME": req.model,
+                                                   "MODEL_VERSION": req.version,
+                                                   "PODIUM_DECISION": req.state}}}
         if not iid:
             return "skipped: no merge request linked to the version", follow_up
         if not project:
@@ -166,7 +167,7 @@ class GitLabSender:
         if not is_digits(iid):
             why_not = f"gitlab.mr_iid {iid[:40]!r} is not a merge request number"
             return f"skipped: {why_not}", follow_up
-        mark = marker(req["id"])
+        mark = marker(req.id)
         if row["attempted_at"] and (found := self.client.find_note(project, iid, mark)):
             return f"note {found} (found after a retry)", follow_up
         with self.store.tx() as conn:

@@ -43,7 +43,7 @@ def request_handler(store: Store) -> Handler:
             raise PermanentJobError(f"request {request_id} does not exist")
         with store.tx() as conn:
             reqs.note(conn, request_id, f"job:{job.key}",
-                      f"no MLflow server configured: request stays {row['state']}")
+                      f"no MLflow server configured: request stays {row.state}")
 
     return handle
 

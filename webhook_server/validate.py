@@ -19,14 +19,22 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from webhook_server.sources import PayloadError
-
 MAX_DEPTH = 32
 MAX_DIGITS = 20
 MAX_ID = 2**63 - 1  # the largest id a BIGINT column holds
 MAX_NAME = 200  # model names: keys such as "model:<name>" must fit 255 characters
 MAX_TEXT = 10_000  # free text (comments, reasons)
 BIG_NUMBER = 100  # JSON integers longer than this stay text
+
+
+class PayloadError(Exception):
+    """The request or delivery is authentic but unusable: ``status`` is 400 (malformed) or
+    422 (well-formed, wrong content). Defined here, at the bottom, so the checks below and
+    the sources above share it; ``webhook_server.sources`` re-exports it."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ValidationError(PayloadError, ValueError):

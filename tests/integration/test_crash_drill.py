@@ -130,9 +130,9 @@ class Drill:
     def run(self, request_id: int, kill_at: int | None) -> dict:
         for _ in range(30):
             req = self.get(request_id)
-            if req["state"] in states.TERMINAL and not self.pending_jobs():
+            if req.state in states.TERMINAL and not self.pending_jobs():
                 return req  # decided, and every job that writes its tags has run
-            if req["state"] == states.AWAITING_APPROVAL:
+            if req.state == states.AWAITING_APPROVAL:
                 self.workflow.decide(request_id, "cli:ana", True)
                 continue
             self.fork(kill_at if not self.killed else None)
@@ -182,7 +182,7 @@ def test_a_worker_killed_before_any_mlflow_call_of_a_promotion_and_a_rollback(
     svc, settings = drill_svc
     clean = Drill(svc, settings, mlflow_client, "drill-count", tmp_path)
     rid = clean.submit()
-    assert clean.run(rid, kill_at=None)["state"] == "promoted"
+    assert clean.run(rid, kill_at=None).state == "promoted"
     promotion_calls = clean.calls()
     assert promotion_calls >= 8
     for k in range(1, promotion_calls + 1):
@@ -190,14 +190,14 @@ def test_a_worker_killed_before_any_mlflow_call_of_a_promotion_and_a_rollback(
         rid = drill.submit()
         req = drill.run(rid, kill_at=k)
         assert drill.killed == 1, f"no MLflow call number {k}"
-        assert (req["state"], req["decided_by"]) == ("promoted", "cli:ana"), req
+        assert (req.state, req.decided_by) == ("promoted", "cli:ana"), req
         drill.assert_invariants(drill.v2, drill.v1, [(None, drill.v1), (drill.v1, drill.v2)])
         # then a rollback with the worker killed at the same call number of its job
         asked = drill.workflow.request_rollback(drill.model, "cli:ana", drill.v1)
         drill.killed, before = 0, drill.calls()
         rolled = drill.run(asked["request"], kill_at=before + k)
         if drill.killed:  # the rollback makes fewer calls than the promotion
-            assert rolled["state"] == "promoted", rolled
+            assert rolled.state == "promoted", rolled
         drill.assert_invariants(drill.v1, drill.v2, [(None, drill.v1), (drill.v1, drill.v2),
                                                      (drill.v2, drill.v1)])
 
@@ -240,7 +240,7 @@ def test_mlflow_down_for_20_s_mid_decision_completes_on_fresh_state(
         rid = drill.submit()
         while worker.run_once() is not None:
             pass
-        assert drill.get(rid)["state"] == states.AWAITING_APPROVAL
+        assert drill.get(rid).state == states.AWAITING_APPROVAL
         server.stop()
         workflow.decide(rid, "cli:ana", True)  # the store is up: the decision is recorded
         down_until = time.monotonic() + 20
@@ -249,17 +249,17 @@ def test_mlflow_down_for_20_s_mid_decision_completes_on_fresh_state(
             job = worker.run_once()
             failures += job is not None
             time.sleep(0.2)  # the job's backoff; MLflow is down whatever we do
-        assert failures >= 3 and drill.get(rid)["state"] == states.PROMOTING
+        assert failures >= 3 and drill.get(rid).state == states.PROMOTING
         server = start_mlflow(workdir, port=port)
         client.set_registered_model_alias("outage", "champion", v3)  # moved by hand
-        again = wait_for(lambda: (worker.run_once(), drill.get(rid))[1]["state"]
+        again = wait_for(lambda: (worker.run_once(), drill.get(rid))[1].state
                          == states.AWAITING_APPROVAL and drill.get(rid), 60,
                          "the new comparison to wait for a new approval")
-        assert again["compared_with"] == v3 and compared == [drill.v1, v3]
+        assert again.compared_with == v3 and compared == [drill.v1, v3]
         workflow.decide(rid, "cli:ana", True)  # the first approval covered v1, not v3
-        req = wait_for(lambda: (worker.run_once(), drill.get(rid))[1]["state"]
+        req = wait_for(lambda: (worker.run_once(), drill.get(rid))[1].state
                        in states.TERMINAL and drill.get(rid), 60, "the decision")
-        assert req["state"] == "promoted" and compared == [drill.v1, v3]
+        assert req.state == "promoted" and compared == [drill.v1, v3]
         drill.assert_invariants(drill.v2, v3, [(None, drill.v1), (drill.v1, v3),
                                                (v3, drill.v2)])
         with svc.store.read() as conn:

@@ -206,7 +206,7 @@ def test_a_version_failing_any_one_check_is_rejected_and_the_champion_stays(
 
         row = reqs.get(conn, result.request_id)
     svc.close()
-    assert (row["state"], row["reason"]) == ("rejected", f"failed checks: {failing}")
+    assert (row.state, row.reason) == ("rejected", f"failed checks: {failing}")
     assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v1"]
     tags = tags_when(mlflow_client, m, versions["v3"], "rejected")
     assert tags[f"podium.check.{failing}"] == "fail"
@@ -248,7 +248,7 @@ def test_the_champion_moving_during_the_comparison_is_compared_again_in_mlflow(
         compared.append(champion)
         if len(compared) == 1:  # a release engineer promotes v2 by hand meanwhile
             mlflow_client.set_registered_model_alias(m, "champion", versions["v2"])
-        return compare_in_process(model, challenger, champion)
+        return compare_in_process(model, challenger, champion, svc.judge_config(model))
 
     svc = build(make_settings(sqlite_url, mlflow_tracking_uri=mlflow_server.url))
     svc.store.migrate()

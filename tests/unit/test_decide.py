@@ -60,7 +60,7 @@ def test_an_approval_queues_the_promotion_once(wsvc):
         row = reqs.get(conn, rid)
         intent = ledger.intent_for(conn, rid)
     # the decision records the move's intent before anything touches MLflow
-    assert (row["state"], row["decided_by"]) == ("promoting", "cli:ana")
+    assert (row.state, row.decided_by) == ("promoting", "cli:ana")
     assert (intent["from_version"], intent["to_version"], intent["actor"]) == (None, "3",
                                                                              "cli:ana")
     assert [k.rsplit("-", 1)[0] for k in jobs] == [f"request:{rid}:promote", f"request:{rid}"]
@@ -72,8 +72,8 @@ def test_a_rejection_ends_the_request_and_a_later_click_conflicts(wsvc):
     assert out["state"] == "rejected"
     with wsvc.store.read() as conn:
         row = reqs.get(conn, rid)
-    assert (row["reason"], row["decided_by"]) == ("rejected by cli:ana: not this week",
-                                                  "cli:ana")
+    assert (row.reason, row.decided_by) == ("rejected by cli:ana: not this week",
+                                            "cli:ana")
     late = r"already decided by cli:ana at .* \(rejected: rejected by cli:ana"
     with pytest.raises(DecisionConflict, match=late):
         wsvc.workflow.decide(rid, "cli:bob", True)
@@ -127,7 +127,7 @@ def test_an_approval_left_waiting_past_the_expiry_ends_rejected(wsvc):
     assert workflow.expire_approvals(now=utcnow() + timedelta(hours=3)) == [rid]
     with wsvc.store.read() as conn:
         row = reqs.get(conn, rid)
-    assert (row["state"], row["reason"]) == ("rejected", "approval expired after 2 h")
+    assert (row.state, row.reason) == ("rejected", "approval expired after 2 h")
     with pytest.raises(DecisionConflict):
         workflow.decide(rid, "cli:ana", True)
 
@@ -162,7 +162,7 @@ def test_two_approvers_clicking_at_the_same_moment_make_one_decision(wsvc):
     with wsvc.store.read() as conn:
         promotes = [j for j in list_jobs(conn) if j["key"].startswith(f"request:{rid}:promote-")]
         row = reqs.get(conn, rid)
-    assert len(promotes) == 1 and row["decided_by"] == winners[0]
+    assert len(promotes) == 1 and row.decided_by == winners[0]
 
 
 def test_two_approvals_at_the_same_moment_meet_a_quorum_of_two(wsvc):
@@ -192,4 +192,4 @@ def test_two_approvals_at_the_same_moment_meet_a_quorum_of_two(wsvc):
         with wsvc.store.read() as conn:
             promotes = [j for j in list_jobs(conn)
                         if j["key"].startswith(f"request:{rid}:promote-")]
-            assert reqs.get(conn, rid)["state"] == "promoting" and len(promotes) == 1
+            assert reqs.get(conn, rid).state == "promoting" and len(promotes) == 1

@@ -17,8 +17,8 @@ def test_the_request_stays_as_it_is_and_the_history_says_why(svc):
                                    {"request_id": result.request_id}, 1, 6, "w"))
     with svc.store.read() as conn:
         history = reqs.history(conn, result.request_id)
-        assert reqs.get(conn, result.request_id)["state"] == "queued"
-    assert history[-1]["note"] == "no MLflow server configured: request stays queued"
+        assert reqs.get(conn, result.request_id).state == "queued"
+    assert history[-1].note == "no MLflow server configured: request stays queued"
 
 
 def test_an_unknown_request_is_a_permanent_failure(svc):

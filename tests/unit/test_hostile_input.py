@@ -187,7 +187,7 @@ def test_a_5000_character_target_is_a_rejected_request_with_the_value_cut(hclien
     assert resp.status_code == 200, resp.json
     with hsvc.store.read() as conn:
         row = reqs.get(conn, resp.json["request_id"])
-    assert row["state"] == "rejected" and row["raw_target"] == "P" * 100 + "..."
+    assert row.state == "rejected" and row.raw_target == "P" * 100 + "..."
 
 
 def test_databricks_ids_too_long_for_the_column_are_hashed(hclient, hsvc):

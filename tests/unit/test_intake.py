@@ -31,10 +31,10 @@ def test_a_request_is_stored_with_its_delivery_history_and_first_job(svc):
         row = reqs.get(conn, result.request_id)
         job = conn.execute(select(jobs)).mappings().one()
         delivery = conn.execute(select(deliveries)).mappings().one()
-    assert (row["model"], row["version"], row["target"], row["state"]) == \
+    assert (row.model, row.version, row.target, row.state) == \
         ("churn", "3", "Production", "queued")
     assert job["key"] == f"request:{result.request_id}" and job["lock_key"] == "model:churn"
-    assert row["delivery_pk"] == delivery["id"] and delivery["status"] == "accepted"
+    assert row.delivery_pk == delivery["id"] and delivery["status"] == "accepted"
     assert count(svc, request_events) == 1
 
 
@@ -57,8 +57,8 @@ def test_an_invalid_target_is_stored_as_a_rejected_request_with_the_reason(svc):
     result = deliver(svc, req(target="Prod"))
     with svc.store.tx() as conn:
         row = reqs.get(conn, result.request_id)
-    assert row["state"] == "rejected" and row["target"] is None
-    assert "invalid target 'Prod'" in row["reason"]
+    assert row.state == "rejected" and row.target is None
+    assert "invalid target 'Prod'" in row.reason
     assert count(svc, jobs) == 1  # the job reports the rejection on the version
 
 
@@ -66,16 +66,16 @@ def test_a_newer_request_for_the_same_version_supersedes_the_open_one(svc):
     old = deliver(svc, req(target="Staging"), "d-1").request_id
     new = deliver(svc, req(target="Production"), "d-2").request_id
     with svc.store.tx() as conn:
-        assert reqs.get(conn, old)["state"] == "cancelled"
-        assert reqs.get(conn, old)["reason"] == f"superseded by request {new}"
-        assert reqs.get(conn, new)["state"] == "queued"
+        assert reqs.get(conn, old).state == "cancelled"
+        assert reqs.get(conn, old).reason == f"superseded by request {new}"
+        assert reqs.get(conn, new).state == "queued"
 
 
 def test_requests_for_other_versions_are_left_alone(svc):
     a = deliver(svc, req(version="3"), "d-1").request_id
     deliver(svc, req(version="4"), "d-2")
     with svc.store.tx() as conn:
-        assert reqs.get(conn, a)["state"] == "queued"
+        assert reqs.get(conn, a).state == "queued"
 
 
 def test_deleting_the_tag_cancels_the_open_tag_request_only(svc):
@@ -83,9 +83,9 @@ def test_deleting_the_tag_cancels_the_open_tag_request_only(svc):
     alias = deliver(svc, req(version="5", origin="alias"), "d-2").request_id
     result = deliver(svc, RequestCancelled("churn", "3", origin="tag"), "d-3")
     with svc.store.tx() as conn:
-        assert reqs.get(conn, tag)["state"] == "cancelled"
-        assert reqs.get(conn, tag)["reason"] == "transition_request tag deleted"
-        assert reqs.get(conn, alias)["state"] == "queued"
+        assert reqs.get(conn, tag).state == "cancelled"
+        assert reqs.get(conn, tag).reason == "transition_request tag deleted"
+        assert reqs.get(conn, alias).state == "queued"
     assert result.cancelled == (tag,)
 
 
@@ -131,7 +131,7 @@ def test_the_retried_webhook_after_the_reconciler_joins_its_request(svc):
     assert retried.detail == f"request {recovered.request_id} is already open for this tag"
     assert request_jobs(svc) == [f"request:{recovered.request_id}"]
     with svc.store.read() as conn:
-        assert [r["state"] for r in reqs.list_(conn)] == ["queued"]
+        assert [r.state for r in reqs.list_(conn)] == ["queued"]
         stored = conn.execute(select(deliveries).where(deliveries.c.id == retried.delivery_pk)
                               ).mappings().one()
     assert (stored["status"], stored["detail"]) == ("accepted", retried.detail)
@@ -154,9 +154,9 @@ def test_the_tag_set_again_after_the_request_ended_is_a_new_request(svc):
     new = deliver(svc, req(), "d-2")
     assert new.request_id != old and not new.already_open
     with svc.store.read() as conn:
-        assert [(r["id"], r["state"]) for r in reqs.list_(conn)] == \
+        assert [(r.id, r.state) for r in reqs.list_(conn)] == \
             [(new.request_id, "queued"), (old, "rejected")]
-        assert reqs.get(conn, old)["reason"] == "checks failed"  # not superseded
+        assert reqs.get(conn, old).reason == "checks failed"  # not superseded
     assert request_jobs(svc) == sorted([f"request:{old}", f"request:{new.request_id}"])
 
 
@@ -166,8 +166,8 @@ def test_another_target_or_origin_supersedes_the_open_request(svc, change):
     new = deliver(svc, req(**change), "d-2")
     assert new.request_id != old and not new.already_open
     with svc.store.read() as conn:
-        assert reqs.get(conn, old)["state"] == "cancelled"
-        assert reqs.get(conn, old)["reason"] == f"superseded by request {new.request_id}"
+        assert reqs.get(conn, old).state == "cancelled"
+        assert reqs.get(conn, old).reason == f"superseded by request {new.request_id}"
     assert count(svc, jobs) == 2
 
 
@@ -185,7 +185,7 @@ def test_deleting_the_tag_of_a_promoting_request_leaves_it_to_its_job(svc):
     assert result.cancelled == ()
     assert result.detail == f"request(s) {promo} already promoting: left to finish"
     with svc.store.read() as conn:
-        assert reqs.get(conn, promo)["state"] == "promoting"
+        assert reqs.get(conn, promo).state == "promoting"
     assert request_jobs(svc) == [f"request:{promo}"]  # no ':cancelled' job
 
 
@@ -196,9 +196,9 @@ def test_a_newer_request_waits_behind_a_promoting_one_instead_of_superseding_it(
     assert new.request_id != promo and not new.already_open
     assert (same.request_id, same.already_open) == (promo, True)  # promoting is still open
     with svc.store.read() as conn:
-        assert reqs.get(conn, promo)["state"] == "promoting"
-        assert reqs.get(conn, new.request_id)["state"] == "queued"
-        assert [h["to_state"] for h in reqs.history(conn, promo)] == ["queued", "promoting"]
+        assert reqs.get(conn, promo).state == "promoting"
+        assert reqs.get(conn, new.request_id).state == "queued"
+        assert [h.to_state for h in reqs.history(conn, promo)] == ["queued", "promoting"]
     assert request_jobs(svc) == sorted([f"request:{promo}", f"request:{new.request_id}"])
 
 

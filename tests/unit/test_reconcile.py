@@ -22,7 +22,7 @@ def test_missed_requests_are_created_exactly_once_across_repeated_scans(svc):
     assert second.created == []
     with svc.store.tx() as conn:
         rows = reqs.list_(conn)
-    assert sorted((r["version"], r["origin"], r["requested_by"]) for r in rows) == \
+    assert sorted((r.version, r.origin, r.requested_by) for r in rows) == \
         [("3", "tag", "reconciler"), ("4", "alias", "reconciler")]
 
 
@@ -54,7 +54,7 @@ def jobs_and_requests(svc):
 
     with svc.store.read() as conn:
         return (sorted(conn.execute(select(jobs.c.key)).scalars()),
-                [(r["id"], r["state"]) for r in reqs.list_(conn)])
+                [(r.id, r.state) for r in reqs.list_(conn)])
 
 
 def test_the_webhook_retried_after_the_reconciler_recovered_its_tag_makes_no_second_request(

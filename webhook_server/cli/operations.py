@@ -17,12 +17,10 @@ from webhook_server.text_table import render
 def list_requests(model, state, limit, as_json) -> None:
     """List transition requests, newest first."""
     from webhook_server.store import transition_requests as reqs
-    from webhook_server.views import request_json
 
     svc = current().services()
     with svc.store.read() as conn:
-        rows = [request_json(r) for r in reqs.list_(conn, model=model, state=state,
-                                                    limit=limit)]
+        rows = [r.as_json() for r in reqs.list_(conn, model=model, state=state, limit=limit)]
     emit(rows, as_json, lambda: render(
         ["id", "model", "version", "target", "origin", "state", "updated", "reason"],
         [[r["id"], r["model"], r["version"], r["target"] or r["raw_target"], r["origin"],
@@ -35,14 +33,13 @@ def list_requests(model, state, limit, as_json) -> None:
 def show(request_id: int, as_json: bool) -> None:
     """One request with its history."""
     from webhook_server.store import transition_requests as reqs
-    from webhook_server.views import request_json
 
     svc = current().services()
     with svc.store.read() as conn:
         row = reqs.get(conn, request_id)
         if row is None:
             raise click.ClickException(f"no request {request_id}")
-        data = request_json(row, reqs.history(conn, request_id))
+        data = row.as_json(reqs.history(conn, request_id))
 
     def table() -> str:
         head = (f"request {data['id']}: {data['model']} v{data['version']} -> "

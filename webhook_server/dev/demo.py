@@ -19,12 +19,16 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from model_tests.holdout import sha256_of
 from training import data as churn_data
 from webhook_server.dev.processes import bin_path, start_mlflow, start_podium
+
+if TYPE_CHECKING:
+    from webhook_server.store.records import Request
 
 DEMO_DIR = Path(".podium/demo")
 MODEL = "churn-demo"
@@ -171,7 +175,7 @@ class _Demo:
         v2 = self._train(4000, WEAK)
         self._request(v2, "tag transition_request=Production")
         row = self._await(v2, "rejected")
-        _say(f"rejected: {row['reason']}")
+        _say(f"rejected: {row.reason}")
         _say(f"champion alias stays at v{self._champion()}")
 
         _step(6, "v3: twice the data and a better configuration; offered through the "
@@ -286,17 +290,17 @@ class _Demo:
         _say(f"{how} set on v{version}: MLflow's webhook tells Podium, which checks the "
              "version and compares it with the champion")
 
-    def _request_row(self, version: str) -> dict:
+    def _request_row(self, version: str) -> Request:
         from webhook_server.store import transition_requests as reqs
 
         def latest():
             with self.svc.store.read() as conn:
-                rows = [r for r in reqs.list_(conn, model=MODEL) if r["version"] == version]
+                rows = [r for r in reqs.list_(conn, model=MODEL) if r.version == version]
             return rows[0] if rows else None
 
         return _wait(f"the request for v{version}", latest, 30, self.podium.log_path)
 
-    def _state(self, request_id: int) -> dict:
+    def _state(self, request_id: int) -> Request | None:
         from webhook_server.store import transition_requests as reqs
 
         with self.svc.store.read() as conn:
@@ -305,18 +309,18 @@ class _Demo:
     def _approve(self, version: str, why: str) -> None:
         req = self._request_row(version)
         row = _wait(f"v{version} waiting for approval",
-                    lambda: (r := self._state(req["id"]))["state"] in (
+                    lambda: (r := self._state(req.id)).state in (
                         "awaiting_approval", *TERMINAL) and r, 120, self.podium.log_path)
-        if row["state"] != "awaiting_approval":
+        if row.state != "awaiting_approval":
             raise DemoError(f"v{version} waiting for approval",
-                            f"the request ended {row['state']}: {row['reason']}",
+                            f"the request ended {row.state}: {row.reason}",
                             self.podium.log_path)
-        _say(f"{why}: {row['checks']}"
-             + (f"; {row['comparison']}" if row["comparison"] else ""))
-        message = _wait("the Slack message with buttons", lambda: self._buttons(req["id"]),
+        _say(f"{why}: {row.checks}"
+             + (f"; {row.comparison}" if row.comparison else ""))
+        message = _wait("the Slack message with buttons", lambda: self._buttons(req.id),
                         30, self.podium.log_path)
         _say(f"clicking Approve as <@{APPROVER}> (a signed request to /slack/interactions)")
-        resp = self.slack.click(self.podium.url, self.signing, req["id"], APPROVER,
+        resp = self.slack.click(self.podium.url, self.signing, req.id, APPROVER,
                                 message_ts=message["ts"])
         if resp.status_code != 200:
             raise DemoError("click Approve", f"HTTP {resp.status_code}: {resp.text[:300]}",
@@ -330,13 +334,13 @@ class _Demo:
                     return message
         return None
 
-    def _await(self, version: str, expected: str) -> dict:
+    def _await(self, version: str, expected: str) -> Request:
         req = self._request_row(version)
-        row = _wait(f"v{version} decided", lambda: (r := self._state(req["id"]))["state"]
+        row = _wait(f"v{version} decided", lambda: (r := self._state(req.id)).state
                     in TERMINAL and r, 180, self.podium.log_path)
-        if row["state"] != expected:
-            raise DemoError(f"v{version} {expected}", f"the request ended {row['state']}: "
-                            f"{row['reason']}", self.podium.log_path)
+        if row.state != expected:
+            raise DemoError(f"v{version} {expected}", f"the request ended {row.state}: "
+                            f"{row.reason}", self.podium.log_path)
         tags = _wait(f"v{version} tags written back",
                      lambda: (t := self._tags(version)).get("podium.status") == expected and t,
                      30, self.podium.log_path)
@@ -402,14 +406,13 @@ class _Demo:
         rows = []
         with self.svc.store.read() as conn:
             for req in reversed(reqs.list_(conn, model=MODEL)):
-                for h in reqs.history(conn, req["id"]):
-                    if h["from_state"] == h["to_state"] and not h["note"]:
+                for h in reqs.history(conn, req.id):
+                    if h.from_state == h.to_state and not h.note:
                         continue
-                    event = h["note"] or EVENTS.get(h["to_state"], h["to_state"])
-                    if h["from_state"] is None:
-                        event = f"request received ({req['origin']})"
-                    rows.append((h["at"], [MODEL, req["version"], event[:60], h["to_state"],
-                                           h["actor"]]))
+                    event = h.note or EVENTS.get(h.to_state, h.to_state)
+                    if h.from_state is None:
+                        event = f"request received ({req.origin})"
+                    rows.append((h.at, [MODEL, req.version, event[:60], h.to_state, h.actor]))
             for entry in ledger.entries(conn, MODEL):
                 if entry["kind"] == "rollback":
                     rows.append((entry["at"], [MODEL, entry["to_version"],

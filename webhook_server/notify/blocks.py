@@ -15,6 +15,7 @@ from urllib.parse import quote
 from webhook_server.keys import SLACK_APPROVE as APPROVE
 from webhook_server.keys import SLACK_REJECT as REJECT
 from webhook_server.store import states
+from webhook_server.store.records import Request
 
 _SLACK_ACTOR = re.compile(r"\bslack:([UW][A-Z0-9]{2,})\b")
 _SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -68,44 +69,44 @@ def version_url(tracking_uri: str | None, model: str, version: str) -> str | Non
     return f"{tracking_uri.rstrip('/')}/#/models/{quote(model)}/versions/{quote(version)}"
 
 
-def title(req: dict[str, Any]) -> str:
-    return f"{req['model']} v{req['version']} → {req['target'] or req['raw_target']}"
+def title(req: Request) -> str:
+    return f"{req.model} v{req.version} → {req.target or req.raw_target}"
 
 
-def parent(req: dict[str, Any], *, tracking_uri: str | None = None,
+def parent(req: Request, *, tracking_uri: str | None = None,
            public_url: str | None = None, buttons: bool = True,
            approvals: list[str] | None = None, quorum: int = 1) -> tuple[str, list]:
     """The request's parent message: summary fields, links, and buttons while waiting."""
-    state = req["state"]
+    state = req.state
     text = f"{ICONS.get(state, '')} {escape(title(req))}: {escape(state)}"
     fields = [f"*Status*\n{ICONS.get(state, '')} {escape(state)}",
-              f"*Checks*\n{escape(req.get('checks') or '-')}",
-              f"*Requested by*\n{who(req.get('requested_by') or req['origin'])}",
-              f"*Decided by*\n{who(req.get('decided_by'))}"]
+              f"*Checks*\n{escape(req.checks or '-')}",
+              f"*Requested by*\n{who(req.requested_by or req.origin)}",
+              f"*Decided by*\n{who(req.decided_by)}"]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title(req)[:150]}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
-    if req.get("comparison"):
+    if req.comparison:
         blocks.append({"type": "section", "text": {
-            "type": "mrkdwn", "text": f"*Comparison* {clip(md(req['comparison']), 2900)}"}})
-    if req.get("reason"):
+            "type": "mrkdwn", "text": f"*Comparison* {clip(md(req.comparison), 2900)}"}})
+    if req.reason:
         blocks.append({"type": "section", "text": {
-            "type": "mrkdwn", "text": f"*Reason* {clip(md(req['reason']), 2900)}"}})
+            "type": "mrkdwn", "text": f"*Reason* {clip(md(req.reason), 2900)}"}})
     links = []
-    if url := version_url(tracking_uri, req["model"], req["version"]):
+    if url := version_url(tracking_uri, req.model, req.version):
         links.append(f"<{url}|MLflow version>")
     if public_url:
-        links.append(f"<{public_url.rstrip('/')}/api/v1/requests/{req['id']}|request "
-                     f"{req['id']} (report)>")
-    context = [f"request {req['id']}"] + links
+        links.append(f"<{public_url.rstrip('/')}/api/v1/requests/{req.id}|request "
+                     f"{req.id} (report)>")
+    context = [f"request {req.id}"] + links
     if approvals:
         context.append(f"approved by {', '.join(who(a) for a in approvals)} "
                        f"({len(approvals)}/{quorum})")
     blocks.append({"type": "context",
                    "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
-    if buttons and state == states.AWAITING_APPROVAL and not req.get("decided_by"):
-        value = str(req["id"])
+    if buttons and state == states.AWAITING_APPROVAL and not req.decided_by:
+        value = str(req.id)
         blocks.append({"type": "actions", "block_id": f"podium_decide_{value}", "elements": [
             {"type": "button", "action_id": APPROVE, "style": "primary", "value": value,
              "text": {"type": "plain_text", "text": "Approve"},

@@ -1,21 +1,22 @@
-"""Slack modals: the reason a person gives when rejecting a request."""
+"""Slack modals: the reason a person gives when rejecting a request. Its submission is read
+by ``webhook_server.sources.slack_modal``, which owns the field ids."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from webhook_server.keys import SLACK_REJECT_VIEW
+from webhook_server.sources.slack_modal import REASON_ACTION, REASON_BLOCK
+from webhook_server.store.records import Request
 
-REASON_BLOCK = REASON_ACTION = "reason"
 
-
-def reject_reason(req: dict[str, Any]) -> dict[str, Any]:
+def reject_reason(req: Request) -> dict[str, Any]:
     """The modal Reject opens: one required text field; the request id rides along in
     ``private_metadata`` (Slack returns it on submission)."""
-    title = f"{req['model']} v{req['version']}"
+    title = f"{req.model} v{req.version}"
     return {
         "type": "modal", "callback_id": SLACK_REJECT_VIEW,
-        "private_metadata": str(req["id"]),
+        "private_metadata": str(req.id),
         "title": {"type": "plain_text", "text": "Reject this version"},
         "submit": {"type": "plain_text", "text": "Reject"},
         "close": {"type": "plain_text", "text": "Cancel"},
@@ -29,10 +30,3 @@ def reject_reason(req: dict[str, Any]) -> dict[str, Any]:
         ],
     }
 
-
-def submitted_reason(view: dict[str, Any]) -> str | None:
-    """The reason typed into ``reject_reason``'s modal, from a ``view_submission``."""
-    values = ((view.get("state") or {}).get("values") or {})
-    field = (values.get(REASON_BLOCK) or {}).get(REASON_ACTION) or {}
-    value = field.get("value") if isinstance(field, dict) else None
-    return value.strip() if isinstance(value, str) and value.strip() else None

@@ -71,7 +71,7 @@ class SlackSender:
         req, approvals, thread = self._request(request_id)
         text, body = blocks.parent(req, tracking_uri=self.tracking_uri,
                                    public_url=self.public_url, approvals=approvals,
-                                   quorum=self.quorum_of(req["model"]))
+                                   quorum=self.quorum_of(req.model))
         if thread is None:
             parent_key = keys.request_parent_message(request_id)
             found = (self.bot.find(parent_key, oldest=self._oldest(row))
@@ -134,4 +134,4 @@ class SlackSender:
         with self.store.read() as conn:
             req = reqs.get(conn, row["request_id"])
         title = blocks.escape(blocks.title(req)) if markup else blocks.title(req)
-        return f"{title} (request {req['id']}): {blocks.step(row['payload'])}"
+        return f"{title} (request {req.id}): {blocks.step(row['payload'])}"

@@ -18,7 +18,6 @@ from webhook_server.sources._common import (
 )
 from webhook_server.store import StoreUnavailable
 from webhook_server.store import transition_requests as reqs
-from webhook_server.views import request_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -52,7 +51,7 @@ def list_requests():
     with services().store.read() as conn:
         rows = reqs.list_(conn, model=request.args.get("model"),
                           state=request.args.get("state"), limit=int(limit))
-    return jsonify({"requests": [request_json(r) for r in rows]})
+    return jsonify({"requests": [r.as_json() for r in rows]})
 
 
 @bp.get("/requests/<int:request_id>")
@@ -61,7 +60,7 @@ def show_request(request_id: int):
         row = reqs.get(conn, request_id)
         if row is None:
             return error(404, f"no request {request_id}")
-        return jsonify(request_json(row, reqs.history(conn, request_id)))
+        return jsonify(row.as_json(reqs.history(conn, request_id)))
 
 
 @bp.post("/requests")

@@ -1,26 +1,29 @@
-"""Event sources: verify raw bytes, parse, return a domain event. Nothing else."""
+"""Event sources: verify raw bytes, parse, return a domain event. Nothing else.
+
+One module per sender (``mlflow``, ``databricks``, ``slack``) holds its source class and
+the order of its checks; ``*_signature`` / ``*_events`` / ``slack_actions`` hold the
+details. Shared: ``errors`` (why a delivery is refused), ``window`` (the timestamp window),
+``_common`` (field helpers)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from webhook_server.events import Event
+from webhook_server.sources.errors import (
+    MALFORMED,
+    MISMATCH,
+    MISSING,
+    REJECTION_REASONS,
+    STALE,
+    UNCONFIGURED,
+    UNKNOWN_WORKSPACE,
+    PayloadError,
+    SignatureError,
+)
 
-# Why a delivery was refused before its content was trusted: the only label values of
-# ``podium_rejected_signatures_total{reason}`` (never text from the request).
-MISSING, MALFORMED, STALE, MISMATCH, UNCONFIGURED, UNKNOWN_WORKSPACE = (
-    "missing", "malformed", "stale", "mismatch", "unconfigured", "unknown_workspace")
-REJECTION_REASONS = (MISSING, MALFORMED, STALE, MISMATCH, UNCONFIGURED, UNKNOWN_WORKSPACE)
-
-
-class SignatureError(Exception):
-    """The delivery is not provably from the configured sender (HTTP 401).
-
-    ``reason`` is one of ``REJECTION_REASONS``; the message says exactly what was wrong."""
-
-    def __init__(self, message: str, reason: str = MISMATCH) -> None:
-        super().__init__(message)
-        self.reason = reason if reason in REJECTION_REASONS else MALFORMED
+__all__ = ["MALFORMED", "MISMATCH", "MISSING", "REJECTION_REASONS", "STALE", "UNCONFIGURED",
+           "UNKNOWN_WORKSPACE", "Delivery", "PayloadError", "SignatureError", "secret_list"]
 
 
 def secret_list(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
@@ -30,14 +33,6 @@ def secret_list(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, .
         return ()
     items = value.split(",") if isinstance(value, str) else list(value)
     return tuple(s.strip() for s in items if s and s.strip())
-
-
-class PayloadError(Exception):
-    """The delivery is authentic but unusable: ``status`` is 400 (malformed) or 422."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from typing import Any
 
 from webhook_server import validate
 
+MAX_RAW_TARGET = 100  # longer transition request targets are kept cut (they are invalid)
+
 
 def load_json_object(body: bytes) -> dict[str, Any]:
     """The JSON object of a body: depth-limited, UTF-8; ValidationError (a PayloadError)."""
@@ -27,3 +29,9 @@ def is_number(text: str) -> bool:
 
 def require_version(doc: dict[str, Any], key: str = "version", where: str = "") -> str:
     return validate.version(doc, key, where=where)
+
+
+def raw_target(value: str) -> str:
+    """What was asked for, as stored: a value too long to be a target is cut (it is still
+    refused as an invalid target, and the version says why)."""
+    return value if len(value) <= MAX_RAW_TARGET else value[:MAX_RAW_TARGET] + "..."

@@ -1,4 +1,6 @@
-"""Databricks workspace model-registry webhooks (hex HMAC-SHA256 of the raw body)."""
+"""Databricks workspace model-registry webhooks (hex HMAC-SHA256 of the raw body).
+
+What each event means (and Databricks' example payload) is in ``databricks_events``."""
 
 from __future__ import annotations
 
@@ -8,42 +10,24 @@ import time
 from collections.abc import Callable, Mapping
 
 from webhook_server.constants import DATABRICKS_SIGNATURE_HEADER
-from webhook_server.events import Event, Ignored, TransitionRequested, VersionCreated
-from webhook_server.sources import (
+from webhook_server.sources import Delivery, secret_list
+from webhook_server.sources._common import load_json_object, require_str, require_version
+from webhook_server.sources.databricks_events import EXAMPLE, databricks_event
+from webhook_server.sources.errors import (
     MALFORMED,
     MISMATCH,
     MISSING,
-    STALE,
     UNCONFIGURED,
-    Delivery,
     PayloadError,
     SignatureError,
-    secret_list,
 )
-from webhook_server.sources._common import load_json_object, require_str, require_version
-from webhook_server.sources.mlflow import raw_target
-from webhook_server.validate import MAX_NAME, field
+from webhook_server.sources.window import check_window
+from webhook_server.validate import MAX_NAME
+
+__all__ = ["EXAMPLE", "MAX_EVENT_MS", "SOURCE", "DatabricksSource", "sign"]
 
 SOURCE = "databricks"
 MAX_EVENT_MS = 10**15  # year 33658: any event_timestamp beyond is no time at all
-
-_TRANSITION_EVENTS = {
-    "TRANSITION_REQUEST_CREATED": None,  # target in "to_stage"
-    "TRANSITION_REQUEST_TO_STAGING_CREATED": "Staging",
-    "TRANSITION_REQUEST_TO_PRODUCTION_CREATED": "Production",
-    "TRANSITION_REQUEST_TO_ARCHIVED_CREATED": "Archived",
-}
-
-EXAMPLE = {
-    "event": "TRANSITION_REQUEST_CREATED",
-    "webhook_id": "c5596721253c4b429368cf6f4341b88a",
-    "event_timestamp": 1589859029343,
-    "model_name": "churn",
-    "version": "8",
-    "to_stage": "Production",
-    "from_stage": "Staging",
-    "text": "Looks good on the holdout.",
-}
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -92,12 +76,7 @@ class DatabricksSource:
                 or not 0 <= stamp <= MAX_EVENT_MS):
             raise PayloadError("field 'event_timestamp' must be milliseconds since the epoch",
                                status=422)
-        age = self._clock() - stamp / 1000
-        if age > self._tolerance:
-            raise SignatureError(f"timestamp too old ({int(age)} s > {self._tolerance} s)",
-                                 STALE)
-        if -age > self._tolerance:
-            raise SignatureError(f"timestamp too far in the future ({int(-age)} s)", STALE)
+        check_window(stamp / 1000, self._clock(), self._tolerance)
         key = ":".join([webhook, event, model, version, str(stamp)])
         if len(key) > 255:  # the column's width; still one key per delivery
             key = f"{webhook}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
@@ -106,16 +85,5 @@ class DatabricksSource:
     def parse(self, delivery_id: str, body: bytes) -> Delivery:
         doc = load_json_object(body)
         name = require_str(doc, "event", max_len=100)
-        return Delivery(SOURCE, delivery_id, name, body.decode("utf-8"), self._map(name, doc))
-
-    @staticmethod
-    def _map(name: str, doc: dict) -> Event:
-        if name == "MODEL_VERSION_CREATED":
-            return VersionCreated(require_str(doc, "model_name", max_len=MAX_NAME),
-                                  require_version(doc))
-        if name not in _TRANSITION_EVENTS:
-            return Ignored(f"event {name} is not used by Podium")
-        target = _TRANSITION_EVENTS[name] or field(doc, "to_stage", str, required=True)
-        return TransitionRequested(require_str(doc, "model_name", max_len=MAX_NAME),
-                                   require_version(doc), raw_target(target),
-                                   origin="databricks", comment=field(doc, "text"))
+        return Delivery(SOURCE, delivery_id, name, body.decode("utf-8"),
+                        databricks_event(name, doc))

@@ -1,4 +1,9 @@
-"""Repository functions for transition requests and their history."""
+"""Repository functions for transition requests and their history.
+
+Whole requests leave the store as ``records.Request`` (``get``, ``lock``, ``list_``,
+``open_for_model``) and history lines as ``records.RequestEvent`` (``history``,
+``last_event_into``): frozen dataclasses, never rows. ``open_for_version``, on the intake
+hot path, returns a few plain fields straight from the driver."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from webhook_server import keys
 from webhook_server.store import fastsql, outbox, states
+from webhook_server.store.records import Request, RequestEvent
 from webhook_server.store.schema import request_events, requests, utcnow
 
 
@@ -113,25 +119,25 @@ def exists_for(conn: Connection, model: str, version: str, origin: str, raw_targ
     return conn.execute(q).scalar_one() > 0
 
 
-def get(conn: Connection, request_id: int) -> dict[str, Any] | None:
+def get(conn: Connection, request_id: int) -> Request | None:
     row = conn.execute(select(requests).where(requests.c.id == request_id)).mappings().first()
-    return dict(row) if row else None
+    return Request.from_row(row) if row else None
 
 
-def history(conn: Connection, request_id: int) -> list[dict[str, Any]]:
+def history(conn: Connection, request_id: int) -> list[RequestEvent]:
     q = (select(request_events).where(request_events.c.request_id == request_id)
          .order_by(request_events.c.id))
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [RequestEvent.from_row(r) for r in conn.execute(q).mappings()]
 
 
 def list_(conn: Connection, *, model: str | None = None, state: str | None = None,
-          limit: int = 100) -> list[dict[str, Any]]:
+          limit: int = 100) -> list[Request]:
     q = select(requests).order_by(requests.c.id.desc()).limit(limit)
     if model:
         q = q.where(requests.c.model == model)
     if state:
         q = q.where(requests.c.state == state)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [Request.from_row(r) for r in conn.execute(q).mappings()]
 
 
 def set_decided_by(conn: Connection, request_id: int, actor: str) -> None:
@@ -141,12 +147,12 @@ def set_decided_by(conn: Connection, request_id: int, actor: str) -> None:
                  .values(decided_by=actor))
 
 
-def lock(conn: Connection, request_id: int) -> dict[str, Any] | None:
-    """The request row, locked until the transaction ends (``SELECT ... FOR UPDATE`` on
+def lock(conn: Connection, request_id: int) -> Request | None:
+    """The request, its row locked until the transaction ends (``SELECT ... FOR UPDATE`` on
     PostgreSQL; SQLite's single writer already serialises the transaction)."""
     row = conn.execute(select(requests).where(requests.c.id == request_id)
                        .with_for_update()).mappings().first()
-    return dict(row) if row else None
+    return Request.from_row(row) if row else None
 
 
 def save_evidence(conn: Connection, request_id: int, evidence: dict[str, Any]) -> None:
@@ -157,25 +163,19 @@ def save_evidence(conn: Connection, request_id: int, evidence: dict[str, Any]) -
                  .values(evidence=json.dumps(evidence, sort_keys=True, default=str)))
 
 
-def evidence(req: dict[str, Any]) -> dict[str, Any]:
-    import json
-
-    return json.loads(req["evidence"]) if req.get("evidence") else {}
-
-
-def last_event_into(conn: Connection, request_id: int, state: str) -> dict[str, Any] | None:
+def last_event_into(conn: Connection, request_id: int, state: str) -> RequestEvent | None:
     """The newest history line that moved the request into ``state``."""
     row = conn.execute(select(request_events).where(
         request_events.c.request_id == request_id, request_events.c.to_state == state,
         request_events.c.from_state != state).order_by(request_events.c.id.desc())
     ).mappings().first()
-    return dict(row) if row else None
+    return RequestEvent.from_row(row) if row else None
 
 
-def open_for_model(conn: Connection, model: str) -> list[dict[str, Any]]:
+def open_for_model(conn: Connection, model: str) -> list[Request]:
     q = (select(requests).where(requests.c.model == model, requests.c.state.in_(states.OPEN))
          .order_by(requests.c.id))
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [Request.from_row(r) for r in conn.execute(q).mappings()]
 
 
 def set_compared_with(conn: Connection, request_id: int, champion: str | None) -> None:

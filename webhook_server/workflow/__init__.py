@@ -75,20 +75,20 @@ class Workflow:
         replay`` resumes it, and other requests of the model wait until then."""
         request_id = payload.get("request_id")
         req = reqs.get(conn, request_id) if request_id is not None else None
-        if req is None or req["state"] in states.TERMINAL:
+        if req is None or req.state in states.TERMINAL:
             return
-        if req["state"] == states.AWAITING_APPROVAL:
+        if req.state == states.AWAITING_APPROVAL:
             return  # it waits for a person, not for the job; a decision queues the next
         if reqs.transition(conn, request_id, expect=states.OPEN, to=states.FAILED,
                            actor=DEAD_ACTOR,
-                           reason=f"job gave up in state {req['state']}: {error[:400]} "
+                           reason=f"job gave up in state {req.state}: {error[:400]} "
                                   "(podium replay brings it back)"):
             failures = len([e for e in reqs.history(conn, request_id)
-                            if e["to_state"] == states.FAILED])
+                            if e.to_state == states.FAILED])
             self.queue.enqueue(conn, kind="request",
                                key=keys.request_job(request_id, f"failed-{failures}"),
                                payload={"request_id": request_id},
-                               lock_key=keys.model_lock(req["model"]))
+                               lock_key=keys.model_lock(req.model))
 
     # --- decisions ---------------------------------------------------------------------
 
@@ -114,9 +114,9 @@ class Workflow:
         taken it (it still runs under the model lock), else wait for the worker."""
         asked = rollbacks.request(self, model, actor, to)
         req = rollbacks.run(self, asked["request"], timeout_s=timeout_s)
-        if req["state"] == states.REJECTED:
-            raise RollbackRefused(req["reason"] or "rollback refused", 409)
-        return {**asked, "state": req["state"], "reason": req["reason"]}
+        if req.state == states.REJECTED:
+            raise RollbackRefused(req.reason or "rollback refused", 409)
+        return {**asked, "state": req.state, "reason": req.reason}
 
     def check_champions(self) -> dict[str, str]:
         """Record every champion moved outside Podium (the reconciler runs this): model ->
@@ -137,13 +137,13 @@ def revive(conn: Connection, request_id: int) -> str | None:
     None when the request did not fail because its job died."""
     event = reqs.last_event_into(conn, request_id, states.FAILED)
     req = reqs.get(conn, request_id)
-    if (req is None or req["state"] != states.FAILED or event is None
-            or event["actor"] != DEAD_ACTOR):
+    if (req is None or req.state != states.FAILED or event is None
+            or event.actor != DEAD_ACTOR):
         return None
-    back = event["from_state"]
-    if any(r["id"] != request_id and r["origin"] == req["origin"]
-           and r["target"] == req["target"]
-           for r in reqs.open_for_version(conn, req["model"], req["version"])):
+    back = event.from_state
+    if any(r["id"] != request_id and r["origin"] == req.origin
+           and r["target"] == req.target
+           for r in reqs.open_for_version(conn, req.model, req.version)):
         return None  # the tag was set again meanwhile: that request carries it now
     reqs.transition(conn, request_id, expect=(states.FAILED,), to=back, actor="replay",
                     reason="replayed: resuming")

@@ -14,6 +14,7 @@ from datetime import timedelta
 from webhook_server import identity, keys
 from webhook_server.store import audit, ledger, states
 from webhook_server.store import transition_requests as reqs
+from webhook_server.store.records import Request
 from webhook_server.store.schema import utcnow
 from webhook_server.workflow import moves
 from webhook_server.workflow.errors import DecisionConflict, DecisionRefused, NotAllowed
@@ -37,13 +38,13 @@ def may_decide(policy, model: str, actor: str, groups: frozenset[str] = frozense
     return approver(policy, model, actor, groups) is not None
 
 
-def evidence_of(req: dict) -> dict:
+def evidence_of(req: Request) -> dict:
     """What an approval approves: the version, the champion it was compared with, the
     checks and the comparison as they were shown. An approval of other evidence (the
     champion moved and the comparison was made again) does not count."""
-    holdout = reqs.evidence(req).get("holdout") or {}
-    return {"version": req["version"], "compared_with": req["compared_with"],
-            "checks": req["checks"], "comparison": req["comparison"],
+    holdout = req.evidence_json().get("holdout") or {}
+    return {"version": req.version, "compared_with": req.compared_with,
+            "checks": req.checks, "comparison": req.comparison,
             "holdout_sha256": holdout.get("sha256")}
 
 
@@ -56,18 +57,18 @@ def decide(wf, request_id: int, actor: str, approve: bool, note: str | None = No
         req = reqs.get(conn, request_id)
     if req is None:
         raise DecisionConflict(f"request {request_id} does not exist")
-    who = approver(wf.policy, req["model"], actor, groups)
+    who = approver(wf.policy, req.model, actor, groups)
     if who is None:
         with wf.store.tx() as conn:
             audit.record(conn, actor=actor, action="denied", subject=subject,
                          detail={"approve": approve, **(detail or {})})
-        raise NotAllowed(f"{actor} is not an approver of {req['model']}"
-                         + _who_may(wf.policy, req["model"]))
-    cfg = wf.policy.for_model(req["model"])
+        raise NotAllowed(f"{actor} is not an approver of {req.model}"
+                         + _who_may(wf.policy, req.model))
+    cfg = wf.policy.for_model(req.model)
     quorum = cfg.approval.quorum
     with wf.store.tx() as conn:
         req = reqs.lock(conn, request_id)
-        if req["state"] != states.AWAITING_APPROVAL or req["decided_by"]:
+        if req.state != states.AWAITING_APPROVAL or req.decided_by:
             raise DecisionConflict(decided_line(req))
         if not approve and not (note or "").strip():
             raise DecisionRefused("a rejection needs a reason")
@@ -75,7 +76,7 @@ def decide(wf, request_id: int, actor: str, approve: bool, note: str | None = No
             _expire(wf, conn, req, cfg.approval.expiry_hours)
             return {"request": request_id, "state": states.REJECTED, "decided_by": "policy",
                     "reason": f"approval expired after {cfg.approval.expiry_hours:g} h"}
-        requester = identity.person(wf.policy, req["requested_by"])
+        requester = identity.person(wf.policy, req.requested_by)
         if approve and requester == who and not cfg.approval.allow_self_approval:
             audit.record(conn, actor=actor, action="denied", subject=subject,
                          detail={"approve": True, "why": "self-approval", **(detail or {})})
@@ -105,7 +106,7 @@ def decide(wf, request_id: int, actor: str, approve: bool, note: str | None = No
             return {"request": request_id, "state": states.AWAITING_APPROVAL,
                     "approvals": sorted(approvals)}
         intent = moves.begin(conn, req, expect=(states.AWAITING_APPROVAL,),
-                             alias=cfg.aliases.champion, from_version=req["compared_with"],
+                             alias=cfg.aliases.champion, from_version=req.compared_with,
                              kind=ledger.PROMOTE, actor=actor)
         _enqueue(wf, conn, req, f"promote-{intent}")  # one job per move (approved again
         # after a new comparison: a new move, a new job)
@@ -132,35 +133,35 @@ def _who_may(policy, model: str) -> str:
     return f" (who may: {', '.join(names)})" if names else ""
 
 
-def _expired(conn, req: dict, hours: float) -> bool:
-    since = reqs.last_event_into(conn, req["id"], states.AWAITING_APPROVAL)
-    at = since["at"] if since else req["updated_at"]
+def _expired(conn, req: Request, hours: float) -> bool:
+    since = reqs.last_event_into(conn, req.id, states.AWAITING_APPROVAL)
+    at = since.at if since else req.updated_at
     return at <= utcnow() - timedelta(hours=hours)
 
 
-def _expire(wf, conn, req: dict, hours: float) -> bool:
-    if reqs.transition(conn, req["id"], expect=(states.AWAITING_APPROVAL,),
+def _expire(wf, conn, req: Request, hours: float) -> bool:
+    if reqs.transition(conn, req.id, expect=(states.AWAITING_APPROVAL,),
                        to=states.REJECTED, actor="policy",
                        reason=f"approval expired after {hours:g} h"):
-        reqs.set_decided_by(conn, req["id"], "policy")
+        reqs.set_decided_by(conn, req.id, "policy")
         _enqueue(wf, conn, req, "expired")
         return True
     return False
 
 
-def _enqueue(wf, conn, req: dict, step: str) -> None:
-    wf.queue.enqueue(conn, kind="request", key=keys.request_job(req["id"], step),
-                     payload={"request_id": req["id"]}, lock_key=keys.model_lock(req["model"]))
+def _enqueue(wf, conn, req: Request, step: str) -> None:
+    wf.queue.enqueue(conn, kind="request", key=keys.request_job(req.id, step),
+                     payload={"request_id": req.id}, lock_key=keys.model_lock(req.model))
 
 
-def decided_line(req: dict) -> str:
+def decided_line(req: Request) -> str:
     """Who decided a request and when, for the one who clicked too late."""
-    if req["decided_by"]:
-        return (f"request {req['id']} was already decided by {req['decided_by']} at "
-                f"{req['updated_at']:%Y-%m-%d %H:%M:%S} UTC ({req['state']}"
-                + (f": {req['reason']})" if req["reason"] else ")"))
-    return (f"request {req['id']} is {req['state']}, not waiting for approval"
-            + (f" ({req['reason']})" if req["reason"] else ""))
+    if req.decided_by:
+        return (f"request {req.id} was already decided by {req.decided_by} at "
+                f"{req.updated_at:%Y-%m-%d %H:%M:%S} UTC ({req.state}"
+                + (f": {req.reason})" if req.reason else ")"))
+    return (f"request {req.id} is {req.state}, not waiting for approval"
+            + (f" ({req.reason})" if req.reason else ""))
 
 
 def expire(wf, now=None) -> list[int]:
@@ -171,10 +172,10 @@ def expire(wf, now=None) -> list[int]:
     with wf.store.read() as conn:
         waiting = reqs.list_(conn, state=states.AWAITING_APPROVAL, limit=1000)
     for req in waiting:
-        hours = wf.policy.for_model(req["model"]).approval.expiry_hours
-        if req["decided_by"] or req["updated_at"] > now - timedelta(hours=hours):
+        hours = wf.policy.for_model(req.model).approval.expiry_hours
+        if req.decided_by or req.updated_at > now - timedelta(hours=hours):
             continue
         with wf.store.tx() as conn:
             if _expire(wf, conn, req, hours):
-                expired.append(req["id"])
+                expired.append(req.id)
     return expired

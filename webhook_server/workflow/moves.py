@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from webhook_server.store import ledger, outbox, states
 from webhook_server.store import transition_requests as reqs
+from webhook_server.store.records import Request
 
 log = logging.getLogger(__name__)
 
@@ -32,35 +33,35 @@ class Outcome:
     seen: str | None = None
 
 
-def begin(conn: Connection, req: dict, *, expect: tuple[str, ...], alias: str,
+def begin(conn: Connection, req: Request, *, expect: tuple[str, ...], alias: str,
           from_version: str | None, kind: str, actor: str) -> int | None:
     """Record the intent to point ``alias`` at the request's version; returns the intent's
     ledger id (which names the job that performs it), or None when the request was no
     longer in one of ``expect`` (cancelled meanwhile)."""
-    if not reqs.transition(conn, req["id"], expect=expect, to=states.PROMOTING, actor=actor,
-                           reason=_intent_line(alias, from_version, req["version"])):
+    if not reqs.transition(conn, req.id, expect=expect, to=states.PROMOTING, actor=actor,
+                           reason=_intent_line(alias, from_version, req.version)):
         return None
-    reqs.set_decided_by(conn, req["id"], actor)
-    return ledger.record(conn, model=req["model"], alias=alias, from_version=from_version,
-                         to_version=req["version"], kind=kind, actor=actor,
-                         request_id=req["id"], state=ledger.INTENT)
+    reqs.set_decided_by(conn, req.id, actor)
+    return ledger.record(conn, model=req.model, alias=alias, from_version=from_version,
+                         to_version=req.version, kind=kind, actor=actor,
+                         request_id=req.id, state=ledger.INTENT)
 
 
 def _intent_line(alias: str, old: str | None, new: str) -> str:
     return f"moving {alias} from v{old} to v{new}" if old else f"moving {alias} to v{new}"
 
 
-def apply(store, registry, req: dict, *, strict_from: bool, stages: bool,
+def apply(store, registry, req: Request, *, strict_from: bool, stages: bool,
           moved_away: Callable[[Connection, str | None], None]) -> Outcome:
     """Perform the request's recorded intent and end the request. ``strict_from``: the alias
     must still point at the intent's ``from_version`` (champion: compare-and-set); staging
     moves need not. When it points elsewhere, the intent is abandoned and
     ``moved_away(conn, seen)`` moves the request on, in the same transaction."""
     with store.read() as conn:
-        intent = ledger.intent_for(conn, req["id"])
+        intent = ledger.intent_for(conn, req.id)
     if intent is None:
-        raise RuntimeError(f"request {req['id']} is promoting without a recorded intent")
-    model, alias = req["model"], intent["alias"]
+        raise RuntimeError(f"request {req.id} is promoting without a recorded intent")
+    model, alias = req.model, intent["alias"]
     old, new = intent["from_version"], intent["to_version"]
     current = registry.alias_version(model, alias)
     seen = new
@@ -69,7 +70,7 @@ def apply(store, registry, req: dict, *, strict_from: bool, stages: bool,
             with store.tx() as conn:
                 ledger.settle(conn, intent["id"], ledger.ABANDONED)
                 others = [i for i in ledger.open_intents(conn, model)
-                          if i["request_id"] != req["id"]]
+                          if i["request_id"] != req.id]
                 if not others:
                     _record_external(conn, model, alias, current)
                 moved_away(conn, current)
@@ -83,7 +84,7 @@ def apply(store, registry, req: dict, *, strict_from: bool, stages: bool,
     to = states.PROMOTED if strict_from else states.STAGED
     with store.tx() as conn:
         ledger.settle(conn, intent["id"], ledger.APPLIED)
-        reqs.transition(conn, req["id"], expect=(states.PROMOTING,), to=to,
+        reqs.transition(conn, req.id, expect=(states.PROMOTING,), to=to,
                         actor=intent["actor"], reason=_done_line(intent))
         if seen != new:
             _record_external(conn, model, alias, seen)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from webhook_server.store.records import Request
+
 log = logging.getLogger(__name__)
 
 
-def markdown(req: dict, report: dict) -> str:
-    lines = [f"# Podium request {req['id']}: {req['model']} v{req['version']} -> "
-             f"{req['target']}", ""]
+def markdown(req: Request, report: dict) -> str:
+    lines = [f"# Podium request {req.id}: {req.model} v{req.version} -> "
+             f"{req.target}", ""]
     if report.get("state"):
         lines += [f"**{report['state']}**" + (f": {report['reason']}"
                                                if report.get("reason") else ""), ""]
@@ -31,10 +33,10 @@ def markdown(req: dict, report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def save(registry, req: dict, report: dict) -> None:
+def save(registry, req: Request, report: dict) -> None:
     """A courtesy: a failure to log the report never loses or repeats the decision."""
     try:
-        registry.log_report(req["model"], req["version"], f"request-{req['id']}", report,
+        registry.log_report(req.model, req.version, f"request-{req.id}", report,
                             markdown(req, report))
     except Exception:
-        log.exception("could not log the report of request %s", req["id"])
+        log.exception("could not log the report of request %s", req.id)

@@ -19,8 +19,10 @@ from webhook_server import keys
 from webhook_server.jobs.queue import job_state
 from webhook_server.store import deliveries, ledger, states
 from webhook_server.store import transition_requests as reqs
+from webhook_server.store.records import Request
 from webhook_server.workflow.errors import RollbackRefused
-from webhook_server.workflow.steps import ROLLBACK_ORIGIN
+
+ROLLBACK_ORIGIN = "rollback"  # the origin of a rollback request
 
 
 def validate(conn: Connection, model: str, alias: str, to: str | None) -> RollbackRefused | None:
@@ -65,7 +67,7 @@ def request(wf, model: str, actor: str, to: str | None = None) -> dict:
             "state": states.QUEUED}
 
 
-def run(wf, request_id: int, timeout_s: float = 120, poll_s: float = 0.1) -> dict:
+def run(wf, request_id: int, timeout_s: float = 120, poll_s: float = 0.1) -> Request:
     """See the rollback's job through: claim and run it here (under the model lock, with a
     lease and heartbeat like any worker) unless a worker already has it; then wait."""
     from webhook_server.jobs.worker import Worker
@@ -77,7 +79,7 @@ def run(wf, request_id: int, timeout_s: float = 120, poll_s: float = 0.1) -> dic
         with wf.store.read() as conn:
             req = reqs.get(conn, request_id)
             job = job_state(conn, key)
-        if (req["state"] in states.TERMINAL and job in ("done", "dead")
+        if (req.state in states.TERMINAL and job in ("done", "dead")
                 or time.monotonic() >= deadline):
             return req  # ended, and its tags written (or the job gave up: alerted)
         if worker.run_once(key=key) is None:

@@ -24,12 +24,13 @@ from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import PermanentJobError
 from webhook_server.store import ledger, states
 from webhook_server.store import transition_requests as reqs
+from webhook_server.store.records import Request
 from webhook_server.workflow import moves, report
 from webhook_server.workflow.errors import Deferred
+from webhook_server.workflow.rollback import ROLLBACK_ORIGIN, validate
 
 log = logging.getLogger(__name__)
 MAX_RECOMPARE = 3
-ROLLBACK_ORIGIN = "rollback"
 
 
 class Fenced:
@@ -63,45 +64,45 @@ class RequestRun:
     def run(self) -> None:
         req = self._get()
         for _ in range(20):  # each pass moves the request one step (or ends the run)
-            if req["state"] in states.TERMINAL:
+            if req.state in states.TERMINAL:
                 self._finish(req)
                 return
             step = {states.QUEUED: self._queued, states.CHECKING: self._checking,
                     states.COMPARING: self._comparing, states.PROMOTING: self._promoting,
-                    }.get(req["state"])
+                    }.get(req.state)
             if step is None:  # awaiting approval: a decision queues the next job
                 return
             step(req)
             req = self._get()
-        raise RuntimeError(f"request {req['id']} did not settle (state {req['state']})")
+        raise RuntimeError(f"request {req.id} did not settle (state {req.state})")
 
     # --- steps -------------------------------------------------------------------------
 
-    def _queued(self, req: dict) -> None:
+    def _queued(self, req: Request) -> None:
         self._wait_for_others(req)
         cfg = self._cfg(req)
-        if req["origin"] == ROLLBACK_ORIGIN:
+        if req.origin == ROLLBACK_ORIGIN:
             self._begin_rollback(req, cfg)
             return
-        if req["target"] == "Archived":
+        if req.target == "Archived":
             self._archive(req, cfg)
             return
-        if not self.registry.version_exists(req["model"], req["version"]):
+        if not self.registry.version_exists(req.model, req.version):
             self._end(req, states.FAILED, "worker",
-                      f"model {req['model']!r} version {req['version']} does not exist in "
+                      f"model {req.model!r} version {req.version} does not exist in "
                       "the registry")
             return
-        if req["requested_by"] in (None, "reconciler"):  # who asked: separation of duties
-            requester = self.registry.requester(req["model"], req["version"])
+        if req.requested_by in (None, "reconciler"):  # who asked: separation of duties
+            requester = self.registry.requester(req.model, req.version)
             if requester:
                 with self.store.tx() as conn:
-                    reqs.set_requested_by(conn, req["id"], requester)
+                    reqs.set_requested_by(conn, req.id, requester)
         self._move(req, states.CHECKING, "worker")
 
-    def _checking(self, req: dict) -> None:
+    def _checking(self, req: Request) -> None:
         self._wait_for_others(req)
         try:
-            results = self.gates.check(f"models:/{req['model']}/{req['version']}")
+            results = self.gates.check(f"models:/{req.model}/{req.version}")
         except Exception as exc:
             if getattr(exc, "transient", True):
                 raise  # MLflow unreachable and the like: the job retries
@@ -110,50 +111,50 @@ class RequestRun:
         failed = [r.name for r in results if not r.passed]
         tags = {f"podium.check.{r.name}": "pass" if r.passed else "fail" for r in results}
         tags["podium.checks"] = f"{len(results) - len(failed)}/{len(results)} passed"
-        self.registry.set_tags(req["model"], req["version"], tags)
+        self.registry.set_tags(req.model, req.version, tags)
         with self.store.tx() as conn:
-            reqs.summarise(conn, req["id"], checks=tags["podium.checks"])
-            reqs.save_evidence(conn, req["id"], {"checks": [r.as_json() for r in results],
-                                                 "holdout": getattr(results, "holdout", None)})
+            reqs.summarise(conn, req.id, checks=tags["podium.checks"])
+            reqs.save_evidence(conn, req.id, {"checks": [r.as_json() for r in results],
+                                              "holdout": getattr(results, "holdout", None)})
         if failed:
             self._end(req, states.REJECTED, "policy", f"failed checks: {', '.join(failed)}")
             return
         cfg = self._cfg(req)
-        if req["target"] == "Staging":
+        if req.target == "Staging":
             alias = cfg.aliases.staging
-            current = self.registry.alias_version(req["model"], alias)  # no MLflow call in a tx
+            current = self.registry.alias_version(req.model, alias)  # no MLflow call in a tx
             with self.store.tx() as conn:
                 moves.begin(conn, req, expect=(states.CHECKING,), alias=alias,
                             from_version=current, kind=ledger.PROMOTE, actor="policy")
             return
         self._move(req, states.COMPARING, "worker")
 
-    def _comparing(self, req: dict) -> None:
+    def _comparing(self, req: Request) -> None:
         self._wait_for_others(req)
         cfg = self._cfg(req)
-        champion = self.registry.alias_version(req["model"], cfg.aliases.champion)
-        if champion == req["version"]:  # nothing to move, nothing for the ledger
+        champion = self.registry.alias_version(req.model, cfg.aliases.champion)
+        if champion == req.version:  # nothing to move, nothing for the ledger
             self._end(req, states.PROMOTED, "policy", f"v{champion} is already the champion")
             return
         if champion is not None:
             try:
-                comparison = self.gates.compare(req["model"], req["version"], champion)
+                comparison = self.gates.compare(req.model, req.version, champion)
             except Exception as exc:
                 if getattr(exc, "transient", True):
                     raise  # MLflow unreachable and the like: the job retries
                 self._end(req, states.FAILED, "worker", str(exc))
                 return
             line = comparison.line()[:500]
-            self.registry.set_tags(req["model"], req["version"], {"podium.comparison": line})
+            self.registry.set_tags(req.model, req.version, {"podium.comparison": line})
             with self.store.tx() as conn:
-                reqs.summarise(conn, req["id"], comparison=line)
-                reqs.set_compared_with(conn, req["id"], champion)
-                evidence = {**reqs.evidence(req), "comparison": comparison.as_json()}
+                reqs.summarise(conn, req.id, comparison=line)
+                reqs.set_compared_with(conn, req.id, champion)
+                evidence = {**req.evidence_json(), "comparison": comparison.as_json()}
                 if comparison.holdout:
                     evidence["holdout"] = comparison.holdout
-                reqs.save_evidence(conn, req["id"], evidence)
+                reqs.save_evidence(conn, req.id, evidence)
             if not comparison.wins:
-                new = " new" if req["compared_with"] else ""  # compared again
+                new = " new" if req.compared_with else ""  # compared again
                 why = "; ".join(comparison.reasons)
                 if getattr(comparison, "outcome", None) == "inconclusive":
                     if cfg.comparison.inconclusive == "approval":  # a person decides
@@ -162,19 +163,19 @@ class RequestRun:
                                    f"v{champion}: {why}; waiting for "
                                    f"{cfg.approval.quorum} approval(s)")
                         return
-                    self._end(req, states.REJECTED, req["decided_by"] or "policy",
+                    self._end(req, states.REJECTED, req.decided_by or "policy",
                               f"inconclusive comparison with the{new} champion v{champion}: "
                               f"{why}")
                     return
-                self._end(req, states.REJECTED, req["decided_by"] or "policy",
+                self._end(req, states.REJECTED, req.decided_by or "policy",
                           f"loses the comparison with the{new} champion v{champion}: {why}")
                 return
         else:
             with self.store.tx() as conn:  # the first champion: nothing to compare with
-                reqs.set_compared_with(conn, req["id"], None)
-        if req["decided_by"] is None and "Production" in cfg.approval.targets:
+                reqs.set_compared_with(conn, req.id, None)
+        if req.decided_by is None and "Production" in cfg.approval.targets:
             again = ("; again: the champion moved and the comparison was made again, so "
-                     "earlier approvals do not count" if (req["reason"] or "").startswith(
+                     "earlier approvals do not count" if (req.reason or "").startswith(
                          "champion moved") else "")
             self._move(req, states.AWAITING_APPROVAL, "policy",
                        f"waiting for {cfg.approval.quorum} approval(s){again}")
@@ -182,26 +183,26 @@ class RequestRun:
         with self.store.tx() as conn:
             moves.begin(conn, req, expect=(states.COMPARING,),
                         alias=cfg.aliases.champion, from_version=champion,
-                        kind=ledger.PROMOTE, actor=req["decided_by"] or "policy")
+                        kind=ledger.PROMOTE, actor=req.decided_by or "policy")
 
-    def _promoting(self, req: dict) -> None:
+    def _promoting(self, req: Request) -> None:
         cfg = self._cfg(req)
         champion = cfg.aliases.champion
         with self.store.read() as conn:
-            intent = ledger.intent_for(conn, req["id"])
-            older = [i for i in ledger.open_intents(conn, req["model"])
+            intent = ledger.intent_for(conn, req.id)
+            older = [i for i in ledger.open_intents(conn, req.model)
                      if intent is not None and i["id"] < intent["id"]]
         if intent is None:  # cannot happen (state and intent commit together); be safe
             with self.store.tx() as conn:
-                reqs.transition(conn, req["id"], expect=(states.PROMOTING,),
+                reqs.transition(conn, req.id, expect=(states.PROMOTING,),
                                 to=states.COMPARING, actor="worker",
                                 reason="promoting without a recorded move: comparing again")
             return
         if older:  # moves settle in the order they were decided
-            raise Deferred(f"model {req['model']} has an unfinished move of request "
+            raise Deferred(f"model {req.model} has an unfinished move of request "
                            f"{older[0]['request_id']}")
-        self.registry.set_tags(req["model"], req["version"],
-                               {TAG_REQUEST_ID: str(req["id"]), TAG_STATUS: states.PROMOTING})
+        self.registry.set_tags(req.model, req.version,
+                               {TAG_REQUEST_ID: str(req.id), TAG_STATUS: states.PROMOTING})
         outcome = moves.apply(self.store, self.registry, req,
                               strict_from=intent["alias"] == champion, stages=cfg.stages,
                               moved_away=lambda conn, seen: self._moved_away(conn, req, seen))
@@ -210,107 +211,105 @@ class RequestRun:
             if self.recompared > MAX_RECOMPARE:
                 raise RuntimeError("the champion kept moving; will retry")
 
-    def _moved_away(self, conn, req: dict, seen: str | None) -> None:
+    def _moved_away(self, conn, req: Request, seen: str | None) -> None:
         """The champion is no longer where the move expected it (moved by hand): a
         rollback is refused, a promotion compares again; never on a stale comparison."""
-        if req["origin"] == ROLLBACK_ORIGIN:
-            reqs.transition(conn, req["id"], expect=(states.PROMOTING,), to=states.REJECTED,
-                            actor=req["decided_by"] or "worker",
+        if req.origin == ROLLBACK_ORIGIN:
+            reqs.transition(conn, req.id, expect=(states.PROMOTING,), to=states.REJECTED,
+                            actor=req.decided_by or "worker",
                             reason=f"the champion moved to v{seen} outside Podium before the "
                                    "rollback ran; nothing changed")
             return
-        if reqs.transition(conn, req["id"], expect=(states.PROMOTING,), to=states.COMPARING,
+        if reqs.transition(conn, req.id, expect=(states.PROMOTING,), to=states.COMPARING,
                            actor="worker",
                            reason=f"champion moved to v{seen} outside Podium: comparing again"):
-            reqs.clear_decided_by(conn, req["id"])  # an approval covered the old comparison
+            reqs.clear_decided_by(conn, req.id)  # an approval covered the old comparison
 
     # --- targets without checks --------------------------------------------------------
 
-    def _archive(self, req: dict, cfg: ModelPolicy) -> None:
-        champion = self.registry.alias_version(req["model"], cfg.aliases.champion)
-        if champion == req["version"]:
+    def _archive(self, req: Request, cfg: ModelPolicy) -> None:
+        champion = self.registry.alias_version(req.model, cfg.aliases.champion)
+        if champion == req.version:
             self._end(req, states.REJECTED, "policy",
-                      f"v{req['version']} is the champion: promote a replacement or roll "
+                      f"v{req.version} is the champion: promote a replacement or roll "
                       "back first")
             return
         if cfg.stages:
-            self.registry.transition_stage(req["model"], req["version"], "Archived")
+            self.registry.transition_stage(req.model, req.version, "Archived")
         self._end(req, states.ARCHIVED, "policy", None)
 
-    def _begin_rollback(self, req: dict, cfg: ModelPolicy) -> None:
+    def _begin_rollback(self, req: Request, cfg: ModelPolicy) -> None:
         """Under the model lock: the ledger decides where a rollback may go."""
-        from webhook_server.workflow.rollback import validate
-
         alias = cfg.aliases.champion
         with self.store.tx() as conn:
-            problem = validate(conn, req["model"], alias, req["version"])
+            problem = validate(conn, req.model, alias, req.version)
             if problem is not None:
-                reqs.transition(conn, req["id"], expect=(states.QUEUED,), to=states.REJECTED,
-                                actor=req["requested_by"] or "worker", reason=str(problem))
+                reqs.transition(conn, req.id, expect=(states.QUEUED,), to=states.REJECTED,
+                                actor=req.requested_by or "worker", reason=str(problem))
                 return
             moves.begin(conn, req, expect=(states.QUEUED,), alias=alias,
-                        from_version=ledger.current(conn, req["model"], alias),
-                        kind=ledger.ROLLBACK, actor=req["requested_by"] or "worker")
+                        from_version=ledger.current(conn, req.model, alias),
+                        kind=ledger.ROLLBACK, actor=req.requested_by or "worker")
 
     # --- the end -----------------------------------------------------------------------
 
-    def _finish(self, req: dict) -> None:
+    def _finish(self, req: Request) -> None:
         """Tags of a terminal request (again, after a crash), the predecessor archived."""
         with self.store.read() as conn:
-            move = ledger.applied_for(conn, req["id"])
-            champion_now = (ledger.current(conn, req["model"], move["alias"])
+            move = ledger.applied_for(conn, req.id)
+            champion_now = (ledger.current(conn, req.model, move["alias"])
                             if move else None)
-        evidence = reqs.evidence(req)
-        if evidence and req["state"] in (states.PROMOTED, states.STAGED, states.REJECTED):
-            report.save(self.registry, req, {"request": req["id"], **evidence,
-                                             "state": req["state"], "reason": req["reason"]})
+        evidence = req.evidence_json()
+        if evidence and req.state in (states.PROMOTED, states.STAGED, states.REJECTED):
+            report.save(self.registry, req, {"request": req.id, **evidence,
+                                             "state": req.state, "reason": req.reason})
         if (move and move["from_version"] and move["from_version"] != champion_now
                 and move["alias"] == self._cfg(req).aliases.champion):
-            self.registry.set_tags(req["model"], move["from_version"],
+            self.registry.set_tags(req.model, move["from_version"],
                                    {TAG_STATUS: states.ARCHIVED})
-        tags = {TAG_REQUEST_ID: str(req["id"])}
-        if req["reason"]:
-            tags["podium.reason"] = req["reason"][:500]
-        if req["decided_by"]:
-            tags[TAG_DECIDED_BY] = req["decided_by"]
-        tags[TAG_STATUS] = req["state"]
-        self.registry.set_tags(req["model"], req["version"], tags)
+        tags = {TAG_REQUEST_ID: str(req.id)}
+        if req.reason:
+            tags["podium.reason"] = req.reason[:500]
+        if req.decided_by:
+            tags[TAG_DECIDED_BY] = req.decided_by
+        tags[TAG_STATUS] = req.state
+        self.registry.set_tags(req.model, req.version, tags)
 
-    def _end(self, req: dict, to: str, actor: str, reason: str | None,
+    def _end(self, req: Request, to: str, actor: str, reason: str | None,
              expect: tuple[str, ...] | None = None) -> None:
         with self.store.tx() as conn:
-            if reqs.transition(conn, req["id"], expect=expect or (req["state"],), to=to,
+            if reqs.transition(conn, req.id, expect=expect or (req.state,), to=to,
                                actor=actor, reason=reason):
-                reqs.set_decided_by(conn, req["id"], actor)
+                reqs.set_decided_by(conn, req.id, actor)
 
-    def _move(self, req: dict, to: str, actor: str, reason: str | None = None) -> None:
+    def _move(self, req: Request, to: str, actor: str, reason: str | None = None) -> None:
         with self.store.tx() as conn:
-            moved = reqs.transition(conn, req["id"], expect=(req["state"],), to=to,
+            moved = reqs.transition(conn, req.id, expect=(req.state,), to=to,
                                     actor=actor, reason=reason)
         if moved:
-            self.registry.set_tags(req["model"], req["version"],
-                                   {TAG_REQUEST_ID: str(req["id"]), TAG_STATUS: to})
+            self.registry.set_tags(req.model, req.version,
+                                   {TAG_REQUEST_ID: str(req.id), TAG_STATUS: to})
 
     # --- helpers -----------------------------------------------------------------------
 
-    def _wait_for_others(self, req: dict) -> None:
+    def _wait_for_others(self, req: Request) -> None:
         """One decision per model: an earlier request waiting for approval, or a move of
         another request not yet settled, goes first."""
         with self.store.read() as conn:
-            others = [r for r in reqs.open_for_model(conn, req["model"]) if r["id"] != req["id"]]
-            intents = [i for i in ledger.open_intents(conn, req["model"])
-                       if i["request_id"] != req["id"]]
+            others = [r for r in reqs.open_for_model(conn, req.model) if r.id != req.id]
+            intents = [i for i in ledger.open_intents(conn, req.model)
+                       if i["request_id"] != req.id]
         if intents:
-            raise Deferred(f"model {req['model']} has an unfinished move of request "
+            raise Deferred(f"model {req.model} has an unfinished move of request "
                            f"{intents[0]['request_id']}")
-        if req["origin"] != ROLLBACK_ORIGIN and any(
-                r["id"] < req["id"] and r["state"] == states.AWAITING_APPROVAL for r in others):
-            raise Deferred(f"model {req['model']} has a request awaiting approval")
+        if req.origin != ROLLBACK_ORIGIN and any(
+                r.id < req.id and r.state == states.AWAITING_APPROVAL for r in others):
+            raise Deferred(f"model {req.model} has a request awaiting approval")
 
-    def _cfg(self, req: dict) -> ModelPolicy:
-        return self.wf.policy.for_model(req["model"])
+    def _cfg(self, req: Request) -> ModelPolicy:
+        return self.wf.policy.for_model(req.model)
 
-    def _get(self) -> dict:
+    def _get(self) -> Request:
         request_id = self.job.payload["request_id"]
         with self.store.read() as conn:
             req = reqs.get(conn, request_id)

@@ -18,7 +18,7 @@ def buttons(message):
 
 def awaiting(rig, version="3"):
     rid = rig.request(version)
-    assert rig.state(rid)["state"] == "awaiting_approval"
+    assert rig.state(rid).state == "awaiting_approval"
     rig.sender.flush()
     return rid
 
@@ -45,7 +45,7 @@ def test_an_allowed_click_promotes_and_the_message_shows_who_decided(rig):
     assert rig.click(rid, ALICE).status_code == 200
     rig.run_jobs()  # the click's job, then the promotion job
     row = rig.state(rid)
-    assert (row["state"], row["decided_by"]) == ("promoted", f"slack:{ALICE}")
+    assert (row.state, row.decided_by) == ("promoted", f"slack:{ALICE}")
     assert rig.registry.aliases["champion"] == "3"
     assert rig.registry.tags["3"]["podium.decided_by"] == f"slack:{ALICE}"
     rig.sender.flush()
@@ -64,8 +64,8 @@ def test_a_reject_click_ends_the_request_and_the_champion_stays(rig):
     assert rig.reject(rid, BOB, "holdout too small").status_code == 200
     assert rig.fake.views[-1]["view"]["private_metadata"] == str(rid)
     row = rig.state(rid)
-    assert (row["state"], row["reason"]) == ("rejected",
-                                             f"rejected by slack:{BOB}: holdout too small")
+    assert (row.state, row.reason) == ("rejected",
+                                       f"rejected by slack:{BOB}: holdout too small")
     assert rig.registry.aliases["champion"] == "1"
     rig.sender.flush()
     assert "You rejected request" in rig.fake.ephemerals[-1]["text"]
@@ -76,7 +76,7 @@ def test_a_click_by_someone_not_allowed_changes_nothing(rig):
     rid = awaiting(rig)
     rig.click(rid, EVE)
     rig.run_jobs()
-    assert rig.state(rid)["state"] == "awaiting_approval"
+    assert rig.state(rid).state == "awaiting_approval"
     rig.sender.flush()
     (said,) = rig.fake.ephemerals
     assert said["user"] == EVE and said["text"].startswith(
@@ -93,7 +93,7 @@ def test_a_double_click_and_a_late_click_say_who_decided_and_when(rig):
     rig.click(rid, ALICE)  # a double click: a second, distinct interaction
     rig.click(rid, BOB, action="reject")
     rig.run_jobs()
-    assert rig.state(rid)["state"] == "promoted"
+    assert rig.state(rid).state == "promoted"
     rig.sender.flush()
     texts = [e["text"] for e in rig.fake.ephemerals]
     assert texts[0].startswith(f"You approved request {rid}")
@@ -106,13 +106,13 @@ def test_a_quorum_of_two_needs_two_different_people(rig):
     rid = awaiting(rig)
     rig.click(rid, ALICE)
     rig.run_jobs()
-    assert rig.state(rid)["state"] == "awaiting_approval"
+    assert rig.state(rid).state == "awaiting_approval"
     rig.click(rid, ALICE)
     rig.run_jobs()
-    assert rig.state(rid)["state"] == "awaiting_approval"
+    assert rig.state(rid).state == "awaiting_approval"
     rig.click(rid, BOB)
     rig.run_jobs()
-    assert rig.state(rid)["state"] == "promoted"
+    assert rig.state(rid).state == "promoted"
     rig.sender.flush()
     texts = [e["text"] for e in rig.fake.ephemerals]
     assert texts[0] == f"You approved request {rid} (1 of 2); waiting for more approvals."
@@ -128,7 +128,7 @@ def test_members_of_the_policy_user_group_may_decide(rig):
     rid = awaiting(rig)
     rig.click(rid, EVE)
     rig.run_jobs()
-    assert rig.state(rid)["decided_by"] == f"slack:{EVE}"
+    assert rig.state(rid).decided_by == f"slack:{EVE}"
     assert "usergroups.users.list" in rig.fake.calls
 
 
@@ -173,7 +173,7 @@ def test_an_approval_promotes_without_comparing_again_when_the_champion_did_not_
 
     rig.workflow = lambda: rig.svc.use_gates(Gates(passing, compare))
     rid = awaiting(rig)
-    assert rig.state(rid)["compared_with"] == "1"
+    assert rig.state(rid).compared_with == "1"
     rig.click(rid, ALICE)
     rig.run_jobs()
-    assert rig.state(rid)["state"] == "promoted" and compared == ["1"]
+    assert rig.state(rid).state == "promoted" and compared == ["1"]

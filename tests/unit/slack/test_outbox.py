@@ -39,7 +39,7 @@ def test_a_state_change_that_rolls_back_leaves_no_notification(rig):
     with pytest.raises(RuntimeError), rig.svc.store.tx() as conn:
         reqs.transition(conn, rid, expect=("awaiting_approval",), to="rejected", actor="x")
         raise RuntimeError("the transaction fails after the transition")
-    assert len(rows(rig)) == before and rig.state(rid)["state"] == "awaiting_approval"
+    assert len(rows(rig)) == before and rig.state(rid).state == "awaiting_approval"
 
 
 def test_slack_down_for_the_whole_flow_delays_every_message_and_loses_none(rig):
@@ -47,7 +47,7 @@ def test_slack_down_for_the_whole_flow_delays_every_message_and_loses_none(rig):
     rid = rig.request("3")
     rig.click(rid, ALICE)
     rig.run_jobs()
-    assert rig.state(rid)["state"] == "promoted"
+    assert rig.state(rid).state == "promoted"
     for _ in range(2):  # passes while Slack is down send nothing and keep the order
         make_due(rig)
         assert rig.sender.flush()["sent"] == 0
@@ -89,7 +89,7 @@ def test_server_errors_past_the_client_retries_are_retried_later_in_order(rig):
     make_due(rig)
     assert rig.sender.flush()["sent"] == len(rows(rig))
     assert len(rig.fake.parents()) == 1
-    assert rig.state(rid)["state"] == "awaiting_approval"
+    assert rig.state(rid).state == "awaiting_approval"
 
 
 def test_a_crash_between_posting_and_recording_does_not_post_twice(rig, monkeypatch):

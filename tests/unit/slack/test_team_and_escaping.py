@@ -3,6 +3,7 @@ from outside never becomes Slack markup: ``<!channel>`` or a disguised link in a
 ``transition_request`` value is posted escaped, while Podium's own links and mentions work."""
 
 import json
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
@@ -15,6 +16,7 @@ from webhook_server.notify import blocks
 from webhook_server.sources.slack import SlackSource
 from webhook_server.store import outbox as ob
 from webhook_server.store.counters import read
+from webhook_server.store.records import Request
 
 EVIL = "<!channel> <https://evil.example|Approve here>"
 ESCAPED = "&lt;!channel&gt; &lt;https://evil.example|Approve here&gt;"
@@ -91,7 +93,7 @@ def test_a_transition_request_value_with_slack_markup_is_posted_escaped(rig):
     resp = rig.client.post("/webhooks/mlflow", data=body, headers=mlflow_headers(body))
     assert resp.status_code == 200, resp.json
     rig.run_jobs()
-    assert rig.state(resp.json["request_id"])["state"] == "rejected"
+    assert rig.state(resp.json["request_id"]).state == "rejected"
     rig.sender.flush()
     texts = [t for m in rig.fake.messages for t in mrkdwn_texts(m)]
     assert texts and not any("<!channel>" in t or "<https://evil" in t for t in texts), texts
@@ -102,10 +104,12 @@ def test_a_transition_request_value_with_slack_markup_is_posted_escaped(rig):
 
 
 def test_escaping_keeps_podiums_links_and_mentions():
-    req = {"id": 7, "model": "a<b>&c", "version": "3", "target": None, "raw_target": EVIL,
-           "state": "rejected", "origin": "tag", "requested_by": "gitlab:<!here>",
-           "decided_by": f"slack:{ALICE}", "reason": f"no: {EVIL} (slack:{ALICE})",
-           "comparison": "auc 0.9 > 0.8 & better", "checks": "22/22 passed"}
+    now = datetime.now(UTC)
+    req = Request(id=7, model="a<b>&c", version="3", target=None, raw_target=EVIL,
+                  state="rejected", origin="tag", requested_by="gitlab:<!here>",
+                  decided_by=f"slack:{ALICE}", reason=f"no: {EVIL} (slack:{ALICE})",
+                  comparison="auc 0.9 > 0.8 & better", checks="22/22 passed",
+                  created_at=now, updated_at=now)
     text, body = blocks.parent(req, tracking_uri="http://mlflow:5000",
                                public_url="https://podium.example")
     flat = json.dumps(body)

@@ -49,9 +49,9 @@ def test_a_dead_promotion_job_fails_its_request_and_replay_finishes_the_move(svc
         job, follow_up = sorted(list_jobs(conn), key=lambda j: j["id"])
         intent = ledger.intent_for(conn, rid)
         alerts = [r["payload"] for r in ob.list_(conn, limit=100)]
-    assert (job["state"], req["state"]) == ("dead", "failed")
-    assert req["reason"].startswith("job gave up in state promoting: ConnectionError: MLflow "
-                                    "is unreachable (podium replay brings it back)")
+    assert (job["state"], req.state) == ("dead", "failed")
+    assert req.reason.startswith("job gave up in state promoting: ConnectionError: MLflow "
+                                 "is unreachable (podium replay brings it back)")
     assert (follow_up["key"], follow_up["state"]) == (f"request:{rid}:failed-1", "done")
     assert memory.tags["2"]["podium.status"] == "failed"  # written by the follow-up job
     assert memory.tags["2"]["podium.reason"].startswith("job gave up in state promoting")
@@ -67,7 +67,7 @@ def test_a_dead_promotion_job_fails_its_request_and_replay_finishes_the_move(svc
     with svc.store.read() as conn:
         req = reqs.get(conn, rid)
         moves = [(e["from_version"], e["to_version"]) for e in ledger.entries(conn, "churn")]
-    assert req["state"] == "promoted" and memory.aliases["champion"] == "2"
+    assert req.state == "promoted" and memory.aliases["champion"] == "2"
     assert moves == [("1", "2")] and memory.tags["2"]["podium.status"] == "promoted"
 
 
@@ -84,4 +84,4 @@ def test_a_request_waiting_for_a_person_is_not_failed_by_a_dead_job(svc):
                      ("comparing", "awaiting_approval")):
             reqs.transition(conn, rid, expect=(a,), to=b, actor="test")
         workflow.on_dead(conn, {"request_id": rid}, "ConnectionError: tags")
-        assert reqs.get(conn, rid)["state"] == "awaiting_approval"
+        assert reqs.get(conn, rid).state == "awaiting_approval"

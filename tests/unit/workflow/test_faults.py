@@ -57,13 +57,13 @@ class Rig:
             if self.worker.run_once() is not None:
                 continue
             req = self.get(request_id)
-            if req["state"] in states.TERMINAL:
+            if req.state in states.TERMINAL:
                 return req
-            if req["state"] == states.AWAITING_APPROVAL:
+            if req.state == states.AWAITING_APPROVAL:
                 self.workflow.decide(request_id, "cli:ana", True)
                 continue
             raise AssertionError(f"no job to run and request {request_id} is "
-                                 f"{req['state']}")
+                                 f"{req.state}")
         raise AssertionError("the request never settled")
 
     def get(self, request_id: int) -> dict:
@@ -92,11 +92,11 @@ def count_calls(svc, flow) -> int:
 def promotion(rig: Rig) -> None:
     rid = rig.submit("2")
     req = rig.drive(rid)
-    assert (req["state"], req["decided_by"]) == ("promoted", "cli:ana"), rig.faults.fired
+    assert (req.state, req.decided_by) == ("promoted", "cli:ana"), rig.faults.fired
     rig.assert_invariants(champion="2", predecessor="1", moves=[(None, "1"), ("1", "2")])
     with rig.svc.store.read() as conn:
         approvals = audit.approvals(conn, f"request:{rid}")
-        finals = [e for e in reqs.history(conn, rid) if e["to_state"] == states.PROMOTED]
+        finals = [e for e in reqs.history(conn, rid) if e.to_state == states.PROMOTED]
     assert list(approvals) == ["cli:ana"] and len(finals) == 1
 
 

@@ -51,7 +51,7 @@ def waiting(svc, pol, version="3", requested_by=None):
                                      "{}", TransitionRequested("churn", version, "Production",
                                                                "tag"))).request_id
     run_jobs(svc)
-    assert state(svc, rid)["state"] == states.AWAITING_APPROVAL
+    assert state(svc, rid).state == states.AWAITING_APPROVAL
     return rid
 
 
@@ -106,7 +106,7 @@ def test_the_api_actor_is_the_token_never_the_body(gsvc):
     with gsvc.store.read() as conn:
         actors = [e["actor"] for e in audit.entries(conn, subject=f"request:{rid}")]
     assert sorted(actors) == ["api:alice-bot", "api:ci"]
-    assert state(gsvc, rid)["state"] == "awaiting_approval"
+    assert state(gsvc, rid).state == "awaiting_approval"
 
 
 def test_the_cli_actor_is_the_os_account_not_logname(monkeypatch):
@@ -127,7 +127,7 @@ def test_a_click_after_the_expiry_ends_the_request_instead_of_promoting(gsvc):
     out = workflow(gsvc).decide(rid, "cli:alice", True)
     assert (out["state"], out["decided_by"]) == ("rejected", "policy")
     row = state(gsvc, rid)
-    assert (row["state"], row["reason"]) == ("rejected", "approval expired after 1 h")
+    assert (row.state, row.reason) == ("rejected", "approval expired after 1 h")
     with gsvc.store.read() as conn:
         assert not [j for j in list_jobs(conn) if ":promote" in j["key"]]
     assert gsvc.registry.aliases["champion"] == "1"
@@ -168,7 +168,7 @@ def test_a_rejection_needs_a_reason_everywhere(gsvc):
     done = client.post(f"/api/v1/requests/{rid}/reject", json={"reason": "holdout too old"},
                        headers={"Authorization": "Bearer tok-alice"})
     assert done.status_code == 200
-    assert state(gsvc, rid)["reason"] == "rejected by api:alice-bot: holdout too old"
+    assert state(gsvc, rid).reason == "rejected by api:alice-bot: holdout too old"
 
 
 def test_an_approval_does_not_survive_a_new_comparison(gsvc):
@@ -179,9 +179,9 @@ def test_an_approval_does_not_survive_a_new_comparison(gsvc):
     gsvc.registry.aliases["champion"] = "2"  # moved in the MLflow UI
     run_jobs(gsvc)
     row = state(gsvc, rid)
-    assert row["state"] == "awaiting_approval" and row["compared_with"] == "2"
-    assert "again" in row["reason"] and "earlier approvals do not count" in row["reason"]
-    assert row["decided_by"] is None and gsvc.registry.aliases["champion"] == "2"
+    assert row.state == "awaiting_approval" and row.compared_with == "2"
+    assert "again" in row.reason and "earlier approvals do not count" in row.reason
+    assert row.decided_by is None and gsvc.registry.aliases["champion"] == "2"
     assert workflow(gsvc).decide(rid, "cli:alice", True)["state"] == "approved"
     run_jobs(gsvc)
-    assert state(gsvc, rid)["state"] == "promoted" and gsvc.registry.aliases["champion"] == "3"
+    assert state(gsvc, rid).state == "promoted" and gsvc.registry.aliases["champion"] == "3"

@@ -29,7 +29,7 @@ def rig(svc):
         rid = svc.intake.record(Delivery("api", f"d-{version}", "api.request", "{}",
                                          TransitionRequested("churn", version, "Production",
                                                              "api"))).request_id
-        assert run(workflow, rid, timeout_s=10)["state"] == "promoted"
+        assert run(workflow, rid, timeout_s=10).state == "promoted"
     assert registry.aliases["champion"] == "2"
     return svc, registry, workflow
 
@@ -46,7 +46,7 @@ def test_a_rollback_goes_back_to_the_previous_champion_and_is_recorded(rig):
         req = reqs.get(conn, out["request"])
     assert (last["kind"], last["from_version"], last["to_version"], last["actor"],
             last["request_id"]) == ("rollback", "2", "1", "cli:ana", out["request"])
-    assert (req["origin"], req["decided_by"], req["reason"]) == (
+    assert (req.origin, req.decided_by, req.reason) == (
         "rollback", "cli:ana", "champion rolled back from v2 to v1")
 
 
@@ -62,7 +62,7 @@ def test_a_rollback_to_anything_but_a_former_champion_is_refused(rig, to, status
     assert refused.value.status == status
     assert registry.aliases["champion"] == "2"
     with svc.store.read() as conn:
-        assert [r["origin"] for r in reqs.list_(conn)] == ["api", "api"]  # nothing queued
+        assert [r.origin for r in reqs.list_(conn)] == ["api", "api"]  # nothing queued
 
 
 def test_a_model_podium_never_promoted_has_nothing_to_roll_back(svc):
@@ -103,7 +103,7 @@ def test_a_rollback_waits_for_an_unsettled_move_of_another_request(rig):
                     from_version="2", kind="promote", actor="policy")
     asked = workflow.request_rollback("churn", "cli:ana", "1")
     req = run(workflow, asked["request"], timeout_s=0.5)
-    assert req["state"] == "queued" and registry.aliases["champion"] == "2"
+    assert req.state == "queued" and registry.aliases["champion"] == "2"
     with svc.store.read() as conn:
         job = [j for j in list_jobs(conn) if j["key"] == f"request:{asked['request']}"][0]
     assert "unfinished move of request" in job["last_error"] and job["attempts"] == 0

@@ -47,7 +47,7 @@ def test_the_champion_moving_during_the_comparison_triggers_a_new_comparison(svc
     rid = submit(svc, "3")
     run(make(svc, registry, Gates(passing, compare)), rid)
     assert compared == ["1", "2"]
-    assert registry.aliases["champion"] == "3" and state(svc, rid)["state"] == "promoted"
+    assert registry.aliases["champion"] == "3" and state(svc, rid).state == "promoted"
     with svc.store.read() as conn:
         entries = ledger.entries(conn, "churn")
         everything = ledger.entries(conn, "churn", include_unapplied=True)
@@ -74,7 +74,7 @@ def test_a_new_champion_that_wins_the_second_comparison_keeps_its_place(svc):
     run(make(svc, registry, Gates(passing, compare)), rid)
     assert registry.aliases["champion"] == "2"
     row = state(svc, rid)
-    assert row["state"] == "rejected" and "new champion v2" in row["reason"]
+    assert row.state == "rejected" and "new champion v2" in row.reason
 
 
 def test_a_second_request_waits_while_the_first_awaits_approval(svc):
@@ -84,10 +84,10 @@ def test_a_second_request_waits_while_the_first_awaits_approval(svc):
     workflow = make(svc, registry, Gates(passing, lambda m, c, k: comparison(c, k)), policy)
     first, second = submit(svc, "3"), submit(svc, "4")
     run(workflow, first)
-    assert state(svc, first)["state"] == "awaiting_approval"
+    assert state(svc, first).state == "awaiting_approval"
     with pytest.raises(Deferred, match="awaiting approval"):
         run(workflow, second)
-    assert state(svc, second)["state"] == "queued"
+    assert state(svc, second).state == "queued"
     assert registry.aliases["champion"] == "1"
 
 
@@ -100,8 +100,8 @@ def test_the_first_champion_needs_no_comparison(svc):
     rid = submit(svc, "1")
     run(make(svc, registry, Gates(passing, never)), rid)
     assert registry.aliases["champion"] == "1"
-    assert (state(svc, rid)["state"], state(svc, rid)["reason"]) == ("promoted",
-                                                                      "first champion")
+    assert (state(svc, rid).state, state(svc, rid).reason) == ("promoted",
+                                                               "first champion")
 
 
 def test_staging_sets_the_staging_alias_and_stages_when_enabled(svc):
@@ -109,7 +109,7 @@ def test_staging_sets_the_staging_alias_and_stages_when_enabled(svc):
     rid = submit(svc, "2", "Staging")
     run(make(svc, registry, Gates(passing, None), {"default": {"stages": True}}), rid)
     assert registry.aliases == {"champion": "1", "staging": "2"}
-    assert registry.tags["2"]["stage"] == "Staging" and state(svc, rid)["state"] == "staged"
+    assert registry.tags["2"]["stage"] == "Staging" and state(svc, rid).state == "staged"
 
 
 def test_archiving_the_champion_is_refused_with_the_reason(svc):
@@ -117,10 +117,10 @@ def test_archiving_the_champion_is_refused_with_the_reason(svc):
     rid = submit(svc, "1", "Archived")
     run(make(svc, registry, Gates(passing, None)), rid)
     row = state(svc, rid)
-    assert row["state"] == "rejected" and "is the champion" in row["reason"]
+    assert row.state == "rejected" and "is the champion" in row.reason
     other = submit(svc, "2", "Archived")
     run(make(svc, registry, Gates(passing, None)), other)
-    assert state(svc, other)["state"] == "archived"
+    assert state(svc, other).state == "archived"
 
 
 def test_a_cancelled_request_is_not_checked(svc):
@@ -149,7 +149,7 @@ def test_a_comparison_that_cannot_run_ends_the_request_failed_with_the_reason(sv
 
     rid = submit(svc, "2")
     run(make(svc, registry, Gates(passing, compare)), rid)
-    assert (state(svc, rid)["state"], state(svc, rid)["reason"]) == (
+    assert (state(svc, rid).state, state(svc, rid).reason) == (
         "failed", "the champion v1 could not be scored: the sandbox died twice")
     assert registry.aliases["champion"] == "1"
 
@@ -170,7 +170,7 @@ def test_the_holdout_digest_is_part_of_what_an_approval_approves(svc):
     rid = submit(svc, "2")
     run(make(svc, registry, Gates(checked, lambda m, c, k: comparison(c, k)), policy), rid)
     req = state(svc, rid)
-    assert req["state"] == "awaiting_approval"
+    assert req.state == "awaiting_approval"
     assert evidence_of(req)["holdout_sha256"] == "ab" * 32
 
 
@@ -190,10 +190,10 @@ def test_an_inconclusive_comparison_waits_for_a_person_when_the_policy_says_so(s
     rid = submit(svc, "2")
     run(make(svc, registry, Gates(passing, _inconclusive), policy), rid)
     req = state(svc, rid)
-    assert req["state"] == "awaiting_approval"
-    assert req["reason"] == ("inconclusive comparison with the champion v1: holdout too "
-                             "small: can detect only +0.034 at 80% power "
-                             "(max_detectable_improvement 0.02); waiting for 1 approval(s)")
+    assert req.state == "awaiting_approval"
+    assert req.reason == ("inconclusive comparison with the champion v1: holdout too "
+                          "small: can detect only +0.034 at 80% power "
+                          "(max_detectable_improvement 0.02); waiting for 1 approval(s)")
     assert registry.aliases["champion"] == "1"
 
 
@@ -202,7 +202,7 @@ def test_an_inconclusive_comparison_is_rejected_by_default(svc):
     rid = submit(svc, "2")
     run(make(svc, registry, Gates(passing, _inconclusive)), rid)
     req = state(svc, rid)
-    assert req["state"] == "rejected"
-    assert req["reason"].startswith("inconclusive comparison with the champion v1: holdout "
-                                    "too small")
+    assert req.state == "rejected"
+    assert req.reason.startswith("inconclusive comparison with the champion v1: holdout "
+                                 "too small")
     assert registry.aliases["champion"] == "1"

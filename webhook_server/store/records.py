@@ -1,0 +1,87 @@
+"""What the store hands past its boundary for a transition request: ``Request`` (a row of
+``requests``) and ``RequestEvent`` (a row of ``request_events``, its history). Frozen: a
+change goes through ``transition_requests``, and the caller reads the request again.
+
+Each is built from its row in one place (``from_row``); ``as_json`` is the one JSON shape
+of a request, shared by the API (``/api/v1/requests``) and the CLI (``podium requests``,
+``podium show``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestEvent:
+    """One line of a request's history: a state change, or a note (``from_state`` equals
+    ``to_state``). ``from_state`` is None on the line that created the request."""
+
+    id: int
+    request_id: int
+    at: datetime
+    from_state: str | None
+    to_state: str
+    actor: str
+    note: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RequestEvent:
+        return cls(**row)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"at": _iso(self.at), "from": self.from_state, "to": self.to_state,
+                "actor": self.actor, "note": self.note}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    """A transition request as stored (one field per column of ``requests``; the columns
+    that may be NULL default to None)."""
+
+    id: int
+    model: str
+    version: str
+    target: str | None = None  # None when the asked-for target is invalid
+    raw_target: str
+    origin: str  # tag | alias | databricks | api | rollback
+    state: str
+    reason: str | None = None
+    delivery_pk: int | None = None
+    requested_by: str | None = None
+    comment: str | None = None
+    decided_by: str | None = None
+    checks: str | None = None  # "21/22 passed"
+    comparison: str | None = None  # the comparison's one-line summary
+    compared_with: str | None = None  # the champion version of that comparison
+    evidence: str | None = None  # JSON text as stored; parsed: evidence_json()
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Request:
+        return cls(**row)
+
+    def evidence_json(self) -> dict[str, Any]:
+        """The stored evidence (check results, comparison, holdout) parsed; {} when none."""
+        return json.loads(self.evidence) if self.evidence else {}
+
+    def as_json(self, history: Iterable[RequestEvent] | None = None) -> dict[str, Any]:
+        """The request for the API and the CLI; with ``history``, its lines as well."""
+        out: dict[str, Any] = {
+            "id": self.id, "model": self.model, "version": self.version,
+            "target": self.target, "raw_target": self.raw_target, "origin": self.origin,
+            "state": self.state, "reason": self.reason, "requested_by": self.requested_by,
+            "decided_by": self.decided_by, "comment": self.comment,
+            "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
+        if history is not None:
+            out["history"] = [h.as_json() for h in history]
+        return out
