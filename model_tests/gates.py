@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -109,12 +110,56 @@ class SandboxPool:
         self._spawner.shutdown(wait=True)
 
 
+class ScoreCache:
+    """Scores of one model version on one holdout, kept across requests (bounded, LRU).
+
+    A version's files never change in the registry and a pinned holdout is its digest, so
+    the champion's scores on the judge's holdout are computed once, not at every request
+    against it; a challenger's checks leave its scores for its comparison. The key holds
+    the version's download URI and the holdout's sha256."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(info: VersionInfo, sha256: str) -> tuple:
+        return (info.name, str(info.version), info.source, sha256)
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        with self._lock:
+            scores = self._items.get(key)
+            if scores is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._items.move_to_end(key)
+            return scores
+
+    def put(self, key: tuple, scores: np.ndarray) -> None:
+        scores = np.array(scores, dtype=float)  # a private, read-only copy
+        scores.setflags(write=False)
+        with self._lock:
+            self._items[key] = scores
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 class SandboxGates:
-    """``check`` / ``compare`` / ``release`` for the workflow (``Gates``)."""
+    """``check`` / ``compare`` / ``release`` for the workflow (``Gates``), and ``score``
+    for the drift job.
+
+    Sandboxes come from the pool's spares; the pool is refilled when the job is done
+    (``release``), not between its check and its comparison, so no spare imports beside a
+    model being measured and a request never waits for a spare it started itself."""
 
     def __init__(self, pool: SandboxPool, config_for: Callable[[str], JudgeConfig],
-                 tracking_uri: str | None = None) -> None:
+                 tracking_uri: str | None = None, scores: ScoreCache | None = None) -> None:
         self.pool, self.config_for, self.tracking_uri = pool, config_for, tracking_uri
+        self.scores = scores if scores is not None else ScoreCache()
         self._local = threading.local()
 
     # --- what the workflow calls ---------------------------------------------------------
@@ -133,10 +178,9 @@ class SandboxGates:
             results = Checked(run_checks(m, cfg.thresholds))
             scores = m.extras.get("holdout_scores")
             if scores is not None and holdout is not None:  # the comparison reuses them
-                self._cache()[(info.name, info.version, holdout.sha256)] = scores
+                self.scores.put(ScoreCache.key(info, holdout.sha256), scores)
         finally:
             model.close()
-            self.pool.warm()
         results.holdout = holdout.as_json() if holdout is not None else None
         return results
 
@@ -148,21 +192,22 @@ class SandboxGates:
             holdout = self._holdout(cfg, info.run_id)
         except holdouts.RunHoldoutMissing as exc:
             raise CheckRunError(str(exc), transient=False) from None
-        cached = self._cache().get((model, str(challenger), holdout.sha256))
-        todo = {"champion": version_info(f"models:/{model}/{champion}", client)}
-        if cached is None:
-            todo["challenger"] = info
-        try:
+        versions = {"challenger": info,
+                    "champion": version_info(f"models:/{model}/{champion}", client)}
+        scores = {who: self.scores.get(ScoreCache.key(v, holdout.sha256))
+                  for who, v in versions.items()}
+        todo = {who: v for who, v in versions.items() if scores[who] is None}
+        if todo:
             with ThreadPoolExecutor(len(todo)) as run:  # both models score at once
                 futures = {who: run.submit(self._score, v, f"the {who} v{v.version}",
                                            holdout.frame)
                            for who, v in todo.items()}
-                scores = {who: f.result() for who, f in futures.items()}
-        finally:
-            self.pool.warm()
+                for who, future in futures.items():
+                    scores[who] = future.result()
+                    self.scores.put(ScoreCache.key(todo[who], holdout.sha256), scores[who])
         overlap = {f"challenger v{challenger}": self._overlap(info, holdout, cfg),
-                   f"champion v{champion}": self._overlap(todo["champion"], holdout, cfg)}
-        out = compare(holdout.labels, cached if cached is not None else scores["challenger"],
+                   f"champion v{champion}": self._overlap(versions["champion"], holdout, cfg)}
+        out = compare(holdout.labels, scores["challenger"],
                       scores["champion"], challenger_version=str(challenger),
                       champion_version=str(champion), threshold=cfg.decision_threshold,
                       comparison=cfg.comparison, business=cfg.business,
@@ -195,15 +240,13 @@ class SandboxGates:
         in the worker). CheckRunError when it cannot be scored."""
         info = version_info(model_uri, self._client())
         self._config(info.name or "")
-        try:
-            return self._score(info, f"{info.name} v{info.version}", frame)
-        finally:
-            self.pool.warm()
+        return self._score(info, f"{info.name} v{info.version}", frame)
 
     def release(self) -> None:
-        """The job is done: nothing of this request's models stays in memory."""
-        self._local.scores = {}
+        """The job is done: drop its holdouts and start the spares it used up again (the
+        scores stay in the cache: numbers, no model code)."""
         self._local.holdouts = {}
+        self.pool.warm()
 
     # --- pieces --------------------------------------------------------------------------
 
@@ -211,11 +254,6 @@ class SandboxGates:
         from mlflow import MlflowClient
 
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
-
-    def _cache(self) -> dict:
-        if not hasattr(self._local, "scores"):
-            self._local.scores = {}
-        return self._local.scores
 
     def _config(self, name: str) -> JudgeConfig:
         cfg = self.config_for(name)

@@ -7,12 +7,16 @@ are the same whichever worker process answers the scrape, and survive restarts.
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from sqlalchemy import func, select
 
 from webhook_server.jobs.queue import counts, oldest_runnable_age_s
 from webhook_server.sources import REJECTION_REASONS
-from webhook_server.store import Store, outbox
+from webhook_server.store import Store, outbox, stage_timing
 from webhook_server.store.counters import read
 from webhook_server.store.schema import deliveries, requests
 
@@ -33,6 +37,7 @@ class StoreCollector:
             req_counts = conn.execute(select(requests.c.state, func.count())
                                       .group_by(requests.c.state)).all()
             notes = outbox.counts(conn)
+            stage_times = stage_timing.read(conn)
         delivered = CounterMetricFamily("podium_deliveries", "Verified deliveries stored",
                                         labels=["source", "outcome"])
         dup = CounterMetricFamily("podium_duplicate_deliveries",
@@ -62,7 +67,12 @@ class StoreCollector:
         for channel in ("slack", "gitlab"):
             for state in (outbox.PENDING, outbox.SENT, outbox.DEAD):
                 notes_g.add_metric([channel, state], notes.get((channel, state), 0))
-        yield from (delivered, dup, bad, jobs_g, reqs_g, notes_g,
+        stage_h = HistogramMetricFamily(
+            "podium_request_stage_seconds", "Seconds requests spent in each state before "
+            "leaving it (stage=decision: created to terminal)", labels=["stage"])
+        for stage, (buckets, total) in stage_times.items():
+            stage_h.add_metric([stage], buckets, sum_value=total)
+        yield from (delivered, dup, bad, jobs_g, reqs_g, notes_g, stage_h,
                     GaugeMetricFamily("podium_queue_age_seconds",
                                       "Age of the oldest runnable queued job", value=age))
 

@@ -100,7 +100,8 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
                                 daemon=True)]
     threads[0].start()
     for i in range(concurrency):
-        worker = Worker(svc.queue, handlers, poll_s=s.worker_poll_s, lease_s=s.job_lease_s)
+        worker = Worker(svc.queue, handlers, poll_s=s.worker_poll_s, lease_s=s.job_lease_s,
+                        doorbell=svc.queue.doorbell)
         t = threading.Thread(target=worker.run, args=(stop,), name=f"worker-{i}", daemon=True)
         t.start()
         threads.append(t)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from podium_policy.policy import Policy, load_policy
 from webhook_server.intake import Intake
+from webhook_server.jobs.doorbell import Doorbell, directory_for
 from webhook_server.jobs.queue import SqlJobQueue
 from webhook_server.registry import Registry
 from webhook_server.settings import Settings
@@ -134,6 +135,8 @@ class Services:
     def close(self) -> None:
         if "sandboxes" in self.__dict__:
             self.sandboxes.close()
+        if self.queue.doorbell is not None:
+            self.queue.doorbell.close()
         self.store.dispose()
 
 
@@ -141,7 +144,8 @@ def build(settings: Settings, store: Store | None = None) -> Services:
     store = store or Store(settings.database_url)
     queue = SqlJobQueue(store, lease_s=settings.job_lease_s,
                         max_attempts=settings.job_max_attempts,
-                        backoff_s=settings.job_backoff_s)
+                        backoff_s=settings.job_backoff_s,
+                        doorbell=Doorbell(directory_for(store.url)))
     return Services(
         settings=settings, store=store, queue=queue, intake=Intake(store, queue),
         mlflow_source=MlflowSource(settings.mlflow_webhook_secret,

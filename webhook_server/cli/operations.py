@@ -45,9 +45,12 @@ def show(request_id: int, as_json: bool) -> None:
         head = (f"request {data['id']}: {data['model']} v{data['version']} -> "
                 f"{data['target'] or data['raw_target']} ({data['origin']}), "
                 f"state {data['state']}" + (f": {data['reason']}" if data["reason"] else ""))
-        return head + "\n" + render(["at", "from", "to", "actor", "note"],
-                                    [[h["at"][:19], h["from"] or "", h["to"], h["actor"],
-                                      h["note"] or ""] for h in data["history"]])
+        lines = render(["at", "from", "to", "actor", "then", "note"],
+                       [[h["at"][:19], h["from"] or "", h["to"], h["actor"],
+                         "" if h["seconds"] is None else f"{h['seconds']:.2f} s",
+                         h["note"] or ""] for h in data["history"]])
+        took = ", ".join(f"{state} {s:.2f} s" for state, s in data["stages"].items())
+        return head + "\n" + lines + (f"\nstages: {took}" if took else "")
 
     emit(data, as_json, table)
 

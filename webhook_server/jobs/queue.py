@@ -18,6 +18,7 @@ from sqlalchemy import Connection, and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webhook_server import keys
+from webhook_server.jobs.doorbell import Doorbell
 from webhook_server.store import Store, fastsql, outbox
 from webhook_server.store.schema import jobs, utcnow
 
@@ -60,8 +61,11 @@ class JobQueue(Protocol):
 
 class SqlJobQueue:
     def __init__(self, store: Store, *, lease_s: float = 60, max_attempts: int = 6,
-                 backoff_s: float = 2.0) -> None:
+                 backoff_s: float = 2.0, doorbell: Doorbell | None = None) -> None:
+        """``doorbell``: rung once a transaction that enqueued a runnable job commits, so an
+        idle worker starts it at once instead of at its next poll."""
         self.store = store
+        self.doorbell = doorbell
         self.lease = timedelta(seconds=lease_s)
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
@@ -79,11 +83,14 @@ class SqlJobQueue:
         """Insert unless ``key`` exists. True when a row was added. Runs in the caller's tx."""
         fast = fastsql.for_conn(conn)  # on the intake hot path
         now = utcnow()
-        return fast.one(conn, "insert_job", {
+        added = fast.one(conn, "insert_job", {
             "key": key, "kind": kind, "payload": json.dumps(payload, sort_keys=True),
             "lock_key": lock_key, "max_attempts": self.max_attempts,
             "run_after": fast.ts(now + timedelta(seconds=delay_s)),
             "now": fast.ts(now)}) is not None
+        if added and self.doorbell is not None and delay_s <= 0:
+            Store.after_commit(conn, "doorbell", self.doorbell.ring)
+        return added
 
     def claim(self, owner: str, *, key: str | None = None) -> Job | None:
         """Lease the oldest runnable job whose lock is free (only the job ``key`` when given:

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
+from webhook_server.jobs.doorbell import Doorbell
 from webhook_server.jobs.queue import Job, JobQueue
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,11 @@ def default_owner() -> str:
 class Worker:
     def __init__(self, queue: JobQueue, handlers: dict[str, Handler], *,
                  owner: str | None = None, poll_s: float = 0.5, lease_s: float = 60,
-                 reap_every_s: float | None = None) -> None:
+                 reap_every_s: float | None = None, doorbell: Doorbell | None = None) -> None:
+        """``doorbell``: an idle worker wakes when a job is committed instead of at its next
+        poll (``doorbell.py``); the poll stays as the fallback."""
         self.queue = queue
+        self.doorbell = doorbell
         self.handlers = handlers
         self.owner = owner or default_owner()
         self.poll_s = poll_s
@@ -142,5 +146,8 @@ class Worker:
                 log.exception("worker %s could not reach the queue", self.owner)
                 ran = None
             if ran is None:
-                stop.wait(self.poll_s)
+                if self.doorbell is not None:
+                    self.doorbell.wait(self.poll_s)
+                else:
+                    stop.wait(self.poll_s)
         log.info("worker %s stopped", self.owner)

@@ -79,7 +79,10 @@ def document() -> dict[str, Any]:
             "properties": {"at": _nullable({"type": "string", "format": "date-time"}),
                            "from": _nullable({"type": "string"}),
                            "to": {"type": "string"}, "actor": {"type": "string"},
-                           "note": _nullable({"type": "string"})}},
+                           "note": _nullable({"type": "string"}),
+                           "seconds": _nullable({"type": "number", "description":
+                                                 "how long the request stayed after this "
+                                                 "line (null after the last)"})}},
         "Request": {
             "type": "object",
             "required": ["id", "model", "version", "raw_target", "origin", "state"],
@@ -95,7 +98,9 @@ def document() -> dict[str, Any]:
                 "comment": _nullable({"type": "string"}),
                 "created_at": _nullable({"type": "string", "format": "date-time"}),
                 "updated_at": _nullable({"type": "string", "format": "date-time"}),
-                "history": {"type": "array", "items": _ref("HistoryLine")}}},
+                "history": {"type": "array", "items": _ref("HistoryLine")},
+                "stages": {"type": "object", "additionalProperties": {"type": "number"},
+                           "description": "seconds spent in each state so far"}}},
         "RequestList": {"type": "object", "required": ["requests"],
                         "properties": {"requests": {"type": "array",
                                                     "items": _ref("Request")}}},

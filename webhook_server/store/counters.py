@@ -15,6 +15,16 @@ def incr(store, name: str, labels: str, by: int = 1) -> None:
         conn.execute(stmt)
 
 
+def add(conn: Connection, name: str, labels: str, by: int = 1) -> None:
+    """``incr`` inside the caller's transaction."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(counters).values(name=name, labels=labels, value=by)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["name", "labels"],
+                                            set_={"value": counters.c.value + by}))
+
+
 def read(conn: Connection, name: str) -> dict[str, int]:
     q = select(counters.c.labels, counters.c.value).where(counters.c.name == name)
     return {labels: value for labels, value in conn.execute(q)}

@@ -6,7 +6,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -93,6 +93,9 @@ class _SqliteWriteLock:
             self._thread_lock.release()
 
 
+_AFTER_COMMIT = "podium.after_commit"
+
+
 class Store:
     """Owns the engine. Repository functions take a ``Connection`` from ``tx()``."""
 
@@ -117,13 +120,28 @@ class Store:
         with self._writer() as conn:
             yield conn
 
+    @staticmethod
+    def after_commit(conn: Connection, key: str, hook: Callable[[], None]) -> None:
+        """Run ``hook`` once this write transaction has committed (never when it rolls
+        back), after the store's write lock is released; one hook per ``key``. A hook is a
+        best-effort signal (e.g. waking a worker): what it raises is logged, not raised."""
+        conn.info.setdefault(_AFTER_COMMIT, {})[key] = hook
+
     @contextmanager
     def _writer(self) -> Iterator[Connection]:
         lock = self._write_lock.held() if self._write_lock else nullcontext()
         with lock, self.engine.connect() as conn:
             conn.execution_options(podium_write=True)
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:  # conn.info outlives the checkout: never leave hooks for the next one
+                hooks = conn.info.pop(_AFTER_COMMIT, {})
+        for key, hook in hooks.items():
+            try:
+                hook()
+            except Exception:
+                log.warning("after-commit hook %s failed", key, exc_info=True)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

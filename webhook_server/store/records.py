@@ -83,5 +83,29 @@ class Request:
             "decided_by": self.decided_by, "comment": self.comment,
             "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
         if history is not None:
-            out["history"] = [h.as_json() for h in history]
+            lines = list(history)
+            out["history"] = [h.as_json() for h in lines]
+            seconds = stage_seconds(lines)
+            for line, took in zip(out["history"], seconds, strict=True):
+                line["seconds"] = took
+            out["stages"] = stages(lines, seconds)
         return out
+
+
+def stage_seconds(history: list[RequestEvent]) -> list[float | None]:
+    """How long the request stayed after each line (until the next one); None after the
+    last line, whose stage has not ended (or is the terminal state)."""
+    out: list[float | None] = []
+    for line, after in zip(history, history[1:], strict=False):
+        out.append(round((after.at - line.at).total_seconds(), 3))
+    return out + [None] * (len(history) - len(out))
+
+
+def stages(history: list[RequestEvent], seconds: list[float | None]) -> dict[str, float]:
+    """Seconds spent in each state, in the order the request went through them (a note
+    line splits a stage; its parts are added up)."""
+    out: dict[str, float] = {}
+    for line, took in zip(history, seconds, strict=True):
+        if took is not None:
+            out[line.to_state] = round(out.get(line.to_state, 0.0) + took, 3)
+    return out

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from webhook_server import keys
-from webhook_server.store import fastsql, outbox, states
+from webhook_server.store import fastsql, outbox, stage_timing, states
 from webhook_server.store.records import Request, RequestEvent
 from webhook_server.store.schema import request_events, requests, utcnow
 
@@ -38,7 +38,8 @@ def transition(conn: Connection, request_id: int, *, expect: tuple[str, ...], to
                actor: str, reason: str | None = None) -> bool:
     """Compare-and-set the state: moves only from one of ``expect``. True when it moved."""
     now = utcnow()
-    row = conn.execute(select(requests.c.state, requests.c.checks, requests.c.comparison)
+    row = conn.execute(select(requests.c.state, requests.c.checks, requests.c.comparison,
+                              requests.c.created_at, requests.c.updated_at)
                        .where(requests.c.id == request_id)).first()
     if row is None or row.state not in expect:
         return False
@@ -46,6 +47,10 @@ def transition(conn: Connection, request_id: int, *, expect: tuple[str, ...], to
                                                 requests.c.state == row.state)
                          .values(state=to, reason=reason, updated_at=now)).rowcount
     if moved:
+        if row.state != to:
+            stage_timing.observe(conn, row.state, row.updated_at, now)
+            if to in states.TERMINAL:
+                stage_timing.observe(conn, "decision", row.created_at, now)
         event_id = conn.execute(insert(request_events).values(
             request_id=request_id, at=now, from_state=row.state, to_state=to, actor=actor,
             note=reason)).inserted_primary_key[0]
