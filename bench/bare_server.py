@@ -1,11 +1,14 @@
-"""Baseline for bench/intake.py: a bare Flask endpoint under Podium's gunicorn settings.
+"""Baseline for bench/intake.py: a bare Flask endpoint under Podium's gunicorn settings
+(webhook_server.serve.run_gunicorn: the same worker class, count and options). It reads the
+body, as Podium does, and answers 200 with a small JSON document; it checks nothing and
+stores nothing.
 
 usage: python -m bench.bare_server PORT WORKERS
 """
 
 import sys
 
-from flask import Flask
+from flask import Flask, request
 
 from webhook_server.serve import run_gunicorn
 
@@ -15,6 +18,7 @@ def make_app() -> Flask:
 
     @app.post("/webhooks/mlflow")
     def ok():
+        request.get_data()
         return {"status": "ok"}
 
     @app.get("/healthz")

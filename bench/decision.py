@@ -1,22 +1,34 @@
-"""Decision latency: time from setting `transition_request=Production` in MLflow to the final
-`podium.status`, for ten requests, with a per-stage breakdown from Podium's request history,
-once per isolation level of model code (bubblewrap, then the same-user fallback); and, in the
-same run, the floor: loading both models and scoring the holdout in one process. Both models
-are judged on a holdout named and pinned by the policy.
+"""Decision latency and throughput, end to end through a real MLflow server and `podium serve`
+(its own worker process, two worker threads, default poll interval: the doorbell wakes it).
 
-    python bench/decision.py [--requests 10] [--rows 7000] [--isolation bwrap,process]
+Latency: the time from setting `transition_request=Production` on a new version in MLflow to
+its final `podium.status`, for `--requests` requests one after another, `--gap` seconds apart
+(the sandbox pool refills between requests, as it does between real ones), with a per-stage
+breakdown from Podium's request history; once per isolation level of model code (bubblewrap,
+then the same-user fallback). Throughput: `--burst` requests over `--models` registered
+models set at once; decisions per minute and the ratio to `burst x floor`. The floor, in the
+same run: loading both models and scoring the holdout in one warm process. Both models are
+judged on a holdout named and pinned by the policy.
+
+    python bench/decision.py [--requests 10] [--gap 6] [--burst 50] [--models 10]
+                             [--isolation bwrap,process] [--quick]
+
+Writes bench/results/decision.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
@@ -24,15 +36,23 @@ from webhook_server.dev.processes import start_mlflow, start_podium  # noqa: E40
 
 TOKEN = "bench-token"
 MODEL = "churn-bench"
+FINAL = ("promoted", "rejected", "failed")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=10)
-    ap.add_argument("--rows", type=int, default=7000, help="training rows (holdout is 20 %)")
+    ap.add_argument("--gap", type=float, default=6.0,
+                    help="seconds between two latency requests")
+    ap.add_argument("--burst", type=int, default=50, help="throughput: requests set at once")
+    ap.add_argument("--models", type=int, default=10, help="throughput: models they span")
+    ap.add_argument("--rows", type=int, default=7000, help="training rows (holdout is 20 %%)")
     ap.add_argument("--isolation", default="bwrap,process",
-                    help="PODIUM_SANDBOX values to measure, in order")
+                    help="PODIUM_SANDBOX values to measure latency at, in order")
+    ap.add_argument("--quick", action="store_true", help="3 requests, a burst of 6 over 3")
     args = ap.parse_args()
+    if args.quick:
+        args.requests, args.burst, args.models, args.gap = 3, 6, 3, 4.0
     work = Path(tempfile.mkdtemp(prefix="podium-decision-"))
     mlflow_proc = start_mlflow(work / "mlflow")
     podium = None
@@ -40,6 +60,8 @@ def main() -> None:
         import mlflow
         from mlflow import MlflowClient
 
+        from model_tests.holdout import sha256_of
+        from training.data import generate
         from training.train import Dataset, TrainConfig, train
 
         mlflow.set_tracking_uri(mlflow_proc.url)
@@ -47,85 +69,108 @@ def main() -> None:
         client = MlflowClient()
         params = {"num_leaves": 15, "learning_rate": 0.05, "n_estimators": 200,
                   "min_child_samples": 50}
+        print("training the champion and the challenger...", flush=True)
         champion = train(Dataset.synthetic(args.rows, 1), TrainConfig(MODEL, params=params),
                          tracking_uri=mlflow_proc.url)
         challenger = train(Dataset.synthetic(args.rows, 2), TrainConfig(MODEL, params=params),
                            tracking_uri=mlflow_proc.url)
         client.set_registered_model_alias(MODEL, "champion", champion.version)
-
-        from model_tests.holdout import sha256_of
-        from training.data import generate
-
         judge = work / "judge.csv"
         generate(args.rows // 5, seed=99)[0].to_csv(judge, index=False)
         floor = _floor(champion.version, challenger.version, judge)
         (work / "podium.yaml").write_text(  # the defaults: no approval step
             f"default:\n  holdout: {judge}\n  holdout_sha256: {sha256_of(judge)}\n"
             "  sandbox: preferred\n")  # measured at each level, the weaker ones too
-        results = {}
-        for level in args.isolation.split(","):
-            env = {"MLFLOW_TRACKING_URI": mlflow_proc.url, "PODIUM_DATABASE_URL":
-                   f"sqlite:///{work / f'podium-{level}.db'}",
-                   "PODIUM_MLFLOW_WEBHOOK_SECRET": "bench", "PODIUM_API_TOKEN": TOKEN,
-                   "PODIUM_WORKER_POLL": "0.05", "PODIUM_POLICY": str(work / "podium.yaml"),
-                   "PODIUM_SANDBOX": level}
-            podium = start_podium(work, env)
-            print(f"isolation {level}:", flush=True)
-            results[level] = _requests(client, podium, mlflow_proc.url, challenger, args)
+        latency, burst = {}, None
+        levels = args.isolation.split(",")
+        for level in levels:
+            podium = start_podium(work, _env(work, mlflow_proc.url, level))
+            print(f"isolation {level}: latency, {args.requests} requests {args.gap:g} s apart",
+                  flush=True)
+            latency[level] = _latency(client, podium, mlflow_proc.url, challenger, args)
+            if level == levels[0] and args.burst:
+                print(f"isolation {level}: throughput, {args.burst} requests over "
+                      f"{args.models} models at once", flush=True)
+                burst = _burst(client, podium, champion, challenger, args)
             podium.stop()
             podium = None
-        for level, (totals, stages) in results.items():
-            median = statistics.median(totals)
-            p95 = sorted(totals)[max(0, int(round(0.95 * len(totals))) - 1)]
-            print(f"\nisolation {level}: decision latency over {len(totals)} requests: "
-                  f"median {median:.2f} s, p95 {p95:.2f} s, {median / floor:.1f}x the floor")
-            for name, values in stages.items():
-                print(f"  {name:<16} median {statistics.median(values):6.2f} s")
-        print(f"\nfloor (load both models, score the holdout, one process): {floor:.2f} s")
-        if len(results) > 1:
-            (a, (ta, _)), (b, (tb, _)) = list(results.items())[:2]
-            print(f"ratio median {a} / {b}: "
-                  f"{statistics.median(ta) / statistics.median(tb):.2f}")
+        _report(latency, burst, floor, levels[0], args)
     finally:
         if podium:
             podium.stop()
         mlflow_proc.stop()
 
 
-def _requests(client, podium, tracking_uri: str, challenger, args):
-    from datetime import datetime
+def _env(work: Path, tracking_uri: str, level: str) -> dict[str, str]:
+    return {"MLFLOW_TRACKING_URI": tracking_uri,
+            "PODIUM_DATABASE_URL": f"sqlite:///{work / f'podium-{level}.db'}",
+            "PODIUM_MLFLOW_WEBHOOK_SECRET": "bench", "PODIUM_API_TOKEN": TOKEN,
+            "PODIUM_POLICY": str(work / "podium.yaml"), "PODIUM_SANDBOX": level}
 
+
+def _new_version(client, model: str, source) -> str:
+    version = client.create_model_version(
+        model, source.source, run_id=source.run_id, description=source.description,
+        model_id=source.source[len("models:/"):]).version
+    for key, value in source.tags.items():
+        client.set_model_version_tag(model, version, key, value)
+    return version
+
+
+def _latency(client, podium, tracking_uri: str, challenger, args):
     from webhook_server.registry import Registry
 
     Registry(tracking_uri).register_webhook(f"{podium.url}/webhooks/mlflow", "bench")
     source = client.get_model_version(MODEL, challenger.version)
-    totals, stages = [], {"pickup": [], "checks": [], "compare+promote": []}
+    totals, stages = [], {}
     for i in range(args.requests):
-        version = client.create_model_version(
-            MODEL, source.source, run_id=source.run_id, description=source.description,
-            model_id=source.source[len("models:/"):]).version
-        for key, value in source.tags.items():
-            client.set_model_version_tag(MODEL, version, key, value)
+        version = _new_version(client, MODEL, source)
+        time.sleep(args.gap)  # an idle machine between two decisions, as between real ones
         started = time.perf_counter()
         client.set_model_version_tag(MODEL, version, "transition_request", "Production")
-        while client.get_model_version(MODEL, version).tags.get("podium.status") not in (
-                "promoted", "rejected", "failed"):
-            time.sleep(0.05)
+        while client.get_model_version(MODEL, version).tags.get("podium.status") not in FINAL:
+            time.sleep(0.02)
         totals.append(time.perf_counter() - started)
-        history = _history(podium.url, version)
-        at = {h["to"]: h["at"] for h in history}
-
-        def t(state, _at=at):
-            return datetime.fromisoformat(_at[state]).timestamp()
-
-        final = history[-1]["to"]
-        stages["pickup"].append(t("checking") - t("queued"))
-        if "comparing" in at:
-            stages["checks"].append(t("comparing") - t("checking"))
-            stages["compare+promote"].append(t(final) - t("comparing"))
-        print(f"  request {i + 1}/{args.requests}: v{version} {final} in {totals[-1]:.2f} s",
+        shown = _shown(podium.url, MODEL, version)
+        for stage, seconds in shown["stages"].items():
+            if stage not in FINAL:
+                stages.setdefault(stage, []).append(seconds)
+        print(f"  request {i + 1}/{args.requests}: v{version} {shown['state']} in "
+              f"{totals[-1]:.2f} s ({', '.join(f'{k} {v:.2f}' for k, v in shown['stages'].items() if k not in FINAL)})",  # noqa: E501
               flush=True)
     return totals, stages
+
+
+def _burst(client, podium, champion, challenger, args) -> dict:
+    """``args.burst`` requests over ``args.models`` models (each with its own champion, a
+    copy of the bench champion), all set at once; the worker's two threads take them."""
+    champ = client.get_model_version(MODEL, champion.version)
+    chall = client.get_model_version(MODEL, challenger.version)
+    models = [f"{MODEL}-{i}" for i in range(args.models)]
+    todo = []
+    for model in models:
+        client.create_registered_model(model)
+        first = _new_version(client, model, champ)
+        client.set_registered_model_alias(model, "champion", first)
+    for i in range(args.burst):
+        model = models[i % len(models)]
+        todo.append((model, _new_version(client, model, chall)))
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client.set_model_version_tag,
+                                args=(m, v, "transition_request", "Production"))
+               for m, v in todo]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    pending = set(todo)
+    while pending:
+        pending = {(m, v) for m, v in pending
+                   if client.get_model_version(m, v).tags.get("podium.status") not in FINAL}
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    return {"requests": len(todo), "models": len(models), "seconds": round(elapsed, 2),
+            "decisions_per_minute": round(len(todo) / elapsed * 60, 1)}
 
 
 def _floor(champion: str, challenger: str, holdout: Path) -> float:
@@ -134,19 +179,47 @@ def _floor(champion: str, challenger: str, holdout: Path) -> float:
     from training.data import FEATURES, load_csv
 
     frame = load_csv(holdout)[list(FEATURES)]
+    mlflow.pyfunc.load_model(f"models:/{MODEL}/{champion}")  # warm: imports done
     started = time.perf_counter()
     for version in (challenger, champion):
         mlflow.pyfunc.load_model(f"models:/{MODEL}/{version}").predict(frame)
     return time.perf_counter() - started
 
 
-def _history(url: str, version: str) -> list[dict]:
+def _shown(url: str, model: str, version: str) -> dict:
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    rows = requests.get(f"{url}/api/v1/requests?model={MODEL}", headers=headers,
+    rows = requests.get(f"{url}/api/v1/requests?model={model}", headers=headers,
                         timeout=10).json()["requests"]
     rid = next(r["id"] for r in rows if r["version"] == version)
-    return requests.get(f"{url}/api/v1/requests/{rid}", headers=headers,
-                        timeout=10).json()["history"]
+    return requests.get(f"{url}/api/v1/requests/{rid}", headers=headers, timeout=10).json()
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(round(q * len(ordered))) - 1)]
+
+
+def _report(latency: dict, burst: dict | None, floor: float, first: str, args) -> None:
+    out = {"floor_s": round(floor, 3), "latency": {}, "throughput": None}
+    print(f"\nfloor (load both models, score the holdout, one warm process): {floor:.2f} s")
+    print(f"{'isolation':<10}{'median s':>10}{'p95 s':>8}{'x floor':>9}   stages (median s)")
+    for level, (totals, stages) in latency.items():
+        median, p95 = statistics.median(totals), _pct(totals, 0.95)
+        staged = {k: round(statistics.median(v), 3) for k, v in stages.items()}
+        print(f"{level:<10}{median:>10.2f}{p95:>8.2f}{median / floor:>9.1f}   "
+              + ", ".join(f"{k} {v:.2f}" for k, v in staged.items()))
+        out["latency"][level] = {"requests": len(totals), "median_s": round(median, 3),
+                                 "p95_s": round(p95, 3), "x_floor": round(median / floor, 2),
+                                 "stages_median_s": staged}
+    if burst:
+        ratio = burst["seconds"] / (burst["requests"] * floor)
+        print(f"throughput ({first}): {burst['requests']} requests over {burst['models']} "
+              f"models in {burst['seconds']:.1f} s: {burst['decisions_per_minute']:.0f} "
+              f"decisions/min; {ratio:.1f}x {burst['requests']} x the floor")
+        out["throughput"] = {**burst, "isolation": first, "x_burst_floor": round(ratio, 2)}
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "decision.json").write_text(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ from webhook_server.store import Store, audit, outbox
 
 log = logging.getLogger(__name__)
 KINDS = ("retrain", "drift")
-TRAIN_TIMEOUT_S = 3600
+# Podium's own settings and the notification channels' credentials stay in the worker: the
+# training child needs MLflow's (and its artifact store's) credentials, nothing of these.
+_NOT_FOR_TRAINING = ("PODIUM_", "SLACK_", "GITLAB_", "DATABRICKS_")
 
 
 def enqueue_dated(store: Store, queue: JobQueue, kind: str, model: str,
@@ -60,27 +62,43 @@ def train_command(model: str, cfg, trigger: str) -> list[str]:
     return cmd + (["--data", cfg.data] if cfg.data else ["--synthetic", str(cfg.synthetic)])
 
 
+def training_env(tracking_uri: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The training child's environment: the worker's, without Podium's settings and
+    secrets, pointed at ``tracking_uri``."""
+    env = {k: v for k, v in (os.environ if environ is None else environ).items()
+           if not k.startswith(_NOT_FOR_TRAINING)}
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    return env
+
+
+def _dies_with_its_thread() -> None:  # in the child, before exec: one syscall
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
 def retrain_handler(store: Store, policy: Policy, tracking_uri: str | None) -> Handler:
     def handle(job: Job) -> None:
         if not tracking_uri:
             raise PermanentJobError("MLFLOW_TRACKING_URI is not set")
-        from training.data import DataError
-        from training.train import Dataset
+        from training import data as churn_data
 
         model = job.payload["model"]
         cfg = policy.for_model(model).training
         if cfg.data:  # bad data is permanent: say so here instead of retrying the child
             try:
-                Dataset.from_csv(cfg.data)
-            except (DataError, OSError) as exc:
+                problems = churn_data.validate(churn_data.read_raw(cfg.data))
+            except (OSError, ValueError) as exc:
                 raise PermanentJobError(f"training data for {model}: {exc}") from exc
-        env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
-        try:
-            proc = subprocess.run(train_command(model, cfg, job.key), env=env,
-                                  capture_output=True, text=True, timeout=TRAIN_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"podium train for {model} ran over {TRAIN_TIMEOUT_S} s") \
-                from None
+            if problems:
+                raise PermanentJobError(f"training data for {model}: "
+                                        f"{churn_data.DataError(problems, cfg.data)}")
+        # the child dies with the worker thread that waits for it (a stopped worker leaves
+        # no training behind to register a version the job will train again)
+        proc = subprocess.run(train_command(model, cfg, job.key),
+                              env=training_env(tracking_uri), capture_output=True, text=True,
+                              preexec_fn=_dies_with_its_thread)
         if proc.returncode != 0:  # MLflow down, out of memory...: the job is retried
             tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise RuntimeError(f"podium train for {model} exited {proc.returncode}: {tail}")

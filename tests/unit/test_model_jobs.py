@@ -28,3 +28,50 @@ def test_policy_schedules_become_scheduler_triggers(svc):
                              "retrain:churn (0 3 * * 1)"]
     assert {j.id for j in sched.get_jobs()} == {"reap-leases", "retrain:churn",
                                                 "drift:churn", "drift:fraud"}
+
+
+def test_a_retrain_runs_podium_train_with_the_policys_training_section():
+    from webhook_server.model_jobs import train_command
+
+    policy = parse_policy({"models": {"churn": {"training": {
+        "synthetic": 3000, "seed": 4, "trials": 2, "request": "staging"}}}})
+    cmd = train_command("churn", policy.for_model("churn").training, "retrain:churn:d")
+    assert cmd[1:4] == ["-m", "webhook_server.cli", "train"]
+    args = cmd[4:]
+    assert args[args.index("--model") + 1] == "churn"
+    assert args[args.index("--seed") + 1] == "4" and args[args.index("--trials") + 1] == "2"
+    assert args[args.index("--request") + 1] == "Staging"
+    assert args[args.index("--synthetic") + 1] == "3000" and "--data" not in args
+    assert args[args.index("--tag") + 1] == "podium.trigger=retrain:churn:d"
+    assert "--json" in args
+
+
+def test_the_training_child_gets_no_podium_slack_or_gitlab_secret():
+    from webhook_server.model_jobs import training_env
+
+    env = training_env("http://mlflow:5000", {
+        "PATH": "/usr/bin", "PODIUM_MLFLOW_WEBHOOK_SECRET": "s", "PODIUM_DATABASE_URL": "pg",
+        "SLACK_BOT_TOKEN": "xoxb", "GITLAB_TOKEN": "glpat", "DATABRICKS_TOKEN": "d",
+        "MLFLOW_TRACKING_TOKEN": "mt", "AWS_ACCESS_KEY_ID": "a",
+        "MLFLOW_TRACKING_URI": "http://elsewhere"})
+    assert env == {"PATH": "/usr/bin", "MLFLOW_TRACKING_TOKEN": "mt",
+                   "AWS_ACCESS_KEY_ID": "a", "MLFLOW_TRACKING_URI": "http://mlflow:5000"}
+
+
+def test_invalid_training_data_is_a_permanent_failure_before_any_child(svc, tmp_path):
+    import pytest
+
+    from webhook_server.jobs.queue import Job
+    from webhook_server.jobs.worker import PermanentJobError
+    from webhook_server.model_jobs import retrain_handler
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customerID,Churn\nx,Maybe\n")
+    policy = parse_policy({"models": {"churn": {"training": {"data": str(bad)}}}})
+    handle = retrain_handler(svc.store, policy, "http://127.0.0.1:9")
+    with pytest.raises(PermanentJobError, match="training data for churn"):
+        handle(Job(1, "retrain:churn:d", "retrain", {"model": "churn"}, 1, 6, "w"))
+    missing = parse_policy({"models": {"churn": {"training": {"data": str(tmp_path / "no")}}}})
+    with pytest.raises(PermanentJobError, match="training data for churn"):
+        retrain_handler(svc.store, missing, "http://127.0.0.1:9")(
+            Job(1, "retrain:churn:d", "retrain", {"model": "churn"}, 1, 6, "w"))

@@ -36,6 +36,9 @@ from webhook_server.text_table import render
 def train(model_name, data_path, synthetic, seed, drift, trials, params_json, experiment,
           target, challenger, tags, as_json):
     """Train, log and register a churn model version; optionally request a transition."""
+    from model_tests.isolation import harden_process
+
+    harden_process()  # its environment holds MLflow's credentials: not for other processes
     if data_path and synthetic:
         raise click.UsageError("give --data or --synthetic, not both")
     if target and challenger:
