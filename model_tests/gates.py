@@ -160,6 +160,8 @@ class SandboxGates:
                  tracking_uri: str | None = None, scores: ScoreCache | None = None) -> None:
         self.pool, self.config_for, self.tracking_uri = pool, config_for, tracking_uri
         self.scores = scores if scores is not None else ScoreCache()
+        self._trained: dict[str, np.ndarray | None] = {}  # training row ids by run
+        self._lock = threading.Lock()
         self._local = threading.local()
 
     # --- what the workflow calls ---------------------------------------------------------
@@ -224,15 +226,22 @@ class SandboxGates:
 
         if not info.run_id or cfg.id_column not in holdout.frame.columns:
             return None
-        try:
-            path = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"runs:/{info.run_id}/{TRAIN_IDS}", tracking_uri=self.tracking_uri)
-        except Exception as exc:
-            if holdouts.is_transient(exc):
-                raise
-            return None  # trained before Podium recorded training rows
-        trained = np.load(path, allow_pickle=False)
-        return overlap(holdout.frame[cfg.id_column], trained)
+        if info.run_id not in self._trained:  # a run's artifacts do not change
+            try:
+                path = mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"runs:/{info.run_id}/{TRAIN_IDS}",
+                    tracking_uri=self.tracking_uri)
+                trained = np.load(path, allow_pickle=False)
+            except Exception as exc:
+                if holdouts.is_transient(exc):
+                    raise
+                trained = None  # trained before Podium recorded training rows
+            with self._lock:
+                self._trained[info.run_id] = trained
+                while len(self._trained) > 64:
+                    self._trained.pop(next(iter(self._trained)))
+        trained = self._trained.get(info.run_id)
+        return None if trained is None else overlap(holdout.frame[cfg.id_column], trained)
 
     def score(self, model_uri: str, frame) -> np.ndarray:
         """P(churn) for each row of ``frame`` from the version ``model_uri`` names, scored in

@@ -62,13 +62,29 @@ def _read_exactly(fd: int, n: int) -> bytes | None:
 
 
 def _warm_up() -> None:
+    """Everything a first ``load`` would otherwise do once (about 0.7 s of a decision):
+    the imports, and the map of installed packages MLflow builds to compare a model's
+    requirements with this environment."""
+    import email.policy  # noqa: F401
+    import importlib.metadata
+
     import lightgbm  # noqa: F401
     import mlflow.pyfunc  # noqa: F401
     import mlflow.sklearn  # noqa: F401
     import numpy  # noqa: F401
     import pandas  # noqa: F401
+    import pyarrow.pandas_compat  # noqa: F401
+    import sklearn.compose  # noqa: F401
+    import sklearn.impute  # noqa: F401
     import sklearn.pipeline  # noqa: F401
+    import sklearn.preprocessing  # noqa: F401
     import skops.io  # noqa: F401
+    from mlflow.utils import requirements_utils
+
+    try:  # the module -> package map of every installed distribution, built once
+        requirements_utils._init_packages_to_modules_map()
+    except Exception:  # MLflow moved it: the first load builds it, as without a warm-up
+        importlib.metadata.distributions()
 
 
 def _failure(exc: BaseException) -> dict:
