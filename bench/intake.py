@@ -1,46 +1,53 @@
 """Intake throughput: signed MLflow deliveries into `podium serve --no-worker` (SQLite and/or
-PostgreSQL store), against a bare Flask endpoint under the same gunicorn settings, driven by
-the same load generator with the same connections, in the same run.
+PostgreSQL store), against a bare Flask endpoint (bench/bare_server.py) under the same
+gunicorn settings, driven by the same load generator with the same threads and connections,
+in the same run.
 
     python bench/intake.py [--seconds 10] [--connections 16] [--threads 1]
-                           [--generator wrk|python] [--database sqlite|postgresql|both]
-                           [--pin split|none] [--quick]
+                           [--generator wrk|python] [--database sqlite|postgresql|both|none]
+                           [--pin none|split] [--quick]
 
 Generators. `wrk` (the default when it is on PATH; Debian package `wrk`) replays pre-signed
 deliveries with bench/wrk/replay.lua: right before each measurement this script signs more
-distinct deliveries than the run can send into a file (one per line); each wrk thread sends
-its own share of the lines in order, so every request is a new delivery, and wrk's `done`
-prints the figures as JSON (requests, duration, p50/p99, errors, deliveries sent and any
-duplicates). `python` (the fallback) is the former client: `--threads` forked processes of
-`--connections / --threads` threads each, one HTTP/1.1 connection a thread, reused whenever
-the server allows it. Both ask for keep-alive, but gunicorn's sync workers close every
-connection after its response, so in practice each request opens a new connection (as
-MLflow's sender does).
+distinct deliveries than the run can send (1.5x what bare Flask managed, at least 4,000/s)
+into a file, one per line; wrk thread k of T sends lines k, k+T, ... in order, so every
+request is a new delivery (a thread that ran out would start over: the repeats are reported
+as duplicates), and wrk's `done` prints the figures as JSON (requests, duration, p50/p99,
+errors by kind, deliveries sent). `python` (the fallback) is the former client: `--threads`
+forked processes of `--connections / --threads` threads, one HTTP/1.1 connection a thread,
+reused whenever the server allows it; it costs about as much CPU per request as bare Flask
+itself, so it cannot show bare Flask's limit on a small machine. Both generators ask for
+keep-alive, but gunicorn's sync workers close every connection after its response, so each
+request opens a new connection either way (as MLflow's sender does).
 
 What it measures: every request is a distinct transition request (delivery + request + job
-per commit), the heaviest intake path. The job worker and the scheduler are off, so the
-figures are intake alone. Each measurement is preceded by a `--warmup` with deliveries of its
-own; the store is counted before and after, and "stored == acknowledged" checks that every
-delivery answered 200 was stored (a delivery still in flight when the generator stops may be
-stored without its 200 being counted: reported, not an error). The PostgreSQL store is a
-fresh database (`podium_bench_<random>` on `--postgres`, dropped at the end); the SQLite
-store is a fresh file. Podium runs as real `podium serve --no-worker --no-scheduler`
-processes (webhook_server.dev.processes.start_podium).
+per commit), the heaviest intake path; the job worker and the scheduler are off, so the
+figures are intake alone (real `podium serve --no-worker --no-scheduler` processes, started
+by webhook_server.dev.processes.start_podium). Each measurement follows a `--warmup` with
+deliveries of its own; the store's deliveries are counted before and after, and "stored ==
+acknowledged" checks that every delivery answered 200 was stored (one still in flight when
+the generator stopped may be stored without its 200 being counted: reported, not an error).
+The PostgreSQL store is a fresh database `podium_bench_<random>` created through `--postgres`
+and dropped at the end; the SQLite store is a fresh file.
 
-`--pin split` runs the server on CPUs 0..n-2 and the generator on the last CPU (taskset
-style affinity, inherited by the server's gunicorn workers); `--pin none` lets them share
-every CPU. CPU columns: the generator's and the server's CPU time over the run, in % of one
-core, which shows which side is the bottleneck.
+`--pin none` (the default) lets the generator and the server share every CPU; `--pin split`
+runs the server on CPUs 0..n-2 and the generator on the last one (affinity inherited by the
+gunicorn workers). On 2 CPUs split caps the server at one core while wrk needs a fraction of
+the other (the "gen cpu" column), so it pays only if pinning saves more server CPU per
+request than it leaves idle: compare both on idle cores. The CPU columns (the generator's
+and the server's CPU time over the run, in % of one core) show which side is the bottleneck:
+a generator far below 100 % of a core per thread is not it.
 
-Prints a table (bare Flask, podium sqlite, podium postgresql: req/s, p50, p99, errors, ratio
-to bare Flask) and writes the figures to bench/results/intake.json. Exits 1 when a delivery
-was acknowledged but not stored.
+Prints a table (bare Flask, podium sqlite, podium postgresql: req/s of 2xx answers, p50, p99,
+errors, ratio to bare Flask) and writes the figures to bench/results/intake.json. Exits 1
+when a delivery was acknowledged but not stored. `--quick`: 3 s per measurement (smoke runs).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import re
@@ -165,7 +172,7 @@ class WrkLoad(Load):
         file = work / f"{tag}.tsv"
         presign(file, supply, seconds, tag, self.threads)
         cmd = ["wrk", "-t", str(self.threads), "-c", str(self.connections),
-               "-d", f"{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(REPLAY_LUA),
+               "-d", f"{max(1, math.ceil(seconds))}s", "--timeout", "30s", "-s", str(REPLAY_LUA),
                f"http://127.0.0.1:{port}{PATH}", "--", str(file), str(self.threads)]
         cpu0 = children_cpu_s()
         with pinned(self.cpus):
@@ -335,14 +342,25 @@ class Setup:
     work: Path
 
 
-def measure(s: Setup, server: Process, tag: str, supply: int,
-            count=None) -> dict:
+def settled(count, timeout_s: float = 10) -> int:
+    """The store's count once the deliveries still in flight at the generator's stop are in
+    (two equal counts 0.3 s apart)."""
+    last, deadline = count(), time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = count()
+        if now == last:
+            break
+        last = now
+    return last
+
+
+def measure(s: Setup, server: Process, tag: str, supply: int, count=None) -> dict:
     """Warm up, then measure; ``count`` (the store's deliveries) brackets the measurement."""
     port = int(server.url.rsplit(":", 1)[1])
     if s.warmup > 0:
         s.load.run(port, s.warmup, f"{tag}-warm", max(2000, supply // 4), s.work)
-        time.sleep(0.3)  # the server finishes what was in flight
-    before = count() if count else 0
+    before = settled(count) if count else 0
     srv0 = group_cpu_s(server.proc.pid)
     r = s.load.run(port, s.seconds, tag, supply, s.work)
     r["server_cpu_s"] = group_cpu_s(server.proc.pid) - srv0
@@ -406,9 +424,10 @@ def check_stored(r: dict) -> tuple[bool, str]:
 # ---------------------------------------------------------------------------- main
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--seconds", type=float, default=10, help="per measurement")
-    ap.add_argument("--warmup", type=float, default=1, help="seconds before each measurement")
+    ap.add_argument("--warmup", type=float, default=1,
+                    help="seconds before each measurement (wrk: whole seconds, 0: none)")
     ap.add_argument("--connections", "--concurrency", type=int, default=16,
                     help="concurrent connections (requests in flight)")
     ap.add_argument("--threads", "--clients", type=int, default=None,
@@ -422,12 +441,12 @@ def main() -> None:
     ap.add_argument("--pin", choices=("split", "none"), default="none",
                     help="split: server on CPUs 0..n-2, generator on the last one")
     ap.add_argument("--workers", type=int, default=default_web_workers())
-    ap.add_argument("--quick", action="store_true", help="3 s per measurement, 0.5 s warm-up")
+    ap.add_argument("--quick", action="store_true", help="3 s per measurement, 1 s warm-up")
     ap.add_argument("--no-baseline", action="store_true", help="skip bare Flask")
     ap.add_argument("--output", type=Path, default=RESULTS)
     args = ap.parse_args()
     if args.quick:
-        args.seconds, args.warmup = 3, 0.5
+        args.seconds, args.warmup = 3, 1
     if args.seconds > 2 * TOLERANCE_S - 60:
         ap.error(f"--seconds at most {2 * TOLERANCE_S - 60}: the signatures would go stale")
     notes = []
@@ -464,6 +483,11 @@ def main() -> None:
     print(f"generator: {load.describe()}")
     print(f"server: gunicorn {args.workers} sync workers; {len(cpus)} CPUs, {pin_text}; "
           f"{args.seconds:g} s per measurement after {args.warmup:g} s of warm-up")
+    load_before = os.getloadavg()[0]
+    if load_before > len(cpus) / 2:
+        notes.append(f"load average {load_before:.1f} on {len(cpus)} CPUs before the run "
+                     "(other work, or a run just before): the figures may not be "
+                     "representative")
     for note in notes:
         print(f"note: {note}")
 
@@ -510,6 +534,7 @@ def main() -> None:
                    "cpus": sorted(server_cpus) if server_cpus else None},
         "pin": args.pin, "cpus": len(cpus), "seconds": args.seconds, "warmup": args.warmup,
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notes": notes,
+        "load_average": {"before": load_before, "after": os.getloadavg()[0]},
         "targets": {"stored_per_s_sqlite": 2000, "p99_ms": 25, "ratio": 0.5},
         "runs": {name.replace(" ", "_"): r for name, r in rows.items()},
     }, indent=2) + "\n")
