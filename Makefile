@@ -30,10 +30,11 @@ lint: $(STAMP)
 	PYTHON=$(BIN)/python bash ci/lint.sh
 
 bench: $(STAMP)
+	$(BIN)/python bench/decision_quality.py
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/decision.py
-	$(BIN)/python bench/decision_quality.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
