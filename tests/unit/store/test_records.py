@@ -73,8 +73,12 @@ def test_as_json_is_the_shape_the_api_and_the_cli_print(svc):
                 "updated_at": _iso(req.updated_at)}
     assert req.as_json() == expected and list(req.as_json()) == list(expected)
     out = req.as_json(history)
-    assert list(out) == [*expected, "history"]
+    assert list(out) == [*expected, "history", "stages"]  # stages: issue 18's timings
+    took = [(b.at - a.at).total_seconds() for a, b in zip(history, history[1:])] + [None]
     assert out["history"] == [{"at": _iso(h.at), "from": h.from_state, "to": h.to_state,
-                               "actor": h.actor, "note": h.note} for h in history]
-    assert [list(h) for h in out["history"]] == [["at", "from", "to", "actor", "note"]] * 3
-    assert req.as_json([]) == {**expected, "history": []}
+                               "actor": h.actor, "note": h.note,
+                               "seconds": None if t is None else round(t, 3)}
+                              for h, t in zip(history, took, strict=True)]
+    assert [list(h) for h in out["history"]] == [
+        ["at", "from", "to", "actor", "note", "seconds"]] * 3
+    assert req.as_json([]) == {**expected, "history": [], "stages": {}}
