@@ -74,7 +74,8 @@ def test_as_json_is_the_shape_the_api_and_the_cli_print(svc):
     assert req.as_json() == expected and list(req.as_json()) == list(expected)
     out = req.as_json(history)
     assert list(out) == [*expected, "history", "stages"]  # stages: issue 18's timings
-    took = [(b.at - a.at).total_seconds() for a, b in zip(history, history[1:])] + [None]
+    took = [(b.at - a.at).total_seconds()
+            for a, b in zip(history, history[1:], strict=False)] + [None]
     assert out["history"] == [{"at": _iso(h.at), "from": h.from_state, "to": h.to_state,
                                "actor": h.actor, "note": h.note,
                                "seconds": None if t is None else round(t, 3)}
