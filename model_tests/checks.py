@@ -266,14 +266,27 @@ def _refused(exc: Exception) -> bool:
 
 # --- budgets ------------------------------------------------------------------------------
 
+LATENCY_ROWS, LATENCY_ROUNDS = 30, 3
+
+
 @check("latency_p95", "budgets")
 def _latency(m, t):
-    rows = [m.holdout.iloc[[i]] for i in range(min(30, len(m.holdout)))]
+    """Single-row p95 over 30 holdout rows, each call timed by Podium around it. The host's
+    noise only adds time (another process on the cores, a collection pause), so a round over
+    budget is measured again, up to three rounds, and the best round counts: a slow model is
+    slow in every round, a busy machine is seldom busy in all three."""
+    rows = [m.holdout.iloc[[i]] for i in range(min(LATENCY_ROWS, len(m.holdout)))]
     m.predict(rows[0])  # warm-up
-    times = [m.predict_timed(row)[1] * 1000 for row in rows]
-    p95 = float(np.percentile(times, 95))
-    return result("latency_p95", p95 <= t["latency_p95_ms"], round(p95, 2), t["latency_p95_ms"],
-                  f"single-row p95 {p95:.1f} ms")
+    budget, rounds = t["latency_p95_ms"], []
+    while len(rounds) < LATENCY_ROUNDS and (not rounds or rounds[-1] > budget):
+        times = [m.predict_timed(row)[1] * 1000 for row in rows]
+        rounds.append(round(float(np.percentile(times, 95)), 2))
+    p95 = min(rounds)
+    reason = f"single-row p95 {p95:.1f} ms"
+    if len(rounds) > 1:
+        reason += (f" (best of {len(rounds)} rounds: "
+                   + ", ".join(f"{r:.1f}" for r in rounds) + " ms)")
+    return result("latency_p95", p95 <= budget, p95, budget, reason)
 
 
 @check("batch_1000", "budgets")
