@@ -85,7 +85,11 @@ def start_mlflow(workdir: Path, port: int | None = None, timeout: float = 60) ->
     env.update(MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true",
                MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
                # A registered webhook is seen by the next event, not a minute later.
-               MLFLOW_WEBHOOK_CACHE_TTL="1")
+               MLFLOW_WEBHOOK_CACHE_TTL="1",
+               # MLflow 3.17 starts a job runner and seven huey consumers by default (each
+               # a Python process importing MLflow, ~250 MB): the registry and its webhooks
+               # need none of them, and they share the cores with the model checks.
+               MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     log_path = workdir / "mlflow.log"
     cmd = [bin_path("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
            "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
