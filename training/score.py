@@ -6,6 +6,9 @@ to a rejects file (CSV, the row plus ``reject_reason``) and are counted, never s
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from training import data as churn_data
+from training.score_io import _Writer, read_chunks  # read_chunks: training.drift's too
 
 THRESHOLD = 0.5
 
@@ -33,57 +37,6 @@ class ScoreReport:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in (".parquet", ".pq")
-
-
-def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Chunks of the input as strings (the validator's view of a CSV)."""
-    if _is_parquet(path):
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-            frame = batch.to_pandas()
-            yield frame.apply(_as_text)
-        return
-    yield from churn_data.read_raw(path, chunksize=chunk_rows)
-
-
-def _as_text(column: pd.Series) -> pd.Series:
-    if column.dtype.kind in "fi":
-        text = column.map(lambda v: "" if pd.isna(v) else f"{v:g}" if column.dtype.kind == "f"
-                          else str(v))
-        return text.astype(object)
-    return column.fillna("").astype(str)
-
-
-class _Writer:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._parquet = None
-        self._first = True
-
-    def write(self, frame: pd.DataFrame) -> None:
-        if _is_parquet(self.path):
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self.path, table.schema)
-            self._parquet.write_table(table)
-        else:
-            frame.to_csv(self.path, mode="w" if self._first else "a", header=self._first,
-                         index=False)
-        self._first = False
-
-    def close(self) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
-        elif self._first:  # nothing written: still leave a file with the header
-            self.path.write_text("")
-
-
 def score_file(predict_proba: Callable[[pd.DataFrame], np.ndarray], input_path: str | Path,
                output_path: str | Path, *, model_version: str, chunk_rows: int = 100_000,
                rejects_path: str | Path | None = None,
@@ -91,47 +44,149 @@ def score_file(predict_proba: Callable[[pd.DataFrame], np.ndarray], input_path: 
     """Score every valid row of ``input_path`` into ``output_path``.
 
     ``predict_proba`` takes typed feature rows and returns the churn probability per row.
+    While a chunk is scored, a thread reads and validates the next one and another writes
+    the one before.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     rejects_path = Path(rejects_path) if rejects_path else output_path.with_name(
         output_path.stem + ".rejects.csv")
     started = time.perf_counter()
     out, rejects = _Writer(output_path), _Writer(rejects_path)
+    lane = _WriteLane() if _THREADS else None
+    write = lane.write if lane else (lambda writer, frame: writer.write(frame))
     rows = scored = rejected = 0
     try:
-        for raw in read_chunks(input_path, chunk_rows):
-            raw = raw.reset_index(drop=True)
-            problems, typed = churn_data.check(raw, require_target=False,
-                                               first_line=rows + 2)
-            if typed is None:  # missing columns: the file is unusable
-                raise churn_data.DataError(problems, str(input_path))
-            bad = _reasons(problems, rows + 2)
-            if bad:
-                mask = np.zeros(len(raw), dtype=bool)
-                mask[list(bad)] = True
-                rej = raw[mask].copy()
-                rej["reject_reason"] = [bad[i] for i in np.flatnonzero(mask)]
-                rejects.write(rej)
-                rejected += len(rej)
-                raw, typed = raw[~mask], typed[~mask]
-            if len(raw):
-                proba = np.asarray(predict_proba(typed[list(churn_data.FEATURES)]))
-                result = raw.copy()
-                result["churn_probability"] = proba
-                result["churn_prediction"] = (proba >= THRESHOLD).astype(np.int8)
-                result["model_version"] = model_version
-                out.write(result)
-                scored += len(raw)
-            rows += len(raw) + (len(bad) if bad else 0)
-            if progress:
-                progress(rows)
+        chunks = _checked(read_chunks(input_path, chunk_rows), str(input_path))
+        with contextlib.closing(_read_ahead(chunks) if _THREADS else chunks) as chunks:
+            for n, rej, raw, typed in chunks:
+                if rej is not None:
+                    write(rejects, rej)
+                    rejected += len(rej)
+                if len(raw):
+                    proba = np.asarray(predict_proba(typed[list(churn_data.FEATURES)]))
+                    result = raw.copy()
+                    result["churn_probability"] = proba
+                    result["churn_prediction"] = (proba >= THRESHOLD).astype(np.int8)
+                    result["model_version"] = model_version
+                    write(out, result)
+                    scored += len(raw)
+                rows += n
+                if progress:
+                    progress(rows)
+        if lane:
+            lane.finish()  # a write's error, if any
     finally:
+        if lane:
+            lane.join()
         out.close()
         rejects.close()
     if not rejected:
         rejects_path.unlink(missing_ok=True)
     return ScoreReport(rows, scored, rejected, time.perf_counter() - started,
                        str(output_path), str(rejects_path) if rejected else None)
+
+
+# --- overlap: reading the next chunk and writing the last one while a chunk is scored -----
+# Arrow reads, parses and writes without holding the GIL; the model's own preprocessing runs
+# on one core: there is a core free for them most of the time.
+
+_THREADS = True
+_DONE = object()
+
+
+def _read_ahead(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """``chunks``, each read in a thread while the caller works on the one before: one chunk
+    ahead at most. An error comes out where it would have, after the chunks before it. Close
+    the iterator to stop the thread (it finishes the read under way)."""
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    wanted, stop = threading.Semaphore(1), threading.Event()
+
+    def produce() -> None:
+        try:
+            while wanted.acquire() and not stop.is_set():
+                try:
+                    item = next(chunks)
+                except StopIteration:
+                    handoff.put((_DONE, None))
+                    return
+                except BaseException as exc:  # noqa: BLE001  (re-raised by the caller)
+                    handoff.put((None, exc))
+                    return
+                handoff.put((item, None))
+                del item
+        finally:
+            chunks.close()
+
+    thread = threading.Thread(target=produce, name="podium-score-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            wanted.release()  # read the next chunk while this one is scored
+            yield item
+            del item
+    finally:
+        stop.set()
+        wanted.release()
+        thread.join()
+
+
+class _WriteLane:
+    """Writes in a thread, one at a time and in order: ``write`` waits for the write before
+    it to finish (and raises its error), starts this one and returns."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def write(self, writer: _Writer, frame: pd.DataFrame) -> None:
+        self.finish()
+        self._thread = threading.Thread(target=self._run, args=(writer, frame),
+                                        name="podium-score-write", daemon=True)
+        self._thread.start()
+
+    def _run(self, writer: _Writer, frame: pd.DataFrame) -> None:
+        try:
+            writer.write(frame)
+        except BaseException as exc:  # noqa: BLE001  (raised by the next write or finish)
+            self._error = exc
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def finish(self) -> None:
+        self.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+
+def _checked(chunks: Iterator[pd.DataFrame], source: str) -> Iterator[tuple]:
+    """Each chunk validated: its row count, its rejected rows with their reasons (or None),
+    its valid rows as read and the same rows typed."""
+    rows = 0
+    for raw in chunks:
+        raw = raw.reset_index(drop=True)
+        problems, typed = churn_data.check(raw, require_target=False, first_line=rows + 2)
+        if typed is None:  # missing columns: the file is unusable
+            raise churn_data.DataError(problems, source)
+        bad = _reasons(problems, rows + 2)
+        rej = None
+        if bad:
+            mask = np.zeros(len(raw), dtype=bool)
+            mask[list(bad)] = True
+            rej = raw[mask].copy()
+            rej["reject_reason"] = [bad[i] for i in np.flatnonzero(mask)]
+            raw, typed = raw[~mask], typed[~mask]
+        n = len(raw) + (len(rej) if rej is not None else 0)
+        yield n, rej, raw, typed
+        rows += n
 
 
 def _reasons(problems, first_line: int) -> dict[int, str]:
