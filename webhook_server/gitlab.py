@@ -116,9 +116,10 @@ def _call(fn):
 
 class GitLabSender:
     def __init__(self, store: Store, settings: Settings, registry, policy,
-                 client: GitLabClient | None = None, owner: str = "sender") -> None:
+                 client: GitLabClient | None = None, owner: str = "sender",
+                 lease_s: float = 60) -> None:
         self.store, self.settings, self.registry, self.policy = store, settings, registry, policy
-        self.owner = owner
+        self.owner, self.lease_s = owner, lease_s
         self.client = client or (GitLabClient(settings.gitlab_url, settings.gitlab_token)
                                  if settings.gitlab_url and settings.gitlab_token else None)
 
@@ -127,7 +128,8 @@ class GitLabSender:
         done = {"sent": 0, "retry": 0, "dead": 0}
         for _ in range(5):
             batch = drain(self.store, channel="gitlab", owner=self.owner, send=self._send,
-                          limit=limit, max_backoff_s=MAX_BACKOFF_S, permanent_attempts=1)
+                          limit=limit, max_backoff_s=MAX_BACKOFF_S, permanent_attempts=1,
+                          lease_s=self.lease_s)
             for k, v in batch.items():
                 done[k] += v
             if not batch["sent"] or batch["retry"]:

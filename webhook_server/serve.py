@@ -10,8 +10,10 @@ import sys
 import threading
 from collections.abc import Callable
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from gunicorn.app.base import BaseApplication
 
+from webhook_server.jobs.leader import LeasedScheduler
 from webhook_server.jobs.scheduler import build_scheduler
 from webhook_server.jobs.worker import Worker, default_owner
 from webhook_server.model_jobs import add_policy_triggers
@@ -84,21 +86,15 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
     handlers = for_services(svc)
     if concurrency:
         svc.sandboxes.warm()  # the first request does not wait for the imports
-    sched = None
-    if scheduler:
-        sched = build_scheduler(svc.store, svc.queue,
-                                reconcile_interval_s=(s.reconcile_interval_s
-                                                      if svc.registry is not None else None),
-                                reap_interval_s=max(1.0, s.job_lease_s / 2))
-        for trigger in add_policy_triggers(sched, svc.store, svc.queue, svc.policy):
-            log.info("scheduled %s", trigger)
-        if svc.registry is not None:
-            sched.add_job(svc.workflow.expire_approvals, "interval",
-                          seconds=s.approval_check_interval_s, id="expire-approvals")
-        sched.start()
     threads = [threading.Thread(target=run_sender, args=(svc, stop), name="outbox-sender",
                                 daemon=True)]
-    threads[0].start()
+    if scheduler:  # a candidate: the holder of the scheduler lease fires, on one node
+        leader = LeasedScheduler(svc.store, lambda: _scheduler(svc), owner=default_owner(),
+                                 ttl_s=s.leader_lease_s)
+        threads.append(threading.Thread(target=leader.run, args=(stop,), name="scheduler",
+                                        daemon=True))
+    for t in threads:
+        t.start()
     for i in range(concurrency):
         worker = Worker(svc.queue, handlers, poll_s=s.worker_poll_s, lease_s=s.job_lease_s,
                         doorbell=svc.queue.doorbell)
@@ -109,10 +105,24 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
         while not stop.wait(0.5):
             pass
     finally:
-        if sched is not None:
-            sched.shutdown(wait=False)
+        stop.set()
         for t in threads:
             t.join(timeout=30)
+
+
+def _scheduler(svc: Services) -> BackgroundScheduler:
+    """A new, unstarted scheduler with every periodic trigger (built on taking the lease)."""
+    s = svc.settings
+    sched = build_scheduler(svc.store, svc.queue,
+                            reconcile_interval_s=(s.reconcile_interval_s
+                                                  if svc.registry is not None else None),
+                            reap_interval_s=max(1.0, s.job_lease_s / 2))
+    for trigger in add_policy_triggers(sched, svc.store, svc.queue, svc.policy):
+        log.info("scheduled %s", trigger)
+    if svc.registry is not None:
+        sched.add_job(svc.workflow.expire_approvals, "interval",
+                      seconds=s.approval_check_interval_s, id="expire-approvals")
+    return sched
 
 
 def run_sender(svc: Services, stop: threading.Event) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from podium_policy.policy import Policy, load_policy
 from webhook_server.intake import Intake
 from webhook_server.jobs.doorbell import Doorbell, directory_for
+from webhook_server.jobs.listen import PgWakeup
 from webhook_server.jobs.queue import SqlJobQueue
 from webhook_server.registry import Registry
 from webhook_server.settings import Settings
@@ -125,12 +126,13 @@ class Services:
         return SlackSender(self.store, bot=self.slack, hook=hook, owner=owner,
                            tracking_uri=s.mlflow_tracking_uri, public_url=s.public_url,
                            quorum_of=lambda m: self.policy.for_model(m).approval.quorum,
-                           max_backoff_s=s.notify_max_backoff_s)
+                           max_backoff_s=s.notify_max_backoff_s, lease_s=s.leader_lease_s)
 
     def gitlab_sender(self, owner: str = "sender") -> GitLabSender:
         from webhook_server.gitlab import GitLabSender
 
-        return GitLabSender(self.store, self.settings, self.registry, self.policy, owner=owner)
+        return GitLabSender(self.store, self.settings, self.registry, self.policy, owner=owner,
+                            lease_s=self.settings.leader_lease_s)
 
     def close(self) -> None:
         if "sandboxes" in self.__dict__:
@@ -142,10 +144,12 @@ class Services:
 
 def build(settings: Settings, store: Store | None = None) -> Services:
     store = store or Store(settings.database_url)
+    # idle workers wake on NOTIFY on PostgreSQL (every machine), else on a local doorbell
+    wake = (PgWakeup.for_engine(store.engine) if store.dialect == "postgresql"
+            else Doorbell(directory_for(store.url)))
     queue = SqlJobQueue(store, lease_s=settings.job_lease_s,
                         max_attempts=settings.job_max_attempts,
-                        backoff_s=settings.job_backoff_s,
-                        doorbell=Doorbell(directory_for(store.url)))
+                        backoff_s=settings.job_backoff_s, doorbell=wake)
     return Services(
         settings=settings, store=store, queue=queue, intake=Intake(store, queue),
         mlflow_source=MlflowSource(settings.mlflow_webhook_secret,

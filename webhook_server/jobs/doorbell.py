@@ -5,8 +5,8 @@ Same machine, any process: every worker process that waits binds a Unix datagram
 a private directory named after the store (mode 0700, so only this user can ring), and
 ``ring`` sends one byte to each socket there, without blocking. It is a hint, never a
 promise: a lost ring costs at most one poll interval (the poll stays as the fallback), a
-ring with nothing to claim costs one empty claim. Workers on other machines poll (and on
-PostgreSQL will LISTEN).
+ring with nothing to claim costs one empty claim. Used on SQLite (one machine); on
+PostgreSQL workers LISTEN instead (``listen.py``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The job queue: one small interface, one SQL implementation (SQLite and PostgreSQL).
 
-Claiming is a compare-and-set on the row, so any number of worker processes can share the
-table. A partial unique index on ``lock_key`` (where state = 'running') keeps at most one job
-per lock running: that is how one decision at a time per registered model is enforced.
+Any number of worker processes, on any number of machines, share the table: claiming is a
+compare-and-set on SQLite and ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (``claim.py``). A
+partial unique index on ``lock_key`` (where state = 'running') keeps at most one job per
+lock running: that is how one decision at a time per registered model is enforced.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, and_, func, select, update
 
 from webhook_server import keys
+from webhook_server.jobs import listen
+from webhook_server.jobs.claim import claim_row
 from webhook_server.jobs.doorbell import Doorbell
+from webhook_server.jobs.listen import PgWakeup
 from webhook_server.store import Store, fastsql, outbox
 from webhook_server.store.schema import jobs, utcnow
 
@@ -61,9 +64,11 @@ class JobQueue(Protocol):
 
 class SqlJobQueue:
     def __init__(self, store: Store, *, lease_s: float = 60, max_attempts: int = 6,
-                 backoff_s: float = 2.0, doorbell: Doorbell | None = None) -> None:
+                 backoff_s: float = 2.0,
+                 doorbell: Doorbell | PgWakeup | None = None) -> None:
         """``doorbell``: rung once a transaction that enqueued a runnable job commits, so an
-        idle worker starts it at once instead of at its next poll."""
+        idle worker starts it at once instead of at its next poll. On PostgreSQL the
+        transaction itself notifies the listening workers of every machine (``listen.py``)."""
         self.store = store
         self.doorbell = doorbell
         self.lease = timedelta(seconds=lease_s)
@@ -88,38 +93,26 @@ class SqlJobQueue:
             "lock_key": lock_key, "max_attempts": self.max_attempts,
             "run_after": fast.ts(now + timedelta(seconds=delay_s)),
             "now": fast.ts(now)}) is not None
-        if added and self.doorbell is not None and delay_s <= 0:
-            Store.after_commit(conn, "doorbell", self.doorbell.ring)
+        if added and delay_s <= 0:
+            self._wake(conn)
         return added
+
+    def _wake(self, conn: Connection) -> None:
+        """Wake idle workers once ``conn``'s transaction commits: on PostgreSQL by NOTIFY
+        (every machine; dropped on rollback), on SQLite by the doorbell (this machine)."""
+        if conn.dialect.name == "postgresql":
+            listen.notify(conn)
+        elif self.doorbell is not None:
+            Store.after_commit(conn, "doorbell", self.doorbell.ring)
 
     def claim(self, owner: str, *, key: str | None = None) -> Job | None:
         """Lease the oldest runnable job whose lock is free (only the job ``key`` when given:
-        a CLI seeing its own job through); None when there is none."""
-        now = utcnow()
-        running = jobs.alias("running")
-        lock_busy = exists().where(running.c.lock_key == jobs.c.lock_key,
-                                   running.c.state == RUNNING)
-        candidates = (select(jobs.c.id).where(jobs.c.state == QUEUED, jobs.c.run_after <= now,
-                                              or_(jobs.c.lock_key.is_(None), ~lock_busy))
-                      .order_by(jobs.c.run_after, jobs.c.id).limit(8))
-        if key is not None:
-            candidates = candidates.where(jobs.c.key == key)
-        with self.store.read() as conn:
-            ids = list(conn.execute(candidates).scalars())
-        for job_id in ids:
-            try:
-                with self.store.tx() as conn:
-                    row = conn.execute(
-                        update(jobs).where(jobs.c.id == job_id, jobs.c.state == QUEUED)
-                        .values(state=RUNNING, lease_owner=owner, attempts=jobs.c.attempts + 1,
-                                lease_expires_at=now + self.lease, updated_at=now)
-                        .returning(jobs)).mappings().first()
-            except IntegrityError:  # another job holding the same lock started meanwhile
-                continue
-            if row is not None:
-                return Job(row["id"], row["key"], row["kind"], json.loads(row["payload"]),
-                           row["attempts"], row["max_attempts"], owner)
-        return None
+        a CLI seeing its own job through); None when there is none (``claim.py``)."""
+        row = claim_row(self.store, owner, self.lease, key)
+        if row is None:
+            return None
+        return Job(row["id"], row["key"], row["kind"], json.loads(row["payload"]),
+                   row["attempts"], row["max_attempts"], owner)
 
     def _owned(self, job: Job):
         return and_(jobs.c.id == job.id, jobs.c.state == RUNNING,
@@ -209,9 +202,12 @@ class SqlJobQueue:
             with self.store.tx() as conn:
                 return self.requeue(key, conn)
         now = utcnow()
-        return conn.execute(update(jobs).where(jobs.c.key == key, jobs.c.state == DEAD)
-                            .values(state=QUEUED, attempts=0, run_after=now,
-                                    updated_at=now)).rowcount == 1
+        moved = conn.execute(update(jobs).where(jobs.c.key == key, jobs.c.state == DEAD)
+                             .values(state=QUEUED, attempts=0, run_after=now,
+                                     updated_at=now)).rowcount == 1
+        if moved:
+            self._wake(conn)
+        return moved
 
 
 def _run_hook(conn: Connection, hook: DeadHook, payload: dict[str, Any], error: str,

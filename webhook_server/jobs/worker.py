@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from webhook_server.jobs.doorbell import Doorbell
+from webhook_server.jobs.listen import PgWakeup
 from webhook_server.jobs.queue import Job, JobQueue
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,11 @@ def default_owner() -> str:
 class Worker:
     def __init__(self, queue: JobQueue, handlers: dict[str, Handler], *,
                  owner: str | None = None, poll_s: float = 0.5, lease_s: float = 60,
-                 reap_every_s: float | None = None, doorbell: Doorbell | None = None) -> None:
+                 reap_every_s: float | None = None,
+                 doorbell: Doorbell | PgWakeup | None = None) -> None:
         """``doorbell``: an idle worker wakes when a job is committed instead of at its next
-        poll (``doorbell.py``); the poll stays as the fallback."""
+        poll (``doorbell.py`` on one machine, ``listen.py`` on PostgreSQL); the poll stays
+        as the fallback."""
         self.queue = queue
         self.doorbell = doorbell
         self.handlers = handlers

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from webhook_server import keys
-from webhook_server.store import Store
+from webhook_server.store import Store, leases
 from webhook_server.store import outbox as ob
 
 log = logging.getLogger(__name__)
@@ -45,14 +45,14 @@ def drain(store: Store, *, channel: str, owner: str, send: Send, limit: int,
         rows = ob.next_batch(conn, channel, limit)
     if not rows or not ob.due(rows[0]):
         return done
-    if not _hold(store, channel, owner, lease_s, ob.acquire_lease):
+    if not _hold(store, channel, owner, lease_s, leases.acquire):
         return done
     with store.read() as conn:  # what is pending now that the lease is ours
         rows = ob.next_batch(conn, channel, limit)
     for i, row in enumerate(rows):
         if not ob.due(row):
             break
-        if i and not _hold(store, channel, owner, lease_s, ob.renew_lease):
+        if i and not _hold(store, channel, owner, lease_s, leases.renew):
             log.warning("%s lost mid-pass; %s stops sending", keys.outbox_lease(channel),
                         owner)
             break
@@ -85,7 +85,7 @@ def drain(store: Store, *, channel: str, owner: str, send: Send, limit: int,
 
 def _hold(store: Store, channel: str, owner: str, lease_s: float,
           how: Callable[..., bool]) -> bool:
-    """Take (``acquire_lease``) or renew (``renew_lease``) the channel's lease; False when
+    """Take (``leases.acquire``) or renew (``leases.renew``) the channel's lease; False when
     it is not ours, or could not be written: not sending is always safe, the row waits for
     the next pass."""
     try:

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from webhook_server.store import fastsql
-from webhook_server.store.schema import leases, outbox, slack_threads, utcnow
+from webhook_server.store import fastsql, leases
+from webhook_server.store.schema import outbox, slack_threads, utcnow
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
 
@@ -83,30 +83,9 @@ def save_thread(conn: Connection, request_id: int, channel: str, ts: str) -> Non
                                                    ts=ts))
 
 
-def acquire_lease(conn: Connection, name: str, owner: str, ttl_s: float) -> bool:
-    """Take or renew the lease ``name``; False while another owner holds it."""
-    now = utcnow()
-    expires = now + timedelta(seconds=ttl_s)
-    renewed = conn.execute(update(leases).where(
-        leases.c.name == name,
-        (leases.c.owner == owner) | (leases.c.expires_at < now)).values(
-            owner=owner, expires_at=expires)).rowcount
-    if renewed:
-        return True
-    if conn.execute(select(leases.c.name).where(leases.c.name == name)).first():
-        return False
-    conn.execute(leases.insert().values(name=name, owner=owner, expires_at=expires))
-    return True
-
-
-def renew_lease(conn: Connection, name: str, owner: str, ttl_s: float) -> bool:
-    """Extend the lease ``name`` only while ``owner`` holds it unexpired. Unlike
-    ``acquire_lease`` an expired lease is not taken back: another owner may have held it
-    meanwhile, so what the caller read under it may be stale."""
-    now = utcnow()
-    return bool(conn.execute(update(leases).where(
-        leases.c.name == name, leases.c.owner == owner, leases.c.expires_at >= now).values(
-            expires_at=now + timedelta(seconds=ttl_s))).rowcount)
+# The sender's lease moved to ``leases.py`` (shared with the scheduler); the old names stay.
+acquire_lease = leases.acquire
+renew_lease = leases.renew
 
 
 def list_(conn: Connection, *, state: str | None = None, channel: str | None = None,

@@ -1,0 +1,25 @@
+"""`podium worker` with the drill's judge (webhook_server/dev/drill/judge.py): the same
+command (start checks, banner, signals, worker threads, outbox sender, scheduler lease),
+with the gates that score models replaced by one that reads a registry tag.
+
+    python -m bench.drill_worker [--concurrency N] [--scheduler]   (settings: environment)
+"""
+
+from __future__ import annotations
+
+import sys
+
+from webhook_server.cli.context import Context
+from webhook_server.cli.service import worker
+from webhook_server.dev.drill.judge import TagJudge
+
+
+def main() -> None:
+    ctx = Context()
+    svc = ctx.services()
+    svc.use_gates(TagJudge(svc.registry).gates())
+    worker.main(args=sys.argv[1:], prog_name="podium worker", obj=ctx)  # closes svc
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""A scheduler candidate process for the lease tests: writes ``lead``/``lost`` when it takes
+or loses the scheduler lease and ``fire`` each time its 0.1 s trigger runs, each line with
+its pid and CLOCK_MONOTONIC (one clock for every process on the machine).
+
+usage: python -m tests.unit.jobs.leader_child DATABASE_URL LOG_FILE LEASE_S
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from webhook_server.jobs.leader import LeasedScheduler
+from webhook_server.store import Store
+
+
+def write(log_path: str, what: str) -> None:
+    with open(log_path, "a") as log:
+        log.write(f"{what} {os.getpid()} {time.monotonic():.6f}\n")
+
+
+class Candidate(LeasedScheduler):
+    def __init__(self, *args, log_path: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.log_path = log_path
+
+    def _start(self) -> None:
+        super()._start()
+        write(self.log_path, "lead")
+
+    def _stop(self, why: str) -> None:
+        super()._stop(why)
+        write(self.log_path, "lost")
+
+
+def main() -> None:
+    url, log_path, ttl = sys.argv[1], sys.argv[2], float(sys.argv[3])
+
+    def build() -> BackgroundScheduler:
+        sched = BackgroundScheduler(timezone="UTC")
+        sched.add_job(write, "interval", seconds=0.1, args=(log_path, "fire"), id="fire")
+        return sched
+
+    Candidate(Store(url), build, owner=f"child-{os.getpid()}", ttl_s=ttl,
+              log_path=log_path).run(threading.Event())
+
+
+if __name__ == "__main__":
+    main()
