@@ -10,7 +10,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.routing import IntegerConverter
 
-from webhook_server import metrics, validate
+from webhook_server import metrics, ui, validate
 from webhook_server.routes import api, error, health, openapi, slack, webhooks
 from webhook_server.services import Services, build
 from webhook_server.settings import Settings
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["podium.metrics"] = metrics.make_registry(svc.store)
     for bp in (webhooks.bp, slack.bp, api.bp, openapi.bp, health.bp):
         app.register_blueprint(bp)
+    ui.init_app(app, settings)  # /ui/: the web page
     if svc.mlflow_source.unsigned:
         log.warning("podium: %s", UNSIGNED_BANNER)
 
@@ -77,18 +78,25 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                    if isinstance(v, str)]
         for where, name, value in values:
             if "\x00" in value or "\x00" in name:
-                return error(400, f"{where} {name[:40]!r} contains a NUL character")
+                return _error(400, f"{where} {name[:40]!r} contains a NUL character")
         return None
+
+    def _error(status: int, message: str):
+        """The page answers errors as HTML pages, every other route as JSON."""
+        return ui.error_page(status, message) if ui.owns(request.path) else error(status,
+                                                                                  message)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if exc.code == 413:
-            return error(413, f"body over {settings.max_body_bytes} bytes")
-        return error(exc.code or 500, exc.description or exc.name)
+            return _error(413, f"body over {settings.max_body_bytes} bytes")
+        return _error(exc.code or 500, exc.description or exc.name)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error")
+        if ui.owns(request.path):
+            return ui.error_page(500, "internal error; nothing was changed, retry later")
         return error(500, "internal error; the delivery was not accepted, retry later")
 
     return app

@@ -8,7 +8,8 @@ import click
 
 
 @click.command()
-@click.option("--keep-running", is_flag=True, help="Leave the servers up at the end.")
+@click.option("--keep-running", is_flag=True,
+              help="Leave MLflow, Podium and its web page (/ui/) up until Ctrl-C.")
 def demo(keep_running: bool) -> None:
     """The loop on embedded defaults: local MLflow, Podium, a request end to end."""
     from webhook_server.dev.demo import run_demo

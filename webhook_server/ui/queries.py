@@ -1,0 +1,94 @@
+"""The page's reads that the store's repository functions do not offer: a page of requests
+before an id (keyset pagination), the newest deliveries, one job, the last job of a kind,
+the models Podium knows. Read-only; whole requests still leave as ``records.Request``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from webhook_server.store import deliveries as inbox
+from webhook_server.store.records import Request
+from webhook_server.store.schema import deliveries, jobs, ledger, requests
+
+
+def requests_page(conn: Connection, *, model: str | None, state: str | None,
+                  before: int | None, size: int) -> tuple[list[Request], int | None]:
+    """Up to ``size`` requests, newest first, with an id below ``before``; and the id to
+    ask ``before`` for the next page (None on the last page)."""
+    q = select(requests).order_by(requests.c.id.desc()).limit(size + 1)
+    if model:
+        q = q.where(requests.c.model == model)
+    if state:
+        q = q.where(requests.c.state == state)
+    if before is not None:
+        q = q.where(requests.c.id < before)
+    rows = [Request.from_row(r) for r in conn.execute(q).mappings()]
+    more = rows[size - 1].id if len(rows) > size else None
+    return rows[:size], more
+
+
+def deliveries_recent(conn: Connection, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest deliveries (no body), each with the request it created or was linked
+    to (``request_id``)."""
+    q = (select(deliveries.c.id, deliveries.c.source, deliveries.c.delivery_id,
+                deliveries.c.event, deliveries.c.status, deliveries.c.detail,
+                deliveries.c.duplicates, deliveries.c.received_at,
+                requests.c.id.label("request_id"))
+         .outerjoin(requests, requests.c.delivery_pk == deliveries.c.id)
+         .order_by(deliveries.c.id.desc()).limit(limit))
+    out = [dict(r) for r in conn.execute(q).mappings()]
+    for row in out:
+        if row["request_id"] is None:
+            row["request_id"] = inbox.linked_request(row["detail"])
+    return out
+
+
+def job(conn: Connection, job_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+    return _decoded(dict(row)) if row else None
+
+
+def last_job(conn: Connection, kind: str) -> dict[str, Any] | None:
+    row = conn.execute(select(jobs).where(jobs.c.kind == kind)
+                       .order_by(jobs.c.id.desc()).limit(1)).mappings().first()
+    return _decoded(dict(row)) if row else None
+
+
+def last_delivery(conn: Connection, source: str) -> dict[str, Any] | None:
+    row = conn.execute(select(deliveries.c.id, deliveries.c.delivery_id,
+                              deliveries.c.received_at, deliveries.c.status)
+                       .where(deliveries.c.source == source)
+                       .order_by(deliveries.c.id.desc()).limit(1)).mappings().first()
+    return dict(row) if row else None
+
+
+def count_from(conn: Connection, source: str) -> int:
+    return conn.execute(select(func.count()).select_from(deliveries)
+                        .where(deliveries.c.source == source)).scalar_one()
+
+
+def models(conn: Connection, limit: int = 500) -> list[str]:
+    """Models with a request or a ledger row, by name."""
+    names = select(requests.c.model.label("m")).union(select(ledger.c.model.label("m")))
+    sub = names.subquery()
+    return list(conn.execute(select(sub.c.m).order_by(sub.c.m).limit(limit)).scalars())
+
+
+def known_model(conn: Connection, model: str) -> bool:
+    for table in (requests, ledger):
+        if conn.execute(select(table.c.id).where(table.c.model == model).limit(1)).first():
+            return True
+    return False
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    try:
+        row["payload"] = json.loads(row["payload"])
+    except (TypeError, ValueError):
+        row["payload"] = {}
+    if not isinstance(row["payload"], dict):
+        row["payload"] = {}
+    return row
