@@ -2,7 +2,7 @@
 speed, at several row counts and in both input formats, in one run.
 
     python bench/scoring.py [--rows 1000000,5000000] [--format csv,parquet]
-                            [--chunk-rows 100000] [--extra-chunk-rows 25000] [--quick]
+                            [--chunk-rows 100000] [--extra-chunk-rows 25000] [--quick] [--log]
 
 - podium: ``training.score.score_file``, file to file (read, validate, score, write, in chunks
   of --chunk-rows; the output in the input's format), as `podium score` runs it. Formats: csv;
@@ -12,6 +12,9 @@ speed, at several row counts and in both input formats, in one run.
   size, each read and typed before its clock starts: the model's speed. (All 5 M typed rows in
   memory at once would take gigabytes; one chunk at a time is the same work for the model.)
 - ratio: podium rows/s / bare rows/s, on the same rows; the target is >= 0.9.
+- --log: each podium run again with the inference log on (``training.inference_log``: the
+  ids and scores as Parquet in a temporary directory, bench/scoring_log_child.py); log_ratio
+  is its rows/s / podium's rows/s without the log (what logging costs).
 - memory: every measurement runs in a fresh interpreter (bench/scoring_child.py). Peak RSS is
   its ``VmHWM``, which counts the native allocations of LightGBM and Arrow (tracemalloc does
   not); floor is its resident set after the imports and the model, before the first row.
@@ -87,6 +90,9 @@ def _args() -> argparse.Namespace:
                     help="further chunk sizes, run on the smallest row count to show memory "
                          "following the chunk size ('' for none) [25000]")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 100,000 rows, Parquet")
+    ap.add_argument("--log", action="store_true",
+                    help="also score with the inference log on: log_ratio = rows/s with it / "
+                         "without it")
     ap.add_argument("--json", type=Path, default=None,
                     help="[bench/results/scoring.json; --quick: .../scoring-quick.json]")
     args = ap.parse_args()
@@ -144,7 +150,9 @@ def write_inputs(work: Path, sizes: list[int], formats: list[str]) -> dict[tuple
 def measure(mode: str, model: Path, src: Path, chunk_rows: int, work: Path) -> dict:
     """One measurement in a fresh interpreter (bench/scoring_child.py)."""
     dst = work / f"out{src.suffix}"
-    proc = subprocess.run([sys.executable, "-m", "bench.scoring_child", mode, str(model),
+    child = (["bench.scoring_log_child"] if mode == "score-log"
+             else ["bench.scoring_child", mode])
+    proc = subprocess.run([sys.executable, "-m", *child, str(model),
                            str(src), str(dst), str(chunk_rows)],
                           cwd=ROOT, capture_output=True, text=True, check=False)
     for leftover in (dst, dst.with_name(dst.stem + ".rejects.csv")):
@@ -197,6 +205,9 @@ def main() -> None:
                 run = _run(n, fmt, chunk_rows, podium, bare)
                 runs.append(run)
                 _row(run)
+                if args.log:
+                    _log_row(run, measure("score-log", model_path, inputs[(n, fmt)],
+                                          chunk_rows, work))
         load_after = _load()
         print(f"\nload average {load_after} at the end "
               f"(cpus: {os.cpu_count()}; a load above it means shared cores: noisy rates)")
@@ -243,6 +254,16 @@ def _row(r: dict) -> None:
     print("".join(f"{c:>{w}}" if i > 1 else f"{c:<{w}}"
                   for i, (c, (_, w)) in enumerate(zip(cells, _COLUMNS, strict=True))) + ok,
           flush=True)
+
+
+def _log_row(run: dict, logged: dict) -> None:
+    """The same run with the inference log on, beside it (and in its JSON)."""
+    run["log_rows_per_s"] = round(logged["rows_per_s"])
+    run["log_ratio"] = round(logged["rows_per_s"] / run["podium_rows_per_s"], 3)
+    run["log_peak_rss_mb"] = round(logged["peak_rss_mb"])
+    print(f"{'':<11}{'+ inference log':<15}{'':>9}{run['log_rows_per_s']:>15,}{'':>13}"
+          f"{run['log_ratio']:>7.2f}{run['log_peak_rss_mb']:>13,}   (ratio: to podium "
+          "without the log)", flush=True)
 
 
 def _memory_summary(runs: list[dict], args: argparse.Namespace) -> dict:

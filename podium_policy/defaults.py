@@ -1,4 +1,4 @@
-"""Default check thresholds, comparison settings and business values.
+"""Default check thresholds, comparison settings, business values and monitoring rule.
 
 The one place they are written: the policy file's defaults are these (podium_policy.policy),
 and the checks and the comparison fall back to them when called without a policy.
@@ -28,3 +28,7 @@ COMPARISON: dict[str, Any] = {
 }
 BUSINESS: dict[str, Any] = {"value_saved_churner": 500.0, "contact_cost": 20.0,
                     "contact_success_rate": 0.3, "currency": "EUR"}
+# Realised quality after promotion (podium monitor, the monitoring job): decay is realised ROC
+# AUC more than max_auc_drop below the promotion's, on at least min_labels outcomes.
+MONITORING: dict[str, Any] = {"period": "week", "max_auc_drop": 0.05, "min_labels": 200,
+                              "confidence": 0.95, "retrain_on_decay": False}

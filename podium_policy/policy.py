@@ -63,8 +63,9 @@ METRICS = ("roc_auc", "pr_auc", "log_loss", "brier")
 RULES = ("superiority", "noninferiority")
 INCONCLUSIVE = ("reject", "approval")
 VALUE_RULES = ("noninferiority", "superiority", "ignore")
+PERIODS = ("day", "week", "month")
 _CHOICES = {"sandbox": SANDBOX_MODES, "metric": METRICS, "rule": RULES,
-            "inconclusive": INCONCLUSIVE, "value_rule": VALUE_RULES}
+            "inconclusive": INCONCLUSIVE, "value_rule": VALUE_RULES, "period": PERIODS}
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # s3://, https://, runs:/, models:/ (not C:/)
 
 
@@ -137,6 +138,7 @@ def _sub(cls: type, doc: str) -> Any:
 
 
 _T, _C, _B = defaults.THRESHOLDS, defaults.COMPARISON, defaults.BUSINESS
+_M = defaults.MONITORING
 _FLOOR = {"lo": 0.0, "hi": 1.0}
 _PROBABILITY = {"lo": 0.0, "hi": 1.0, "lo_open": True, "hi_open": True}
 _POSITIVE = {"lo": 0.0, "lo_open": True}
@@ -265,6 +267,9 @@ class Schedules:
                              optional=True)
     drift: str | None = _k("cron", None, "when to run the drift report (cron, UTC)",
                            optional=True)
+    monitor: str | None = _k("cron", None, "when to run the monitoring job: realised quality "
+                             "and drift, one alert per model and monitoring period (cron, UTC)",
+                             optional=True)
 
 
 @dataclass(frozen=True)
@@ -285,6 +290,21 @@ class Drift:
     threshold: float = _k("float", 0.2, "PSI at or above which a feature has drifted",
                           **_POSITIVE)
     retrain_on_drift: bool = _k("bool", False, "queue a retrain when drift is found")
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    period: str = _k("period", _M["period"], "what realised quality is grouped by and an "
+                     "alert is sent once per: day, week (ISO) or month")
+    max_auc_drop: float = _k("float", _M["max_auc_drop"], "decay: realised ROC AUC below the "
+                             "AUC recorded at promotion by more than this, with min_labels and "
+                             "the interval of the drop above zero", lo=0.0, hi=1.0)
+    min_labels: int = _k("int", _M["min_labels"], "fewest labelled predictions of a version in "
+                         "a period for the decay rule to judge it", lo=1)
+    confidence: float = _k("float", _M["confidence"], "level of the intervals (ROC AUC: "
+                           "DeLong; precision, recall, churn rates: Wilson)", **_PROBABILITY)
+    retrain_on_decay: bool = _k("bool", _M["retrain_on_decay"], "the monitoring job queues a "
+                                "retrain (retrain:<model>:<date>) when decay is found")
 
 
 @dataclass(frozen=True)
@@ -316,6 +336,8 @@ class ModelPolicy:
     schedules: Schedules = _sub(Schedules, "periodic model jobs")
     training: Training = _sub(Training, "scheduled retraining")
     drift: Drift = _sub(Drift, "scheduled drift reports")
+    monitoring: Monitoring = _sub(Monitoring, "realised quality after promotion: the decay "
+                                  "rule and the monitoring job")
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,12 +13,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from training import data as churn_data
 from training.score_io import _Writer, read_chunks  # read_chunks: training.drift's too
+
+if TYPE_CHECKING:
+    from training.inference_log import InferenceLog
 
 THRESHOLD = 0.5
 
@@ -40,12 +44,14 @@ class ScoreReport:
 def score_file(predict_proba: Callable[[pd.DataFrame], np.ndarray], input_path: str | Path,
                output_path: str | Path, *, model_version: str, chunk_rows: int = 100_000,
                rejects_path: str | Path | None = None,
-               progress: Callable[[int], None] | None = None) -> ScoreReport:
+               progress: Callable[[int], None] | None = None,
+               log: InferenceLog | None = None) -> ScoreReport:
     """Score every valid row of ``input_path`` into ``output_path``.
 
     ``predict_proba`` takes typed feature rows and returns the churn probability per row.
     While a chunk is scored, a thread reads and validates the next one and another writes
-    the one before.
+    the one before. ``log`` (the caller opens and closes it) gets each chunk's customer ids
+    and scores, written by the same writing thread.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     rejects_path = Path(rejects_path) if rejects_path else output_path.with_name(
@@ -69,6 +75,8 @@ def score_file(predict_proba: Callable[[pd.DataFrame], np.ndarray], input_path: 
                     result["churn_prediction"] = (proba >= THRESHOLD).astype(np.int8)
                     result["model_version"] = model_version
                     write(out, result)
+                    if log is not None:
+                        write(log, log.entries(raw, proba))
                     scored += len(raw)
                 rows += n
                 if progress:

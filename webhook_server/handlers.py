@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 def for_services(svc: Services) -> dict[str, Handler]:
-    """``request``, ``reconcile``, ``slack_action`` (with MLflow), ``retrain``, ``drift``."""
+    """``request``, ``reconcile``, ``slack_action`` (with MLflow), ``retrain``, ``drift``,
+    ``monitor``."""
     from webhook_server import model_jobs
 
     s = svc.settings
@@ -29,6 +30,7 @@ def for_services(svc: Services) -> dict[str, Handler]:
     handlers["retrain"] = model_jobs.retrain_handler(svc.store, svc.policy,
                                                      s.mlflow_tracking_uri)
     handlers["drift"] = model_jobs.drift_handler(svc)
+    handlers["monitor"] = model_jobs.monitor_handler(svc)
     return handlers
 
 

@@ -1,5 +1,6 @@
-"""Scheduled model jobs from the policy: ``retrain:<model>:<date>`` and
-``drift:<model>:<date>``. The scheduler only inserts the keyed rows; workers run them.
+"""Scheduled model jobs from the policy: ``retrain:<model>:<date>``,
+``drift:<model>:<date>`` and ``monitor:<model>:<period>`` (``monitoring/job.py``). The
+scheduler only inserts the keyed rows; workers run them.
 
 Neither changes anything process-wide in the worker: a retrain runs ``podium train`` as a
 child process (its MLflow run, LightGBM's threads and its output stay there), and the drift
@@ -13,6 +14,8 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime
+
+from sqlalchemy import Connection
 
 from podium_policy.policy import Policy
 from webhook_server.jobs.queue import Job, JobQueue
@@ -28,10 +31,16 @@ _NOT_FOR_TRAINING = ("PODIUM_", "SLACK_", "GITLAB_", "DATABRICKS_")
 
 def enqueue_dated(store: Store, queue: JobQueue, kind: str, model: str,
                   now: datetime | None = None, reason: str = "schedule") -> bool:
-    day = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
     with store.tx() as conn:
-        return queue.enqueue(conn, kind=kind, key=f"{kind}:{model}:{day}",
-                             payload={"model": model, "reason": reason})
+        return enqueue_dated_in(conn, queue, kind, model, now, reason)
+
+
+def enqueue_dated_in(conn: Connection, queue: JobQueue, kind: str, model: str,
+                     now: datetime | None = None, reason: str = "schedule") -> bool:
+    """``enqueue_dated`` in the caller's transaction."""
+    day = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
+    return queue.enqueue(conn, kind=kind, key=f"{kind}:{model}:{day}",
+                         payload={"model": model, "reason": reason})
 
 
 def add_policy_triggers(sched, store: Store, queue: JobQueue, policy: Policy) -> list[str]:
@@ -46,6 +55,14 @@ def add_policy_triggers(sched, store: Store, queue: JobQueue, policy: Policy) ->
                 sched.add_job(enqueue_dated, CronTrigger.from_crontab(cron, timezone="UTC"),
                               args=(store, queue, kind, model), id=f"{kind}:{model}")
                 added.append(f"{kind}:{model} ({cron})")
+        if schedules.monitor:  # keyed by the monitoring period, not the day
+            from webhook_server.monitoring import job as monitoring
+
+            period = policy.for_model(model).monitoring.period
+            sched.add_job(monitoring.enqueue, CronTrigger.from_crontab(
+                schedules.monitor, timezone="UTC"), args=(store, queue, model, period),
+                id=f"monitor:{model}")
+            added.append(f"monitor:{model} ({schedules.monitor})")
     return added
 
 
@@ -154,5 +171,25 @@ def drift_handler(svc) -> Handler:
             if cfg.retrain_on_drift:
                 enqueue_dated(svc.store, svc.queue, "retrain", model,
                               reason=f"drift ({job.key})")
+
+    return handle
+
+
+def monitor_handler(svc) -> Handler:
+    """``svc``: the ``services.Services``. The monitoring job (``monitoring/job.py``); a
+    retrain it asks for is that day's ``retrain:<model>:<date>``."""
+    from webhook_server.monitoring import job as monitoring
+    from webhook_server.monitoring.recorded import run_figures_of
+
+    def handle(job: Job) -> None:
+        model = job.payload["model"]
+        found = monitoring.run(
+            job.payload, store=svc.store, policy=svc.policy,
+            queue_retrain=lambda conn, reason: enqueue_dated_in(conn, svc.queue, "retrain",
+                                                                model, reason=reason),
+            holdout_of=run_figures_of(svc.settings.mlflow_tracking_uri, model))
+        if found["alert"]:
+            log.warning("%s: decay %s, drift in %s, retrain %s", job.key, found["decayed"],
+                        found["drifted"] or "nothing", found["retrain"] or "not asked")
 
     return handle

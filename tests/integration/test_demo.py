@@ -1,6 +1,7 @@
 """`podium demo` end to end in a scratch directory: what it prints is what MLflow and the
 store hold."""
 
+import json
 import subprocess
 
 import pytest
@@ -31,6 +32,14 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(tmp_pa
     assert "champion v3 -> v1" in out and "champion v1 -> v3" in out
     assert "final aliases: challenger -> v3, champion -> v3" in out
     assert "INFO werkzeug" not in out + proc.stderr  # the fake Slack does not log requests
+    # monitoring: the batch logged, outcomes joined, the decay reported, alerted, acted on
+    assert "podium score: 2,000 predictions of churn-demo/3 logged under " \
+        "inference-log/model=churn-demo/version=3/" in out
+    assert "podium labels: 2,000 outcomes joined to their predictions (0 rejected)" in out
+    assert "(exit 1: the policy's decay rule fired)" in out
+    assert "DECAY: churn-demo v3 in " in out
+    assert "slack  :chart_with_downwards_trend: churn-demo, monitoring " in out
+    assert "retrain queued: job retrain:churn-demo:" in out
 
     demo = tmp_path / ".podium" / "demo"
     with create_engine(f"sqlite:///{demo / 'podium.db'}").connect() as conn:
@@ -51,6 +60,20 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(tmp_pa
         ("promote", "1", "3", "slack:U0DEMOAPPROVER"),
         ("rollback", "3", "1", "cli:demo"), ("rollback", "1", "3", "cli:demo")]
     assert unsent == 0  # every Slack message was delivered
+    with create_engine(f"sqlite:///{demo / 'podium.db'}").connect() as conn:
+        batches = conn.execute(text("SELECT model, version, rows FROM inference_batches")).all()
+        labelled = conn.execute(text("SELECT COUNT(*) FROM labels")).scalar_one()
+        alerts = conn.execute(text("SELECT key, state FROM outbox WHERE key LIKE "
+                                   "'monitor:%'")).all()
+        retrains = conn.execute(text("SELECT key FROM jobs WHERE kind = 'retrain'")).all()
+        monitored = conn.execute(text("SELECT detail FROM audit WHERE action = 'monitor'")
+                                 ).scalars().all()
+    assert [tuple(b) for b in batches] == [("churn-demo", "3", 2000)] and labelled == 2000
+    assert len(alerts) == 1 and alerts[0][1] == "sent"
+    assert len(retrains) == 1 and retrains[0][0].startswith("retrain:churn-demo:")
+    (detail,) = [json.loads(d) for d in monitored]
+    assert detail["decayed"] is True and detail["retrain"] == "queued"
+    assert list((demo / "inference-log" / "model=churn-demo" / "version=3").rglob("*.parquet"))
 
     # The registry, read with the demo's servers stopped: start MLflow on its files again.
     mlflow = start_mlflow(demo / "mlflow")

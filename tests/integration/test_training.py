@@ -101,11 +101,17 @@ def test_score_and_drift_on_files_of_the_real_layout(trained, mlflow_server, tmp
     same.drop(columns=["Churn"]).to_csv(tmp_path / "same.csv", index=False)
     drifted.to_csv(tmp_path / "drifted.csv", index=False)
     scored = podium(mlflow_server.url, "score", "--model-uri", uri, "--input",
-                    str(tmp_path / "same.csv"), "--output", str(tmp_path / "out.csv"), "--json")
+                    str(tmp_path / "same.csv"), "--output", str(tmp_path / "out.csv"), "--json",
+                    cwd=tmp_path)  # the inference log and the store default to the cwd
     assert scored.returncode == 0, scored.stderr[-2000:]
     report = json.loads(scored.stdout)
     assert (report["rows"], report["scored"], report["rejected"]) == (3000, 3000, 0)
     assert report["model_version"] == f"{trained['model']}/{trained['version']}"
+    logged = report["inference_log"]
+    assert logged["rows"] == 3000 and logged["version"] == str(trained["version"])
+    assert logged["run_id"] == trained["run_id"]
+    assert pd.read_parquet(logged["path"])["customer_id"].tolist() == \
+        same["customerID"].tolist()
     calm = podium(mlflow_server.url, "drift", "--model", trained["model"], "--input",
                   str(tmp_path / "same.csv"), "--json")
     assert calm.returncode == 0 and json.loads(calm.stdout)["drifted"] == []

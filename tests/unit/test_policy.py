@@ -324,7 +324,7 @@ def test_each_kind_of_mistake_is_refused_with_its_line_and_key_path(tmp_path, te
 
 @pytest.mark.parametrize("doc,message", [
     ({"default": {"schedules": {"retrian": "0 3 * * *"}}},
-     "default.schedules.retrian: unknown key (expected one of drift, retrain); "
+     "default.schedules.retrian: unknown key (expected one of drift, monitor, retrain); "
      "did you mean 'retrain'?"),
     ({"models": {"churn": {"training": {"trials": "six"}}}},
      "models.churn.training.trials: expected a whole number >= 1, got 'six'"),

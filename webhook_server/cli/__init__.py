@@ -6,6 +6,7 @@
 | ``operations.py`` | requests, show, replay, reconcile, jobs, outbox |
 | ``decisions.py`` | approve, reject, rollback |
 | ``models.py`` | train, score, drift, request, check, compare |
+| ``monitoring.py`` | labels, monitor |
 | ``policy.py`` | policy check |
 | ``demo.py`` | demo |
 """
@@ -16,7 +17,7 @@ import logging
 
 import click
 
-from webhook_server.cli import decisions, demo, models, operations, policy, service
+from webhook_server.cli import decisions, demo, models, monitoring, operations, policy, service
 from webhook_server.cli.context import Context
 
 
@@ -44,6 +45,6 @@ def main(ctx: click.Context, verbose: bool) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for _module in (service, operations, decisions, models, policy, demo):
+for _module in (service, operations, decisions, models, monitoring, policy, demo):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -97,34 +97,54 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
 @click.option("--rejects", "rejects_path", type=click.Path(),
               help="Rejected rows [OUTPUT.rejects.csv].")
 @click.option("--chunk-rows", default=100_000, show_default=True)
+@click.option("--log/--no-log", "log_batch", default=True, show_default=True,
+              help="Record the batch in the inference log (PODIUM_INFERENCE_LOG) and the "
+                   "store, for podium labels / monitor.")
 @click.option("--json", "as_json", is_flag=True)
-def score(model_uri, input_path, output_path, rejects_path, chunk_rows, as_json):
+def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batch, as_json):
     """Batch inference (CSV or Parquet) in chunks, with a rejects file."""
-    current().tracking_uri()
+    uri = current().tracking_uri()
+    from mlflow import MlflowClient
+
     from training.data import DataError
     from training.score import load_predictor, score_file
+    from webhook_server.monitoring import batches
 
     predict, version = load_predictor(model_uri)
     click.echo(f"scoring {input_path} with {model_uri} ({version})", err=True)
+    log = None
+    if log_batch:
+        log = batches.open_log(current().settings.inference_log, version,
+                               MlflowClient(uri, uri))
+        if log is None:
+            click.echo("inference log: skipped (not a registered model version)", err=True)
 
     def progress(rows: int) -> None:
         click.echo(f"  {rows:,} rows", err=True)
 
     try:
-        report = score_file(predict, input_path, output_path, model_version=version,
-                            chunk_rows=chunk_rows, rejects_path=rejects_path,
-                            progress=progress)
+        with log or contextlib.nullcontext():
+            report = score_file(predict, input_path, output_path, model_version=version,
+                                chunk_rows=chunk_rows, rejects_path=rejects_path,
+                                progress=progress, log=log)
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
+    logged = log and batches.record(current().services().store, log,
+                                    rejected=report.rejected, source=str(input_path))
     data = {"rows": report.rows, "scored": report.scored, "rejected": report.rejected,
             "seconds": round(report.seconds, 3), "rows_per_s": round(report.rows_per_s),
-            "output": report.output, "rejects": report.rejects, "model_version": version}
+            "output": report.output, "rejects": report.rejects, "model_version": version,
+            "inference_log": logged or None}
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
     click.echo(render(["rows", "scored", "rejected", "rows/s", "output", "rejects"],
                       [[f"{report.rows:,}", f"{report.scored:,}", f"{report.rejected:,}",
                         f"{report.rows_per_s:,.0f}", report.output, report.rejects or "-"]]))
+    if logged:
+        click.echo(f"logged batch {logged['batch_id']} ({logged['rows']:,} predictions, "
+                   f"predicted churn rate {logged['mean_score'] or 0:.1%}) -> "
+                   f"{logged['path'] or '(nothing scored)'}")
 
 
 @click.command()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -198,4 +199,44 @@ leases = Table(
     Column("name", String(64), primary_key=True),
     Column("owner", String(128), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# Monitoring (webhook_server/monitoring): one summary row per batch `podium score` logged (the
+# predictions themselves are Parquet files, training/inference_log.py), and the outcomes
+# joined to the prediction they judge: one label per logged prediction, so loading the same
+# outcomes again inserts nothing.
+inference_batches = Table(
+    "inference_batches", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", String(64), nullable=False, unique=True),
+    Column("model", String(255), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("run_id", String(64)),
+    Column("scored_at", UTCDateTime, nullable=False),
+    Column("rows", Integer, nullable=False),  # rows scored (and logged)
+    Column("rejected", Integer, nullable=False, server_default="0"),
+    Column("mean_score", Float),  # the predicted churn rate
+    Column("flagged", Integer, nullable=False),  # rows scored at or above threshold
+    Column("threshold", Float, nullable=False),
+    Column("deciles", Text),  # JSON: min, p10 ... p90, max
+    Column("histogram", Text),  # JSON: counts in 10 equal-width score bins
+    Column("source", Text),  # the input file
+    Column("log_path", Text),  # the batch's Parquet file
+    Index(None, "model", "scored_at"),
+)
+
+labels = Table(
+    "labels", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model", String(255), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("batch_id", String(64), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("churn", Integer, nullable=False),  # the outcome: 1 churned, 0 stayed
+    Column("score", Float, nullable=False),  # the prediction it judges
+    Column("scored_at", UTCDateTime, nullable=False),
+    Column("observed_at", UTCDateTime, nullable=False),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("batch_id", "customer_id"),
+    Index(None, "model", "version", "scored_at"),
 )

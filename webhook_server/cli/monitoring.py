@@ -1,0 +1,65 @@
+"""``podium labels`` and ``podium monitor``: outcomes joined to the inference log, and the
+realised quality of each version against what it showed at promotion."""
+
+from __future__ import annotations
+
+import click
+
+from webhook_server.cli.context import current, emit
+from webhook_server.text_table import render
+
+
+@click.command()
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True),
+              help="CSV or Parquet: customerID, Churn (Yes/No), optional observed_at.")
+@click.option("--rejects", "rejects_path", type=click.Path(),
+              help="Rejected rows [INPUT.rejects.csv].")
+@click.option("--chunk-rows", default=100_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def labels(model_name, input_path, rejects_path, chunk_rows, as_json):
+    """Join outcomes to the latest logged prediction before each (idempotent)."""
+    from training.data import DataError
+    from webhook_server.monitoring.labels import load_labels
+
+    ctx = current()
+    store = ctx.services().store
+    click.echo(f"joining {input_path} to {model_name}'s inference log "
+               f"({ctx.settings.inference_log})", err=True)
+    try:
+        report = load_labels(store, model_name, input_path, ctx.settings.inference_log,
+                             rejects_path=rejects_path, chunk_rows=chunk_rows,
+                             progress=lambda n: click.echo(f"  {n:,} rows", err=True))
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from None
+    emit({"model": model_name, **report.as_json()}, as_json, lambda: render(
+        ["rows", "joined", "new", "already loaded", "rejected", "rejects"],
+        [[f"{report.rows:,}", f"{report.joined:,}", f"{report.new:,}",
+          f"{report.joined - report.new:,}", f"{report.rejected:,}", report.rejects or "-"]]))
+
+
+@click.command()
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option("--period", type=click.Choice(["day", "week", "month"]),
+              help="Group by [the policy's monitoring.period, week].")
+@click.option("--json", "as_json", is_flag=True)
+def monitor(model_name, period, as_json):
+    """Realised quality per version and period against promotion; exit 1 on decay."""
+    import sys
+
+    from webhook_server.monitoring.recorded import run_figures_of
+    from webhook_server.monitoring.report import build
+    from webhook_server.monitoring.text import table
+
+    ctx = current()
+    svc = ctx.services()
+    holdout_of = run_figures_of(ctx.settings.mlflow_tracking_uri, model_name)
+    with svc.store.read() as conn:
+        report = build(conn, model_name, svc.policy.for_model(model_name), period=period,
+                       holdout_of=holdout_of)
+    emit(report.as_json(), as_json, lambda: table(report))
+    if report.decayed:
+        sys.exit(1)
+
+
+COMMANDS = (labels, monitor)

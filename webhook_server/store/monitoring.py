@@ -1,0 +1,75 @@
+"""Monitoring rows: the summary of each logged batch (``inference_batches``) and outcomes
+joined to the prediction they judge (``labels``, one per logged prediction).
+
+Both inserts are idempotent: a batch is keyed by its id, a label by (batch id, customer id),
+so loading the same outcomes twice inserts nothing the second time.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from webhook_server.store.schema import inference_batches, labels, utcnow
+
+_JSON = ("deciles", "histogram")
+
+
+def _insert(conn: Connection, table):
+    return (postgresql.insert(table) if conn.dialect.name == "postgresql"
+            else sqlite.insert(table))
+
+
+def record_batch(conn: Connection, batch: dict[str, Any], *, rejected: int = 0,
+                 source: str | None = None) -> bool:
+    """One batch summary (``training.inference_log.BatchSummary`` as a dict); False when
+    that batch id is already recorded."""
+    row = {c.name: batch.get(c.name) for c in inference_batches.columns if c.name != "id"}
+    row.update(rejected=rejected, source=source, log_path=batch.get("path"))
+    for name in _JSON:
+        row[name] = None if row[name] is None else json.dumps(row[name])
+    stmt = (_insert(conn, inference_batches).values(**row)
+            .on_conflict_do_nothing(index_elements=["batch_id"])
+            .returning(inference_batches.c.id))
+    return conn.execute(stmt).scalar() is not None
+
+
+def batches(conn: Connection, model: str) -> list[dict[str, Any]]:
+    """The model's batch summaries, oldest first, JSON columns decoded."""
+    q = (select(inference_batches).where(inference_batches.c.model == model)
+         .order_by(inference_batches.c.scored_at, inference_batches.c.id))
+    rows = [dict(r) for r in conn.execute(q).mappings()]
+    for r in rows:
+        for name in _JSON:
+            r[name] = json.loads(r[name]) if r[name] else None
+    return rows
+
+
+def add_labels(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert joined outcomes (model, version, batch_id, customer_id, churn, score,
+    scored_at, observed_at); those already there are left as they are. Returns how many
+    rows were new."""
+    if not rows:
+        return 0
+    model = rows[0]["model"]
+    before = label_count(conn, model)
+    now = utcnow()
+    stmt = _insert(conn, labels).on_conflict_do_nothing(
+        index_elements=["batch_id", "customer_id"])
+    conn.execute(stmt, [{**r, "loaded_at": now} for r in rows])
+    return label_count(conn, model) - before
+
+
+def label_count(conn: Connection, model: str) -> int:
+    return conn.execute(select(func.count()).select_from(labels)
+                        .where(labels.c.model == model)).scalar_one()
+
+
+def labelled(conn: Connection, model: str) -> list[tuple]:
+    """(version, scored_at, score, churn) of every label of ``model``, oldest first."""
+    q = (select(labels.c.version, labels.c.scored_at, labels.c.score, labels.c.churn)
+         .where(labels.c.model == model).order_by(labels.c.scored_at, labels.c.id))
+    return [tuple(r) for r in conn.execute(q)]
