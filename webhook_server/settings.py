@@ -23,7 +23,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from secrets import token_bytes
 from typing import Any
 
 
@@ -64,6 +66,11 @@ class Settings:
         "SQLAlchemy URL of Podium's store. SQLite (WAL) by default; postgresql://... to scale.")
     policy_path: str = _var(
         "PODIUM_POLICY", "podium.yaml", "Path of the policy file (YAML).")
+    inference_log: str = _var(
+        "PODIUM_INFERENCE_LOG", "inference-log",
+        "Where `podium score` logs each batch's predictions (Parquet, partitioned "
+        "model=/version=/date=) and `podium labels` reads them: a directory (relative to the "
+        "working directory) or any pyarrow filesystem URI (s3://, gs://, hdfs://).")
     # --- inbound verification ---------------------------------------------------------
     mlflow_webhook_secret: str | None = _var(
         "PODIUM_MLFLOW_WEBHOOK_SECRET", None,
@@ -118,6 +125,23 @@ class Settings:
         lo=0, lo_open=True)
     public_url: str | None = _var(
         "PODIUM_PUBLIC_URL", None, "Public base URL of this Podium, used in links.")
+    # --- the web page (/ui/) ----------------------------------------------------------
+    ui_trusted_header: str = _var(
+        "PODIUM_UI_TRUSTED_HEADER", "X-Forwarded-Email",
+        "Header a single-sign-on proxy (oauth2-proxy...) names the person in (e.g. "
+        "X-Forwarded-Email, X-Forwarded-User); honoured only from PODIUM_UI_TRUSTED_PROXIES.")
+    ui_trusted_proxies: str | None = _var(
+        "PODIUM_UI_TRUSTED_PROXIES", None,
+        "Comma-separated addresses or CIDRs of the proxies whose PODIUM_UI_TRUSTED_HEADER is "
+        "believed; unset: the header is ignored and only the API-token login works.")
+    ui_secret: str | None = _var(
+        "PODIUM_UI_SECRET", None,
+        "Key that signs the web page's session cookies and CSRF tokens; the same on every "
+        "node. Unset: a random key per `podium serve` (sessions end at restart).",
+        secret=True)
+    ui_session_hours: float = _var(
+        "PODIUM_UI_SESSION_HOURS", 12.0,
+        "Hours a web page login (API-token login) lasts.", lo=0, lo_open=True)
     # --- GitLab -----------------------------------------------------------------------
     gitlab_url: str | None = _var("GITLAB_URL", None, "GitLab base URL.")
     gitlab_token: str | None = _var(
@@ -135,6 +159,11 @@ class Settings:
     job_lease_s: int = _var(
         "PODIUM_JOB_LEASE", 60,
         "Seconds a claimed job stays leased without a heartbeat (at least 5).", lo=5)
+    leader_lease_s: int = _var(
+        "PODIUM_LEADER_LEASE", 60,
+        "Seconds the scheduler's lease and each outbox sender's lease (one process each "
+        "across all nodes) last without renewal: a killed holder is replaced within about "
+        "this long (at least 5; a single Slack or GitLab send must take less).", lo=5)
     job_max_attempts: int = _var(
         "PODIUM_JOB_MAX_ATTEMPTS", 6, "Attempts before a failing job is marked dead.", lo=1)
     job_backoff_s: float = _var(
@@ -201,6 +230,11 @@ class Settings:
         # parsed once (the file is read at start); never a field, so never in a repr
         object.__setattr__(self, "_tokens", _api_tokens(self))
         object.__setattr__(self, "_sandbox_env", _sandbox_env(self.sandbox_env))
+        object.__setattr__(self, "_ui_proxies", _ui_proxies(self.ui_trusted_proxies))
+        # one random key per Settings when none is set: `podium serve` builds its settings
+        # once, before gunicorn forks, so its workers share the key
+        object.__setattr__(self, "_ui_key", (self.ui_secret or "").encode()
+                           or token_bytes(32))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -213,6 +247,19 @@ class Settings:
         """The environment variables model code may see besides the sandbox's own
         (``PODIUM_SANDBOX_ENV``, checked at start: no name that looks like a secret)."""
         return self._sandbox_env  # type: ignore[attr-defined]
+
+    def ui_proxies(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """The networks whose ``PODIUM_UI_TRUSTED_HEADER`` is believed (none: ignored)."""
+        return self._ui_proxies  # type: ignore[attr-defined]
+
+    def ui_key(self) -> bytes:
+        """The key of the web page's sessions: ``PODIUM_UI_SECRET``, else random (see
+        ``ui_key_is_random``)."""
+        return self._ui_key  # type: ignore[attr-defined]
+
+    @property
+    def ui_key_is_random(self) -> bool:
+        return not self.ui_secret
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log line or a child process."""
@@ -331,6 +378,21 @@ def _sandbox_env(raw: str | None) -> tuple[str, ...]:
                                 "never sees it")
         names.append(name)
     return tuple(dict.fromkeys(names))
+
+
+def _ui_proxies(raw: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
+    """``PODIUM_UI_TRUSTED_PROXIES`` parsed; an entry that is not an address or a network
+    is a SettingsError."""
+    found = []
+    for entry in (raw or "").split(","):
+        if not (entry := entry.strip()):
+            continue
+        try:
+            found.append(ip_network(entry, strict=False))
+        except ValueError:
+            raise SettingsError(f"PODIUM_UI_TRUSTED_PROXIES: {entry[:60]!r} is not an IP "
+                                "address or network (e.g. 10.0.0.5, 10.0.0.0/24)") from None
+    return tuple(found)
 
 
 def describe() -> list[tuple[str, str, str]]:

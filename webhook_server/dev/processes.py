@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -89,12 +90,24 @@ def start_mlflow(workdir: Path, port: int | None = None, timeout: float = 60) ->
                # MLflow 3.17 starts a job runner and seven huey consumers by default (each
                # a Python process importing MLflow, ~250 MB): the registry and its webhooks
                # need none of them, and they share the cores with the model checks.
-               MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+               MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+               # MLflow encrypts webhook secrets with this key, a random one per process
+               # when unset: a server restarted on the same store could no longer sign a
+               # single delivery. One key per working directory, kept beside the store.
+               MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY=_webhook_key(workdir))
     log_path = workdir / "mlflow.log"
     cmd = [bin_path("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
            "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
            "--artifacts-destination", str(workdir / "artifacts"), "--workers", "1"]
     return _spawn("mlflow server", cmd, env, workdir, port, log_path, "/health", timeout)
+
+
+def _webhook_key(workdir: Path) -> str:
+    path = workdir / "webhook-secret.key"
+    if not path.exists():
+        path.write_bytes(base64.urlsafe_b64encode(os.urandom(32)))  # a Fernet key
+        path.chmod(0o600)
+    return path.read_text()
 
 
 def start_podium(workdir: Path, env: dict[str, str], port: int | None = None,
