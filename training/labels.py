@@ -26,6 +26,7 @@ from training.inference_log import read_predictions
 from training.score_io import read_chunks
 
 OBSERVED = "observed_at"
+MAX_ID = 255  # the store's customer_id column
 _TIME = "datetime64[ns, UTC]"
 
 
@@ -69,6 +70,7 @@ def _join(raw: pd.DataFrame, first: int, log_root: str, model: str,
             reasons[i].append(message(i))
 
     reject(ids == "", lambda i: f"{ID}: empty customerID")
+    reject(ids.str.len() > MAX_ID, lambda i: f"{ID}: longer than {MAX_ID} characters")
     dup = ids.duplicated(keep="first") & (ids != "")
     first_seen = {v: i for i, v in reversed(list(enumerate(ids)))}
     reject(dup, lambda i: f"{ID}: duplicate customerID {ids[i]!r} (first on line "
@@ -76,16 +78,25 @@ def _join(raw: pd.DataFrame, first: int, log_root: str, model: str,
     reject(~raw[TARGET].isin(YES_NO), lambda i: f"{TARGET}: unknown value "
                                                 f"{raw[TARGET][i]!r} (expected Yes or No)")
     observed = pd.Series(now, index=raw.index, dtype=_TIME)
+    # Which outcome a row is, for idempotency: its observed_at as given, "" without one (an
+    # undated outcome is observed at its first load; loading it again later, after newer
+    # predictions, must not join it to them).
+    given = pd.Series("", index=raw.index, dtype=object)
     if OBSERVED in raw.columns:
         text = raw[OBSERVED].str.strip()
         parsed = pd.to_datetime(text.where(text != ""), errors="coerce", utc=True,
                                 format="ISO8601")
         reject(parsed.isna() & (text != ""), lambda i: f"{OBSERVED}: not a date "
                f"{raw[OBSERVED][i]!r} (expected ISO 8601, e.g. 2026-06-03T09:30:00Z)")
+        stamp = "%Y-%m-%d %H:%M:%S UTC"
+        reject(parsed > now, lambda i: f"{OBSERVED}: in the future "
+               f"({parsed[i].strftime(stamp)}; now {now.strftime(stamp)})")
         observed = parsed.fillna(now).astype(_TIME)
+        given = parsed.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").fillna("")
     ok = np.array([not r for r in reasons])
     outcomes = pd.DataFrame({"customer_id": ids[ok], "churn": (raw[TARGET][ok] == "Yes")
-                             .astype(np.int64), OBSERVED: observed[ok], "row": raw.index[ok]})
+                             .astype(np.int64), OBSERVED: observed[ok], "outcome": given[ok],
+                             "row": raw.index[ok]})
     joined = _latest_before(outcomes, log_root, model)
     unmatched = joined["score"].isna()
     for row, had in zip(joined["row"][unmatched], joined["first_scored"][unmatched],
@@ -102,6 +113,9 @@ def _join(raw: pd.DataFrame, first: int, log_root: str, model: str,
 def _latest_before(outcomes: pd.DataFrame, log_root: str, model: str) -> pd.DataFrame:
     """Each outcome with the latest prediction at or before it (score NaN when none) and the
     customer's first prediction time (NaT when never predicted)."""
+    if not len(outcomes):  # every row of the chunk was rejected: nothing to look up
+        return outcomes.assign(score=np.nan, scored_at=pd.NaT, batch_id=None, version=None,
+                               first_scored=pd.NaT)
     preds = read_predictions(log_root, model, outcomes["customer_id"].unique()).to_pandas()
     preds = preds[["customer_id", "score", "scored_at", "batch_id", "version"]]
     preds = preds.astype({"scored_at": _TIME}).sort_values("scored_at", kind="stable")

@@ -72,10 +72,10 @@ def records(model: str, chunk: pd.DataFrame) -> list[dict]:
     """Joined outcomes as the store's rows (plain Python values)."""
     return [{"model": model, "version": str(v), "batch_id": b, "customer_id": c,
              "churn": int(y), "score": float(s), "scored_at": t.to_pydatetime(),
-             "observed_at": o.to_pydatetime()}
-            for v, b, c, y, s, t, o in zip(chunk["version"].tolist(),
-                                           chunk["batch_id"].tolist(),
-                                           chunk["customer_id"].tolist(),
-                                           chunk["churn"].tolist(), chunk["score"].tolist(),
-                                           chunk["scored_at"], chunk["observed_at"],
-                                           strict=True)]
+             "observed_at": o.to_pydatetime(), "outcome": k}
+            for v, b, c, y, s, t, o, k in zip(chunk["version"].tolist(),
+                                              chunk["batch_id"].tolist(),
+                                              chunk["customer_id"].tolist(),
+                                              chunk["churn"].tolist(), chunk["score"].tolist(),
+                                              chunk["scored_at"], chunk["observed_at"],
+                                              chunk["outcome"].tolist(), strict=True)]

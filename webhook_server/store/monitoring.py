@@ -57,8 +57,8 @@ def add_labels(conn: Connection, rows: list[dict[str, Any]]) -> int:
     model = rows[0]["model"]
     before = label_count(conn, model)
     now = utcnow()
-    stmt = _insert(conn, labels).on_conflict_do_nothing(
-        index_elements=["batch_id", "customer_id"])
+    # one label per logged prediction, and per outcome (a file loaded again adds nothing)
+    stmt = _insert(conn, labels).on_conflict_do_nothing()
     conn.execute(stmt, [{**r, "loaded_at": now} for r in rows])
     return label_count(conn, model) - before
 

@@ -237,6 +237,9 @@ labels = Table(
     Column("scored_at", UTCDateTime, nullable=False),
     Column("observed_at", UTCDateTime, nullable=False),
     Column("loaded_at", UTCDateTime, nullable=False),
+    # which outcome: its observed_at as given, "" for an undated one (one per customer)
+    Column("outcome", String(40), nullable=False),
     UniqueConstraint("batch_id", "customer_id"),
+    UniqueConstraint("model", "customer_id", "outcome"),
     Index(None, "model", "version", "scored_at"),
 )

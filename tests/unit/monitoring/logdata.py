@@ -50,7 +50,9 @@ def labelled_batch(store, when: datetime, n: int, *, separation: float, seed: in
         rows.add_labels(conn, [{"model": model, "version": version, "batch_id": batch_id,
                                 "customer_id": f"c{i}", "churn": int(y[i]),
                                 "score": float(scores[i]), "scored_at": when,
-                                "observed_at": when} for i in range(n)])
+                                "observed_at": when,
+                                "outcome": f"v{version}@{when:%Y%m%dT%H%M%S}"}
+                               for i in range(n)])
     return y, scores
 
 

@@ -92,6 +92,32 @@ def test_loading_the_same_outcomes_twice_changes_nothing(svc, tmp_path, logged):
     assert [r[:2] for r in stored(svc) if r[0] == "c1"] == [("c1", "A"), ("c1", "B")]
 
 
+def test_outcomes_without_a_date_loaded_again_after_a_newer_batch_change_nothing(
+        svc, tmp_path, logged):
+    """Without observed_at an outcome is observed at the first load: loading the file again
+    later, after the customer was scored again, must not join it to the newer prediction."""
+    root, _, _ = logged
+    path = outcomes(tmp_path / "o.csv", [("c3", "Yes", ""), ("c5", "No", "")])
+    assert load_labels(svc.store, "churn", path, root, now=NOW).new == 2
+    log_batch(root, datetime(2026, 7, 2, tzinfo=UTC), {"c3": 0.1, "c5": 0.9}, version="5",
+              batch_id="C")
+    again = load_labels(svc.store, "churn", path, root, now=datetime(2026, 7, 3, tzinfo=UTC))
+    assert (again.joined, again.new) == (2, 0)
+    assert stored(svc) == [("c3", "A", "3", 1, 0.7), ("c5", "A", "3", 0, 0.1)]
+
+
+def test_outcomes_from_the_future_and_overlong_ids_are_rejected(svc, tmp_path, logged):
+    root, _, _ = logged
+    path = outcomes(tmp_path / "o.csv", [("c1", "Yes", "2026-08-01"), ("x" * 256, "No", "")])
+    report = load_labels(svc.store, "churn", path, root, now=NOW)
+    assert (report.joined, report.rejected) == (0, 2)
+    rejects = pd.read_csv(report.rejects, dtype=str, keep_default_na=False)
+    assert list(rejects["reject_reason"]) == [
+        "observed_at: in the future (2026-08-01 00:00:00 UTC; now 2026-07-01 00:00:00 UTC)",
+        "customerID: longer than 255 characters"]
+    assert stored(svc) == []
+
+
 def test_chunks_join_like_one_piece(svc, tmp_path, logged):
     root, _, _ = logged
     path = outcomes(tmp_path / "o.csv", [("c1", "Yes", "2026-06-05"), ("c2", "No", ""),

@@ -48,9 +48,12 @@ def upgrade() -> None:
         sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("observed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("outcome", sa.String(length=40), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_labels")),
         sa.UniqueConstraint("batch_id", "customer_id",
                             name=op.f("uq_labels_batch_id_customer_id")),
+        sa.UniqueConstraint("model", "customer_id", "outcome",
+                            name=op.f("uq_labels_model_customer_id_outcome")),
     )
     op.create_index(op.f("ix_labels_model_version_scored_at"), "labels",
                     ["model", "version", "scored_at"], unique=False)
