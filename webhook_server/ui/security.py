@@ -18,6 +18,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from ipaddress import ip_address
 from secrets import token_urlsafe
+from urllib.parse import urlsplit
 
 from webhook_server.settings import Settings
 
@@ -111,6 +112,24 @@ def csrf_ok(session: Mapping, form: Mapping[str, str]) -> bool:
     expected, offered = session.get("csrf"), form.get("csrf_token") or ""
     return (isinstance(expected, str) and len(expected) >= 32 and bool(offered)
             and hmac.compare_digest(expected.encode(), offered.encode("utf-8", "replace")))
+
+
+def same_site_form(headers: Mapping[str, str], host: str, public_url: str | None) -> bool:
+    """Whether the browser says this POST comes from a page of this site. The CSRF token
+    sits in the session cookie, and a sibling subdomain can plant cookies: so a form whose
+    ``Sec-Fetch-Site`` is not ``same-origin`` or whose ``Origin`` names another host is
+    refused whatever its token (a client that sends neither header, like curl, still needs
+    the token). Hosts are compared without the scheme: a TLS proxy in front changes it."""
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = headers.get("Origin")
+    if origin is None:
+        return True
+    allowed = {host.lower()}
+    if public_url:
+        allowed.add(urlsplit(public_url).netloc.lower())
+    return urlsplit(origin).netloc.lower() in allowed
 
 
 def safe_next(target: str | None) -> str:

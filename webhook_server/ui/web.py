@@ -55,6 +55,11 @@ def _header_hint() -> str | None:
 def _csrf_then_identity():
     if request.endpoint == "ui.static":
         return None
+    if request.method == "POST" and not security.same_site_form(
+            request.headers, request.host, services().settings.public_url):
+        return error_page(403, "refused: this form was sent from another site (the "
+                               "browser's Origin / Sec-Fetch-Site headers). Nothing was "
+                               "changed.")
     if request.method == "POST" and not security.csrf_ok(session, request.form):
         return error_page(403, "refused: this form has no valid CSRF token (forged, or the "
                                "page is older than your session); reload the page and try "

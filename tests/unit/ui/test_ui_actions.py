@@ -85,6 +85,38 @@ def test_a_post_without_the_sessions_csrf_token_is_refused_and_changes_nothing(
     assert _audit(usvc, rid) == []
 
 
+@pytest.mark.parametrize("headers", [
+    {"Origin": "https://evil.example.com"},
+    {"Origin": "null"},
+    {"Sec-Fetch-Site": "same-site"},  # a sibling subdomain that planted its own cookie
+    {"Sec-Fetch-Site": "cross-site"},
+])
+def test_a_post_from_another_site_is_refused_even_with_a_valid_token(usvc, as_person, headers):
+    """The token lives in the cookie; a site that can set cookies for this one (a sibling
+    subdomain) could plant a session with a token it knows, while the single-sign-on proxy
+    stamps the victim's identity: the browser's own word on where the form came from
+    decides."""
+    rid = waiting(usvc)
+    page = as_person("ana")
+    form = {"csrf_token": page.csrf()}
+    resp = page.client.post(f"/ui/requests/{rid}/approve", data=form, headers=headers,
+                            environ_base=page.environ)
+    assert resp.status_code == 403
+    assert "from another site" in resp.get_data(as_text=True)
+    req = state_of(usvc, rid)
+    assert (req.state, req.decided_by) == (states.AWAITING_APPROVAL, None)
+
+
+def test_a_post_from_this_site_passes(usvc, as_person):
+    rid = waiting(usvc)
+    page = as_person("ana")
+    form = {"csrf_token": page.csrf()}
+    resp = page.client.post(f"/ui/requests/{rid}/approve", data=form,
+                            headers={"Origin": "http://localhost", "Sec-Fetch-Site":
+                                     "same-origin"}, environ_base=page.environ)
+    assert resp.status_code == 303
+
+
 def test_a_login_without_the_csrf_token_is_refused(ui_app):
     resp = Page(ui_app).post("/ui/login", csrf=False, token="tok-ana-1234")
     assert resp.status_code == 403
