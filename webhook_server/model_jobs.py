@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection
@@ -95,6 +96,35 @@ def _dies_with_its_thread() -> None:  # in the child, before exec: one syscall
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
+FENCE_EVERY_S = 5.0
+
+
+def _train(cmd: list[str], env: dict[str, str], job: Job) -> tuple[int, str, str]:
+    """Run the training child to its end: (exit code, stdout, stderr). It dies with the
+    worker thread that waits for it (a stopped worker leaves no training behind to register
+    a version the job will train again), and while it runs the job's fence is checked every
+    few seconds: a worker that lost the lease kills it (``LeaseLost``), so the worker that
+    took the job over is the only one to register a version."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True,
+                                preexec_fn=_dies_with_its_thread)
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=FENCE_EVERY_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    if job.fence is not None:
+                        job.fence()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        out.seek(0)
+        err.seek(0)
+        return proc.returncode, out.read(), err.read()
+
+
 def retrain_handler(store: Store, policy: Policy, tracking_uri: str | None) -> Handler:
     def handle(job: Job) -> None:
         if not tracking_uri:
@@ -111,15 +141,12 @@ def retrain_handler(store: Store, policy: Policy, tracking_uri: str | None) -> H
             if problems:
                 raise PermanentJobError(f"training data for {model}: "
                                         f"{churn_data.DataError(problems, cfg.data)}")
-        # the child dies with the worker thread that waits for it (a stopped worker leaves
-        # no training behind to register a version the job will train again)
-        proc = subprocess.run(train_command(model, cfg, job.key),
-                              env=training_env(tracking_uri), capture_output=True, text=True,
-                              preexec_fn=_dies_with_its_thread)
-        if proc.returncode != 0:  # MLflow down, out of memory...: the job is retried
-            tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise RuntimeError(f"podium train for {model} exited {proc.returncode}: {tail}")
-        result = json.loads(proc.stdout)
+        returncode, out, err = _train(train_command(model, cfg, job.key),
+                                      training_env(tracking_uri), job)
+        if returncode != 0:  # MLflow down, out of memory...: the job is retried
+            tail = (err.strip().splitlines() or ["(no output)"])[-1]
+            raise RuntimeError(f"podium train for {model} exited {returncode}: {tail}")
+        result = json.loads(out)
         _audit(store, "retrain", model, {
             "job": job.key, "version": result["version"], "requested": result["requested"],
             "holdout_roc_auc": result["metrics"]["holdout_roc_auc"]})

@@ -75,3 +75,40 @@ def test_invalid_training_data_is_a_permanent_failure_before_any_child(svc, tmp_
     with pytest.raises(PermanentJobError, match="training data for churn"):
         retrain_handler(svc.store, missing, "http://127.0.0.1:9")(
             Job(1, "retrain:churn:d", "retrain", {"model": "churn"}, 1, 6, "w"))
+
+
+def test_a_retrain_whose_lease_is_lost_kills_its_training_child(svc, monkeypatch, tmp_path):
+    """A worker that lost the job's lease (another worker took the job over after a store
+    outage) must not let its `podium train` finish and register a second version: the
+    handler checks the fence while it waits and kills the child."""
+    import dataclasses
+    import os
+    import time
+
+    import pytest
+
+    from webhook_server import model_jobs
+    from webhook_server.jobs.queue import Job
+    from webhook_server.jobs.worker import LeaseLost
+
+    pidfile = tmp_path / "child.pid"
+    monkeypatch.setattr(model_jobs, "FENCE_EVERY_S", 0.05)
+    monkeypatch.setattr(model_jobs, "train_command", lambda *a: [
+        "/bin/sh", "-c", f"echo $$ > {pidfile}; exec sleep 60"])
+    checks = []
+
+    def fence():
+        checks.append(time.monotonic())
+        if len(checks) >= 3:
+            raise LeaseLost("lease on job retrain:churn:d lost by w1")
+
+    job = dataclasses.replace(Job(1, "retrain:churn:d", "retrain", {"model": "churn"}, 1, 6,
+                                  "w1"), fence=fence)
+    handle = model_jobs.retrain_handler(svc.store, parse_policy({}), "http://127.0.0.1:9")
+    started = time.monotonic()
+    with pytest.raises(LeaseLost):
+        handle(job)
+    assert time.monotonic() - started < 10
+    pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left training
+        os.kill(pid, 0)
