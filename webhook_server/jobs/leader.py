@@ -59,7 +59,14 @@ class LeasedScheduler:
         if held:
             self._valid_until = started + self.ttl_s
             if not self.leading:
-                self._start()
+                try:
+                    self._start()
+                except Exception:  # fire nothing while holding the lease: give it up
+                    log.exception("%s could not start the scheduler; lease %s given up",
+                                  self.owner, self.name)
+                    self._valid_until = float("-inf")
+                    self._release()
+                    return False
         elif self.leading and (held is False or self.clock() >= self._valid_until):
             self._stop("lost" if held is False else "could not be renewed in time")
         return self.leading
@@ -85,11 +92,14 @@ class LeasedScheduler:
     def close(self) -> None:
         if self.leading:
             self._stop("stopping")
-            try:
-                with self.store.tx() as conn:
-                    leases.release(conn, self.name, self.owner)
-            except Exception:
-                log.warning("scheduler lease not released; it expires by itself")
+            self._release()
+
+    def _release(self) -> None:
+        try:
+            with self.store.tx() as conn:
+                leases.release(conn, self.name, self.owner)
+        except Exception:
+            log.warning("scheduler lease not released; it expires by itself")
 
     def _start(self) -> None:
         sched = self.build()

@@ -64,6 +64,29 @@ def test_of_two_candidates_exactly_one_runs_the_scheduler(svc):
         b.close()
 
 
+def test_a_holder_whose_scheduler_cannot_start_gives_the_lease_up_and_tries_again(svc):
+    """A scheduler that fails to start (a trigger that cannot be built) must not leave the
+    lease held by a process that fires nothing, nor end the candidate's loop."""
+    attempts = []
+
+    def build():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("cannot build a trigger")
+        return BackgroundScheduler(timezone="UTC")
+
+    a = LeasedScheduler(svc.store, build, owner="a", ttl_s=30)
+    b = candidate(svc, "b")
+    try:
+        assert a.step() is False and not a.leading
+        assert b.step() is True  # the lease was given up: another candidate takes it
+        b.close()
+        assert a.step() is True and a.leading
+    finally:
+        a.close()
+        b.close()
+
+
 def test_a_holder_whose_lease_was_taken_is_fenced_then_stops(svc):
     clock = Clock()
     a, b = candidate(svc, "a", clock), candidate(svc, "b")
