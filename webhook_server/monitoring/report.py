@@ -54,18 +54,20 @@ class MonitorReport:
 
 
 def build(conn: Connection, model: str, mp: ModelPolicy, *, period: str | None = None,
-          holdout_of: Callable[[str], dict | None] | None = None) -> MonitorReport:
+          holdout_of: Callable[[str], dict | None] | None = None,
+          since: datetime | None = None) -> MonitorReport:
     """``holdout_of(version)``: the holdout figures when the store has no promotion checks
-    for a version (``recorded.run_figures`` on MLflow); None leaves them out."""
+    for a version (``recorded.run_figures`` on MLflow); None leaves them out. ``since``:
+    only predictions made then or later (the web page's window)."""
     cfg, threshold = mp.monitoring, mp.checks.decision_threshold
     period = period or cfg.period
     scored: dict[tuple, list] = defaultdict(lambda: [0, 0.0])
-    for b in rows.batches(conn, model):
+    for b in rows.batches(conn, model, since):
         cell = scored[(b["version"], period_of(b["scored_at"], period))]
         cell[0] += b["rows"]
         cell[1] += (b["mean_score"] or 0.0) * b["rows"]
     labelled: dict[tuple, list] = defaultdict(list)
-    for version, scored_at, score, churn in rows.labelled(conn, model):
+    for version, scored_at, score, churn in rows.labelled(conn, model, since):
         labelled[(version, period_of(scored_at, period))].append((score, churn))
     figures = {v: recorded.promotion_figures(conn, model, v) for v, _ in scored | labelled}
     for v, found in figures.items():

@@ -5,6 +5,7 @@ call). ``charts`` does the drawing from data, for tests and other callers."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -14,9 +15,16 @@ from webhook_server.monitoring import recorded
 from webhook_server.monitoring.report import MonitorReport, build, period_of
 from webhook_server.monitoring.svg import line_chart
 
+# What the web page draws (and reads): the last 90 days, 26 weeks or 24 months.
+WINDOW = {"day": timedelta(days=90), "week": timedelta(weeks=26), "month": timedelta(days=730)}
 
-def model_trends(conn: Connection, model: str, mp: ModelPolicy) -> dict[str, str]:
-    report = build(conn, model, mp)
+
+def model_trends(conn: Connection, model: str, mp: ModelPolicy, *,
+                 now: datetime | None = None) -> dict[str, str]:
+    """The charts of the periods in the policy period's window before ``now`` (default: the
+    current time), so a page view reads a bounded slice of the labels, not all of them."""
+    since = (now or datetime.now(UTC)) - WINDOW[mp.monitoring.period]
+    report = build(conn, model, mp, since=since)
     return charts(report, recorded.champion_moves(conn, model, mp.aliases.champion),
                   list(reversed(recorded.drift_reports(conn, model, limit=60))))
 

@@ -8,6 +8,7 @@ so loading the same outcomes twice inserts nothing the second time.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -37,10 +38,14 @@ def record_batch(conn: Connection, batch: dict[str, Any], *, rejected: int = 0,
     return conn.execute(stmt).scalar() is not None
 
 
-def batches(conn: Connection, model: str) -> list[dict[str, Any]]:
-    """The model's batch summaries, oldest first, JSON columns decoded."""
+def batches(conn: Connection, model: str,
+            since: datetime | None = None) -> list[dict[str, Any]]:
+    """The model's batch summaries (scored at ``since`` or later), oldest first, JSON
+    columns decoded."""
     q = (select(inference_batches).where(inference_batches.c.model == model)
          .order_by(inference_batches.c.scored_at, inference_batches.c.id))
+    if since is not None:
+        q = q.where(inference_batches.c.scored_at >= since)
     rows = [dict(r) for r in conn.execute(q).mappings()]
     for r in rows:
         for name in _JSON:
@@ -68,8 +73,11 @@ def label_count(conn: Connection, model: str) -> int:
                         .where(labels.c.model == model)).scalar_one()
 
 
-def labelled(conn: Connection, model: str) -> list[tuple]:
-    """(version, scored_at, score, churn) of every label of ``model``, oldest first."""
+def labelled(conn: Connection, model: str, since: datetime | None = None) -> list[tuple]:
+    """(version, scored_at, score, churn) of every label of ``model`` (of predictions made
+    at ``since`` or later), oldest first."""
     q = (select(labels.c.version, labels.c.scored_at, labels.c.score, labels.c.churn)
          .where(labels.c.model == model).order_by(labels.c.scored_at, labels.c.id))
+    if since is not None:
+        q = q.where(labels.c.scored_at >= since)
     return [tuple(r) for r in conn.execute(q)]

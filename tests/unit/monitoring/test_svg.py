@@ -70,8 +70,13 @@ def test_the_model_trends_come_from_the_store(svc):
                 "model_version": "churn/3", "threshold": 0.2, "drifted": [],
                 "psi": {"Contract": psi, "<tenure>": 0.01}})
     with svc.store.read() as conn:
-        out = model_trends(conn, "churn", parse_policy({}).for_model("churn"))
+        out = model_trends(conn, "churn", parse_policy({}).for_model("churn"),
+                           now=datetime(2026, 7, 1, tzinfo=UTC))
+        late = model_trends(conn, "churn", parse_policy({}).for_model("churn"),
+                            now=datetime(2026, 12, 5, tzinfo=UTC))
     assert set(out) == {"auc", "psi", "churn"}
+    # the page reads the last 26 weeks only: in December, the week of June 2 is out
+    assert "2026-W23" not in texts(late["auc"]) and "2026-W24" in texts(late["auc"])
     assert {"v3", "2026-W23", "2026-W24"} <= set(texts(out["auc"]))
     assert texts(out["auc"]).count("v3") == 2  # the legend, and the champion's move
     assert {"Contract", "<tenure>"} <= set(texts(out["psi"])) and "&lt;tenure&gt;" in out["psi"]
