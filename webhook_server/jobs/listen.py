@@ -26,8 +26,11 @@ READ_S = 1.0  # how often the reading thread looks at ``close``
 
 def notify(conn: Connection) -> None:
     """Wake listening workers once the caller's transaction commits (never if it rolls
-    back). Several in one transaction are folded into one by PostgreSQL."""
-    conn.connection.driver_connection.execute(f"NOTIFY {CHANNEL}")
+    back). Several in one transaction are folded into one by PostgreSQL. The payload is the
+    store's schema: channels are per database, and two Podiums (or test runs) in two schemas
+    of one database must not wake each other."""
+    conn.connection.driver_connection.execute(
+        f"SELECT pg_notify('{CHANNEL}', current_schema())")
 
 
 class PgWakeup:
@@ -92,13 +95,15 @@ class PgWakeup:
             try:
                 with psycopg.connect(**self._connect_args, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    schema = conn.execute("SELECT current_schema()").fetchone()[0]
                     self.backend_pid = conn.info.backend_pid
                     self._bump()  # whatever was sent while nobody listened: look now
                     self.connected.set()
                     failures = 0
                     while not self._closed.is_set():
-                        for _ in conn.notifies(timeout=READ_S, stop_after=1):
-                            self._bump()
+                        for note in conn.notifies(timeout=READ_S, stop_after=1):
+                            if note.payload == schema:  # this store's jobs only
+                                self._bump()
             except Exception as exc:
                 self.connected.clear()
                 failures += 1

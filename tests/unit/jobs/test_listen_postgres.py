@@ -79,7 +79,8 @@ def test_a_job_enqueued_by_another_process_wakes_a_waiting_worker_long_before_it
         thread.join(10)
 
 
-def test_a_rolled_back_job_wakes_nobody_and_a_committed_one_does(pg_store):
+def test_a_rolled_back_job_or_another_schemas_wakes_nobody_and_a_committed_one_does(
+        pg_store):
     wake = PgWakeup.for_engine(pg_store.engine)
     queue = SqlJobQueue(pg_store)
     try:
@@ -89,6 +90,8 @@ def test_a_rolled_back_job_wakes_nobody_and_a_committed_one_does(pg_store):
             raise RuntimeError("rolled back")
         with pg_store.tx() as conn:  # a delayed job is the poll's business
             queue.enqueue(conn, kind="k", key="later", payload={}, delay_s=60)
+        with pg_store.tx() as conn:  # a Podium in another schema of the same database
+            conn.execute(text("SELECT pg_notify('podium_jobs', 'another_schema')"))
         assert wake.wait(1.0) is False
         with pg_store.tx() as conn:
             queue.enqueue(conn, kind="k", key="committed", payload={})
