@@ -31,7 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/decision_quality.py
-	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/intake.py --nodes 2
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/decision.py
 	$(BIN)/python bench/report.py

@@ -5,7 +5,7 @@ in the same run.
 
     python bench/intake.py [--seconds 10] [--connections 16] [--threads 1]
                            [--generator wrk|python] [--database sqlite|postgresql|both|none]
-                           [--pin none|split] [--quick]
+                           [--pin none|split] [--nodes N] [--quick]
 
 Generators. `wrk` (the default when it is on PATH; Debian package `wrk`) replays pre-signed
 deliveries with bench/wrk/replay.lua: right before each measurement this script signs more
@@ -27,6 +27,10 @@ by webhook_server.dev.processes.start_podium). Each measurement follows a `--war
 deliveries of its own; the store's deliveries are counted before and after, and "stored ==
 acknowledged" checks that every delivery answered 200 was stored (one still in flight when
 the generator stopped may be stored without its 200 being counted: reported, not an error).
+`--nodes 2` adds a PostgreSQL run with two `podium serve` nodes on one database (the
+gunicorn workers split between them), each driven by its own wrk at the same time, as
+behind a load balancer: the figures are summed (p99: the worse node's).
+
 The PostgreSQL store is a fresh database `podium_bench_<random>` created through `--postgres`
 and dropped at the end; the SQLite store is a fresh file.
 
@@ -160,6 +164,12 @@ class Load:
     def run(self, port: int, seconds: float, tag: str, supply: int, work: Path) -> dict:
         raise NotImplementedError
 
+    def run_many(self, ports: list[int], seconds: float, tag: str, supply: int,
+                 work: Path) -> dict:
+        if len(ports) != 1:
+            raise SystemExit("--nodes above 1 needs the wrk generator")
+        return self.run(ports[0], seconds, tag, supply, work)
+
 
 class WrkLoad(Load):
     name = "wrk"
@@ -169,28 +179,48 @@ class WrkLoad(Load):
                 f"pre-signed deliveries (bench/wrk/replay.lua)")
 
     def run(self, port: int, seconds: float, tag: str, supply: int, work: Path) -> dict:
-        file = work / f"{tag}.tsv"
-        presign(file, supply, seconds, tag, self.threads)
-        cmd = ["wrk", "-t", str(self.threads), "-c", str(self.connections),
-               "-d", f"{max(1, math.ceil(seconds))}s", "--timeout", "30s", "-s", str(REPLAY_LUA),
-               f"http://127.0.0.1:{port}{PATH}", "--", str(file), str(self.threads)]
+        return self.run_many([port], seconds, tag, supply, work)
+
+    def run_many(self, ports: list[int], seconds: float, tag: str, supply: int,
+                 work: Path) -> dict:
+        """One wrk per port, all at once, the connections split between them; the figures
+        summed (p50: the mean of the nodes', p99: the worst node's)."""
+        runs = []
+        per_conn = max(self.threads, self.connections // len(ports))
         cpu0 = children_cpu_s()
         with pinned(self.cpus):
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            for i, port in enumerate(ports):
+                file = work / f"{tag}-{i}.tsv"
+                presign(file, supply // len(ports), seconds, f"{tag}-{i}", self.threads)
+                cmd = ["wrk", "-t", str(self.threads), "-c", str(per_conn),
+                       "-d", f"{max(1, math.ceil(seconds))}s", "--timeout", "30s",
+                       "-s", str(REPLAY_LUA), f"http://127.0.0.1:{port}{PATH}", "--",
+                       str(file), str(self.threads)]
+                runs.append((file, subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                                    stderr=subprocess.PIPE, text=True)))
+        parts = []
+        for file, proc in runs:
+            out, err = proc.communicate()
+            file.unlink()
+            m = re.search(r"^WRK_JSON (\{.*\})$", out, re.M)
+            if proc.returncode or m is None:
+                raise RuntimeError(f"wrk failed ({proc.returncode}):\n{out}\n{err}")
+            parts.append(json.loads(m.group(1)))
         cpu = children_cpu_s() - cpu0
-        file.unlink()
-        m = re.search(r"^WRK_JSON (\{.*\})$", proc.stdout, re.M)
-        if proc.returncode or m is None:
-            raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        w = json.loads(m.group(1))
-        errors = w["errors"]
-        duration = w["duration_us"] / 1e6
-        acked = w["requests"] - errors["status"]
-        return {"acked": acked, "responses": w["requests"], "sent": w["sent"],
-                "in_flight": w["sent"] - w["requests"], "duplicates": w["duplicates"],
-                "supply": w["supply"], "errors": sum(errors.values()), "error_kinds": errors,
-                "duration_s": duration, "rate": acked / duration,
-                "p50_ms": w["latency_us"]["p50"] / 1000, "p99_ms": w["latency_us"]["p99"] / 1000,
+        errors: dict[str, int] = {}
+        for w in parts:
+            for kind, n in w["errors"].items():
+                errors[kind] = errors.get(kind, 0) + n
+        duration = max(w["duration_us"] for w in parts) / 1e6
+        requests = sum(w["requests"] for w in parts)
+        sent = sum(w["sent"] for w in parts)
+        acked = requests - errors.get("status", 0)
+        return {"acked": acked, "responses": requests, "sent": sent,
+                "in_flight": sent - requests, "duplicates": sum(w["duplicates"] for w in parts),
+                "supply": sum(w["supply"] for w in parts), "errors": sum(errors.values()),
+                "error_kinds": errors, "duration_s": duration, "rate": acked / duration,
+                "p50_ms": statistics.mean(w["latency_us"]["p50"] for w in parts) / 1000,
+                "p99_ms": max(w["latency_us"]["p99"] for w in parts) / 1000,
                 "generator_cpu_s": cpu}
 
 
@@ -355,15 +385,15 @@ def settled(count, timeout_s: float = 10) -> int:
     return last
 
 
-def measure(s: Setup, server: Process, tag: str, supply: int, count=None) -> dict:
+def measure(s: Setup, servers: list[Process], tag: str, supply: int, count=None) -> dict:
     """Warm up, then measure; ``count`` (the store's deliveries) brackets the measurement."""
-    port = int(server.url.rsplit(":", 1)[1])
+    ports = [int(server.url.rsplit(":", 1)[1]) for server in servers]
     if s.warmup > 0:
-        s.load.run(port, s.warmup, f"{tag}-warm", max(2000, supply // 4), s.work)
+        s.load.run_many(ports, s.warmup, f"{tag}-warm", max(2000, supply // 4), s.work)
     before = settled(count) if count else 0
-    srv0 = group_cpu_s(server.proc.pid)
-    r = s.load.run(port, s.seconds, tag, supply, s.work)
-    r["server_cpu_s"] = group_cpu_s(server.proc.pid) - srv0
+    srv0 = sum(group_cpu_s(server.proc.pid) for server in servers)
+    r = s.load.run_many(ports, s.seconds, tag, supply, s.work)
+    r["server_cpu_s"] = sum(group_cpu_s(server.proc.pid) for server in servers) - srv0
     r["stored_before"] = before
     return r
 
@@ -378,28 +408,35 @@ def run_bare(s: Setup, supply: int) -> dict:
     bare = Process("bare flask", f"http://127.0.0.1:{port}", proc, log)
     wait_http(bare, "/healthz", 30)
     try:
-        return measure(s, bare, "bare", supply)
+        return measure(s, [bare], "bare", supply)
     finally:
         bare.stop()
 
 
-def run_podium(s: Setup, kind: str, supply: int, admin_url: str) -> dict:
-    work = s.work / kind
+def run_podium(s: Setup, kind: str, supply: int, admin_url: str, nodes: int = 1) -> dict:
+    """``nodes`` ``podium serve`` processes on one store (the gunicorn workers split between
+    them), each driven by its own generator at once."""
+    work = s.work / f"{kind}-{nodes}"
     work.mkdir()
     store = Store(kind, work, admin_url)
+    servers: list[Process] = []
     try:
         (work / "podium.yaml").write_text("{}\n")
-        with pinned(s.server_cpus):
-            podium = start_podium(work, {"PODIUM_DATABASE_URL": store.url,
-                                         "PODIUM_MLFLOW_WEBHOOK_SECRET": SECRET,
-                                         "PODIUM_POLICY": str(work / "podium.yaml")},
-                                  args=("--no-worker", "--no-scheduler", "--workers",
-                                        str(s.workers)))
+        workers = str(max(1, s.workers // nodes))
         try:
-            r = measure(s, podium, f"bench-{kind}", supply, store.count)
+            with pinned(s.server_cpus):
+                for i in range(nodes):
+                    servers.append(start_podium(work / f"node{i}", {
+                        "PODIUM_DATABASE_URL": store.url,
+                        "PODIUM_MLFLOW_WEBHOOK_SECRET": SECRET,
+                        "PODIUM_POLICY": str(work / "podium.yaml")},
+                        args=("--no-worker", "--no-scheduler", "--workers", workers)))
+            r = measure(s, servers, f"bench-{kind}-{nodes}", supply, store.count)
         finally:
-            podium.stop()  # graceful: requests in flight are answered and committed
+            for server in servers:  # graceful: requests in flight are answered and committed
+                server.stop()
         r["stored"] = store.count() - r.pop("stored_before")
+        r["nodes"] = nodes
         return r
     finally:
         store.drop()
@@ -440,7 +477,11 @@ def main() -> None:
     ap.add_argument("--postgres", default=PG_ADMIN, help="admin URL (CREATE DATABASE)")
     ap.add_argument("--pin", choices=("split", "none"), default="none",
                     help="split: server on CPUs 0..n-2, generator on the last one")
-    ap.add_argument("--workers", type=int, default=default_web_workers())
+    ap.add_argument("--workers", type=int, default=default_web_workers(),
+                    help="gunicorn workers in all (split between the nodes)")
+    ap.add_argument("--nodes", type=int, default=1,
+                    help="PostgreSQL: also run this many `podium serve` nodes on one database, "
+                    "one generator each (wrk), as behind a load balancer [1: no extra run]")
     ap.add_argument("--quick", action="store_true", help="3 s per measurement, 1 s warm-up")
     ap.add_argument("--no-baseline", action="store_true", help="skip bare Flask")
     ap.add_argument("--output", type=Path, default=RESULTS)
@@ -500,6 +541,9 @@ def main() -> None:
     supply = int(max(floor, 1.5 * bound * args.seconds + 2000))
     for kind in kinds:
         rows[f"podium {kind}"] = run_podium(s, kind, supply, args.postgres)
+    if args.nodes > 1 and "postgresql" in kinds:
+        rows[f"podium pg {args.nodes} nodes"] = run_podium(s, "postgresql", supply,
+                                                           args.postgres, args.nodes)
     shutil.rmtree(work, ignore_errors=True)
 
     base = rows.get("bare flask")
