@@ -35,7 +35,7 @@ def login_post():
     name, token_digest = found
     session.clear()  # a new session: nothing from before the login carries over
     session.permanent = True
-    session.update({"name": name, "token": token_digest})
+    session.update({"name": name, "token": token_digest, "login_at": security.now()})
     security.csrf_token(session)
     log.info("ui: ui:%s logged in", name)
     return redirect(security.safe_next(nxt), 303)

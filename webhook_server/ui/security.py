@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -48,6 +49,10 @@ class UiState:
                          for token, name in settings.api_tokens().items()})
 
 
+def now() -> float:
+    return time.time()
+
+
 def digest(key: bytes, token: str) -> str:
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
@@ -75,8 +80,13 @@ def from_proxy(settings: Settings, remote_addr: str | None,
     return value.strip()
 
 
-def from_session(state: UiState, session: Mapping) -> str | None:
+def from_session(state: UiState, session: Mapping, max_age_s: float) -> str | None:
+    """The token login's name while it is younger than ``max_age_s`` from the login (a
+    session that is re-signed on every use must not live forever)."""
     name, token_digest = session.get("name"), session.get("token")
+    login_at = session.get("login_at")
+    if not isinstance(login_at, (int, float)) or not 0 <= now() - login_at < max_age_s:
+        return None
     if isinstance(name, str) and isinstance(token_digest, str):
         known = state.digests.get(token_digest)
         if known is not None and hmac.compare_digest(known, name):
@@ -87,7 +97,7 @@ def from_session(state: UiState, session: Mapping) -> str | None:
 def identify(settings: Settings, state: UiState, request, session: Mapping) -> str | None:
     """``ui:<name>`` of whoever asks, or None."""
     name = from_proxy(settings, request.remote_addr, request.headers)
-    name = name or from_session(state, session)
+    name = name or from_session(state, session, settings.ui_session_hours * 3600)
     return f"ui:{name}" if name else None
 
 

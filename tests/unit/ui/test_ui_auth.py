@@ -125,6 +125,18 @@ def test_a_session_is_refused_under_another_secret_or_once_its_token_is_gone(usv
     assert node.get("/ui/").status_code == 401
 
 
+def test_a_token_login_ends_its_session_hours_after_the_login_even_while_used(
+        as_person, monkeypatch):
+    from webhook_server.ui import security
+
+    page = as_person("ana")
+    start = security.now()
+    monkeypatch.setattr(security, "now", lambda: start + 11.5 * 3600)
+    assert page.get("/ui/").status_code == 200  # used (and re-signed) within the 12 hours
+    monkeypatch.setattr(security, "now", lambda: start + 12.1 * 3600)
+    assert page.get("/ui/").status_code == 401
+
+
 def test_without_a_secret_the_start_says_sessions_use_a_random_key(ui_db, caplog):
     from webhook_server.services import build
 
