@@ -263,8 +263,8 @@ class RequestRun:
         if evidence and req.state in (states.PROMOTED, states.STAGED, states.REJECTED):
             report.save(self.registry, req, {"request": req.id, **evidence,
                                              "state": req.state, "reason": req.reason})
-        if (move and move["from_version"] and move["from_version"] != champion_now
-                and move["alias"] == self._cfg(req).aliases.champion):
+        on_champion = bool(move) and move["alias"] == self._cfg(req).aliases.champion
+        if (on_champion and move["from_version"] and move["from_version"] != champion_now):
             self.registry.set_tags(req.model, move["from_version"],
                                    {TAG_STATUS: states.ARCHIVED})
         tags = {TAG_REQUEST_ID: str(req.id)}
@@ -273,6 +273,10 @@ class RequestRun:
         if req.decided_by:
             tags[TAG_DECIDED_BY] = req.decided_by
         tags[TAG_STATUS] = req.state
+        if on_champion and req.state == states.PROMOTED and champion_now != req.version:
+            # a retry that ran after a later move replaced this version: the tag says what
+            # the version is now (its successor's job archived it already)
+            tags[TAG_STATUS] = states.ARCHIVED
         self.registry.set_tags(req.model, req.version, tags)
 
     def _end(self, req: Request, to: str, actor: str, reason: str | None,

@@ -133,3 +133,22 @@ def test_a_rollback_survives_a_failure_of_any_mlflow_call(svc, mode):
         faults = Faults(fail_at=n, mode=mode)
         rolled_back(Rig(svc, f"churn-rb-{mode}-{n}", faults))
         assert faults.fired, f"call {n} of {total} was never made"
+
+
+def test_a_late_retry_of_a_replaced_champions_job_leaves_it_archived(svc):
+    """A request's job killed after its alias move, retried only after the next promotion
+    replaced its version (the full drill saw it under kill -9): the late `_finish` must not
+    tag the former champion `promoted` again."""
+    from webhook_server.jobs.queue import Job
+
+    rig = Rig(svc, "churn-late", Faults())
+    first = rig.submit("2")
+    assert rig.drive(first).state == states.PROMOTED
+    second = rig.submit("3")
+    assert rig.drive(second).state == states.PROMOTED
+    assert rig.memory.tags["2"]["podium.status"] == "archived"
+    rig.workflow.handle(Job(99, f"request:{first}:late", "request", {"request_id": first},
+                            2, 10, "w"))  # the retried job of the first request, late
+    assert rig.memory.tags["2"]["podium.status"] == "archived"
+    assert rig.memory.tags["3"]["podium.status"] == "promoted"
+    assert rig.memory.aliases["champion"] == "3"
