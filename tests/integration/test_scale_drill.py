@@ -66,6 +66,7 @@ def test_the_short_scale_drill_keeps_every_invariant_through_one_fault_of_each_k
 
 
 @pytest.mark.drill
+@pytest.mark.full_drill
 @pytest.mark.timeout(1800)
 def test_the_full_scale_drill_passes_and_prints_its_figures(admin_url, capsys):
     done = subprocess.run([sys.executable, "bench/drill.py", "--postgres", admin_url],
