@@ -85,6 +85,7 @@ requests = Table(
     Column("comparison", Text),  # the comparison's one-line summary
     Column("compared_with", String(32)),  # the champion version of that comparison
     Column("evidence", Text),  # JSON: check results and comparison, kept for resumes/report
+    Column("model_sha256", String(64)),  # the digest of the model files that were judged
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "model", "version"),
@@ -160,6 +161,7 @@ ledger = Table(
     Column("actor", String(255), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("state", String(12), nullable=False, server_default="applied"),
+    Column("model_sha256", String(64)),  # the digest of the files the alias moved to
 )
 
 # Notifications (Slack, GitLab), written in the transaction of the change that causes them
