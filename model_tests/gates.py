@@ -33,6 +33,7 @@ from model_tests.context import (
 )
 from model_tests.isolation import Isolation, Limits, Sandbox, SandboxError
 from model_tests.sandboxed import SandboxedModel
+from podium_policy.digests import model_sha256
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,11 @@ class CheckRunError(Exception):
 
 
 class Checked(list):
-    """Check results, with the holdout they ran on (``holdout``: uri, sha256, rows)."""
+    """Check results, with the holdout they ran on (``holdout``: uri, sha256, rows) and the
+    digest of the model files that were checked (``model_sha256``)."""
 
     holdout: dict | None = None
+    model_sha256: str | None = None
 
 
 class SandboxPool:
@@ -113,10 +116,12 @@ class SandboxPool:
 class ScoreCache:
     """Scores of one model version on one holdout, kept across requests (bounded, LRU).
 
-    A version's files never change in the registry and a pinned holdout is its digest, so
-    the champion's scores on the judge's holdout are computed once, not at every request
-    against it; a challenger's checks leave its scores for its comparison. The key holds
-    the version's download URI and the holdout's sha256."""
+    A pinned holdout is its digest and a version's files are theirs, so the champion's
+    scores on the judge's holdout are computed once, not at every request against it; a
+    challenger's checks leave its scores for its comparison. The key holds the version's
+    download URI, the digest of its files and the holdout's sha256: files overwritten in
+    the registry (MLflow lets a run's owner do it) are scored again, never served from
+    here."""
 
     def __init__(self, size: int = 32) -> None:
         self.size = size
@@ -125,8 +130,8 @@ class ScoreCache:
         self.hits = self.misses = 0
 
     @staticmethod
-    def key(info: VersionInfo, sha256: str) -> tuple:
-        return (info.name, str(info.version), info.source, sha256)
+    def key(info: VersionInfo, sha256: str, model_sha256: str | None) -> tuple:
+        return (info.name, str(info.version), info.source, model_sha256, sha256)
 
     def get(self, key: tuple) -> np.ndarray | None:
         with self._lock:
@@ -161,6 +166,7 @@ class SandboxGates:
         self.pool, self.config_for, self.tracking_uri = pool, config_for, tracking_uri
         self.scores = scores if scores is not None else ScoreCache()
         self._trained: dict[str, np.ndarray | None] = {}  # training row ids by run
+        self._files: dict[tuple, str] = {}  # (name, version, source) -> last files digest
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -180,10 +186,11 @@ class SandboxGates:
             results = Checked(run_checks(m, cfg.thresholds))
             scores = m.extras.get("holdout_scores")
             if scores is not None and holdout is not None:  # the comparison reuses them
-                self.scores.put(ScoreCache.key(info, holdout.sha256), scores)
+                self.scores.put(ScoreCache.key(info, holdout.sha256, model.sha256), scores)
         finally:
             model.close()
         results.holdout = holdout.as_json() if holdout is not None else None
+        results.model_sha256 = model.sha256
         return results
 
     def compare(self, model: str, challenger: str, champion: str) -> Comparison:
@@ -196,7 +203,7 @@ class SandboxGates:
             raise CheckRunError(str(exc), transient=False) from None
         versions = {"challenger": info,
                     "champion": version_info(f"models:/{model}/{champion}", client)}
-        scores = {who: self.scores.get(ScoreCache.key(v, holdout.sha256))
+        scores = {who: self.scores.get(ScoreCache.key(v, holdout.sha256, self._known(v)))
                   for who, v in versions.items()}
         todo = {who: v for who, v in versions.items() if scores[who] is None}
         if todo:
@@ -206,7 +213,8 @@ class SandboxGates:
                            for who, v in todo.items()}
                 for who, future in futures.items():
                     scores[who] = future.result()
-                    self.scores.put(ScoreCache.key(todo[who], holdout.sha256), scores[who])
+                    self.scores.put(ScoreCache.key(todo[who], holdout.sha256,
+                                                   self._known(todo[who])), scores[who])
         overlap = {f"challenger v{challenger}": self._overlap(info, holdout, cfg),
                    f"champion v{champion}": self._overlap(versions["champion"], holdout, cfg)}
         out = compare(holdout.labels, scores["challenger"],
@@ -289,8 +297,14 @@ class SandboxGates:
                 raise CheckRunError(str(exc), transient=False) from None
         return self._local.holdouts[key]
 
+    def _known(self, info: VersionInfo) -> str | None:
+        """The digest of the version's files when Podium last downloaded them."""
+        with self._lock:
+            return self._files.get((info.name, str(info.version), info.source))
+
     def _start(self, info: VersionInfo, label: str) -> SandboxedModel:
-        """A sandbox holding the version's files (downloaded by Podium)."""
+        """A sandbox holding the version's files (downloaded by Podium), and their digest
+        (``model.sha256``) computed by Podium before any model code runs."""
         import mlflow
 
         model = SandboxedModel(self.pool.take, label)
@@ -299,9 +313,14 @@ class SandboxGates:
                 artifact_uri=info.source, dst_path=str(model.sandbox.inputs / "download"),
                 tracking_uri=self.tracking_uri)
             os.rename(local, model.files)
+            model.sha256 = model_sha256(model.files)
         except BaseException:
             model.close()
             raise
+        with self._lock:
+            self._files[(info.name, str(info.version), info.source)] = model.sha256
+            while len(self._files) > 256:
+                self._files.pop(next(iter(self._files)))
         return model
 
     def _under_test(self, info: VersionInfo, model: SandboxedModel,

@@ -35,6 +35,7 @@ class SandboxedModel:
         self._take, self.label = take, label
         self.sandbox = take()
         self.loaded = False
+        self.sha256: str | None = None  # digest of the files, set by whoever put them there
         self.broken: str | None = None
 
     @property

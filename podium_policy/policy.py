@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import logging
 import math
 import re
@@ -49,6 +48,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from podium_policy import defaults
+from podium_policy.digests import sha256_file
 from podium_policy.targets import TARGETS, normalise_target
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 IDENTITY_KINDS = ("slack", "cli", "api", "ui", "mlflow", "gitlab")
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 SLACK_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
-TOP_LEVEL = ("default", "models", "people")
+TOP_LEVEL = ("default", "models", "people", "operators")
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 SANDBOX_MODES = ("required", "preferred")
 METRICS = ("roc_auc", "pr_auc", "log_loss", "brier")
@@ -64,8 +64,11 @@ RULES = ("superiority", "noninferiority")
 INCONCLUSIVE = ("reject", "approval")
 VALUE_RULES = ("noninferiority", "superiority", "ignore")
 PERIODS = ("day", "week", "month")
+PROTECT = ("revert", "alert", "off")
+REQUESTERS = ("any", "authenticated")
 _CHOICES = {"sandbox": SANDBOX_MODES, "metric": METRICS, "rule": RULES,
-            "inconclusive": INCONCLUSIVE, "value_rule": VALUE_RULES, "period": PERIODS}
+            "inconclusive": INCONCLUSIVE, "value_rule": VALUE_RULES, "period": PERIODS,
+            "protect": PROTECT, "requesters": REQUESTERS}
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # s3://, https://, runs:/, models:/ (not C:/)
 
 
@@ -243,6 +246,11 @@ class Approval:
                              "(rejected)", **_POSITIVE)
     allow_self_approval: bool = _k("bool", False, "the person who requested a promotion may "
                                    "approve it")
+    requesters: str = _k("requesters", "any", "any: a request may come from the registry (a "
+                         "tag or alias set in MLflow; every identity the version and its run "
+                         "name counts as its requester); authenticated: only requests made "
+                         "through Podium (podium request, the API, the release job), the "
+                         "others are rejected")
 
     def needs_person(self, target: str | None) -> bool:
         return target in self.targets
@@ -252,6 +260,17 @@ class Approval:
 class Aliases:
     champion: str = _k("alias", "champion", "alias that marks the production model")
     staging: str = _k("alias", "staging", "alias that marks the staging model")
+    protect: str = _k("protect", "revert", "an alias Podium manages moved outside Podium: "
+                      "revert (put it back where the ledger says, with an alert), alert "
+                      "(record and alert only), off")
+
+
+@dataclass(frozen=True)
+class Rollback:
+    approvers: tuple[str, ...] = _k("approvers", (), "people who may roll back this model "
+                                    "(empty: the approval approvers)")
+    quorum: int = _k("int", 1, "distinct people who must agree to a rollback (the one who "
+                     "asks counts; more than 1: the rollback waits for the others)", lo=1)
 
 
 @dataclass(frozen=True)
@@ -330,6 +349,7 @@ class ModelPolicy:
     comparison: Comparison = _sub(Comparison, "champion vs challenger decision rule")
     business: Business = _sub(Business, "business value at decision_threshold")
     approval: Approval = _sub(Approval, "who must approve which targets")
+    rollback: Rollback = _sub(Rollback, "who may roll the champion back")
     aliases: Aliases = _sub(Aliases, "registry aliases Podium moves")
     stages: bool = _k("bool", False, "also transition legacy MLflow stages")
     gitlab: GitLab = _sub(GitLab, "deploy pipeline after a promotion")
@@ -353,6 +373,7 @@ class Policy:
     warnings: tuple[str, ...] = ()
     identities: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}),
                                           repr=False)
+    operators: tuple[str, ...] | None = None  # who replays and resends (None: approvers)
 
     def for_model(self, name: str) -> ModelPolicy:
         return self.models.get(name, self.default)
@@ -416,9 +437,10 @@ def parse_policy(doc: Any, base: Path = Path("."), source: str | None = None, *,
         raise PolicyError(ctx.problems)
     for key in doc:
         if key not in TOP_LEVEL:
-            ctx.error(str(key), "unknown key (expected 'default', 'models' or 'people')"
-                      + _suggest(key, TOP_LEVEL), _line(doc, key))
+            ctx.error(str(key), "unknown key (expected 'default', 'models', 'people' or "
+                      "'operators')" + _suggest(key, TOP_LEVEL), _line(doc, key))
     _parse_people(ctx, doc.get("people"), _line(doc, "people"))
+    operators = _operators(ctx, doc)
     default_raw = _clean(ctx, doc.get("default"), ModelPolicy, "default", _line(doc, "default"))
     models_doc = doc.get("models")
     models_raw: dict[str, dict] = {}
@@ -444,7 +466,19 @@ def parse_policy(doc: Any, base: Path = Path("."), source: str | None = None, *,
     people = {name: MappingProxyType(dict(kinds)) for name, kinds in ctx.people.items()}
     return Policy(default=default, models=MappingProxyType(models),
                   people=MappingProxyType(people), source=source,
-                  warnings=tuple(ctx.warnings), identities=MappingProxyType(dict(ctx.owner)))
+                  warnings=tuple(ctx.warnings), identities=MappingProxyType(dict(ctx.owner)),
+                  operators=operators)
+
+
+def _operators(ctx: _Ctx, doc: dict) -> tuple[str, ...] | None:
+    """``operators:`` (people who may replay jobs and resend notifications), or None."""
+    if "operators" not in doc:
+        return None
+    try:
+        return _approvers(ctx, doc["operators"] or [], "operators", _line(doc, "operators"))
+    except _Bad as exc:
+        ctx.error("operators", str(exc), _line(doc, "operators"))
+        return ()
 
 
 # --- YAML with lines and without duplicate keys --------------------------------------------
@@ -870,15 +904,6 @@ def is_uri(value: str) -> bool:
     return bool(URI.match(value))
 
 
-def sha256_file(path: str | Path) -> str:
-    """The sha256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _approvers(ctx: _Ctx, value: Any, where: str, line: int | None) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise _Bad(f"expected a list of people (names under people:), got {value!r}")
@@ -965,6 +990,15 @@ def _check_model(ctx: _Ctx, mp: ModelPolicy, scope: str, raw: dict) -> None:
                   ctx.line_of(f"{scope}.comparison.inconclusive", f"{scope}.approval.approvers",
                               f"{scope}.approval.slack_usergroup", section,
                               f"{scope}.comparison", scope))
+    r = mp.rollback
+    if (scope == "default" or "rollback" in raw) and r.quorum > 1:
+        who = r.approvers or a.approvers
+        if r.quorum > len(who):
+            ctx.error(f"{scope}.rollback.quorum",
+                      f"rollback quorum {r.quorum} but only {len(who)} "
+                      f"{'person' if len(who) == 1 else 'people'} may roll back: no rollback "
+                      "could ever happen", ctx.line_of(f"{scope}.rollback.quorum",
+                                                       f"{scope}.rollback", scope))
     if (scope == "default" or "aliases" in raw) and mp.aliases.champion == mp.aliases.staging:
         ctx.error(f"{scope}.aliases", f"champion and staging are the same alias "
                                       f"({mp.aliases.champion!r})",

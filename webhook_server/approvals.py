@@ -51,6 +51,10 @@ def slack_action_handler(svc) -> Handler:
                 return
             from webhook_server.notify.modals import reject_reason
 
+            if p.get("evidence") and p["evidence"] != req.evidence_digest():
+                reply(job, f"Nothing changed: request {request_id}'s evidence changed since "
+                           "this message was posted; look again at the updated message.")
+                return
             svc.slack.open_view(trigger_id=p["trigger_id"], view=reject_reason(req))
             return  # the decision comes with the modal's submission
         workflow = svc.workflow
@@ -58,12 +62,17 @@ def slack_action_handler(svc) -> Handler:
         members = frozenset()
         if group and svc.slack is not None:
             members = svc.slack.usergroup_members(group)  # SlackError: the job retries
+        if not p.get("evidence"):
+            reply(job, f"Nothing changed: this message of request {request_id} carries no "
+                       "evidence digest (it was posted before digests); decide on the page or "
+                       f"with `podium approve {request_id} --evidence ...`.")
+            return
         try:
             result = workflow.decide(request_id, actor, p["action"] == "approve",
                                      p.get("reason"),
                                      detail={"team": p["team"], "via": "slack",
                                              "action_ts": p["action_ts"]},
-                                     groups=members)
+                                     groups=members, evidence=p["evidence"])
         except NotAllowed as exc:
             reply(job, f"Nothing changed: {exc}.")
             return

@@ -14,6 +14,7 @@ TRANSITION_REQUEST_TAG = "transition_request"
 TAG_STATUS = "podium.status"
 TAG_REQUEST_ID = "podium.request_id"
 TAG_DECIDED_BY = "podium.decided_by"
+TAG_MODEL_SHA256 = "podium.model_sha256"  # one digest over the files that were judged
 
 # Events Podium subscribes to on the MLflow side (`podium webhook register`).
 MLFLOW_EVENTS = (

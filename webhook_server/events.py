@@ -76,7 +76,8 @@ class ModelCreated:
 
 @dataclass(frozen=True)
 class AliasChanged:
-    """An alias Podium does not act on moved (recorded for the timeline only)."""
+    """An alias other than the challenger moved (set or removed): the workflow's guard
+    decides whether Podium manages it and puts it back (``aliases.protect``)."""
 
     model: str
     alias: str

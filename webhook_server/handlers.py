@@ -15,16 +15,20 @@ log = logging.getLogger(__name__)
 
 
 def for_services(svc: Services) -> dict[str, Handler]:
-    """``request``, ``reconcile``, ``slack_action`` (with MLflow), ``retrain``, ``drift``,
-    ``monitor``."""
+    """``request``, ``revert``, ``reconcile``, ``slack_action`` (with MLflow), ``retrain``,
+    ``drift``, ``monitor``."""
     from webhook_server import model_jobs
 
     s = svc.settings
-    handlers: dict[str, Handler] = {"request": request_handler(svc.store)}
+    handlers: dict[str, Handler] = {"request": request_handler(svc.store),
+                                    "revert": lambda job: log.info(
+                                        "no MLflow server configured: %s has nothing to "
+                                        "look at", job.key)}
     if svc.registry is not None:
         from webhook_server.approvals import slack_action_handler
 
         handlers["request"] = svc.workflow.handle
+        handlers["revert"] = svc.workflow.revert
         handlers["reconcile"] = reconcile_handler(svc)
         handlers["slack_action"] = slack_action_handler(svc)
     handlers["retrain"] = model_jobs.retrain_handler(svc.store, svc.policy,

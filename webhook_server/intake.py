@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from webhook_server import keys
 from webhook_server.events import (
     TARGETS,
+    AliasChanged,
     Ignored,
     RequestCancelled,
     TestDelivery,
@@ -121,6 +122,10 @@ class Intake:
         elif isinstance(event, RequestCancelled):
             cancelled, detail = self._cancel(conn, event)
             inbox.set_detail(conn, pk, detail)
+        elif isinstance(event, AliasChanged):  # the workflow's guard decides what it means
+            self.queue.enqueue(conn, kind="revert", key=f"revert:{event.model}:d{pk}",
+                               payload={"model": event.model, "alias": event.alias},
+                               lock_key=keys.model_lock(event.model))
         return IntakeResult(pk, status, request_id=request_id, cancelled=cancelled,
                             detail=detail, already_open=already_open)
 

@@ -82,21 +82,38 @@ class Registry:
     def version_tags(self, model: str, version: str) -> dict[str, str]:
         return dict(self.client.get_model_version(model, version).tags or {})
 
-    def requester(self, model: str, version: str) -> str | None:
-        """Who asked for this version's promotion: its ``requested_by`` tag (set by
-        ``podium request`` and the release job), else the source run's ``mlflow.user``."""
+    def requesters(self, model: str, version: str) -> list[str]:
+        """Every identity the registry names for a request made there (a tag or an alias set
+        in MLflow names no author Podium can check): the version's ``requested_by`` tag,
+        the version's creator and the source run's ``mlflow.user``; none may approve it."""
         mv = self.client.get_model_version(model, version)
-        if (mv.tags or {}).get("requested_by"):
-            return mv.tags["requested_by"]
+        named = [(mv.tags or {}).get("requested_by"),
+                 f"mlflow:{mv.user_id}" if getattr(mv, "user_id", None) else None]
         if mv.run_id:
             try:
                 user = self.client.get_run(mv.run_id).data.tags.get("mlflow.user")
             except Exception as exc:
-                if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-                    return None
-                raise
-            return f"mlflow:{user}" if user else None
-        return None
+                if getattr(exc, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+                user = None
+            named.append(f"mlflow:{user}" if user else None)
+        return list(dict.fromkeys(n for n in named if n))
+
+    def model_sha256(self, model: str, version: str) -> str:
+        """The digest of the version's files as the registry serves them now (downloaded
+        into a temporary directory and hashed: ``podium_policy.digests.model_sha256``; no
+        model code is loaded)."""
+        import tempfile
+
+        import mlflow
+
+        from podium_policy.digests import model_sha256
+
+        uri = self.client.get_model_version_download_uri(model, version)
+        with tempfile.TemporaryDirectory(prefix="podium-digest-") as tmp:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp,
+                                                        tracking_uri=self.tracking_uri)
+            return model_sha256(local)
 
     def version_exists(self, model: str, version: str) -> bool:
         try:

@@ -7,7 +7,8 @@ from sqlalchemy import or_, select
 from webhook_server import keys
 from webhook_server.jobs.queue import DEAD
 from webhook_server.services import Services
-from webhook_server.sources import Delivery
+from webhook_server.sources import Delivery, PayloadError
+from webhook_server.store import audit
 from webhook_server.store import deliveries as inbox
 from webhook_server.store.schema import jobs
 
@@ -18,8 +19,13 @@ class ReplayError(Exception):
         self.status = status
 
 
-def replay(svc: Services, ref: str) -> dict:
-    """``ref`` is the sender's delivery id or Podium's numeric delivery number."""
+def replay(svc: Services, ref: str, *, actor: str | None) -> dict:
+    """``ref`` is the sender's delivery id or Podium's numeric delivery number; ``actor``
+    must be an operator (``permissions``: NotAllowed otherwise, with an audit row)."""
+    from webhook_server.workflow import permissions
+
+    permissions.authorize(svc.store, _policy(svc), "replay", actor,
+                          subject=f"delivery:{ref}"[:255])
     with svc.store.read() as conn:
         rows = inbox.by_ref(conn, ref)
         if not rows:
@@ -41,6 +47,8 @@ def replay(svc: Services, ref: str) -> dict:
         with svc.store.tx() as conn:  # the request reopens with its job, or neither
             requeued = [key for key in dead if svc.queue.requeue(key, conn)]
             resumed = revive(conn, row["request_id"]) if requeued else None
+            audit.record(conn, actor=actor, action="replay", subject=f"delivery:{row['id']}",
+                         detail={"jobs": requeued})
         out = {"delivery": row["id"], "action": "requeued", "jobs": requeued}
         if resumed:
             out["request"] = {"id": row["request_id"], "state": resumed}
@@ -50,7 +58,22 @@ def replay(svc: Services, ref: str) -> dict:
         raise ReplayError(f"deliveries from {row['source']!r} have nothing to re-run "
                           "and no dead job", 409)
     new_id = inbox.replay_id(row["delivery_id"], replays + 1)
-    parsed = parser.parse(new_id, row["body"].encode())
+    try:
+        parsed = parser.parse(new_id, row["body"].encode())
+    except (PayloadError, ValueError, UnicodeError) as exc:
+        raise ReplayError(f"delivery {row['id']} cannot be re-run: its stored body no "
+                          f"longer parses ({exc}); nothing was changed", 422) from None
     result = svc.intake.record(Delivery(row["source"], new_id, parsed.event_name,
                                         parsed.body, parsed.event))
+    with svc.store.tx() as conn:
+        audit.record(conn, actor=actor, action="replay", subject=f"delivery:{row['id']}",
+                     detail={"new_delivery": new_id})
     return {"delivery": row["id"], "action": "re-run", "new_delivery": result.as_json()}
+
+
+def _policy(svc: Services):
+    """The policy, or None when it cannot be read (then nobody may operate: fail closed)."""
+    try:
+        return svc.policy
+    except Exception:
+        return None

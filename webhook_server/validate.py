@@ -25,6 +25,7 @@ MAX_ID = 2**63 - 1  # the largest id a BIGINT column holds
 MAX_NAME = 200  # model names: keys such as "model:<name>" must fit 255 characters
 MAX_TEXT = 10_000  # free text (comments, reasons)
 BIG_NUMBER = 100  # JSON integers longer than this stay text
+SHA256 = re.compile(r"^[0-9a-f]{64}$")  # a digest as Podium shows it (lower-case hex)
 
 
 class PayloadError(Exception):

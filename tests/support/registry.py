@@ -13,6 +13,7 @@ class MemoryRegistry:
         self.aliases = dict(aliases or {})
         self.tags: dict[str, dict] = {}
         self.moves: list[tuple[str, str | None, str]] = []  # (alias, from, to)
+        self.files: dict[str, str] = {}  # version -> digest of its files (to swap them)
 
     def alias_version(self, model, alias):
         return self.aliases.get(alias)
@@ -28,8 +29,13 @@ class MemoryRegistry:
     def version_exists(self, model, version):
         return True
 
-    def requester(self, model, version):
-        return self.tags.get(version, {}).get("requested_by")
+    def model_sha256(self, model, version):
+        """The digest of the version's files: ``files`` (set by a test) or one per version."""
+        return self.files.get(version, f"{int(version):064x}")
+
+    def requesters(self, model, version):
+        tags = self.tags.get(version, {})
+        return [v for v in (tags.get("requested_by"), tags.get("mlflow.user")) if v]
 
     def version_tags(self, model, version):
         return dict(self.tags.get(version, {}))

@@ -197,12 +197,15 @@ def drift(model_name, model_uri, input_path, threshold, as_json):
 @click.argument("target", default="Production")
 @click.option("--challenger", is_flag=True, help="Set the challenger alias instead of a tag.")
 def request_cmd(model, version, target, challenger):
-    """Request a transition of MODEL VERSION (tag transition_request=TARGET), as in the UI."""
+    """Request a transition of MODEL VERSION as cli:<your OS account>: recorded in Podium's
+    store first (so the requester is who Podium authenticated, not a tag anyone can
+    write), then shown in the registry (tag transition_request=TARGET, or the alias)."""
     uri = current().tracking_uri()
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     from webhook_server.ask import request_transition
+    from webhook_server.events import TARGETS, normalise_target
 
     client = MlflowClient(uri, uri)
     try:
@@ -210,25 +213,54 @@ def request_cmd(model, version, target, challenger):
     except MlflowException:
         raise click.ClickException(f"model {model!r} version {version} does not exist in "
                                    f"the registry at {uri}") from None
+    if not challenger and normalise_target(target) is None:
+        raise click.ClickException(f"invalid target {target!r}: expected one of "
+                                   f"{', '.join(TARGETS)}")
+    recorded = _record_request(model, version, "Production" if challenger else target,
+                               "alias" if challenger else "tag")
+    done = request_transition(client, model, version, target=target,
+                              challenger_alias=(current().settings.challenger_alias
+                                                if challenger else None),
+                              requested_by=_requester())
+    click.echo(f"requested: {done} (request {recorded}, as {_requester()})")
 
-    try:
-        done = request_transition(client, model, version, target=target,
-                                  challenger_alias=(current().settings.challenger_alias
-                                                    if challenger else None),
-                                  requested_by=_requester())
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"requested: {done}")
+
+def _record_request(model: str, version: str, target: str, origin: str) -> int | None:
+    """The request in Podium's store, with the authenticated actor (cli:<OS account>); a
+    release job's GitLab login (an environment variable, not authenticated) is kept as a
+    requester too, so neither may approve it."""
+    import json
+    import uuid
+
+    from webhook_server.events import TransitionRequested
+    from webhook_server.sources import Delivery
+    from webhook_server.store import transition_requests as reqs
+
+    svc = current().services()
+    actor = _requester()
+    event = TransitionRequested(model, version, target, origin=origin, requested_by=actor)
+    delivery = Delivery("cli", f"cli:{uuid.uuid4().hex}", "cli.request",
+                        json.dumps({"model": model, "version": version, "target": target,
+                                    "origin": origin, "actor": actor}), event)
+    result = svc.intake.record(delivery)
+    login = _gitlab_login()
+    if login and result.request_id is not None and not result.already_open:
+        with svc.store.tx() as conn:
+            reqs.set_requesters(conn, result.request_id, [f"gitlab:{login}"])
+    return result.request_id
+
+
+def _gitlab_login() -> str | None:
+    import os
+
+    return os.environ.get("GITLAB_USER_LOGIN") or None
 
 
 def _requester() -> str:
-    """The release job asks as its GitLab user; anyone else as their OS account."""
-    import os
-
+    """Who asks: the OS account running this command (what Podium can vouch for)."""
     from webhook_server.identity import cli_actor
 
-    login = os.environ.get("GITLAB_USER_LOGIN")
-    return f"gitlab:{login}" if login else cli_actor()
+    return cli_actor()
 
 
 @click.command()

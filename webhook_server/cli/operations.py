@@ -39,7 +39,8 @@ def show(request_id: int, as_json: bool) -> None:
         row = reqs.get(conn, request_id)
         if row is None:
             raise click.ClickException(f"no request {request_id}")
-        data = row.as_json(reqs.history(conn, request_id))
+        data = {**row.as_json(reqs.history(conn, request_id)),
+                "evidence_sha256": row.evidence_digest()}
 
     def table() -> str:
         head = (f"request {data['id']}: {data['model']} v{data['version']} -> "
@@ -50,7 +51,9 @@ def show(request_id: int, as_json: bool) -> None:
                          "" if h["seconds"] is None else f"{h['seconds']:.2f} s",
                          h["note"] or ""] for h in data["history"]])
         took = ", ".join(f"{state} {s:.2f} s" for state, s in data["stages"].items())
-        return head + "\n" + lines + (f"\nstages: {took}" if took else "")
+        return (head + "\n" + lines + (f"\nstages: {took}" if took else "")
+                + f"\nevidence: {data['evidence_sha256']} (podium approve {data['id']} "
+                  f"--evidence {data['evidence_sha256'][:12]}...)")
 
     emit(data, as_json, table)
 
@@ -60,13 +63,15 @@ def show(request_id: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def replay(delivery_id: str, as_json: bool) -> None:
     """Re-run a stored delivery (or give its dead jobs another go)."""
+    from webhook_server.identity import cli_actor
     from webhook_server.replay import ReplayError
     from webhook_server.replay import replay as do_replay
+    from webhook_server.workflow.errors import NotAllowed
 
     svc = current().services()
     try:
-        result = do_replay(svc, delivery_id)
-    except ReplayError as exc:
+        result = do_replay(svc, delivery_id, actor=cli_actor())
+    except (ReplayError, NotAllowed) as exc:
         raise click.ClickException(str(exc)) from None
     emit(result, as_json, lambda: (
         f"delivery {result['delivery']}: requeued {', '.join(result['jobs'])}"
@@ -120,15 +125,28 @@ def jobs(state, limit, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def outbox(state, channel, limit, retry_ids, as_json) -> None:
     """Notifications (Slack, GitLab): what waits, what went where, what was dropped."""
+    from webhook_server.identity import cli_actor
+    from webhook_server.replay import _policy
+    from webhook_server.store import audit
     from webhook_server.store import outbox as ob
+    from webhook_server.workflow import permissions
+    from webhook_server.workflow.errors import NotAllowed
 
     svc = current().services()
     if retry_ids:
+        actor = cli_actor()
+        try:
+            permissions.authorize(svc.store, _policy(svc), "resend", actor,
+                                  subject=f"outbox:{','.join(map(str, retry_ids))}"[:255])
+        except NotAllowed as exc:
+            raise click.ClickException(str(exc)) from None
         with svc.store.tx() as conn:
             for row_id in retry_ids:
                 if not ob.retry(conn, row_id):
                     raise click.ClickException(f"notification {row_id} does not exist or "
                                                "was already sent")
+                audit.record(conn, actor=actor, action="resend", subject=f"outbox:{row_id}",
+                             detail={"via": "cli"})
         click.echo(f"queued again: {', '.join(map(str, retry_ids))}")
         return
     with svc.store.read() as conn:

@@ -106,8 +106,8 @@ def parent(req: Request, *, tracking_uri: str | None = None,
     blocks.append({"type": "context",
                    "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
     if buttons and state == states.AWAITING_APPROVAL and not req.decided_by:
-        value = str(req.id)
-        blocks.append({"type": "actions", "block_id": f"podium_decide_{value}", "elements": [
+        value = f"{req.id}:{req.evidence_digest()}"  # a click approves what was shown
+        blocks.append({"type": "actions", "block_id": f"podium_decide_{req.id}", "elements": [
             {"type": "button", "action_id": APPROVE, "style": "primary", "value": value,
              "text": {"type": "plain_text", "text": "Approve"},
              "confirm": {"title": {"type": "plain_text", "text": "Approve this version?"},

@@ -11,12 +11,12 @@ from webhook_server.store.records import Request
 
 
 def reject_reason(req: Request) -> dict[str, Any]:
-    """The modal Reject opens: one required text field; the request id rides along in
-    ``private_metadata`` (Slack returns it on submission)."""
+    """The modal Reject opens: one required text field; the request id and the evidence
+    digest ride along in ``private_metadata`` (Slack returns it on submission)."""
     title = f"{req.model} v{req.version}"
     return {
         "type": "modal", "callback_id": SLACK_REJECT_VIEW,
-        "private_metadata": str(req.id),
+        "private_metadata": f"{req.id}:{req.evidence_digest()}",
         "title": {"type": "plain_text", "text": "Reject this version"},
         "submit": {"type": "plain_text", "text": "Reject"},
         "close": {"type": "plain_text", "text": "Cancel"},

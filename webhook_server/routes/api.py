@@ -18,6 +18,7 @@ from webhook_server.sources._common import (
 )
 from webhook_server.store import StoreUnavailable
 from webhook_server.store import transition_requests as reqs
+from webhook_server.workflow.decisions import evidence_digest
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -60,7 +61,8 @@ def show_request(request_id: int):
         row = reqs.get(conn, request_id)
         if row is None:
             return error(404, f"no request {request_id}")
-        return jsonify(row.as_json(reqs.history(conn, request_id)))
+        return jsonify({**row.as_json(reqs.history(conn, request_id)),
+                        "evidence_sha256": evidence_digest(row)})
 
 
 @bp.post("/requests")
@@ -93,8 +95,12 @@ def create_request():
 
 @bp.post("/deliveries/<ref>/replay")
 def replay_delivery(ref: str):
+    from webhook_server.workflow import NotAllowed
+
     try:
-        return jsonify(replay(services(), ref))
+        return jsonify(replay(services(), ref, actor=g.actor))
+    except NotAllowed as exc:
+        return error(403, str(exc))
     except ReplayError as exc:
         return error(exc.status, str(exc))
 
@@ -107,6 +113,10 @@ def _decide(request_id: int, approve: bool):
         doc = validate.body_object(request)
         note = (validate.field(doc, "note", str) if approve
                 else validate.text(doc, "reason", required=True, max_len=500))
+        evidence = validate.field(doc, "evidence", str)
+        if evidence is not None and not validate.SHA256.match(evidence):
+            raise PayloadError("evidence must be the 64-hex-digit evidence digest shown "
+                               "with the request (GET /api/v1/requests/<id>)", 422)
     except PayloadError as exc:
         msg = str(exc)
         if not approve and "reason" in msg:
@@ -118,7 +128,8 @@ def _decide(request_id: int, approve: bool):
     if svc.registry is None:
         return error(503, "MLFLOW_TRACKING_URI is not set: Podium cannot decide")
     try:
-        return jsonify(svc.workflow.decide(request_id, g.actor, approve, note))
+        return jsonify(svc.workflow.decide(request_id, g.actor, approve, note,
+                                           evidence=evidence))
     except NotAllowed as exc:
         return error(403, str(exc))
     except DecisionConflict as exc:
@@ -140,7 +151,7 @@ def reject(request_id: int):
 @bp.post("/models/<model>/rollback")
 def rollback(model: str):
     """Queue a rollback to a former champion; 202 with the request to follow."""
-    from webhook_server.workflow import RollbackRefused
+    from webhook_server.workflow import NotAllowed, RollbackRefused
 
     svc = services()
     if svc.registry is None:
@@ -153,6 +164,8 @@ def rollback(model: str):
         return error(exc.status, str(exc))
     try:
         out = svc.workflow.request_rollback(model, g.actor, to)
+    except NotAllowed as exc:
+        return error(403, str(exc))
     except RollbackRefused as exc:
         return error(exc.status, str(exc))
     return jsonify(out), 202

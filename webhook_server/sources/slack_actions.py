@@ -4,6 +4,7 @@ never names."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -14,6 +15,9 @@ from webhook_server.sources.errors import PayloadError
 from webhook_server.validate import MAX_ID, ValidationError, parse_json
 
 ACTIONS = {APPROVE: "approve", REJECT: "reject"}
+
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class SlackAction:
     user_team: str | None = None  # payload.user.team_id, when Slack sends it
     trigger_id: str | None = None  # opens the reason modal (valid for 3 s)
     reason: str | None = None  # typed into the reject modal
+    evidence: str | None = None  # the evidence digest the message showed
 
     @property
     def delivery_id(self) -> str:
@@ -37,7 +42,7 @@ class SlackAction:
         return {"action": self.action, "request_id": self.request_id, "user": self.user,
                 "team": self.team, "channel": self.channel, "message_ts": self.message_ts,
                 "action_ts": self.action_ts, "trigger_id": self.trigger_id,
-                "reason": self.reason}
+                "reason": self.reason, "evidence": self.evidence}
 
 
 def interaction_payload(body: bytes) -> dict:
@@ -70,9 +75,7 @@ def button_click(payload: dict) -> SlackAction:
                  else type(action_id).__name__)
         raise PayloadError(f"unknown action {shown}: expected one of {', '.join(ACTIONS)}")
     value = action.get("value")
-    if not isinstance(value, str) or not is_number(value) or int(value) > MAX_ID:
-        shown = repr(value[:40]) if isinstance(value, str) else type(value).__name__
-        raise PayloadError(f"action value {shown} is not a request id")
+    request_id, evidence = request_ref(value, "action value")
     user_id, team_id, user_team = who(payload)
     channel = payload.get("channel") if isinstance(payload.get("channel"), dict) else {}
     container = (payload.get("container") if isinstance(payload.get("container"), dict)
@@ -83,11 +86,24 @@ def button_click(payload: dict) -> SlackAction:
     if not isinstance(action_ts, str) or len(action_ts) > 64 or not action_ts.isprintable():
         raise PayloadError("actions[0].action_ts is not a Slack timestamp")
     return SlackAction(
-        action=ACTIONS[action_id], request_id=int(value), user=user_id, team=team_id,
+        action=ACTIONS[action_id], request_id=request_id, user=user_id, team=team_id,
         channel=_optional_id(channel.get("id") or container.get("channel_id")),
         message_ts=_optional_id(container.get("message_ts")),
         action_ts=action_ts, user_team=user_team,
-        trigger_id=_optional_id(payload.get("trigger_id")))
+        trigger_id=_optional_id(payload.get("trigger_id")), evidence=evidence)
+
+
+def request_ref(value, where: str) -> tuple[int, str | None]:
+    """``<request id>:<evidence digest>`` (what Podium's buttons and modal carry) as
+    (id, digest); a bare request id (a message posted before digests) gives no digest."""
+    if not isinstance(value, str) or len(value) > 100:
+        shown = repr(value[:40]) if isinstance(value, str) else type(value).__name__
+        raise PayloadError(f"{where} {shown} is not a request id")
+    ref, _, digest = value.partition(":")
+    if not is_number(ref) or int(ref) > MAX_ID or (digest and not SHA256.match(digest)):
+        raise PayloadError(f"{where} {value[:40]!r} is not a request id with its evidence "
+                           "digest")
+    return int(ref), digest or None
 
 
 def who(payload: dict) -> tuple[str, str, str | None]:

@@ -6,10 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from webhook_server.keys import SLACK_REJECT_VIEW
-from webhook_server.sources._common import is_number
 from webhook_server.sources.errors import PayloadError
-from webhook_server.sources.slack_actions import SlackAction, slack_id, who
-from webhook_server.validate import MAX_ID
+from webhook_server.sources.slack_actions import SlackAction, request_ref, slack_id, who
 
 REASON_BLOCK = REASON_ACTION = "reason"
 
@@ -27,16 +25,14 @@ def modal_submission(payload: dict) -> SlackAction:
     view = payload.get("view") if isinstance(payload.get("view"), dict) else {}
     if view.get("callback_id") != SLACK_REJECT_VIEW:
         raise PayloadError("unknown modal: Podium only opens the reject-reason modal")
-    request_id = view.get("private_metadata")
-    if not isinstance(request_id, str) or not is_number(request_id) \
-            or int(request_id) > MAX_ID:
-        raise PayloadError("view.private_metadata is not a request id")
+    request_id, evidence = request_ref(view.get("private_metadata"), "view.private_metadata")
     view_id = slack_id(view.get("id"), "view.id")
     reason = submitted_reason(view)
     if reason is None:
         raise PayloadError("a rejection needs a reason (the modal's field is empty)", 422)
     user_id, team_id, user_team = who(payload)
-    return SlackAction(action="reject", request_id=int(request_id), user=user_id,
+    return SlackAction(action="reject", request_id=request_id, evidence=evidence,
+                       user=user_id,
                        team=team_id, channel=None, message_ts=None,
                        action_ts=f"view-{view_id}", user_team=user_team,
                        reason=reason[:500])

@@ -13,16 +13,45 @@ from sqlalchemy import Connection, insert, select, update
 from webhook_server.store.schema import ledger, utcnow
 
 INTENT, APPLIED, ABANDONED = "intent", "applied", "abandoned"
-PROMOTE, ROLLBACK, EXTERNAL = "promote", "rollback", "external"
+PROMOTE, ROLLBACK, EXTERNAL, REVERTED = "promote", "rollback", "external", "reverted"
 
 
 def record(conn: Connection, *, model: str, alias: str, from_version: str | None,
            to_version: str, kind: str, actor: str, request_id: int | None = None,
-           state: str = APPLIED) -> int:
+           state: str = APPLIED, model_sha256: str | None = None) -> int:
     return conn.execute(insert(ledger).values(
         model=model, alias=alias, from_version=from_version, to_version=to_version,
-        kind=kind, actor=actor, request_id=request_id, at=utcnow(), state=state)
-    ).inserted_primary_key[0]
+        kind=kind, actor=actor, request_id=request_id, at=utcnow(), state=state,
+        model_sha256=model_sha256)).inserted_primary_key[0]
+
+
+def set_sha256(conn: Connection, entry_id: int, digest: str | None) -> None:
+    """The digest of the files the move's version had when the alias moved."""
+    conn.execute(update(ledger).where(ledger.c.id == entry_id).values(model_sha256=digest))
+
+
+def sha256_of(conn: Connection, model: str, version: str) -> str | None:
+    """The digest of ``version``'s files when Podium last moved an alias to it (None when
+    no move recorded one)."""
+    return conn.execute(
+        select(ledger.c.model_sha256).where(
+            ledger.c.model == model, ledger.c.to_version == version,
+            ledger.c.state == APPLIED, ledger.c.model_sha256.is_not(None))
+        .order_by(ledger.c.id.desc()).limit(1)).scalar()
+
+
+def belongs(conn: Connection, model: str, alias: str) -> dict | None:
+    """The last applied move Podium made of ``alias`` (not one recorded as external):
+    where the alias belongs."""
+    for entry in reversed(entries(conn, model, alias=alias)):
+        if entry["kind"] != EXTERNAL:
+            return entry
+    return None
+
+
+def entry(conn: Connection, entry_id: int) -> dict | None:
+    row = conn.execute(select(ledger).where(ledger.c.id == entry_id)).mappings().first()
+    return dict(row) if row else None
 
 
 def intent_for(conn: Connection, request_id: int) -> dict | None:

@@ -29,6 +29,10 @@ def emit(conn: Connection, *, key: str, kind: str, payload: dict[str, Any],
         "now": fast.ts(utcnow())})
 
 
+def exists(conn: Connection, key: str) -> bool:
+    return conn.execute(select(outbox.c.id).where(outbox.c.key == key)).first() is not None
+
+
 def next_batch(conn: Connection, channel: str, limit: int = 50) -> list[dict[str, Any]]:
     """Pending rows of ``channel`` in the order they were written."""
     q = (select(outbox).where(outbox.c.channel == channel, outbox.c.state == PENDING)

@@ -9,6 +9,7 @@ of a request, shared by the API (``/api/v1/requests``) and the CLI (``podium req
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -65,10 +66,34 @@ class Request:
     evidence: str | None = None  # JSON text as stored; parsed: evidence_json()
     created_at: datetime
     updated_at: datetime
+    model_sha256: str | None = None  # digest of the model files that were judged
+    requesters: str | None = None  # JSON list: identities the registry names (unauthenticated)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Request:
         return cls(**row)
+
+    def requester_identities(self) -> list[str]:
+        """Who counts as having asked: the authenticated actor (``requested_by``) for a
+        request made through Podium; every identity the registry names otherwise."""
+        named = json.loads(self.requesters) if self.requesters else []
+        return [*([self.requested_by] if self.requested_by else []), *named]
+
+    def approval_evidence(self) -> dict[str, Any]:
+        """What an approval approves: the version, the champion it was compared with, the
+        checks and the comparison as they were shown, the holdout and the model files. An
+        approval of other evidence (the comparison was made again) does not count."""
+        holdout = self.evidence_json().get("holdout") or {}
+        return {"version": self.version, "compared_with": self.compared_with,
+                "checks": self.checks, "comparison": self.comparison,
+                "holdout_sha256": holdout.get("sha256"), "model_sha256": self.model_sha256}
+
+    def evidence_digest(self) -> str:
+        """sha256 of ``approval_evidence`` as canonical JSON: what the page, the Slack
+        buttons and ``podium approve --evidence`` carry."""
+        text = json.dumps(self.approval_evidence(), sort_keys=True, separators=(",", ":"),
+                          default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def evidence_json(self) -> dict[str, Any]:
         """The stored evidence (check results, comparison, holdout) parsed; {} when none."""
@@ -81,6 +106,7 @@ class Request:
             "target": self.target, "raw_target": self.raw_target, "origin": self.origin,
             "state": self.state, "reason": self.reason, "requested_by": self.requested_by,
             "decided_by": self.decided_by, "comment": self.comment,
+            "requesters": self.requester_identities(), "model_sha256": self.model_sha256,
             "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
         if history is not None:
             lines = list(history)

@@ -86,6 +86,9 @@ requests = Table(
     Column("compared_with", String(32)),  # the champion version of that comparison
     Column("evidence", Text),  # JSON: check results and comparison, kept for resumes/report
     Column("model_sha256", String(64)),  # the digest of the model files that were judged
+    # JSON list: every identity the registry names for a request made there (tag, alias);
+    # NULL when Podium authenticated the requester (requested_by)
+    Column("requesters", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "model", "version"),

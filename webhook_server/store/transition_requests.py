@@ -198,3 +198,17 @@ def clear_decided_by(conn: Connection, request_id: int) -> None:
 def set_requested_by(conn: Connection, request_id: int, who: str) -> None:
     conn.execute(update(requests).where(requests.c.id == request_id)
                  .values(requested_by=who[:255]))
+
+
+def set_requesters(conn: Connection, request_id: int, identities: list[str]) -> None:
+    """Every identity the registry names for a request made there (none authenticated)."""
+    import json
+
+    conn.execute(update(requests).where(requests.c.id == request_id)
+                 .values(requesters=json.dumps([i[:255] for i in identities][:10])))
+
+
+def set_model_sha256(conn: Connection, request_id: int, digest: str) -> None:
+    """The digest of the model files that were checked (what an approval approves)."""
+    conn.execute(update(requests).where(requests.c.id == request_id)
+                 .values(model_sha256=digest))

@@ -1,12 +1,11 @@
-"""Who may do what on the page. Everyone who is logged in reads. Deciding a request and
-rolling back a model are for the people the policy allows for that model (the workflow's
-own ``may_decide``: the page shows or hides buttons, the workflow still decides). Replaying
-a dead job or resending a notification is for the people who approve some model."""
+"""Who may do what on the page: everyone who is logged in reads; the buttons are shown to
+the people ``workflow.permissions`` allows (deciding, rolling back, replaying, resending),
+and the workflow checks again whatever the page showed."""
 
 from __future__ import annotations
 
-from webhook_server.identity import person
 from webhook_server.services import Services
+from webhook_server.workflow import permissions
 
 
 def policy(svc: Services):
@@ -50,10 +49,15 @@ def quorum(svc: Services, model: str) -> int:
 
 
 def may_operate(svc: Services, actor: str | None) -> bool:
-    p = policy(svc)
-    if not actor or p is None:
+    return permissions.may(policy(svc), "replay", actor) is not None
+
+
+def may_roll_back(svc: Services, model: str, actor: str | None) -> bool:
+    if not actor or why_not_here(svc):
         return False
-    approvers = set(p.default.approval.approvers)
-    for cfg in p.models.values():
-        approvers.update(cfg.approval.approvers)
-    return person(p, actor) in approvers
+    return permissions.may(policy(svc), "rollback", actor, model=model) is not None
+
+
+def who_may_roll_back(svc: Services, model: str) -> list[str]:
+    p = policy(svc)
+    return list(permissions.people_for(p, "rollback", model)) if p is not None else []

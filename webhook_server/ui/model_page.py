@@ -12,6 +12,7 @@ from webhook_server.store import audit, ledger
 from webhook_server.store import transition_requests as reqs
 from webhook_server.ui import access, links, present, queries
 from webhook_server.ui.web import bp, error_page, page, services
+from webhook_server.workflow import permissions
 
 
 def _aliases(model: str) -> tuple[str, str]:
@@ -25,9 +26,9 @@ def _aliases(model: str) -> tuple[str, str]:
 def _target(model: str, to: str | None):
     """The former champion ``to`` that ``actor`` may roll back to, or an error page."""
     svc = services()
-    if not access.may_decide(svc, model, g.actor):
-        why = access.why_not_here(svc) or (f"{g.actor} may not roll back {model} (who may: "
-                                           f"{', '.join(access.who_may(svc, model)) or 'nobody'})")
+    if not access.may_roll_back(svc, model, g.actor):
+        why = access.why_not_here(svc) or permissions.refusal(access.policy(svc), "rollback",
+                                                              g.actor, model)
         return None, error_page(403, f"not allowed: {why}. Nothing was changed.")
     if not to or not validate.is_digits(to):
         return None, error_page(400, "to: the version number to roll back to")
@@ -64,8 +65,9 @@ def model_view(model: str):
                 champion_alias=champion_alias, staging_alias=staging_alias, moves=moves,
                 former=former, open_requests=open_requests, recent=recent,
                 drift=present.drift(drift[0] if drift else None),
-                may_roll_back=access.may_decide(svc, model, g.actor),
-                blocked=access.why_not_here(svc), who_may=access.who_may(svc, model),
+                may_roll_back=access.may_roll_back(svc, model, g.actor),
+                blocked=access.why_not_here(svc),
+                who_may=access.who_may_roll_back(svc, model),
                 mlflow_url=links.model_url(base, model) if base else None,
                 present=present, trends=trends)
 
@@ -84,7 +86,7 @@ def rollback_confirm(model: str):
 
 @bp.post("/models/<model>/rollback")
 def rollback(model: str):
-    from webhook_server.workflow import RollbackRefused
+    from webhook_server.workflow import NotAllowed, RollbackRefused
 
     to, refused = _target(model, request.form.get("to"))
     if refused:
@@ -94,8 +96,12 @@ def rollback(model: str):
         out = services().workflow.request_rollback(model, g.actor, to)
     except validate.ValidationError as exc:
         return error_page(exc.status, str(exc))
+    except NotAllowed as exc:
+        return error_page(403, f"not allowed: {exc}. Nothing was changed.")
     except RollbackRefused as exc:
         return error_page(exc.status, f"refused: {exc}. Nothing was changed.")
+    waiting = (f"; waiting for {out['quorum'] - 1} more to agree"
+               if out["state"] == "awaiting_approval" else "")
     flash(f"rollback of {model} from v{out['from']} to v{out['to']} asked as {g.actor}: "
-          f"request {out['request']}")
+          f"request {out['request']}{waiting}")
     return redirect(url_for("ui.request_view", request_id=out["request"]), 303)

@@ -3,8 +3,8 @@ jobs with Replay, the outbox (pending, dead, Resend), the reconciler's last run.
 
 Replay is ``podium replay`` (``webhook_server.replay``) for a request's job: the request
 comes back with it; other dead jobs (reconcile, retrain, drift, Slack clicks) are requeued.
-Resend is ``podium outbox --retry``. Both are for people who approve some model, and both
-leave an audit row."""
+Resend is ``podium outbox --retry``. Both are for the policy's operators (``workflow.
+permissions``: by default, people who approve some model), and both leave an audit row."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from webhook_server.store import outbox as ob
 from webhook_server.store import transition_requests as reqs
 from webhook_server.ui import access, present, queries
 from webhook_server.ui.web import bp, error_page, page, services
+from webhook_server.workflow import permissions
+from webhook_server.workflow.errors import NotAllowed
 
 
 @bp.get("/operations")
@@ -38,17 +40,21 @@ def operations():
                 present=present, reconcile_every=svc.settings.reconcile_interval_s)
 
 
-def _refused():
-    return error_page(403, f"not allowed: {g.actor} approves no model in the policy, so "
-                           "may not replay jobs or resend notifications. Nothing was "
-                           "changed.")
+def _refused(svc, action: str, subject: str):
+    """None when ``g.actor`` may ``action``; else the 403 page (and the audit row)."""
+    try:
+        permissions.authorize(svc.store, access.policy(svc), action, g.actor, subject=subject,
+                              detail={"via": "ui"})
+    except NotAllowed as exc:
+        return error_page(403, f"not allowed: {exc}. Nothing was changed.")
+    return None
 
 
 @bp.post("/operations/jobs/<int:job_id>/replay")
 def replay_job(job_id: int):
     svc = services()
-    if not access.may_operate(svc, g.actor):
-        return _refused()
+    if (refused := _refused(svc, "replay", f"job:{job_id}")) is not None:
+        return refused
     with svc.store.read() as conn:
         job = queries.job(conn, job_id)
         req = (reqs.get(conn, job["payload"]["request_id"])
@@ -61,7 +67,7 @@ def replay_job(job_id: int):
                                "replay")
     try:
         if req is not None and req.delivery_pk is not None:
-            out = replay(svc, str(req.delivery_pk))
+            out = replay(svc, str(req.delivery_pk), actor=g.actor)
             done = ", ".join(out.get("jobs", [])) or out.get("action", "replayed")
         else:
             done = job["key"] if svc.queue.requeue(job["key"]) else ""
@@ -79,8 +85,8 @@ def replay_job(job_id: int):
 @bp.post("/operations/outbox/<int:row_id>/resend")
 def resend(row_id: int):
     svc = services()
-    if not access.may_operate(svc, g.actor):
-        return _refused()
+    if (refused := _refused(svc, "resend", f"outbox:{row_id}")) is not None:
+        return refused
     with svc.store.tx() as conn:
         if not ob.retry(conn, row_id):
             return error_page(409, f"notification {row_id} does not exist or was already "

@@ -3,7 +3,6 @@ field of the wrong type shows as text, never a 500), durations, ages, digests.""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from datetime import UTC, datetime
@@ -110,16 +109,14 @@ def holdout(doc: dict) -> dict | None:
             "source": _text(h.get("source") or h.get("uri"), 200)}
 
 
-def digest(req, evidence_of) -> str:
-    """sha256 of what an approval approves (``decisions.evidence_of``: version, champion
-    compared with, checks, comparison, holdout) as canonical JSON: two people approving
-    see the same digest. Empty when the stored evidence cannot be read."""
+def digest(req, evidence_digest) -> str:
+    """sha256 of what an approval approves (``decisions.evidence_digest``: version, champion
+    compared with, checks, comparison, holdout, model files): two people approving see the
+    same digest, and the form carries it. Empty when the stored evidence cannot be read."""
     try:
-        what = evidence_of(req)
+        return evidence_digest(req)
     except (ValueError, TypeError, AttributeError):
         return ""
-    text = json.dumps(what, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def duration(seconds: float | None) -> str:

@@ -52,7 +52,7 @@ def requests_list():
 
 @bp.get("/requests/<int:request_id>")
 def request_view(request_id: int):
-    from webhook_server.workflow.decisions import evidence_of
+    from webhook_server.workflow.decisions import evidence_digest
 
     svc = services()
     with svc.store.read() as conn:
@@ -66,12 +66,15 @@ def request_view(request_id: int):
     waiting = req.state == states.AWAITING_APPROVAL
     return page("request.html", req=req, history=history, seconds=stage_seconds(history),
                 checks=present.checks(doc), comparison=present.comparison(doc),
-                holdout=present.holdout(doc), digest=present.digest(req, evidence_of),
+                holdout=present.holdout(doc), digest=present.digest(req, evidence_digest),
                 links=links.for_request(svc.settings, req, thread), approvals=approvals,
                 waiting=waiting, running=req.state in RUNNING,
                 live=req.state in states.OPEN, blocked=access.why_not_here(svc),
-                may_decide=waiting and access.may_decide(svc, req.model, g.actor),
-                who_may=access.who_may(svc, req.model),
+                may_decide=waiting and (
+                    access.may_roll_back(svc, req.model, g.actor) if req.origin == "rollback"
+                    else access.may_decide(svc, req.model, g.actor)),
+                who_may=(access.who_may_roll_back(svc, req.model) if req.origin == "rollback"
+                         else access.who_may(svc, req.model)),
                 quorum=access.quorum(svc, req.model), present=present,
                 mark=_mark(req, len(history)))
 
@@ -111,13 +114,18 @@ def _decide(request_id: int, approve: bool):
         text = validate.clean_text(request.form.get(field, ""), field, max_len=500).strip()
     except validate.ValidationError as exc:
         return error_page(exc.status, str(exc))
+    evidence = request.form.get("evidence", "")
+    if not validate.SHA256.match(evidence):
+        return error_page(400, "the form carries no evidence digest: reload the request and "
+                               "decide on what it shows. Nothing was changed.")
     with svc.store.read() as conn:
         if reqs.get(conn, request_id) is None:
             return error_page(404, f"no request {request_id}")
     if (why := access.why_not_here(svc)) is not None:
         return error_page(503, why)
     try:
-        out = svc.workflow.decide(request_id, g.actor, approve, text or None)
+        out = svc.workflow.decide(request_id, g.actor, approve, text or None,
+                                  evidence=evidence)
     except NotAllowed as exc:
         return error_page(403, f"not allowed: {exc}. Nothing was changed.")
     except DecisionConflict as exc:

@@ -26,7 +26,7 @@ from webhook_server.jobs.queue import Job, JobQueue
 from webhook_server.registry import Registry
 from webhook_server.store import Store, ledger, states
 from webhook_server.store import transition_requests as reqs
-from webhook_server.workflow import decisions, moves
+from webhook_server.workflow import decisions, guard, permissions
 from webhook_server.workflow import rollback as rollbacks
 from webhook_server.workflow.errors import (
     DecisionConflict,
@@ -34,11 +34,12 @@ from webhook_server.workflow.errors import (
     Deferred,
     NotAllowed,
     RollbackRefused,
+    StaleEvidence,
 )
-from webhook_server.workflow.steps import RequestRun
+from webhook_server.workflow.steps import Fenced, RequestRun
 
 __all__ = ["DecisionConflict", "DecisionRefused", "Deferred", "Gates", "NotAllowed",
-           "RollbackRefused", "Workflow"]
+           "RollbackRefused", "StaleEvidence", "Workflow"]
 log = logging.getLogger(__name__)
 DEAD_ACTOR = "worker:dead-job"
 
@@ -96,39 +97,57 @@ class Workflow:
         return decisions.may_decide(self.policy, model, actor, groups)
 
     def decide(self, request_id: int, actor: str, approve: bool, note: str | None = None, *,
-               detail: dict | None = None, groups: frozenset[str] = frozenset()) -> dict:
+               detail: dict | None = None, groups: frozenset[str] = frozenset(),
+               evidence: str | None = None) -> dict:
         return decisions.decide(self, request_id, actor, approve, note, detail=detail,
-                                groups=groups)
+                                groups=groups, evidence=evidence)
+
+    def authorize(self, action: str, actor: str | None, *, model: str | None = None,
+                  subject: str | None = None, groups: frozenset[str] = frozenset()) -> str:
+        """The one permission check (``permissions``): the person, or NotAllowed."""
+        return permissions.authorize(self.store, self.policy, action, actor, model=model,
+                                     subject=subject, groups=groups)
 
     def expire_approvals(self, now=None) -> list[int]:
         return decisions.expire(self, now)
 
     # --- rollback ----------------------------------------------------------------------
 
-    def request_rollback(self, model: str, actor: str, to: str | None = None) -> dict:
-        return rollbacks.request(self, model, actor, to)
+    def request_rollback(self, model: str, actor: str, to: str | None = None, *,
+                         groups: frozenset[str] = frozenset()) -> dict:
+        return rollbacks.request(self, model, actor, to, groups=groups)
 
     def rollback(self, model: str, actor: str, to: str | None = None, *,
                  timeout_s: float = 120) -> dict:
         """Ask for a rollback and see it through: run its job here when no worker has
         taken it (it still runs under the model lock), else wait for the worker."""
         asked = rollbacks.request(self, model, actor, to)
+        if asked["state"] == states.AWAITING_APPROVAL:
+            return {**asked, "reason": f"waiting for {asked['quorum'] - 1} more to agree "
+                                       "(rollback quorum)"}
         req = rollbacks.run(self, asked["request"], timeout_s=timeout_s)
         if req.state == states.REJECTED:
             raise RollbackRefused(req.reason or "rollback refused", 409)
         return {**asked, "state": req.state, "reason": req.reason}
 
     def check_champions(self) -> dict[str, str]:
-        """Record every champion moved outside Podium (the reconciler runs this): model ->
-        the version the alias points at now, for each one recorded."""
+        """The reconciler's look at every model Podium moved: aliases moved outside Podium
+        (reverted, or recorded, as ``aliases.protect`` says: ``guard``) and champion files
+        changed since their promotion (alerted once). Model -> what was found."""
         with self.store.read() as conn:
             models = ledger.models(conn)
         found = {}
         for model in models:
-            alias = self.policy.for_model(model).aliases.champion
-            if (seen := moves.check_champion(self.store, self.registry, model, alias)):
-                found[model] = seen
+            moved = guard.look(self, model)
+            if moved:
+                found[model] = ", ".join(f"{a} at v{v}" for a, v in moved.items())
+            if (files := guard.check_files(self, model)) is not None:
+                found[model] = (found.get(model, "") + f" files changed ({files[:12]})").strip()
         return found
+
+    def revert(self, job: Job) -> None:
+        """The ``revert`` job (``guard``): an alias moved outside Podium goes back."""
+        guard.handle(self, Fenced(self.registry, getattr(job, "fence", None)), job)
 
 
 def revive(conn: Connection, request_id: int) -> str | None:

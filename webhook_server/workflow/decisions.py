@@ -16,8 +16,15 @@ from webhook_server.store import audit, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
 from webhook_server.store.schema import utcnow
-from webhook_server.workflow import moves
-from webhook_server.workflow.errors import DecisionConflict, DecisionRefused, NotAllowed
+from webhook_server.workflow import moves, permissions
+from webhook_server.workflow.errors import (
+    DecisionConflict,
+    DecisionRefused,
+    NotAllowed,
+    StaleEvidence,
+)
+
+ROLLBACK_ORIGIN = "rollback"
 
 
 def approver(policy, model: str, actor: str,
@@ -25,13 +32,7 @@ def approver(policy, model: str, actor: str,
     """The person ``actor`` is, when that person may decide ``model``'s requests: listed
     in ``approval.approvers`` (people), or a member of the policy's Slack user group
     (``groups``, looked up by the caller). None otherwise: never "anyone"."""
-    approval = policy.for_model(model).approval
-    who = identity.person(policy, actor)
-    if who is not None and who in approval.approvers:
-        return who
-    if actor.startswith("slack:") and actor[6:] in groups:
-        return who
-    return None
+    return permissions.may(policy, "approve", actor, model=model, groups=groups)
 
 
 def may_decide(policy, model: str, actor: str, groups: frozenset[str] = frozenset()) -> bool:
@@ -39,51 +40,77 @@ def may_decide(policy, model: str, actor: str, groups: frozenset[str] = frozense
 
 
 def evidence_of(req: Request) -> dict:
-    """What an approval approves: the version, the champion it was compared with, the
-    checks and the comparison as they were shown. An approval of other evidence (the
-    champion moved and the comparison was made again) does not count."""
-    holdout = req.evidence_json().get("holdout") or {}
-    return {"version": req.version, "compared_with": req.compared_with,
-            "checks": req.checks, "comparison": req.comparison,
-            "holdout_sha256": holdout.get("sha256")}
+    """What an approval approves (``Request.approval_evidence``)."""
+    return req.approval_evidence()
+
+
+def evidence_digest(req: Request) -> str:
+    """What the page, the Slack buttons and ``podium approve --evidence`` carry, so an
+    approval approves what its approver saw (``Request.evidence_digest``)."""
+    return req.evidence_digest()
+
+
+def _action(req: Request, approve: bool) -> str:
+    if req.origin == ROLLBACK_ORIGIN:
+        return "rollback"  # agreeing to (or refusing) a rollback is for who may roll back
+    return "approve" if approve else "reject"
+
+
+def _stale(conn, req: Request, seen: str) -> StaleEvidence:
+    """The approver saw other evidence than the request's current one: what changed."""
+    since = reqs.last_event_into(conn, req.id, states.AWAITING_APPROVAL)
+    why = f" ({since.note})" if since is not None and since.note else ""
+    now = evidence_of(req)
+    return StaleEvidence(
+        f"the evidence you saw (digest {seen[:12]}) is no longer current (now "
+        f"{evidence_digest(req)[:12]}){why}: now checks {now['checks'] or '-'}, compared with "
+        f"v{now['compared_with'] or '-'}: {now['comparison'] or 'no comparison'}; look again "
+        "and decide on what is shown now. Nothing was counted.")
+
+
+def _requester_people(policy, req: Request) -> set[str]:
+    return {p for i in req.requester_identities()
+            if (p := identity.person(policy, i)) is not None}
 
 
 def decide(wf, request_id: int, actor: str, approve: bool, note: str | None = None, *,
-           detail: dict | None = None, groups: frozenset[str] = frozenset()) -> dict:
-    """Approve or reject a request waiting for approval (CLI, API, Slack). A rejection
-    needs a reason (``note``)."""
+           detail: dict | None = None, groups: frozenset[str] = frozenset(),
+           evidence: str | None = None) -> dict:
+    """Approve or reject a request waiting for approval (CLI, API, Slack, page). A rejection
+    needs a reason (``note``). ``evidence``: the digest of the evidence the approver saw; a
+    digest that is no longer current is refused (StaleEvidence) and nothing is counted."""
     subject = keys.request_subject(request_id)
     with wf.store.read() as conn:
         req = reqs.get(conn, request_id)
     if req is None:
         raise DecisionConflict(f"request {request_id} does not exist")
-    who = approver(wf.policy, req.model, actor, groups)
-    if who is None:
-        with wf.store.tx() as conn:
-            audit.record(conn, actor=actor, action="denied", subject=subject,
-                         detail={"approve": approve, **(detail or {})})
-        raise NotAllowed(f"{actor} is not an approver of {req.model}"
-                         + _who_may(wf.policy, req.model))
+    who = permissions.authorize(wf.store, wf.policy, _action(req, approve), actor,
+                                model=req.model, subject=subject, groups=groups,
+                                detail={"approve": approve, **(detail or {})})
     cfg = wf.policy.for_model(req.model)
-    quorum = cfg.approval.quorum
+    rollback = req.origin == ROLLBACK_ORIGIN
+    quorum = cfg.rollback.quorum if rollback else cfg.approval.quorum
     with wf.store.tx() as conn:
         req = reqs.lock(conn, request_id)
         if req.state != states.AWAITING_APPROVAL or req.decided_by:
             raise DecisionConflict(decided_line(req))
         if not approve and not (note or "").strip():
             raise DecisionRefused("a rejection needs a reason")
+        if evidence is not None and evidence != evidence_digest(req):
+            raise _stale(conn, req, evidence)
         if _expired(conn, req, cfg.approval.expiry_hours):
             _expire(wf, conn, req, cfg.approval.expiry_hours)
             return {"request": request_id, "state": states.REJECTED, "decided_by": "policy",
                     "reason": f"approval expired after {cfg.approval.expiry_hours:g} h"}
-        requester = identity.person(wf.policy, req.requested_by)
-        if approve and requester == who and not cfg.approval.allow_self_approval:
+        if (approve and not rollback and who in _requester_people(wf.policy, req)
+                and not cfg.approval.allow_self_approval):
             audit.record(conn, actor=actor, action="denied", subject=subject,
                          detail={"approve": True, "why": "self-approval", **(detail or {})})
             raise NotAllowed(f"{actor} ({who}) requested this promotion and may not approve "
-                             "it (policy allow_self_approval: false)")
-        evidence = evidence_of(req)
-        approvals = _approvals(conn, wf.policy, subject, evidence)
+                             "it (policy allow_self_approval: false; requested by "
+                             f"{', '.join(req.requester_identities())})")
+        current = evidence_of(req)
+        approvals = _approvals(conn, wf.policy, subject, current)
         if approve and who in approvals:
             raise DecisionConflict(
                 f"{who} already approved request {request_id} at "
@@ -91,7 +118,9 @@ def decide(wf, request_id: int, actor: str, approve: bool, note: str | None = No
                 f"{quorum - len(approvals)} more approval(s)")
         audit.record(conn, actor=actor, action="approve" if approve else "reject",
                      subject=subject, detail={"note": note, "person": who,
-                                              "evidence": evidence, **(detail or {})})
+                                              "evidence": current,
+                                              "evidence_sha256": evidence_digest(req),
+                                              **(detail or {})})
         if not approve:
             reqs.transition(conn, request_id, expect=(states.AWAITING_APPROVAL,),
                             to=states.REJECTED, actor=actor,
@@ -105,6 +134,12 @@ def decide(wf, request_id: int, actor: str, approve: bool, note: str | None = No
                       f"approved by {actor} ({len(approvals)} of {quorum})", notify=True)
             return {"request": request_id, "state": states.AWAITING_APPROVAL,
                     "approvals": sorted(approvals)}
+        if rollback:  # agreed: the job validates and moves under the model lock
+            reqs.transition(conn, request_id, expect=(states.AWAITING_APPROVAL,),
+                            to=states.QUEUED, actor=actor,
+                            reason=f"rollback agreed by {', '.join(sorted(approvals))}")
+            _enqueue(wf, conn, req, "agreed")
+            return {"request": request_id, "state": "approved", "decided_by": actor}
         intent = moves.begin(conn, req, expect=(states.AWAITING_APPROVAL,),
                              alias=cfg.aliases.champion, from_version=req.compared_with,
                              kind=ledger.PROMOTE, actor=actor)
@@ -123,14 +158,6 @@ def _approvals(conn, policy, subject: str, evidence: dict) -> dict:
         who = detail.get("person") or identity.person(policy, row["actor"])
         out.setdefault(who, row["at"])
     return out
-
-
-def _who_may(policy, model: str) -> str:
-    approval = policy.for_model(model).approval
-    names = list(approval.approvers)
-    if approval.slack_usergroup:
-        names.append(f"members of Slack group {approval.slack_usergroup}")
-    return f" (who may: {', '.join(names)})" if names else ""
 
 
 def _expired(conn, req: Request, hours: float) -> bool:

@@ -9,6 +9,11 @@ class DecisionConflict(Exception):
     """The request is not waiting for a decision (HTTP 409)."""
 
 
+class StaleEvidence(DecisionConflict):
+    """The approver saw evidence that is no longer the request's (HTTP 409): nothing is
+    counted; the message says what changed."""
+
+
 class DecisionRefused(Exception):
     """The decision is incomplete (a rejection without a reason: HTTP 422)."""
 

@@ -52,11 +52,16 @@ def _intent_line(alias: str, old: str | None, new: str) -> str:
 
 
 def apply(store, registry, req: Request, *, strict_from: bool, stages: bool,
-          moved_away: Callable[[Connection, str | None], None]) -> Outcome:
+          moved_away: Callable[[Connection, str | None], None],
+          judged_sha256: str | None = None) -> Outcome:
     """Perform the request's recorded intent and end the request. ``strict_from``: the alias
     must still point at the intent's ``from_version`` (champion: compare-and-set); staging
     moves need not. When it points elsewhere, the intent is abandoned and
-    ``moved_away(conn, seen)`` moves the request on, in the same transaction."""
+    ``moved_away(conn, seen)`` moves the request on, in the same transaction.
+
+    Right before the alias moves, the version's files are downloaded again and their digest
+    compared with ``judged_sha256`` (the files that were checked and approved): files
+    overwritten since fail the request with the reason and an alert, and nothing moves."""
     with store.read() as conn:
         intent = ledger.intent_for(conn, req.id)
     if intent is None:
@@ -72,11 +77,18 @@ def apply(store, registry, req: Request, *, strict_from: bool, stages: bool,
                 others = [i for i in ledger.open_intents(conn, model)
                           if i["request_id"] != req.id]
                 if not others:
-                    _record_external(conn, model, alias, current)
+                    record_external(conn, model, alias, current)
                 moved_away(conn, current)
             return Outcome(done=False, seen=current)
+        files = registry.model_sha256(model, new)
+        if judged_sha256 is not None and files != judged_sha256:
+            with store.tx() as conn:
+                _swapped(conn, req, intent, judged_sha256, files)
+            return Outcome(done=True, seen=current)
         registry.set_alias(model, alias, new)
         seen = registry.alias_version(model, alias)  # read back: did anything else move it?
+        with store.tx() as conn:
+            ledger.set_sha256(conn, intent["id"], files)
     if stages:
         registry.transition_stage(model, new, "Production" if strict_from else "Staging")
         if old and old != new and strict_from:
@@ -87,8 +99,22 @@ def apply(store, registry, req: Request, *, strict_from: bool, stages: bool,
         reqs.transition(conn, req.id, expect=(states.PROMOTING,), to=to,
                         actor=intent["actor"], reason=_done_line(intent))
         if seen != new:
-            _record_external(conn, model, alias, seen)
+            record_external(conn, model, alias, seen)
     return Outcome(done=True, seen=seen)
+
+
+def _swapped(conn: Connection, req: Request, intent: dict, judged: str, now: str) -> None:
+    """The files behind the version changed after they were judged: nothing moves."""
+    why = (f"the files of {req.model} v{req.version} changed after they were checked "
+           f"(judged sha256 {judged[:12]}, now {now[:12]}): the {intent['alias']} alias was "
+           "not moved; request a new check of the new files")
+    ledger.settle(conn, intent["id"], ledger.ABANDONED)
+    if reqs.transition(conn, req.id, expect=(states.PROMOTING,), to=states.FAILED,
+                       actor="policy", reason=why):
+        reqs.set_decided_by(conn, req.id, "policy")
+    log.error("%s", why)
+    outbox.emit(conn, key=f"ledger:{intent['id']}:swapped", kind="message",
+                payload={"text": f":rotating_light: {why}"})
 
 
 def _done_line(intent: dict) -> str:
@@ -98,13 +124,16 @@ def _done_line(intent: dict) -> str:
     return f"{alias} v{old} -> v{new}" if old else f"first {alias}"
 
 
-def _record_external(conn: Connection, model: str, alias: str, seen: str | None) -> bool:
-    """A move made outside Podium: a ledger row and a Slack alert (keyed by the row), or
-    nothing when the ledger already says ``seen``."""
+def record_external(conn: Connection, model: str, alias: str, seen: str | None, *,
+                    alert: bool = True) -> bool:
+    """A move made outside Podium: a ledger row and (``alert``) a Slack alert keyed by the
+    row, or nothing when the ledger already says ``seen``."""
     entry = ledger.note_external(conn, model=model, alias=alias, seen=seen)
     if entry is None:
         return False
     log.warning("%s: alias %s points at v%s, moved outside Podium", model, alias, seen)
+    if not alert:
+        return True
     outbox.emit(conn, key=f"ledger:{entry}:external", kind="message",
                 payload={"text": f":warning: {model}: alias `{alias}` was moved to v{seen} "
                                  "outside Podium; recorded in the ledger as external"})
@@ -123,6 +152,6 @@ def check_champion(store, registry, model: str, alias: str) -> str | None:
             return None  # a move is in flight, or settled meanwhile: look next time
         if not ledger.entries(conn, model, alias=alias):
             return None  # Podium never moved this alias: nothing to disagree with
-        if _record_external(conn, model, alias, seen):
+        if record_external(conn, model, alias, seen):
             return seen
     return None

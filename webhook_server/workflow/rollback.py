@@ -17,9 +17,10 @@ from sqlalchemy import Connection
 
 from webhook_server import keys
 from webhook_server.jobs.queue import job_state
-from webhook_server.store import deliveries, ledger, states
+from webhook_server.store import audit, deliveries, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
+from webhook_server.workflow import decisions, permissions
 from webhook_server.workflow.errors import RollbackRefused
 
 ROLLBACK_ORIGIN = "rollback"  # the origin of a rollback request
@@ -44,9 +45,15 @@ def validate(conn: Connection, model: str, alias: str, to: str | None) -> Rollba
     return None
 
 
-def request(wf, model: str, actor: str, to: str | None = None) -> dict:
-    """Record a rollback request and queue its job. Raises RollbackRefused."""
-    alias = wf.policy.for_model(model).aliases.champion
+def request(wf, model: str, actor: str, to: str | None = None, *,
+            groups: frozenset[str] = frozenset()) -> dict:
+    """Record a rollback request and queue its job (with a rollback quorum over 1, the
+    request waits for the others to agree). Raises NotAllowed, RollbackRefused."""
+    who = permissions.authorize(wf.store, wf.policy, "rollback", actor, model=model,
+                                groups=groups, detail={"to": to})
+    cfg = wf.policy.for_model(model)
+    alias = cfg.aliases.champion
+    quorum = cfg.rollback.quorum
     with wf.store.tx() as conn:
         current = ledger.current(conn, model, alias)
         target = to if to is not None else ledger.rollback_target(conn, model, alias, current)
@@ -57,10 +64,21 @@ def request(wf, model: str, actor: str, to: str | None = None) -> dict:
                                delivery_id=f"rollback:{uuid.uuid4().hex}",
                                event="rollback.request", status="accepted", detail=None,
                                body=body)
+        state = states.QUEUED if quorum <= 1 else states.AWAITING_APPROVAL
         request_id = reqs.create(conn, model=model, version=target, target="Production",
                                  raw_target="rollback", origin=ROLLBACK_ORIGIN,
-                                 state=states.QUEUED, delivery_pk=pk, requested_by=actor,
-                                 actor=actor, reason=f"rollback from v{current} to v{target}")
+                                 state=state, delivery_pk=pk, requested_by=actor,
+                                 actor=actor, reason=f"rollback from v{current} to v{target}"
+                                 + (f": waiting for {quorum - 1} more to agree"
+                                    if quorum > 1 else ""))
+        if quorum > 1:  # the one who asks agrees: their approval is the first
+            req = reqs.get(conn, request_id)
+            audit.record(conn, actor=actor, action="approve",
+                         subject=keys.request_subject(request_id),
+                         detail={"note": "asked for the rollback", "person": who,
+                                 "evidence": decisions.evidence_of(req)})
+            return {"request": request_id, "model": model, "from": current, "to": target,
+                    "state": state, "approvals": [who], "quorum": quorum}
         wf.queue.enqueue(conn, kind="request", key=keys.request_job(request_id),
                          payload={"request_id": request_id}, lock_key=keys.model_lock(model))
     return {"request": request_id, "model": model, "from": current, "to": target,

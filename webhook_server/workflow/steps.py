@@ -19,7 +19,12 @@ from __future__ import annotations
 import logging
 
 from podium_policy.policy import ModelPolicy
-from webhook_server.constants import TAG_DECIDED_BY, TAG_REQUEST_ID, TAG_STATUS
+from webhook_server.constants import (
+    TAG_DECIDED_BY,
+    TAG_MODEL_SHA256,
+    TAG_REQUEST_ID,
+    TAG_STATUS,
+)
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import PermanentJobError
 from webhook_server.store import ledger, states
@@ -92,11 +97,18 @@ class RequestRun:
                       f"model {req.model!r} version {req.version} does not exist in "
                       "the registry")
             return
-        if req.requested_by in (None, "reconciler"):  # who asked: separation of duties
-            requester = self.registry.requester(req.model, req.version)
-            if requester:
-                with self.store.tx() as conn:
-                    reqs.set_requested_by(conn, req.id, requester)
+        if req.requested_by in (None, "reconciler"):  # asked in the registry: who counts
+            named = self.registry.requesters(req.model, req.version)
+            with self.store.tx() as conn:
+                reqs.set_requesters(conn, req.id, named)
+                if named:
+                    reqs.set_requested_by(conn, req.id, named[0])
+            if cfg.approval.requesters == "authenticated" and req.target != "Archived":
+                self._end(req, states.REJECTED, "policy",
+                          "this model accepts only requests made through Podium (podium "
+                          "request, POST /api/v1/requests, the release job): a tag or alias "
+                          "set in the registry names no author Podium can check")
+                return
         self._move(req, states.CHECKING, "worker")
 
     def _checking(self, req: Request) -> None:
@@ -111,8 +123,13 @@ class RequestRun:
         failed = [r.name for r in results if not r.passed]
         tags = {f"podium.check.{r.name}": "pass" if r.passed else "fail" for r in results}
         tags["podium.checks"] = f"{len(results) - len(failed)}/{len(results)} passed"
+        files = getattr(results, "model_sha256", None)  # the bytes that were judged
+        if files:
+            tags[TAG_MODEL_SHA256] = files
         self.registry.set_tags(req.model, req.version, tags)
         with self.store.tx() as conn:
+            if files:
+                reqs.set_model_sha256(conn, req.id, files)
             reqs.summarise(conn, req.id, checks=tags["podium.checks"])
             reqs.save_evidence(conn, req.id, {"checks": [r.as_json() for r in results],
                                               "holdout": getattr(results, "holdout", None)})
@@ -203,9 +220,14 @@ class RequestRun:
                            f"{older[0]['request_id']}")
         self.registry.set_tags(req.model, req.version,
                                {TAG_REQUEST_ID: str(req.id), TAG_STATUS: states.PROMOTING})
+        judged = req.model_sha256
+        if req.origin == ROLLBACK_ORIGIN:  # back to the files it was champion with
+            with self.store.read() as conn:
+                judged = ledger.sha256_of(conn, req.model, req.version)
         outcome = moves.apply(self.store, self.registry, req,
                               strict_from=intent["alias"] == champion, stages=cfg.stages,
-                              moved_away=lambda conn, seen: self._moved_away(conn, req, seen))
+                              moved_away=lambda conn, seen: self._moved_away(conn, req, seen),
+                              judged_sha256=judged)
         if not outcome.done:
             self.recompared += 1
             if self.recompared > MAX_RECOMPARE:
