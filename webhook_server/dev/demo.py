@@ -43,7 +43,7 @@ GOOD = {"num_leaves": 15, "learning_rate": 0.05, "n_estimators": 200, "min_child
 # Checks as shipped, except per-slice AUC on a 1,000-row holdout, which is noisy.
 POLICY = f"""\
 people:
-  dana: {{slack: {APPROVER}, ui: dana}}
+  dana: {{slack: {APPROVER}, ui: dana, cli: demo}}
 default:
   # The demo runs on a laptop beside MLflow and Podium: a 250 ms single-row budget (the
   # default is 100 ms) keeps a busy core from rejecting a 25 ms model.
@@ -196,6 +196,7 @@ class _Demo:
         self._score_and_drift()
         self._rollback(v1)
         self._rollback(v3)
+        self._hand_move(v2, v3)
 
         _step(8, "after the promotion: outcomes arrive, and the champion has decayed")
         decay_step(self, MODEL, say=_say, wait=_wait, error=DemoError)
@@ -348,7 +349,8 @@ class _Demo:
         for message in self.slack.parents():
             for block in message.get("blocks", []):
                 if block.get("type") == "actions" and any(
-                        e.get("value") == str(request_id) for e in block["elements"]):
+                        str(e.get("value")).split(":")[0] == str(request_id)
+                        for e in block["elements"]):
                     return message
         return None
 
@@ -406,6 +408,17 @@ class _Demo:
         _say(f"podium rollback {MODEL} --to {to}: champion v{out['from']} -> v{out['to']} "
              f"(MLflow alias now v{self._champion()})")
 
+    def _hand_move(self, to: str, champion: str) -> None:
+        """Someone with MLflow access moves the champion in the MLflow UI: Podium puts it
+        back (aliases.protect: revert) from the alias webhook."""
+        self.client.set_registered_model_alias(MODEL, "champion", to)
+        _say(f"someone sets the champion alias to v{to} by hand in the MLflow UI (v{to} "
+             "lost its comparison)...")
+        _wait(f"the champion back at v{champion}", lambda: self._champion() == champion, 60,
+              self.podium.log_path)
+        _say(f"...Podium put it back to v{champion} (ledger: external, then reverted; one "
+             "Slack alert): nothing reaches the champion except through the gate")
+
     def _drain_slack(self) -> None:
         """Every notification is in Slack before the demo reads back and stops."""
         from webhook_server.store import outbox as ob
@@ -432,9 +445,11 @@ class _Demo:
                         event = f"request received ({req.origin})"
                     rows.append((h.at, [MODEL, req.version, event[:60], h.to_state, h.actor]))
             for entry in ledger.entries(conn, MODEL):
-                if entry["kind"] == "rollback":
+                if entry["kind"] in ("rollback", "external", "reverted"):
+                    what = {"rollback": "rollback from", "external": "moved by hand from",
+                            "reverted": "put back by Podium from"}[entry["kind"]]
                     rows.append((entry["at"], [MODEL, entry["to_version"],
-                                               f"rollback from v{entry['from_version']}",
+                                               f"{what} v{entry['from_version']}",
                                                "champion", entry["actor"]]))
         rows.sort(key=lambda r: r[0])
         click.echo(render(["time", "model", "version", "event", "status", "by"],

@@ -152,3 +152,46 @@ def test_a_late_retry_of_a_replaced_champions_job_leaves_it_archived(svc):
     assert rig.memory.tags["2"]["podium.status"] == "archived"
     assert rig.memory.tags["3"]["podium.status"] == "promoted"
     assert rig.memory.aliases["champion"] == "3"
+
+
+def reverted(rig: Rig) -> None:
+    """The champion v1 moved by hand to v7; the faults hit the revert job that puts it
+    back: the alias ends at v1, the ledger says external then reverted, nothing is left in
+    flight, the alias was set back once, and one alert was queued."""
+    from webhook_server.store import outbox as ob
+    from webhook_server.workflow import guard
+
+    fail_at, rig.faults.fail_at = rig.faults.fail_at, None
+    rig.memory.set_alias(rig.model, "champion", "7")  # by hand, in the MLflow UI
+    with rig.svc.store.tx() as conn:
+        guard.enqueue(rig.queue, conn, rig.model, "champion", "test")
+    rig.faults.calls.clear()
+    rig.faults.fail_at = fail_at
+    worker = Worker(rig.queue, {"revert": rig.workflow.revert}, poll_s=0)
+    for _ in range(50):
+        if worker.run_once() is None:
+            break
+    with rig.svc.store.read() as conn:
+        rows = [(e["kind"], e["from_version"], e["to_version"], e["state"])
+                for e in ledger.entries(conn, rig.model, include_unapplied=True)]
+        alerts = [r for r in ob.list_(conn, limit=1000)
+                  if r["key"].endswith(":reverted") and f" {rig.model}: alias" in r["payload"]]
+    assert rig.memory.aliases["champion"] == "1", rig.faults.fired
+    assert [r for r in rows if r[3] == ledger.APPLIED] == [
+        ("promote", None, "1", "applied"), ("external", "1", "7", "applied"),
+        ("reverted", "7", "1", "applied")], rig.faults.fired
+    assert not [r for r in rows if r[3] == ledger.INTENT]
+    assert rig.memory.moves == [("champion", "1", "7"), ("champion", "7", "1")]
+    assert len(alerts) == 1
+
+
+@pytest.mark.parametrize("mode", ["before", "after"])
+def test_a_revert_of_a_hand_moved_champion_survives_a_failure_of_any_mlflow_call(svc, mode):
+    faults = Faults()
+    reverted(Rig(svc, "churn-rv-count", faults))
+    total = len(faults.calls)
+    assert total >= 4  # read the alias, the files' digest, set, read back
+    for n in range(1, total + 1):
+        faults = Faults(fail_at=n, mode=mode)
+        reverted(Rig(svc, f"churn-rv-{mode}-{n}", faults))
+        assert faults.fired, f"call {n} of {total} was never made"

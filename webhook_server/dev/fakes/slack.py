@@ -58,10 +58,13 @@ class FakeSlack(FakeServer):
     def click(self, podium_url: str, signing_secret: str, request_id: int, user: str, *,
               action: str = "approve", team: str | None = None, message_ts: str | None = None,
               timestamp: int | None = None) -> requests.Response:
-        """Click Approve/Reject as ``user``: the signed request Slack itself would send."""
+        """Click Approve/Reject as ``user`` on the newest message of the request that shows
+        the buttons (their value carries the evidence digest the message showed): the signed
+        request Slack itself would send."""
         body, headers = click_request(signing_secret, request_id, user, action=action,
                                       team=team or self.team_id, channel=self.channel_id,
-                                      message_ts=message_ts, timestamp=timestamp)
+                                      message_ts=message_ts, timestamp=timestamp,
+                                      value=self.button_value(request_id))
         return requests.post(f"{podium_url}/slack/interactions", data=body, headers=headers,
                              timeout=10)
 
@@ -74,6 +77,15 @@ class FakeSlack(FakeServer):
                                         team=team or self.team_id, timestamp=timestamp)
         return requests.post(f"{podium_url}/slack/interactions", data=body, headers=headers,
                              timeout=10)
+
+    def button_value(self, request_id: int) -> str | None:
+        """The value of the newest Approve/Reject button shown for ``request_id``."""
+        for message in reversed(self.messages):
+            for block in message.get("blocks") or []:
+                if block.get("type") == "actions" and block.get("block_id") == \
+                        f"podium_decide_{request_id}":
+                    return block["elements"][0].get("value")
+        return None
 
     def parents(self) -> list[dict[str, Any]]:
         return [m for m in self.messages if not m.get("thread_ts")]
@@ -237,8 +249,9 @@ class FakeSlack(FakeServer):
 
 def click_payload(request_id: int, user: str, *, action: str = "approve",
                   team: str = "T0PODIUM", channel: str = "C0PODIUM",
-                  message_ts: str | None = None) -> dict[str, Any]:
-    """A ``block_actions`` payload as Slack sends it for a click on a Podium button."""
+                  message_ts: str | None = None, value: str | None = None) -> dict[str, Any]:
+    """A ``block_actions`` payload as Slack sends it for a click on a Podium button
+    (``value``: the button's, ``<request id>:<evidence digest>``; the bare id without)."""
     action_id = {"approve": "podium_approve", "reject": "podium_reject"}.get(action, action)
     return {
         "type": "block_actions", "team": {"id": team, "domain": "podium"},
@@ -248,7 +261,8 @@ def click_payload(request_id: int, user: str, *, action: str = "approve",
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
         "response_url": "https://hooks.slack.com/actions/T0PODIUM/1/x",
         "actions": [{"type": "button", "action_id": action_id,
-                     "block_id": f"podium_decide_{request_id}", "value": str(request_id),
+                     "block_id": f"podium_decide_{request_id}",
+                     "value": value or str(request_id),
                      "action_ts": f"{time.time():.6f}"}],
     }
 
@@ -262,10 +276,10 @@ def sign(signing_secret: str, body: str, timestamp: int | None = None) -> dict[s
 
 def click_request(signing_secret: str, request_id: int, user: str, *, action: str = "approve",
                   team: str = "T0PODIUM", channel: str = "C0PODIUM",
-                  message_ts: str | None = None,
-                  timestamp: int | None = None) -> tuple[str, dict[str, str]]:
+                  message_ts: str | None = None, timestamp: int | None = None,
+                  value: str | None = None) -> tuple[str, dict[str, str]]:
     payload = click_payload(request_id, user, action=action, team=team, channel=channel,
-                            message_ts=message_ts)
+                            message_ts=message_ts, value=value)
     body = urlencode({"payload": json.dumps(payload)})
     return body, sign(signing_secret, body, timestamp)
 
