@@ -63,6 +63,9 @@ _REQUEST_ID = {"name": "request_id", "in": "path", "required": True,
                "schema": {"type": "integer", "format": "int64", "minimum": 1,
                           "maximum": validate.MAX_ID}}
 _DECIDE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
+_EVIDENCE = {"type": "string", "nullable": True, "pattern": "^[0-9a-f]{64}$",
+             "description": "the evidence_sha256 you looked at; 409 when it is no longer "
+                            "current"}
 
 
 @functools.cache
@@ -96,6 +99,16 @@ def document() -> dict[str, Any]:
                 "requested_by": _nullable({"type": "string"}),
                 "decided_by": _nullable({"type": "string"}),
                 "comment": _nullable({"type": "string"}),
+                "requesters": {"type": "array", "items": {"type": "string"},
+                               "description": "who counts as having asked (none may "
+                                              "approve): the authenticated requester, or "
+                                              "every identity the registry names"},
+                "model_sha256": _nullable({"type": "string", "pattern": "^[0-9a-f]{64}$",
+                                           "description": "digest of the model files "
+                                                          "that were checked"}),
+                "evidence_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                                    "description": "what an approval approves: send it "
+                                                   "back as `evidence`"},
                 "created_at": _nullable({"type": "string", "format": "date-time"}),
                 "updated_at": _nullable({"type": "string", "format": "date-time"}),
                 "history": {"type": "array", "items": _ref("HistoryLine")},
@@ -127,9 +140,10 @@ def document() -> dict[str, Any]:
                 "cancelled": {"type": "array", "items": {"type": "integer"}},
                 "detail": {"type": "string"}}},
         "Approval": {"type": "object",
-                     "properties": {"note": _nullable(text)}},
+                     "properties": {"note": _nullable(text), "evidence": _EVIDENCE}},
         "Rejection": {"type": "object", "required": ["reason"],
-                      "properties": {"reason": {**text, "minLength": 1, "pattern": r"\S"}},
+                      "properties": {"reason": {**text, "minLength": 1, "pattern": r"\S"},
+                                     "evidence": _EVIDENCE},
                       "description": "Why the version must not be promoted (required)."},
         "Decision": {
             "type": "object", "required": ["request", "state"],
@@ -227,7 +241,7 @@ def document() -> dict[str, Any]:
                                 "schema": {"type": "string", "minLength": 1,
                                            "maxLength": 255}}],
                 "responses": _answers({200: ("What was done", "Replay")},
-                                      (400, 401, 404, 409, 422, 503))}},
+                                      (400, 401, 403, 404, 409, 422, 503))}},
         "/api/v1/openapi.json": {
             "get": {
                 "operationId": "openapi", "summary": "This document", "security": [],
