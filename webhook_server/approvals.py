@@ -62,7 +62,7 @@ def slack_action_handler(svc) -> Handler:
         members = frozenset()
         if group and svc.slack is not None:
             members = svc.slack.usergroup_members(group)  # SlackError: the job retries
-        if not p.get("evidence"):
+        if not p.get("evidence") and waiting:  # a decided request says so below
             reply(job, f"Nothing changed: this message of request {request_id} carries no "
                        "evidence digest (it was posted before digests); decide on the page or "
                        f"with `podium approve {request_id} --evidence ...`.")
@@ -72,7 +72,7 @@ def slack_action_handler(svc) -> Handler:
                                      p.get("reason"),
                                      detail={"team": p["team"], "via": "slack",
                                              "action_ts": p["action_ts"]},
-                                     groups=members, evidence=p["evidence"])
+                                     groups=members, evidence=p.get("evidence"))
         except NotAllowed as exc:
             reply(job, f"Nothing changed: {exc}.")
             return

@@ -160,16 +160,20 @@ def state(site: Site) -> tuple[str, str | None]:
 
 
 def forge(driver, site: Site, action: str, with_token: bool) -> str:
-    """Submit a hand-made form (as a forger would) and return the answer's text."""
+    """Submit a hand-made form (as a forger would: with the request's current evidence
+    digest, which anyone who may read finds) and return the answer's text."""
     driver.execute_script("""
-        const [url, token] = arguments;
+        const [url, token, evidence] = arguments;
         const form = document.createElement('form');
         form.method = 'post'; form.action = url;
-        if (token) { const t = document.createElement('input'); t.type = 'hidden';
-          t.name = 'csrf_token'; t.value = token; form.appendChild(t); }
+        for (const [name, value] of [['csrf_token', token], ['evidence', evidence]]) {
+          if (!value) continue;
+          const t = document.createElement('input'); t.type = 'hidden';
+          t.name = name; t.value = value; form.appendChild(t); }
         document.body.appendChild(form); form.submit();""",
         f"{site.url}/ui/requests/{site.request_id}/{action}",
-        by(driver, "meta[name=csrf-token]").get_attribute("content") if with_token else None)
+        by(driver, "meta[name=csrf-token]").get_attribute("content") if with_token else None,
+        api(site, f"/requests/{site.request_id}")["evidence_sha256"])
     wait_for(lambda: driver.current_url.endswith(f"/{action}"), timeout=10, what="the answer")
     return text_of(driver, "#error-message")
 

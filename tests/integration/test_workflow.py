@@ -61,6 +61,13 @@ def reset_registry(client, model, versions):
     client.set_registered_model_alias(model, "champion", versions["v1"])
 
 
+def me() -> str:
+    """The OS account `podium approve` / `podium rollback` act as (cli:<account>)."""
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
 def cli(env, *args):
     full = {**{k: v for k, v in os.environ.items() if not k.startswith(("PODIUM_", "MLFLOW_"))},
             **env}
@@ -92,7 +99,9 @@ def test_promotion_rejection_challenger_alias_and_rollback(podium, podium_env, v
                                                            mlflow_client, tmp_path, judge):
     # The overfit v2 passes every check here so that it is the comparison that rejects it.
     policy = tmp_path / "podium.yaml"
-    policy.write_text(CHECKS + judge)
+    # `podium rollback` acts as cli:<OS account>: a person the policy lets roll back
+    policy.write_text(f"people:\n  ops: {{cli: {me()}}}\n" + CHECKS + judge
+                      + "  rollback: {approvers: [ops]}\n")
     podium_env = {**podium_env, "PODIUM_POLICY": str(policy)}
     server = podium(PODIUM_POLICY=str(policy))
     hook = cli(podium_env, "webhook", "register", "--url", f"{server.url}/webhooks/mlflow",
@@ -140,10 +149,8 @@ def test_approval_path_and_deciding_twice(podium, podium_env, versions, mlflow_c
     m = "churn-wf"
     reset_registry(mlflow_client, m, versions)
     policy = tmp_path / "podium.yaml"
-    import pwd
-
-    me = pwd.getpwuid(os.getuid()).pw_name  # `podium approve` acts as cli:<OS account>
-    policy.write_text(f"people:\n  ops: {{cli: {me}}}\n"
+    # `podium approve` acts as cli:<OS account>
+    policy.write_text(f"people:\n  ops: {{cli: {me()}}}\n"
                       + CHECKS + judge
                       + "models:\n  churn-wf:\n    approval: {targets: [Production], "
                       "approvers: [ops], allow_self_approval: true}\n")
@@ -155,13 +162,15 @@ def test_approval_path_and_deciding_twice(podium, podium_env, versions, mlflow_c
     waiting = final(server, request(mlflow_client, server, m, versions["v3"], "production"))
     assert waiting["state"] == "awaiting_approval"
     assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v1"]
-    ok = cli(env, "approve", str(waiting["id"]))
+    seen = waiting["evidence_sha256"]  # what the approver looked at (podium show prints it)
+    assert f"evidence: {seen}" in cli(env, "show", str(waiting["id"])).stdout
+    ok = cli(env, "approve", str(waiting["id"]), "--evidence", seen)
     assert ok.returncode == 0, ok.stderr
     done = wait_for(lambda: (r := api(server, f"/requests/{waiting['id']}"))["state"]
                     == "promoted" and r, timeout=60, what="promotion after approval")
     assert done["decided_by"].startswith("cli:")
     assert mlflow_client.get_model_version_by_alias(m, "champion").version == versions["v3"]
-    again = cli(env, "approve", str(waiting["id"]))
+    again = cli(env, "approve", str(waiting["id"]), "--evidence", seen)
     assert again.returncode == 1
     assert f"request {waiting['id']} was already decided by cli:" in again.stderr
     assert "(promoted: champion v" in again.stderr
@@ -291,9 +300,10 @@ def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
     m = "churn-wf"
     reset_registry(mlflow_client, m, versions)
     policy = tmp_path / "podium.yaml"
-    policy.write_text(CHECKS + judge
+    policy.write_text(f"people:\n  ops: {{cli: {me()}}}\n" + CHECKS + judge
                       + "models:\n  churn-wf:\n    approval:\n      targets: [Production]\n"
-                      f"      approvers: [{ALICE}, {BOB}]\n      quorum: 2\n")
+                      f"      approvers: [{ALICE}, {BOB}]\n      quorum: 2\n"
+                      "    rollback: {approvers: [ops]}\n")  # `podium rollback` below
     with FakeSlack(token="xoxb-e2e") as slack:
         slack.down = True
         slack_env = slack_settings(slack, policy, PODIUM_NOTIFY_MAX_BACKOFF="1")
@@ -351,7 +361,8 @@ def test_slack_approval_and_rejection_end_to_end_through_a_slack_outage(
                     message_ts=second["ts"])
         modal = wait_for(lambda: slack.views and slack.views[-1], timeout=30,
                          what="the modal asking why")  # Reject asks for a reason first
-        assert modal["view"]["private_metadata"] == str(rid2)
+        assert modal["view"]["private_metadata"] == \
+            f"{rid2}:{api(server, f'/requests/{rid2}')['evidence_sha256']}"
         assert slack.submit_view(server.url, SLACK_SIGNING, BOB,
                                  {"reason": {"reason": "not before the audit"}}).status_code == 200
         wait_for(lambda: api(server, f"/requests/{rid2}")["state"] == "rejected",
@@ -388,6 +399,15 @@ def test_an_approval_nobody_gives_expires_and_the_slack_message_says_so(
         (parent,) = wait_for(lambda: [p for p in slack.parents() if "rejected" in p["text"]],
                              timeout=30, what="the message updated to rejected")
         assert not any(b["type"] == "actions" for b in parent["blocks"])
-        slack.click(server.url, SLACK_SIGNING, rid, ALICE, message_ts=parent["ts"])
+        # a late click on the buttons as they were shown (with their evidence digest)
+        import requests
+
+        from webhook_server.dev.fakes.slack import click_request
+
+        body, headers = click_request(SLACK_SIGNING, rid, ALICE, team=slack.team_id,
+                                      channel=slack.channel_id, message_ts=parent["ts"],
+                                      value=f"{rid}:{done['evidence_sha256']}")
+        assert requests.post(f"{server.url}/slack/interactions", data=body, headers=headers,
+                             timeout=10).status_code == 200
         wait_for(lambda: any("(rejected: approval expired" in e["text"]
                              for e in slack.ephemerals), timeout=30, what="the late click")

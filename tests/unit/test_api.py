@@ -89,11 +89,22 @@ def test_bad_limit_gets_400(client):
     assert client.get("/api/v1/requests?limit=0", headers=AUTH).status_code == 400
 
 
+@pytest.fixture
+def operator(svc):
+    """The test token (named "default") is olga's, and olga is an operator: replaying is
+    for operators (a token naming no person gets 403, tests/unit/workflow/test_side_doors)."""
+    from podium_policy.policy import parse_policy
+
+    svc.policy = parse_policy({"people": {"olga": {"api": "default"}}, "operators": ["olga"]})
+
+
+@pytest.mark.usefixtures("operator")
 def test_replay_of_an_unknown_delivery_gets_404(client):
     resp = client.post("/api/v1/deliveries/nope/replay", headers=AUTH)
     assert resp.status_code == 404 and "no stored delivery 'nope'" in resp.json["error"]
 
 
+@pytest.mark.usefixtures("operator")
 def test_replay_requeues_the_dead_job_of_a_delivery(client, svc):
     body = tag_set()
     client.post("/webhooks/mlflow", data=body, headers=mlflow_headers(body, delivery_id="d-9"))
@@ -105,6 +116,7 @@ def test_replay_requeues_the_dead_job_of_a_delivery(client, svc):
     assert svc.queue.claim("w").key == "request:1"
 
 
+@pytest.mark.usefixtures("operator")
 def test_replay_re_runs_a_delivery_without_dead_jobs_as_a_new_request(client, svc):
     from webhook_server.store import states
     from webhook_server.store import transition_requests as reqs
@@ -120,6 +132,7 @@ def test_replay_re_runs_a_delivery_without_dead_jobs_as_a_new_request(client, sv
     assert client.get("/api/v1/requests/2", headers=AUTH).json["state"] == "queued"
 
 
+@pytest.mark.usefixtures("operator")
 def test_replaying_the_delivery_of_an_open_request_links_to_it(client, svc):
     body = tag_set()
     client.post("/webhooks/mlflow", data=body, headers=mlflow_headers(body, delivery_id="d-5"))

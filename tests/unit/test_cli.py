@@ -19,6 +19,17 @@ def env(sqlite_url):
     return {"PODIUM_DATABASE_URL": sqlite_url, "PODIUM_MLFLOW_WEBHOOK_SECRET": SECRET}
 
 
+def as_operator(env, tmp_path):
+    """``env`` with a policy naming whoever runs the tests (cli:<OS account>) an operator:
+    replaying and resending are for operators, and a missing policy refuses (fail closed)."""
+    from webhook_server.identity import cli_actor
+
+    policy = tmp_path / "podium.yaml"
+    policy.write_text(f"people:\n  op: {{cli: {json.dumps(cli_actor()[4:])}}}\n"
+                      "operators: [op]\n")
+    return {**env, "PODIUM_POLICY": str(policy)}
+
+
 def run(env, *args):
     result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
     return result
@@ -55,11 +66,27 @@ def test_show_prints_the_history_and_fails_on_an_unknown_id(env):
     assert missing.exit_code == 1 and "no request 42" in missing.output
 
 
-def test_jobs_and_replay_of_an_unknown_delivery(env):
+def test_jobs_and_replay_of_an_unknown_delivery(env, tmp_path):
     seed(env)
     assert "request:1" in run(env, "jobs").output
-    result = CliRunner().invoke(main, ["replay", "nope"], env=env)
+    result = CliRunner().invoke(main, ["replay", "nope"], env=as_operator(env, tmp_path))
     assert result.exit_code == 1 and "no stored delivery 'nope'" in result.output
+
+
+def test_replay_and_resend_are_refused_to_someone_who_is_not_an_operator(env, tmp_path):
+    seed(env)
+    (tmp_path / "nobody.yaml").write_text("people:\n  op: {cli: somebody-else}\n"
+                                          "operators: [op]\n")
+    env = {**env, "PODIUM_POLICY": str(tmp_path / "nobody.yaml")}
+    for args, action in ((["replay", "d-3"], "replay"), (["outbox", "--retry", "1"], "resend")):
+        result = CliRunner().invoke(main, args, env=env)
+        assert result.exit_code == 1, result.output
+        assert f"may not {action}: only the policy's operators may" in result.output
+        assert "(who may: op)" in result.output
+    without = CliRunner().invoke(main, ["replay", "d-3"], env={
+        **env, "PODIUM_POLICY": str(tmp_path / "absent.yaml")})
+    assert without.exit_code == 1 and "the policy cannot be read (fail closed)" in \
+        without.output
 
 
 def test_config_lists_variables_without_revealing_secrets(env):
@@ -84,7 +111,7 @@ def test_a_bad_setting_is_reported_in_one_line(sqlite_url):
     assert result.exit_code == 1 and "PODIUM_JOB_LEASE='x' is not a valid int" in result.output
 
 
-def test_outbox_lists_notifications_and_requeues_a_dropped_one(env):
+def test_outbox_lists_notifications_and_requeues_a_dropped_one(env, tmp_path):
     seed(env)
     from webhook_server.services import build
     from webhook_server.settings import Settings
@@ -99,7 +126,8 @@ def test_outbox_lists_notifications_and_requeues_a_dropped_one(env):
         "id", "channel", "kind"]
     rows = json.loads(run(env, "outbox", "--json", "--channel", "slack").output)
     assert {r["key"] for r in rows} == {"request:1:created", "request:2:created"}
-    assert "queued again: 1" in run(env, "outbox", "--retry", "1").output
+    operator = as_operator(env, tmp_path)  # resending is for operators
+    assert "queued again: 1" in run(operator, "outbox", "--retry", "1").output
     assert json.loads(run(env, "outbox", "--json", "--state", "dead").output) == []
-    missing = CliRunner().invoke(main, ["outbox", "--retry", "99"], env=env)
+    missing = CliRunner().invoke(main, ["outbox", "--retry", "99"], env=operator)
     assert missing.exit_code == 1 and "notification 99 does not exist" in missing.output

@@ -233,8 +233,8 @@ def test_warnings_are_silent_when_asked(caplog):
     ("default:\n  schedules: {drift: 'every day'}\n",
      "default.schedules.drift: invalid cron expression 'every day'"),
     ("defaults: {}\n",
-     "podium.yaml:1: defaults: unknown key (expected 'default', 'models' or 'people'); "
-     "did you mean 'default'?"),
+     "podium.yaml:1: defaults: unknown key (expected 'default', 'models', 'people' or "
+     "'operators'); did you mean 'default'?"),
     ("default:\n  holdout: s3://data/h.csv\n  holdout_sha256: abc123\n",
      "podium.yaml:3: default.holdout_sha256: expected a sha256 hex digest (64 hex digits), "
      "got 'abc123'"),
@@ -460,7 +460,7 @@ def test_serve_refuses_a_target_nobody_may_approve(tmp_path):
 
 
 def test_a_command_that_decides_stops_in_one_line_without_its_policy(tmp_path):
-    result = CliRunner().invoke(main, ["approve", "1"], env={
+    result = CliRunner().invoke(main, ["approve", "1", "--evidence", "a" * 64], env={
         "PODIUM_DATABASE_URL": f"sqlite:///{tmp_path}/p.db", "MLFLOW_TRACKING_URI":
         "http://127.0.0.1:9", "PODIUM_POLICY": str(tmp_path / "absent.yaml")})
     assert result.exit_code == 1

@@ -64,12 +64,24 @@ class Rig:
         with self.svc.store.read() as conn:
             return reqs.get(conn, rid)
 
+    def button_value(self, rid: int) -> str | None:
+        """What a click on the request's buttons sends: the value of the buttons the fake
+        Slack shows (``<id>:<evidence digest>``); when no message shows them (Slack was
+        down, or they went after a decision: a click on a stale rendering), the value the
+        message had, built from the request. None for a request that does not exist."""
+        value = self.fake.button_value(rid)
+        if value is None and (req := self.state(rid)) is not None:
+            value = f"{rid}:{req.evidence_digest()}"
+        return value
+
     def click(self, rid: int, user: str, action: str = "approve", **kw):
+        """A signed click; ``value=`` overrides the button's value (e.g. a bare id)."""
         from webhook_server.dev.fakes.slack import click_request
 
+        value = kw.pop("value") if "value" in kw else self.button_value(rid)
         body, headers = click_request(SIGNING, rid, user, action=action,
                                       team=kw.pop("team", self.fake.team_id),
-                                      channel=self.fake.channel_id, **kw)
+                                      channel=self.fake.channel_id, value=value, **kw)
         return self.client.post("/slack/interactions", data=body, headers=headers)
 
     def reject(self, rid: int, user: str, reason: str):

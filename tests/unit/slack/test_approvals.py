@@ -27,10 +27,11 @@ def test_the_waiting_request_has_one_message_with_approve_and_reject(rig):
     rid = awaiting(rig)
     (parent,) = rig.fake.parents()
     approve, reject = buttons(parent)
+    value = f"{rid}:{rig.state(rid).evidence_digest()}"  # a click approves what was shown
     assert (approve["action_id"], approve["style"], approve["value"]) == (
-        "podium_approve", "primary", str(rid))
+        "podium_approve", "primary", value)
     assert (reject["action_id"], reject["style"], reject["value"]) == (
-        "podium_reject", "danger", str(rid))
+        "podium_reject", "danger", value)
     assert approve["confirm"]["confirm"]["text"] == "Approve"  # asks before approving
     assert "confirm" not in reject  # Reject opens a modal asking why instead
     assert "churn v3 → Production" in parent["text"] and "awaiting_approval" in parent["text"]
@@ -61,8 +62,9 @@ def test_an_allowed_click_promotes_and_the_message_shows_who_decided(rig):
 
 def test_a_reject_click_ends_the_request_and_the_champion_stays(rig):
     rid = awaiting(rig)
+    digest = rig.state(rid).evidence_digest()
     assert rig.reject(rid, BOB, "holdout too small").status_code == 200
-    assert rig.fake.views[-1]["view"]["private_metadata"] == str(rid)
+    assert rig.fake.views[-1]["view"]["private_metadata"] == f"{rid}:{digest}"
     row = rig.state(rid)
     assert (row.state, row.reason) == ("rejected",
                                        f"rejected by slack:{BOB}: holdout too small")
@@ -80,11 +82,26 @@ def test_a_click_by_someone_not_allowed_changes_nothing(rig):
     rig.sender.flush()
     (said,) = rig.fake.ephemerals
     assert said["user"] == EVE and said["text"].startswith(
-        f"Nothing changed: slack:{EVE} is not an approver of churn (who may: ")
+        f"Nothing changed: slack:{EVE} is not an approver of churn (it maps to no person in "
+        "the policy's people:, so it may read but never decide or operate) (who may: ")
     with rig.svc.store.read() as conn:
         (denied,) = conn.execute(select(audit).where(audit.c.action == "denied")).all()
     assert denied.actor == f"slack:{EVE}"
     assert len(buttons(rig.fake.parents()[0])) == 2  # still waiting for a real approver
+
+
+def test_a_click_without_an_evidence_digest_is_answered_and_decides_nothing(rig):
+    """A message posted before buttons carried the digest (value: the bare request id)."""
+    rid = awaiting(rig)
+    rig.click(rid, ALICE, value=str(rid))
+    rig.run_jobs()
+    assert rig.state(rid).state == "awaiting_approval"
+    rig.sender.flush()
+    (said,) = rig.fake.ephemerals
+    assert said["user"] == ALICE and said["text"].startswith(
+        f"Nothing changed: this message of request {rid} carries no evidence digest")
+    with rig.svc.store.read() as conn:
+        assert conn.execute(select(audit).where(audit.c.action == "approve")).all() == []
 
 
 def test_a_double_click_and_a_late_click_say_who_decided_and_when(rig):

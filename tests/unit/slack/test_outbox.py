@@ -185,6 +185,10 @@ def test_new_versions_rollbacks_and_dead_jobs_get_their_own_messages(rig):
         ledger.record(conn, model="churn", alias="champion", from_version="1",
                       to_version="2", kind="promote", actor="policy")
     rig.registry.aliases["champion"] = "2"
+    from podium_policy.policy import parse_policy
+
+    rig.svc.policy = parse_policy({"people": {"ana": {"cli": "ana"}},  # ana may roll back
+                                   "default": {"rollback": {"approvers": ["ana"]}}})
     rig.workflow().rollback("churn", "cli:ana", to="1")
     rig.sender.flush()
     parents = rig.fake.parents()

@@ -25,6 +25,8 @@ POLICY = {
                 "approval": {"targets": ["Production"], "approvers": ["ana", "bob"]}},
 }
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+# the digest of the evidence shown, carried by the approve and reject forms
+EVIDENCE_FIELD = re.compile(r'<input type="hidden" name="evidence" value="([0-9a-f]{64})">')
 EVIDENCE = {
     "checks": [
         {"name": "roc_auc", "category": "performance", "passed": True, "value": 0.8123,
@@ -106,6 +108,17 @@ class Page:
             form["csrf_token"] = self.csrf()
         return self.client.post(url, data=form, environ_base=self.environ)
 
+    def evidence(self, request_id: int) -> str:
+        """The evidence digest the request's page puts in its approve and reject forms."""
+        found = EVIDENCE_FIELD.findall(self.text(f"/ui/requests/{request_id}"))
+        assert found and len(set(found)) == 1, found
+        return found[0]
+
+    def decide(self, request_id: int, action: str, **form):
+        """Approve or reject as the page's form does: with the evidence digest it shows."""
+        return self.post(f"/ui/requests/{request_id}/{action}",
+                         evidence=self.evidence(request_id), **form)
+
     def login(self, token: str):
         resp = self.post("/ui/login", token=token, next="/ui/")
         assert resp.status_code == 303, resp.get_data(as_text=True)
@@ -134,6 +147,11 @@ def waiting(svc, model: str = "churn", version: str = "3", key: str = "d-1",
         reqs.transition(conn, rid, expect=(states.COMPARING,), to=states.AWAITING_APPROVAL,
                         actor="policy", reason="waiting for 1 approval(s)")
     return rid
+
+
+def digest_of(svc, request_id: int) -> str:
+    """The request's current evidence digest (what a form would carry)."""
+    return state_of(svc, request_id).evidence_digest()
 
 
 def state_of(svc, request_id: int):

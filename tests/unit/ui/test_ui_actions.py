@@ -4,10 +4,11 @@ Replay and Resend; a POST without the CSRF token changes nothing."""
 
 import pytest
 
-from tests.unit.ui.conftest import Page, other_node, state_of, waiting
+from tests.unit.ui.conftest import Page, digest_of, other_node, state_of, waiting
 from webhook_server.jobs.queue import list_jobs
 from webhook_server.store import audit, ledger, states
 from webhook_server.store import outbox as ob
+from webhook_server.store import transition_requests as reqs
 
 
 def _audit(svc, rid):
@@ -20,7 +21,7 @@ def test_an_allowed_person_approves_and_the_promotion_is_queued(usvc, as_person)
     page = as_person("ana")
     html = page.text(f"/ui/requests/{rid}")
     assert 'id="approve-form"' in html and 'id="reject-form"' in html
-    resp = page.post(f"/ui/requests/{rid}/approve", note="looks good")
+    resp = page.decide(rid, "approve", note="looks good")
     assert resp.status_code == 303 and resp.headers["Location"] == f"/ui/requests/{rid}"
     req = state_of(usvc, rid)
     assert (req.state, req.decided_by) == (states.PROMOTING, "ui:ana")
@@ -44,7 +45,8 @@ def test_a_person_the_policy_does_not_allow_sees_who_may_decide_and_no_buttons(u
 @pytest.mark.parametrize("action,form", [("approve", {}), ("reject", {"reason": "no"})])
 def test_a_person_not_allowed_who_posts_anyway_changes_nothing(usvc, as_person, action, form):
     rid = waiting(usvc)
-    resp = as_person("eve").post(f"/ui/requests/{rid}/{action}", **form)
+    resp = as_person("eve").post(f"/ui/requests/{rid}/{action}",
+                                 evidence=digest_of(usvc, rid), **form)
     assert resp.status_code == 403
     assert "ui:eve is not an approver of churn" in resp.get_data(as_text=True)
     req = state_of(usvc, rid)
@@ -55,7 +57,7 @@ def test_a_person_not_allowed_who_posts_anyway_changes_nothing(usvc, as_person, 
 @pytest.mark.parametrize("reason", ["", "   \n "])
 def test_a_rejection_without_a_reason_is_refused(usvc, as_person, reason):
     rid = waiting(usvc)
-    resp = as_person("ana").post(f"/ui/requests/{rid}/reject", reason=reason)
+    resp = as_person("ana").decide(rid, "reject", reason=reason)
     assert resp.status_code == 422
     assert "a rejection needs a reason" in resp.get_data(as_text=True)
     assert state_of(usvc, rid).state == states.AWAITING_APPROVAL
@@ -64,11 +66,38 @@ def test_a_rejection_without_a_reason_is_refused(usvc, as_person, reason):
 
 def test_a_rejection_with_a_reason_ends_the_request(usvc, as_person):
     rid = waiting(usvc)
-    resp = as_person("bob").post(f"/ui/requests/{rid}/reject", reason="latency over budget")
+    resp = as_person("bob").decide(rid, "reject", reason="latency over budget")
     assert resp.status_code == 303
     req = state_of(usvc, rid)
     assert (req.state, req.decided_by) == (states.REJECTED, "ui:bob")
     assert req.reason == "rejected by ui:bob: latency over budget"
+
+
+@pytest.mark.parametrize("evidence", [None, "", "not-a-digest"])
+def test_a_decision_without_the_forms_evidence_digest_is_refused(usvc, as_person, evidence):
+    rid = waiting(usvc)
+    form = {} if evidence is None else {"evidence": evidence}
+    resp = as_person("ana").post(f"/ui/requests/{rid}/approve", **form)
+    assert resp.status_code == 400
+    assert "the form carries no evidence digest" in resp.get_data(as_text=True)
+    assert state_of(usvc, rid).state == states.AWAITING_APPROVAL
+    assert _audit(usvc, rid) == []
+
+
+def test_an_approval_of_evidence_shown_before_it_changed_is_refused_and_not_counted(
+        usvc, as_person):
+    rid = waiting(usvc)
+    page = as_person("ana")
+    seen = page.evidence(rid)
+    with usvc.store.tx() as conn:  # the comparison was made again meanwhile
+        reqs.summarise(conn, rid, checks="1/2 passed", comparison="roc_auc -0.004",
+                       compared_with="2")
+    resp = page.post(f"/ui/requests/{rid}/approve", evidence=seen)
+    assert resp.status_code == 409
+    assert "is no longer current" in resp.get_data(as_text=True)
+    assert state_of(usvc, rid).state == states.AWAITING_APPROVAL
+    assert _audit(usvc, rid) == []
+    assert page.decide(rid, "approve").status_code == 303  # on what the page shows now
 
 
 @pytest.mark.parametrize("token", [None, "", "forged-token-" + "x" * 40])
@@ -110,7 +139,7 @@ def test_a_post_from_another_site_is_refused_even_with_a_valid_token(usvc, as_pe
 def test_a_post_from_this_site_passes(usvc, as_person):
     rid = waiting(usvc)
     page = as_person("ana")
-    form = {"csrf_token": page.csrf()}
+    form = {"csrf_token": page.csrf(), "evidence": page.evidence(rid)}
     resp = page.client.post(f"/ui/requests/{rid}/approve", data=form,
                             headers={"Origin": "http://localhost", "Sec-Fetch-Site":
                                      "same-origin"}, environ_base=page.environ)
@@ -124,10 +153,11 @@ def test_a_login_without_the_csrf_token_is_refused(ui_app):
 
 def test_deciding_an_unknown_request_is_404_and_deciding_twice_is_409(usvc, as_person):
     page = as_person("ana")
-    assert page.post("/ui/requests/999/approve").status_code == 404
+    assert page.post("/ui/requests/999/approve", evidence="0" * 64).status_code == 404
     rid = waiting(usvc)
-    assert page.post(f"/ui/requests/{rid}/approve").status_code == 303
-    again = page.post(f"/ui/requests/{rid}/reject", reason="changed my mind")
+    seen = page.evidence(rid)
+    assert page.post(f"/ui/requests/{rid}/approve", evidence=seen).status_code == 303
+    again = page.post(f"/ui/requests/{rid}/reject", evidence=seen, reason="changed my mind")
     assert again.status_code == 409
     assert f"request {rid} was already decided by ui:ana" in again.get_data(as_text=True)
 
@@ -139,7 +169,8 @@ def test_without_mlflow_the_page_says_nobody_can_decide_here(usvc, as_person):
     page = as_person("ana", app)
     assert "Deciding is off here: MLFLOW_TRACKING_URI is not set" in \
         page.text(f"/ui/requests/{rid}")
-    assert page.post(f"/ui/requests/{rid}/approve").status_code == 503
+    assert page.post(f"/ui/requests/{rid}/approve",
+                     evidence=digest_of(usvc, rid)).status_code == 503
     assert state_of(usvc, rid).state == states.AWAITING_APPROVAL
 
 
@@ -192,8 +223,6 @@ def test_rollback_is_refused_to_people_not_allowed_and_to_versions_never_champio
 def test_replay_of_a_dead_request_job_brings_the_request_back(usvc, as_person):
     rid = waiting(usvc)
     with usvc.store.tx() as conn:
-        from webhook_server.store import transition_requests as reqs
-
         reqs.transition(conn, rid, expect=(states.AWAITING_APPROVAL,), to=states.CHECKING,
                         actor="test")
     job = usvc.queue.claim("w")

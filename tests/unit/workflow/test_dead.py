@@ -30,7 +30,7 @@ class Down(Faults):
 
 
 def test_a_dead_promotion_job_fails_its_request_and_replay_finishes_the_move(svc):
-    svc.policy = parse_policy({})
+    svc.policy = parse_policy({"people": {"olga": {"cli": "olga"}}, "operators": ["olga"]})
     memory, faults = MemoryRegistry({"champion": "1"}), Down()
     queue = SqlJobQueue(svc.store, backoff_s=0)
     svc.queue = queue  # replay requeues through the services' queue
@@ -60,7 +60,7 @@ def test_a_dead_promotion_job_fails_its_request_and_replay_finishes_the_move(svc
     assert any('"to": "failed"' in a for a in alerts)  # the request's thread says so
 
     faults.down = False
-    out = replay(svc, "tag-2")
+    out = replay(svc, "tag-2", actor="cli:olga")  # an operator
     assert out["action"] == "requeued" and out["request"] == {"id": rid, "state": "promoting"}
     while worker.run_once() is not None:
         pass

@@ -81,8 +81,10 @@ def test_one_person_with_two_identities_counts_once_toward_a_quorum(gsvc):
 
 def test_an_identity_no_person_has_may_not_decide(gsvc):
     rid = waiting(gsvc, policy(quorum=1))
-    with pytest.raises(NotAllowed, match=r"cli:mallory is not an approver of churn \(who "
-                                         r"may: alice, bob, carol\)"):
+    with pytest.raises(NotAllowed, match=r"cli:mallory is not an approver of churn \(it maps "
+                                         r"to no person in the policy's people:, so it may "
+                                         r"read but never decide or operate\) \(who may: "
+                                         r"alice, bob, carol\)"):
         workflow(gsvc).decide(rid, "cli:mallory", True)
     with gsvc.store.read() as conn:
         (denied,) = audit.entries(conn, action="denied")

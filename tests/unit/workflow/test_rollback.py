@@ -9,19 +9,22 @@ from tests.support.registry import MemoryRegistry, comparison, passing
 from webhook_server.events import TransitionRequested
 from webhook_server.jobs.queue import list_jobs
 from webhook_server.sources import Delivery
-from webhook_server.store import ledger
+from webhook_server.store import audit, ledger
 from webhook_server.store import outbox as ob
 from webhook_server.store import transition_requests as reqs
-from webhook_server.workflow import Gates, RollbackRefused, Workflow, moves
+from webhook_server.workflow import Gates, NotAllowed, RollbackRefused, Workflow, moves
 from webhook_server.workflow.rollback import run
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+# ana may roll back, as cli:ana or with the API token (named "default"); nobody else may
+ROLLBACK_POLICY = {"people": {"ana": {"cli": "ana", "api": "default"}},
+                   "default": {"rollback": {"approvers": ["ana"]}}}
 
 
 @pytest.fixture
 def rig(svc):
     """churn: v1 promoted, then v2 promoted (ledger: -> 1, 1 -> 2); v9 never champion."""
-    svc.policy = parse_policy({})
+    svc.policy = parse_policy(ROLLBACK_POLICY)
     registry = MemoryRegistry()
     workflow = Workflow(svc.store, svc.queue, registry, svc.policy,
                         Gates(passing, lambda m, c, k: comparison(c, k)))
@@ -50,6 +53,19 @@ def test_a_rollback_goes_back_to_the_previous_champion_and_is_recorded(rig):
         "rollback", "cli:ana", "champion rolled back from v2 to v1")
 
 
+def test_only_the_policys_rollback_approvers_may_roll_back(rig):
+    svc, registry, workflow = rig
+    for actor in ("cli:mallory", "api:ci"):  # identities that map to no person
+        with pytest.raises(NotAllowed, match=f"{actor} may not roll back churn .*maps to no "
+                                             r"person.* \(who may: ana\)"):
+            workflow.rollback("churn", actor)
+    assert registry.aliases["champion"] == "2"
+    with svc.store.read() as conn:
+        assert [r.origin for r in reqs.list_(conn)] == ["api", "api"]  # nothing queued
+        assert sorted(d["actor"] for d in audit.entries(conn, action="denied")) == [
+            "api:ci", "cli:mallory"]
+
+
 @pytest.mark.parametrize("to,status,message", [
     ("9", 422, "v9 of churn was never champion: a rollback goes only to a former champion "
                r"\(v1\)"),
@@ -66,7 +82,7 @@ def test_a_rollback_to_anything_but_a_former_champion_is_refused(rig, to, status
 
 
 def test_a_model_podium_never_promoted_has_nothing_to_roll_back(svc):
-    svc.policy = parse_policy({})
+    svc.policy = parse_policy(ROLLBACK_POLICY)
     workflow = Workflow(svc.store, svc.queue, MemoryRegistry({"champion": "4"}), svc.policy,
                         Gates(passing, None))
     with pytest.raises(RollbackRefused, match="no champion of other in the ledger") as refused:
@@ -110,10 +126,14 @@ def test_a_rollback_waits_for_an_unsettled_move_of_another_request(rig):
 
 
 def test_a_champion_moved_in_the_mlflow_ui_is_recorded_as_external_once(rig):
+    """With ``aliases.protect: alert`` (the default, revert, puts it back: test_side_doors)."""
     svc, registry, workflow = rig
+    workflow.policy = svc.policy = parse_policy(
+        {**ROLLBACK_POLICY, "default": {**ROLLBACK_POLICY["default"],
+                                        "aliases": {"protect": "alert"}}})
     assert workflow.check_champions() == {}
     registry.aliases["champion"] = "7"  # someone in the MLflow UI
-    assert workflow.check_champions() == {"churn": "7"}
+    assert workflow.check_champions() == {"churn": "champion at v7"}
     assert workflow.check_champions() == {}
     with svc.store.read() as conn:
         last = ledger.entries(conn, "churn")[-1]

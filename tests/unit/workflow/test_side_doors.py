@@ -42,7 +42,7 @@ class Judged(list):
 @pytest.fixture
 def door(db_url):
     svc = build(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9",
-                              named_api_tokens="ci=tok-ci-no-person"))
+                              named_api_tokens="ci=tok-ci-no-person", job_backoff_s=0))
     svc.store.migrate()
     svc.registry = MemoryRegistry({"champion": "1"})
     svc.policy = policy()
@@ -335,9 +335,7 @@ def test_a_revert_that_crashed_after_setting_the_alias_settles_on_retry(door):
 
     door.registry.alias_version = crash_after_set
     run_jobs(door)  # attempt 1 dies after the set; the retry reads the intent and settles
-    door.registry.alias_version = real
-    assert calls["n"] >= 3  # the crash happened after the alias was set
-    run_jobs(door)
+    assert calls["n"] > 3  # the crash happened after the alias was set, and a retry ran
     assert door.registry.aliases["champion"] == "1"
     with door.store.read() as conn:
         rows = [(e["kind"], e["state"]) for e in ledger.entries(conn, "churn",
