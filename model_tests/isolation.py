@@ -19,7 +19,11 @@ Python), so Podium never loads one in its own process. Three levels, strongest f
 
 At every level: an environment built from an allow-list (never Podium's), address-space,
 CPU-time and file-size limits, a wall-clock deadline on every call, and the whole process
-group (with bubblewrap: the whole PID namespace) killed at the end.
+group (with bubblewrap: the whole PID namespace) killed at the end. Where this machine lets
+Podium make one (``cgroups.py``), every sandbox runs in a cgroup of its own: a memory
+maximum, a process maximum and a CPU share for all of its processes together; a limit the
+model hits is its failure, named (``SandboxLimit``), and whatever is left in the cgroup is
+killed and the cgroup removed with the sandbox.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from model_tests.cgroups import Cgroup, CgroupError, CgroupLimits, Cgroups
 from model_tests.sandbox_child import HEADER, MAX_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -83,6 +88,10 @@ class SandboxTimeout(SandboxError):
     """A call passed its deadline; the sandbox was killed."""
 
 
+class SandboxLimit(SandboxError):
+    """The model's processes hit the sandbox cgroup's memory or process limit."""
+
+
 @dataclass(frozen=True)
 class Limits:
     memory_mb: int = 4096
@@ -91,6 +100,14 @@ class Limits:
     file_mb: int = 256
     tmp_mb: int = 256  # the sandbox's in-memory /tmp and /dev/shm (bwrap)
     start_timeout_s: float = 120.0
+    # the sandbox's cgroup (all of its processes together); None: memory_mb
+    total_memory_mb: int | None = None
+    pids: int = 256
+    cpu_shares: int = 512
+
+    def cgroup(self) -> CgroupLimits:
+        return CgroupLimits(memory_mb=self.total_memory_mb or self.memory_mb,
+                            pids=self.pids, cpu_shares=self.cpu_shares)
 
 
 @dataclass(frozen=True)
@@ -250,14 +267,27 @@ def _bwrap_args(inputs: Path, tmp_mb: int = 256) -> list[str]:
 
 # --- one sandbox ---------------------------------------------------------------------------
 
-def _limit(limits: Limits, no_new_privs: bool):
+def _limit(limits: Limits, no_new_privs: bool, join: tuple[str, ...] = (),
+           user: tuple[int, int] | None = None, nproc: int | None = None):
     def preexec() -> None:  # in the child, before exec: only syscalls
+        for procs in join:  # its cgroup, before it runs anything of its own
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
         mem = limits.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 5))
         size = limits.file_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if nproc is not None:  # every process of the user counts (never root's)
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        if user is not None:  # after joining the cgroup (root's right), before the rest
+            os.setgroups([])
+            os.setgid(user[1])
+            os.setuid(user[0])
         libc = _libc()
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if no_new_privs:
@@ -270,16 +300,21 @@ class Sandbox:
     inside) and a process that warms up and then answers ``load`` and ``predict``."""
 
     def __init__(self, isolation: Isolation, limits: Limits | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, cgroups: Cgroups | None = None) -> None:
         self.isolation, self.limits = isolation, limits or Limits()
         limits = self.limits
+        try:
+            self.cgroup = Cgroup(cgroups, limits.cgroup()) if cgroups and cgroups.available \
+                else None
+        except CgroupError as exc:
+            raise SandboxDied(f"the sandbox could not start: {exc.strerror}") from None
         self.root = Path(tempfile.mkdtemp(prefix="podium-sandbox-"))
         self.inputs = self.root / "inputs"
         self.inputs.mkdir()
         work = self.root / "work"
         work.mkdir()
         environ = {**BASE_ENV, **(env or {})}
-        kwargs: dict = {}
+        user = None
         if isolation.level == "bwrap":
             private = "/tmp"  # noqa: S108 (the sandbox's own tmpfs)
             environ.update(HOME=private, TMPDIR=private, MPLCONFIGDIR=private)
@@ -298,14 +333,23 @@ class Sandbox:
                 os.chmod(self.inputs, 0o755)  # noqa: S103
                 os.chown(work, entry.pw_uid, entry.pw_gid)
                 os.chmod(work, 0o700)
-                kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
+                user = (entry.pw_uid, entry.pw_gid)
         self.stderr_path = self.root / "stderr.log"
-        with open(self.stderr_path, "wb") as stderr:
-            self.proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                env=environ, cwd=str(work), start_new_session=True, close_fds=True,
-                preexec_fn=_limit(limits, no_new_privs=isolation.level != "bwrap"),
-                **kwargs)
+        # RLIMIT_NPROC where it applies (not root) and no cgroup counts this sandbox alone
+        nproc = limits.pids if user is not None and self.cgroup is None else None
+        preexec = _limit(limits, no_new_privs=isolation.level != "bwrap", user=user,
+                         join=self.cgroup.procs_files if self.cgroup else (), nproc=nproc)
+        try:
+            with open(self.stderr_path, "wb") as stderr:
+                self.proc = subprocess.Popen(
+                    argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                    env=environ, cwd=str(work), start_new_session=True, close_fds=True,
+                    preexec_fn=preexec)
+        except BaseException:
+            if self.cgroup is not None:
+                self.cgroup.remove()
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
         self._ready = False
         self._max = MAX_MESSAGE
         self._buffer = b""
@@ -341,10 +385,34 @@ class Sandbox:
         self.warm_s = hello.get("warm_s")
         self._ready = True
 
+    def restrict(self, limits: CgroupLimits) -> None:
+        """The cgroup limits of one model (its policy's ``sandbox_limits``) on a started
+        sandbox; CgroupError when it already holds more memory than they allow."""
+        if self.cgroup is not None and limits != self.cgroup.limits:
+            try:
+                self.cgroup.set_limits(limits)
+            except OSError as exc:
+                raise CgroupError(exc.errno, f"cannot apply {limits.describe()}: "
+                                  f"{exc.strerror}") from None
+
     def call(self, op: str, timeout_s: float | None = None, max_bytes: int = 1 << 20,
              **args) -> tuple[dict, float]:
         """Send one request and wait for its reply: (reply, seconds the call took). A reply
-        longer than ``max_bytes`` is not a reply (Podium never holds more than it asked for)."""
+        longer than ``max_bytes`` is not a reply (Podium never holds more than it asked for).
+        A failure after the model hit a cgroup limit names the limit."""
+        try:
+            return self._call(op, timeout_s, max_bytes, args)
+        except SandboxError as exc:
+            hit = self.cgroup.exceeded() if self.cgroup is not None else None
+            if hit is None:
+                raise
+            if isinstance(exc, ModelFailed):
+                raise ModelFailed(f"{hit}: {exc.reason}"[:1000], exc.kinds) from None
+            self.close()
+            raise SandboxLimit(f"{op}: {hit} ({exc.reason})"[:1000]) from None
+
+    def _call(self, op: str, timeout_s: float | None, max_bytes: int,
+              args: dict) -> tuple[dict, float]:
         self.ready()
         self._max = min(max_bytes, MAX_MESSAGE)
         data = json.dumps({"op": op, **args}).encode()
@@ -433,12 +501,16 @@ class Sandbox:
         if self.proc.returncode is not None:  # stragglers of the group that outlived it
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.cgroup is not None:  # and of the cgroup (a setsid() grandchild too)
+            self.cgroup.kill()
         for stream in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):
                 stream.close()
 
     def remove(self) -> None:
         self.close()
+        if self.cgroup is not None:
+            self.cgroup.remove()
         shutil.rmtree(self.root, ignore_errors=True)
 
     @property
