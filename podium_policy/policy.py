@@ -763,13 +763,18 @@ def _deprecated(ctx: _Ctx, old: _Old, key: str, value: Any, spec: Mapping[str, A
 def _range_text(meta: Mapping[str, Any]) -> str:
     lo, hi = meta["lo"], meta["hi"]
     if lo is not None and hi is not None:
-        return (f" in {'(' if meta['lo_open'] else '['}{lo:g}, {hi:g}"
+        return (f" in {'(' if meta['lo_open'] else '['}{_num(lo)}, {_num(hi)}"
                 f"{')' if meta['hi_open'] else ']'}")
     if lo is not None:
-        return f" {'>' if meta['lo_open'] else '>='} {lo:g}"
+        return f" {'>' if meta['lo_open'] else '>='} {_num(lo)}"
     if hi is not None:
-        return f" {'<' if meta['hi_open'] else '<='} {hi:g}"
+        return f" {'<' if meta['hi_open'] else '<='} {_num(hi)}"
     return ""
+
+
+def _num(x: float) -> str:
+    """A bound as written (1048576, not 1.04858e+06)."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 def _in_range(x: float, meta: Mapping[str, Any]) -> bool:
