@@ -268,13 +268,14 @@ class Cgroup:
                      oom_kills=kills,
                      forks_refused=_fields(_read(pids / "pids.events")).get("max", 0))
 
-    def exceeded(self) -> str | None:
-        """Which limit stopped the sandbox's processes, for a person (None: none did)."""
+    def exceeded(self, since: Usage | None = None) -> str | None:
+        """Which limit stopped the sandbox's processes (after ``since``: the counters before
+        a call), for a person; None: none did."""
         used, reasons = self.usage(), []
-        if used.oom_kills:
+        if used.oom_kills > (since.oom_kills if since else 0):
             reasons.append(f"the model exceeded the sandbox memory limit "
                            f"({self.limits.memory_mb} MiB)")
-        if used.forks_refused:
+        if used.forks_refused > (since.forks_refused if since else 0):
             reasons.append(f"the model exceeded the sandbox process limit "
                            f"({self.limits.pids})")
         return "; ".join(reasons) or None
