@@ -211,3 +211,18 @@ def test_this_machine_says_which_cgroup_it_uses():
     found = cgroups_here()
     text = found.describe(CgroupLimits(memory_mb=4096, pids=256, cpu_shares=512))
     assert text == f"limits: cgroup {found.version} (memory 4096 MiB, pids 256, cpu shares 512)"
+
+
+def test_a_cgroup_v2_that_does_not_give_memory_and_pids_is_no_cgroup(tmp_path):
+    """cgroup v2 (a cgroup.controllers file at the root): Podium's own cgroup must be given
+    memory and pids to hand to its sandboxes' cgroups, else it says which are missing."""
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
+    podium = tmp_path / "podium.service"
+    podium.mkdir()
+    (podium / "cgroup.controllers").write_text("cpu io\n")
+    (podium / "cgroup.subtree_control").write_text("")
+    own = tmp_path / "self-cgroup"
+    own.write_text("0::/podium.service\n")
+    found = detect(str(tmp_path), str(own))
+    assert (found.available, found.why) == (
+        False, f"cgroup v2 at {podium} is not given memory, pids")
