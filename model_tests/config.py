@@ -19,6 +19,10 @@ class JudgeConfig:
     holdout_sha256: str | None = None
     allow_run_holdout: bool = False
     sandbox_required: bool = False
+    # the sandbox's cgroup limits over the settings' (None: the setting), and whether
+    # `sandbox: required` accepts per-process limits where no cgroup can be made
+    sandbox_limits: dict = field(default_factory=dict)
+    accept_per_process_limits: bool = False
     id_column: str = "customerID"
     champion_alias: str = "champion"
 
@@ -33,6 +37,11 @@ def from_policy(model_policy) -> JudgeConfig:
                        holdout_sha256=model_policy.holdout_sha256,
                        allow_run_holdout=model_policy.allow_run_holdout,
                        sandbox_required=model_policy.sandbox == "required",
+                       sandbox_limits={k: v for k, v in
+                                       model_policy.sandbox_limits.as_dict().items()
+                                       if k != "accept_per_process" and v is not None},
+                       accept_per_process_limits=model_policy.sandbox_limits
+                       .accept_per_process,
                        id_column=model_policy.id_column,
                        champion_alias=model_policy.aliases.champion)
 

@@ -11,6 +11,7 @@ a secret (``isolation.py``), and neither chooses the data it is judged on (``hol
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -21,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from model_tests import holdout as holdouts
+from model_tests.cgroups import CgroupError, Cgroups
+from model_tests.cgroups import detect as detect_cgroups
 from model_tests.checks import run_checks
 from model_tests.compare import Comparison, compare
 from model_tests.config import JudgeConfig
@@ -58,19 +61,23 @@ class Checked(list):
 class SandboxPool:
     """Sandboxes started ahead of requests (their imports take seconds). Every sandbox is
     spawned from one long-lived thread: a sandbox dies with the thread that started it
-    (``PR_SET_PDEATHSIG``), and a worker thread may not live as long as a spare."""
+    (``PR_SET_PDEATHSIG``), and a worker thread may not live as long as a spare. Each
+    sandbox gets a cgroup of its own where ``cgroups`` (default: detected) can make one."""
 
     def __init__(self, isolation: Isolation, limits: Limits | None = None,
-                 env: dict[str, str] | None = None, spares: int = 2) -> None:
+                 env: dict[str, str] | None = None, spares: int = 2,
+                 cgroups: Cgroups | None = None) -> None:
         self.isolation, self.limits = isolation, limits or Limits()
         self.env, self.spares = env, spares
+        self.cgroups = cgroups if cgroups is not None else detect_cgroups()
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="sandbox-spawner")
         self._ready: list[Sandbox] = []
         self._lock = threading.Lock()
         self.started = 0
 
     def _start(self) -> Sandbox:
-        sandbox = self._spawner.submit(Sandbox, self.isolation, self.limits, self.env).result()
+        sandbox = self._spawner.submit(Sandbox, self.isolation, self.limits, self.env,
+                                       self.cgroups).result()
         self.started += 1
         return sandbox
 
@@ -81,9 +88,27 @@ class SandboxPool:
             while len(self._ready) < self.spares:
                 self._ready.append(self._start())
 
-    def take(self) -> Sandbox:
-        """A started sandbox. Every spare has finished its imports when this returns: a
-        spare still importing beside a model's checks would slow its measured latency."""
+    def describe_limits(self) -> str:
+        """``limits: cgroup v1 (memory ... MiB, pids ...)`` or ``limits: per-process only
+        (no writable cgroup: why)``: what ``podium worker`` says at start."""
+        return self.cgroups.describe(self.limits.cgroup())
+
+    def take(self, overrides: dict | None = None) -> Sandbox:
+        """A started sandbox, with the cgroup limits ``overrides`` (a model's policy) over
+        the pool's. Every spare has finished its imports when this returns: a spare still
+        importing beside a model's checks would slow its measured latency."""
+        sandbox = self._take()
+        if overrides and sandbox.cgroup is not None:
+            limits = dataclasses.replace(self.limits.cgroup(), **overrides)
+            try:
+                sandbox.restrict(limits)
+            except CgroupError as exc:
+                sandbox.remove()
+                raise CheckRunError(f"the model's sandbox_limits could not be applied: "
+                                    f"{exc.strerror}", transient=False) from None
+        return sandbox
+
+    def _take(self) -> Sandbox:
         with self._lock:
             ready = []
             for sandbox in self._ready:
@@ -180,7 +205,7 @@ class SandboxGates:
             holdout = self._holdout(cfg, info.run_id)
         except holdouts.RunHoldoutMissing as exc:  # the version's fault: its checks fail
             missing = str(exc)
-        model = self._start(info, f"{info.name} v{info.version}")
+        model = self._start(info, f"{info.name} v{info.version}", cfg)
         try:
             m = self._under_test(info, model, holdout, missing)
             results = Checked(run_checks(m, cfg.thresholds))
@@ -209,7 +234,7 @@ class SandboxGates:
         if todo:
             with ThreadPoolExecutor(len(todo)) as run:  # both models score at once
                 futures = {who: run.submit(self._score, v, f"the {who} v{v.version}",
-                                           holdout.frame)
+                                           holdout.frame, cfg)
                            for who, v in todo.items()}
                 for who, future in futures.items():
                     scores[who] = future.result()
@@ -256,8 +281,8 @@ class SandboxGates:
         a sandbox under the model's policy (the scheduled drift job: model code never runs
         in the worker). CheckRunError when it cannot be scored."""
         info = version_info(model_uri, self._client())
-        self._config(info.name or "")
-        return self._score(info, f"{info.name} v{info.version}", frame)
+        cfg = self._config(info.name or "")
+        return self._score(info, f"{info.name} v{info.version}", frame, cfg)
 
     def release(self) -> None:
         """The job is done: drop its holdouts and start the spares it used up again (the
@@ -279,6 +304,12 @@ class SandboxGates:
                 f"the policy requires the bubblewrap sandbox for {name} (sandbox: required) "
                 f"and this worker has {self.pool.isolation.describe()}: model code was not "
                 "run", transient=False)
+        if (cfg.sandbox_required and not self.pool.cgroups.available
+                and not cfg.accept_per_process_limits):
+            raise CheckRunError(
+                f"the policy requires a sandbox cgroup for {name} (sandbox: required) and "
+                f"this worker has {self.pool.describe_limits()}: model code was not run "
+                "(sandbox_limits.accept_per_process: true accepts that)", transient=False)
         return cfg
 
     def _holdout(self, cfg: JudgeConfig, run_id: str | None) -> holdouts.Holdout:
@@ -302,12 +333,13 @@ class SandboxGates:
         with self._lock:
             return self._files.get((info.name, str(info.version), info.source))
 
-    def _start(self, info: VersionInfo, label: str) -> SandboxedModel:
-        """A sandbox holding the version's files (downloaded by Podium), and their digest
-        (``model.sha256``) computed by Podium before any model code runs."""
+    def _start(self, info: VersionInfo, label: str, cfg: JudgeConfig) -> SandboxedModel:
+        """A sandbox holding the version's files (downloaded by Podium), under the model's
+        own cgroup limits, and their digest (``model.sha256``) computed by Podium before any
+        model code runs."""
         import mlflow
 
-        model = SandboxedModel(self.pool.take, label)
+        model = SandboxedModel(lambda: self.pool.take(cfg.sandbox_limits), label)
         try:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=info.source, dst_path=str(model.sandbox.inputs / "download"),
@@ -338,8 +370,8 @@ class SandboxGates:
             None if holdout is None else holdout.labels, holdout_error=missing,
             signature=signature_of(model.files))
 
-    def _score(self, info: VersionInfo, label: str, frame) -> np.ndarray:
-        model = self._start(info, label)
+    def _score(self, info: VersionInfo, label: str, frame, cfg: JudgeConfig) -> np.ndarray:
+        model = self._start(info, label, cfg)
         try:
             model.load()
             return model.predict(frame)

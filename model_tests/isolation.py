@@ -19,14 +19,16 @@ Python), so Podium never loads one in its own process. Three levels, strongest f
 
 At every level: an environment built from an allow-list (never Podium's), address-space,
 CPU-time and file-size limits, a wall-clock deadline on every call, and the whole process
-group (with bubblewrap: the whole PID namespace) killed at the end.
+group (with bubblewrap: the whole PID namespace) killed at the end. Where this machine lets
+Podium make one (``cgroups.py``), every sandbox runs in a cgroup of its own: a memory
+maximum, a process maximum and a CPU share for all of its processes together; a limit the
+model hits is its failure, named (``SandboxLimit``), and whatever is left in the cgroup is
+killed and the cgroup removed with the sandbox.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import json
 import logging
 import os
@@ -35,28 +37,33 @@ import resource
 import select
 import shutil
 import signal
-import site
 import subprocess
-import sys
-import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from model_tests.cgroups import Cgroup, CgroupError, CgroupLimits, Cgroups
+from model_tests.levels import (  # noqa: F401 (the level machinery, re-exported)
+    BASE_ENV,
+    CHILD,
+    LEVELS,
+    PR_SET_DUMPABLE,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_PDEATHSIG,
+    ROOT_NAMESPACES,
+    Isolation,
+    _bwrap_args,
+    _libc,
+    _python_argv,
+    _root_namespaces,
+    _site_packages,
+    detect,
+    harden_process,
+)
 from model_tests.sandbox_child import HEADER, MAX_MESSAGE
 
 log = logging.getLogger(__name__)
-
-CHILD = Path(__file__).with_name("sandbox_child.py")
-LEVELS = ("bwrap", "user", "process")
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
-# What model code may see of the environment: nothing of Podium's, no credentials.
-BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "USER": "model",
-            "LOGNAME": "model", "MLFLOW_DISABLE_ENV_MANAGER_CONDA_WARNING": "true",
-            "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
 
 class SandboxError(Exception):
@@ -83,6 +90,10 @@ class SandboxTimeout(SandboxError):
     """A call passed its deadline; the sandbox was killed."""
 
 
+class SandboxLimit(SandboxError):
+    """The model's processes hit the sandbox cgroup's memory or process limit."""
+
+
 @dataclass(frozen=True)
 class Limits:
     memory_mb: int = 4096
@@ -91,173 +102,39 @@ class Limits:
     file_mb: int = 256
     tmp_mb: int = 256  # the sandbox's in-memory /tmp and /dev/shm (bwrap)
     start_timeout_s: float = 120.0
+    # the sandbox's cgroup (all of its processes together); None: memory_mb
+    total_memory_mb: int | None = None
+    pids: int = 256
+    cpu_shares: int = 512
 
-
-@dataclass(frozen=True)
-class Isolation:
-    """The isolation in force and why (``podium serve`` prints ``describe()``)."""
-
-    level: str
-    why: str
-    user: str | None = None
-
-    @property
-    def strong(self) -> bool:
-        return self.level == "bwrap"
-
-    def describe(self) -> str:
-        return f"model code isolation: {self.level} ({self.why})"
-
-
-# --- choosing the level --------------------------------------------------------------------
-
-def _libc():
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def harden_process() -> bool:
-    """``PR_SET_DUMPABLE=0`` for Podium's own process: another process of the same user can
-    no longer read its ``/proc/<pid>/environ`` (the secrets) nor ptrace it."""
-    if not sys.platform.startswith("linux"):
-        return False
-    return _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
-
-
-@functools.lru_cache(maxsize=8)
-def detect(mode: str = "auto", user: str = "nobody") -> Isolation:
-    """The isolation ``mode`` gives on this machine (``auto``: the strongest that works).
-    A mode that cannot work here falls back to the next level, and says why."""
-    if mode not in ("auto", *LEVELS):
-        raise ValueError(f"unknown isolation {mode!r} (auto, {', '.join(LEVELS)})")
-    notes = []
-    if mode in ("auto", "bwrap"):
-        problem = _bwrap_problem()
-        if problem is None:
-            return Isolation("bwrap", "bubblewrap: no network, own PID and user namespace, "
-                                      "read-only files")
-        notes.append(problem)
-    if mode in ("auto", "bwrap", "user"):
-        problem = _user_problem(user)
-        if problem is None:
-            return Isolation("user", "; ".join(notes + [f"runs as {user}; network not "
-                                                        "isolated"]), user=user)
-        notes.append(problem)
-    if _root_namespaces():
-        return Isolation("process", "; ".join(notes + [
-            "same user as Podium (root): own PID and network namespace, no capabilities; "
-            "files root owns stay readable and writable"]))
-    return Isolation("process", "; ".join(notes + ["same user as Podium: allow-listed "
-                                                   "environment and limits only"]))
-
-
-def _bwrap_problem() -> str | None:
-    exe = shutil.which("bwrap")
-    if exe is None:
-        return "bubblewrap is not installed (apt-get install bubblewrap)"
-    try:
-        out = subprocess.run([exe, *_bwrap_args(Path(tempfile.gettempdir())), "--",
-                              *_python_argv(), "-c", "pass"],
-                             capture_output=True, timeout=30, env=dict(BASE_ENV))
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"bubblewrap does not run here: {exc}"
-    if out.returncode != 0:
-        first = (out.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
-        return f"bubblewrap does not run here: {first[:200]}"
-    return None
-
-
-ROOT_NAMESPACES = ["unshare", "--pid", "--fork", "--kill-child", "--net", "--mount-proc",
-                   "setpriv", "--bounding-set", "-all", "--inh-caps", "-all",
-                   "--no-new-privs"]
-
-
-@functools.lru_cache(maxsize=1)
-def _root_namespaces() -> tuple[str, ...]:
-    """For the same-user level when Podium runs as root: the child in its own PID namespace
-    (a ``setsid`` grandchild dies with it; ``/proc`` shows only the sandbox) and network
-    namespace, without any capability (root's ptrace right would read the worker's memory).
-    Empty when util-linux's ``unshare`` / ``setpriv`` cannot do it here."""
-    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")):
-        return ()
-    try:
-        out = subprocess.run([*ROOT_NAMESPACES, "true"], capture_output=True, timeout=30,
-                             env=dict(BASE_ENV))
-    except (OSError, subprocess.TimeoutExpired):
-        return ()
-    return tuple(ROOT_NAMESPACES) if out.returncode == 0 else ()
-
-
-def _user_problem(user: str) -> str | None:
-    if os.geteuid() != 0:
-        return "not root, so no separate user"
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        return f"no user {user!r}"
-    if entry.pw_uid == 0:
-        return f"{user!r} is root"
-    try:
-        out = subprocess.run([*_python_argv(), "-c", "pass"], capture_output=True,
-                             timeout=30, env=dict(BASE_ENV), user=entry.pw_uid,
-                             group=entry.pw_gid, extra_groups=[], cwd="/")
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{user} cannot run Python: {exc}"
-    if out.returncode != 0:
-        return (f"{user} cannot run the Python installation at {sys.base_prefix} "
-                "(a directory on its path is not readable by others)")
-    return None
-
-
-def _site_packages() -> list[str]:
-    paths = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
-    with contextlib.suppress(AttributeError):
-        paths += site.getsitepackages()
-    return list(dict.fromkeys(p for p in paths if os.path.isdir(p)))
-
-
-def _python_argv() -> list[str]:
-    return [sys.executable, "-I", "-S", "-B"]
-
-
-def _bwrap_args(inputs: Path, tmp_mb: int = 256) -> list[str]:
-    """The bubblewrap command line: what exists inside the sandbox, all of it read-only
-    except a private /tmp and /dev/shm of ``tmp_mb`` each (memory the address-space limit
-    does not count, so it is bounded here)."""
-    size = str(tmp_mb * 1024 * 1024)
-    # the private /tmp first: later mounts (the installation, the input directory) may live
-    # under the host's /tmp and must stay visible on top of it
-    args = ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--uid", "65534", "--gid", "65534",
-            "--size", size, "--tmpfs", "/tmp",  # noqa: S108 (the sandbox's own)
-            "--ro-bind", "/usr", "/usr"]
-    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-        if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            args += ["--ro-bind", top, top]
-    mounts = {sys.base_prefix, sys.prefix, str(Path(sys.executable).resolve().parent.parent),
-              *_site_packages()}
-    for path in sorted(mounts):
-        if path and not path.startswith("/usr/") and os.path.isdir(path):
-            args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev",
-             "--size", size, "--tmpfs", "/dev/shm",  # noqa: S108 (the sandbox's own)
-             "--ro-bind", str(CHILD), "/podium/sandbox_child.py",
-             "--ro-bind", str(inputs), str(inputs), "--remount-ro", "/",
-             "--chdir", "/tmp"]  # noqa: S108
-    return args
+    def cgroup(self) -> CgroupLimits:
+        return CgroupLimits(memory_mb=self.total_memory_mb or self.memory_mb,
+                            pids=self.pids, cpu_shares=self.cpu_shares)
 
 
 # --- one sandbox ---------------------------------------------------------------------------
 
-def _limit(limits: Limits, no_new_privs: bool):
+def _limit(limits: Limits, no_new_privs: bool, join: tuple[str, ...] = (),
+           user: tuple[int, int] | None = None, nproc: int | None = None):
     def preexec() -> None:  # in the child, before exec: only syscalls
+        for procs in join:  # its cgroup, before it runs anything of its own
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
         mem = limits.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 5))
         size = limits.file_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if nproc is not None:  # every process of the user counts (never root's)
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        if user is not None:  # after joining the cgroup (root's right), before the rest
+            os.setgroups([])
+            os.setgid(user[1])
+            os.setuid(user[0])
         libc = _libc()
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if no_new_privs:
@@ -270,16 +147,21 @@ class Sandbox:
     inside) and a process that warms up and then answers ``load`` and ``predict``."""
 
     def __init__(self, isolation: Isolation, limits: Limits | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, cgroups: Cgroups | None = None) -> None:
         self.isolation, self.limits = isolation, limits or Limits()
         limits = self.limits
+        try:
+            self.cgroup = Cgroup(cgroups, limits.cgroup()) if cgroups and cgroups.available \
+                else None
+        except CgroupError as exc:
+            raise SandboxDied(f"the sandbox could not start: {exc.strerror}") from None
         self.root = Path(tempfile.mkdtemp(prefix="podium-sandbox-"))
         self.inputs = self.root / "inputs"
         self.inputs.mkdir()
         work = self.root / "work"
         work.mkdir()
         environ = {**BASE_ENV, **(env or {})}
-        kwargs: dict = {}
+        user = None
         if isolation.level == "bwrap":
             private = "/tmp"  # noqa: S108 (the sandbox's own tmpfs)
             environ.update(HOME=private, TMPDIR=private, MPLCONFIGDIR=private)
@@ -298,14 +180,23 @@ class Sandbox:
                 os.chmod(self.inputs, 0o755)  # noqa: S103
                 os.chown(work, entry.pw_uid, entry.pw_gid)
                 os.chmod(work, 0o700)
-                kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
+                user = (entry.pw_uid, entry.pw_gid)
         self.stderr_path = self.root / "stderr.log"
-        with open(self.stderr_path, "wb") as stderr:
-            self.proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                env=environ, cwd=str(work), start_new_session=True, close_fds=True,
-                preexec_fn=_limit(limits, no_new_privs=isolation.level != "bwrap"),
-                **kwargs)
+        # RLIMIT_NPROC where it applies (not root) and no cgroup counts this sandbox alone
+        nproc = limits.pids if user is not None and self.cgroup is None else None
+        preexec = _limit(limits, no_new_privs=isolation.level != "bwrap", user=user,
+                         join=self.cgroup.procs_files if self.cgroup else (), nproc=nproc)
+        try:
+            with open(self.stderr_path, "wb") as stderr:
+                self.proc = subprocess.Popen(
+                    argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                    env=environ, cwd=str(work), start_new_session=True, close_fds=True,
+                    preexec_fn=preexec)
+        except BaseException:
+            if self.cgroup is not None:
+                self.cgroup.remove()
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
         self._ready = False
         self._max = MAX_MESSAGE
         self._buffer = b""
@@ -341,10 +232,35 @@ class Sandbox:
         self.warm_s = hello.get("warm_s")
         self._ready = True
 
+    def restrict(self, limits: CgroupLimits) -> None:
+        """The cgroup limits of one model (its policy's ``sandbox_limits``) on a started
+        sandbox; CgroupError when it already holds more memory than they allow."""
+        if self.cgroup is not None and limits != self.cgroup.limits:
+            try:
+                self.cgroup.set_limits(limits)
+            except OSError as exc:
+                raise CgroupError(exc.errno, f"cannot apply {limits.describe()}: "
+                                  f"{exc.strerror}") from None
+
     def call(self, op: str, timeout_s: float | None = None, max_bytes: int = 1 << 20,
              **args) -> tuple[dict, float]:
         """Send one request and wait for its reply: (reply, seconds the call took). A reply
-        longer than ``max_bytes`` is not a reply (Podium never holds more than it asked for)."""
+        longer than ``max_bytes`` is not a reply (Podium never holds more than it asked for).
+        A failure after the model hit a cgroup limit names the limit."""
+        before = self.cgroup.usage() if self.cgroup is not None else None
+        try:
+            return self._call(op, timeout_s, max_bytes, args)
+        except SandboxError as exc:
+            hit = self.cgroup.exceeded(before) if self.cgroup is not None else None
+            if hit is None:
+                raise
+            if isinstance(exc, ModelFailed):
+                raise ModelFailed(f"{hit}: {exc.reason}"[:1000], exc.kinds) from None
+            self.close()
+            raise SandboxLimit(f"{op}: {hit} ({exc.reason})"[:1000]) from None
+
+    def _call(self, op: str, timeout_s: float | None, max_bytes: int,
+              args: dict) -> tuple[dict, float]:
         self.ready()
         self._max = min(max_bytes, MAX_MESSAGE)
         data = json.dumps({"op": op, **args}).encode()
@@ -433,12 +349,16 @@ class Sandbox:
         if self.proc.returncode is not None:  # stragglers of the group that outlived it
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.cgroup is not None:  # and of the cgroup (a setsid() grandchild too)
+            self.cgroup.kill()
         for stream in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):
                 stream.close()
 
     def remove(self) -> None:
         self.close()
+        if self.cgroup is not None:
+            self.cgroup.remove()
         shutil.rmtree(self.root, ignore_errors=True)
 
     @property

@@ -21,8 +21,8 @@ error, and so is ``comparison.seed`` (the bootstrap seed is derived from the inp
 The holdout the judge scores both models on: ``holdout`` (a local file must exist; a URI is
 kept as written), pinned by ``holdout_sha256`` (pinning nothing is an error; a local file
 without a pin is a warning that shows its digest). ``allow_run_holdout`` (demos only) lets a
-challenger's own logged holdout judge it, and ``sandbox`` says whether model code must run
-under bubblewrap.
+challenger's own logged holdout judge it, ``sandbox`` says whether model code must run
+under bubblewrap, and ``sandbox_limits`` what its sandbox may hold (its cgroup).
 
 People: ``people.<name>`` lists the identities a person uses (``slack``, ``cli``, ``api``,
 ``ui``, ``mlflow``, ``gitlab``; each a string or a list); ``approval.approvers`` names people.
@@ -327,6 +327,20 @@ class Monitoring:
 
 
 @dataclass(frozen=True)
+class SandboxLimits(_AsDict):
+    memory_mb: int | None = _k("int", None, "memory all of the model's sandbox processes may "
+                               "hold together, MiB (null: PODIUM_SANDBOX_MEMORY_MB)",
+                               lo=256, hi=1 << 20, optional=True)
+    pids: int | None = _k("int", None, "processes and threads the model's sandbox may hold "
+                          "(null: PODIUM_SANDBOX_PIDS)", lo=16, hi=65536, optional=True)
+    cpu_shares: int | None = _k("int", None, "CPU share of the model's sandbox (null: "
+                                "PODIUM_SANDBOX_CPU_SHARES)", lo=2, hi=262144, optional=True)
+    accept_per_process: bool = _k("bool", False, "with sandbox: required, run model code even "
+                                  "where no cgroup can be made (each process limited, not "
+                                  "their sum: a model that forks takes more)")
+
+
+@dataclass(frozen=True)
 class ModelPolicy:
     """Everything the policy says about one registered model (frozen, built at load)."""
 
@@ -343,6 +357,8 @@ class ModelPolicy:
                       "under the bubblewrap sandbox, else the request fails; preferred: the "
                       "strongest isolation this machine has (the weaker levels do not stop a "
                       "hostile model: docs/architecture.md, threat model)")
+    sandbox_limits: SandboxLimits = _sub(SandboxLimits, "what the model's sandbox may hold "
+                                         "(its cgroup), over the PODIUM_SANDBOX_* settings")
     id_column: str = _k("str", "customerID", "the column that identifies a row (customer): "
                         "the comparison refuses holdout rows that trained either model")
     checks: Checks = _sub(Checks, "thresholds of the model-quality checks")
@@ -781,13 +797,18 @@ def _deprecated(ctx: _Ctx, old: _Old, key: str, value: Any, spec: Mapping[str, A
 def _range_text(meta: Mapping[str, Any]) -> str:
     lo, hi = meta["lo"], meta["hi"]
     if lo is not None and hi is not None:
-        return (f" in {'(' if meta['lo_open'] else '['}{lo:g}, {hi:g}"
+        return (f" in {'(' if meta['lo_open'] else '['}{_num(lo)}, {_num(hi)}"
                 f"{')' if meta['hi_open'] else ']'}")
     if lo is not None:
-        return f" {'>' if meta['lo_open'] else '>='} {lo:g}"
+        return f" {'>' if meta['lo_open'] else '>='} {_num(lo)}"
     if hi is not None:
-        return f" {'<' if meta['hi_open'] else '<='} {hi:g}"
+        return f" {'<' if meta['hi_open'] else '<='} {_num(hi)}"
     return ""
+
+
+def _num(x: float) -> str:
+    """A bound as written (1048576, not 1.04858e+06)."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 def _in_range(x: float, meta: Mapping[str, Any]) -> bool:

@@ -24,9 +24,10 @@ from webhook_server.sources.slack import SlackSource
 from webhook_server.store import Store
 
 if TYPE_CHECKING:
+    from model_tests.cgroups import Cgroups
     from model_tests.config import JudgeConfig
     from model_tests.gates import SandboxGates, SandboxPool
-    from model_tests.isolation import Isolation
+    from model_tests.isolation import Isolation, Limits
     from webhook_server.gitlab import GitLabSender
     from webhook_server.notify.sender import SlackSender
     from webhook_server.notify.slack import SlackBot
@@ -102,14 +103,27 @@ class Services:
     @cached_property
     def sandboxes(self) -> SandboxPool:
         from model_tests.gates import SandboxPool
-        from model_tests.isolation import Limits
 
         s = self.settings
         env = {name: os.environ[name] for name in s.sandbox_env_names() if name in os.environ}
-        return SandboxPool(self.isolation, Limits(memory_mb=s.sandbox_memory_mb,
-                                                  cpu_s=s.sandbox_cpu_s,
-                                                  timeout_s=s.sandbox_timeout_s),
-                           env=env, spares=s.sandbox_spares)
+        return SandboxPool(self.isolation, self.sandbox_limits(), env=env,
+                           spares=s.sandbox_spares, cgroups=self.cgroups)
+
+    def sandbox_limits(self) -> Limits:
+        from model_tests.isolation import Limits
+
+        s = self.settings
+        return Limits(memory_mb=s.sandbox_memory_mb, cpu_s=s.sandbox_cpu_s,
+                      timeout_s=s.sandbox_timeout_s, pids=s.sandbox_pids,
+                      cpu_shares=s.sandbox_cpu_shares)
+
+    @cached_property
+    def cgroups(self) -> Cgroups:
+        """Where each sandbox's cgroup is made, or why none can be (``podium worker`` says
+        which at start)."""
+        from model_tests.cgroups import detect
+
+        return detect(self.settings.sandbox_cgroup_root)
 
     def judge_config(self, model: str) -> JudgeConfig:
         from model_tests.config import from_policy

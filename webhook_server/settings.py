@@ -188,8 +188,21 @@ class Settings:
         "Isolation of model code: auto (bubblewrap if it works here, else a separate user "
         "when root, else process), bwrap, user, process (weakest).", choices=SANDBOXES)
     sandbox_memory_mb: int = _var(
-        "PODIUM_SANDBOX_MEMORY_MB", 4096, "Address-space limit of a model's sandbox, MB.",
-        lo=256)
+        "PODIUM_SANDBOX_MEMORY_MB", 4096,
+        "Memory limit of a model's sandbox, MB: each process's address space and, in the "
+        "sandbox's cgroup, all of its processes together (no swap).", lo=256, hi=1 << 20)
+    sandbox_pids: int = _var(
+        "PODIUM_SANDBOX_PIDS", 256,
+        "Most processes and threads a model's sandbox may hold together (its cgroup).",
+        lo=16, hi=65536)
+    sandbox_cpu_shares: int = _var(
+        "PODIUM_SANDBOX_CPU_SHARES", 512,
+        "CPU share of a model's sandbox under contention (cgroup cpu.shares: 1024 is an "
+        "ordinary process's).", lo=2, hi=262144)
+    sandbox_cgroup_root: str = _var(
+        "PODIUM_SANDBOX_CGROUP_ROOT", "/sys/fs/cgroup",
+        "Where the cgroup filesystems are mounted: each sandbox gets a cgroup of its own "
+        "below Podium's own; none writable: per-process limits only (said at start).")
     sandbox_cpu_s: int = _var(
         "PODIUM_SANDBOX_CPU_S", 600, "CPU-time limit of a model's sandbox, seconds.", lo=1)
     sandbox_timeout_s: float = _var(

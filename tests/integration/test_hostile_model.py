@@ -147,8 +147,8 @@ def test_a_poisoning_challenger_cannot_change_the_champions_comparison_scores(re
     scored = {}
     score = gates._score  # what each sandbox answered, as the comparison got it
 
-    def keep(info, label, holdout):
-        scored[label] = score(info, label, holdout)
+    def keep(info, label, holdout, cfg):
+        scored[label] = score(info, label, holdout, cfg)
         return scored[label]
     gates._score = keep
     result = gates.compare(name, poison, champion)  # both models score at once

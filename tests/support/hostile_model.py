@@ -29,6 +29,12 @@ Modes (what ``load_context`` / ``predict`` do):
 - ``fill``: ``predict`` writes up to ``fill_mb`` MB of files into each of ``fill_dirs``
   (``/tmp``, ``/dev/shm``, ``/``: in bubblewrap each a tmpfs, that is memory), reports how
   much each took, returns scores.
+- ``forkbomb``: ``predict`` forks up to ``forks`` children in a bounded loop; each waits
+  (``hold_s`` at most) and exits. A fork that fails (the process limit) is raised after a
+  ``HOSTILE-REPORT`` of how many were made.
+- ``memhog``: ``predict`` forks ``children`` children that each fill ``child_mb`` MiB (every
+  page touched) and hold it (``hold_s`` at most); a child that dies before saying it holds
+  its memory (killed by the memory limit) makes ``predict`` raise; else plausible scores.
 - ``poison``: ``predict`` tries to change the other model's scores: opens every other
   ``/proc/<pid>/mem`` for writing (nothing is written: the attempt is what is recorded),
   monkeypatches numpy and scikit-learn's metrics, writes into its own input directory
@@ -52,7 +58,7 @@ import sys
 import mlflow.pyfunc
 
 MODES = ("honest", "snoop", "fork", "oom", "loop", "garbage", "partial", "crash", "poison",
-         "fill")
+         "fill", "forkbomb", "memhog")
 GARBAGE = ("oversize", "not-json", "not-reply")
 REPORT = "HOSTILE-REPORT "
 GRANDCHILD = "HOSTILE-GRANDCHILD "
@@ -150,7 +156,8 @@ class HostileModel(mlflow.pyfunc.PythonModel):
                  host_path: str | None = None, tag: str = "x", raise_every: int = 0,
                  garbage: str = "oversize", setsid: bool = True,
                  targets: tuple = ("/tmp/podium-sandbox-*/inputs",),
-                 fill_mb: int = 0, fill_dirs: tuple = ("/tmp",)) -> None:
+                 fill_mb: int = 0, fill_dirs: tuple = ("/tmp",), forks: int = 200,
+                 children: int = 5, child_mb: int = 100, hold_s: float = 60.0) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         if garbage not in GARBAGE:
@@ -159,6 +166,8 @@ class HostileModel(mlflow.pyfunc.PythonModel):
         self.host_path, self.tag, self.raise_every = host_path, tag, raise_every
         self.garbage, self.setsid, self.targets = garbage, setsid, tuple(targets)
         self.fill_mb, self.fill_dirs = fill_mb, tuple(fill_dirs)
+        self.forks, self.children, self.child_mb = forks, children, child_mb
+        self.hold_s = hold_s
         self.calls = 0
 
     # --- the pyfunc interface --------------------------------------------------------------
@@ -208,6 +217,10 @@ class HostileModel(mlflow.pyfunc.PythonModel):
             return [0.99] * len(model_input)
         elif mode == "fill":
             self._report(f"fill{self.calls}", self._fill())
+        elif mode == "forkbomb":
+            self._forkbomb()
+        elif mode == "memhog":
+            self._memhog()
         return plausible_scores(model_input)
 
     # --- attacks -----------------------------------------------------------------------
@@ -360,6 +373,66 @@ class HostileModel(mlflow.pyfunc.PythonModel):
                     os.unlink(path)
             out[where] = {"written_mb": written, "error": error}
         return out
+
+    def _hold(self, fd: int) -> None:
+        """In a child: wait until ``fd`` (the parent's end) closes or ``hold_s`` passes,
+        then exit (bounded: a probe that escaped its limits still ends)."""
+        import select
+
+        try:
+            select.select([fd], [], [], self.hold_s)
+        finally:
+            os._exit(0)
+
+    def _forkbomb(self) -> None:
+        """Fork up to ``forks`` children (a bounded loop) that stay until ``hold_s``."""
+        r, w = os.pipe()
+        self._held = w  # kept open: the children wait on the read end
+        made = 0
+        try:
+            for _ in range(self.forks):
+                if os.fork() == 0:
+                    os.close(w)
+                    self._hold(r)
+                made += 1
+        except OSError as exc:
+            self._report(f"forkbomb{self.calls}", {"forked": made, "error": repr(exc)})
+            raise
+        self._report(f"forkbomb{self.calls}", {"forked": made, "error": None})
+
+    def _memhog(self) -> None:
+        """``children`` children that each fill and hold ``child_mb`` MiB."""
+        import select
+        import time
+
+        acks, done = os.pipe()
+        hold_r, hold_w = os.pipe()
+        self._held = hold_w
+        pids = []
+        for _ in range(self.children):
+            pid = os.fork()
+            if pid == 0:
+                os.close(acks)
+                os.close(hold_w)
+                hog = b"\x01" * (self.child_mb << 20)  # every page written
+                os.write(done, b"+")
+                self._hold(hold_r)
+                del hog
+            pids.append(pid)
+        os.close(done)
+        held, died = 0, {}
+        deadline = time.monotonic() + self.hold_s
+        while held + len(died) < len(pids) and time.monotonic() < deadline:
+            if select.select([acks], [], [], 0.1)[0]:
+                held += len(os.read(acks, 64))
+            for pid in pids:
+                if pid not in died and os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    died[pid] = "exited"
+        os.close(acks)
+        self._report(f"memhog{self.calls}", {"held": held, "died": len(died)})
+        if held < len(pids):
+            raise RuntimeError(f"only {held} of {len(pids)} children hold "
+                               f"{self.child_mb} MiB")
 
     def _report(self, when: str, loot: dict) -> None:
         print(REPORT + json.dumps({"when": when, "mode": self.mode, **loot}, default=str),

@@ -747,3 +747,42 @@ def test_an_inconclusive_comparison_may_wait_for_a_person_only_when_someone_may_
                      "models:\n  churn: {comparison: {min_rows: 5}}\n", tmp_path)
     assert found == [f"{tmp_path}/podium.yaml:3: default.comparison.inconclusive: "
                      "approval but nobody may approve (no approvers, no slack_usergroup)"]
+
+
+# --- sandbox_limits: what a model's sandbox may hold (its cgroup) ----------------------------
+
+def test_sandbox_limits_reach_the_judge_over_the_settings_and_per_model(tmp_path):
+    from model_tests.config import from_policy
+
+    path = tmp_path / "podium.yaml"
+    path.write_text("default:\n  sandbox_limits: {pids: 128}\nmodels:\n  big:\n"
+                    "    sandbox_limits: {memory_mb: 8192, cpu_shares: 256}\n"
+                    "  anywhere:\n    sandbox_limits: {accept_per_process: true}\n")
+    policy = load_policy(path)
+    big = from_policy(policy.for_model("big"))
+    assert big.sandbox_limits == {"memory_mb": 8192, "pids": 128, "cpu_shares": 256}
+    assert big.accept_per_process_limits is False
+    other = from_policy(policy.for_model("other"))
+    assert other.sandbox_limits == {"pids": 128}  # the rest: the PODIUM_SANDBOX_* settings
+    assert from_policy(policy.for_model("anywhere")).accept_per_process_limits is True
+    assert from_policy(load_policy(None).for_model("x")).sandbox_limits == {}
+
+
+def test_bad_sandbox_limits_are_refused_on_their_lines(tmp_path):
+    found = problems("default:\n  sandbox: required\n  sandbox_limits:\n    memory_mb: 100\n"
+                     "    pids: many\n    cpu_shares: 0\n    accept_per_process: yes please\n"
+                     "models:\n  churn:\n    sandbox_limits:\n      memroy_mb: 512\n"
+                     "  fraud:\n    sandbox_limits: 512\n", tmp_path)
+    where = f"{tmp_path}/podium.yaml"
+    assert found == [
+        f"{where}:4: default.sandbox_limits.memory_mb: expected a whole number in "
+        "[256, 1048576], got 100",
+        f"{where}:5: default.sandbox_limits.pids: expected a whole number in [16, 65536], "
+        "got 'many'",
+        f"{where}:6: default.sandbox_limits.cpu_shares: expected a whole number in "
+        "[2, 262144], got 0",
+        f"{where}:7: default.sandbox_limits.accept_per_process: expected true or false, got "
+        "'yes please'",
+        f"{where}:11: models.churn.sandbox_limits.memroy_mb: unknown key (expected one of "
+        "accept_per_process, cpu_shares, memory_mb, pids); did you mean 'memory_mb'?",
+        f"{where}:13: models.fraud.sandbox_limits: expected a mapping, got 512"]

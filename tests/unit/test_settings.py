@@ -255,3 +255,21 @@ def test_the_sandbox_settings_are_listed_by_podium_config():
     assert {"PODIUM_SANDBOX", "PODIUM_SANDBOX_MEMORY_MB", "PODIUM_SANDBOX_CPU_S",
             "PODIUM_SANDBOX_TIMEOUT", "PODIUM_SANDBOX_USER", "PODIUM_SANDBOX_ENV",
             "PODIUM_SANDBOX_SPARES"} <= declared
+
+
+def test_the_sandbox_cgroup_settings_are_read_and_bounded():
+    s = Settings.from_env({"PODIUM_SANDBOX_PIDS": "128", "PODIUM_SANDBOX_CPU_SHARES": "256",
+                           "PODIUM_SANDBOX_CGROUP_ROOT": "/elsewhere"})
+    assert (s.sandbox_pids, s.sandbox_cpu_shares, s.sandbox_cgroup_root) == (
+        128, 256, "/elsewhere")
+    defaults = Settings()
+    assert (defaults.sandbox_memory_mb, defaults.sandbox_pids, defaults.sandbox_cpu_shares,
+            defaults.sandbox_cgroup_root) == (4096, 256, 512, "/sys/fs/cgroup")
+    with pytest.raises(SettingsError, match=r"^PODIUM_SANDBOX_PIDS='4' is out of range: "
+                                            r"expected >= 16 and <= 65536$"):
+        Settings.from_env({"PODIUM_SANDBOX_PIDS": "4"})
+    with pytest.raises(SettingsError, match=r"^PODIUM_SANDBOX_CPU_SHARES='lots' is not a valid "
+                                            r"int$"):
+        Settings.from_env({"PODIUM_SANDBOX_CPU_SHARES": "lots"})
+    assert {"PODIUM_SANDBOX_PIDS", "PODIUM_SANDBOX_CPU_SHARES",
+            "PODIUM_SANDBOX_CGROUP_ROOT"} <= {env for env, _, _ in describe()}

@@ -157,16 +157,36 @@ def _isolation(settings: Settings, command: str, jobs: bool) -> None:
 
     iso = detect(settings.sandbox, settings.sandbox_user)
     click.echo(f"{command}: {iso.describe()}", err=True)
-    if iso.strong:
+    cgroups = _limits(settings, command)
+    if iso.strong and cgroups.available:
         return
     policy = load_policy(settings.policy_path, warn=False)
-    scopes = [f"models.{name}" for name, mp in policy.models.items() if mp.sandbox == "required"]
+    scopes = [(f"models.{name}", mp) for name, mp in policy.models.items()
+              if mp.sandbox == "required"]
     if policy.default.sandbox == "required":
-        scopes.insert(0, "default")
-    if scopes:
+        scopes.insert(0, ("default", policy.default))
+    if scopes and not iso.strong:
         click.echo(f"{command}: warning: the policy requires the bubblewrap sandbox "
-                   f"({', '.join(scopes)}: sandbox: required); their requests will fail "
-                   "here until bubblewrap works (apt-get install bubblewrap)", err=True)
+                   f"({', '.join(s for s, _ in scopes)}: sandbox: required); their requests "
+                   "will fail here until bubblewrap works (apt-get install bubblewrap)",
+                   err=True)
+    refused = [s for s, mp in scopes if not mp.sandbox_limits.accept_per_process]
+    if refused and not cgroups.available:
+        click.echo(f"{command}: warning: the policy requires a sandbox cgroup "
+                   f"({', '.join(refused)}: sandbox: required); their requests will fail "
+                   "here unless sandbox_limits.accept_per_process: true", err=True)
+
+
+def _limits(settings: Settings, command: str):
+    """Say what bounds all of a sandbox's processes together: its cgroup, or nothing."""
+    from model_tests.cgroups import CgroupLimits
+    from model_tests.cgroups import detect as detect_cgroups
+
+    cgroups = detect_cgroups(settings.sandbox_cgroup_root)
+    limits = CgroupLimits(memory_mb=settings.sandbox_memory_mb, pids=settings.sandbox_pids,
+                          cpu_shares=settings.sandbox_cpu_shares)
+    click.echo(f"{command}: {cgroups.describe(limits)}", err=True)
+    return cgroups
 
 
 def _check_start(settings: Settings, command: str) -> None:

@@ -38,7 +38,7 @@ def judge(monkeypatch):
     g._overlap = lambda *args: None
     g.scored = Counter()
 
-    def score(v, label, frame):
+    def score(v, label, frame, cfg):
         g.scored[v.version] += 1
         return np.clip(LABELS * 0.6 + rng.random(ROWS) * 0.4, 0, 1)
     g._score = score
