@@ -65,6 +65,8 @@ class Request:
     evidence: str | None = None  # JSON text as stored; parsed: evidence_json()
     created_at: datetime
     updated_at: datetime
+    model_sha256: str | None = None  # digest of the model files that were judged
+    requesters: str | None = None  # JSON list: identities the registry names (unauthenticated)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Request:
