@@ -262,9 +262,13 @@ class Settings:
         return not self.ui_secret
 
     def secrets(self) -> list[str]:
-        """Values that must never reach a log line or a child process."""
+        """Values that must never reach a log line, a message or a child process: every
+        secret setting, each API token, and the passwords in the database and tracking
+        URLs (webhook_server/scrub.py scrubs them from model and user text)."""
         found = [getattr(self, f.name) for f in dataclasses.fields(self)
                  if f.metadata["secret"] and getattr(self, f.name)]
+        for url in (self.database_url, self.mlflow_tracking_uri):
+            found += _url_password(url)
         return list(dict.fromkeys([*found, *self.api_tokens()]))
 
     def refusals(self) -> list[str]:
@@ -276,6 +280,17 @@ class Settings:
                        "not: set the workspace id (T...) so clicks from any other workspace "
                        "are refused")
         return out
+
+
+def _url_password(url: str | None) -> list[str]:
+    """The password of ``scheme://user:password@host/...``, as written and decoded."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url or "").password
+    except ValueError:
+        return []
+    return list(dict.fromkeys([password, unquote(password)])) if password else []
 
 
 def _not_a_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
