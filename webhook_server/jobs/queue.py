@@ -248,3 +248,11 @@ def list_jobs(conn: Connection, *, state: str | None = None, limit: int = 100) -
 def job_state(conn: Connection, key: str) -> str | None:
     """The state of the job ``key`` (None when there is no such job)."""
     return conn.execute(select(jobs.c.state).where(jobs.c.key == key)).scalar()
+
+
+def settle_queued(conn: Connection, key: str) -> bool:
+    """Mark the job ``key`` done while no worker has claimed it yet (its work was done by
+    whoever queued it, e.g. a Reject click's modal opened within the request). False when a
+    worker holds it already, or it ended."""
+    return conn.execute(update(jobs).where(jobs.c.key == key, jobs.c.state == QUEUED).values(
+        state=DONE, last_error=None, updated_at=utcnow())).rowcount == 1
