@@ -179,6 +179,11 @@ class Settings:
         "PODIUM_APPROVAL_CHECK_INTERVAL", 60,
         "Seconds between two looks for approvals past the policy's expiry.",
         lo=0, lo_open=True)
+    prune_after_days: int = _var(
+        "PODIUM_PRUNE_AFTER_DAYS", 0,
+        "Once a day, prune deliveries, sent or dead notifications and finished jobs older "
+        "than this many days (`podium prune`; audit rows and the ledger are kept). 0: never.",
+        lo=0)
     # --- the alias that means "please promote me" -------------------------------------
     challenger_alias: str = _var(
         "PODIUM_CHALLENGER_ALIAS", "challenger", "Alias that requests Production when set.")
