@@ -184,6 +184,9 @@ class Settings:
         "Once a day, prune deliveries, sent or dead notifications and finished jobs older "
         "than this many days (`podium prune`; audit rows and the ledger are kept). 0: never.",
         lo=0)
+    max_input_bytes: int = _var(
+        "PODIUM_MAX_INPUT_BYTES", 16 << 30,
+        "Largest file `podium labels`, `score`, `drift` and `train` read (bytes).", lo=1)
     # --- the alias that means "please promote me" -------------------------------------
     challenger_alias: str = _var(
         "PODIUM_CHALLENGER_ALIAS", "challenger", "Alias that requests Production when set.")
