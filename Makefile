@@ -2,16 +2,18 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+LOCK   := requirements.lock
+STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 
-.PHONY: demo test drill lint bench clean
+.PHONY: demo test drill lint bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]'
+# the exact versions CI tested (requirements.lock) as constraints; setup.cfg keeps ranges
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml $(LOCK)
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -40,6 +42,15 @@ bench: $(STAMP)
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/decision.py
 	$(BIN)/python bench/report.py
+
+# requirements.lock again: the newest versions setup.cfg's ranges allow, in a fresh venv
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet -e '.[test,postgres]'
+	.venv-lock/bin/python ci/lock.py $(LOCK)
+	rm -rf .venv-lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -39,6 +39,7 @@ COLUMNS = (ID, "gender", "SeniorCitizen", "Partner", "Dependents", "tenure", "Ph
 FEATURES = tuple(c for c in COLUMNS if c not in (TARGET,))
 TENURE_RANGE = (0, 72)
 CHARGES_RANGE = (18.25, 118.75)
+MAX_CHARGE = 1e9  # a charge above this is a unit or parsing error, not a customer
 # Float for every number: the model's signature then admits missing values (NaN).
 NUMERIC = ("SeniorCitizen", "tenure", "MonthlyCharges", "TotalCharges")
 OPTIONAL_COLUMNS = ("TotalCharges",)  # blank for customers in their first month
@@ -128,19 +129,28 @@ def validate(raw: pd.DataFrame, *, require_target: bool = True, first_line: int 
     report(~senior.isin(("0", "1")), "SeniorCitizen",
            lambda ln: f"expected 0 or 1, got {senior.iloc[ln - first_line]!r}")
     tenure = numbers["tenure"]
-    bad_tenure = tenure.isna() | (tenure % 1 != 0) | ~tenure.between(*TENURE_RANGE)
+    infinite = {c: np.isinf(numbers[c]) for c in ("tenure", "MonthlyCharges", "TotalCharges")}
+    for column, mask in infinite.items():  # inf, -inf, 1e999: parsed, but not a number
+        report(mask, column, lambda ln, c=column:
+               f"{raw[c].iloc[ln - first_line].strip()!r} is not a finite number")
+    bad_tenure = (~infinite["tenure"] & (tenure.isna() | (tenure % 1 != 0)
+                                         | ~tenure.between(*TENURE_RANGE)))
     report(bad_tenure, "tenure", lambda ln: f"expected whole months {TENURE_RANGE[0]}-"
                                             f"{TENURE_RANGE[1]}, got "
                                             f"{raw['tenure'].iloc[ln - first_line]!r}")
+    for column in ("MonthlyCharges", "TotalCharges"):
+        report(~infinite[column] & (numbers[column] > MAX_CHARGE), column, lambda ln, c=column:
+               f"{raw[c].iloc[ln - first_line].strip()!r} is beyond the bound for charges "
+               f"({MAX_CHARGE:.0e})")
     monthly = numbers["MonthlyCharges"]
-    report(monthly.isna() | (monthly <= 0), "MonthlyCharges",
+    report(~infinite["MonthlyCharges"] & (monthly.isna() | (monthly <= 0)), "MonthlyCharges",
            lambda ln: f"bad number {raw['MonthlyCharges'].iloc[ln - first_line]!r}")
     total_raw = raw["TotalCharges"].str.strip()
     total = numbers["TotalCharges"]
     blank = total_raw == ""
-    report(blank & (tenure != 0), "TotalCharges",
+    report(blank & (tenure != 0) & ~infinite["tenure"], "TotalCharges",
            lambda ln: "blank, but tenure is not 0")
-    report(~blank & (total.isna() | (total < 0)), "TotalCharges",
+    report(~blank & ~infinite["TotalCharges"] & (total.isna() | (total < 0)), "TotalCharges",
            lambda ln: f"bad number {raw['TotalCharges'].iloc[ln - first_line]!r}")
     ids = raw[ID].str.strip()
     report(ids == "", ID, lambda ln: "empty customerID")

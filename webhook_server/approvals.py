@@ -1,5 +1,11 @@
 """The ``slack_action`` job: decide a request from a Slack click, answer the clicker.
 
+A Reject click without a reason opens the reason modal within the interaction request
+itself (``open_modal_now``: Slack's trigger is valid for 3 s, too short for a busy worker);
+its job is queued ``MODAL_GRACE_S`` later and settled once the modal is open, so it runs only
+when opening failed: then it tries once more if the click is still fresh, else tells the
+clicker how to reject instead.
+
 Authorisation is on Slack ``user.id`` (listed approvers or members of the policy's user
 group), never on names; the decision itself is the workflow's compare-and-set, so double
 clicks, two approvers at once or a click after the decision change nothing and the clicker
@@ -9,13 +15,57 @@ is told who decided and when. Replies are ephemeral, sent through the outbox.
 from __future__ import annotations
 
 import logging
+import time
 
-from webhook_server.jobs.queue import Job
+from webhook_server.jobs.queue import Job, settle_queued
 from webhook_server.jobs.worker import Handler
 from webhook_server.store import outbox
 from webhook_server.store import transition_requests as reqs
 
 log = logging.getLogger(__name__)
+MODAL_GRACE_S = 10.0  # a Reject click's job waits this long: the request opens the modal
+TRIGGER_WINDOW_S = 2.5  # a trigger_id is good for 3 s after the click; keep a margin
+
+
+def wants_modal(svc, action) -> bool:
+    """A Reject click that needs a reason, and a Slack bot to ask it with."""
+    return (action.action == "reject" and not action.reason and bool(action.trigger_id)
+            and svc.slack is not None)
+
+
+def open_modal_now(svc, job_key: str, payload: dict) -> bool:
+    """Within the click's request: open the reject-reason modal (one short try), then
+    settle the click's queued job. False, with the job left to fall back, on any failure;
+    a request no longer waiting needs no modal (the job tells the clicker)."""
+    from webhook_server.notify.modals import reject_reason
+    from webhook_server.notify.slack import SlackError
+
+    try:
+        with svc.store.read() as conn:
+            req = reqs.get(conn, payload["request_id"])
+        if req is None or req.state != "awaiting_approval" or req.decided_by:
+            return False
+        if payload.get("evidence") and payload["evidence"] != req.evidence_digest():
+            return False  # the message is stale: the job says what changed
+        svc.slack.open_view(trigger_id=payload["trigger_id"], view=reject_reason(req))
+    except (SlackError, OSError) as exc:
+        log.warning("reject modal of request %s not opened in the request: %s",
+                    payload["request_id"], exc)
+        return False
+    try:
+        with svc.store.tx() as conn:
+            settle_queued(conn, job_key)
+    except Exception as exc:  # the modal is open; at worst the job says so again
+        log.warning("click job %s not settled: %s", job_key, exc)
+    return True
+
+
+def _fresh(action_ts: str | None) -> bool:
+    """The click happened less than ``TRIGGER_WINDOW_S`` ago (Slack's ``action_ts``)."""
+    try:
+        return time.time() - float(action_ts or "") < TRIGGER_WINDOW_S
+    except ValueError:
+        return False
 
 
 def slack_action_handler(svc) -> Handler:
@@ -48,14 +98,14 @@ def slack_action_handler(svc) -> Handler:
             if svc.slack is None or not p.get("trigger_id"):
                 reply(job, "Nothing changed: a rejection needs a reason; use `podium reject "
                            f"{request_id} --reason ...`.")
-                return
-            from webhook_server.notify.modals import reject_reason
-
-            if p.get("evidence") and p["evidence"] != req.evidence_digest():
+            elif p.get("evidence") and p["evidence"] != req.evidence_digest():
                 reply(job, f"Nothing changed: request {request_id}'s evidence changed since "
                            "this message was posted; look again at the updated message.")
-                return
-            svc.slack.open_view(trigger_id=p["trigger_id"], view=reject_reason(req))
+            elif not (_fresh(p.get("action_ts"))
+                      and open_modal_now(svc, job.key, p)):  # the request could not
+                reply(job, "Nothing changed: the form asking why could not be opened in "
+                           "time. Click Reject again, or reject on Podium's page or with "
+                           f"`podium reject {request_id} --reason ...`.")
             return  # the decision comes with the modal's submission
         workflow = svc.workflow
         group = svc.policy.for_model(req.model).approval.slack_usergroup

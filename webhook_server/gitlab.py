@@ -11,14 +11,17 @@ delays notes (retried with backoff) and never blocks a decision.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import re
 from typing import Any
 
 import gitlab
 import requests
 from gitlab.exceptions import GitlabError
 
-from webhook_server import keys
+from webhook_server import keys, scrub
 from webhook_server.notify.blocks import version_url
 from webhook_server.notify.drain import DeliveryError, drain
 from webhook_server.settings import Settings
@@ -36,22 +39,44 @@ class GitLabFailure(DeliveryError):
     """GitLab did not take the call; 4xx answers are permanent."""
 
 
-def marker(request_id: int) -> str:
-    return f"<!-- podium:request:{request_id} -->"
+def marker(request_id: int, key: str | None) -> str:
+    """The hidden first line of Podium's note on a request. Its HMAC (keyed by the GitLab
+    token) makes it Podium's alone: a reason cannot forge it (``md`` escapes ``<``), nor can
+    a person commenting on the merge request."""
+    tag = hmac.new((key or "").encode(), f"podium:request:{request_id}".encode(),
+                   hashlib.sha256).hexdigest()[:20]
+    return f"<!-- podium:request:{request_id}:{tag} -->"
 
 
-def note_body(req: Request, tracking_uri: str | None = None) -> str:
+# GitLab turns these into mentions and references (@all notifies everyone) when a word
+# follows them; a zero-width space after the sigil keeps the text and drops the reference
+_SIGIL = re.compile(r"([@#!~%$&^])(?=[\w\[{(\"'-])")
+_AUTOLINK = re.compile(r"(?i)(\w)(://)|\b(www)(\.)")
+_MD_ESCAPE = {"&": "&amp;", "\\": "\\\\", "`": "\\`", "*": "\\*", "[": "\\[", "]": "\\]",
+              "|": "\\|", "<": "&lt;", ">": "&gt;"}
+
+
+def md(text: object, limit: int = 500) -> str:
+    """Model or user text as one inert table cell of GitLab markdown: secrets redacted,
+    capped, on one line; no HTML (so no ``<!--``), links, images, code spans, mentions or
+    references; ``|`` cannot end the cell."""
+    out = _SIGIL.sub("\\1\u200b", " ".join(scrub.clean(text, limit).split()))
+    out = "".join(_MD_ESCAPE.get(c, c) for c in out)
+    return _AUTOLINK.sub(lambda m: (m[1] or m[3]) + "\u200b" + (m[2] or m[4]), out)
+
+
+def note_body(req: Request, tracking_uri: str | None = None, key: str | None = None) -> str:
     icon = {"promoted": ":trophy:", "rejected": ":no_entry:", "failed": ":x:",
             "staged": ":package:", "cancelled": ":heavy_minus_sign:",
             "archived": ":file_cabinet:"}.get(req.state, "")
-    lines = [marker(req.id),
-             f"### {icon} Podium: {req.model} v{req.version} → {req.target}: "
-             f"**{req.state}**", "", "| | |", "|---|---|",
-             f"| decided by | {req.decided_by or '-'} |",
-             f"| checks | {req.checks or '-'} |",
-             f"| comparison | {(req.comparison or '-').replace('|', '/')} |"]
+    lines = [marker(req.id, key),
+             f"### {icon} Podium: {md(req.model, 200)} v{md(req.version, 40)} → "
+             f"{md(req.target, 40)}: **{md(req.state, 40)}**", "", "| | |", "|---|---|",
+             f"| decided by | {md(req.decided_by or '-', 200)} |",
+             f"| checks | {md(req.checks or '-')} |",
+             f"| comparison | {md(req.comparison or '-')} |"]
     if req.reason:
-        lines.append(f"| reason | {req.reason.replace('|', '/')[:500]} |")
+        lines.append(f"| reason | {md(req.reason)} |")
     link = version_url(tracking_uri, req.model, req.version)
     lines += ["", f"Podium request {req.id}" + (f" · [MLflow version]({link})" if link
                                                 else "")]
@@ -91,8 +116,10 @@ class GitLabClient:
         return self.gl.projects.get(project, lazy=True).mergerequests.get(int(iid), lazy=True)
 
     def find_note(self, project: str, iid: str, mark: str) -> int | None:
+        """Podium's note: the one whose body starts with ``mark`` (never a note that
+        merely quotes it)."""
         notes = _call(lambda: self._mr(project, iid).notes.list(get_all=True, max_retries=2))
-        return next((n.id for n in notes if mark in (n.body or "")), None)
+        return next((n.id for n in notes if (n.body or "").startswith(mark)), None)
 
     def post_note(self, project: str, iid: str, body: str) -> int:
         return _call(lambda: self._mr(project, iid).notes.create({"body": body},
@@ -169,13 +196,13 @@ class GitLabSender:
         if not is_digits(iid):
             why_not = f"gitlab.mr_iid {iid[:40]!r} is not a merge request number"
             return f"skipped: {why_not}", follow_up
-        mark = marker(req.id)
+        mark = marker(req.id, self.settings.gitlab_token)
         if row["attempted_at"] and (found := self.client.find_note(project, iid, mark)):
             return f"note {found} (found after a retry)", follow_up
         with self.store.tx() as conn:
             ob.mark_attempt(conn, row["id"])
-        note_id = self.client.post_note(project, iid,
-                                        note_body(req, self.settings.mlflow_tracking_uri))
+        note_id = self.client.post_note(project, iid, note_body(
+            req, self.settings.mlflow_tracking_uri, self.settings.gitlab_token))
         return f"note {note_id} on !{iid}", follow_up
 
     def _deploy(self, row: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def for_services(svc: Services) -> dict[str, Handler]:
     """``request``, ``revert``, ``reconcile``, ``slack_action`` (with MLflow), ``retrain``,
-    ``drift``, ``monitor``."""
+    ``drift``, ``monitor``, ``prune``."""
     from webhook_server import model_jobs
 
     s = svc.settings
@@ -35,7 +35,21 @@ def for_services(svc: Services) -> dict[str, Handler]:
                                                      s.mlflow_tracking_uri)
     handlers["drift"] = model_jobs.drift_handler(svc)
     handlers["monitor"] = model_jobs.monitor_handler(svc)
+    handlers["prune"] = prune_handler(svc.store)
     return handlers
+
+
+def prune_handler(store: Store) -> Handler:
+    """The daily prune (PODIUM_PRUNE_AFTER_DAYS): deliveries, outbox rows, finished jobs."""
+    from webhook_server.store.prune import prune
+
+    def handle(job: Job) -> None:
+        with store.tx() as conn:
+            removed = prune(conn, job.payload["older_than_days"])
+        log.info("pruned rows older than %s days: %s", job.payload["older_than_days"],
+                 ", ".join(f"{t} {n}" for t, n in removed.items()))
+
+    return handle
 
 
 def request_handler(store: Store) -> Handler:

@@ -79,9 +79,10 @@ class Intake:
             raise StoreUnavailable(str(exc.orig)) from exc
 
     def record_action(self, source: str, delivery_id: str, event: str, body: bytes,
-                      job_kind: str, payload: dict) -> tuple[int, bool]:
-        """Store an interaction (e.g. a Slack click) and its job in one transaction.
-        Returns (delivery pk, duplicate); a replayed delivery queues nothing."""
+                      job_kind: str, payload: dict, delay_s: float = 0) -> tuple[int, bool]:
+        """Store an interaction (e.g. a Slack click) and its job (runnable after
+        ``delay_s``) in one transaction. Returns (delivery pk, duplicate); a replayed
+        delivery queues nothing."""
         try:
             with self.store.tx() as conn:
                 pk = self._insert(conn, source, delivery_id, event, ACCEPTED, None,
@@ -90,7 +91,7 @@ class Intake:
                     inbox.count_duplicate(conn, source, delivery_id)
                     return inbox.find(conn, source, delivery_id)["id"], True
                 self.queue.enqueue(conn, kind=job_kind, key=f"{source}:{pk}",
-                                   payload={"delivery": pk, **payload})
+                                   payload={"delivery": pk, **payload}, delay_s=delay_s)
                 return pk, False
         except OperationalError as exc:
             raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc

@@ -116,7 +116,8 @@ def _scheduler(svc: Services) -> BackgroundScheduler:
     sched = build_scheduler(svc.store, svc.queue,
                             reconcile_interval_s=(s.reconcile_interval_s
                                                   if svc.registry is not None else None),
-                            reap_interval_s=max(1.0, s.job_lease_s / 2))
+                            reap_interval_s=max(1.0, s.job_lease_s / 2),
+                            prune_after_days=s.prune_after_days)
     for trigger in add_policy_triggers(sched, svc.store, svc.queue, svc.policy):
         log.info("scheduled %s", trigger)
     if svc.registry is not None:

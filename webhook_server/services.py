@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from podium_policy.policy import Policy, load_policy
+from webhook_server import scrub
 from webhook_server.intake import Intake
 from webhook_server.jobs.doorbell import Doorbell, directory_for
 from webhook_server.jobs.listen import PgWakeup
@@ -157,6 +158,7 @@ class Services:
 
 
 def build(settings: Settings, store: Store | None = None) -> Services:
+    scrub.use(settings.secrets())  # model and user text, and log lines, lose them
     store = store or Store(settings.database_url)
     # idle workers wake on NOTIFY on PostgreSQL (every machine), else on a local doorbell
     wake = (PgWakeup.for_engine(store.engine) if store.dialect == "postgresql"

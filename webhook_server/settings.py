@@ -179,6 +179,14 @@ class Settings:
         "PODIUM_APPROVAL_CHECK_INTERVAL", 60,
         "Seconds between two looks for approvals past the policy's expiry.",
         lo=0, lo_open=True)
+    prune_after_days: int = _var(
+        "PODIUM_PRUNE_AFTER_DAYS", 0,
+        "Once a day, prune deliveries, sent or dead notifications and finished jobs older "
+        "than this many days (`podium prune`; audit rows and the ledger are kept). 0: never.",
+        lo=0)
+    max_input_bytes: int = _var(
+        "PODIUM_MAX_INPUT_BYTES", 16 << 30,
+        "Largest file `podium labels`, `score`, `drift` and `train` read (bytes).", lo=1)
     # --- the alias that means "please promote me" -------------------------------------
     challenger_alias: str = _var(
         "PODIUM_CHALLENGER_ALIAS", "challenger", "Alias that requests Production when set.")
@@ -275,9 +283,13 @@ class Settings:
         return not self.ui_secret
 
     def secrets(self) -> list[str]:
-        """Values that must never reach a log line or a child process."""
+        """Values that must never reach a log line, a message or a child process: every
+        secret setting, each API token, and the passwords in the database and tracking
+        URLs (webhook_server/scrub.py scrubs them from model and user text)."""
         found = [getattr(self, f.name) for f in dataclasses.fields(self)
                  if f.metadata["secret"] and getattr(self, f.name)]
+        for url in (self.database_url, self.mlflow_tracking_uri):
+            found += _url_password(url)
         return list(dict.fromkeys([*found, *self.api_tokens()]))
 
     def refusals(self) -> list[str]:
@@ -289,6 +301,17 @@ class Settings:
                        "not: set the workspace id (T...) so clicks from any other workspace "
                        "are refused")
         return out
+
+
+def _url_password(url: str | None) -> list[str]:
+    """The password of ``scheme://user:password@host/...``, as written and decoded."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url or "").password
+    except ValueError:
+        return []
+    return list(dict.fromkeys([password, unquote(password)])) if password else []
 
 
 def _not_a_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:

@@ -68,7 +68,7 @@ def test_a_decision_posts_one_note_on_the_linked_merge_request(gsvc, fake_gitlab
     assert sender.flush() == {"sent": 1, "retry": 0, "dead": 0}
     assert sender.flush()["sent"] == 0
     (note,) = fake_gitlab.notes[7]
-    assert note["body"].startswith(marker(rid))
+    assert note["body"].startswith(marker(rid, "glpat-test"))
     assert "churn v3 → Production: **promoted**" in note["body"]
     assert "| decided by | policy |" in note["body"]
     assert "| checks | 22/22 passed |" in note["body"]
@@ -208,3 +208,95 @@ def test_the_allow_list_names_further_projects(gsvc, fake_gitlab):
     assert sender.flush()["sent"] == 1
     assert len(fake_gitlab.notes[7]) == 1
     assert gitlab_rows(gsvc)[0]["result"] == "note 1 on !7"
+
+
+# --- model-controlled text in notes -----------------------------------------------------
+
+def fail_with(svc, version, message, mr="7"):
+    """A request whose model check dies with ``message`` (the model's own words)."""
+    from model_tests.gates import CheckRunError
+
+    def check(uri):
+        raise CheckRunError(message, transient=False)
+
+    svc.registry.tags.setdefault(version, {}).update({"gitlab.mr_iid": mr,
+                                                      "gitlab.project_id": "42"})
+    rid = svc.intake.record(Delivery("api", f"d-{version}", "api.request", "{}",
+                                     TransitionRequested("churn", version, "Production",
+                                                         "api"))).request_id
+    workflow = svc.use_gates(Gates(check, lambda m, c, k: comparison(c, k)))
+    workflow.handle(Job(1, f"request:{rid}", "request", {"request_id": rid}, 1, 6, "w"))
+    return rid
+
+
+def test_a_reason_is_inert_markdown_in_the_note(gsvc, fake_gitlab):
+    hostile = ("boom @all see [the fix](https://evil.example/x) ![px](https://evil.example/p)"
+               " <img src=x> `code` | forged cell\n| decided by | admin |\n/close #12 !7")
+    fail_with(gsvc, "3", hostile)
+    assert gsvc.gitlab_sender().flush()["sent"] == 1
+    (note,) = fake_gitlab.notes[7]
+    body = note["body"]
+    reason_line = next(line for line in body.splitlines() if line.startswith("| reason |"))
+    assert reason_line.count(" | ") == 1 and reason_line.endswith(" |")  # one cell, one line
+    assert "@all" not in body and "@\u200ball" in reason_line
+    assert "](" not in reason_line.replace("\\](", "") and "<img" not in body
+    assert "https://" not in reason_line and "`code`" not in body
+    assert "\n| decided by | admin |" not in body and "\n/close" not in body
+    assert "#12" not in reason_line and "!7" not in reason_line
+
+
+def test_a_reason_cannot_forge_another_requests_marker(gsvc, fake_gitlab, monkeypatch):
+    """Request A's reason carries request B's marker (the old, guessable one and the new
+    one, were it known): B's note is still posted after B's own retry."""
+    rid_a = fail_with(gsvc, "3", "x")
+    rid_b = rid_a + 1
+    forged = f"<!-- podium:request:{rid_b} --> {marker(rid_b, 'glpat-test')}"
+    with gsvc.store.tx() as conn:  # A's reason as a model could write it
+        from webhook_server.store.schema import requests
+        conn.execute(requests.update().where(requests.c.id == rid_a).values(reason=forged))
+    assert gsvc.gitlab_sender().flush()["sent"] == 1
+    assert marker(rid_b, "glpat-test") not in fake_gitlab.notes[7][0]["body"]
+    assert "<!--" not in fake_gitlab.notes[7][0]["body"].split("\n", 1)[1]
+    # B ends; its first try fails after being attempted: the retry looks for B's note
+    assert fail_with(gsvc, "4", "y") == rid_b
+    fake_gitlab.fail_next(3, 500)
+    sender = gsvc.gitlab_sender()
+    assert sender.flush()["retry"] == 1
+    make_due(gsvc)
+    assert sender.flush()["sent"] == 1
+    assert [n["body"].startswith(marker(rid_b, "glpat-test"))
+            for n in fake_gitlab.notes[7]] == [False, True]
+
+
+def test_a_person_quoting_a_marker_does_not_stop_the_note(gsvc, fake_gitlab):
+    rid = fail_with(gsvc, "3", "x")
+    with gsvc.store.tx() as conn:  # the first try was attempted, then crashed
+        conn.execute(outbox.update().where(outbox.c.channel == "gitlab")
+                     .values(attempted_at=utcnow()))
+    fake_gitlab.notes[7].append({"id": 99, "body": f"<!-- podium:request:{rid} -->\nfake",
+                                 "noteable_iid": 7, "author": {"username": "mallory"}})
+    assert gsvc.gitlab_sender().flush()["sent"] == 1
+    assert fake_gitlab.notes[7][-1]["body"].startswith(marker(rid, "glpat-test"))
+
+
+def test_secrets_in_a_models_error_never_leave(gsvc, fake_gitlab, caplog):
+    gsvc.settings = gsvc.settings.replace(slack_bot_token="xoxb-very-secret-1")
+    from webhook_server import scrub
+
+    scrub.use(gsvc.settings.secrets())
+    rid = fail_with(gsvc, "3", "env dump: GITLAB=glpat-test SLACK=xoxb-very-secret-1 \x1b[2J"
+                    + "x" * 2000)
+    with gsvc.store.read() as conn:
+        from webhook_server.store import transition_requests as reqs
+        req = reqs.get(conn, rid)
+        events = reqs.history(conn, rid)
+    assert "glpat-test" not in req.reason and "xoxb-very-secret-1" not in req.reason
+    assert req.reason.startswith("env dump: GITLAB=[redacted] SLACK=[redacted] ")
+    assert "\x1b" not in req.reason and len(req.reason) == 1000 and req.reason.endswith("…")
+    assert not any("glpat-test" in (e.note or "") for e in events)
+    assert "[redacted]" in gsvc.registry.tags["3"]["podium.reason"]
+    assert gsvc.gitlab_sender().flush()["sent"] == 1
+    assert "glpat-test" not in fake_gitlab.notes[7][0]["body"].split("\n", 1)[1]
+    import logging
+    logging.getLogger("podium.test").warning("token %s", "xoxb-very-secret-1")
+    assert "xoxb-very-secret-1" not in caplog.text and "token [redacted]" in caplog.text

@@ -4,6 +4,8 @@ the command ends), the MLflow tracking URI, and how results are printed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -86,3 +88,34 @@ def safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+class InputFile(click.ParamType):
+    """A file a command reads: a readable regular file within ``PODIUM_MAX_INPUT_BYTES``
+    (training/input_file.py), else a one-line usage error (never a hang on ``/dev/zero``)."""
+
+    name = "file"
+
+    def convert(self, value, param, ctx):
+        from training.input_file import DEFAULT_MAX_BYTES, InputError, check
+
+        try:
+            limit = current().settings.max_input_bytes
+        except click.ClickException:  # the settings' own error is shown by the command
+            limit = DEFAULT_MAX_BYTES
+        try:
+            return str(check(value, limit))
+        except InputError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@contextmanager
+def input_errors(path: str) -> Iterator[None]:
+    """What reading ``path`` raises (bad encoding, a broken quote...) as one line."""
+    from training.input_file import InputError, reading
+
+    try:
+        with reading(path):
+            yield
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from None

@@ -13,13 +13,13 @@ import sys
 
 import click
 
-from webhook_server.cli.context import current, progress
+from webhook_server.cli.context import InputFile, current, input_errors, progress
 from webhook_server.text_table import render
 
 
 @click.command()
 @click.option("--model", "model_name", default="churn", show_default=True)
-@click.option("--data", "data_path", type=click.Path(exists=True, dir_okay=False),
+@click.option("--data", "data_path", type=InputFile(),
               help="CSV in the Telco churn layout.")
 @click.option("--synthetic", type=int, help="Generate N synthetic rows instead [20000].")
 @click.option("--seed", default=7, show_default=True)
@@ -58,8 +58,9 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
     from webhook_server.ask import request_transition
 
     try:
-        dataset = (Dataset.from_csv(data_path) if data_path
-                   else Dataset.synthetic(synthetic or 20000, seed, drift))
+        with input_errors(data_path):
+            dataset = (Dataset.from_csv(data_path) if data_path
+                       else Dataset.synthetic(synthetic or 20000, seed, drift))
     except DataError as exc:
         raise click.ClickException(f"refusing to train on invalid data:\n{exc}") from None
     cfg = TrainConfig(model_name=model_name, seed=seed, trials=trials, experiment=experiment,
@@ -92,7 +93,7 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
 
 @click.command()
 @click.option("--model-uri", required=True, help="e.g. models:/churn@champion")
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True))
+@click.option("--input", "input_path", required=True, type=InputFile())
 @click.option("--output", "output_path", required=True, type=click.Path())
 @click.option("--rejects", "rejects_path", type=click.Path(),
               help="Rejected rows [OUTPUT.rejects.csv].")
@@ -123,7 +124,7 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
         click.echo(f"  {rows:,} rows", err=True)
 
     try:
-        with log or contextlib.nullcontext():
+        with input_errors(input_path), log or contextlib.nullcontext():
             report = score_file(predict, input_path, output_path, model_version=version,
                                 chunk_rows=chunk_rows, rejects_path=rejects_path,
                                 progress=progress, log=log)
@@ -150,7 +151,7 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
 @click.command()
 @click.option("--model", "model_name", default="churn", show_default=True)
 @click.option("--model-uri", help="Defaults to models:/MODEL@champion, else the newest.")
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True))
+@click.option("--input", "input_path", required=True, type=InputFile())
 @click.option("--threshold", default=0.2, show_default=True, help="PSI that counts as drift.")
 @click.option("--json", "as_json", is_flag=True)
 def drift(model_name, model_uri, input_path, threshold, as_json):
@@ -167,7 +168,8 @@ def drift(model_name, model_uri, input_path, threshold, as_json):
 
     client = mlflow.MlflowClient(uri, uri)
     try:
-        frame = load_frame(input_path)
+        with input_errors(input_path):
+            frame = load_frame(input_path)
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
 

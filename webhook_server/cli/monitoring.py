@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import click
 
-from webhook_server.cli.context import current, emit
+from webhook_server.cli.context import InputFile, current, emit, input_errors
 from webhook_server.text_table import render
 
 
 @click.command()
 @click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True),
+@click.option("--input", "input_path", required=True, type=InputFile(),
               help="CSV or Parquet: customerID, Churn (Yes/No), optional observed_at.")
 @click.option("--rejects", "rejects_path", type=click.Path(),
               help="Rejected rows [INPUT.rejects.csv].")
@@ -27,9 +27,10 @@ def labels(model_name, input_path, rejects_path, chunk_rows, as_json):
     click.echo(f"joining {input_path} to {model_name}'s inference log "
                f"({ctx.settings.inference_log})", err=True)
     try:
-        report = load_labels(store, model_name, input_path, ctx.settings.inference_log,
-                             rejects_path=rejects_path, chunk_rows=chunk_rows,
-                             progress=lambda n: click.echo(f"  {n:,} rows", err=True))
+        with input_errors(input_path):
+            report = load_labels(store, model_name, input_path, ctx.settings.inference_log,
+                                 rejects_path=rejects_path, chunk_rows=chunk_rows,
+                                 progress=lambda n: click.echo(f"  {n:,} rows", err=True))
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
     emit({"model": model_name, **report.as_json()}, as_json, lambda: render(

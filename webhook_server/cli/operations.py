@@ -158,5 +158,25 @@ def outbox(state, channel, limit, retry_ids, as_json) -> None:
          for r in rows]))
 
 
+@click.command()
+@click.option("--older-than", "days", type=click.IntRange(min=1), required=True,
+              metavar="DAYS", help="Remove rows older than this many days (at least 1).")
+@click.option("--include-audit", is_flag=True,
+              help="Also audit rows and the alias ledger (never a live request's, nor the "
+                   "rows that say where an alias points).")
+@click.option("--dry-run", is_flag=True, help="Count what would go; remove nothing.")
+@click.option("--json", "as_json", is_flag=True)
+def prune(days, include_audit, dry_run, as_json) -> None:
+    """Remove old deliveries, sent or dead notifications and finished jobs; nothing a
+    request still open needs, and never requests or their history."""
+    from webhook_server.store.prune import prune as do_prune
 
-COMMANDS = (list_requests, show, replay, reconcile, jobs, outbox)
+    svc = current().services()
+    with svc.store.read() if dry_run else svc.store.tx() as conn:
+        removed = do_prune(conn, days, include_audit=include_audit, dry_run=dry_run)
+    data = {"older_than_days": days, "dry_run": dry_run, "removed": removed}
+    verb = "would remove" if dry_run else "removed"
+    emit(data, as_json, lambda: render(["table", verb], [[t, n] for t, n in removed.items()]))
+
+
+COMMANDS = (list_requests, show, replay, reconcile, jobs, outbox, prune)

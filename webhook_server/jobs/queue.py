@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, func, select, update
 
-from webhook_server import keys
+from webhook_server import keys, scrub
 from webhook_server.jobs import listen
 from webhook_server.jobs.claim import claim_row
 from webhook_server.jobs.doorbell import Doorbell
@@ -141,13 +141,14 @@ class SqlJobQueue:
 
     def fail(self, job: Job, error: str, *, permanent: bool = False) -> str:
         """Schedule a retry with exponential backoff, or mark dead. Returns the new state."""
+        error = scrub.clean(error, 4000)  # often a model's or a server's words
         now = utcnow()
         dead = permanent or job.attempts >= job.max_attempts
         delay = timedelta(seconds=self.backoff_s * 2 ** (job.attempts - 1))
         with self.store.tx() as conn:
             moved = conn.execute(update(jobs).where(self._owned(job)).values(
                 state=DEAD if dead else QUEUED, lease_owner=None, lease_expires_at=None,
-                last_error=error[:4000], run_after=now if dead else now + delay,
+                last_error=error, run_after=now if dead else now + delay,
                 updated_at=now)).rowcount
             if dead and moved:
                 self._bury(conn, job.id, job.key, job.kind, job.payload, job.attempts, error)
@@ -248,3 +249,11 @@ def list_jobs(conn: Connection, *, state: str | None = None, limit: int = 100) -
 def job_state(conn: Connection, key: str) -> str | None:
     """The state of the job ``key`` (None when there is no such job)."""
     return conn.execute(select(jobs.c.state).where(jobs.c.key == key)).scalar()
+
+
+def settle_queued(conn: Connection, key: str) -> bool:
+    """Mark the job ``key`` done while no worker has claimed it yet (its work was done by
+    whoever queued it, e.g. a Reject click's modal opened within the request). False when a
+    worker holds it already, or it ended."""
+    return conn.execute(update(jobs).where(jobs.c.key == key, jobs.c.state == QUEUED).values(
+        state=DONE, last_error=None, updated_at=utcnow())).rowcount == 1

@@ -12,6 +12,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from webhook_server import scrub
 from webhook_server.keys import SLACK_APPROVE as APPROVE
 from webhook_server.keys import SLACK_REJECT as REJECT
 from webhook_server.store import states
@@ -28,8 +29,10 @@ ICONS = {states.QUEUED: ":hourglass_flowing_sand:", states.CHECKING: ":mag:",
 
 
 def escape(text: Any) -> str:
-    """Text for mrkdwn: Slack's three control characters as entities (nothing else)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text for mrkdwn: secrets redacted, control characters dropped, Slack's three
+    control characters as entities (length is capped by ``clip``)."""
+    return (scrub.clean(text, limit=1 << 20).replace("&", "&amp;").replace("<", "&lt;")
+            .replace(">", "&gt;"))
 
 
 def clip(md: str, limit: int) -> str:

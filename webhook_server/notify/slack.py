@@ -89,6 +89,9 @@ class SlackBot:
         self.channel = settings.slack_channel
         self.client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
                                 timeout=timeout_s, retry_handlers=retry_handlers())
+        # views.open inside Slack's 3 s window: one try, a short timeout, no retries
+        self.quick = WebClient(token=settings.slack_bot_token,
+                               base_url=settings.slack_api_url, timeout=2)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
 
     def post(self, *, text: str, blocks: list | None, key: str,
@@ -109,8 +112,8 @@ class SlackBot:
 
     def open_view(self, *, trigger_id: str, view: dict) -> str:
         """Open a modal for the user who clicked (``views.open``, within 3 s of the
-        click); returns the view id."""
-        return _call(self.client.views_open, trigger_id=trigger_id, view=view)["view"]["id"]
+        click: one try with a 2 s timeout); returns the view id."""
+        return _call(self.quick.views_open, trigger_id=trigger_id, view=view)["view"]["id"]
 
     def find(self, key: str, *, channel: str | None = None, thread_ts: str | None = None,
              oldest: float = 0) -> tuple[str, str] | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from webhook_server import scrub
 from webhook_server.store.schema import audit, utcnow
 
 APPROVE, REJECT, DENIED = "approve", "reject", "denied"
@@ -23,7 +24,8 @@ def record(conn: Connection, *, actor: str, action: str, subject: str,
     """One audit row in the caller's transaction; returns its id."""
     return conn.execute(insert(audit).values(
         at=utcnow(), actor=actor, action=action, subject=subject,
-        detail=None if detail is None else json.dumps(detail, sort_keys=True, default=str))
+        detail=None if detail is None else scrub.redact(  # a reason is a person's words
+            json.dumps(detail, sort_keys=True, default=str)))
     ).inserted_primary_key[0]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from webhook_server import keys
+from webhook_server import keys, scrub
 from webhook_server.store import fastsql, outbox, stage_timing, states
 from webhook_server.store.records import Request, RequestEvent
 from webhook_server.store.schema import request_events, requests, utcnow
@@ -22,6 +22,7 @@ def create(conn: Connection, *, model: str, version: str, target: str | None,
            delivery_pk: int | None = None, requested_by: str | None = None,
            comment: str | None = None, actor: str = "intake") -> int:
     fast = fastsql.for_conn(conn)  # on the intake hot path
+    reason, comment = scrub.maybe(reason), scrub.maybe(comment)  # model and user text
     now = fast.ts(utcnow())
     (request_id,) = fast.one(conn, "insert_request", {
         "model": model, "version": version, "target": target, "raw_target": raw_target,
@@ -36,7 +37,9 @@ def create(conn: Connection, *, model: str, version: str, target: str | None,
 
 def transition(conn: Connection, request_id: int, *, expect: tuple[str, ...], to: str,
                actor: str, reason: str | None = None) -> bool:
-    """Compare-and-set the state: moves only from one of ``expect``. True when it moved."""
+    """Compare-and-set the state: moves only from one of ``expect``. True when it moved.
+    The reason (a model's error, a stderr tail, a person's words) is scrubbed here."""
+    reason = scrub.maybe(reason)
     now = utcnow()
     row = conn.execute(select(requests.c.state, requests.c.checks, requests.c.comparison,
                               requests.c.created_at, requests.c.updated_at)
@@ -77,6 +80,7 @@ def summarise(conn: Connection, request_id: int, *, checks: str | None = None,
 def note(conn: Connection, request_id: int, actor: str, text: str,
          notify: bool = False) -> None:
     """A history line without a state change (e.g. a job ran); ``notify`` also posts it."""
+    text = scrub.clean(text)
     state = conn.execute(select(requests.c.state).where(requests.c.id == request_id)).scalar_one()
     event_id = conn.execute(insert(request_events).values(
         request_id=request_id, at=utcnow(), from_state=state, to_state=state, actor=actor,
@@ -164,8 +168,8 @@ def save_evidence(conn: Connection, request_id: int, evidence: dict[str, Any]) -
     """Check results and comparison as JSON: a resumed job and the report read them."""
     import json
 
-    conn.execute(update(requests).where(requests.c.id == request_id)
-                 .values(evidence=json.dumps(evidence, sort_keys=True, default=str)))
+    text = scrub.redact(json.dumps(evidence, sort_keys=True, default=str))  # a model's words
+    conn.execute(update(requests).where(requests.c.id == request_id).values(evidence=text))
 
 
 def last_event_into(conn: Connection, request_id: int, state: str) -> RequestEvent | None:

@@ -8,6 +8,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from webhook_server import scrub
 from webhook_server.ui import charts
 
 
@@ -18,9 +19,11 @@ def _num(value: Any) -> float | None:
 
 
 def _text(value: Any, limit: int = 300) -> str:
+    """Stored text (often a model's) to show: secrets redacted, controls dropped, capped."""
     if value is None:
         return ""
-    return (value if isinstance(value, str) else json.dumps(value, default=str))[:limit]
+    return scrub.clean(value if isinstance(value, str) else json.dumps(value, default=str),
+                       limit)
 
 
 def value(v: Any) -> str:

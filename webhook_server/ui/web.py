@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, render_template, request, session
 
+from webhook_server import scrub
 from webhook_server.identity import person
 from webhook_server.services import Services
 from webhook_server.ui import security
@@ -71,6 +72,12 @@ def _csrf_then_identity():
     if g.actor is None and request.endpoint not in OPEN_ENDPOINTS:
         return login_page()
     return None
+
+
+@bp.app_template_filter("scrubbed")
+def _scrubbed(text):
+    """Stored text of a model or a person on the page: secrets redacted, capped."""
+    return scrub.clean(text) if text else text
 
 
 @bp.context_processor

@@ -108,9 +108,15 @@ def test_a_double_click_and_a_late_click_say_who_decided_and_when(rig):
     rid = awaiting(rig)
     rig.click(rid, ALICE)
     rig.click(rid, ALICE)  # a double click: a second, distinct interaction
-    rig.click(rid, BOB, action="reject")
+    rig.click(rid, BOB, action="reject")  # still waiting: the modal opens at once
     rig.run_jobs()
     assert rig.state(rid).state == "promoted"
+    from tests.unit.slack.conftest import SIGNING
+    from webhook_server.dev.fakes.slack import view_submission
+    body, headers = view_submission(SIGNING, rig.fake.views[-1], BOB,
+                                    {"reason": {"reason": "too late"}}, team=rig.fake.team_id)
+    rig.client.post("/slack/interactions", data=body, headers=headers)  # BOB submits it
+    rig.run_jobs()
     rig.sender.flush()
     texts = [e["text"] for e in rig.fake.ephemerals]
     assert texts[0].startswith(f"You approved request {rid}")

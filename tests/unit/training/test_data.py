@@ -76,6 +76,13 @@ def test_drift_raises_prices_and_shifts_contracts_and_churn():
     ("MonthlyCharges", "lots", "bad number 'lots'"),
     ("TotalCharges", "n/a", "bad number 'n/a'"),
     ("TotalCharges", " ", "blank, but tenure is not 0"),
+    ("MonthlyCharges", "inf", "'inf' is not a finite number"),
+    ("MonthlyCharges", "-Infinity", "'-Infinity' is not a finite number"),
+    ("TotalCharges", "1e999", "'1e999' is not a finite number"),
+    ("TotalCharges", "1e308", "'1e308' is beyond the bound for charges (1e+09)"),
+    ("MonthlyCharges", "2e9", "'2e9' is beyond the bound for charges (1e+09)"),
+    ("tenure", "inf", "'inf' is not a finite number"),
+    ("tenure", "1e12", "expected whole months 0-72, got '1e12'"),
     ("Churn", "Maybe", "unknown value 'Maybe'"),
     ("customerID", "", "empty customerID"),
 ])
@@ -117,3 +124,12 @@ def test_scoring_input_may_omit_the_label():
     raw = read_raw(GOLDEN).drop(columns=["Churn"])
     assert validate(raw, require_target=False) == []
     assert [str(p) for p in validate(raw)] == ["file, Churn: missing column"]
+
+
+def test_training_refuses_a_non_finite_charge_naming_the_line_and_column(tmp_path):
+    raw = read_raw(GOLDEN)
+    raw.loc[3, "MonthlyCharges"] = "inf"
+    raw.to_csv(tmp_path / "inf.csv", index=False)
+    with pytest.raises(DataError, match="line 5, MonthlyCharges: 'inf' is not a finite "
+                                        "number"):
+        load_csv(tmp_path / "inf.csv")

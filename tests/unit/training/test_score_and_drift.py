@@ -38,6 +38,20 @@ def test_valid_rows_are_scored_and_invalid_rows_go_to_rejects_with_reasons(csv_i
         "Two year)", "tenure: expected whole months 0-72, got 'abc'"]
 
 
+def test_non_finite_and_absurd_numbers_are_rejected_rows_not_scores(tmp_path):
+    raw, _ = generate(50, seed=4)
+    raw = raw.drop(columns=["Churn"])
+    raw.loc[[5, 6], ["MonthlyCharges", "TotalCharges"]] = [["inf", "100"], ["50", "1e308"]]
+    raw.to_csv(tmp_path / "in.csv", index=False)
+    report = score_file(fake_predict, tmp_path / "in.csv", tmp_path / "out.csv",
+                        model_version="churn/1", chunk_rows=20)
+    assert (report.scored, report.rejected) == (48, 2)
+    rejects = pd.read_csv(report.rejects, dtype=str, keep_default_na=False)
+    assert list(rejects["reject_reason"]) == [
+        "MonthlyCharges: 'inf' is not a finite number",
+        "TotalCharges: '1e308' is beyond the bound for charges (1e+09)"]
+
+
 def test_chunking_does_not_change_the_output(csv_in, tmp_path):
     score_file(fake_predict, csv_in, tmp_path / "a.csv", model_version="v", chunk_rows=97)
     score_file(fake_predict, csv_in, tmp_path / "b.csv", model_version="v", chunk_rows=5000)

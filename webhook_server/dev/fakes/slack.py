@@ -5,6 +5,8 @@
 ``include_all_metadata``), ``usergroups.users.list``, ``auth.test`` and an incoming webhook
 (``POST /hooks/<id>``). Used through the real ``slack_sdk`` client (base URL ``<url>/api/``).
 Tests make it fail on demand: ``fail_next(n, status, retry_after)`` or ``down = True``.
+Like Slack, ``views.open`` refuses a click's trigger_id more than ``trigger_ttl_s`` (3 s)
+after the click (``expired_trigger_id``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class FakeSlack(FakeServer):
         self.hook_posts: list[dict[str, Any]] = []
         self.usergroups: dict[str, list[str]] = {}
         self.views: list[dict[str, Any]] = []  # modals opened (views.open)
+        self.trigger_ttl_s = 3.0  # a click's trigger_id opens a modal this long
         self.calls: list[str] = []
         self.down = False
         self.on_message = on_message  # ("post" | "update" | "ephemeral", message)
@@ -234,6 +237,9 @@ class FakeSlack(FakeServer):
             view = json.loads(view)
         if not args.get("trigger_id"):
             return {"ok": False, "error": "invalid_trigger_id"}
+        issued_ms = args["trigger_id"].split(".")[0]
+        if issued_ms.isdigit() and time.time() * 1000 - int(issued_ms) > self.trigger_ttl_s * 1e3:
+            return {"ok": False, "error": "expired_trigger_id"}
         if not isinstance(view, dict) or view.get("type") != "modal":
             return {"ok": False, "error": "invalid_arguments"}
         opened = {"id": f"V{len(self.views) + 1:08d}", "trigger_id": args["trigger_id"],
@@ -249,21 +255,24 @@ class FakeSlack(FakeServer):
 
 def click_payload(request_id: int, user: str, *, action: str = "approve",
                   team: str = "T0PODIUM", channel: str = "C0PODIUM",
-                  message_ts: str | None = None, value: str | None = None) -> dict[str, Any]:
-    """A ``block_actions`` payload as Slack sends it for a click on a Podium button
-    (``value``: the button's, ``<request id>:<evidence digest>``; the bare id without)."""
+                  message_ts: str | None = None, value: str | None = None,
+                  clicked_at: float | None = None) -> dict[str, Any]:
+    """A ``block_actions`` payload as Slack sends it for a click on a Podium button (at
+    ``clicked_at``, default now: its trigger_id starts with the click's time in ms;
+    ``value``: the button's, ``<request id>:<evidence digest>``; the bare id without)."""
+    clicked_at = time.time() if clicked_at is None else clicked_at
     action_id = {"approve": "podium_approve", "reject": "podium_reject"}.get(action, action)
     return {
         "type": "block_actions", "team": {"id": team, "domain": "podium"},
         "user": {"id": user, "username": f"name-of-{user}", "team_id": team},
-        "api_app_id": "A0PODIUM", "trigger_id": uuid.uuid4().hex,
+        "api_app_id": "A0PODIUM", "trigger_id": f"{int(clicked_at * 1000)}.{uuid.uuid4().hex}",
         "channel": {"id": channel, "name": "podium"},
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
         "response_url": "https://hooks.slack.com/actions/T0PODIUM/1/x",
         "actions": [{"type": "button", "action_id": action_id,
                      "block_id": f"podium_decide_{request_id}",
                      "value": value or str(request_id),
-                     "action_ts": f"{time.time():.6f}"}],
+                     "action_ts": f"{clicked_at:.6f}"}],
     }
 
 
@@ -277,9 +286,10 @@ def sign(signing_secret: str, body: str, timestamp: int | None = None) -> dict[s
 def click_request(signing_secret: str, request_id: int, user: str, *, action: str = "approve",
                   team: str = "T0PODIUM", channel: str = "C0PODIUM",
                   message_ts: str | None = None, timestamp: int | None = None,
-                  value: str | None = None) -> tuple[str, dict[str, str]]:
+                  value: str | None = None,
+                  clicked_at: float | None = None) -> tuple[str, dict[str, str]]:
     payload = click_payload(request_id, user, action=action, team=team, channel=channel,
-                            message_ts=message_ts, value=value)
+                            message_ts=message_ts, value=value, clicked_at=clicked_at)
     body = urlencode({"payload": json.dumps(payload)})
     return body, sign(signing_secret, body, timestamp)
 
