@@ -31,7 +31,7 @@ def test_the_modal_is_open_before_the_answer_with_no_worker_running(rig):
     rid = awaiting(rig)
     assert rig.click(rid, BOB, action="reject").status_code == 200
     (view,) = rig.fake.views  # no job ran: the request itself opened it
-    assert view["view"]["private_metadata"] == str(rid)
+    assert view["view"]["private_metadata"] == f"{rid}:{rig.state(rid).evidence_digest()}"
     assert click_job(rig)[1] == "done"  # the click is stored, its job settled
     assert rig.run_jobs() == 0 and views_open_calls(rig) == 1
     assert rig.state(rid).state == "awaiting_approval"
