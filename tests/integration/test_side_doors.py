@@ -94,3 +94,14 @@ def test_a_hand_moved_champion_is_put_back_and_overwritten_files_are_not_promote
         rows = [(e["kind"], e["to_version"]) for e in ledger.entries(conn, m)]
     svc.close()
     assert rows == [("promote", v1), ("external", stray), ("reverted", v1)]
+
+    # `podium request` records who Podium authenticated (the OS account), not a tag
+    from webhook_server.identity import cli_actor
+
+    asked = cli(env, "request", m, stray)
+    assert asked.returncode == 0, asked.stderr
+    assert f"as {cli_actor()})" in asked.stdout
+    rows = [r for r in api(server, f"/requests?model={m}")["requests"]
+            if r["version"] == stray]
+    assert len(rows) == 1  # the tag's webhook joined the request, made no second one
+    assert rows[0]["requested_by"] == cli_actor() and rows[0]["requesters"] == [cli_actor()]

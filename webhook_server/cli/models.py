@@ -218,13 +218,20 @@ def request_cmd(model, version, target, challenger):
     if not challenger and normalise_target(target) is None:
         raise click.ClickException(f"invalid target {target!r}: expected one of "
                                    f"{', '.join(TARGETS)}")
-    recorded = _record_request(model, version, "Production" if challenger else target,
-                               "alias" if challenger else "tag")
+    import os
+
+    recorded = None
+    if os.environ.get("PODIUM_DATABASE_URL"):  # Podium's store: the request is authenticated
+        recorded = _record_request(model, version, "Production" if challenger else target,
+                                   "alias" if challenger else "tag")
     done = request_transition(client, model, version, target=target,
                               challenger_alias=(current().settings.challenger_alias
                                                 if challenger else None),
                               requested_by=_requester())
-    click.echo(f"requested: {done} (request {recorded}, as {_requester()})")
+    click.echo(f"requested: {done} " + (
+        f"(request {recorded}, as {_requester()})" if recorded is not None else
+        "(PODIUM_DATABASE_URL is not set: not recorded in Podium's store, so the registry "
+        "request names its requesters, and none of them may approve it)"))
 
 
 def _record_request(model: str, version: str, target: str, origin: str) -> int | None:
