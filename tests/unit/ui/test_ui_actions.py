@@ -118,7 +118,7 @@ def test_a_post_from_this_site_passes(usvc, as_person):
 
 
 def test_a_login_without_the_csrf_token_is_refused(ui_app):
-    resp = Page(ui_app).post("/ui/login", csrf=False, token="tok-ana-1234")
+    resp = Page(ui_app).post("/ui/login", csrf=False, token="tok-ana-1234-nsgC6mCt0UnpaxWxjiTJo9Bnnmmdmf88")
     assert resp.status_code == 403
 
 
