@@ -257,6 +257,10 @@ class Settings:
         for name, limit in (("PODIUM_AUTH_LIMIT_PER_ADDRESS", self.auth_limit_per_address),
                             ("PODIUM_AUTH_LIMIT_TOTAL", self.auth_limit_total)):
             _rate_limit(name, limit)
+        if (self.ratelimit_storage_uri or "memory://").split("://")[0] not in LIMIT_STORAGES:
+            raise SettingsError("PODIUM_RATELIMIT_STORAGE_URI (value hidden) is not memory:// "
+                                "nor redis://host:port/db (rediss://, redis+sentinel://, "
+                                "redis+cluster://)")
         # one random key per Settings when none is set: `podium serve` builds its settings
         # once, before gunicorn forks, so its workers share the key
         object.__setattr__(self, "_ui_key", (self.ui_secret or "").encode()
@@ -451,6 +455,7 @@ def _ui_proxies(raw: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
 
 
 MAX_PROXY_ADDRESSES = 256
+LIMIT_STORAGES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster")
 
 
 def describe() -> list[tuple[str, str, str]]:

@@ -96,10 +96,10 @@ def test_malformed_proxy_addresses_stop_the_start_naming_the_variable():
     with pytest.raises(SettingsError, match="PODIUM_UI_TRUSTED_PROXIES: 'proxy.internal' is "
                                             "not an IP address or network"):
         Settings.from_env({"PODIUM_UI_TRUSTED_PROXIES": "10.0.0.1,proxy.internal"})
-    s = Settings.from_env({"PODIUM_UI_TRUSTED_PROXIES": "10.0.0.1, fd00::/8",
+    s = Settings.from_env({"PODIUM_UI_TRUSTED_PROXIES": "10.0.0.1, fd00::/120",
                            "PODIUM_UI_TRUSTED_HEADER": "X-Forwarded-User",
                            "PODIUM_UI_SECRET": "shh", "PODIUM_UI_SESSION_HOURS": "2"})
-    assert [str(n) for n in s.ui_proxies()] == ["10.0.0.1/32", "fd00::/8"]
+    assert [str(n) for n in s.ui_proxies()] == ["10.0.0.1/32", "fd00::/120"]
     assert (s.ui_trusted_header, s.ui_session_hours) == ("X-Forwarded-User", 2.0)
     assert "shh" not in repr(s) and "shh" in s.secrets()
 
@@ -126,14 +126,21 @@ def test_a_session_is_refused_under_another_secret_or_once_its_token_is_gone(usv
 
 
 def test_a_token_login_ends_its_session_hours_after_the_login_even_while_used(
-        as_person, monkeypatch):
-    from webhook_server.ui import security
+        usvc, as_person):
+    from datetime import timedelta
+
+    from webhook_server.store.clock import db_now
+    from webhook_server.store.schema import ui_sessions
 
     page = as_person("ana")
-    start = security.now()
-    monkeypatch.setattr(security, "now", lambda: start + 11.5 * 3600)
-    assert page.get("/ui/").status_code == 200  # used (and re-signed) within the 12 hours
-    monkeypatch.setattr(security, "now", lambda: start + 12.1 * 3600)
+    with usvc.store.read() as conn:
+        (row,) = conn.execute(ui_sessions.select()).mappings().all()
+        assert row["expires_at"] - row["created_at"] == timedelta(hours=12)
+    assert page.get("/ui/").status_code == 200  # used: the expiry does not move
+    with usvc.store.tx() as conn:
+        assert conn.execute(ui_sessions.select()).mappings().one() == row
+        conn.execute(ui_sessions.update().values(
+            expires_at=db_now(conn) - timedelta(seconds=1)))
     assert page.get("/ui/").status_code == 401
 
 
