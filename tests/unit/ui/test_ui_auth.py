@@ -5,11 +5,13 @@ import logging
 
 import pytest
 
-from tests.unit.ui.conftest import Page, other_node, settings_for
+from tests.unit.ui.conftest import TOKENS, Page, other_node, settings_for
 from webhook_server.app import create_app
 from webhook_server.settings import Settings, SettingsError
 
 PAGES = ["/ui/", "/ui/requests/1", "/ui/models/churn", "/ui/operations"]
+
+TOKEN = dict(entry.split("=") for entry in TOKENS.split(","))
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -21,10 +23,10 @@ def test_a_page_without_an_identity_answers_the_login_form_with_401(ui_app, url)
 
 def test_a_token_login_acts_as_ui_and_the_token_name(ui_app):
     page = Page(ui_app)
-    resp = page.post("/ui/login", token="tok-ana-1234-nsgC6mCt0UnpaxWxjiTJo9Bnnmmdmf88", next="/ui/operations")
+    resp = page.post("/ui/login", token=TOKEN["ana"], next="/ui/operations")
     assert resp.status_code == 303 and resp.headers["Location"] == "/ui/operations"
     html = page.text("/ui/")
-    assert '<span id="me">ui:ana</span>' in html and "tok-ana-1234-nsgC6mCt0UnpaxWxjiTJo9Bnnmmdmf88" not in html
+    assert '<span id="me">ui:ana</span>' in html and TOKEN["ana"] not in html
 
 
 def test_a_wrong_token_logs_nobody_in(ui_app):
@@ -40,14 +42,14 @@ def test_the_login_form_brings_you_back_to_the_page_you_asked_for(ui_app):
     assert 'name="next" value="/ui/models/churn?x=1"' in asked
     wrong = page.post("/ui/login", token="nope", next="/ui/models/churn?x=1")
     assert 'name="next" value="/ui/models/churn?x=1"' in wrong.get_data(as_text=True)
-    right = page.post("/ui/login", token="tok-bob-5678-WnNUAvnc7B7rPUE1zVYd406jBxCLkzn1", next="/ui/models/churn?x=1")
+    right = page.post("/ui/login", token=TOKEN["bob"], next="/ui/models/churn?x=1")
     assert right.headers["Location"] == "/ui/models/churn?x=1"
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/ui/",
                                     "/api/v1/requests", "/ui/\\evil", "javascript:alert(1)"])
 def test_after_login_the_page_sends_you_only_within_itself(ui_app, target):
-    resp = Page(ui_app).post("/ui/login", token="tok-ana-1234-nsgC6mCt0UnpaxWxjiTJo9Bnnmmdmf88", next=target)
+    resp = Page(ui_app).post("/ui/login", token=TOKEN["ana"], next=target)
     assert resp.status_code == 303 and resp.headers["Location"] == "/ui/"
 
 
@@ -116,7 +118,7 @@ def test_two_nodes_with_the_same_secret_share_logins(usvc, as_person):
 
 
 @pytest.mark.parametrize("change", [{"ui_secret": "another-secret"},
-                                    {"named_api_tokens": "bob=tok-bob-5678-WnNUAvnc7B7rPUE1zVYd406jBxCLkzn1"}])
+                                    {"named_api_tokens": f"bob={TOKEN['bob']}"}])
 def test_a_session_is_refused_under_another_secret_or_once_its_token_is_gone(usvc, as_person,
                                                                             change):
     cookie = _cookie(as_person("ana"))
