@@ -18,6 +18,7 @@ API tokens: ``PODIUM_API_TOKENS`` (``name=token,name2=token2``), ``PODIUM_API_TO
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 import re
@@ -310,6 +311,10 @@ class Settings:
                 out.append(f"the API token named {name!r} is too weak ({weak}): use at least "
                            f"{MIN_TOKEN_CHARS} characters and {MIN_TOKEN_BITS} bits, e.g. "
                            "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        if ((self.ratelimit_storage_uri or "").startswith("redis")
+                and importlib.util.find_spec("redis") is None):
+            out.append("PODIUM_RATELIMIT_STORAGE_URI names Redis but the redis package is not "
+                       "installed: pip install 'limits[redis]'")
         if self.metrics_token and (weak := token_weakness(self.metrics_token)) is not None:
             out.append(f"PODIUM_METRICS_TOKEN is too weak ({weak}): use at least "
                        f"{MIN_TOKEN_CHARS} characters and {MIN_TOKEN_BITS} bits")

@@ -94,3 +94,31 @@ def test_the_storage_setting_refuses_an_unknown_scheme_without_showing_it():
         Settings.from_env({"PODIUM_RATELIMIT_STORAGE_URI": "mysql://u:pw@db/x"})
     assert "pw" not in str(err.value) and "is not memory://" in str(err.value)
     assert Settings.from_env({"PODIUM_RATELIMIT_STORAGE_URI": "redis://r:6379/0"})
+
+
+def test_redis_without_its_client_library_is_a_refusal(monkeypatch):
+    import importlib.util
+
+    from webhook_server.settings import Settings
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "redis" else real(name, *a))
+    (reason,) = Settings(ratelimit_storage_uri="redis://:pw@r:6379/0").refusals()
+    assert reason == ("PODIUM_RATELIMIT_STORAGE_URI names Redis but the redis package is not "
+                      "installed: pip install 'limits[redis]'")
+
+
+def test_an_unreachable_limiter_storage_lets_the_token_check_decide(svc, caplog):
+    class Down:
+        def test(self, *args):
+            raise ConnectionError("redis is down")
+
+        hit = test
+
+    app = create_app(svc.settings, services=svc)
+    app.extensions["podium.auth_limit"]._window = Down()
+    client = app.test_client()
+    assert get(client, token="wrong").status_code == 401
+    assert get(client, token=API_TOKEN).status_code == 200
+    assert "auth limiter: cannot read the counts (ConnectionError); not limiting" in caplog.text
