@@ -23,6 +23,7 @@ from secrets import token_urlsafe
 from urllib.parse import urlsplit
 
 from webhook_server.settings import Settings
+from webhook_server.store import sessions
 
 # a user name or an e-mail address: what oauth2-proxy's X-Forwarded-User/-Email carry
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._%+@-]{0,199}$")
@@ -81,8 +82,6 @@ def from_session(state: UiState, store, session: Mapping) -> str | None:
     """The token login's name while its session lives in the store (not logged out, not
     revoked, not past ``PODIUM_UI_SESSION_HOURS`` from the login) and its token is still
     configured."""
-    from webhook_server.store import sessions
-
     session_id = session.get("sid")
     if not isinstance(session_id, str) or not 32 <= len(session_id) <= 64:
         return None
