@@ -200,7 +200,7 @@ class Settings:
     approval_check_interval_s: int = _var(
         "PODIUM_APPROVAL_CHECK_INTERVAL", 60,
         "Seconds between two looks for approvals past the policy's expiry.",
-        lo=0, lo_open=True, hi=DAY)
+        lo=0, lo_open=True)
     # --- the alias that means "please promote me" -------------------------------------
     challenger_alias: str = _var(
         "PODIUM_CHALLENGER_ALIAS", "challenger", "Alias that requests Production when set.")
@@ -211,7 +211,7 @@ class Settings:
         "when root, else process), bwrap, user, process (weakest).", choices=SANDBOXES)
     sandbox_memory_mb: int = _var(
         "PODIUM_SANDBOX_MEMORY_MB", 4096, "Address-space limit of a model's sandbox, MB.",
-        lo=256, hi=1024 * 1024)
+        lo=256)
     sandbox_cpu_s: int = _var(
         "PODIUM_SANDBOX_CPU_S", 600, "CPU-time limit of a model's sandbox, seconds.", lo=1,
         hi=DAY)
@@ -319,21 +319,6 @@ class Settings:
             out.append(f"PODIUM_METRICS_TOKEN is too weak ({weak}): use at least "
                        f"{MIN_TOKEN_CHARS} characters and {MIN_TOKEN_BITS} bits")
         return out
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
-def _rate_limit(name: str, raw: str) -> None:
-    from limits import parse_many
-
-    try:
-        if not parse_many(raw):
-            raise ValueError
-    except ValueError:
-        raise SettingsError(f"{name}={raw[:80]!r} is not a rate limit (e.g. '10 per minute; "
-                            "100 per hour')") from None
 
 
 def _not_a_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -461,6 +446,21 @@ def _ui_proxies(raw: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
 
 MAX_PROXY_ADDRESSES = 256
 LIMIT_STORAGES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _rate_limit(name: str, raw: str) -> None:
+    from limits import parse_many
+
+    try:
+        if not parse_many(raw):
+            raise ValueError
+    except ValueError:
+        raise SettingsError(f"{name}={raw[:80]!r} is not a rate limit (e.g. '10 per minute; "
+                            "100 per hour')") from None
 
 
 def describe() -> list[tuple[str, str, str]]:

@@ -86,7 +86,6 @@ def test_a_trusted_proxy_range_of_256_addresses_or_fewer_is_accepted():
     ("PODIUM_JOB_BACKOFF", "1e300", "expected > 0 and <= 86400"),
     ("PODIUM_WORKER_POLL", "3601", "expected > 0 and <= 3600"),
     ("PODIUM_NOTIFY_MAX_BACKOFF", "1e20", "expected > 0 and <= 86400"),
-    ("PODIUM_SANDBOX_MEMORY_MB", "2000000", "expected >= 256 and <= 1048576"),
     ("PODIUM_SANDBOX_SPARES", "65", "expected >= 0 and <= 64"),
 ])
 def test_hours_sizes_and_counts_have_ceilings(env, value, message):
