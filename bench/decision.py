@@ -34,7 +34,7 @@ import requests  # noqa: E402
 
 from webhook_server.dev.processes import start_mlflow, start_podium  # noqa: E402
 
-TOKEN = "bench-token"
+TOKEN = "bench-api-token-Qm7xK2pV9rL4tZ8wN3sB6cF1hJ5dG0yE"  # serve refuses weak tokens
 MODEL = "churn-bench"
 FINAL = ("promoted", "rejected", "failed")
 

@@ -16,7 +16,8 @@ from webhook_server.settings import Settings
 from webhook_server.store.db import normalise_url
 
 PG_ENV = "PODIUM_TEST_DATABASE_URL"
-API_TOKEN = "test-api-token"
+# strong: `podium serve` refuses a token under 32 characters or 128 bits
+API_TOKEN = "test-api-token-R2YDbSFiaRG_hpcrMOB8iivGzr6-myJJLZClHY9X"
 # the built-in defaults (nothing needs approval): a policy file must exist, Podium never
 # falls back to defaults for a missing one
 DEFAULT_POLICY = os.path.join(os.path.dirname(__file__), "data", "policy-defaults.yaml")

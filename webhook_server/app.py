@@ -11,6 +11,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.routing import IntegerConverter
 
 from webhook_server import metrics, ui, validate
+from webhook_server.auth_limit import AuthLimiter
 from webhook_server.routes import api, error, health, openapi, slack, webhooks
 from webhook_server.services import Services, build
 from webhook_server.settings import Settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.url_map.converters["int"] = BoundedInt  # before the blueprints add their rules
     app.extensions["podium"] = svc
     app.extensions["podium.metrics"] = metrics.make_registry(svc.store)
+    app.extensions["podium.auth_limit"] = AuthLimiter(settings)  # failed tokens/logins
     for bp in (webhooks.bp, slack.bp, api.bp, openapi.bp, health.bp):
         app.register_blueprint(bp)
     ui.init_app(app, settings)  # /ui/: the web page

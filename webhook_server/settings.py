@@ -18,6 +18,7 @@ API tokens: ``PODIUM_API_TOKENS`` (``name=token,name2=token2``), ``PODIUM_API_TO
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 import re
@@ -27,6 +28,8 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from secrets import token_bytes
 from typing import Any
+
+from webhook_server.tokens import MIN_TOKEN_BITS, MIN_TOKEN_CHARS, token_weakness
 
 
 class SettingsError(ValueError):
@@ -39,6 +42,7 @@ FALSE = frozenset({"0", "false", "no", "off"})
 TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SANDBOXES = ("auto", "bwrap", "user", "process")
+DAY = 24 * 3600
 # an environment variable model code may never see (PODIUM_SANDBOX_ENV): these words...
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "AUTH",
                 "PRIVATE", "DATABASE_URL", "DSN")
@@ -100,7 +104,7 @@ class Settings:
         "(1..3600).", lo=0, lo_open=True, hi=3600)
     max_body_bytes: int = _var(
         "PODIUM_MAX_BODY_BYTES", 1024 * 1024, "Largest accepted request body (413 above).",
-        lo=1024)
+        lo=1024, hi=256 * 1024 * 1024)
     # --- Slack ------------------------------------------------------------------------
     slack_bot_token: str | None = _var(
         "SLACK_BOT_TOKEN", None, "Slack bot token (xoxb-...) for messages and approvals.",
@@ -122,7 +126,7 @@ class Settings:
     notify_max_backoff_s: float = _var(
         "PODIUM_NOTIFY_MAX_BACKOFF", 60.0,
         "Longest wait in seconds between two tries of an undelivered notification.",
-        lo=0, lo_open=True)
+        lo=0, lo_open=True, hi=DAY)
     public_url: str | None = _var(
         "PODIUM_PUBLIC_URL", None, "Public base URL of this Podium, used in links.")
     # --- the web page (/ui/) ----------------------------------------------------------
@@ -141,7 +145,24 @@ class Settings:
         secret=True)
     ui_session_hours: float = _var(
         "PODIUM_UI_SESSION_HOURS", 12.0,
-        "Hours a web page login (API-token login) lasts.", lo=0, lo_open=True)
+        "Hours a web page login (API-token login) lasts (at most 720: 30 days).",
+        lo=0, lo_open=True, hi=24 * 30)
+    # --- auth hardening (issue 25) ----------------------------------------------------
+    auth_limit_per_address: str = _var(
+        "PODIUM_AUTH_LIMIT_PER_ADDRESS", "10 per minute; 100 per hour",
+        "Failed logins and failed API tokens allowed per client address (flask-limiter "
+        "syntax, ';'-separated); past it 429 with Retry-After. Right tokens never count.")
+    auth_limit_total: str = _var(
+        "PODIUM_AUTH_LIMIT_TOTAL", "100 per minute; 1000 per hour",
+        "Failed logins and failed API tokens allowed in total, all addresses together.")
+    ratelimit_storage_uri: str | None = _var(
+        "PODIUM_RATELIMIT_STORAGE_URI", None,
+        "Where failed attempts are counted: unset is memory:// (per process); with several "
+        "processes or nodes set redis://host:6379/0 so they share one count.", secret=True)
+    metrics_token: str | None = _var(
+        "PODIUM_METRICS_TOKEN", None,
+        "Bearer token /metrics requires when set (401 without it); unset: /metrics is open.",
+        secret=True)
     # --- GitLab -----------------------------------------------------------------------
     gitlab_url: str | None = _var("GITLAB_URL", None, "GitLab base URL.")
     gitlab_token: str | None = _var(
@@ -158,23 +179,24 @@ class Settings:
     # --- jobs -------------------------------------------------------------------------
     job_lease_s: int = _var(
         "PODIUM_JOB_LEASE", 60,
-        "Seconds a claimed job stays leased without a heartbeat (at least 5).", lo=5)
+        "Seconds a claimed job stays leased without a heartbeat (5..86400).", lo=5, hi=DAY)
     leader_lease_s: int = _var(
         "PODIUM_LEADER_LEASE", 60,
         "Seconds the scheduler's lease and each outbox sender's lease (one process each "
         "across all nodes) last without renewal: a killed holder is replaced within about "
-        "this long (at least 5; a single Slack or GitLab send must take less).", lo=5)
+        "this long (5..86400; a single Slack or GitLab send must take less).", lo=5, hi=DAY)
     job_max_attempts: int = _var(
-        "PODIUM_JOB_MAX_ATTEMPTS", 6, "Attempts before a failing job is marked dead.", lo=1)
+        "PODIUM_JOB_MAX_ATTEMPTS", 6, "Attempts before a failing job is marked dead.", lo=1,
+        hi=1000)
     job_backoff_s: float = _var(
         "PODIUM_JOB_BACKOFF", 2.0, "First retry delay in seconds; doubles each attempt.",
-        lo=0, lo_open=True)
+        lo=0, lo_open=True, hi=DAY)
     worker_poll_s: float = _var(
         "PODIUM_WORKER_POLL", 0.5, "Seconds an idle worker waits before looking again.",
-        lo=0, lo_open=True)
+        lo=0, lo_open=True, hi=3600)
     reconcile_interval_s: int = _var(
         "PODIUM_RECONCILE_INTERVAL", 60, "Seconds between registry reconciliation scans.",
-        lo=0, lo_open=True)
+        lo=0, lo_open=True, hi=DAY)
     approval_check_interval_s: int = _var(
         "PODIUM_APPROVAL_CHECK_INTERVAL", 60,
         "Seconds between two looks for approvals past the policy's expiry.",
@@ -212,11 +234,12 @@ class Settings:
         "Where the cgroup filesystems are mounted: each sandbox gets a cgroup of its own "
         "below Podium's own; none writable: per-process limits only (said at start).")
     sandbox_cpu_s: int = _var(
-        "PODIUM_SANDBOX_CPU_S", 600, "CPU-time limit of a model's sandbox, seconds.", lo=1)
+        "PODIUM_SANDBOX_CPU_S", 600, "CPU-time limit of a model's sandbox, seconds.", lo=1,
+        hi=DAY)
     sandbox_timeout_s: float = _var(
         "PODIUM_SANDBOX_TIMEOUT", 300.0,
         "Wall-clock limit of one call into a model's sandbox (load, one scoring), seconds; "
-        "past it the sandbox is killed.", lo=0, lo_open=True)
+        "past it the sandbox is killed.", lo=0, lo_open=True, hi=DAY)
     sandbox_user: str = _var(
         "PODIUM_SANDBOX_USER", "nobody",
         "Unprivileged user model code runs as under the 'user' isolation (when Podium runs "
@@ -227,7 +250,8 @@ class Settings:
         "allow-list; Podium's own secrets are refused).")
     sandbox_spares: int = _var(
         "PODIUM_SANDBOX_SPARES", 2,
-        "Sandboxes kept started ahead of requests (their imports take seconds).", lo=0)
+        "Sandboxes kept started ahead of requests (their imports take seconds).", lo=0,
+        hi=64)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -252,6 +276,13 @@ class Settings:
         object.__setattr__(self, "_tokens", _api_tokens(self))
         object.__setattr__(self, "_sandbox_env", _sandbox_env(self.sandbox_env))
         object.__setattr__(self, "_ui_proxies", _ui_proxies(self.ui_trusted_proxies))
+        for name, limit in (("PODIUM_AUTH_LIMIT_PER_ADDRESS", self.auth_limit_per_address),
+                            ("PODIUM_AUTH_LIMIT_TOTAL", self.auth_limit_total)):
+            _rate_limit(name, limit)
+        if (self.ratelimit_storage_uri or "memory://").split("://")[0] not in LIMIT_STORAGES:
+            raise SettingsError("PODIUM_RATELIMIT_STORAGE_URI (value hidden) is not memory:// "
+                                "nor redis://host:port/db (rediss://, redis+sentinel://, "
+                                "redis+cluster://)")
         # one random key per Settings when none is set: `podium serve` builds its settings
         # once, before gunicorn forks, so its workers share the key
         object.__setattr__(self, "_ui_key", (self.ui_secret or "").encode()
@@ -300,6 +331,18 @@ class Settings:
             out.append("SLACK_SIGNING_SECRET is set (Slack approvals) but SLACK_TEAM_ID is "
                        "not: set the workspace id (T...) so clicks from any other workspace "
                        "are refused")
+        for token, name in self.api_tokens().items():
+            if (weak := token_weakness(token)) is not None:
+                out.append(f"the API token named {name!r} is too weak ({weak}): use at least "
+                           f"{MIN_TOKEN_CHARS} characters and {MIN_TOKEN_BITS} bits, e.g. "
+                           "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        if ((self.ratelimit_storage_uri or "").startswith("redis")
+                and importlib.util.find_spec("redis") is None):
+            out.append("PODIUM_RATELIMIT_STORAGE_URI names Redis but the redis package is not "
+                       "installed: pip install 'limits[redis]'")
+        if self.metrics_token and (weak := token_weakness(self.metrics_token)) is not None:
+            out.append(f"PODIUM_METRICS_TOKEN is too weak ({weak}): use at least "
+                       f"{MIN_TOKEN_CHARS} characters and {MIN_TOKEN_BITS} bits")
         return out
 
 
@@ -340,12 +383,12 @@ def _convert(name: str, raw: str, kind: type, meta: Mapping[str, Any]) -> Any:
     lo, hi = meta["lo"], meta["hi"]
     if not math.isfinite(value):
         raise SettingsError(f"{name}={shown} is not a finite number")
-    if lo is not None and (value <= lo if meta["lo_open"] else value < lo):
-        raise SettingsError(f"{name}={shown} is out of range: expected "
-                            f"{'>' if meta['lo_open'] else '>='} {lo:g}"
-                            + (f" and <= {hi:g}" if hi is not None else ""))
-    if hi is not None and value > hi:
-        raise SettingsError(f"{name}={shown} is out of range: expected <= {hi:g}")
+    if ((lo is not None and (value <= lo if meta["lo_open"] else value < lo))
+            or (hi is not None and value > hi)):
+        expected = " and ".join(
+            ([f"{'>' if meta['lo_open'] else '>='} {_num(lo)}"] if lo is not None else [])
+            + ([f"<= {_num(hi)}"] if hi is not None else []))
+        raise SettingsError(f"{name}={shown} is out of range: expected {expected}")
     return value
 
 
@@ -428,7 +471,32 @@ def _ui_proxies(raw: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
         except ValueError:
             raise SettingsError(f"PODIUM_UI_TRUSTED_PROXIES: {entry[:60]!r} is not an IP "
                                 "address or network (e.g. 10.0.0.5, 10.0.0.0/24)") from None
+        if found[-1].num_addresses > MAX_PROXY_ADDRESSES:
+            raise SettingsError(
+                f"PODIUM_UI_TRUSTED_PROXIES: {entry[:60]!r} covers "
+                f"{found[-1].num_addresses} addresses, more than {MAX_PROXY_ADDRESSES} (/24 "
+                "for IPv4, /120 for IPv6): anyone in it could name any person in the "
+                "single-sign-on header; list your proxies' own addresses")
     return tuple(found)
+
+
+MAX_PROXY_ADDRESSES = 256
+LIMIT_STORAGES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _rate_limit(name: str, raw: str) -> None:
+    from limits import parse_many
+
+    try:
+        if not parse_many(raw):
+            raise ValueError
+    except ValueError:
+        raise SettingsError(f"{name}={raw[:80]!r} is not a rate limit (e.g. '10 per minute; "
+                            "100 per hour')") from None
 
 
 def describe() -> list[tuple[str, str, str]]:

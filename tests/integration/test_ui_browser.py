@@ -36,7 +36,9 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
                                 "(pip install -e '.[test]')")
 
 MODEL = "churn-ui"
-TOKENS = {"ana": "tok-ana-7d1f0c", "eve": "tok-eve-93b2aa"}
+# strong tokens: `podium serve` refuses weak ones
+TOKENS = {"ana": "tok-ana-7d1f0c-gBxfNyYSovPy1idt5mx5LoKApJAXRb3w",
+          "eve": "tok-eve-93b2aa-hsBoNxy5MbemT3YebdfUk35wFbiBSDpe"}
 POLICY = """\
 people:
   ana: {ui: ana}

@@ -60,7 +60,7 @@ def test_the_service_says_which_slack_mode_it_runs_in():
 @pytest.mark.parametrize("env,value,message", [
     ("PODIUM_SIGNATURE_TOLERANCE", "-1", "expected > 0 and <= 3600"),
     ("PODIUM_SIGNATURE_TOLERANCE", "0", "expected > 0 and <= 3600"),
-    ("PODIUM_SIGNATURE_TOLERANCE", "3601", "expected <= 3600"),
+    ("PODIUM_SIGNATURE_TOLERANCE", "3601", "expected > 0 and <= 3600"),
     ("PODIUM_JOB_LEASE", "0", "expected >= 5"),
     ("PODIUM_JOB_LEASE", "4", "expected >= 5"),
     ("PODIUM_JOB_MAX_ATTEMPTS", "0", "expected >= 1"),

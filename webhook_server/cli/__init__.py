@@ -8,6 +8,7 @@
 | ``models.py`` | train, score, drift, request, check, compare |
 | ``monitoring.py`` | labels, monitor |
 | ``policy.py`` | policy check |
+| ``sessions.py`` | sessions list, sessions revoke |
 | ``demo.py`` | demo |
 """
 
@@ -17,7 +18,16 @@ import logging
 
 import click
 
-from webhook_server.cli import decisions, demo, models, monitoring, operations, policy, service
+from webhook_server.cli import (
+    decisions,
+    demo,
+    models,
+    monitoring,
+    operations,
+    policy,
+    service,
+    sessions,
+)
 from webhook_server.cli.context import Context
 
 
@@ -45,6 +55,6 @@ def main(ctx: click.Context, verbose: bool) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for _module in (service, operations, decisions, models, monitoring, policy, demo):
+for _module in (service, operations, decisions, models, monitoring, policy, sessions, demo):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -236,7 +236,7 @@ class _Demo:
                             self.workdir / "mlflow" / "mlflow.log") from None
         self.procs.append(self.mlflow)
         token, self.signing = "xoxb-demo-" + secrets.token_hex(8), secrets.token_hex(16)
-        self.ui_token = "demo-" + secrets.token_hex(8)  # logs in on the web page as dana
+        self.ui_token = "demo-" + secrets.token_urlsafe(32)  # logs in on the web page as dana
         self.slack = FakeSlack(token=token, on_message=SlackPrinter()).start()
         policy = self.workdir / "podium.yaml"
         holdout = self.workdir / "judge-holdout.csv"  # the judge's data: not any version's

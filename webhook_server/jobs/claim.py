@@ -23,7 +23,8 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webhook_server.store import Store
-from webhook_server.store.schema import jobs, utcnow
+from webhook_server.store.clock import db_now
+from webhook_server.store.schema import jobs
 
 QUEUED, RUNNING = "queued", "running"
 SQLITE_CANDIDATES = 8
@@ -58,14 +59,14 @@ def _lease_values(owner: str, lease: timedelta, now) -> dict[str, Any]:
 
 def _claim_compare_and_set(store: Store, owner: str, lease: timedelta,
                            key: str | None) -> Row | None:
-    now = utcnow()
-    candidates = (select(jobs.c.id).where(*_runnable(now, key))
-                  .order_by(jobs.c.run_after, jobs.c.id).limit(SQLITE_CANDIDATES))
     with store.read() as conn:
+        candidates = (select(jobs.c.id).where(*_runnable(db_now(conn), key))
+                      .order_by(jobs.c.run_after, jobs.c.id).limit(SQLITE_CANDIDATES))
         ids = list(conn.execute(candidates).scalars())
     for job_id in ids:
         try:
             with store.tx() as conn:
+                now = db_now(conn)
                 row = conn.execute(
                     update(jobs).where(jobs.c.id == job_id, jobs.c.state == QUEUED)
                     .values(**_lease_values(owner, lease, now))
@@ -83,12 +84,12 @@ def _claim_skip_locked(store: Store, owner: str, lease: timedelta,
     other running yet): the second one's UPDATE waits for the first's commit, then fails on
     the unique index; its retry sees the first running and picks something else."""
     for _ in range(PG_RETRIES):
-        now = utcnow()
-        picked = (select(jobs.c.id).where(*_runnable(now, key))
-                  .order_by(jobs.c.run_after, jobs.c.id).limit(1)
-                  .with_for_update(skip_locked=True, of=jobs).cte("picked"))
         try:
             with store.tx() as conn:
+                now = db_now(conn)
+                picked = (select(jobs.c.id).where(*_runnable(now, key))
+                          .order_by(jobs.c.run_after, jobs.c.id).limit(1)
+                          .with_for_update(skip_locked=True, of=jobs).cte("picked"))
                 return conn.execute(
                     update(jobs).where(jobs.c.id == picked.c.id)
                     .values(**_lease_values(owner, lease, now))

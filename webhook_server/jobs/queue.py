@@ -23,7 +23,8 @@ from webhook_server.jobs.claim import claim_row
 from webhook_server.jobs.doorbell import Doorbell
 from webhook_server.jobs.listen import PgWakeup
 from webhook_server.store import Store, fastsql, outbox
-from webhook_server.store.schema import jobs, utcnow
+from webhook_server.store.clock import db_now
+from webhook_server.store.schema import jobs
 
 log = logging.getLogger(__name__)
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
@@ -87,7 +88,7 @@ class SqlJobQueue:
                 lock_key: str | None = None, delay_s: float = 0) -> bool:
         """Insert unless ``key`` exists. True when a row was added. Runs in the caller's tx."""
         fast = fastsql.for_conn(conn)  # on the intake hot path
-        now = utcnow()
+        now = fast.now(conn)  # the database's clock, like every lease and claim
         added = fast.one(conn, "insert_job", {
             "key": key, "kind": kind, "payload": json.dumps(payload, sort_keys=True),
             "lock_key": lock_key, "max_attempts": self.max_attempts,
@@ -119,8 +120,8 @@ class SqlJobQueue:
                     jobs.c.lease_owner == job.lease_owner)
 
     def heartbeat(self, job: Job) -> bool:
-        now = utcnow()
         with self.store.tx() as conn:
+            now = db_now(conn)
             return conn.execute(update(jobs).where(self._owned(job))
                                 .values(lease_expires_at=now + self.lease,
                                         updated_at=now)).rowcount == 1
@@ -130,22 +131,22 @@ class SqlJobQueue:
         handler checks before an external effect (a read, no write)."""
         with self.store.read() as conn:
             return conn.execute(select(jobs.c.id).where(
-                self._owned(job), jobs.c.lease_expires_at > utcnow())).first() is not None
+                self._owned(job), jobs.c.lease_expires_at > db_now(conn))).first() is not None
 
     def complete(self, job: Job) -> bool:
         """Mark done; False when the lease was lost (another worker owns the job now)."""
         with self.store.tx() as conn:
             return conn.execute(update(jobs).where(self._owned(job))
                                 .values(state=DONE, lease_owner=None, lease_expires_at=None,
-                                        last_error=None, updated_at=utcnow())).rowcount == 1
+                                        last_error=None, updated_at=db_now(conn))).rowcount == 1
 
     def fail(self, job: Job, error: str, *, permanent: bool = False) -> str:
         """Schedule a retry with exponential backoff, or mark dead. Returns the new state."""
         error = scrub.clean(error, 4000)  # often a model's or a server's words
-        now = utcnow()
         dead = permanent or job.attempts >= job.max_attempts
         delay = timedelta(seconds=self.backoff_s * 2 ** (job.attempts - 1))
         with self.store.tx() as conn:
+            now = db_now(conn)
             moved = conn.execute(update(jobs).where(self._owned(job)).values(
                 state=DEAD if dead else QUEUED, lease_owner=None, lease_expires_at=None,
                 last_error=error, run_after=now if dead else now + delay,
@@ -156,8 +157,8 @@ class SqlJobQueue:
 
     def defer(self, job: Job, delay_s: float, why: str) -> None:
         """Put the job back for later without spending an attempt."""
-        now = utcnow()
         with self.store.tx() as conn:
+            now = db_now(conn)
             conn.execute(update(jobs).where(self._owned(job)).values(
                 state=QUEUED, lease_owner=None, lease_expires_at=None, last_error=why,
                 attempts=jobs.c.attempts - 1, run_after=now + timedelta(seconds=delay_s),
@@ -167,10 +168,10 @@ class SqlJobQueue:
         """Return jobs whose lease expired (their worker died) to the queue. One that used
         all its attempts goes dead instead: a job that kills its worker every time must end.
         Returns how many jobs were requeued or buried."""
-        now = utcnow()
-        expired = and_(jobs.c.state == RUNNING, jobs.c.lease_expires_at < now)
-        cleared = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
         with self.store.tx() as conn:
+            now = db_now(conn)
+            expired = and_(jobs.c.state == RUNNING, jobs.c.lease_expires_at < now)
+            cleared = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
             buried = conn.execute(
                 update(jobs).where(expired, jobs.c.attempts >= jobs.c.max_attempts)
                 .values(state=DEAD, last_error=LEASE_EXPIRED_LAST, **cleared)
@@ -202,7 +203,7 @@ class SqlJobQueue:
         if conn is None:
             with self.store.tx() as conn:
                 return self.requeue(key, conn)
-        now = utcnow()
+        now = db_now(conn)
         moved = conn.execute(update(jobs).where(jobs.c.key == key, jobs.c.state == DEAD)
                              .values(state=QUEUED, attempts=0, run_after=now,
                                      updated_at=now)).rowcount == 1
@@ -229,7 +230,7 @@ def counts(conn: Connection) -> dict[str, int]:
 
 
 def oldest_runnable_age_s(conn: Connection) -> float:
-    now = utcnow()
+    now = db_now(conn)
     oldest = conn.execute(select(func.min(jobs.c.run_after))
                           .where(jobs.c.state == QUEUED, jobs.c.run_after <= now)).scalar()
     if oldest is None:
@@ -256,4 +257,4 @@ def settle_queued(conn: Connection, key: str) -> bool:
     whoever queued it, e.g. a Reject click's modal opened within the request). False when a
     worker holds it already, or it ended."""
     return conn.execute(update(jobs).where(jobs.c.key == key, jobs.c.state == QUEUED).values(
-        state=DONE, last_error=None, updated_at=utcnow())).rowcount == 1
+        state=DONE, last_error=None, updated_at=db_now(conn))).rowcount == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from flask import current_app, jsonify
@@ -19,6 +20,31 @@ def services() -> Services:
 def error(status: int, message: str, **extra):
     body = {"error": message, **extra}
     return jsonify(body), status
+
+
+def too_many_failures():
+    """429 with ``Retry-After`` while this client may not try a token (``auth_limit``);
+    None when it may."""
+    from flask import request
+
+    from webhook_server.auth_limit import message
+
+    wait = current_app.extensions["podium.auth_limit"].retry_after(request.remote_addr)
+    if wait is None:
+        return None
+    body, status = error(429, message(wait), retry_after_s=wait[0])
+    return body, status, {"Retry-After": str(wait[0])}
+
+
+def bearer_matches(offered: str, expected: str) -> bool:
+    """Constant-time comparison of a bearer token with the one expected."""
+    return hmac.compare_digest(offered.encode("utf-8", "replace"), expected.encode())
+
+
+def count_failure() -> None:
+    from flask import request
+
+    current_app.extensions["podium.auth_limit"].failed(request.remote_addr)
 
 
 def count_rejected(source: str, reason: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import uuid
 
@@ -11,7 +10,13 @@ from flask import Blueprint, g, jsonify, request
 from webhook_server import validate
 from webhook_server.events import TARGETS, TransitionRequested, normalise_target
 from webhook_server.replay import ReplayError, replay
-from webhook_server.routes import error, services
+from webhook_server.routes import (
+    bearer_matches,
+    count_failure,
+    error,
+    services,
+    too_many_failures,
+)
 from webhook_server.sources import Delivery, PayloadError
 from webhook_server.sources._common import (
     is_number,
@@ -34,11 +39,14 @@ def _authenticate():
     scheme, _, value = offered.partition(" ")
     if scheme.lower() != "bearer" or not value:
         return error(401, "missing bearer token")
+    if (refused := too_many_failures()) is not None:  # before comparing: no oracle
+        return refused
     name = None
     for token, who in tokens.items():  # compare with every token: no early exit
-        if hmac.compare_digest(value.encode(), token.encode()):
+        if bearer_matches(value, token):
             name = who
     if name is None:
+        count_failure()
         return error(401, "invalid bearer token")
     g.actor = f"api:{name}"
     return None

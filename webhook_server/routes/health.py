@@ -10,10 +10,16 @@ import threading
 import time
 
 import requests as http
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from webhook_server.routes import services
+from webhook_server.routes import (
+    bearer_matches,
+    count_failure,
+    error,
+    services,
+    too_many_failures,
+)
 from webhook_server.sources.mlflow import UNSIGNED_BANNER
 
 bp = Blueprint("health", __name__)
@@ -80,5 +86,15 @@ def _mlflow(uri: str | None) -> str:
 
 @bp.get("/metrics")
 def metrics():
+    expected = services().settings.metrics_token
+    if expected:  # PODIUM_METRICS_TOKEN: a bearer token, compared in constant time
+        scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not offered:
+            return error(401, "missing bearer token (PODIUM_METRICS_TOKEN is set)")
+        if (refused := too_many_failures()) is not None:
+            return refused
+        if not bearer_matches(offered, expected):
+            count_failure()
+            return error(401, "invalid bearer token")
     return Response(generate_latest(current_app.extensions["podium.metrics"]),
                     mimetype=CONTENT_TYPE_LATEST)

@@ -40,6 +40,8 @@ _ERRORS = {
     413: "Body larger than PODIUM_MAX_BODY_BYTES",
     415: "A body that is not declared as application/json",
     422: "Well-formed JSON with a missing field or a field of the wrong type or value",
+    429: "Too many failed bearer tokens from this address or in total: wait Retry-After "
+         "seconds (a right token never counts)",
     503: "The store or MLflow cannot be reached right now; retry later",
 }
 
@@ -49,7 +51,7 @@ def _answers(ok: dict[int, tuple[str, str]], errors: tuple[int, ...]) -> dict[st
     for status, (description, schema) in ok.items():
         out[str(status)] = {"description": description,
                             "content": {"application/json": {"schema": _ref(schema)}}}
-    for status in errors:
+    for status in (*errors, 429) if 401 in errors else errors:  # guessing is limited
         out[str(status)] = {"$ref": f"#/components/responses/E{status}"}
     return out
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from webhook_server.store import states
+from webhook_server.store.clock import db_now_raw
 
 _OPEN = ", ".join(f"'{s}'" for s in states.OPEN)
 
@@ -72,6 +73,14 @@ class FastSql:
         if self.sqlite:  # SQLAlchemy's SQLite DATETIME storage format, naive UTC
             return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         return value
+
+    def now(self, conn: Connection) -> datetime:
+        """The database's clock (``clock.db_now``), on the bare driver."""
+        cur = conn.connection.driver_connection.cursor()
+        try:
+            return db_now_raw(cur, self.sqlite)
+        finally:
+            cur.close()
 
     def one(self, conn: Connection, name: str, params: dict[str, Any]) -> tuple | None:
         cur = conn.connection.driver_connection.cursor()

@@ -1,8 +1,8 @@
 """Named leases: one process at a time, across every node, holds e.g. the outbox sender of a
 channel or the scheduler. A lease is a row (name, owner, expiry) changed by compare-and-set
 in the caller's transaction; the holder renews it before it runs out, and anyone may take it
-once it has. Expiries are written with the writer's clock: nodes keep their clocks in sync
-(NTP), as the job leases already require."""
+once it has. Expiries are written and compared with the database's clock (``clock.db_now``):
+a node whose own clock runs ahead cannot take a live lease early."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from datetime import timedelta
 
 from sqlalchemy import Connection, delete, select, update
 
-from webhook_server.store.schema import leases, utcnow
+from webhook_server.store.clock import db_now
+from webhook_server.store.schema import leases
 
 
 def acquire(conn: Connection, name: str, owner: str, ttl_s: float) -> bool:
     """Take or renew the lease ``name``; False while another owner holds it. Two processes
     inserting the first row at once: one of them gets an integrity error (not the lease)."""
-    now = utcnow()
+    now = db_now(conn)
     expires = now + timedelta(seconds=ttl_s)
     renewed = conn.execute(update(leases).where(
         leases.c.name == name,
@@ -34,7 +35,7 @@ def renew(conn: Connection, name: str, owner: str, ttl_s: float) -> bool:
     """Extend the lease ``name`` only while ``owner`` holds it unexpired. Unlike
     ``acquire`` an expired lease is not taken back: another owner may have held it
     meanwhile, so what the caller read under it may be stale."""
-    now = utcnow()
+    now = db_now(conn)
     return bool(conn.execute(update(leases).where(
         leases.c.name == name, leases.c.owner == owner, leases.c.expires_at >= now).values(
             expires_at=now + timedelta(seconds=ttl_s))).rowcount)
@@ -44,7 +45,7 @@ def holds(conn: Connection, name: str, owner: str) -> bool:
     """Whether ``owner`` holds the lease ``name`` unexpired right now (a read)."""
     return conn.execute(select(leases.c.name).where(
         leases.c.name == name, leases.c.owner == owner,
-        leases.c.expires_at >= utcnow())).first() is not None
+        leases.c.expires_at >= db_now(conn))).first() is not None
 
 
 def release(conn: Connection, name: str, owner: str) -> bool:

@@ -248,3 +248,17 @@ labels = Table(
     UniqueConstraint("model", "customer_id", "outcome"),
     Index(None, "model", "version", "scored_at"),
 )
+
+# --- web page sessions (issue 25) ---------------------------------------------------------
+# A token login on /ui/: the cookie carries a random session id, this table its SHA-256
+# (never the id), so logout, expiry and `podium sessions revoke` end it on every node.
+ui_sessions = Table(
+    "ui_sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),  # the API token's name: acts as ui:<name>
+    Column("token_digest", String(64), nullable=False),  # HMAC of the token (key: the UI's)
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index(None, "name"),
+    Index(None, "expires_at"),
+)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import g, redirect, request, session
+from flask import current_app, g, redirect, request, session
 
+from webhook_server.auth_limit import message
+from webhook_server.store import sessions
 from webhook_server.ui import security
 from webhook_server.ui.web import bp, login_page, services, ui_state
 
@@ -28,14 +30,22 @@ def login_post():
         return login_page(401, "token login is off: no API token is configured "
                                "(PODIUM_API_TOKEN, PODIUM_API_TOKENS or PODIUM_API_TOKENS_FILE)",
                           nxt)
+    limiter = current_app.extensions["podium.auth_limit"]
+    if (wait := limiter.retry_after(request.remote_addr)) is not None:  # before comparing
+        page, status = login_page(429, message(wait), nxt)
+        return page, status, {"Retry-After": str(wait[0])}
     found = security.check_token(ui_state(), offered) if offered else None
     if found is None:
+        limiter.failed(request.remote_addr)
         log.info("ui: a login with an invalid token from %s", request.remote_addr)
         return login_page(401, "that token is not valid", nxt)
     name, token_digest = found
+    with services().store.tx() as conn:
+        session_id = sessions.create(conn, name, token_digest,
+                                     services().settings.ui_session_hours * 3600)
     session.clear()  # a new session: nothing from before the login carries over
     session.permanent = True
-    session.update({"name": name, "token": token_digest, "login_at": security.now()})
+    session["sid"] = session_id
     security.csrf_token(session)
     log.info("ui: ui:%s logged in", name)
     return redirect(security.safe_next(nxt), 303)
@@ -43,5 +53,10 @@ def login_post():
 
 @bp.post("/logout")
 def logout():
+    """Ends the session in the store: a copy of the cookie opens nothing afterwards."""
+    session_id = session.get("sid")
+    if isinstance(session_id, str):
+        with services().store.tx() as conn:
+            sessions.end(conn, session_id)
     session.clear()
     return redirect("/ui/login", 303)

@@ -3,8 +3,10 @@
 - Behind a single-sign-on proxy: the header ``PODIUM_UI_TRUSTED_HEADER`` names the person,
   believed only when ``PODIUM_UI_TRUSTED_PROXIES`` is set and the connection comes from one
   of those addresses (anyone else can send the header too).
-- Locally: a login with an API token; the session keeps the token's name and an HMAC of
-  the token (never the token), so a token removed from the settings ends its sessions.
+- Locally: a login with an API token. The (signed) cookie carries only a random session
+  id; the store (``store/sessions.py``) keeps its SHA-256 with the token's name, an HMAC of
+  the token (never the token) and the expiry: logout, expiry and ``podium sessions revoke``
+  end it on every node, and a token removed from the settings ends its sessions.
 - The actor is ``ui:<name>``; the policy's ``people`` map it to a person.
 - CSRF: a random token per session, in every form, compared in constant time.
 """
@@ -14,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import time
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -22,6 +23,7 @@ from secrets import token_urlsafe
 from urllib.parse import urlsplit
 
 from webhook_server.settings import Settings
+from webhook_server.store import sessions
 
 # a user name or an e-mail address: what oauth2-proxy's X-Forwarded-User/-Email carry
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._%+@-]{0,199}$")
@@ -47,10 +49,6 @@ class UiState:
         key = settings.ui_key()
         return cls(key, {digest(key, token): name
                          for token, name in settings.api_tokens().items()})
-
-
-def now() -> float:
-    return time.time()
 
 
 def digest(key: bytes, token: str) -> str:
@@ -80,24 +78,28 @@ def from_proxy(settings: Settings, remote_addr: str | None,
     return value.strip()
 
 
-def from_session(state: UiState, session: Mapping, max_age_s: float) -> str | None:
-    """The token login's name while it is younger than ``max_age_s`` from the login (a
-    session that is re-signed on every use must not live forever)."""
-    name, token_digest = session.get("name"), session.get("token")
-    login_at = session.get("login_at")
-    if not isinstance(login_at, (int, float)) or not 0 <= now() - login_at < max_age_s:
+def from_session(state: UiState, store, session: Mapping) -> str | None:
+    """The token login's name while its session lives in the store (not logged out, not
+    revoked, not past ``PODIUM_UI_SESSION_HOURS`` from the login) and its token is still
+    configured."""
+    session_id = session.get("sid")
+    if not isinstance(session_id, str) or not 32 <= len(session_id) <= 64:
         return None
-    if isinstance(name, str) and isinstance(token_digest, str):
-        known = state.digests.get(token_digest)
-        if known is not None and hmac.compare_digest(known, name):
-            return name
+    with store.read() as conn:
+        found = sessions.find(conn, session_id)
+    if found is None:
+        return None
+    known = state.digests.get(found.token_digest)
+    if known is not None and hmac.compare_digest(known, found.name):
+        return found.name
     return None
 
 
-def identify(settings: Settings, state: UiState, request, session: Mapping) -> str | None:
+def identify(settings: Settings, state: UiState, request, session: Mapping,
+             store) -> str | None:
     """``ui:<name>`` of whoever asks, or None."""
     name = from_proxy(settings, request.remote_addr, request.headers)
-    name = name or from_session(state, session, settings.ui_session_hours * 3600)
+    name = name or from_session(state, store, session)
     return f"ui:{name}" if name else None
 
 

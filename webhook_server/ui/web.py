@@ -66,7 +66,8 @@ def _csrf_then_identity():
                                "page is older than your session); reload the page and try "
                                "again. Nothing was changed.")
     try:
-        g.actor = security.identify(services().settings, ui_state(), request, session)
+        g.actor = security.identify(services().settings, ui_state(), request, session,
+                                   services().store)
     except security.BadIdentity as exc:
         return error_page(400, str(exc))
     if g.actor is None and request.endpoint not in OPEN_ENDPOINTS:

@@ -17,7 +17,11 @@ from webhook_server.sources import Delivery
 from webhook_server.store import states
 from webhook_server.store import transition_requests as reqs
 
-TOKENS = "ana=tok-ana-1234,bob=tok-bob-5678,eve=tok-eve-9012"
+TOKENS = ",".join([  # strong tokens: `podium serve` refuses weak ones
+    "ana=tok-ana-1234-nsgC6mCt0UnpaxWxjiTJo9Bnnmmdmf88",
+    "bob=tok-bob-5678-WnNUAvnc7B7rPUE1zVYd406jBxCLkzn1",
+    "eve=tok-eve-9012-ekZItRpK3OD8ltLaQHJcHkSvYf3erxyV",
+])
 POLICY = {
     "people": {"ana": {"ui": ["ana", "ana@example.com"]}, "bob": {"ui": "bob"},
                "eve": {"ui": "eve"}},

@@ -5,11 +5,13 @@ import logging
 
 import pytest
 
-from tests.unit.ui.conftest import Page, other_node, settings_for
+from tests.unit.ui.conftest import TOKENS, Page, other_node, settings_for
 from webhook_server.app import create_app
 from webhook_server.settings import Settings, SettingsError
 
 PAGES = ["/ui/", "/ui/requests/1", "/ui/models/churn", "/ui/operations"]
+
+TOKEN = dict(entry.split("=") for entry in TOKENS.split(","))
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -21,10 +23,10 @@ def test_a_page_without_an_identity_answers_the_login_form_with_401(ui_app, url)
 
 def test_a_token_login_acts_as_ui_and_the_token_name(ui_app):
     page = Page(ui_app)
-    resp = page.post("/ui/login", token="tok-ana-1234", next="/ui/operations")
+    resp = page.post("/ui/login", token=TOKEN["ana"], next="/ui/operations")
     assert resp.status_code == 303 and resp.headers["Location"] == "/ui/operations"
     html = page.text("/ui/")
-    assert '<span id="me">ui:ana</span>' in html and "tok-ana-1234" not in html
+    assert '<span id="me">ui:ana</span>' in html and TOKEN["ana"] not in html
 
 
 def test_a_wrong_token_logs_nobody_in(ui_app):
@@ -40,14 +42,14 @@ def test_the_login_form_brings_you_back_to_the_page_you_asked_for(ui_app):
     assert 'name="next" value="/ui/models/churn?x=1"' in asked
     wrong = page.post("/ui/login", token="nope", next="/ui/models/churn?x=1")
     assert 'name="next" value="/ui/models/churn?x=1"' in wrong.get_data(as_text=True)
-    right = page.post("/ui/login", token="tok-bob-5678", next="/ui/models/churn?x=1")
+    right = page.post("/ui/login", token=TOKEN["bob"], next="/ui/models/churn?x=1")
     assert right.headers["Location"] == "/ui/models/churn?x=1"
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/ui/",
                                     "/api/v1/requests", "/ui/\\evil", "javascript:alert(1)"])
 def test_after_login_the_page_sends_you_only_within_itself(ui_app, target):
-    resp = Page(ui_app).post("/ui/login", token="tok-ana-1234", next=target)
+    resp = Page(ui_app).post("/ui/login", token=TOKEN["ana"], next=target)
     assert resp.status_code == 303 and resp.headers["Location"] == "/ui/"
 
 
@@ -96,10 +98,10 @@ def test_malformed_proxy_addresses_stop_the_start_naming_the_variable():
     with pytest.raises(SettingsError, match="PODIUM_UI_TRUSTED_PROXIES: 'proxy.internal' is "
                                             "not an IP address or network"):
         Settings.from_env({"PODIUM_UI_TRUSTED_PROXIES": "10.0.0.1,proxy.internal"})
-    s = Settings.from_env({"PODIUM_UI_TRUSTED_PROXIES": "10.0.0.1, fd00::/8",
+    s = Settings.from_env({"PODIUM_UI_TRUSTED_PROXIES": "10.0.0.1, fd00::/120",
                            "PODIUM_UI_TRUSTED_HEADER": "X-Forwarded-User",
                            "PODIUM_UI_SECRET": "shh", "PODIUM_UI_SESSION_HOURS": "2"})
-    assert [str(n) for n in s.ui_proxies()] == ["10.0.0.1/32", "fd00::/8"]
+    assert [str(n) for n in s.ui_proxies()] == ["10.0.0.1/32", "fd00::/120"]
     assert (s.ui_trusted_header, s.ui_session_hours) == ("X-Forwarded-User", 2.0)
     assert "shh" not in repr(s) and "shh" in s.secrets()
 
@@ -116,7 +118,7 @@ def test_two_nodes_with_the_same_secret_share_logins(usvc, as_person):
 
 
 @pytest.mark.parametrize("change", [{"ui_secret": "another-secret"},
-                                    {"named_api_tokens": "bob=tok-bob-5678"}])
+                                    {"named_api_tokens": f"bob={TOKEN['bob']}"}])
 def test_a_session_is_refused_under_another_secret_or_once_its_token_is_gone(usvc, as_person,
                                                                             change):
     cookie = _cookie(as_person("ana"))
@@ -126,14 +128,21 @@ def test_a_session_is_refused_under_another_secret_or_once_its_token_is_gone(usv
 
 
 def test_a_token_login_ends_its_session_hours_after_the_login_even_while_used(
-        as_person, monkeypatch):
-    from webhook_server.ui import security
+        usvc, as_person):
+    from datetime import timedelta
+
+    from webhook_server.store.clock import db_now
+    from webhook_server.store.schema import ui_sessions
 
     page = as_person("ana")
-    start = security.now()
-    monkeypatch.setattr(security, "now", lambda: start + 11.5 * 3600)
-    assert page.get("/ui/").status_code == 200  # used (and re-signed) within the 12 hours
-    monkeypatch.setattr(security, "now", lambda: start + 12.1 * 3600)
+    with usvc.store.read() as conn:
+        (row,) = conn.execute(ui_sessions.select()).mappings().all()
+        assert row["expires_at"] - row["created_at"] == timedelta(hours=12)
+    assert page.get("/ui/").status_code == 200  # used: the expiry does not move
+    with usvc.store.tx() as conn:
+        assert conn.execute(ui_sessions.select()).mappings().one() == row
+        conn.execute(ui_sessions.update().values(
+            expires_at=db_now(conn) - timedelta(seconds=1)))
     assert page.get("/ui/").status_code == 401
 
 

@@ -25,6 +25,10 @@ PEOPLE = {"alice": {"slack": "U0123ALICE", "cli": "alice", "api": "alice-bot",
           "bob": {"slack": "U0456BOB", "cli": "bob"},
           "carol": {"cli": "carol"}}
 
+# strong tokens (serve refuses weak ones)
+ALICE = "tok-alice-NBak07m8UJjBw7PU1vhyrn9Gu0Kmybdq"
+CI = "tok-ci-y4RYtHsCTHviZ7A13DO0IZZ3DmK44L7x"
+
 
 def policy(quorum=2, **approval):
     return parse_policy({"people": PEOPLE, "default": {"approval": {
@@ -35,7 +39,7 @@ def policy(quorum=2, **approval):
 @pytest.fixture
 def gsvc(db_url):
     svc = build(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9",
-                              named_api_tokens="alice-bot=tok-alice,ci=tok-ci"))
+                              named_api_tokens=f"alice-bot={ALICE},ci={CI}"))
     svc.store.migrate()
     svc.registry = MemoryRegistry({"champion": "1"})
     yield svc
@@ -96,14 +100,14 @@ def test_the_api_actor_is_the_token_never_the_body(gsvc):
 
     rid = waiting(gsvc, policy())
     client = create_app(gsvc.settings, services=gsvc).test_client()
-    alice = {"Authorization": "Bearer tok-alice"}
+    alice = {"Authorization": f"Bearer {ALICE}"}
     ok = client.post(f"/api/v1/requests/{rid}/approve", json={"actor": "bob"}, headers=alice)
     assert ok.status_code == 200 and ok.get_json()["approvals"] == ["alice"]
     again = client.post(f"/api/v1/requests/{rid}/approve", json={"actor": "carol"},
                         headers=alice)
     assert again.status_code == 409 and "alice already approved" in again.get_json()["error"]
     ci = client.post(f"/api/v1/requests/{rid}/approve", headers={"Authorization":
-                                                                  "Bearer tok-ci"})
+                                                                  f"Bearer {CI}"})
     assert ci.status_code == 403  # the token named "ci" is nobody's
     with gsvc.store.read() as conn:
         actors = [e["actor"] for e in audit.entries(conn, subject=f"request:{rid}")]
@@ -160,15 +164,15 @@ def test_a_rejection_needs_a_reason_everywhere(gsvc):
         workflow(gsvc).decide(rid, "cli:bob", False, "  ")
     client = create_app(gsvc.settings, services=gsvc).test_client()
     bare = client.post(f"/api/v1/requests/{rid}/reject", headers={
-        "Authorization": "Bearer tok-alice"})
+        "Authorization": f"Bearer {ALICE}"})
     assert bare.status_code == 422 and "needs a reason" in bare.get_json()["error"]
     typed = client.post(f"/api/v1/requests/{rid}/reject", json={"reason": 5},
-                        headers={"Authorization": "Bearer tok-alice"})
+                        headers={"Authorization": f"Bearer {ALICE}"})
     assert typed.status_code == 422
     usage = CliRunner().invoke(main, ["reject", str(rid)])
     assert usage.exit_code == 2 and "--reason" in usage.output
     done = client.post(f"/api/v1/requests/{rid}/reject", json={"reason": "holdout too old"},
-                       headers={"Authorization": "Bearer tok-alice"})
+                       headers={"Authorization": f"Bearer {ALICE}"})
     assert done.status_code == 200
     assert state(gsvc, rid).reason == "rejected by api:alice-bot: holdout too old"
 

@@ -25,7 +25,8 @@ from webhook_server.registry import Registry
 from webhook_server.store import Store
 from webhook_server.store.db import normalise_url
 
-SECRET, SIGNING, TOKEN = "drill-webhook-secret", "drill-signing-secret", "drill-api-token"
+SECRET, SIGNING = "drill-webhook-secret", "drill-signing-secret"
+TOKEN = "drill-api-token-Xc4nVb8qLz2mRt6wPy9sKd3fHj7gNa5e"  # noqa: S105 (a drill; strong)
 APPROVERS = {"ana": "U0ANA", "ben": "U0BEN"}
 MR_IID = 7
 
