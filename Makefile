@@ -28,7 +28,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 test: $(STAMP)
 	@if [ -z "$$PODIUM_TEST_DATABASE_URL" ] && pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then \
 	  export PODIUM_TEST_DATABASE_URL="$(PG_URL)"; fi; \
-	$(BIN)/python -m pytest -q -m "not drill"
+	$(BIN)/python -m pytest -q -rs -m "not drill"
 
 drill: $(STAMP)
 	$(BIN)/python -m pytest -q -m drill

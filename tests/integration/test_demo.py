@@ -31,6 +31,8 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(tmp_pa
     assert "scored 2,000 customers with churn-demo/3" in out and "drift in" in out
     assert "champion v3 -> v1" in out and "champion v1 -> v3" in out
     assert "final aliases: challenger -> v3, champion -> v3" in out
+    assert "Podium put it back to v3 (ledger: external, then reverted" in out
+    assert out.count("was moved to v2 outside Podium") == 1  # one alert
     assert "INFO werkzeug" not in out + proc.stderr  # the fake Slack does not log requests
     # monitoring: the batch logged, outcomes joined, the decay reported, alerted, acted on
     assert "podium score: 2,000 predictions of churn-demo/3 logged under " \
@@ -58,7 +60,9 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(tmp_pa
     assert [tuple(r) for r in ledger] == [
         ("promote", None, "1", "slack:U0DEMOAPPROVER"),
         ("promote", "1", "3", "slack:U0DEMOAPPROVER"),
-        ("rollback", "3", "1", "cli:demo"), ("rollback", "1", "3", "cli:demo")]
+        ("rollback", "3", "1", "cli:demo"), ("rollback", "1", "3", "cli:demo"),
+        ("external", "3", "2", "external"),  # set by hand in MLflow...
+        ("reverted", "2", "3", "podium:guard")]  # ...and put back by Podium
     assert unsent == 0  # every Slack message was delivered
     with create_engine(f"sqlite:///{demo / 'podium.db'}").connect() as conn:
         batches = conn.execute(text("SELECT model, version, rows FROM inference_batches")).all()
