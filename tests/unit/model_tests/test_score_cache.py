@@ -57,7 +57,8 @@ def test_the_champion_is_scored_once_for_every_comparison_on_one_holdout(judge):
 
 
 def test_a_challengers_checked_scores_are_its_comparison_scores(judge):
-    judge.scores.put(ScoreCache.key(info("2"), "a" * 64), np.full(ROWS, 0.5))
+    judge.scores.put(ScoreCache.key(info("2"), "a" * 64, judge._known(info("2"))),
+                     np.full(ROWS, 0.5))
     result = judge.compare("m", "2", "1")
     assert judge.scored == {"1": 1}
     assert result.challenger.metric == 0.5  # the cached constant scores, not new ones
@@ -65,13 +66,14 @@ def test_a_challengers_checked_scores_are_its_comparison_scores(judge):
 
 def test_the_cache_is_bounded_keyed_by_files_and_data_and_read_only():
     cache = ScoreCache(size=2)
-    a, b, c = (ScoreCache.key(info(v), "s") for v in "123")
+    a, b, c = (ScoreCache.key(info(v), "s", "d" * 64) for v in "123")
     cache.put(a, [0.1])
     cache.put(b, [0.2])
     assert cache.get(a) is not None  # a is now the most recent
     cache.put(c, [0.3])
     assert cache.get(b) is None and cache.get(a) is not None and cache.get(c) is not None
-    assert ScoreCache.key(info("1", "s3://elsewhere"), "s") != a  # other files, other key
-    assert ScoreCache.key(info("1"), "t") != a  # other holdout, other key
+    assert ScoreCache.key(info("1", "s3://elsewhere"), "s", "d" * 64) != a  # other source
+    assert ScoreCache.key(info("1"), "s", "e" * 64) != a  # files overwritten: other key
+    assert ScoreCache.key(info("1"), "t", "d" * 64) != a  # other holdout, other key
     with pytest.raises(ValueError):
         cache.get(a)[0] = 0.9

@@ -165,12 +165,15 @@ def policy(models: list[str]) -> str:
     next one either of them (quorum 1: the second click finds it decided); the rest are
     decided by the policy alone."""
     people = "".join(f"  {name}: {{slack: {uid}}}\n" for name, uid in APPROVERS.items())
-    lines = ["people:\n" + people, "default:\n  sandbox: preferred\n", "models:\n"]
+    people += "  ops: {api: default}\n"  # the API token's person: rolls back, operates
+    lines = ["people:\n" + people, "operators: [ops]\n",
+             "default:\n  sandbox: preferred\n  rollback: {approvers: [ops]}\n",
+             "models:\n"]
     for i, model in enumerate(models):
         if i % 4 in (0, 1):
             quorum = 2 if i % 4 == 0 else 1
             lines.append(f"  {model}:\n    approval: {{targets: [Production], approvers: "
                          f"[{', '.join(APPROVERS)}], quorum: {quorum}}}\n")
-    if len(lines) == 3:
+    if len(lines) == 4:
         lines.pop()
     return "".join(lines)

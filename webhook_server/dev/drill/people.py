@@ -1,6 +1,7 @@
 """What the drill's people do through the balancer: both approvers click Approve in Slack
-at the same moment (a signed interaction, again until Slack got a 200, as a person clicks
-again), and an operator asks for a rollback through the API."""
+at the same moment (on the message's own button, whose value carries the evidence digest;
+a signed interaction, again until Slack got a 200, as a person clicks again), and an
+operator (the person behind the API token) asks for a rollback through the API."""
 
 from __future__ import annotations
 
@@ -41,11 +42,23 @@ class People:
         for t in threads:
             t.join()
 
+    def _button(self, request_id: int) -> str | None:
+        """The Approve button's value on the request's newest message (it carries the
+        evidence digest the message shows), once Slack has the message."""
+        while time.monotonic() < self.give_up:
+            value = self.cluster.slack.button_value(request_id)
+            if value is not None:
+                return value
+            time.sleep(0.2)
+        return None
+
     def _click(self, request_id: int, user: str, barrier: threading.Barrier) -> None:
+        value = self._button(request_id)
         barrier.wait()
         while time.monotonic() < self.give_up:
             payload = click_payload(request_id, user, team=self.cluster.slack.team_id,
-                                    channel=self.cluster.slack.channel_id)
+                                    channel=self.cluster.slack.channel_id,
+                                    value=self.cluster.slack.button_value(request_id) or value)
             body = urlencode({"payload": json.dumps(payload)})
             action = payload["actions"][0]["action_ts"]
             try:
