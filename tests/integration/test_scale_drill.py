@@ -104,10 +104,11 @@ def test_the_slack_check_refuses_a_message_posted_twice_or_out_of_order():
 
 def test_the_note_check_refuses_a_decision_noted_twice():
     from webhook_server.dev.drill.invariants import notes_once
+    from webhook_server.gitlab import marker
 
     rows = [{"channel": "gitlab", "key": "gitlab:request:4:decision", "request_id": 4,
              "state": "sent", "result": "note 1 on !7"}]
-    note = {"body": "<!-- podium:request:4 -->\npromoted"}
+    note = {"body": f"{marker(4, 'glpat-drill')}\npromoted"}
     assert notes_once(rows, [note]).passed
     assert not notes_once(rows, [note, note]).passed
 

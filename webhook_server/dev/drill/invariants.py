@@ -16,7 +16,7 @@ from webhook_server.dev.drill.traffic import Traffic
 from webhook_server.store import ledger, states
 from webhook_server.store.schema import deliveries, jobs, outbox, request_events, requests
 
-NOTE = re.compile(r"<!-- podium:request:(\d+) -->")
+NOTE = re.compile(r"<!-- podium:request:(\d+):[0-9a-f]+ -->")  # gitlab.marker
 
 
 @dataclass(frozen=True)
