@@ -69,7 +69,7 @@ def apply(store, registry, req: Request, *, strict_from: bool, stages: bool,
     model, alias = req.model, intent["alias"]
     old, new = intent["from_version"], intent["to_version"]
     current = registry.alias_version(model, alias)
-    seen = new
+    seen, files = new, judged_sha256  # alias already moved (a retry): verified before the set
     if current != new:
         if strict_from and current != old:
             with store.tx() as conn:
@@ -87,14 +87,15 @@ def apply(store, registry, req: Request, *, strict_from: bool, stages: bool,
             return Outcome(done=True, seen=current)
         registry.set_alias(model, alias, new)
         seen = registry.alias_version(model, alias)  # read back: did anything else move it?
-        with store.tx() as conn:
-            ledger.set_sha256(conn, intent["id"], files)
+    elif files is None:  # a retry after the set, with nothing judged: the files as they are
+        files = registry.model_sha256(model, new)
     if stages:
         registry.transition_stage(model, new, "Production" if strict_from else "Staging")
         if old and old != new and strict_from:
             registry.transition_stage(model, old, "Archived")
     to = states.PROMOTED if strict_from else states.STAGED
     with store.tx() as conn:
+        ledger.set_sha256(conn, intent["id"], files)  # with the settle: a crash loses neither
         ledger.settle(conn, intent["id"], ledger.APPLIED)
         reqs.transition(conn, req.id, expect=(states.PROMOTING,), to=to,
                         actor=intent["actor"], reason=_done_line(intent))

@@ -78,6 +78,8 @@ class Rig:
         assert self.memory.aliases["champion"] == champion == applied[-1]["to_version"]
         assert [(e["from_version"], e["to_version"]) for e in applied] == moves
         assert [e for e in everything if e["state"] == ledger.INTENT] == []
+        # the move's row keeps the digest of the files the alias moved to, whatever crashed
+        assert applied[-1]["model_sha256"] == self.memory.model_sha256(self.model, champion)
         assert [(a, b) for _, a, b in self.memory.moves] == moves[1:]  # each move once
         assert self.memory.tags[champion]["podium.status"] == "promoted"
         assert self.memory.tags[predecessor]["podium.status"] == "archived"
