@@ -1,5 +1,5 @@
 """Baseline for bench/intake.py: a bare Flask endpoint under Podium's gunicorn settings
-(webhook_server.serve.run_gunicorn: the same worker class, count and options). It reads the
+(webhook_server.web.serve.run_gunicorn: the same worker class, count and options). It reads the
 body, as Podium does, and answers 200 with a small JSON document; it checks nothing and
 stores nothing.
 
@@ -10,7 +10,7 @@ import sys
 
 from flask import Flask, request
 
-from webhook_server.serve import run_gunicorn
+from webhook_server.web.serve import run_gunicorn
 
 
 def make_app() -> Flask:

@@ -63,7 +63,7 @@ def main() -> None:
         from model_tests.holdout import sha256_of
         from training.data import generate
         from training.train import Dataset, TrainConfig, train
-        from webhook_server.registry import Registry
+        from webhook_server.adapters.registry import Registry
 
         mlflow.set_tracking_uri(mlflow_proc.url)
         mlflow.set_registry_uri(mlflow_proc.url)
@@ -123,7 +123,7 @@ def _new_version(client, model: str, source) -> str:
 
 
 def _latency(client, podium, tracking_uri: str, challenger, args):
-    from webhook_server.registry import Registry
+    from webhook_server.adapters.registry import Registry
 
     Registry(tracking_uri).register_webhook(f"{podium.url}/webhooks/mlflow", "bench")
     source = client.get_model_version(MODEL, challenger.version)

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from webhook_server.dev.drill.run import Options, Result, run  # noqa: E402
+from bench.scaleout.run import Options, Result, run  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "drill.json"
 

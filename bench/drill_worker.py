@@ -1,4 +1,4 @@
-"""`podium worker` with the drill's judge (webhook_server/dev/drill/judge.py): the same
+"""`podium worker` with the drill's judge (bench/scaleout/judge.py): the same
 command (start checks, banner, signals, worker threads, outbox sender, scheduler lease),
 with the gates that score models replaced by one that reads a registry tag.
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sys
 
+from bench.scaleout.judge import TagJudge
 from webhook_server.cli.context import Context
 from webhook_server.cli.service import worker
-from webhook_server.dev.drill.judge import TagJudge
 
 
 def main() -> None:

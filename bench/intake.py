@@ -73,8 +73,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from webhook_server.dev.processes import Process, free_port, start_podium, wait_http  # noqa: E402
-from webhook_server.serve import default_web_workers  # noqa: E402
-from webhook_server.sources.mlflow import sign  # noqa: E402
+from webhook_server.intake.sources.mlflow import sign  # noqa: E402
+from webhook_server.web.serve import default_web_workers  # noqa: E402
 
 SECRET = "bench-secret"
 PATH = "/webhooks/mlflow"

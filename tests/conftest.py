@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.signing import DATABRICKS_SECRET, SECRET
-from webhook_server.services import build
-from webhook_server.settings import Settings
+from webhook_server.core.settings import Settings
+from webhook_server.service.services import build
 from webhook_server.store.db import normalise_url
 
 PG_ENV = "PODIUM_TEST_DATABASE_URL"
@@ -110,7 +110,7 @@ def svc(settings):
 
 @pytest.fixture
 def app(svc):
-    from webhook_server.app import create_app
+    from webhook_server.web.app import create_app
 
     return create_app(svc.settings, services=svc)
 

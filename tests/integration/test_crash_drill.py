@@ -25,11 +25,11 @@ from podium_policy.policy import parse_policy
 from tests.conftest import make_settings
 from tests.integration.conftest import new_version, wait_for
 from tests.support.registry import comparison, passing
-from webhook_server.events import TransitionRequested
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import SqlJobQueue
 from webhook_server.jobs.worker import Worker
-from webhook_server.services import build
-from webhook_server.sources import Delivery
+from webhook_server.service.services import build
 from webhook_server.store import ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import jobs

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bench.drill import options, report
+from bench.scaleout.run import run
 from tests.conftest import PG_ENV
-from webhook_server.dev.drill.run import run
 from webhook_server.store.db import normalise_url
 
 pytestmark = pytest.mark.integration
@@ -91,7 +91,7 @@ def posted(*keys_: str) -> list[dict]:
 
 
 def test_the_slack_check_refuses_a_message_posted_twice_or_out_of_order():
-    from webhook_server.dev.drill.invariants import slack_once_in_order
+    from bench.scaleout.invariants import slack_once_in_order
 
     rows = [slack_row(1, "request:1:event:1"), slack_row(2, "request:1:event:2")]
     good = posted("request:1:parent", "request:1:event:1", "request:1:event:2")
@@ -103,8 +103,8 @@ def test_the_slack_check_refuses_a_message_posted_twice_or_out_of_order():
 
 
 def test_the_note_check_refuses_a_decision_noted_twice():
-    from webhook_server.dev.drill.invariants import notes_once
-    from webhook_server.gitlab import marker
+    from bench.scaleout.invariants import notes_once
+    from webhook_server.adapters.gitlab import marker
 
     rows = [{"channel": "gitlab", "key": "gitlab:request:4:decision", "request_id": 4,
              "state": "sent", "result": "note 1 on !7"}]
@@ -116,9 +116,9 @@ def test_the_note_check_refuses_a_decision_noted_twice():
 def test_the_error_check_allows_5xx_only_inside_an_injected_outage():
     from types import SimpleNamespace
 
-    from webhook_server.dev.drill.balancer import Answer
-    from webhook_server.dev.drill.chaos import GRACE_S, Fault
-    from webhook_server.dev.drill.invariants import errors_only_in_outages
+    from bench.scaleout.balancer import Answer
+    from bench.scaleout.chaos import GRACE_S, Fault
+    from bench.scaleout.invariants import errors_only_in_outages
 
     chaos = SimpleNamespace(faults=[Fault("postgres", "pg_terminate_backend", 100.0, 101.0)])
 

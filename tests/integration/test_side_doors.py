@@ -48,7 +48,7 @@ def approve(server, request_id):
 
 def test_a_hand_moved_champion_is_put_back_and_overwritten_files_are_not_promoted(
         podium, podium_env, trained, mlflow_client, tmp_path):
-    from webhook_server.services import build
+    from webhook_server.service.services import build
     from webhook_server.store import ledger
 
     policy = tmp_path / "podium.yaml"
@@ -96,7 +96,7 @@ def test_a_hand_moved_champion_is_put_back_and_overwritten_files_are_not_promote
     assert rows == [("promote", v1), ("external", stray), ("reverted", v1)]
 
     # `podium request` records who Podium authenticated (the OS account), not a tag
-    from webhook_server.identity import cli_actor
+    from webhook_server.core.identity import cli_actor
 
     asked = cli(env, "request", m, stray)
     assert asked.returncode == 0, asked.stderr

@@ -136,7 +136,7 @@ def test_train_refuses_invalid_data_listing_every_problem(mlflow_server, tmp_pat
 @pytest.fixture
 def local_svc(sqlite_url, mlflow_server, tmp_path):
     from tests.conftest import make_settings
-    from webhook_server.services import build
+    from webhook_server.service.services import build
 
     svc = build(make_settings(sqlite_url, mlflow_tracking_uri=mlflow_server.url,
                               policy_path=str(tmp_path / "podium.yaml")))
@@ -146,8 +146,8 @@ def local_svc(sqlite_url, mlflow_server, tmp_path):
 
 
 def run_job(svc, kind, key, model):
-    from webhook_server.handlers import for_services
     from webhook_server.jobs.queue import Job
+    from webhook_server.service.handlers import for_services
 
     for_services(svc)[kind](Job(1, key, kind, {"model": model}, 1, 6, "test"))
 

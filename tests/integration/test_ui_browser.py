@@ -66,8 +66,8 @@ def site(mlflow_server, tmp_path_factory):
     from mlflow import MlflowClient
 
     from training.train import Dataset, TrainConfig, train
+    from webhook_server.adapters.registry import Registry
     from webhook_server.dev.processes import start_podium
-    from webhook_server.registry import Registry
 
     work = tmp_path_factory.mktemp("ui")
     (work / "podium.yaml").write_text(POLICY)

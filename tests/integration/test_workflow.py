@@ -193,10 +193,10 @@ class OneFailingCheck:
 def test_a_version_failing_any_one_check_is_rejected_and_the_champion_stays(
         failing, versions, mlflow_server, sqlite_url, mlflow_client):
     from tests.conftest import make_settings
-    from webhook_server.events import TransitionRequested
+    from webhook_server.intake.events import TransitionRequested
+    from webhook_server.intake.sources import Delivery
     from webhook_server.jobs.queue import Job
-    from webhook_server.services import build
-    from webhook_server.sources import Delivery
+    from webhook_server.service.services import build
     from webhook_server.workflow import Gates
 
     svc = build(make_settings(sqlite_url, mlflow_tracking_uri=mlflow_server.url))
@@ -242,10 +242,10 @@ def test_the_champion_moving_during_the_comparison_is_compared_again_in_mlflow(
     compare v3 with v2 before moving the alias, never promote on the stale comparison."""
     from model_tests.runner import compare_in_process
     from tests.conftest import make_settings
-    from webhook_server.events import TransitionRequested
+    from webhook_server.intake.events import TransitionRequested
+    from webhook_server.intake.sources import Delivery
     from webhook_server.jobs.queue import Job
-    from webhook_server.services import build
-    from webhook_server.sources import Delivery
+    from webhook_server.service.services import build
     from webhook_server.store import ledger
     from webhook_server.workflow import Gates
 

@@ -6,7 +6,7 @@ import json
 import time
 import uuid
 
-from webhook_server.sources import databricks, mlflow
+from webhook_server.intake.sources import databricks, mlflow
 
 SECRET = "test-webhook-secret"
 DATABRICKS_SECRET = "test-databricks-secret"

@@ -23,7 +23,7 @@ def test_requests_without_the_right_token_get_401(client, headers, message):
 
 
 def test_the_api_is_closed_when_no_token_is_configured(svc):
-    from webhook_server.app import create_app
+    from webhook_server.web.app import create_app
 
     app = create_app(svc.settings.replace(api_token=None), services=svc)
     resp = app.test_client().get("/api/v1/requests", headers=AUTH)

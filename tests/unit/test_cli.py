@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from tests.support.signing import SECRET
 from webhook_server.cli import main
-from webhook_server.events import TransitionRequested
-from webhook_server.sources import Delivery
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def env(sqlite_url):
 def as_operator(env, tmp_path):
     """``env`` with a policy naming whoever runs the tests (cli:<OS account>) an operator:
     replaying and resending are for operators, and a missing policy refuses (fail closed)."""
-    from webhook_server.identity import cli_actor
+    from webhook_server.core.identity import cli_actor
 
     policy = tmp_path / "podium.yaml"
     policy.write_text(f"people:\n  op: {{cli: {json.dumps(cli_actor()[4:])}}}\n"
@@ -36,8 +36,8 @@ def run(env, *args):
 
 
 def seed(env):
-    from webhook_server.services import build
-    from webhook_server.settings import Settings
+    from webhook_server.core.settings import Settings
+    from webhook_server.service.services import build
 
     svc = build(Settings(database_url=env["PODIUM_DATABASE_URL"]))
     svc.store.migrate()
@@ -113,8 +113,8 @@ def test_a_bad_setting_is_reported_in_one_line(sqlite_url):
 
 def test_outbox_lists_notifications_and_requeues_a_dropped_one(env, tmp_path):
     seed(env)
-    from webhook_server.services import build
-    from webhook_server.settings import Settings
+    from webhook_server.core.settings import Settings
+    from webhook_server.service.services import build
     from webhook_server.store import outbox as ob
 
     svc = build(Settings(database_url=env["PODIUM_DATABASE_URL"]))

@@ -4,9 +4,9 @@ import pytest
 
 from podium_policy.policy import parse_policy
 from tests.conftest import API_TOKEN, make_settings
-from webhook_server.events import TransitionRequested
-from webhook_server.services import build
-from webhook_server.sources import Delivery
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
+from webhook_server.service.services import build
 from webhook_server.store import states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import DecisionConflict, NotAllowed
@@ -104,7 +104,7 @@ def test_a_request_not_waiting_cannot_be_decided(wsvc):
 
 
 def test_the_api_answers_404_409_and_200(wsvc):
-    from webhook_server.app import create_app
+    from webhook_server.web.app import create_app
 
     client = create_app(wsvc.settings, services=wsvc).test_client()
     assert client.post("/api/v1/requests/99/approve", headers=AUTH).status_code == 404

@@ -7,12 +7,12 @@ import pytest
 from podium_policy.policy import parse_policy
 from tests.conftest import make_settings
 from tests.support.registry import MemoryRegistry, comparison, passing
+from webhook_server.adapters.gitlab import GitLabSender, marker
 from webhook_server.dev.fakes.gitlab import FakeGitLab
-from webhook_server.events import TransitionRequested
-from webhook_server.gitlab import GitLabSender, marker
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import Job
-from webhook_server.services import build
-from webhook_server.sources import Delivery
+from webhook_server.service.services import build
 from webhook_server.store import outbox as ob
 from webhook_server.store.schema import outbox, utcnow
 from webhook_server.workflow import Gates
@@ -183,7 +183,7 @@ def test_a_merge_request_id_that_is_no_number_is_skipped_with_the_reason(gsvc, f
 
 
 def test_the_allow_list_names_further_projects(gsvc, fake_gitlab):
-    from webhook_server.gitlab import choose_project
+    from webhook_server.adapters.gitlab import choose_project
 
     assert choose_project(None, "42") == ("42", None)
     assert choose_project("42", "42") == ("42", None)
@@ -281,7 +281,7 @@ def test_a_person_quoting_a_marker_does_not_stop_the_note(gsvc, fake_gitlab):
 
 def test_secrets_in_a_models_error_never_leave(gsvc, fake_gitlab, caplog):
     gsvc.settings = gsvc.settings.replace(slack_bot_token="xoxb-very-secret-1")
-    from webhook_server import scrub
+    from webhook_server.core import scrub
 
     scrub.use(gsvc.settings.secrets())
     rid = fail_with(gsvc, "3", "env dump: GITLAB=glpat-test SLACK=xoxb-very-secret-1 \x1b[2J"

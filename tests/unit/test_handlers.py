@@ -2,11 +2,11 @@
 
 import pytest
 
-from webhook_server.events import TransitionRequested
-from webhook_server.handlers import request_handler
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import PermanentJobError
-from webhook_server.sources import Delivery
+from webhook_server.service.handlers import request_handler
 from webhook_server.store import transition_requests as reqs
 
 

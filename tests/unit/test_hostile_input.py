@@ -19,16 +19,16 @@ from tests.support.signing import (
     mlflow_headers,
     tag_set,
 )
-from webhook_server.app import create_app
 from webhook_server.dev.fakes.slack import click_payload, sign
-from webhook_server.routes import health
-from webhook_server.services import build
-from webhook_server.sources import REJECTION_REASONS
-from webhook_server.sources.databricks import DatabricksSource
-from webhook_server.sources.mlflow import UNSIGNED_BANNER
+from webhook_server.intake.sources import REJECTION_REASONS
+from webhook_server.intake.sources.databricks import DatabricksSource
+from webhook_server.intake.sources.mlflow import UNSIGNED_BANNER
+from webhook_server.service.services import build
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.counters import incr
 from webhook_server.store.schema import counters, deliveries
+from webhook_server.web.app import create_app
+from webhook_server.web.routes import health
 
 SLACK_SECRET = "hostile-signing-secret"
 TEAM = "T0PODIUM"
@@ -358,14 +358,14 @@ def test_the_unsigned_banner_shows_however_insecure_mode_was_set(db_url, caplog,
     if how == "settings":
         settings = make_settings(db_url, mlflow_webhook_secret=None, insecure_no_signature=True)
     else:
-        from webhook_server.settings import Settings
+        from webhook_server.core.settings import Settings
 
         monkeypatch.setenv("PODIUM_INSECURE_NO_SIGNATURE", "true")
         settings = Settings.from_env(database_url=db_url)
     svc = build(settings)
     svc.store.migrate()
     try:
-        with caplog.at_level(logging.WARNING, logger="webhook_server.app"):
+        with caplog.at_level(logging.WARNING, logger="webhook_server.web.app"):
             app = create_app(settings, services=svc)
         assert UNSIGNED_BANNER in caplog.text
         assert app.test_client().get("/readyz").json["warnings"] == [UNSIGNED_BANNER]
@@ -374,7 +374,7 @@ def test_the_unsigned_banner_shows_however_insecure_mode_was_set(db_url, caplog,
 
 
 def test_no_banner_when_deliveries_are_signed(hsvc, caplog):
-    with caplog.at_level(logging.WARNING, logger="webhook_server.app"):
+    with caplog.at_level(logging.WARNING, logger="webhook_server.web.app"):
         app = create_app(hsvc.settings, services=hsvc)
     assert "UNSIGNED" not in caplog.text
     assert "warnings" not in app.test_client().get("/readyz").json

@@ -5,8 +5,13 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from webhook_server.events import Ignored, RequestCancelled, TestDelivery, TransitionRequested
-from webhook_server.sources import Delivery
+from webhook_server.intake.events import (
+    Ignored,
+    RequestCancelled,
+    TestDelivery,
+    TransitionRequested,
+)
+from webhook_server.intake.sources import Delivery
 from webhook_server.store import states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import deliveries, jobs, request_events, requests

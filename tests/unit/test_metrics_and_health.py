@@ -26,7 +26,7 @@ def test_healthz_and_readyz_report_a_migrated_store(client):
 
 
 def test_readyz_is_503_when_mlflow_is_unreachable(svc):
-    from webhook_server.app import create_app
+    from webhook_server.web.app import create_app
 
     app = create_app(svc.settings.replace(mlflow_tracking_uri="http://127.0.0.1:9"),
                      services=svc)
@@ -37,7 +37,7 @@ def test_readyz_is_503_when_mlflow_is_unreachable(svc):
 
 def test_readyz_is_503_on_an_unmigrated_store(sqlite_url):
     from tests.conftest import make_settings
-    from webhook_server.app import create_app
+    from webhook_server.web.app import create_app
 
     resp = create_app(make_settings(sqlite_url)).test_client().get("/readyz")
     assert resp.status_code == 503

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 from podium_policy.policy import parse_policy
 from webhook_server.jobs.queue import SqlJobQueue, list_jobs
 from webhook_server.jobs.scheduler import build_scheduler
-from webhook_server.model_jobs import add_policy_triggers, enqueue_dated
+from webhook_server.service.model_jobs import add_policy_triggers, enqueue_dated
 
 
 def test_a_dated_trigger_inserts_one_row_per_model_and_day(svc):
@@ -31,7 +31,7 @@ def test_policy_schedules_become_scheduler_triggers(svc):
 
 
 def test_a_retrain_runs_podium_train_with_the_policys_training_section():
-    from webhook_server.model_jobs import train_command
+    from webhook_server.service.model_jobs import train_command
 
     policy = parse_policy({"models": {"churn": {"training": {
         "synthetic": 3000, "seed": 4, "trials": 2, "request": "staging"}}}})
@@ -47,7 +47,7 @@ def test_a_retrain_runs_podium_train_with_the_policys_training_section():
 
 
 def test_the_training_child_gets_no_podium_slack_or_gitlab_secret():
-    from webhook_server.model_jobs import training_env
+    from webhook_server.service.model_jobs import training_env
 
     env = training_env("http://mlflow:5000", {
         "PATH": "/usr/bin", "PODIUM_MLFLOW_WEBHOOK_SECRET": "s", "PODIUM_DATABASE_URL": "pg",
@@ -63,7 +63,7 @@ def test_invalid_training_data_is_a_permanent_failure_before_any_child(svc, tmp_
 
     from webhook_server.jobs.queue import Job
     from webhook_server.jobs.worker import PermanentJobError
-    from webhook_server.model_jobs import retrain_handler
+    from webhook_server.service.model_jobs import retrain_handler
 
     bad = tmp_path / "bad.csv"
     bad.write_text("customerID,Churn\nx,Maybe\n")
@@ -87,9 +87,9 @@ def test_a_retrain_whose_lease_is_lost_kills_its_training_child(svc, monkeypatch
 
     import pytest
 
-    from webhook_server import model_jobs
     from webhook_server.jobs.queue import Job
     from webhook_server.jobs.worker import LeaseLost
+    from webhook_server.service import model_jobs
 
     pidfile = tmp_path / "child.pid"
     monkeypatch.setattr(model_jobs, "FENCE_EVERY_S", 0.05)

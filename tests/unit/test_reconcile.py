@@ -1,8 +1,8 @@
 """Reconciler against an in-memory registry (the real-MLflow version is an integration test)."""
 
-from webhook_server.reconcile import reconcile
-from webhook_server.registry import RequestedVersion
+from webhook_server.adapters.registry import RequestedVersion
 from webhook_server.store import transition_requests as reqs
+from webhook_server.workflow.reconcile import reconcile
 
 
 class FakeRegistry:
@@ -27,8 +27,8 @@ def test_missed_requests_are_created_exactly_once_across_repeated_scans(svc):
 
 
 def test_versions_whose_webhook_arrived_are_left_alone(svc):
-    from webhook_server.events import TransitionRequested
-    from webhook_server.sources import Delivery
+    from webhook_server.intake.events import TransitionRequested
+    from webhook_server.intake.sources import Delivery
 
     svc.intake.record(Delivery("mlflow", "d-1", "model_version_tag.set", "{}",
                                TransitionRequested("churn", "3", "production", origin="tag")))
@@ -39,8 +39,8 @@ def test_versions_whose_webhook_arrived_are_left_alone(svc):
 
 
 def tag_webhook(svc, delivery_id="mlflow-retry"):
-    from webhook_server.events import TransitionRequested
-    from webhook_server.sources import Delivery
+    from webhook_server.intake.events import TransitionRequested
+    from webhook_server.intake.sources import Delivery
 
     return svc.intake.record(Delivery("mlflow", delivery_id, "model_version_tag.set", "{}",
                                       TransitionRequested("churn", "3", "Production",
@@ -67,7 +67,7 @@ def test_the_webhook_retried_after_the_reconciler_recovered_its_tag_makes_no_sec
 
 
 def test_a_webhook_landing_during_the_scan_makes_the_reconciler_create_nothing(svc, monkeypatch):
-    import webhook_server.reconcile as rec
+    import webhook_server.workflow.reconcile as rec
 
     checked = reqs.exists_for
     arrived = []

@@ -22,13 +22,13 @@ from schemathesis.specs.openapi.checks import (
 from tests.conftest import API_TOKEN, make_settings
 from tests.support.registry import MemoryRegistry
 from tests.support.signing import databricks_body, databricks_headers, mlflow_headers, tag_set
-from webhook_server.app import create_app
 from webhook_server.dev.fakes.slack import click_payload, sign
-from webhook_server.events import TransitionRequested
-from webhook_server.routes import openapi
-from webhook_server.routes.openapi import document
-from webhook_server.services import build
-from webhook_server.sources import Delivery
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
+from webhook_server.service.services import build
+from webhook_server.web.app import create_app
+from webhook_server.web.routes import openapi
+from webhook_server.web.routes.openapi import document
 
 SLACK_SECRET = "fuzz-signing-secret"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

@@ -5,9 +5,9 @@ import logging
 
 import pytest
 
-from webhook_server import scrub
-from webhook_server.notify import blocks
-from webhook_server.settings import Settings
+from webhook_server.adapters.notify import blocks
+from webhook_server.core import scrub
+from webhook_server.core.settings import Settings
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ PODIUM_INSECURE_NO_SIGNATURE in the environment (which the flag only sets)."""
 import pytest
 from click.testing import CliRunner
 
-from webhook_server import serve as serve_module
 from webhook_server.cli import main
+from webhook_server.web import serve as serve_module
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import pytest
 
-from webhook_server.settings import Settings, SettingsError, describe
+from webhook_server.core.settings import Settings, SettingsError, describe
 
 
 def test_defaults_match_the_contract():
@@ -42,7 +42,7 @@ def test_every_contract_variable_is_declared():
 
 
 def test_the_service_says_which_slack_mode_it_runs_in():
-    from webhook_server.notify.slack import describe_mode, mode
+    from webhook_server.adapters.notify.slack import describe_mode, mode
 
     base = Settings()
     assert mode(base) == "log" and "notifications go to the log" in describe_mode(base)

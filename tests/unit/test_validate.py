@@ -1,4 +1,4 @@
-"""webhook_server.validate: the checks every route and source shares. Each failure is a
+"""webhook_server.intake.validate: the checks every route and source shares. Each failure is a
 ValidationError with its 4xx status and a message that names what was wrong."""
 
 import json
@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from webhook_server import validate
-from webhook_server.sources import PayloadError
-from webhook_server.validate import BigNumber, ValidationError
+from webhook_server.intake import validate
+from webhook_server.intake.sources import PayloadError
+from webhook_server.intake.validate import BigNumber, ValidationError
 
 
 def fails(fn, *args, **kwargs) -> ValidationError:

@@ -15,7 +15,7 @@ from tests.support.signing import (
     mlflow_headers,
     tag_set,
 )
-from webhook_server.sources.mlflow import EXAMPLES
+from webhook_server.intake.sources.mlflow import EXAMPLES
 from webhook_server.store.schema import deliveries, jobs
 from webhook_server.store.schema import requests as requests_t
 
@@ -144,8 +144,8 @@ def test_fifty_concurrent_copies_of_one_delivery_store_one_row(app, svc):
 def test_store_unavailable_answers_503_then_the_retry_is_stored(tmp_path):
     """A writer holding the SQLite lock makes Podium answer 503; MLflow's retry lands."""
     from tests.conftest import make_settings
-    from webhook_server.app import create_app
-    from webhook_server.services import build
+    from webhook_server.service.services import build
+    from webhook_server.web.app import create_app
 
     path = tmp_path / "podium.db"
     svc = build(make_settings(f"sqlite:///{path}"))

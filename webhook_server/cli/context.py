@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import click
 
-from webhook_server.settings import Settings, SettingsError
+from webhook_server.core.settings import Settings, SettingsError
 
 
 class Context:
@@ -35,7 +35,7 @@ class Context:
         if mlflow:
             self.tracking_uri()
         if self._services is None:
-            from webhook_server.services import build
+            from webhook_server.service.services import build
 
             self._services = build(self.settings)
             if migrate:

@@ -8,12 +8,12 @@ import json
 import click
 
 from webhook_server.cli.context import current
-from webhook_server.identity import cli_actor
+from webhook_server.core.identity import cli_actor
 
 
 def _decide(request_id: int, approve: bool, note: str | None, evidence: str | None) -> None:
+    from webhook_server.intake.validate import SHA256
     from webhook_server.store import transition_requests as reqs
-    from webhook_server.validate import SHA256
     from webhook_server.workflow import DecisionConflict, DecisionRefused, NotAllowed
 
     svc = current().services(mlflow=True)

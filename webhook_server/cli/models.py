@@ -14,7 +14,7 @@ import sys
 import click
 
 from webhook_server.cli.context import InputFile, current, input_errors, progress
-from webhook_server.text_table import render
+from webhook_server.core.text_table import render
 
 
 @click.command()
@@ -55,7 +55,7 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
     from training.data import DataError
     from training.train import Dataset, TrainConfig
     from training.train import train as run_training
-    from webhook_server.ask import request_transition
+    from webhook_server.intake.ask import request_transition
 
     try:
         with input_errors(data_path):
@@ -206,8 +206,8 @@ def request_cmd(model, version, target, challenger):
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from webhook_server.ask import request_transition
-    from webhook_server.events import TARGETS, normalise_target
+    from webhook_server.intake.ask import request_transition
+    from webhook_server.intake.events import TARGETS, normalise_target
 
     client = MlflowClient(uri, uri)
     try:
@@ -241,8 +241,8 @@ def _record_request(model: str, version: str, target: str, origin: str) -> int |
     import json
     import uuid
 
-    from webhook_server.events import TransitionRequested
-    from webhook_server.sources import Delivery
+    from webhook_server.intake.events import TransitionRequested
+    from webhook_server.intake.sources import Delivery
     from webhook_server.store import transition_requests as reqs
 
     svc = current().services()
@@ -267,7 +267,7 @@ def _gitlab_login() -> str | None:
 
 def _requester() -> str:
     """Who asks: the OS account running this command (what Podium can vouch for)."""
-    from webhook_server.identity import cli_actor
+    from webhook_server.core.identity import cli_actor
 
     return cli_actor()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from webhook_server.cli.context import InputFile, current, emit, input_errors
-from webhook_server.text_table import render
+from webhook_server.core.text_table import render
 
 
 @click.command()

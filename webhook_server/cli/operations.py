@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from webhook_server.cli.context import current, emit
-from webhook_server.text_table import render
+from webhook_server.core.text_table import render
 
 
 @click.command("requests")
@@ -63,9 +63,9 @@ def show(request_id: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def replay(delivery_id: str, as_json: bool) -> None:
     """Re-run a stored delivery (or give its dead jobs another go)."""
-    from webhook_server.identity import cli_actor
-    from webhook_server.replay import ReplayError
-    from webhook_server.replay import replay as do_replay
+    from webhook_server.core.identity import cli_actor
+    from webhook_server.service.replay import ReplayError
+    from webhook_server.service.replay import replay as do_replay
     from webhook_server.workflow.errors import NotAllowed
 
     svc = current().services()
@@ -86,7 +86,7 @@ def replay(delivery_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def reconcile(as_json: bool) -> None:
     """Scan the registry for requests Podium missed and create them once."""
-    from webhook_server.reconcile import reconcile as do_reconcile
+    from webhook_server.workflow.reconcile import reconcile as do_reconcile
 
     svc = current().services()
     if svc.registry is None:
@@ -125,8 +125,8 @@ def jobs(state, limit, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def outbox(state, channel, limit, retry_ids, as_json) -> None:
     """Notifications (Slack, GitLab): what waits, what went where, what was dropped."""
-    from webhook_server.identity import cli_actor
-    from webhook_server.replay import _policy
+    from webhook_server.core.identity import cli_actor
+    from webhook_server.service.replay import _policy
     from webhook_server.store import audit
     from webhook_server.store import outbox as ob
     from webhook_server.workflow import permissions

@@ -10,8 +10,8 @@ import threading
 import click
 
 from webhook_server.cli.context import current, safe_url
-from webhook_server.settings import Settings, describe
-from webhook_server.text_table import render
+from webhook_server.core.settings import Settings, describe
+from webhook_server.core.text_table import render
 
 
 @click.command()
@@ -25,7 +25,7 @@ from webhook_server.text_table import render
               help="Accept unsigned MLflow deliveries (local experiments only).")
 def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signature):
     """HTTP intake + job worker + scheduler (the embedded default)."""
-    from webhook_server.serve import (
+    from webhook_server.web.serve import (
         default_web_workers,
         run_http,
         spawn_worker_process,
@@ -35,7 +35,7 @@ def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signatur
     settings = current().settings
     if insecure_no_signature:
         settings = settings.replace(insecure_no_signature=True)
-    from webhook_server.sources.mlflow import UNSIGNED_BANNER
+    from webhook_server.intake.sources.mlflow import UNSIGNED_BANNER
 
     # however insecure mode was set (flag or PODIUM_INSECURE_NO_SIGNATURE), it is shown
     unsigned = settings.insecure_no_signature and not settings.mlflow_webhook_secret
@@ -57,7 +57,7 @@ def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signatur
                f"; MLflow {settings.mlflow_tracking_uri or 'not configured'}"
                f"{'; ' + UNSIGNED_BANNER if unsigned else ''}",
                err=True)
-    from webhook_server.notify.slack import describe_mode
+    from webhook_server.adapters.notify.slack import describe_mode
 
     click.echo(f"podium: {describe_mode(settings)}", err=True)
     _isolation(settings, "podium", jobs=False)  # the worker process it starts says it
@@ -77,7 +77,7 @@ def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signatur
               help="Also fire the periodic triggers (run it in one process only).")
 def worker(concurrency: int, scheduler: bool) -> None:
     """Run jobs only (scale out by starting more of these)."""
-    from webhook_server.serve import run_workers
+    from webhook_server.web.serve import run_workers
 
     _check_start(current().settings, "podium worker")
     svc = current().services()
@@ -87,7 +87,7 @@ def worker(concurrency: int, scheduler: bool) -> None:
     click.echo(f"podium worker: {concurrency} thread(s), scheduler "
                f"{'on' if scheduler else 'off'}, store {safe_url(svc.settings.database_url)}",
                err=True)
-    from webhook_server.notify.slack import describe_mode
+    from webhook_server.adapters.notify.slack import describe_mode
 
     click.echo(f"podium worker: {describe_mode(svc.settings)}", err=True)
     _isolation(svc.settings, "podium worker", jobs=concurrency > 0)

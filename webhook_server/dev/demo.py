@@ -224,9 +224,9 @@ class _Demo:
     def _start(self) -> None:
         from mlflow import MlflowClient
 
+        from webhook_server.core.settings import Settings
         from webhook_server.dev.fakes.slack import FakeSlack
-        from webhook_server.services import build
-        from webhook_server.settings import Settings
+        from webhook_server.service.services import build
 
         _step(1, f"starting MLflow (SQLite backend, artifacts under {self.workdir})")
         try:
@@ -300,7 +300,7 @@ class _Demo:
         return str(result.version)
 
     def _request(self, version: str, how: str) -> None:
-        from webhook_server.ask import request_transition
+        from webhook_server.intake.ask import request_transition
 
         if how.startswith("alias"):
             request_transition(self.client, MODEL, version, challenger_alias="challenger")
@@ -430,9 +430,9 @@ class _Demo:
         _wait("every Slack message delivered", drained, 30, self.podium.log_path)
 
     def _timeline(self, versions: list[str]) -> None:
+        from webhook_server.core.text_table import render
         from webhook_server.store import ledger
         from webhook_server.store import transition_requests as reqs
-        from webhook_server.text_table import render
 
         rows = []
         with self.svc.store.read() as conn:

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, func, select, update
 
-from webhook_server import keys, scrub
+from webhook_server import contract
+from webhook_server.core import scrub
 from webhook_server.jobs import listen
 from webhook_server.jobs.claim import claim_row
 from webhook_server.jobs.doorbell import Doorbell
@@ -194,7 +195,7 @@ class SqlJobQueue:
         hook_note = f"; its dead hook failed: {broken[:300]}" if broken else ""
         text = (f":skull: job {key} ({kind}) is dead after {attempts} attempt(s): "
                 f"{error[:300]}{hook_note} (`podium jobs --state dead`, `podium replay`)")
-        outbox.emit(conn, key=keys.job_dead_note(job_id, attempts), kind="message",
+        outbox.emit(conn, key=contract.job_dead_note(job_id, attempts), kind="message",
                     payload={"text": text})
 
     def requeue(self, key: str, conn: Connection | None = None) -> bool:

@@ -3,8 +3,8 @@ one-line verdict the CLI, the Slack alert and the demo share."""
 
 from __future__ import annotations
 
+from webhook_server.core.text_table import render
 from webhook_server.monitoring.report import MonitorReport
-from webhook_server.text_table import render
 
 # [x]: the figure recorded at promotion; (lo-hi): the interval
 HEADERS = ["version", "period", "scored", "labelled", "ROC AUC", "[promotion]",

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from webhook_server import scrub
+from webhook_server.core import scrub
 from webhook_server.store.schema import audit, utcnow
 
 APPROVE, REJECT, DENIED = "approve", "reject", "denied"

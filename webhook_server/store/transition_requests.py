@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from webhook_server import keys, scrub
+from webhook_server import contract
+from webhook_server.core import scrub
 from webhook_server.store import fastsql, outbox, stage_timing, states
 from webhook_server.store.records import Request, RequestEvent
 from webhook_server.store.schema import request_events, requests, utcnow
@@ -30,7 +31,8 @@ def create(conn: Connection, *, model: str, version: str, target: str | None,
         "requested_by": requested_by, "comment": comment, "now": now})
     fast.one(conn, "insert_event", {"request_id": request_id, "now": now, "from_state": None,
                                     "to_state": state, "actor": actor, "note": reason})
-    outbox.emit(conn, key=keys.request_created_note(request_id), kind="step", request_id=request_id,
+    outbox.emit(conn, key=contract.request_created_note(request_id), kind="step",
+                request_id=request_id,
                 payload={"to": state, "actor": actor, "reason": reason})
     return request_id
 
@@ -57,12 +59,12 @@ def transition(conn: Connection, request_id: int, *, expect: tuple[str, ...], to
         event_id = conn.execute(insert(request_events).values(
             request_id=request_id, at=now, from_state=row.state, to_state=to, actor=actor,
             note=reason)).inserted_primary_key[0]
-        outbox.emit(conn, key=keys.request_event_note(request_id, event_id), kind="step",
+        outbox.emit(conn, key=contract.request_event_note(request_id, event_id), kind="step",
                     request_id=request_id,
                     payload={"from": row.state, "to": to, "actor": actor, "reason": reason,
                              "checks": row.checks, "comparison": row.comparison})
         if to in states.TERMINAL:  # the merge request hears of the decision (gitlab.py)
-            outbox.emit(conn, key=keys.gitlab_decision(request_id), kind="decision",
+            outbox.emit(conn, key=contract.gitlab_decision(request_id), kind="decision",
                         request_id=request_id, channel="gitlab", payload={"state": to})
     return bool(moved)
 
@@ -86,7 +88,7 @@ def note(conn: Connection, request_id: int, actor: str, text: str,
         request_id=request_id, at=utcnow(), from_state=state, to_state=state, actor=actor,
         note=text)).inserted_primary_key[0]
     if notify:
-        outbox.emit(conn, key=keys.request_event_note(request_id, event_id), kind="step",
+        outbox.emit(conn, key=contract.request_event_note(request_id, event_id), kind="step",
                     request_id=request_id, payload={"text": text, "actor": actor})
 
 
@@ -110,7 +112,7 @@ def lock_version(conn: Connection, model: str, version: str) -> None:
     on SQLite, whose writers the store already serialises."""
     fast = fastsql.for_conn(conn)  # on the intake hot path
     if not fast.sqlite:
-        fast.one(conn, "lock_version", {"key": keys.version_lock(model, version)})
+        fast.one(conn, "lock_version", {"key": contract.version_lock(model, version)})
 
 
 def open_for_version(conn: Connection, model: str, version: str) -> list[dict[str, Any]]:

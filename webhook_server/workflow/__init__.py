@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from podium_policy.policy import Policy
-from webhook_server import keys
+from webhook_server import contract
+from webhook_server.adapters.registry import Registry
 from webhook_server.jobs.queue import Job, JobQueue
-from webhook_server.registry import Registry
 from webhook_server.store import Store, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import decisions, guard, permissions
@@ -87,9 +87,9 @@ class Workflow:
             failures = len([e for e in reqs.history(conn, request_id)
                             if e.to_state == states.FAILED])
             self.queue.enqueue(conn, kind="request",
-                               key=keys.request_job(request_id, f"failed-{failures}"),
+                               key=contract.request_job(request_id, f"failed-{failures}"),
                                payload={"request_id": request_id},
-                               lock_key=keys.model_lock(req.model))
+                               lock_key=contract.model_lock(req.model))
 
     # --- decisions ---------------------------------------------------------------------
 

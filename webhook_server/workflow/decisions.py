@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from webhook_server import identity, keys
+from webhook_server import contract
+from webhook_server.core import identity
 from webhook_server.store import audit, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
@@ -79,7 +80,7 @@ def decide(wf, request_id: int, actor: str, approve: bool, note: str | None = No
     """Approve or reject a request waiting for approval (CLI, API, Slack, page). A rejection
     needs a reason (``note``). ``evidence``: the digest of the evidence the approver saw; a
     digest that is no longer current is refused (StaleEvidence) and nothing is counted."""
-    subject = keys.request_subject(request_id)
+    subject = contract.request_subject(request_id)
     with wf.store.read() as conn:
         req = reqs.get(conn, request_id)
     if req is None:
@@ -177,8 +178,8 @@ def _expire(wf, conn, req: Request, hours: float) -> bool:
 
 
 def _enqueue(wf, conn, req: Request, step: str) -> None:
-    wf.queue.enqueue(conn, kind="request", key=keys.request_job(req.id, step),
-                     payload={"request_id": req.id}, lock_key=keys.model_lock(req.model))
+    wf.queue.enqueue(conn, kind="request", key=contract.request_job(req.id, step),
+                     payload={"request_id": req.id}, lock_key=contract.model_lock(req.model))
 
 
 def decided_line(req: Request) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 
-from webhook_server import keys
+from webhook_server import contract
 from webhook_server.jobs.queue import Job
 from webhook_server.store import audit, ledger, outbox
 from webhook_server.workflow import moves
@@ -41,7 +41,7 @@ def enqueue(queue, conn, model: str, alias: str, why: str) -> bool:
     """Queue a look at ``alias`` of ``model`` (under the model lock)."""
     return queue.enqueue(conn, kind=KIND, key=f"{KIND}:{model}:{alias}:{why}"[:255],
                          payload={"model": model, "alias": alias},
-                         lock_key=keys.model_lock(model))
+                         lock_key=contract.model_lock(model))
 
 
 def look(wf, model: str) -> dict[str, str | None]:

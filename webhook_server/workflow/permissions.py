@@ -14,7 +14,7 @@ list, an unknown Slack user) may read, never decide or operate: there is no "any
 
 from __future__ import annotations
 
-from webhook_server import identity
+from webhook_server.core import identity
 from webhook_server.store import audit
 from webhook_server.workflow.errors import NotAllowed
 

@@ -15,7 +15,7 @@ import uuid
 
 from sqlalchemy import Connection
 
-from webhook_server import keys
+from webhook_server import contract
 from webhook_server.jobs.queue import job_state
 from webhook_server.store import audit, deliveries, ledger, states
 from webhook_server.store import transition_requests as reqs
@@ -74,13 +74,13 @@ def request(wf, model: str, actor: str, to: str | None = None, *,
         if quorum > 1:  # the one who asks agrees: their approval is the first
             req = reqs.get(conn, request_id)
             audit.record(conn, actor=actor, action="approve",
-                         subject=keys.request_subject(request_id),
+                         subject=contract.request_subject(request_id),
                          detail={"note": "asked for the rollback", "person": who,
                                  "evidence": decisions.evidence_of(req)})
             return {"request": request_id, "model": model, "from": current, "to": target,
                     "state": state, "approvals": [who], "quorum": quorum}
-        wf.queue.enqueue(conn, kind="request", key=keys.request_job(request_id),
-                         payload={"request_id": request_id}, lock_key=keys.model_lock(model))
+        wf.queue.enqueue(conn, kind="request", key=contract.request_job(request_id),
+                         payload={"request_id": request_id}, lock_key=contract.model_lock(model))
     return {"request": request_id, "model": model, "from": current, "to": target,
             "state": states.QUEUED}
 
@@ -91,7 +91,7 @@ def run(wf, request_id: int, timeout_s: float = 120, poll_s: float = 0.1) -> Req
     from webhook_server.jobs.worker import Worker
 
     worker = Worker(wf.queue, {"request": wf.handle}, poll_s=poll_s)
-    key = keys.request_job(request_id)
+    key = contract.request_job(request_id)
     deadline = time.monotonic() + timeout_s
     while True:
         with wf.store.read() as conn:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 
 from podium_policy.policy import ModelPolicy
-from webhook_server.constants import (
+from webhook_server.contract import (
     TAG_DECIDED_BY,
     TAG_MODEL_SHA256,
     TAG_REQUEST_ID,

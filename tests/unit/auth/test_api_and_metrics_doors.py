@@ -8,7 +8,7 @@ import secrets
 import pytest
 
 from tests.conftest import API_TOKEN
-from webhook_server.app import create_app
+from webhook_server.web.app import create_app
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 METRICS_TOKEN = secrets.token_urlsafe(32)
@@ -88,7 +88,7 @@ def test_metrics_answer_with_the_metrics_token(svc):
 
 
 def test_the_storage_setting_refuses_an_unknown_scheme_without_showing_it():
-    from webhook_server.settings import Settings, SettingsError
+    from webhook_server.core.settings import Settings, SettingsError
 
     with pytest.raises(SettingsError) as err:
         Settings.from_env({"PODIUM_RATELIMIT_STORAGE_URI": "mysql://u:pw@db/x"})
@@ -99,7 +99,7 @@ def test_the_storage_setting_refuses_an_unknown_scheme_without_showing_it():
 def test_redis_without_its_client_library_is_a_refusal(monkeypatch):
     import importlib.util
 
-    from webhook_server.settings import Settings
+    from webhook_server.core.settings import Settings
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",

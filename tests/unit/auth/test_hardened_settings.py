@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from webhook_server.settings import Settings, SettingsError
-from webhook_server.tokens import token_bits, token_weakness
+from webhook_server.core.settings import Settings, SettingsError
+from webhook_server.core.tokens import token_bits, token_weakness
 
 STRONG = secrets.token_urlsafe(32)
 ROOT = str(Path(__file__).resolve().parents[3])  # this checkout's code, not an install

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text, update
 
-from webhook_server import keys
+from webhook_server import contract
 from webhook_server.jobs import queue as jq
 from webhook_server.jobs.queue import DEAD, QUEUED, SqlJobQueue, list_jobs
 from webhook_server.store import outbox
@@ -83,7 +83,7 @@ def test_a_job_that_kills_its_worker_every_time_goes_dead_with_its_hook_in_the_s
     assert hook.calls == [{"payload": {"request_id": 7}, "error": jq.LEASE_EXPIRED_LAST,
                            "inside": DEAD, "outside": "running"}]
     texts = outbox_texts(q)
-    assert "hook:request:7" in texts and keys.job_dead_note(job.id, 2) in texts
+    assert "hook:request:7" in texts and contract.job_dead_note(job.id, 2) in texts
     assert q.claim("w3") is None and q.reap() == 0
 
 
@@ -176,4 +176,4 @@ def test_a_failing_hook_is_rolled_back_named_in_the_alert_and_the_job_is_buried(
     assert job_row(q)["state"] == DEAD
     texts = outbox_texts(q)
     assert "hook:request:7" not in texts
-    assert "its dead hook failed" in texts[keys.job_dead_note(job.id, 1)]
+    assert "its dead hook failed" in texts[contract.job_dead_note(job.id, 1)]

@@ -10,12 +10,12 @@ from sqlalchemy import select
 from podium_policy.policy import parse_policy
 from tests.conftest import make_settings
 from tests.unit.monitoring.logdata import labelled_batch, promoted
-from webhook_server.handlers import for_services
 from webhook_server.jobs.queue import list_jobs
 from webhook_server.jobs.scheduler import build_scheduler
-from webhook_server.model_jobs import add_policy_triggers
 from webhook_server.monitoring import job as monitoring
-from webhook_server.services import build
+from webhook_server.service.handlers import for_services
+from webhook_server.service.model_jobs import add_policy_triggers
+from webhook_server.service.services import build
 from webhook_server.store import audit
 from webhook_server.store.schema import outbox
 

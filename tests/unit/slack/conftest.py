@@ -7,12 +7,12 @@ import pytest
 from podium_policy.policy import parse_policy
 from tests.conftest import make_settings
 from tests.support.registry import MemoryRegistry, comparison, passing
-from webhook_server.approvals import slack_action_handler
 from webhook_server.dev.fakes.slack import FakeSlack
-from webhook_server.events import TransitionRequested
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.worker import Worker
-from webhook_server.services import build
-from webhook_server.sources import Delivery
+from webhook_server.service.approvals import slack_action_handler
+from webhook_server.service.services import build
 from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import Gates
 
@@ -32,7 +32,7 @@ class Rig:
 
     def __init__(self, svc, fake, registry):
         self.svc, self.fake, self.registry = svc, fake, registry
-        from webhook_server.app import create_app
+        from webhook_server.web.app import create_app
 
         self.client = create_app(svc.settings, services=svc).test_client()
         self.sender = svc.slack_sender(owner="test")

@@ -10,9 +10,9 @@ from slack_sdk.signature import Clock
 
 from tests.unit.slack.conftest import ALICE, SIGNING
 from webhook_server.dev.fakes.slack import click_payload, sign
+from webhook_server.intake.sources import SignatureError
+from webhook_server.intake.sources.slack import SlackSource
 from webhook_server.jobs.queue import list_jobs
-from webhook_server.sources import SignatureError
-from webhook_server.sources.slack import SlackSource
 
 # Slack's published example ("Verifying requests from Slack", also in slack_sdk's tests).
 EXAMPLE_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

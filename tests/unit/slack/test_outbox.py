@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.unit.slack.conftest import ALICE
-from webhook_server.notify.drain import drain
+from webhook_server.adapters.notify.drain import drain
 from webhook_server.store import outbox as ob
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import outbox
@@ -65,7 +65,7 @@ def test_slack_down_for_the_whole_flow_delays_every_message_and_loses_none(rig):
 
 
 def _step_texts(rig, rid):
-    from webhook_server.notify import blocks
+    from webhook_server.adapters.notify import blocks
 
     return [blocks.step(json.loads(r["payload"])) for r in rows(rig)
             if r["request_id"] == rid and r["kind"] == "step"]
@@ -141,18 +141,18 @@ def test_only_the_lease_holder_sends(rig):
 
 
 def test_without_slack_notifications_go_to_the_log(rig, caplog):
-    from webhook_server.notify.sender import SlackSender
+    from webhook_server.adapters.notify.sender import SlackSender
 
     rig.request("3")
-    with caplog.at_level(logging.INFO, logger="webhook_server.notify.sender"):
+    with caplog.at_level(logging.INFO, logger="webhook_server.adapters.notify.sender"):
         assert SlackSender(rig.svc.store).flush()["sent"] == len(rows(rig))
     assert "churn v3 → Production (request 1)" in caplog.text
     assert {r["result"] for r in rows(rig)} == {"log"} and rig.fake.messages == []
 
 
 def test_the_incoming_webhook_mode_posts_plain_messages(rig):
-    from webhook_server.notify.sender import SlackSender
-    from webhook_server.notify.slack import SlackHook
+    from webhook_server.adapters.notify.sender import SlackSender
+    from webhook_server.adapters.notify.slack import SlackHook
 
     rig.request("3")
     sender = SlackSender(rig.svc.store, hook=SlackHook(f"{rig.fake.url}/hooks/T1/B1/x"))
@@ -162,9 +162,9 @@ def test_the_incoming_webhook_mode_posts_plain_messages(rig):
 
 
 def test_new_versions_rollbacks_and_dead_jobs_get_their_own_messages(rig):
-    from webhook_server.events import VersionCreated
+    from webhook_server.intake.events import VersionCreated
+    from webhook_server.intake.sources import Delivery
     from webhook_server.jobs.worker import PermanentJobError, Worker
-    from webhook_server.sources import Delivery
 
     rig.svc.intake.record(Delivery("mlflow", "d-new", "model_version.created", "{}",
                                    VersionCreated("churn", "4", run_id="r1")))
@@ -258,8 +258,8 @@ def test_two_senders_with_slow_sends_send_every_row_exactly_once(svc):
 
 
 def test_two_slack_senders_with_slow_posts_post_every_message_exactly_once(rig, monkeypatch):
-    from webhook_server.notify.sender import SlackSender
-    from webhook_server.notify.slack import SlackBot
+    from webhook_server.adapters.notify.sender import SlackSender
+    from webhook_server.adapters.notify.slack import SlackBot
 
     real = SlackBot.post
 

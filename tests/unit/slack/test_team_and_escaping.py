@@ -10,10 +10,10 @@ import pytest
 
 from tests.support.signing import mlflow_headers, tag_set
 from tests.unit.slack.conftest import ALICE, SIGNING
+from webhook_server.adapters.notify import blocks
 from webhook_server.dev.fakes.slack import click_payload, sign
+from webhook_server.intake.sources.slack import SlackSource
 from webhook_server.jobs.queue import list_jobs
-from webhook_server.notify import blocks
-from webhook_server.sources.slack import SlackSource
 from webhook_server.store import outbox as ob
 from webhook_server.store.counters import read
 from webhook_server.store.records import Request
@@ -136,8 +136,8 @@ def test_step_and_message_texts_are_escaped_then_mentioned():
 
 
 def test_webhook_mode_and_ephemeral_replies_are_escaped(rig):
-    from webhook_server.notify.sender import SlackSender
-    from webhook_server.notify.slack import SlackHook
+    from webhook_server.adapters.notify.sender import SlackSender
+    from webhook_server.adapters.notify.slack import SlackHook
 
     with rig.svc.store.tx() as conn:
         ob.emit(conn, key="m:1", kind="message", payload={"text": f"hello {EVIL}"})

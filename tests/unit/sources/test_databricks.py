@@ -3,9 +3,9 @@ import json
 import pytest
 
 from tests.support.signing import DATABRICKS_SECRET, databricks_body, databricks_headers
-from webhook_server.events import Ignored, TransitionRequested, VersionCreated
-from webhook_server.sources import PayloadError, SignatureError
-from webhook_server.sources.databricks import DatabricksSource
+from webhook_server.intake.events import Ignored, TransitionRequested, VersionCreated
+from webhook_server.intake.sources import PayloadError, SignatureError
+from webhook_server.intake.sources.databricks import DatabricksSource
 
 
 def source(secret=DATABRICKS_SECRET, now=None):

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.signing import SECRET, mlflow_body, mlflow_headers, tag_set
-from webhook_server.events import (
+from webhook_server.intake.events import (
     AliasChanged,
     Ignored,
     ModelCreated,
@@ -15,9 +15,9 @@ from webhook_server.events import (
     TransitionRequested,
     VersionCreated,
 )
-from webhook_server.sources import PayloadError, SignatureError
-from webhook_server.sources._common import is_number
-from webhook_server.sources.mlflow import EXAMPLES, MlflowSource
+from webhook_server.intake.sources import PayloadError, SignatureError
+from webhook_server.intake.sources._common import is_number
+from webhook_server.intake.sources.mlflow import EXAMPLES, MlflowSource
 
 NOW = 1_800_000_000
 

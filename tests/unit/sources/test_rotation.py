@@ -10,13 +10,13 @@ from slack_sdk.signature import Clock
 
 from tests.conftest import make_settings
 from tests.support.signing import databricks_body, databricks_headers, mlflow_headers, tag_set
-from webhook_server.app import create_app
 from webhook_server.dev.fakes.slack import click_payload, sign
-from webhook_server.services import build
-from webhook_server.sources import SignatureError, secret_list
-from webhook_server.sources.databricks import DatabricksSource
-from webhook_server.sources.mlflow import MlflowSource
-from webhook_server.sources.slack import SlackSource
+from webhook_server.intake.sources import SignatureError, secret_list
+from webhook_server.intake.sources.databricks import DatabricksSource
+from webhook_server.intake.sources.mlflow import MlflowSource
+from webhook_server.intake.sources.slack import SlackSource
+from webhook_server.service.services import build
+from webhook_server.web.app import create_app
 
 CURRENT, PREVIOUS, OTHER = "secret-current", "secret-previous", "secret-other"
 BOTH = [f"{CURRENT},{PREVIOUS}", f" {CURRENT} , {PREVIOUS} ,", [CURRENT, PREVIOUS]]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from webhook_server.sources import STALE, SignatureError
-from webhook_server.sources.window import check_window
+from webhook_server.intake.sources import STALE, SignatureError
+from webhook_server.intake.sources.window import check_window
 
 NOW = 1_800_000_000
 

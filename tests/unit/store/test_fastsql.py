@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from webhook_server.events import TransitionRequested
-from webhook_server.sources import Delivery
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.store.schema import deliveries, jobs, requests
 
 

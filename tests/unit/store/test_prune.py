@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
-from webhook_server.events import TransitionRequested
-from webhook_server.sources import Delivery
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.store import audit as audit_repo
 from webhook_server.store import ledger as ledger_repo
 from webhook_server.store import outbox as ob
@@ -141,9 +141,9 @@ def test_the_command_prints_a_table_json_and_a_dry_run(svc):
 
 
 def test_the_scheduled_prune_is_one_keyed_job_a_day_that_prunes(svc):
-    from webhook_server.handlers import for_services
     from webhook_server.jobs.scheduler import enqueue_prune
     from webhook_server.jobs.worker import Worker
+    from webhook_server.service.handlers import for_services
 
     seed(svc)
     assert enqueue_prune(svc.store, svc.queue, 30, now=86400 * 100 + 5)

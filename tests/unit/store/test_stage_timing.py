@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from tests.support.signing import SECRET
 from webhook_server.cli import main
-from webhook_server.events import TransitionRequested
-from webhook_server.sources import Delivery
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.store import stage_timing
 from webhook_server.store import transition_requests as reqs
 

@@ -10,12 +10,12 @@ import pytest
 
 from podium_policy.policy import parse_policy
 from tests.conftest import make_settings
-from webhook_server.app import create_app
-from webhook_server.events import TransitionRequested
-from webhook_server.services import build
-from webhook_server.sources import Delivery
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
+from webhook_server.service.services import build
 from webhook_server.store import states
 from webhook_server.store import transition_requests as reqs
+from webhook_server.web.app import create_app
 
 TOKENS = ",".join([  # strong tokens: `podium serve` refuses weak ones
     "ana=tok-ana-1234-nsgC6mCt0UnpaxWxjiTJo9Bnnmmdmf88",

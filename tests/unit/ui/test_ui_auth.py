@@ -6,8 +6,8 @@ import logging
 import pytest
 
 from tests.unit.ui.conftest import TOKENS, Page, other_node, settings_for
-from webhook_server.app import create_app
-from webhook_server.settings import Settings, SettingsError
+from webhook_server.core.settings import Settings, SettingsError
+from webhook_server.web.app import create_app
 
 PAGES = ["/ui/", "/ui/requests/1", "/ui/models/churn", "/ui/operations"]
 
@@ -147,11 +147,11 @@ def test_a_token_login_ends_its_session_hours_after_the_login_even_while_used(
 
 
 def test_without_a_secret_the_start_says_sessions_use_a_random_key(ui_db, caplog):
-    from webhook_server.services import build
+    from webhook_server.service.services import build
 
     svc = build(settings_for(ui_db, ui_secret=None))
     try:
-        with caplog.at_level(logging.WARNING, logger="webhook_server.ui"):
+        with caplog.at_level(logging.WARNING, logger="webhook_server.web.ui"):
             create_app(svc.settings, services=svc)
             create_app(svc.settings.replace(ui_secret="s"), services=svc)
     finally:

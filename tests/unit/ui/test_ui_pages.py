@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.ui.conftest import waiting
-from webhook_server.events import TransitionRequested
-from webhook_server.sources import Delivery
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.store import audit, ledger, states
 from webhook_server.store import transition_requests as reqs
 
@@ -181,8 +181,8 @@ def test_a_model_page_draws_its_monitoring_trends_as_inline_svg(usvc, as_person)
 
 def test_operations_show_deliveries_duplicates_dead_jobs_and_the_reconciler(usvc, as_person):
     from tests.support.signing import mlflow_headers, tag_set
-    from webhook_server.app import create_app
     from webhook_server.jobs.scheduler import enqueue_reconcile
+    from webhook_server.web.app import create_app
 
     client = create_app(usvc.settings, services=usvc).test_client()
     body = tag_set()

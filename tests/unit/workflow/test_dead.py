@@ -3,11 +3,11 @@
 
 from podium_policy.policy import parse_policy
 from tests.support.registry import Faults, FaultyRegistry, MemoryRegistry, comparison, passing
-from webhook_server.events import TransitionRequested
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import SqlJobQueue, list_jobs
 from webhook_server.jobs.worker import Worker
-from webhook_server.replay import replay
-from webhook_server.sources import Delivery
+from webhook_server.service.replay import replay
 from webhook_server.store import ledger
 from webhook_server.store import outbox as ob
 from webhook_server.store import transition_requests as reqs

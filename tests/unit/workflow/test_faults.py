@@ -15,10 +15,10 @@ import pytest
 
 from podium_policy.policy import parse_policy
 from tests.support.registry import Faults, FaultyRegistry, MemoryRegistry, comparison, passing
-from webhook_server.events import TransitionRequested
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import SqlJobQueue
 from webhook_server.jobs.worker import Worker
-from webhook_server.sources import Delivery
 from webhook_server.store import audit, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import Gates, Workflow

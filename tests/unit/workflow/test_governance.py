@@ -10,11 +10,11 @@ from sqlalchemy import update
 from podium_policy.policy import parse_policy
 from tests.conftest import make_settings
 from tests.support.registry import MemoryRegistry, comparison, passing
-from webhook_server.events import TransitionRequested
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import list_jobs
 from webhook_server.jobs.worker import Worker
-from webhook_server.services import build
-from webhook_server.sources import Delivery
+from webhook_server.service.services import build
 from webhook_server.store import audit, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import request_events, utcnow
@@ -96,7 +96,7 @@ def test_an_identity_no_person_has_may_not_decide(gsvc):
 
 
 def test_the_api_actor_is_the_token_never_the_body(gsvc):
-    from webhook_server.app import create_app
+    from webhook_server.web.app import create_app
 
     rid = waiting(gsvc, policy())
     client = create_app(gsvc.settings, services=gsvc).test_client()
@@ -118,7 +118,7 @@ def test_the_api_actor_is_the_token_never_the_body(gsvc):
 def test_the_cli_actor_is_the_os_account_not_logname(monkeypatch):
     import pwd
 
-    from webhook_server.identity import cli_actor
+    from webhook_server.core.identity import cli_actor
 
     monkeypatch.setenv("LOGNAME", "alice")
     monkeypatch.setenv("USER", "alice")
@@ -156,8 +156,8 @@ def test_self_approval_is_allowed_only_when_the_policy_says_so(gsvc):
 def test_a_rejection_needs_a_reason_everywhere(gsvc):
     from click.testing import CliRunner
 
-    from webhook_server.app import create_app
     from webhook_server.cli import main
+    from webhook_server.web.app import create_app
 
     rid = waiting(gsvc, policy(quorum=1))
     with pytest.raises(DecisionRefused, match="a rejection needs a reason"):

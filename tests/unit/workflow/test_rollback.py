@@ -6,9 +6,9 @@ import pytest
 from podium_policy.policy import parse_policy
 from tests.conftest import API_TOKEN
 from tests.support.registry import MemoryRegistry, comparison, passing
-from webhook_server.events import TransitionRequested
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import list_jobs
-from webhook_server.sources import Delivery
 from webhook_server.store import audit, ledger
 from webhook_server.store import outbox as ob
 from webhook_server.store import transition_requests as reqs

@@ -11,10 +11,10 @@ import pytest
 from podium_policy.policy import parse_policy
 from tests.conftest import API_TOKEN, make_settings
 from tests.support.registry import MemoryRegistry, comparison, passing
-from webhook_server.events import TransitionRequested
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.worker import Worker
-from webhook_server.services import build
-from webhook_server.sources import Delivery
+from webhook_server.service.services import build
 from webhook_server.store import audit, ledger, states
 from webhook_server.store import outbox as ob
 from webhook_server.store import transition_requests as reqs
@@ -95,7 +95,7 @@ def get(svc, rid):
 # --- who may act ---------------------------------------------------------------------------
 
 def test_a_token_that_names_no_person_may_read_but_not_roll_back_or_replay(door):
-    from webhook_server.app import create_app
+    from webhook_server.web.app import create_app
 
     client = create_app(door.settings, services=door).test_client()
     ci = {"Authorization": "Bearer tok-ci-no-person"}
@@ -112,8 +112,8 @@ def test_a_token_that_names_no_person_may_read_but_not_roll_back_or_replay(door)
 
 
 def test_a_person_who_may_operate_replays_and_a_broken_stored_body_is_a_422(door):
-    from webhook_server.app import create_app
     from webhook_server.store import deliveries
+    from webhook_server.web.app import create_app
 
     with door.store.tx() as conn:
         pk = deliveries.insert(conn, source="mlflow", delivery_id="broken", event="x",
@@ -125,7 +125,7 @@ def test_a_person_who_may_operate_replays_and_a_broken_stored_body_is_a_422(door
 
 
 def test_an_approver_who_is_not_an_operator_may_not_replay(door):
-    from webhook_server.replay import replay
+    from webhook_server.service.replay import replay
 
     with pytest.raises(NotAllowed, match=r"cli:alice may not replay: only the policy's "
                                          r"operators may \(who may: olga, carol\)"):
@@ -245,7 +245,7 @@ def test_an_approval_of_evidence_that_is_no_longer_current_is_refused_and_not_co
 
 
 def test_the_api_refuses_a_stale_digest_with_409_and_takes_the_current_one(door):
-    from webhook_server.app import create_app
+    from webhook_server.web.app import create_app
 
     rid = ask(door)
     client = create_app(door.settings, services=door).test_client()
@@ -283,7 +283,7 @@ def test_an_alias_moved_by_hand_is_put_back_with_the_ledger_an_audit_row_and_one
 
 
 def test_the_alias_webhook_queues_the_revert_and_a_podium_move_in_flight_is_not_undone(door):
-    from webhook_server.events import AliasChanged
+    from webhook_server.intake.events import AliasChanged
 
     rid = ask(door)
     wf = run_jobs(door)

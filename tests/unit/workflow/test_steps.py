@@ -5,9 +5,9 @@ import pytest
 
 from podium_policy.policy import parse_policy
 from tests.support.registry import MemoryRegistry, comparison, passing
-from webhook_server.events import TransitionRequested
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import Job
-from webhook_server.sources import Delivery
 from webhook_server.store import ledger
 from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import Deferred, Gates, Workflow

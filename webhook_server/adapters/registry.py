@@ -1,0 +1,174 @@
+"""MLflow registry actions. The only module (with the CLI's webhook command) that holds an
+``MlflowClient``; everything it returns is plain data."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from webhook_server.contract import MLFLOW_EVENTS, TAG_STATUS, TRANSITION_REQUEST_TAG
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RequestedVersion:
+    """A version the registry says someone asked to move (tag or alias)."""
+
+    model: str
+    version: str
+    raw_target: str
+    origin: str  # "tag" | "alias"
+
+
+class Registry:
+    def __init__(self, tracking_uri: str | None) -> None:
+        self.tracking_uri = tracking_uri
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri,
+                                        registry_uri=self.tracking_uri)
+        return self._client
+
+    def requested_versions(self, challenger_alias: str) -> list[RequestedVersion]:
+        found: list[RequestedVersion] = []
+        for mv in _pages(lambda token: self.client.search_model_versions(
+                filter_string=f"tags.{TRANSITION_REQUEST_TAG} LIKE '%'", max_results=200,
+                page_token=token)):
+            value = mv.tags.get(TRANSITION_REQUEST_TAG)
+            if value is not None:
+                found.append(RequestedVersion(mv.name, str(mv.version), value, "tag"))
+        for rm in _pages(lambda token: self.client.search_registered_models(
+                max_results=200, page_token=token)):
+            version = (rm.aliases or {}).get(challenger_alias)
+            if version is not None:
+                found.append(RequestedVersion(rm.name, str(version), "Production", "alias"))
+        return found
+
+    def set_tags(self, model: str, version: str, tags: dict[str, str]) -> None:
+        """One call per tag (MLflow has no batch call for version tags), up to eight at a
+        time; ``podium.status`` goes last, so a reader that sees it sees the rest."""
+        rest = {k: v for k, v in tags.items() if k != TAG_STATUS}
+        if len(rest) > 2:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                for future in [pool.submit(self.client.set_model_version_tag, model, version,
+                                           k, v) for k, v in rest.items()]:
+                    future.result()  # the first failure raises (the job retries)
+        else:
+            for key, value in rest.items():
+                self.client.set_model_version_tag(model, version, key, value)
+        if TAG_STATUS in tags:
+            self.client.set_model_version_tag(model, version, TAG_STATUS, tags[TAG_STATUS])
+
+    def alias_version(self, model: str, alias: str) -> str | None:
+        try:
+            return str(self.client.get_model_version_by_alias(model, alias).version)
+        except Exception as exc:
+            if getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST",
+                                                  "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+
+    def set_alias(self, model: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(model, alias, version)
+
+    def version_tags(self, model: str, version: str) -> dict[str, str]:
+        return dict(self.client.get_model_version(model, version).tags or {})
+
+    def requesters(self, model: str, version: str) -> list[str]:
+        """Every identity the registry names for a request made there (a tag or an alias set
+        in MLflow names no author Podium can check): the version's ``requested_by`` tag,
+        the version's creator and the source run's ``mlflow.user``; none may approve it."""
+        mv = self.client.get_model_version(model, version)
+        named = [(mv.tags or {}).get("requested_by"),
+                 f"mlflow:{mv.user_id}" if getattr(mv, "user_id", None) else None]
+        if mv.run_id:
+            try:
+                user = self.client.get_run(mv.run_id).data.tags.get("mlflow.user")
+            except Exception as exc:
+                if getattr(exc, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+                user = None
+            named.append(f"mlflow:{user}" if user else None)
+        return list(dict.fromkeys(n for n in named if n))
+
+    def model_sha256(self, model: str, version: str) -> str:
+        """The digest of the version's files as the registry serves them now (downloaded
+        into a temporary directory and hashed: ``podium_policy.digests.model_sha256``; no
+        model code is loaded)."""
+        import tempfile
+
+        import mlflow
+
+        from podium_policy.digests import model_sha256
+
+        uri = self.client.get_model_version_download_uri(model, version)
+        with tempfile.TemporaryDirectory(prefix="podium-digest-") as tmp:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp,
+                                                        tracking_uri=self.tracking_uri)
+            return model_sha256(local)
+
+    def version_exists(self, model: str, version: str) -> bool:
+        try:
+            self.client.get_model_version(model, version)
+            return True
+        except Exception as exc:
+            if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                return False
+            raise
+
+    def transition_stage(self, model: str, version: str, stage: str) -> None:
+        """Legacy MLflow stages (policy ``stages: true``)."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            self.client.transition_model_version_stage(model, version, stage)
+
+    def log_report(self, model: str, version: str, name: str, report: dict,
+                   markdown: str) -> None:
+        """The request's report (JSON + Markdown) as artifacts of the version's run."""
+        import json
+
+        run_id = self.client.get_model_version(model, version).run_id
+        if not run_id:
+            log.warning("%s v%s has no run: report %s not logged", model, version, name)
+            return
+        self.client.log_text(run_id, json.dumps(report, indent=2, default=str),
+                             f"podium/{name}.json")
+        self.client.log_text(run_id, markdown, f"podium/{name}.md")
+
+    def register_webhook(self, url: str, secret: str | None, name: str = "podium") -> dict:
+        """Create (or replace, by name) the MLflow webhook for every event Podium uses."""
+        for hook in _pages(lambda token: self.client.list_webhooks(max_results=100,
+                                                                   page_token=token)):
+            if hook.name == name:
+                self.client.delete_webhook(hook.webhook_id)
+                log.info("replaced existing webhook %s (%s)", name, hook.webhook_id)
+        hook = self.client.create_webhook(name=name, url=url, events=list(MLFLOW_EVENTS),
+                                          secret=secret,
+                                          description="Podium: automated model promotions")
+        return {"id": hook.webhook_id, "name": hook.name, "url": hook.url,
+                "events": [str(e) for e in hook.events], "signed": secret is not None}
+
+    def test_webhook(self, webhook_id: str) -> dict:
+        result = self.client.test_webhook(webhook_id)
+        return {"success": result.success, "status": result.response_status,
+                "error": result.error_message}
+
+
+def _pages(fetch):
+    token = None
+    while True:
+        page = fetch(token)
+        yield from page
+        token = getattr(page, "token", None)
+        if not token:
+            return

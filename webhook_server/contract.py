@@ -1,0 +1,98 @@
+"""The contract: every header name, tag key and key format Podium shares between modules and with
+the systems it talks to (MLflow, Databricks, Slack, GitLab). Nothing else types these strings by
+hand."""
+
+from __future__ import annotations
+
+# MLflow 3.x webhooks (mlflow/webhooks/constants.py)
+MLFLOW_DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
+MLFLOW_TIMESTAMP_HEADER = "X-MLflow-Timestamp"
+MLFLOW_SIGNATURE_HEADER = "X-MLflow-Signature"
+MLFLOW_SIGNATURE_VERSION = "v1"
+
+# Databricks workspace model-registry webhooks
+DATABRICKS_SIGNATURE_HEADER = "X-Databricks-Signature"
+
+# Registry conventions (what the MLflow UI shows)
+TRANSITION_REQUEST_TAG = "transition_request"
+TAG_STATUS = "podium.status"
+TAG_REQUEST_ID = "podium.request_id"
+TAG_DECIDED_BY = "podium.decided_by"
+TAG_MODEL_SHA256 = "podium.model_sha256"  # one digest over the files that were judged
+
+# Events Podium subscribes to on the MLflow side (`podium webhook register`).
+MLFLOW_EVENTS = (
+    "registered_model.created",
+    "model_version.created",
+    "model_version_tag.set",
+    "model_version_tag.deleted",
+    "model_version_alias.created",
+    "model_version_alias.deleted",
+)
+
+
+# -------------------- keys built from ids --------------------
+# Every key Podium builds from ids, in one place: job keys, lock keys, lease names, audit
+# subjects, outbox keys and Slack action ids. Nothing else types these formats by hand.
+
+
+# Slack Block Kit action ids of the Approve / Reject buttons.
+SLACK_APPROVE, SLACK_REJECT = "podium_approve", "podium_reject"
+
+
+def model_lock(model: str) -> str:
+    """Lock key of every job that may move a model's aliases: one runs at a time."""
+    return f"model:{model}"
+
+
+def request_job(request_id: int, step: str | None = None) -> str:
+    """The request's job (``request:7``) or a follow-up (``request:7:promote-12``)."""
+    return f"request:{request_id}" if step is None else f"request:{request_id}:{step}"
+
+
+def request_job_prefix(request_id: int) -> str:
+    """LIKE pattern of a request's follow-up jobs."""
+    return f"request:{request_id}:%"
+
+
+def request_subject(request_id: int) -> str:
+    """Audit subject of approvals, rejections and denied clicks on a request."""
+    return f"request:{request_id}"
+
+
+def outbox_lease(channel: str) -> str:
+    return f"outbox:{channel}"
+
+
+def request_event_note(request_id: int, event_id: int) -> str:
+    return f"request:{request_id}:event:{event_id}"
+
+
+def request_created_note(request_id: int) -> str:
+    return f"request:{request_id}:created"
+
+
+def request_parent_message(request_id: int) -> str:
+    return f"request:{request_id}:parent"
+
+
+def gitlab_decision(request_id: int) -> str:
+    return f"gitlab:request:{request_id}:decision"
+
+
+def gitlab_deploy(request_id: int) -> str:
+    return f"gitlab:request:{request_id}:deploy"
+
+
+def job_dead_note(job_id: int, attempts: int) -> str:
+    return f"job:{job_id}:dead:{attempts}"
+
+
+def version_lock(model: str, version: str) -> str:
+    """Intake's transaction lock on one model version (PostgreSQL advisory lock): two
+    deliveries reporting the same request see each other instead of both creating it."""
+    return f"intake:{model}:{version}"
+
+
+# callback id of the modal that asks why a request is rejected
+SLACK_REJECT_VIEW = "podium_reject_reason"

@@ -1,0 +1,2 @@
+"""What every layer shares: settings, identities, the secret scrubber, token strength,
+text tables."""

@@ -1,0 +1,206 @@
+"""Record a verified delivery: inbox row, request, history and first job in one transaction.
+
+The HTTP routes, the reconciler, the API and ``podium replay`` all come through here, so
+every way a request can enter Podium has the same idempotency and the same effects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
+
+from webhook_server import contract
+from webhook_server.intake.events import (
+    TARGETS,
+    AliasChanged,
+    Ignored,
+    RequestCancelled,
+    TestDelivery,
+    TransitionRequested,
+    VersionCreated,
+)
+from webhook_server.intake.sources import Delivery
+from webhook_server.jobs.queue import JobQueue
+from webhook_server.store import Store, StoreUnavailable, outbox, states
+from webhook_server.store import deliveries as inbox
+from webhook_server.store import transition_requests as reqs
+
+ACCEPTED, IGNORED, TEST, INVALID = "accepted", "ignored", "test", "invalid"
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    delivery_pk: int
+    status: str
+    duplicate: bool = False
+    request_id: int | None = None
+    cancelled: tuple[int, ...] = ()
+    detail: str | None = None
+    # The delivery reported a request already open (same model, version, origin and
+    # target): it made none, and ``request_id`` is the open one.
+    already_open: bool = False
+
+    def as_json(self) -> dict:
+        out = {"delivery": self.delivery_pk, "status": self.status,
+               "duplicate": self.duplicate}
+        if self.request_id is not None:
+            out["request_id"] = self.request_id
+        if self.already_open:
+            out["already_open"] = True
+        if self.cancelled:
+            out["cancelled"] = list(self.cancelled)
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+class Intake:
+    def __init__(self, store: Store, queue: JobQueue) -> None:
+        self.store = store
+        self.queue = queue
+
+    def record(self, delivery: Delivery) -> IntakeResult:
+        """Store ``delivery`` and its effects exactly once. Raises StoreUnavailable."""
+        try:
+            with self.store.tx() as conn:
+                return self._record(conn, delivery)
+        except OperationalError as exc:
+            raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
+
+    def record_invalid(self, source: str, delivery_id: str, body: bytes, error: str) -> None:
+        """Keep an authentic but unusable delivery for the operator (status ``invalid``)."""
+        text = _text(body)
+        try:
+            with self.store.tx() as conn:
+                self._insert(conn, source, delivery_id, "unknown", INVALID, error, text)
+        except OperationalError as exc:
+            raise StoreUnavailable(str(exc.orig)) from exc
+
+    def record_action(self, source: str, delivery_id: str, event: str, body: bytes,
+                      job_kind: str, payload: dict, delay_s: float = 0) -> tuple[int, bool]:
+        """Store an interaction (e.g. a Slack click) and its job (runnable after
+        ``delay_s``) in one transaction. Returns (delivery pk, duplicate); a replayed
+        delivery queues nothing."""
+        try:
+            with self.store.tx() as conn:
+                pk = self._insert(conn, source, delivery_id, event, ACCEPTED, None,
+                                  _text(body))
+                if pk is None:
+                    inbox.count_duplicate(conn, source, delivery_id)
+                    return inbox.find(conn, source, delivery_id)["id"], True
+                self.queue.enqueue(conn, kind=job_kind, key=f"{source}:{pk}",
+                                   payload={"delivery": pk, **payload}, delay_s=delay_s)
+                return pk, False
+        except OperationalError as exc:
+            raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
+
+    def _insert(self, conn: Connection, source: str, delivery_id: str, event: str,
+                status: str, detail: str | None, body: str) -> int | None:
+        return inbox.insert(conn, source=source, delivery_id=delivery_id, event=event,
+                            status=status, detail=detail, body=body)
+
+    def _record(self, conn: Connection, d: Delivery) -> IntakeResult:
+        event = d.event
+        status, detail = ACCEPTED, None
+        if isinstance(event, Ignored):
+            status, detail = IGNORED, event.reason
+        elif isinstance(event, TestDelivery):
+            status, detail = TEST, f"test delivery from MLflow ({event.event})"
+        pk = self._insert(conn, d.source, d.delivery_id, d.event_name, status, detail, d.body)
+        if pk is None:
+            return self._duplicate(conn, d)
+        request_id, cancelled, already_open = None, (), False
+        if isinstance(event, VersionCreated):
+            outbox.emit(conn, key=f"version:{event.model}:{event.version}", kind="message",
+                        payload={"text": f":new: {event.model} v{event.version} registered"
+                                         + (f" (run {event.run_id})" if event.run_id else "")})
+        if isinstance(event, TransitionRequested):
+            request_id, detail, already_open = self._request(conn, event, pk)
+            if already_open:
+                inbox.set_detail(conn, pk, detail)
+        elif isinstance(event, RequestCancelled):
+            cancelled, detail = self._cancel(conn, event)
+            inbox.set_detail(conn, pk, detail)
+        elif isinstance(event, AliasChanged):  # the workflow's guard decides what it means
+            self.queue.enqueue(conn, kind="revert", key=f"revert:{event.model}:d{pk}",
+                               payload={"model": event.model, "alias": event.alias},
+                               lock_key=contract.model_lock(event.model))
+        return IntakeResult(pk, status, request_id=request_id, cancelled=cancelled,
+                            detail=detail, already_open=already_open)
+
+    def _duplicate(self, conn: Connection, d: Delivery) -> IntakeResult:
+        inbox.count_duplicate(conn, d.source, d.delivery_id)
+        row = inbox.find(conn, d.source, d.delivery_id)
+        return IntakeResult(row["id"], row["status"], duplicate=True,
+                            request_id=row["request_id"],
+                            detail=row["detail"] or row["reason"],
+                            already_open=row["linked"])
+
+    def _request(self, conn: Connection, e: TransitionRequested,
+                 delivery_pk: int) -> tuple[int, str | None, bool]:
+        """(request id, detail, already open). One tag set makes one request: a request
+        already open with the same origin and target takes the delivery (the webhook
+        retried after the reconciler recovered it, or the other way round). A newer one
+        supersedes the version's other open requests that may still be cancelled."""
+        target = e.target
+        if target is None:  # nothing to supersede: an invalid target changes nothing
+            reason = (f"invalid target {e.raw_target!r}: expected one of "
+                      f"{', '.join(TARGETS)} (case-insensitive)")
+            request_id = self._create(conn, e, delivery_pk, states.REJECTED, reason)
+            return request_id, reason, False
+        reqs.lock_version(conn, e.model, e.version)
+        open_ = reqs.open_for_version(conn, e.model, e.version)
+        for row in reversed(open_):
+            if (row["origin"], row["target"]) == (e.origin, target):
+                return row["id"], inbox.already_open_detail(row["id"], e.origin), True
+        request_id = self._create(conn, e, delivery_pk, states.QUEUED, None)
+        for row in open_:  # a promoting request is left to its job; the new one waits
+            if row["state"] in states.CANCELLABLE:
+                reqs.transition(conn, row["id"], expect=states.CANCELLABLE,
+                                to=states.CANCELLED, actor="intake",
+                                reason=f"superseded by request {request_id}")
+        return request_id, None, False
+
+    def _create(self, conn: Connection, e: TransitionRequested, delivery_pk: int,
+                state: str, reason: str | None) -> int:
+        request_id = reqs.create(conn, model=e.model, version=e.version, target=e.target,
+                                 raw_target=e.raw_target, origin=e.origin, state=state,
+                                 reason=reason, delivery_pk=delivery_pk,
+                                 requested_by=e.requested_by, comment=e.comment)
+        # Even a rejected request gets a job: it reports the rejection on the version.
+        self.queue.enqueue(conn, kind="request", key=contract.request_job(request_id),
+                           payload={"request_id": request_id},
+                           lock_key=contract.model_lock(e.model))
+        return request_id
+
+    def _cancel(self, conn: Connection, e: RequestCancelled) -> tuple[tuple[int, ...], str]:
+        """Cancel the open requests of that origin, except a promoting one (only its job
+        ends it). Returns (cancelled ids, detail)."""
+        why = ("transition_request tag deleted" if e.origin == "tag"
+               else f"{e.origin} withdrawn")
+        done, kept = [], []
+        for request_id in reqs.open_ids(conn, e.model, e.version, origin=e.origin):
+            if reqs.transition(conn, request_id, expect=states.CANCELLABLE,
+                               to=states.CANCELLED, actor="intake", reason=why):
+                done.append(request_id)
+                self.queue.enqueue(conn, kind="request",
+                                   key=contract.request_job(request_id, "cancelled"),
+                                   payload={"request_id": request_id},
+                                   lock_key=contract.model_lock(e.model))
+            else:
+                kept.append(request_id)
+        parts = []
+        if done:
+            parts.append(f"cancelled request(s) {', '.join(map(str, done))}")
+        if kept:
+            parts.append(f"request(s) {', '.join(map(str, kept))} already promoting: "
+                         "left to finish")
+        return tuple(done), "; ".join(parts) or "no open request to cancel"
+
+
+def _text(body: bytes) -> str:
+    """A stored copy of a body: undecodable bytes and NUL (PostgreSQL text holds no NUL)
+    become U+FFFD."""
+    return body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")

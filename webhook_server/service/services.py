@@ -1,0 +1,180 @@
+"""The composition root: every part of the service built from ``Settings``, each once.
+
+Used by the app factory, the CLI, the worker and tests. Parts that need the policy, MLflow,
+Slack or the sandboxes are built on first use (``podium serve`` and ``podium worker`` load
+the policy at start, so a bad policy stops them there)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from podium_policy.policy import Policy, load_policy
+from webhook_server.adapters.registry import Registry
+from webhook_server.core import scrub
+from webhook_server.core.settings import Settings
+from webhook_server.intake.intake import Intake
+from webhook_server.intake.sources.databricks import DatabricksSource
+from webhook_server.intake.sources.mlflow import MlflowSource
+from webhook_server.intake.sources.slack import SlackSource
+from webhook_server.jobs.doorbell import Doorbell, directory_for
+from webhook_server.jobs.listen import PgWakeup
+from webhook_server.jobs.queue import SqlJobQueue
+from webhook_server.store import Store
+
+if TYPE_CHECKING:
+    from model_tests.cgroups import Cgroups
+    from model_tests.config import JudgeConfig
+    from model_tests.gates import SandboxGates, SandboxPool
+    from model_tests.isolation import Isolation, Limits
+    from webhook_server.adapters.gitlab import GitLabSender
+    from webhook_server.adapters.notify.sender import SlackSender
+    from webhook_server.adapters.notify.slack import SlackBot
+    from webhook_server.workflow import Gates, Workflow
+
+
+@dataclass(eq=False)
+class Services:
+    settings: Settings
+    store: Store
+    queue: SqlJobQueue
+    intake: Intake
+    mlflow_source: MlflowSource
+    databricks_source: DatabricksSource
+    slack_source: SlackSource
+    registry: Registry | None
+
+    @cached_property
+    def policy(self) -> Policy:
+        """PolicyError when the file is missing or invalid: never the defaults."""
+        return load_policy(self.settings.policy_path)
+
+    @cached_property
+    def slack(self) -> SlackBot | None:
+        """The Slack Web API client (bot mode), or None."""
+        from webhook_server.adapters.notify.slack import SlackBot, mode
+
+        return SlackBot(self.settings) if mode(self.settings) == "bot" else None
+
+    @cached_property
+    def judge(self) -> SandboxGates:
+        """Checks, comparisons and scoring with model code in sandboxes
+        (model_tests/gates.py): one sandbox per model and request, started ahead of it;
+        the judgement runs here."""
+        from model_tests.gates import SandboxGates
+
+        return SandboxGates(self.sandboxes, self.judge_config,
+                            self.settings.mlflow_tracking_uri)
+
+    @cached_property
+    def gates(self) -> Gates:
+        """What the workflow calls: the judge's check, compare and release."""
+        from webhook_server.workflow import Gates
+
+        return Gates(check=self.judge.check, compare=self.judge.compare,
+                     release=self.judge.release)
+
+    @cached_property
+    def workflow(self) -> Workflow:
+        from webhook_server.workflow import Workflow
+
+        if self.registry is None:
+            raise RuntimeError("MLFLOW_TRACKING_URI is not set")
+        workflow = Workflow(self.store, self.queue, self.registry, self.policy, self.gates)
+        # a request whose job dies ends failed, in the transaction that buries the job
+        # (every process that runs or reaps request jobs builds the workflow first)
+        self.queue.on_dead("request", workflow.on_dead)
+        return workflow
+
+    def use_gates(self, gates: Gates) -> Workflow:
+        """Judge with ``gates`` instead of the sandboxes (tests and benchmarks)."""
+        self.__dict__.pop("workflow", None)
+        self.gates = gates
+        return self.workflow
+
+    @cached_property
+    def isolation(self) -> Isolation:
+        """The isolation model code gets on this machine (``podium serve`` prints it)."""
+        from model_tests.isolation import detect
+
+        return detect(self.settings.sandbox, self.settings.sandbox_user)
+
+    @cached_property
+    def sandboxes(self) -> SandboxPool:
+        from model_tests.gates import SandboxPool
+
+        s = self.settings
+        env = {name: os.environ[name] for name in s.sandbox_env_names() if name in os.environ}
+        return SandboxPool(self.isolation, self.sandbox_limits(), env=env,
+                           spares=s.sandbox_spares, cgroups=self.cgroups)
+
+    def sandbox_limits(self) -> Limits:
+        from model_tests.isolation import Limits
+
+        s = self.settings
+        return Limits(memory_mb=s.sandbox_memory_mb, cpu_s=s.sandbox_cpu_s,
+                      timeout_s=s.sandbox_timeout_s, pids=s.sandbox_pids,
+                      cpu_shares=s.sandbox_cpu_shares)
+
+    @cached_property
+    def cgroups(self) -> Cgroups:
+        """Where each sandbox's cgroup is made, or why none can be (``podium worker`` says
+        which at start)."""
+        from model_tests.cgroups import detect
+
+        return detect(self.settings.sandbox_cgroup_root)
+
+    def judge_config(self, model: str) -> JudgeConfig:
+        from model_tests.config import from_policy
+
+        return from_policy(self.policy.for_model(model))
+
+    def slack_sender(self, owner: str = "sender") -> SlackSender:
+        """A sender of the Slack outbox rows (one per sending thread: it holds a lease)."""
+        from webhook_server.adapters.notify.sender import SlackSender
+        from webhook_server.adapters.notify.slack import SlackHook, mode
+
+        s = self.settings
+        hook = SlackHook(s.slack_webhook_url) if mode(s) == "webhook" else None
+        return SlackSender(self.store, bot=self.slack, hook=hook, owner=owner,
+                           tracking_uri=s.mlflow_tracking_uri, public_url=s.public_url,
+                           quorum_of=lambda m: self.policy.for_model(m).approval.quorum,
+                           max_backoff_s=s.notify_max_backoff_s, lease_s=s.leader_lease_s)
+
+    def gitlab_sender(self, owner: str = "sender") -> GitLabSender:
+        from webhook_server.adapters.gitlab import GitLabSender
+
+        return GitLabSender(self.store, self.settings, self.registry, self.policy, owner=owner,
+                            lease_s=self.settings.leader_lease_s)
+
+    def close(self) -> None:
+        if "sandboxes" in self.__dict__:
+            self.sandboxes.close()
+        if self.queue.doorbell is not None:
+            self.queue.doorbell.close()
+        self.store.dispose()
+
+
+def build(settings: Settings, store: Store | None = None) -> Services:
+    scrub.use(settings.secrets())  # model and user text, and log lines, lose them
+    store = store or Store(settings.database_url)
+    # idle workers wake on NOTIFY on PostgreSQL (every machine), else on a local doorbell
+    wake = (PgWakeup.for_engine(store.engine) if store.dialect == "postgresql"
+            else Doorbell(directory_for(store.url)))
+    queue = SqlJobQueue(store, lease_s=settings.job_lease_s,
+                        max_attempts=settings.job_max_attempts,
+                        backoff_s=settings.job_backoff_s, doorbell=wake)
+    return Services(
+        settings=settings, store=store, queue=queue, intake=Intake(store, queue),
+        mlflow_source=MlflowSource(settings.mlflow_webhook_secret,
+                                   insecure=settings.insecure_no_signature,
+                                   tolerance_s=settings.signature_tolerance_s,
+                                   challenger_alias=settings.challenger_alias),
+        databricks_source=DatabricksSource(settings.databricks_webhook_secret,
+                                           tolerance_s=settings.signature_tolerance_s),
+        slack_source=SlackSource(settings.slack_signing_secret, team_id=settings.slack_team_id,
+                                 tolerance_s=settings.signature_tolerance_s),
+        registry=Registry(settings.mlflow_tracking_uri) if settings.mlflow_tracking_uri else None,
+    )

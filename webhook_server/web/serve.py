@@ -1,0 +1,140 @@
+"""``podium serve``: gunicorn in front, a worker process (with the scheduler) beside it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from gunicorn.app.base import BaseApplication
+
+from webhook_server.core.settings import Settings
+from webhook_server.jobs.leader import LeasedScheduler
+from webhook_server.jobs.scheduler import build_scheduler
+from webhook_server.jobs.worker import Worker, default_owner
+from webhook_server.service.model_jobs import add_policy_triggers
+from webhook_server.service.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def default_web_workers() -> int:
+    return 2 * (os.cpu_count() or 1)
+
+
+class _Gunicorn(BaseApplication):
+    """Embedded gunicorn: each worker process builds its own app (no shared connections)."""
+
+    def __init__(self, factory: Callable[[], object], options: dict) -> None:
+        self.factory = factory
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return self.factory()
+
+
+def gunicorn_options(host: str, port: int, workers: int) -> dict:
+    # Sync workers: every request is short (verify, one commit, answer). gthread with
+    # keep-alive measured 3-5x slower here under concurrent senders (bench/intake.py).
+    return {"bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
+            "graceful_timeout": 10, "timeout": 30, "accesslog": None, "errorlog": "-",
+            "loglevel": "warning", "proc_name": "podium", "limit_request_field_size": 8190}
+
+
+def run_gunicorn(factory: Callable[[], object], host: str, port: int, workers: int) -> None:
+    _Gunicorn(factory, gunicorn_options(host, port, workers)).run()
+
+
+def run_http(settings: Settings, host: str, port: int, workers: int) -> None:
+    from webhook_server.web.app import create_app
+
+    run_gunicorn(lambda: create_app(settings), host, port, workers)
+
+
+def spawn_worker_process(scheduler: bool, concurrency: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "webhook_server.cli", "worker",
+           "--concurrency", str(concurrency), "--scheduler" if scheduler else "--no-scheduler"]
+    return subprocess.Popen(cmd)
+
+
+def stop_process(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
+                stop: threading.Event) -> None:
+    """Run ``concurrency`` worker threads (and the scheduler) until ``stop`` is set."""
+    s = svc.settings
+    from webhook_server.service.handlers import for_services
+
+    handlers = for_services(svc)
+    if concurrency:
+        svc.sandboxes.warm()  # the first request does not wait for the imports
+    threads = [threading.Thread(target=run_sender, args=(svc, stop), name="outbox-sender",
+                                daemon=True)]
+    if scheduler:  # a candidate: the holder of the scheduler lease fires, on one node
+        leader = LeasedScheduler(svc.store, lambda: _scheduler(svc), owner=default_owner(),
+                                 ttl_s=s.leader_lease_s)
+        threads.append(threading.Thread(target=leader.run, args=(stop,), name="scheduler",
+                                        daemon=True))
+    for t in threads:
+        t.start()
+    for i in range(concurrency):
+        worker = Worker(svc.queue, handlers, poll_s=s.worker_poll_s, lease_s=s.job_lease_s,
+                        doorbell=svc.queue.doorbell)
+        t = threading.Thread(target=worker.run, args=(stop,), name=f"worker-{i}", daemon=True)
+        t.start()
+        threads.append(t)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+
+
+def _scheduler(svc: Services) -> BackgroundScheduler:
+    """A new, unstarted scheduler with every periodic trigger (built on taking the lease)."""
+    s = svc.settings
+    sched = build_scheduler(svc.store, svc.queue,
+                            reconcile_interval_s=(s.reconcile_interval_s
+                                                  if svc.registry is not None else None),
+                            reap_interval_s=max(1.0, s.job_lease_s / 2),
+                            prune_after_days=s.prune_after_days)
+    for trigger in add_policy_triggers(sched, svc.store, svc.queue, svc.policy):
+        log.info("scheduled %s", trigger)
+    if svc.registry is not None:
+        sched.add_job(svc.workflow.expire_approvals, "interval",
+                      seconds=s.approval_check_interval_s, id="expire-approvals")
+    return sched
+
+
+def run_sender(svc: Services, stop: threading.Event) -> None:
+    """Send the notification outbox until ``stop`` is set (one sender holds the lease)."""
+    owner = default_owner()
+    senders = (svc.slack_sender(owner=owner), svc.gitlab_sender(owner=owner))
+    poll = max(svc.settings.worker_poll_s, 0.2)
+    while not stop.is_set():
+        for sender in senders:
+            try:
+                sender.flush()
+            except Exception:  # the store is down: try again, never exit
+                log.exception("outbox sender pass failed (%s)", type(sender).__name__)
+        stop.wait(poll)
