@@ -16,7 +16,7 @@ import yaml
 
 from tests.support.gitlab_rules import evaluate, pipeline_runs
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 CI = ROOT / ".gitlab-ci.yml"
 
 # case -> (variables to set, variables to unset, pipeline expected, jobs that run)

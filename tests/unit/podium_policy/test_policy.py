@@ -23,7 +23,7 @@ from podium_policy.policy import (
 )
 from webhook_server.cli import main
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 PEOPLE = "people:\n  alice: {slack: U0123ALICE, cli: alice}\n  bob: {slack: U0456BOB}\n"
 
 

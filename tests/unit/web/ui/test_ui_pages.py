@@ -10,14 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.ui.conftest import waiting
+from tests.unit.web.ui.conftest import waiting
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
 from webhook_server.store import audit, ledger, states
 from webhook_server.store import transition_requests as reqs
 
 XSS = "<script>alert(1)</script>"
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from webhook_server.core.settings import Settings, SettingsError
 from webhook_server.core.tokens import token_bits, token_weakness
 
 STRONG = secrets.token_urlsafe(32)
-ROOT = str(Path(__file__).resolve().parents[3])  # this checkout's code, not an install
+ROOT = str(Path(__file__).resolve().parents[4])  # this checkout's code, not an install
 
 
 @pytest.mark.parametrize("token,why", [

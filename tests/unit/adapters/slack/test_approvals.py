@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy import select
 
-from tests.unit.slack.conftest import ALICE, BOB, EVE
+from tests.unit.adapters.slack.conftest import ALICE, BOB, EVE
 from webhook_server.store.schema import audit
 
 
@@ -111,7 +111,7 @@ def test_a_double_click_and_a_late_click_say_who_decided_and_when(rig):
     rig.click(rid, BOB, action="reject")  # still waiting: the modal opens at once
     rig.run_jobs()
     assert rig.state(rid).state == "promoted"
-    from tests.unit.slack.conftest import SIGNING
+    from tests.unit.adapters.slack.conftest import SIGNING
     from webhook_server.dev.fakes.slack import view_submission
     body, headers = view_submission(SIGNING, rig.fake.views[-1], BOB,
                                     {"reason": {"reason": "too late"}}, team=rig.fake.team_id)
