@@ -1,49 +1,15 @@
-"""Shared fixtures. Tests never read the ambient environment: settings are built here."""
+"""Shared fixtures. Tests never read the ambient environment: settings are built here (from
+``tests.support.settings``), and every in-process Podium comes from one factory, ``make_svc``."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.support.signing import DATABRICKS_SECRET, SECRET
-from webhook_server.core.settings import Settings
+from tests.support.settings import PG_ENV, make_settings, pg_schema
 from webhook_server.service.services import build
-from webhook_server.store.db import normalise_url
-
-PG_ENV = "PODIUM_TEST_DATABASE_URL"
-# strong: `podium serve` refuses a token under 32 characters or 128 bits
-API_TOKEN = "test-api-token-R2YDbSFiaRG_hpcrMOB8iivGzr6-myJJLZClHY9X"
-# the built-in defaults (nothing needs approval): a policy file must exist, Podium never
-# falls back to defaults for a missing one
-DEFAULT_POLICY = os.path.join(os.path.dirname(__file__), "data", "policy-defaults.yaml")
-
-
-@functools.cache
-def _postgres_problem(url: str) -> str | None:
-    engine = create_engine(normalise_url(url))
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # server absent on this machine
-        return f"PostgreSQL at {PG_ENV} is unreachable: {type(exc).__name__}"
-    finally:
-        engine.dispose()
-    return None
-
-
-def _postgres_url() -> str:
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(f"{PG_ENV} is not set: PostgreSQL store tests skipped")
-    problem = _postgres_problem(url)
-    if problem:
-        pytest.skip(problem)
-    return url
+from webhook_server.web.app import create_app
 
 
 @pytest.fixture(autouse=True)
@@ -64,35 +30,9 @@ def db_url(request, tmp_path):
         yield url
 
 
-@contextlib.contextmanager
-def pg_schema():
-    """The URL of a private, empty schema on the test PostgreSQL, dropped afterwards
-    (skipped, with the reason, without a server)."""
-    base = normalise_url(_postgres_url())
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'podium.db'}"
-
-
-def make_settings(database_url: str, **overrides) -> Settings:
-    base = dict(database_url=database_url, mlflow_webhook_secret=SECRET,
-                databricks_webhook_secret=DATABRICKS_SECRET, api_token=API_TOKEN,
-                job_backoff_s=0.01, worker_poll_s=0.01, policy_path=DEFAULT_POLICY)
-    base.update(overrides)
-    return Settings(**base)
 
 
 @pytest.fixture
@@ -101,17 +41,34 @@ def settings(db_url):
 
 
 @pytest.fixture
-def svc(settings):
-    services = build(settings)
-    services.store.migrate()
-    yield services
-    services.close()
+def make_svc():
+    """``make_svc(settings, policy=None, registry=None)``: a Podium built on ``settings``
+    (its store migrated), optionally with a parsed policy and a registry in place of
+    MLflow's; every one built is closed after the test."""
+    built = []
+
+    def make(settings, *, policy=None, registry=None):
+        services = build(settings)
+        built.append(services)
+        services.store.migrate()
+        if policy is not None:
+            services.policy = policy
+        if registry is not None:
+            services.registry = registry
+        return services
+
+    yield make
+    for services in reversed(built):
+        services.close()
+
+
+@pytest.fixture
+def svc(make_svc, settings):
+    return make_svc(settings)
 
 
 @pytest.fixture
 def app(svc):
-    from webhook_server.web.app import create_app
-
     return create_app(svc.settings, services=svc)
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import requests
 
-from tests.conftest import API_TOKEN, DEFAULT_POLICY
+from tests.support.settings import API_TOKEN, DEFAULT_POLICY
 from tests.support.signing import SECRET
-from tests.support.waiting import wait_for  # noqa: F401 (the integration tests import it here)
 from webhook_server.dev.processes import start_mlflow, start_podium
 
 pytestmark = pytest.mark.integration
@@ -51,20 +49,6 @@ def model_name():
     return f"churn-{uuid.uuid4().hex[:8]}"
 
 
-def new_version(client, name: str) -> str:
-    """Register a version backed by a real run artifact (what `podium train` will do)."""
-    try:
-        client.get_registered_model(name)
-    except Exception:
-        client.create_registered_model(name)
-    run = client.create_run("0")
-    client.log_text(run.info.run_id, "placeholder model", "model/README.txt")
-    client.set_terminated(run.info.run_id)
-    mv = client.create_model_version(name, source=f"runs:/{run.info.run_id}/model",
-                                     run_id=run.info.run_id)
-    return str(mv.version)
-
-
 @pytest.fixture
 def podium_env(tmp_path, mlflow_server):
     return {"PODIUM_DATABASE_URL": f"sqlite:///{tmp_path / 'podium.db'}",
@@ -86,12 +70,3 @@ def podium(tmp_path, podium_env):
     yield start
     for proc in started:
         proc.stop()
-
-
-def api(podium, path: str):
-    resp = requests.get(podium.url + "/api/v1" + path,
-                        headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10)
-    resp.raise_for_status()
-    return resp.json()
-
-

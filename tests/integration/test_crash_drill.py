@@ -22,9 +22,10 @@ import traceback
 import pytest
 
 from podium_policy.policy import parse_policy
-from tests.conftest import make_settings
-from tests.integration.conftest import new_version, wait_for
+from tests.support.podium_runs import new_version
 from tests.support.registry import comparison, passing
+from tests.support.settings import make_settings
+from tests.support.waiting import wait_for
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import SqlJobQueue

@@ -32,9 +32,10 @@ from model_tests.compare import compare
 from model_tests.gates import JudgeConfig, SandboxGates, SandboxPool
 from model_tests.holdout import resolve
 from model_tests.isolation import Limits, detect
-from tests.conftest import API_TOKEN
-from tests.integration.conftest import api, wait_for
 from tests.support import hostile_model as hm
+from tests.support.podium_runs import api
+from tests.support.settings import API_TOKEN
+from tests.support.waiting import wait_for
 from training import data as churn_data
 from training.train import Dataset, TrainConfig, train
 

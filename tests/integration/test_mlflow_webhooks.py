@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from tests.integration.conftest import api, new_version, wait_for
+from tests.support.podium_runs import api, new_version
+from tests.support.waiting import wait_for
 from webhook_server.dev.processes import bin_path
 
 pytestmark = pytest.mark.integration
@@ -79,7 +80,7 @@ def test_a_request_for_a_version_that_does_not_exist_ends_failed(podium, podium_
                                                                  model_name, mlflow_client):
     import requests as http
 
-    from tests.conftest import API_TOKEN
+    from tests.support.settings import API_TOKEN
 
     server = podium()
     new_version(mlflow_client, model_name)

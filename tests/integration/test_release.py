@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import api, wait_for
+from tests.support.podium_runs import api
+from tests.support.waiting import wait_for
 from webhook_server.dev.fakes.gitlab import FakeGitLab
 from webhook_server.dev.processes import bin_path
 

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 
 from bench.drill import options, report
 from bench.scaleout.run import run
-from tests.conftest import PG_ENV
+from tests.support.settings import PG_ENV
 from webhook_server.store.db import normalise_url
 
 pytestmark = pytest.mark.integration

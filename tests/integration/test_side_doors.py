@@ -5,9 +5,9 @@ are never promoted (MLflow lets the owner of a logged model write its artifacts 
 import pytest
 import requests
 
-from tests.conftest import API_TOKEN, make_settings
-from tests.integration.conftest import api, new_version, wait_for
-from tests.integration.test_workflow import CHECKS, cli, request, tags_when
+from tests.support.podium_runs import CHECKS, api, cli, new_version, request, tags_when
+from tests.support.settings import API_TOKEN, make_settings
+from tests.support.waiting import wait_for
 from training.train import Dataset, TrainConfig, train
 
 pytestmark = pytest.mark.integration

@@ -135,7 +135,7 @@ def test_train_refuses_invalid_data_listing_every_problem(mlflow_server, tmp_pat
 
 @pytest.fixture
 def local_svc(sqlite_url, mlflow_server, tmp_path):
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
     from webhook_server.service.services import build
 
     svc = build(make_settings(sqlite_url, mlflow_tracking_uri=mlflow_server.url,

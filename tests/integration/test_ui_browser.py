@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import API_TOKEN
-from tests.integration.conftest import api, wait_for
+from tests.support.podium_runs import api
+from tests.support.settings import API_TOKEN
 from tests.support.signing import SECRET
+from tests.support.waiting import wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -9,7 +9,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from tests.integration.conftest import wait_for
+from tests.support.waiting import wait_for
 from webhook_server.jobs.queue import SqlJobQueue
 from webhook_server.store.schema import jobs
 

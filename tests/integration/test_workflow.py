@@ -2,16 +2,14 @@
 first champion, a better challenger promoted (old champion archived), a worse one rejected,
 approval, rollback, compare-and-set, and gate enforcement for every check."""
 
-import os
-import subprocess
 
 import mlflow
 import pytest
 
 from model_tests.checks import REGISTRY, CheckResult
-from tests.integration.conftest import api, wait_for
+from tests.support.podium_runs import CHECKS, api, cli, me, request, tags_when
+from tests.support.waiting import wait_for
 from training.train import Dataset, TrainConfig, train
-from webhook_server.dev.processes import bin_path
 
 pytestmark = pytest.mark.integration
 GOOD = {"num_leaves": 15, "learning_rate": 0.05, "n_estimators": 200, "min_child_samples": 50}
@@ -35,7 +33,6 @@ def versions(mlflow_server):
     return out
 
 
-CHECKS = "default:\n  checks: {slice_roc_auc: 0.5, slice_gap: 0.5, latency_p95_ms: 1000}\n"
 
 
 @pytest.fixture(scope="module")
@@ -61,38 +58,10 @@ def reset_registry(client, model, versions):
     client.set_registered_model_alias(model, "champion", versions["v1"])
 
 
-def me() -> str:
-    """The OS account `podium approve` / `podium rollback` act as (cli:<account>)."""
-    import pwd
-
-    return pwd.getpwuid(os.getuid()).pw_name
-
-
-def cli(env, *args):
-    full = {**{k: v for k, v in os.environ.items() if not k.startswith(("PODIUM_", "MLFLOW_"))},
-            **env}
-    return subprocess.run([bin_path("podium"), *args], env=full, capture_output=True,
-                          text=True, timeout=300)
-
-
 def final(server, request_id):
     return wait_for(lambda: (r := api(server, f"/requests/{request_id}"))["state"]
                     in ("promoted", "rejected", "failed", "staged", "awaiting_approval")
                     and r, timeout=240, what=f"request {request_id} to settle")
-
-
-def tags_when(client, model, version, status):
-    """The version's tags once podium.status reached ``status`` (written after the store)."""
-    return wait_for(lambda: (t := client.get_model_version(model, version).tags)
-                    .get("podium.status") == status and t, what=f"v{version} {status}")
-
-
-def request(client, server, model, version, value="Production"):
-    client.set_model_version_tag(model, version, "transition_request", value)
-    rows = wait_for(lambda: [r for r in api(server, f"/requests?model={model}")["requests"]
-                             if r["version"] == version and r["raw_target"] == value],
-                    what=f"request for v{version}")
-    return rows[0]["id"]
 
 
 def test_promotion_rejection_challenger_alias_and_rollback(podium, podium_env, versions,
@@ -192,7 +161,7 @@ class OneFailingCheck:
 @pytest.mark.parametrize("failing", sorted(REGISTRY))
 def test_a_version_failing_any_one_check_is_rejected_and_the_champion_stays(
         failing, versions, mlflow_server, sqlite_url, mlflow_client):
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
     from webhook_server.intake.events import TransitionRequested
     from webhook_server.intake.sources import Delivery
     from webhook_server.jobs.queue import Job
@@ -241,7 +210,7 @@ def test_the_champion_moving_during_the_comparison_is_compared_again_in_mlflow(
     """Real aliases: while v3 is compared with v1, someone makes v2 champion; Podium must
     compare v3 with v2 before moving the alias, never promote on the stale comparison."""
     from model_tests.runner import compare_in_process
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
     from webhook_server.intake.events import TransitionRequested
     from webhook_server.intake.sources import Delivery
     from webhook_server.jobs.queue import Job

@@ -5,8 +5,8 @@ version without a merge request, and a deploy pipeline triggered on promotion.""
 import pytest
 
 from podium_policy.policy import parse_policy
-from tests.conftest import make_settings
 from tests.support.registry import MemoryRegistry, comparison, passing
+from tests.support.settings import make_settings
 from webhook_server.adapters.gitlab import GitLabSender, marker
 from webhook_server.dev.fakes.gitlab import FakeGitLab
 from webhook_server.intake.events import TransitionRequested
@@ -26,15 +26,13 @@ def fake_gitlab():
 
 
 @pytest.fixture
-def gsvc(db_url, fake_gitlab):
-    svc = build(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9",
+def gsvc(db_url, fake_gitlab, make_svc):
+    svc = make_svc(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9",
                               gitlab_url=fake_gitlab.url, gitlab_token="glpat-test",
                               gitlab_trigger_token="glptt-test", gitlab_project_id="42"))
-    svc.store.migrate()
     svc.registry = MemoryRegistry({"champion": "1"})
     svc.policy = parse_policy({})
-    yield svc
-    svc.close()
+    return svc
 
 
 def decide(svc, version="3", mr="7"):

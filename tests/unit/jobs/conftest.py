@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import pg_schema
+from tests.support.settings import pg_schema
 from webhook_server.store import Store
 
 

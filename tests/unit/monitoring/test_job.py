@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from podium_policy.policy import parse_policy
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 from tests.unit.monitoring.logdata import labelled_batch, promoted
 from webhook_server.jobs.queue import list_jobs
 from webhook_server.jobs.scheduler import build_scheduler
@@ -23,7 +23,7 @@ NOW = datetime.now(UTC)
 WEEK = f"{NOW.isocalendar()[0]}-W{NOW.isocalendar()[1]:02d}"
 
 
-def make_svc(db_url, tmp_path, monitoring_yaml: str):
+def monitored_svc(db_url, tmp_path, monitoring_yaml: str):
     policy = tmp_path / "podium.yaml"
     policy.write_text(f"default:\n  monitoring: {monitoring_yaml}\n")
     svc = build(make_settings(db_url, policy_path=str(policy)))
@@ -33,7 +33,7 @@ def make_svc(db_url, tmp_path, monitoring_yaml: str):
 
 @pytest.fixture
 def decaying(db_url, tmp_path):
-    svc = make_svc(db_url, tmp_path, "{min_labels: 200, retrain_on_decay: true}")
+    svc = monitored_svc(db_url, tmp_path, "{min_labels: 200, retrain_on_decay: true}")
     promoted(svc.store, "3", auc=0.84)
     labelled_batch(svc.store, NOW, 600, separation=0.5, seed=2)
     yield svc
@@ -101,7 +101,7 @@ def test_decay_posts_one_alert_per_period_and_queues_one_retrain(decaying):
 
 
 def test_no_decay_and_no_drift_posts_nothing(db_url, tmp_path):
-    svc = make_svc(db_url, tmp_path, "{min_labels: 200, retrain_on_decay: true}")
+    svc = monitored_svc(db_url, tmp_path, "{min_labels: 200, retrain_on_decay: true}")
     try:
         promoted(svc.store, "3", auc=0.84)
         labelled_batch(svc.store, NOW, 600, separation=1.4, seed=1)
@@ -117,7 +117,7 @@ def test_no_decay_and_no_drift_posts_nothing(db_url, tmp_path):
 
 
 def test_drift_in_the_period_alerts_without_a_retrain(db_url, tmp_path):
-    svc = make_svc(db_url, tmp_path, "{retrain_on_decay: true}")
+    svc = monitored_svc(db_url, tmp_path, "{retrain_on_decay: true}")
     try:
         with svc.store.tx() as conn:
             audit.record(conn, actor="scheduler", action="drift", subject="churn", detail={
@@ -133,7 +133,7 @@ def test_drift_in_the_period_alerts_without_a_retrain(db_url, tmp_path):
 
 
 def test_decay_without_retrain_on_decay_only_alerts(db_url, tmp_path):
-    svc = make_svc(db_url, tmp_path, "{min_labels: 200}")
+    svc = monitored_svc(db_url, tmp_path, "{min_labels: 200}")
     try:
         promoted(svc.store, "3", auc=0.84)
         labelled_batch(svc.store, NOW, 600, separation=0.5, seed=2)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import API_TOKEN
+from tests.support.settings import API_TOKEN
 from tests.support.signing import mlflow_headers, tag_set
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

@@ -11,7 +11,7 @@ import pytest
 from flask import jsonify, request
 from sqlalchemy import select
 
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 from tests.support.signing import (
     databricks_body,
     databricks_headers,
@@ -36,11 +36,9 @@ DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
 @pytest.fixture
-def hsvc(db_url):
-    svc = build(make_settings(db_url, slack_signing_secret=SLACK_SECRET, slack_team_id=TEAM))
-    svc.store.migrate()
-    yield svc
-    svc.close()
+def hsvc(db_url, make_svc):
+    svc = make_svc(make_settings(db_url, slack_signing_secret=SLACK_SECRET, slack_team_id=TEAM))
+    return svc
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def test_readyz_is_503_when_mlflow_is_unreachable(svc):
 
 
 def test_readyz_is_503_on_an_unmigrated_store(sqlite_url):
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
     from webhook_server.web.app import create_app
 
     resp = create_app(make_settings(sqlite_url)).test_client().get("/readyz")

@@ -19,8 +19,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import API_TOKEN, make_settings
 from tests.support.registry import MemoryRegistry
+from tests.support.settings import API_TOKEN, make_settings
 from tests.support.signing import databricks_body, databricks_headers, mlflow_headers, tag_set
 from webhook_server.dev.fakes.slack import click_payload, sign
 from webhook_server.intake.events import TransitionRequested

@@ -143,7 +143,7 @@ def test_fifty_concurrent_copies_of_one_delivery_store_one_row(app, svc):
 
 def test_store_unavailable_answers_503_then_the_retry_is_stored(tmp_path):
     """A writer holding the SQLite lock makes Podium answer 503; MLflow's retry lands."""
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
     from webhook_server.service.services import build
     from webhook_server.web.app import create_app
 

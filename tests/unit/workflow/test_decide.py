@@ -3,10 +3,9 @@
 import pytest
 
 from podium_policy.policy import parse_policy
-from tests.conftest import API_TOKEN, make_settings
+from tests.support.settings import API_TOKEN, make_settings
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
-from webhook_server.service.services import build
 from webhook_server.store import states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import DecisionConflict, NotAllowed
@@ -15,12 +14,10 @@ AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 @pytest.fixture
-def wsvc(db_url):
+def wsvc(db_url, make_svc):
     # decide() only touches the store and the queue; the registry URL is never called
-    svc = build(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9"))
-    svc.store.migrate()
-    yield svc
-    svc.close()
+    svc = make_svc(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9"))
+    return svc
 
 
 PEOPLE = {"ana": {"cli": "ana"}, "bob": {"cli": "bob"}, "eve": {"cli": "eve"},

@@ -8,13 +8,12 @@ import pytest
 from sqlalchemy import update
 
 from podium_policy.policy import parse_policy
-from tests.conftest import make_settings
 from tests.support.registry import MemoryRegistry, comparison, passing
+from tests.support.settings import make_settings
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import list_jobs
 from webhook_server.jobs.worker import Worker
-from webhook_server.service.services import build
 from webhook_server.store import audit, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import request_events, utcnow
@@ -37,13 +36,11 @@ def policy(quorum=2, **approval):
 
 
 @pytest.fixture
-def gsvc(db_url):
-    svc = build(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9",
+def gsvc(db_url, make_svc):
+    svc = make_svc(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9",
                               named_api_tokens=f"alice-bot={ALICE},ci={CI}"))
-    svc.store.migrate()
     svc.registry = MemoryRegistry({"champion": "1"})
-    yield svc
-    svc.close()
+    return svc
 
 
 def waiting(svc, pol, version="3", requested_by=None):

@@ -4,8 +4,8 @@ otherwise; champions moved outside Podium are recorded by the reconciler's check
 import pytest
 
 from podium_policy.policy import parse_policy
-from tests.conftest import API_TOKEN
 from tests.support.registry import MemoryRegistry, comparison, passing
+from tests.support.settings import API_TOKEN
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import list_jobs

@@ -9,12 +9,11 @@ import json
 import pytest
 
 from podium_policy.policy import parse_policy
-from tests.conftest import API_TOKEN, make_settings
 from tests.support.registry import MemoryRegistry, comparison, passing
+from tests.support.settings import API_TOKEN, make_settings
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.worker import Worker
-from webhook_server.service.services import build
 from webhook_server.store import audit, ledger, states
 from webhook_server.store import outbox as ob
 from webhook_server.store import transition_requests as reqs
@@ -40,18 +39,16 @@ class Judged(list):
 
 
 @pytest.fixture
-def door(db_url):
-    svc = build(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9",
+def door(db_url, make_svc):
+    svc = make_svc(make_settings(db_url, mlflow_tracking_uri="http://127.0.0.1:9",
                               named_api_tokens="ci=tok-ci-no-person", job_backoff_s=0))
-    svc.store.migrate()
     svc.registry = MemoryRegistry({"champion": "1"})
     svc.policy = policy()
     with svc.store.tx() as conn:  # v1 became champion through Podium, with its files
         ledger.record(conn, model="churn", alias="champion", from_version=None,
                       to_version="1", kind=ledger.PROMOTE, actor="policy",
                       model_sha256=svc.registry.model_sha256("churn", "1"))
-    yield svc
-    svc.close()
+    return svc
 
 
 def gates(svc):

@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy import select
 
-from tests.unit.adapters.slack.conftest import ALICE, BOB, EVE
+from tests.support.slack_rig import ALICE, BOB, EVE, awaiting
 from webhook_server.store.schema import audit
 
 
@@ -16,11 +16,6 @@ def buttons(message):
     return actions[0]["elements"] if actions else []
 
 
-def awaiting(rig, version="3"):
-    rid = rig.request(version)
-    assert rig.state(rid).state == "awaiting_approval"
-    rig.sender.flush()
-    return rid
 
 
 def test_the_waiting_request_has_one_message_with_approve_and_reject(rig):
@@ -111,7 +106,7 @@ def test_a_double_click_and_a_late_click_say_who_decided_and_when(rig):
     rig.click(rid, BOB, action="reject")  # still waiting: the modal opens at once
     rig.run_jobs()
     assert rig.state(rid).state == "promoted"
-    from tests.unit.adapters.slack.conftest import SIGNING
+    from tests.support.slack_rig import SIGNING
     from webhook_server.dev.fakes.slack import view_submission
     body, headers = view_submission(SIGNING, rig.fake.views[-1], BOB,
                                     {"reason": {"reason": "too late"}}, team=rig.fake.team_id)

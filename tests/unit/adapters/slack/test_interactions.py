@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk.signature import Clock
 
-from tests.unit.adapters.slack.conftest import ALICE, SIGNING
+from tests.support.slack_rig import ALICE, SIGNING
 from webhook_server.dev.fakes.slack import click_payload, sign
 from webhook_server.intake.sources import SignatureError
 from webhook_server.intake.sources.slack import SlackSource

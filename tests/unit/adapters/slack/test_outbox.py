@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.unit.adapters.slack.conftest import ALICE
+from tests.support.slack_rig import ALICE
 from webhook_server.adapters.notify.drain import drain
 from webhook_server.store import outbox as ob
 from webhook_server.store import transition_requests as reqs

@@ -4,8 +4,7 @@ the modal cannot be opened there, the stored job tells the clicker how to reject
 
 import time
 
-from tests.unit.adapters.slack.conftest import BOB, SIGNING
-from tests.unit.adapters.slack.test_approvals import awaiting
+from tests.support.slack_rig import BOB, SIGNING, awaiting
 from webhook_server.dev.fakes.slack import click_request
 from webhook_server.jobs.queue import job_state
 from webhook_server.store.schema import deliveries, jobs, utcnow

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.support.signing import mlflow_headers, tag_set
-from tests.unit.adapters.slack.conftest import ALICE, SIGNING
+from tests.support.slack_rig import ALICE, SIGNING
 from webhook_server.adapters.notify import blocks
 from webhook_server.dev.fakes.slack import click_payload, sign
 from webhook_server.intake.sources.slack import SlackSource

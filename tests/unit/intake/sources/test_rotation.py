@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk.signature import Clock
 
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 from tests.support.signing import databricks_body, databricks_headers, mlflow_headers, tag_set
 from webhook_server.dev.fakes.slack import click_payload, sign
 from webhook_server.intake.sources import SignatureError, secret_list

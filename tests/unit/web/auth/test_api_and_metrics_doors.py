@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from tests.conftest import API_TOKEN
+from tests.support.settings import API_TOKEN
 from webhook_server.web.app import create_app
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

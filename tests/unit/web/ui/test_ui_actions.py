@@ -4,7 +4,7 @@ Replay and Resend; a POST without the CSRF token changes nothing."""
 
 import pytest
 
-from tests.unit.web.ui.conftest import Page, digest_of, other_node, state_of, waiting
+from tests.support.ui import Page, digest_of, other_node, state_of, waiting
 from webhook_server.jobs.queue import list_jobs
 from webhook_server.store import audit, ledger, states
 from webhook_server.store import outbox as ob

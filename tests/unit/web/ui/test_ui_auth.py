@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from tests.unit.web.ui.conftest import TOKENS, Page, other_node, settings_for
+from tests.support.ui import TOKENS, Page, other_node, settings_for
 from webhook_server.core.settings import Settings, SettingsError
 from webhook_server.web.app import create_app
 

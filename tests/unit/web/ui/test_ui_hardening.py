@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from flask.sessions import SecureCookieSessionInterface
 
-from tests.unit.web.ui.conftest import TOKENS, Page, other_node
+from tests.support.ui import TOKENS, Page, other_node
 from webhook_server.store.schema import ui_sessions
 
 TOKEN = dict(entry.split("=") for entry in TOKENS.split(","))
@@ -119,7 +119,7 @@ def test_podium_sessions_revoke_ends_one_persons_sessions_everywhere(usvc, as_pe
 def test_podium_sessions_revoke_by_the_policys_person(usvc, as_person, tmp_path):
     import yaml
 
-    from tests.unit.web.ui.conftest import POLICY
+    from tests.support.ui import POLICY
     from webhook_server.cli import main
 
     (tmp_path / "podium.yaml").write_text(yaml.safe_dump(POLICY))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.web.ui.conftest import waiting
+from tests.support.ui import waiting
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
 from webhook_server.store import audit, ledger, states
@@ -225,7 +225,7 @@ def test_the_templates_and_static_files_are_package_data():
     globs = read_configuration(ROOT / "setup.cfg")["options"]["package_data"]["webhook_server"]
     package = ROOT / "webhook_server"
     shipped = {p for g in globs for p in package.glob(g)}
-    files = {p for d in ("ui/templates", "ui/static") for p in (package / d).rglob("*")
+    files = {p for d in ("web/ui/templates", "web/ui/static") for p in (package / d).rglob("*")
              if p.is_file()}
     assert files and files <= shipped, sorted(str(p) for p in files - shipped)
 
