@@ -15,6 +15,9 @@ from podium_policy.schema import IDENTITY_KINDS, SLACK_USER, Bad, Problem
 
 
 class Ctx:
+    """What one validation has found so far: problems, warnings, the line of each key path,
+    people and who owns each identity, and the digests of the local files read."""
+
     def __init__(self, base: Path, source: str | None, problems: list[Problem]) -> None:
         self.base, self.source, self.problems = base, source, problems
         self.warnings: list[str] = []
