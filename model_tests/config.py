@@ -28,7 +28,7 @@ class JudgeConfig:
 
 
 def from_policy(model_policy) -> JudgeConfig:
-    """One model's section of a loaded policy (``podium_policy.policy.ModelPolicy``)."""
+    """One model's section of a loaded policy (``podium_policy.schema.ModelPolicy``)."""
     return JudgeConfig(thresholds=model_policy.checks.as_dict(),
                        comparison=model_policy.comparison.as_dict(),
                        business=model_policy.business.as_dict(),
@@ -49,6 +49,6 @@ def from_policy(model_policy) -> JudgeConfig:
 def read_policy(policy_path: str | None, model: str | None) -> JudgeConfig:
     """The policy file's settings for ``model`` (no file: the built-in defaults), read
     without repeating its deprecation lines for each check."""
-    from podium_policy.policy import load_policy
+    from podium_policy.check import load_policy
 
     return from_policy(load_policy(policy_path, warn=False).for_model(model or ""))

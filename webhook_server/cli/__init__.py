@@ -36,7 +36,7 @@ class _Podium(click.Group):
     rollback...) stops with one line instead of a traceback."""
 
     def invoke(self, ctx: click.Context):
-        from podium_policy.policy import PolicyError
+        from podium_policy.schema import PolicyError
 
         try:
             return super().invoke(ctx)

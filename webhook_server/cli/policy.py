@@ -18,7 +18,8 @@ def policy() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def policy_check(file: str, as_json: bool) -> None:
     """Validate FILE: every problem with its line; exit 1 when there is any."""
-    from podium_policy.policy import PolicyError, load_policy
+    from podium_policy.check import load_policy
+    from podium_policy.schema import PolicyError
 
     try:
         loaded = load_policy(file, warn=False)

@@ -153,7 +153,7 @@ def _isolation(settings: Settings, command: str, jobs: bool) -> None:
     harden_process()
     if not jobs:
         return
-    from podium_policy.policy import load_policy
+    from podium_policy.check import load_policy
 
     iso = detect(settings.sandbox, settings.sandbox_user)
     click.echo(f"{command}: {iso.describe()}", err=True)
@@ -193,7 +193,8 @@ def _check_start(settings: Settings, command: str) -> None:
     """Fail closed: settings that cannot run safely, or a policy file that is missing or
     invalid (including a target that needs approval when nobody may approve), stop the
     service at start with one line and exit status 2."""
-    from podium_policy.policy import PolicyError, load_policy
+    from podium_policy.check import load_policy
+    from podium_policy.schema import PolicyError
 
     for reason in settings.refusals():
         click.echo(f"{command}: refusing to start: {reason}", err=True)

@@ -13,49 +13,60 @@ Model code sees only the environment variables ``PODIUM_SANDBOX_ENV`` allows
 API tokens: ``PODIUM_API_TOKENS`` (``name=token,name2=token2``), ``PODIUM_API_TOKENS_FILE``
 (one ``name token`` a line, ``#`` comments) and ``PODIUM_API_TOKEN`` (the token named
 ``default``); ``api_tokens()`` maps each token to its name. No token reaches a repr or a log.
+
+Each setting is a field declared with ``podium_policy.fields`` (the engine the policy file's
+keys use: kind, range, choices, the documentation table); the environment's text is read
+and the composite values parsed in ``settings_values``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import math
 import os
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network, ip_network
-from pathlib import Path
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 from secrets import token_bytes
 from typing import Any
 
+from podium_policy.fields import key, table
+from webhook_server.core.settings_values import (
+    ENV_NAME,
+    FALSE,
+    LIMIT_STORAGES,
+    MAX_PROXY_ADDRESSES,
+    SECRET_PREFIXES,
+    SECRET_WORDS,
+    TOKEN_NAME,
+    TRUE,
+    SettingsError,
+    api_tokens,
+    from_text,
+    not_a_choice,
+    rate_limit,
+    sandbox_env,
+    ui_proxies,
+    url_password,
+)
 from webhook_server.core.tokens import MIN_TOKEN_BITS, MIN_TOKEN_CHARS, token_weakness
 
-
-class SettingsError(ValueError):
-    """An environment variable holds a value of the wrong type, out of range, or the
-    settings together cannot run safely."""
-
-
-TRUE = frozenset({"1", "true", "yes", "on"})
-FALSE = frozenset({"0", "false", "no", "off"})
-TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SANDBOXES = ("auto", "bwrap", "user", "process")
 DAY = 24 * 3600
-# an environment variable model code may never see (PODIUM_SANDBOX_ENV): these words...
-SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "AUTH",
-                "PRIVATE", "DATABASE_URL", "DSN")
-# ...or these prefixes (cloud credentials, the tracking server's credentials)
-SECRET_PREFIXES = ("AWS_", "AZURE_", "GOOGLE_", "MLFLOW_TRACKING_")
+_KINDS = {bool: "bool", int: "int", float: "float"}
+
+__all__ = [  # the settings, and the words their values are read with (settings_values)
+    "DAY", "ENV_NAME", "FALSE", "LIMIT_STORAGES", "MAX_PROXY_ADDRESSES", "SANDBOXES",
+    "SECRET_ENV_VARS", "SECRET_PREFIXES", "SECRET_WORDS", "TOKEN_NAME", "TRUE", "Settings",
+    "SettingsError", "describe",
+]
 
 
-def _var(env: str, default: Any, doc: str, *, secret: bool = False, lo: float | None = None,
-         hi: float | None = None, lo_open: bool = False,
-         choices: tuple[str, ...] | None = None) -> Any:
-    return field(default=default, repr=not secret, metadata={
-        "env": env, "doc": doc, "secret": secret, "lo": lo, "hi": hi, "lo_open": lo_open,
-        "choices": choices})
+def _var(env: str, default: Any, doc: str, **allowed: Any) -> Any:
+    """A setting: its environment variable, default (whose type is its kind), meaning and
+    allowed range (``lo``, ``hi``, ``lo_open``, ``choices``); a ``secret`` is kept out of
+    the repr."""
+    return key(_KINDS.get(type(default), "str"), default, doc, env=env, **allowed)
 
 
 @dataclass(frozen=True)
@@ -262,8 +273,7 @@ class Settings:
             raw = environ.get(f.metadata["env"])
             if raw is None or raw == "":
                 continue
-            values[f.name] = _convert(f.metadata["env"], raw, type(f.default)
-                                      if f.default is not None else str, f.metadata)
+            values[f.name] = from_text(f.metadata["env"], raw, f.metadata)
         values.update(overrides)
         return cls(**values)
 
@@ -271,14 +281,15 @@ class Settings:
         for f in dataclasses.fields(self):
             choices, value = f.metadata["choices"], getattr(self, f.name)
             if choices and value not in choices:
-                raise SettingsError(_not_a_choice(f.metadata["env"], value, choices))
+                raise SettingsError(not_a_choice(f.metadata["env"], value, choices))
         # parsed once (the file is read at start); never a field, so never in a repr
-        object.__setattr__(self, "_tokens", _api_tokens(self))
-        object.__setattr__(self, "_sandbox_env", _sandbox_env(self.sandbox_env))
-        object.__setattr__(self, "_ui_proxies", _ui_proxies(self.ui_trusted_proxies))
+        object.__setattr__(self, "_tokens", api_tokens(
+            self.api_token, self.named_api_tokens, self.api_tokens_file))
+        object.__setattr__(self, "_sandbox_env", sandbox_env(self.sandbox_env, SECRET_ENV_VARS))
+        object.__setattr__(self, "_ui_proxies", ui_proxies(self.ui_trusted_proxies))
         for name, limit in (("PODIUM_AUTH_LIMIT_PER_ADDRESS", self.auth_limit_per_address),
                             ("PODIUM_AUTH_LIMIT_TOTAL", self.auth_limit_total)):
-            _rate_limit(name, limit)
+            rate_limit(name, limit)
         if (self.ratelimit_storage_uri or "memory://").split("://")[0] not in LIMIT_STORAGES:
             raise SettingsError("PODIUM_RATELIMIT_STORAGE_URI (value hidden) is not memory:// "
                                 "nor redis://host:port/db (rediss://, redis+sentinel://, "
@@ -320,7 +331,7 @@ class Settings:
         found = [getattr(self, f.name) for f in dataclasses.fields(self)
                  if f.metadata["secret"] and getattr(self, f.name)]
         for url in (self.database_url, self.mlflow_tracking_uri):
-            found += _url_password(url)
+            found += url_password(url)
         return list(dict.fromkeys([*found, *self.api_tokens()]))
 
     def refusals(self) -> list[str]:
@@ -346,163 +357,9 @@ class Settings:
         return out
 
 
-def _url_password(url: str | None) -> list[str]:
-    """The password of ``scheme://user:password@host/...``, as written and decoded."""
-    from urllib.parse import unquote, urlsplit
-
-    try:
-        password = urlsplit(url or "").password
-    except ValueError:
-        return []
-    return list(dict.fromkeys([password, unquote(password)])) if password else []
-
-
-def _not_a_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    return f"{name}={value!r} is not one of {', '.join(choices)}"
-
-
-def _convert(name: str, raw: str, kind: type, meta: Mapping[str, Any]) -> Any:
-    if meta["choices"]:
-        word = raw.strip().lower()
-        if word not in meta["choices"]:
-            raise SettingsError(_not_a_choice(name, raw, meta["choices"]))
-        return word
-    if kind is bool:
-        word = raw.strip().lower()
-        if word in TRUE | FALSE:
-            return word in TRUE
-        raise SettingsError(f"{name}={raw!r} is not a boolean (true/false, 1/0, yes/no, "
-                            "on/off)")
-    if kind not in (int, float):
-        return raw
-    shown = "(hidden)" if meta["secret"] else repr(raw)
-    try:
-        value = kind(raw.strip())
-    except ValueError:
-        raise SettingsError(f"{name}={shown} is not a valid {kind.__name__}") from None
-    lo, hi = meta["lo"], meta["hi"]
-    if not math.isfinite(value):
-        raise SettingsError(f"{name}={shown} is not a finite number")
-    if ((lo is not None and (value <= lo if meta["lo_open"] else value < lo))
-            or (hi is not None and value > hi)):
-        expected = " and ".join(
-            ([f"{'>' if meta['lo_open'] else '>='} {_num(lo)}"] if lo is not None else [])
-            + ([f"<= {_num(hi)}"] if hi is not None else []))
-        raise SettingsError(f"{name}={shown} is out of range: expected {expected}")
-    return value
-
-
-def _api_tokens(s: Settings) -> dict[str, str]:
-    """token -> name from the three sources; a malformed entry, a name used twice or a
-    token given two names is a SettingsError (which never shows a token)."""
-    named: list[tuple[str, str, str]] = []  # (name, token, where)
-    if s.api_token:
-        named.append(("default", s.api_token.strip(), "PODIUM_API_TOKEN"))
-    if s.named_api_tokens:
-        for i, entry in enumerate(s.named_api_tokens.split(","), 1):
-            if not entry.strip():
-                continue
-            name, sep, token = entry.partition("=")
-            if not sep:
-                raise SettingsError(f"PODIUM_API_TOKENS entry {i} is not name=token")
-            named.append((name.strip(), token.strip(), f"PODIUM_API_TOKENS entry {i}"))
-    if s.api_tokens_file:
-        path = Path(s.api_tokens_file)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SettingsError(f"PODIUM_API_TOKENS_FILE={s.api_tokens_file!r} cannot be "
-                                f"read ({type(exc).__name__})") from None
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            parts = line.split()
-            if len(parts) != 2:
-                raise SettingsError(f"PODIUM_API_TOKENS_FILE line {n}: expected 'name token'")
-            named.append((parts[0], parts[1], f"PODIUM_API_TOKENS_FILE line {n}"))
-    tokens: dict[str, str] = {}
-    names: dict[str, str] = {}
-    for name, token, where in named:
-        if not TOKEN_NAME.match(name):
-            raise SettingsError(f"{where}: the name {name!r} is not a plain name (letters, "
-                                "digits, _ . @ -)")
-        if not token or any(c.isspace() for c in token):
-            raise SettingsError(f"{where}: the token of {name!r} is empty or has spaces")
-        if name in names:
-            raise SettingsError(f"{where}: the name {name!r} is already used by "
-                                f"{names[name]}")
-        if token in tokens:
-            raise SettingsError(f"{where}: {name!r} has the same token as "
-                                f"{tokens[token]!r}: each token names one actor")
-        names[name], tokens[token] = where, name
-    return tokens
-
-
-def _sandbox_env(raw: str | None) -> tuple[str, ...]:
-    """The names ``PODIUM_SANDBOX_ENV`` allows; a malformed name, or one that looks like a
-    secret (Podium's own, a token, a key, cloud or tracking credentials), is a
-    SettingsError."""
-    names: list[str] = []
-    for entry in (raw or "").split(","):
-        name = entry.strip()
-        if not name:
-            continue
-        if not ENV_NAME.match(name):
-            raise SettingsError(f"PODIUM_SANDBOX_ENV: {name!r} is not an environment variable "
-                                "name (letters, digits and _, not starting with a digit)")
-        upper = name.upper()
-        if (upper in SECRET_ENV_VARS or any(word in upper for word in SECRET_WORDS)
-                or upper.startswith(SECRET_PREFIXES)):
-            raise SettingsError(f"PODIUM_SANDBOX_ENV: {name} looks like a secret; model code "
-                                "never sees it")
-        names.append(name)
-    return tuple(dict.fromkeys(names))
-
-
-def _ui_proxies(raw: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
-    """``PODIUM_UI_TRUSTED_PROXIES`` parsed; an entry that is not an address or a network
-    is a SettingsError."""
-    found = []
-    for entry in (raw or "").split(","):
-        if not (entry := entry.strip()):
-            continue
-        try:
-            found.append(ip_network(entry, strict=False))
-        except ValueError:
-            raise SettingsError(f"PODIUM_UI_TRUSTED_PROXIES: {entry[:60]!r} is not an IP "
-                                "address or network (e.g. 10.0.0.5, 10.0.0.0/24)") from None
-        if found[-1].num_addresses > MAX_PROXY_ADDRESSES:
-            raise SettingsError(
-                f"PODIUM_UI_TRUSTED_PROXIES: {entry[:60]!r} covers "
-                f"{found[-1].num_addresses} addresses, more than {MAX_PROXY_ADDRESSES} (/24 "
-                "for IPv4, /120 for IPv6): anyone in it could name any person in the "
-                "single-sign-on header; list your proxies' own addresses")
-    return tuple(found)
-
-
-MAX_PROXY_ADDRESSES = 256
-LIMIT_STORAGES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster")
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
-def _rate_limit(name: str, raw: str) -> None:
-    from limits import parse_many
-
-    try:
-        if not parse_many(raw):
-            raise ValueError
-    except ValueError:
-        raise SettingsError(f"{name}={raw[:80]!r} is not a rate limit (e.g. '10 per minute; "
-                            "100 per hour')") from None
-
-
 def describe() -> list[tuple[str, str, str]]:
     """(variable, default, doc) for every setting, secrets' defaults shown as-is (None)."""
-    return [(f.metadata["env"], repr(f.default), f.metadata["doc"])
-            for f in dataclasses.fields(Settings)]
+    return table(Settings, "env")
 
 
 SECRET_ENV_VARS = tuple(f.metadata["env"] for f in dataclasses.fields(Settings)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from podium_policy.policy import Policy
+from podium_policy.schema import Policy
 from webhook_server.jobs.queue import JobQueue
 from webhook_server.monitoring.report import MonitorReport, build, period_of
 from webhook_server.monitoring.text import verdict_line

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection
 
-from podium_policy.policy import ModelPolicy
+from podium_policy.schema import ModelPolicy
 from webhook_server.monitoring import recorded
 from webhook_server.monitoring.realised import realised
 from webhook_server.monitoring.rule import judge

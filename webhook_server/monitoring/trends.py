@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from podium_policy.policy import ModelPolicy
+from podium_policy.schema import ModelPolicy
 from webhook_server.monitoring import recorded
 from webhook_server.monitoring.report import MonitorReport, build, period_of
 from webhook_server.monitoring.svg import line_chart

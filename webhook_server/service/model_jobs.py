@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
-from podium_policy.policy import Policy
+from podium_policy.schema import Policy
 from webhook_server.jobs.queue import Job, JobQueue
 from webhook_server.jobs.worker import Handler, PermanentJobError
 from webhook_server.store import Store, audit, outbox

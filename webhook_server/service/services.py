@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from podium_policy.policy import Policy, load_policy
+from podium_policy.check import load_policy
+from podium_policy.schema import Policy
 from webhook_server.adapters.registry import Registry
 from webhook_server.core import scrub
 from webhook_server.core.settings import Settings

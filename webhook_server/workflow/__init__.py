@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from podium_policy.policy import Policy
+from podium_policy.schema import Policy
 from webhook_server import contract
 from webhook_server.adapters.registry import Registry
 from webhook_server.jobs.queue import Job, JobQueue

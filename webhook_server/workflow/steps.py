@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from podium_policy.policy import ModelPolicy
+from podium_policy.schema import ModelPolicy
 from webhook_server.contract import (
     TAG_DECIDED_BY,
     TAG_MODEL_SHA256,

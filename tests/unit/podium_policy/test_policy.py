@@ -13,14 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from podium_policy.policy import (
-    Checks,
-    ModelPolicy,
-    PolicyError,
-    load_policy,
-    parse_policy,
-    parse_text,
-)
+from podium_policy.check import load_policy, parse_policy, parse_text
+from podium_policy.schema import Checks, ModelPolicy, PolicyError
 from webhook_server.cli import main
 
 ROOT = Path(__file__).parents[3]
@@ -374,7 +368,7 @@ def test_a_usergroup_lets_the_quorum_exceed_the_listed_approvers():
 def test_the_strict_loader_refuses_duplicate_keys_with_the_line():
     import yaml
 
-    from podium_policy.policy import StrictLoader
+    from podium_policy.load import StrictLoader
 
     with pytest.raises(yaml.constructor.ConstructorError,
                        match=r"duplicate key 'a' \(first on line 1\)") as err:
@@ -474,7 +468,7 @@ def test_the_example_documents_every_key_with_its_default():
 
     import yaml
 
-    from podium_policy.policy import describe
+    from podium_policy.describe import describe
 
     example = yaml.safe_load((ROOT / "podium.example.yaml").read_text())["default"]
     for path, default, _ in describe():
@@ -541,7 +535,7 @@ def test_an_unpinned_local_holdout_warns_with_the_files_actual_digest(tmp_path, 
 
 
 def test_a_holdout_larger_than_one_read_chunk_is_hashed_whole(tmp_path):
-    from podium_policy.policy import sha256_file
+    from podium_policy.digests import sha256_file
 
     content = bytes(range(256)) * 10_000  # 2.5 MB: three 1 MiB chunks
     (tmp_path / "big.csv").write_bytes(content)
@@ -714,7 +708,7 @@ def test_a_deprecated_confidence_outside_0_1_is_refused(tmp_path, value):
 
 
 def test_the_deprecated_and_removed_keys_are_no_longer_settings():
-    from podium_policy.policy import describe
+    from podium_policy.describe import describe
 
     keys = {path for path, _, _ in describe()}
     assert {"comparison.alpha", "comparison.rule", "comparison.min_improvement",
@@ -786,3 +780,14 @@ def test_bad_sandbox_limits_are_refused_on_their_lines(tmp_path):
         f"{where}:11: models.churn.sandbox_limits.memroy_mb: unknown key (expected one of "
         "accept_per_process, cpu_shares, memory_mb, pids); did you mean 'memory_mb'?",
         f"{where}:13: models.fraud.sandbox_limits: expected a mapping, got 512"]
+
+
+def test_the_public_face_names_what_importers_use():
+    """podium_policy.policy re-exports the names other code imports from it."""
+    import podium_policy.policy as face
+    from podium_policy import check, describe, load, schema
+
+    assert {name for name in face.__all__ if getattr(face, name, None) is None} == set()
+    assert face.load_policy is check.load_policy and face.parse_text is check.parse_text
+    assert face.Policy is schema.Policy and face.PolicyError is schema.PolicyError
+    assert face.StrictLoader is load.StrictLoader and face.describe is describe.describe
