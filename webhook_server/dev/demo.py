@@ -403,7 +403,14 @@ class _Demo:
              "the full table")
 
     def _rollback(self, to: str) -> None:
-        out = self.svc.workflow.rollback(MODEL, "cli:demo", to=to)
+        """As ``podium rollback``: the request is queued and podium serve's worker runs it."""
+        out = self.svc.workflow.request_rollback(MODEL, "cli:demo", to=to)
+        row = _wait(f"the rollback to v{to} decided",
+                    lambda: (r := self._state(out["request"])).state in TERMINAL and r, 60,
+                    self.podium.log_path)
+        if row.state != "promoted":
+            raise DemoError(f"roll back to v{to}", f"the request ended {row.state}: "
+                            f"{row.reason}", self.podium.log_path)
         _wait(f"champion at v{to}", lambda: self._champion() == to, 10)
         _say(f"podium rollback {MODEL} --to {to}: champion v{out['from']} -> v{out['to']} "
              f"(MLflow alias now v{self._champion()})")

@@ -31,39 +31,22 @@ from webhook_server.store import ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
 from webhook_server.workflow import moves, report
+from webhook_server.workflow.deps import Deps
 from webhook_server.workflow.errors import Deferred
+from webhook_server.workflow.fenced import FencedRegistry
 from webhook_server.workflow.rollback import ROLLBACK_ORIGIN, validate
 
 log = logging.getLogger(__name__)
 MAX_RECOMPARE = 3
 
 
-class Fenced:
-    """The registry, with the job's lease checked before every call that changes MLflow:
-    a worker that lost its lease stops before its next external effect."""
-
-    WRITES = frozenset({"set_tags", "set_alias", "transition_stage", "log_report"})
-
-    def __init__(self, registry, fence) -> None:
-        self._registry, self._fence = registry, fence
-
-    def __getattr__(self, name):
-        attr = getattr(self._registry, name)
-        if name in self.WRITES and self._fence is not None:
-            def fenced(*args, **kwargs):
-                self._fence()
-                return attr(*args, **kwargs)
-            return fenced
-        return attr
-
-
 class RequestRun:
     """One run of one request's job."""
 
-    def __init__(self, workflow, job: Job) -> None:
-        self.wf, self.job = workflow, job
-        self.store, self.queue, self.gates = workflow.store, workflow.queue, workflow.gates
-        self.registry = Fenced(workflow.registry, getattr(job, "fence", None))
+    def __init__(self, deps: Deps, job: Job) -> None:
+        self.deps, self.job = deps, job
+        self.store, self.gates = deps.store, deps.gates
+        self.registry = FencedRegistry(deps.registry, getattr(job, "fence", None))
         self.recompared = 0
 
     def run(self) -> None:
@@ -333,7 +316,7 @@ class RequestRun:
             raise Deferred(f"model {req.model} has a request awaiting approval")
 
     def _cfg(self, req: Request) -> ModelPolicy:
-        return self.wf.policy.for_model(req.model)
+        return self.deps.policy_for(req.model)
 
     def _get(self) -> Request:
         request_id = self.job.payload["request_id"]
