@@ -1,12 +1,17 @@
-"""MLflow registry actions. The only module (with the CLI's webhook command) that holds an
-``MlflowClient``; everything it returns is plain data."""
+"""MLflow registry actions. The only module that builds an ``MlflowClient``
+(``mlflow_client``: the CLI, the model jobs, the monitoring and the demo get theirs here);
+everything ``Registry`` returns is plain data."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from webhook_server.contract import MLFLOW_EVENTS, TAG_STATUS, TRANSITION_REQUEST_TAG
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
@@ -21,18 +26,23 @@ class RequestedVersion:
     origin: str  # "tag" | "alias"
 
 
+def mlflow_client(tracking_uri: str | None) -> MlflowClient:
+    """An ``MlflowClient`` of the server at ``tracking_uri`` (its registry too). MLflow is
+    imported on first use: a command that never calls it starts fast."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
 class Registry:
     def __init__(self, tracking_uri: str | None) -> None:
         self.tracking_uri = tracking_uri
         self._client = None
 
     @property
-    def client(self):
+    def client(self) -> MlflowClient:
         if self._client is None:
-            from mlflow import MlflowClient
-
-            self._client = MlflowClient(tracking_uri=self.tracking_uri,
-                                        registry_uri=self.tracking_uri)
+            self._client = mlflow_client(self.tracking_uri)
         return self._client
 
     def requested_versions(self, challenger_alias: str) -> list[RequestedVersion]:

@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from webhook_server.adapters.registry import mlflow_client
 from webhook_server.cli.context import InputFile, current, input_errors, progress
 from webhook_server.core.text_table import render
 
@@ -50,8 +51,6 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
         raise click.UsageError(
             f"--params must be a JSON object and --tag KEY=VALUE: {exc}") from None
     uri = current().tracking_uri()
-    from mlflow import MlflowClient
-
     from training.data import DataError
     from training.train import Dataset, TrainConfig
     from training.train import train as run_training
@@ -71,7 +70,7 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
     if target or challenger:
 
         requested = request_transition(
-            MlflowClient(uri, uri), model_name, result.version, target=target,
+            mlflow_client(uri), model_name, result.version, target=target,
             challenger_alias=current().settings.challenger_alias if challenger else None)
     m = result.metrics
     data = {"model": model_name, "version": result.version, "run_id": result.run_id,
@@ -105,8 +104,6 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
 def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batch, as_json):
     """Batch inference (CSV or Parquet) in chunks, with a rejects file."""
     uri = current().tracking_uri()
-    from mlflow import MlflowClient
-
     from training.data import DataError
     from training.score import load_predictor, score_file
     from webhook_server.monitoring import batches
@@ -116,7 +113,7 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
     log = None
     if log_batch:
         log = batches.open_log(current().settings.inference_log, version,
-                               MlflowClient(uri, uri))
+                               mlflow_client(uri))
         if log is None:
             click.echo("inference log: skipped (not a registered model version)", err=True)
 
@@ -166,7 +163,7 @@ def drift(model_name, model_uri, input_path, threshold, as_json):
     from training.drift import load_frame, run_drift
     from training.score import default_model_uri
 
-    client = mlflow.MlflowClient(uri, uri)
+    client = mlflow_client(uri)
     try:
         with input_errors(input_path):
             frame = load_frame(input_path)
@@ -203,13 +200,12 @@ def request_cmd(model, version, target, challenger):
     store first (so the requester is who Podium authenticated, not a tag anyone can
     write), then shown in the registry (tag transition_request=TARGET, or the alias)."""
     uri = current().tracking_uri()
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     from webhook_server.intake.ask import request_transition
     from webhook_server.intake.events import TARGETS, normalise_target
 
-    client = MlflowClient(uri, uri)
+    client = mlflow_client(uri)
     try:
         client.get_model_version(model, version)
     except MlflowException:

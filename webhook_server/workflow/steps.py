@@ -20,10 +20,14 @@ import logging
 
 from podium_policy.policy import ModelPolicy
 from webhook_server.contract import (
+    TAG_CHECKS,
+    TAG_COMPARISON,
     TAG_DECIDED_BY,
     TAG_MODEL_SHA256,
+    TAG_REASON,
     TAG_REQUEST_ID,
     TAG_STATUS,
+    check_tag,
 )
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import PermanentJobError
@@ -104,8 +108,8 @@ class RequestRun:
             self._end(req, states.FAILED, "worker", str(exc))
             return
         failed = [r.name for r in results if not r.passed]
-        tags = {f"podium.check.{r.name}": "pass" if r.passed else "fail" for r in results}
-        tags["podium.checks"] = f"{len(results) - len(failed)}/{len(results)} passed"
+        tags = {check_tag(r.name): "pass" if r.passed else "fail" for r in results}
+        tags[TAG_CHECKS] = f"{len(results) - len(failed)}/{len(results)} passed"
         files = getattr(results, "model_sha256", None)  # the bytes that were judged
         if files:
             tags[TAG_MODEL_SHA256] = files
@@ -113,7 +117,7 @@ class RequestRun:
         with self.store.tx() as conn:
             if files:
                 reqs.set_model_sha256(conn, req.id, files)
-            reqs.summarise(conn, req.id, checks=tags["podium.checks"])
+            reqs.summarise(conn, req.id, checks=tags[TAG_CHECKS])
             reqs.save_evidence(conn, req.id, {"checks": [r.as_json() for r in results],
                                               "holdout": getattr(results, "holdout", None)})
         if failed:
@@ -145,7 +149,7 @@ class RequestRun:
                 self._end(req, states.FAILED, "worker", str(exc))
                 return
             line = comparison.line()[:500]
-            self.registry.set_tags(req.model, req.version, {"podium.comparison": line})
+            self.registry.set_tags(req.model, req.version, {TAG_COMPARISON: line})
             with self.store.tx() as conn:
                 reqs.summarise(conn, req.id, comparison=line)
                 reqs.set_compared_with(conn, req.id, champion)
@@ -274,7 +278,7 @@ class RequestRun:
                                    {TAG_STATUS: states.ARCHIVED})
         tags = {TAG_REQUEST_ID: str(req.id)}
         if req.reason:
-            tags["podium.reason"] = req.reason[:500]
+            tags[TAG_REASON] = req.reason[:500]
         if req.decided_by:
             tags[TAG_DECIDED_BY] = req.decided_by
         tags[TAG_STATUS] = req.state
