@@ -15,12 +15,11 @@ import os
 import subprocess
 from datetime import UTC, datetime
 
+from webhook_server.adapters.registry import mlflow_client
 from webhook_server.dev.processes import bin_path
 
 
 def decay_step(demo, model: str, *, say, wait, error) -> None:
-    from mlflow import MlflowClient
-
     from training.data import TARGET, generate
     from training.outcomes import outcomes
     from training.score import load_predictor, score_file
@@ -35,8 +34,7 @@ def decay_step(demo, model: str, *, say, wait, error) -> None:
     customers.drop(columns=[TARGET]).to_csv(src, index=False)
     with contextlib.redirect_stdout(io.StringIO()):
         predict, version = load_predictor(f"models:/{model}@champion")
-    with batches.open_log(log_root, version, MlflowClient(demo.mlflow.url,
-                                                          demo.mlflow.url)) as batch:
+    with batches.open_log(log_root, version, mlflow_client(demo.mlflow.url)) as batch:
         report = score_file(predict, src, work / "scored-week.csv", model_version=version,
                             log=batch)
     logged = batches.record(store, batch, rejected=report.rejected, source=str(src))
