@@ -4,10 +4,15 @@ everything ``Registry`` returns is plain data."""
 
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from podium_policy.digests import model_sha256
 from webhook_server.contract import MLFLOW_EVENTS, TAG_STATUS, TRANSITION_REQUEST_TAG
 
 if TYPE_CHECKING:
@@ -65,8 +70,6 @@ class Registry:
         time; ``podium.status`` goes last, so a reader that sees it sees the rest."""
         rest = {k: v for k, v in tags.items() if k != TAG_STATUS}
         if len(rest) > 2:
-            from concurrent.futures import ThreadPoolExecutor
-
             with ThreadPoolExecutor(max_workers=8) as pool:
                 for future in [pool.submit(self.client.set_model_version_tag, model, version,
                                            k, v) for k, v in rest.items()]:
@@ -113,11 +116,7 @@ class Registry:
         """The digest of the version's files as the registry serves them now (downloaded
         into a temporary directory and hashed: ``podium_policy.digests.model_sha256``; no
         model code is loaded)."""
-        import tempfile
-
         import mlflow
-
-        from podium_policy.digests import model_sha256
 
         uri = self.client.get_model_version_download_uri(model, version)
         with tempfile.TemporaryDirectory(prefix="podium-digest-") as tmp:
@@ -136,8 +135,6 @@ class Registry:
 
     def transition_stage(self, model: str, version: str, stage: str) -> None:
         """Legacy MLflow stages (policy ``stages: true``)."""
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             self.client.transition_model_version_stage(model, version, stage)
@@ -145,8 +142,6 @@ class Registry:
     def log_report(self, model: str, version: str, name: str, report: dict,
                    markdown: str) -> None:
         """The request's report (JSON + Markdown) as artifacts of the version's run."""
-        import json
-
         run_id = self.client.get_model_version(model, version).run_id
         if not run_id:
             log.warning("%s v%s has no run: report %s not logged", model, version, name)

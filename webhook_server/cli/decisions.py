@@ -11,13 +11,11 @@ import click
 from webhook_server import contract
 from webhook_server.cli.context import current
 from webhook_server.core.identity import cli_actor
-from webhook_server.jobs.queue import job_state
-from webhook_server.store import states
-from webhook_server.store import transition_requests as reqs
 
 
 def _decide(request_id: int, approve: bool, note: str | None, evidence: str | None) -> None:
     from webhook_server.intake.validate import SHA256
+    from webhook_server.store import transition_requests as reqs
     from webhook_server.workflow import DecisionConflict, DecisionRefused, NotAllowed
 
     svc = current().services(mlflow=True)
@@ -82,6 +80,7 @@ def rollback(model, to_version, timeout, as_json):
     """Move the champion back to a former champion (the ledger): the request is queued like
     any other and a worker (podium serve / podium worker) runs it under the model lock;
     this waits for the outcome."""
+    from webhook_server.store import states
     from webhook_server.workflow import NotAllowed, RollbackRefused
 
     svc = current().services(mlflow=True)
@@ -116,6 +115,10 @@ def rollback(model, to_version, timeout, as_json):
 def _follow(store, request_id: int, timeout: float, poll_s: float = 0.2):
     """Wait until the request ended and its job is done (its tags written) or dead, or
     ``timeout`` passed; each state it passes goes to stderr. The request as it is then."""
+    from webhook_server.jobs.queue import job_state
+    from webhook_server.store import states
+    from webhook_server.store import transition_requests as reqs
+
     key = contract.request_job(request_id)
     deadline = time.monotonic() + timeout
     shown = None

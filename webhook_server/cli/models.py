@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+import uuid
 
 import click
 
 from webhook_server.adapters.registry import mlflow_client
 from webhook_server.cli.context import InputFile, current, input_errors, progress
+from webhook_server.core.identity import cli_actor
 from webhook_server.core.text_table import render
 
 
@@ -214,7 +217,6 @@ def request_cmd(model, version, target, challenger):
     if not challenger and normalise_target(target) is None:
         raise click.ClickException(f"invalid target {target!r}: expected one of "
                                    f"{', '.join(TARGETS)}")
-    import os
 
     recorded = None
     if os.environ.get("PODIUM_DATABASE_URL"):  # Podium's store: the request is authenticated
@@ -234,9 +236,6 @@ def _record_request(model: str, version: str, target: str, origin: str) -> int |
     """The request in Podium's store, with the authenticated actor (cli:<OS account>); a
     release job's GitLab login (an environment variable, not authenticated) is kept as a
     requester too, so neither may approve it."""
-    import json
-    import uuid
-
     from webhook_server.intake.events import TransitionRequested
     from webhook_server.intake.sources import Delivery
     from webhook_server.store import transition_requests as reqs
@@ -256,15 +255,11 @@ def _record_request(model: str, version: str, target: str, origin: str) -> int |
 
 
 def _gitlab_login() -> str | None:
-    import os
-
     return os.environ.get("GITLAB_USER_LOGIN") or None
 
 
 def _requester() -> str:
     """Who asks: the OS account running this command (what Podium can vouch for)."""
-    from webhook_server.core.identity import cli_actor
-
     return cli_actor()
 
 

@@ -28,6 +28,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from secrets import token_bytes
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from webhook_server.core.tokens import MIN_TOKEN_BITS, MIN_TOKEN_CHARS, token_weakness
 
@@ -348,8 +349,6 @@ class Settings:
 
 def _url_password(url: str | None) -> list[str]:
     """The password of ``scheme://user:password@host/...``, as written and decoded."""
-    from urllib.parse import unquote, urlsplit
-
     try:
         password = urlsplit(url or "").password
     except ValueError:

@@ -11,7 +11,9 @@ Podium's store; any failure stops the demo with the step, the reason and the log
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +25,7 @@ from model_tests.holdout import sha256_of
 from training import data as churn_data
 from webhook_server.adapters.registry import mlflow_client
 from webhook_server.contract import TAG_STATUS
+from webhook_server.core.settings import Settings
 from webhook_server.dev.demo_decay import decay_step
 from webhook_server.dev.demo_steps import (
     APPROVER,
@@ -34,7 +37,9 @@ from webhook_server.dev.demo_steps import (
     step,
     wait,
 )
+from webhook_server.dev.fakes.slack import FakeSlack
 from webhook_server.dev.processes import bin_path, start_mlflow, start_podium
+from webhook_server.service.services import build
 
 __all__ = ["DemoError", "SlackPrinter", "run_demo"]
 
@@ -68,7 +73,6 @@ JUDGE_ROWS, JUDGE_SEED = 2000, 4242
 def run_demo(keep_running: bool = False, workdir: Path = DEMO_DIR) -> int:
     workdir = workdir.resolve()
     if workdir.exists():  # the demo's own scratch space: every run tells the story afresh
-        import shutil
 
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -169,10 +173,6 @@ class _Demo(DemoSteps):
     # --- pieces --------------------------------------------------------------------------
 
     def _start(self) -> None:
-        from webhook_server.core.settings import Settings
-        from webhook_server.dev.fakes.slack import FakeSlack
-        from webhook_server.service.services import build
-
         step(1, f"starting MLflow (SQLite backend, artifacts under {self.workdir})")
         try:
             self.mlflow = start_mlflow(self.workdir / "mlflow")
@@ -222,8 +222,6 @@ class _Demo(DemoSteps):
                                   policy_path=str(policy)))
 
 def _base_env() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items()
             if not k.startswith(("PODIUM_", "MLFLOW_", "SLACK_", "GITLAB_"))}
 

@@ -15,6 +15,11 @@ from typing import TYPE_CHECKING
 import click
 
 from webhook_server.contract import TAG_CHECKS, TAG_DECIDED_BY, TAG_REASON, TAG_STATUS
+from webhook_server.core.text_table import render
+from webhook_server.intake.ask import request_transition
+from webhook_server.store import ledger
+from webhook_server.store import outbox as ob
+from webhook_server.store import transition_requests as reqs
 
 if TYPE_CHECKING:
     from webhook_server.store.records import Request
@@ -109,8 +114,6 @@ class DemoSteps:
         return str(result.version)
 
     def _request(self, version: str, how: str) -> None:
-        from webhook_server.intake.ask import request_transition
-
         if how.startswith("alias"):
             request_transition(self.client, MODEL, version, challenger_alias="challenger")
         else:
@@ -119,8 +122,6 @@ class DemoSteps:
             "version and compares it with the champion")
 
     def _request_row(self, version: str) -> Request:
-        from webhook_server.store import transition_requests as reqs
-
         def latest():
             with self.svc.store.read() as conn:
                 rows = [r for r in reqs.list_(conn, model=MODEL) if r.version == version]
@@ -129,8 +130,6 @@ class DemoSteps:
         return wait(f"the request for v{version}", latest, 30, self.podium.log_path)
 
     def _state(self, request_id: int) -> Request | None:
-        from webhook_server.store import transition_requests as reqs
-
         with self.svc.store.read() as conn:
             return reqs.get(conn, request_id)
 
@@ -237,8 +236,6 @@ class DemoSteps:
 
     def _drain_slack(self) -> None:
         """Every notification is in Slack before the demo reads back and stops."""
-        from webhook_server.store import outbox as ob
-
         def drained():
             with self.svc.store.read() as conn:
                 return not ob.next_batch(conn, "slack", 1)
@@ -246,10 +243,6 @@ class DemoSteps:
         wait("every Slack message delivered", drained, 30, self.podium.log_path)
 
     def _timeline(self, versions: list[str]) -> None:
-        from webhook_server.core.text_table import render
-        from webhook_server.store import ledger
-        from webhook_server.store import transition_requests as reqs
-
         rows = []
         with self.svc.store.read() as conn:
             for req in reversed(reqs.list_(conn, model=MODEL)):

@@ -8,9 +8,11 @@ job scores the champion in a sandbox through the judge, never loading a model he
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -92,8 +94,6 @@ def training_env(tracking_uri: str, environ: dict[str, str] | None = None) -> di
 
 
 def _dies_with_its_thread() -> None:  # in the child, before exec: one syscall
-    import ctypes
-    import signal
 
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
