@@ -19,6 +19,11 @@ TAG_STATUS = "podium.status"
 TAG_REQUEST_ID = "podium.request_id"
 TAG_DECIDED_BY = "podium.decided_by"
 TAG_MODEL_SHA256 = "podium.model_sha256"  # one digest over the files that were judged
+TAG_REASON = "podium.reason"  # why the request ended as it did
+TAG_CHECKS = "podium.checks"  # "21/22 passed"
+TAG_CHECK_PREFIX = "podium.check."  # + a check's name: pass | fail (``check_tag``)
+TAG_COMPARISON = "podium.comparison"  # the comparison with the champion, in one line
+TAG_TRIGGER = "podium.trigger"  # on a scheduled retrain's run: what started it
 
 # Events Podium subscribes to on the MLflow side (`podium webhook register`).
 MLFLOW_EVENTS = (
@@ -38,6 +43,11 @@ MLFLOW_EVENTS = (
 
 # Slack Block Kit action ids of the Approve / Reject buttons.
 SLACK_APPROVE, SLACK_REJECT = "podium_approve", "podium_reject"
+
+
+def check_tag(name: str) -> str:
+    """The version tag of one check's result (``podium.check.auc_floor``)."""
+    return f"{TAG_CHECK_PREFIX}{name}"
 
 
 def model_lock(model: str) -> str:

@@ -1,12 +1,22 @@
-"""MLflow registry actions. The only module (with the CLI's webhook command) that holds an
-``MlflowClient``; everything it returns is plain data."""
+"""MLflow registry actions. The only module that builds an ``MlflowClient``
+(``mlflow_client``: the CLI, the model jobs, the monitoring and the demo get theirs here);
+everything ``Registry`` returns is plain data."""
 
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from podium_policy.digests import model_sha256
 from webhook_server.contract import MLFLOW_EVENTS, TAG_STATUS, TRANSITION_REQUEST_TAG
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
@@ -21,18 +31,23 @@ class RequestedVersion:
     origin: str  # "tag" | "alias"
 
 
+def mlflow_client(tracking_uri: str | None) -> MlflowClient:
+    """An ``MlflowClient`` of the server at ``tracking_uri`` (its registry too). MLflow is
+    imported on first use: a command that never calls it starts fast."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
 class Registry:
     def __init__(self, tracking_uri: str | None) -> None:
         self.tracking_uri = tracking_uri
         self._client = None
 
     @property
-    def client(self):
+    def client(self) -> MlflowClient:
         if self._client is None:
-            from mlflow import MlflowClient
-
-            self._client = MlflowClient(tracking_uri=self.tracking_uri,
-                                        registry_uri=self.tracking_uri)
+            self._client = mlflow_client(self.tracking_uri)
         return self._client
 
     def requested_versions(self, challenger_alias: str) -> list[RequestedVersion]:
@@ -55,8 +70,6 @@ class Registry:
         time; ``podium.status`` goes last, so a reader that sees it sees the rest."""
         rest = {k: v for k, v in tags.items() if k != TAG_STATUS}
         if len(rest) > 2:
-            from concurrent.futures import ThreadPoolExecutor
-
             with ThreadPoolExecutor(max_workers=8) as pool:
                 for future in [pool.submit(self.client.set_model_version_tag, model, version,
                                            k, v) for k, v in rest.items()]:
@@ -103,11 +116,7 @@ class Registry:
         """The digest of the version's files as the registry serves them now (downloaded
         into a temporary directory and hashed: ``podium_policy.digests.model_sha256``; no
         model code is loaded)."""
-        import tempfile
-
         import mlflow
-
-        from podium_policy.digests import model_sha256
 
         uri = self.client.get_model_version_download_uri(model, version)
         with tempfile.TemporaryDirectory(prefix="podium-digest-") as tmp:
@@ -126,8 +135,6 @@ class Registry:
 
     def transition_stage(self, model: str, version: str, stage: str) -> None:
         """Legacy MLflow stages (policy ``stages: true``)."""
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             self.client.transition_model_version_stage(model, version, stage)
@@ -135,8 +142,6 @@ class Registry:
     def log_report(self, model: str, version: str, name: str, report: dict,
                    markdown: str) -> None:
         """The request's report (JSON + Markdown) as artifacts of the version's run."""
-        import json
-
         run_id = self.client.get_model_version(model, version).run_id
         if not run_id:
             log.warning("%s v%s has no run: report %s not logged", model, version, name)

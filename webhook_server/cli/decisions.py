@@ -4,9 +4,11 @@ calls as Slack (same rules, same audit, same compare-and-set)."""
 from __future__ import annotations
 
 import json
+import time
 
 import click
 
+from webhook_server import contract
 from webhook_server.cli.context import current
 from webhook_server.core.identity import cli_actor
 
@@ -72,27 +74,66 @@ def reject(request_id, reason, evidence):
 @click.argument("model")
 @click.option("--to", "to_version", help="Former champion to go back to [the previous one].")
 @click.option("--timeout", default=120.0, show_default=True,
-              help="Seconds to wait for the rollback to finish.")
-def rollback(model, to_version, timeout):
-    """Move the champion back to a former champion (the ledger), as a job under the model
-    lock: run here unless a worker takes it first."""
+              help="Seconds to wait for a worker to see the rollback through.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def rollback(model, to_version, timeout, as_json):
+    """Move the champion back to a former champion (the ledger): the request is queued like
+    any other and a worker (podium serve / podium worker) runs it under the model lock;
+    this waits for the outcome."""
+    from webhook_server.store import states
     from webhook_server.workflow import NotAllowed, RollbackRefused
 
     svc = current().services(mlflow=True)
     try:
-        out = svc.workflow.rollback(model, cli_actor(), to_version,
-                                      timeout_s=timeout)
+        asked = svc.workflow.request_rollback(model, cli_actor(), to_version)
     except (RollbackRefused, NotAllowed) as exc:
         raise click.ClickException(str(exc)) from None
-    if out["state"] == "awaiting_approval":
-        click.echo(f"{model}: rollback to v{out['to']} asked (request {out['request']}); "
+    if asked["state"] == states.AWAITING_APPROVAL:
+        out = {**asked, "reason": f"waiting for {asked['quorum'] - 1} more to agree "
+                                  "(rollback quorum)"}
+        click.echo(json.dumps(out) if as_json else
+                   f"{model}: rollback to v{out['to']} asked (request {out['request']}); "
                    f"{out['reason']}: podium approve {out['request']}")
         return
-    if out["state"] != "promoted":
-        raise click.ClickException(f"rollback request {out['request']} is still "
-                                   f"{out['state']} after {timeout:g} s")
-    click.echo(f"{model}: champion v{out['from']} -> v{out['to']} (request {out['request']})")
+    req = _follow(svc.store, asked["request"], timeout)
+    out = {**asked, "state": req.state, "reason": req.reason}
+    if as_json:
+        click.echo(json.dumps(out))
+    if req.state == states.PROMOTED:
+        if not as_json:
+            click.echo(f"{model}: champion v{out['from']} -> v{out['to']} "
+                       f"(request {out['request']})")
+        return
+    if req.state in states.TERMINAL:
+        raise click.ClickException(f"rollback request {out['request']} ended {req.state}: "
+                                   f"{req.reason or 'no reason given'}")
+    raise click.ClickException(f"rollback request {out['request']} is still {req.state} "
+                               f"after {timeout:g} s: is a worker running (podium serve or "
+                               "podium worker)? It stays queued for one.")
 
+
+def _follow(store, request_id: int, timeout: float, poll_s: float = 0.2):
+    """Wait until the request ended and its job is done (its tags written) or dead, or
+    ``timeout`` passed; each state it passes goes to stderr. The request as it is then."""
+    from webhook_server.jobs.queue import job_state
+    from webhook_server.store import states
+    from webhook_server.store import transition_requests as reqs
+
+    key = contract.request_job(request_id)
+    deadline = time.monotonic() + timeout
+    shown = None
+    while True:
+        with store.read() as conn:
+            req = reqs.get(conn, request_id)
+            job = job_state(conn, key)
+        if (req.state, req.reason) != shown:
+            shown = (req.state, req.reason)
+            click.echo(f"request {request_id}: {req.state}"
+                       + (f" ({req.reason})" if req.reason else ""), err=True)
+        if (req.state in states.TERMINAL and job in ("done", "dead")
+                or time.monotonic() >= deadline):
+            return req
+        time.sleep(poll_s)
 
 
 COMMANDS = (approve, reject, rollback)

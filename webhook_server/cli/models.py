@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+import uuid
 
 import click
 
+from webhook_server.adapters.registry import mlflow_client
 from webhook_server.cli.context import InputFile, current, input_errors, progress
+from webhook_server.core.identity import cli_actor
 from webhook_server.core.text_table import render
 
 
@@ -50,8 +54,6 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
         raise click.UsageError(
             f"--params must be a JSON object and --tag KEY=VALUE: {exc}") from None
     uri = current().tracking_uri()
-    from mlflow import MlflowClient
-
     from training.data import DataError
     from training.train import Dataset, TrainConfig
     from training.train import train as run_training
@@ -71,7 +73,7 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
     if target or challenger:
 
         requested = request_transition(
-            MlflowClient(uri, uri), model_name, result.version, target=target,
+            mlflow_client(uri), model_name, result.version, target=target,
             challenger_alias=current().settings.challenger_alias if challenger else None)
     m = result.metrics
     data = {"model": model_name, "version": result.version, "run_id": result.run_id,
@@ -105,8 +107,6 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
 def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batch, as_json):
     """Batch inference (CSV or Parquet) in chunks, with a rejects file."""
     uri = current().tracking_uri()
-    from mlflow import MlflowClient
-
     from training.data import DataError
     from training.score import load_predictor, score_file
     from webhook_server.monitoring import batches
@@ -116,7 +116,7 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
     log = None
     if log_batch:
         log = batches.open_log(current().settings.inference_log, version,
-                               MlflowClient(uri, uri))
+                               mlflow_client(uri))
         if log is None:
             click.echo("inference log: skipped (not a registered model version)", err=True)
 
@@ -166,7 +166,7 @@ def drift(model_name, model_uri, input_path, threshold, as_json):
     from training.drift import load_frame, run_drift
     from training.score import default_model_uri
 
-    client = mlflow.MlflowClient(uri, uri)
+    client = mlflow_client(uri)
     try:
         with input_errors(input_path):
             frame = load_frame(input_path)
@@ -203,13 +203,12 @@ def request_cmd(model, version, target, challenger):
     store first (so the requester is who Podium authenticated, not a tag anyone can
     write), then shown in the registry (tag transition_request=TARGET, or the alias)."""
     uri = current().tracking_uri()
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     from webhook_server.intake.ask import request_transition
     from webhook_server.intake.events import TARGETS, normalise_target
 
-    client = MlflowClient(uri, uri)
+    client = mlflow_client(uri)
     try:
         client.get_model_version(model, version)
     except MlflowException:
@@ -218,7 +217,6 @@ def request_cmd(model, version, target, challenger):
     if not challenger and normalise_target(target) is None:
         raise click.ClickException(f"invalid target {target!r}: expected one of "
                                    f"{', '.join(TARGETS)}")
-    import os
 
     recorded = None
     if os.environ.get("PODIUM_DATABASE_URL"):  # Podium's store: the request is authenticated
@@ -238,9 +236,6 @@ def _record_request(model: str, version: str, target: str, origin: str) -> int |
     """The request in Podium's store, with the authenticated actor (cli:<OS account>); a
     release job's GitLab login (an environment variable, not authenticated) is kept as a
     requester too, so neither may approve it."""
-    import json
-    import uuid
-
     from webhook_server.intake.events import TransitionRequested
     from webhook_server.intake.sources import Delivery
     from webhook_server.store import transition_requests as reqs
@@ -260,15 +255,11 @@ def _record_request(model: str, version: str, target: str, origin: str) -> int |
 
 
 def _gitlab_login() -> str | None:
-    import os
-
     return os.environ.get("GITLAB_USER_LOGIN") or None
 
 
 def _requester() -> str:
     """Who asks: the OS account running this command (what Podium can vouch for)."""
-    from webhook_server.core.identity import cli_actor
-
     return cli_actor()
 
 

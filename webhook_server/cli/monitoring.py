@@ -3,6 +3,8 @@ realised quality of each version against what it showed at promotion."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from webhook_server.cli.context import InputFile, current, emit, input_errors
@@ -46,8 +48,6 @@ def labels(model_name, input_path, rejects_path, chunk_rows, as_json):
 @click.option("--json", "as_json", is_flag=True)
 def monitor(model_name, period, as_json):
     """Realised quality per version and period against promotion; exit 1 on decay."""
-    import sys
-
     from webhook_server.monitoring.recorded import run_figures_of
     from webhook_server.monitoring.report import build
     from webhook_server.monitoring.text import table

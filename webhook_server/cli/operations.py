@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from webhook_server.cli.context import current, emit
+from webhook_server.core.identity import cli_actor
 from webhook_server.core.text_table import render
 
 
@@ -63,7 +64,6 @@ def show(request_id: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def replay(delivery_id: str, as_json: bool) -> None:
     """Re-run a stored delivery (or give its dead jobs another go)."""
-    from webhook_server.core.identity import cli_actor
     from webhook_server.service.replay import ReplayError
     from webhook_server.service.replay import replay as do_replay
     from webhook_server.workflow.errors import NotAllowed
@@ -125,7 +125,6 @@ def jobs(state, limit, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def outbox(state, channel, limit, retry_ids, as_json) -> None:
     """Notifications (Slack, GitLab): what waits, what went where, what was dropped."""
-    from webhook_server.core.identity import cli_actor
     from webhook_server.service.replay import _policy
     from webhook_server.store import audit
     from webhook_server.store import outbox as ob

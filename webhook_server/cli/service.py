@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import click
 
@@ -202,8 +203,6 @@ def _check_start(settings: Settings, command: str) -> None:
     try:
         load_policy(settings.policy_path)
     except PolicyError as exc:
-        from pathlib import Path
-
         hint = ("" if Path(settings.policy_path).exists() else
                 " (set PODIUM_POLICY to the policy file; podium.example.yaml documents it)")
         click.echo(f"{command}: refusing to start: policy {exc.one_line()}{hint}", err=True)

@@ -6,14 +6,13 @@ from __future__ import annotations
 import click
 
 from webhook_server.cli.context import current, emit
+from webhook_server.core.identity import cli_actor, person
 from webhook_server.core.text_table import render
 
 
 def _person_of(svc):
     """name -> the person the policy maps ``ui:<name>`` to (the identity itself when the
     policy is unreadable or lists nobody)."""
-    from webhook_server.core.identity import person
-
     try:
         policy = svc.policy
     except Exception:  # no policy here: identities are their own people
@@ -70,8 +69,6 @@ def revoke(who: str, as_json: bool) -> None:
 
 
 def _cli_actor() -> str:
-    from webhook_server.core.identity import cli_actor
-
     return cli_actor()
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from podium_policy.fields import bounds_text, in_range
 
@@ -169,8 +170,6 @@ def rate_limit(name: str, raw: str) -> None:
 
 def url_password(url: str | None) -> list[str]:
     """The password of ``scheme://user:password@host/...``, as written and decoded."""
-    from urllib.parse import unquote, urlsplit
-
     try:
         password = urlsplit(url or "").password
     except ValueError:

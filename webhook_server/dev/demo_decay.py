@@ -15,18 +15,20 @@ import os
 import subprocess
 from datetime import UTC, datetime
 
+from sqlalchemy import select
+
+from webhook_server.adapters.registry import mlflow_client
 from webhook_server.dev.processes import bin_path
+from webhook_server.monitoring import batches
+from webhook_server.monitoring import job as monitoring
+from webhook_server.monitoring.labels import load_labels
+from webhook_server.store.schema import jobs, outbox
 
 
 def decay_step(demo, model: str, *, say, wait, error) -> None:
-    from mlflow import MlflowClient
-
     from training.data import TARGET, generate
     from training.outcomes import outcomes
     from training.score import load_predictor, score_file
-    from webhook_server.monitoring import batches
-    from webhook_server.monitoring import job as monitoring
-    from webhook_server.monitoring.labels import load_labels
 
     work, store, log = demo.workdir, demo.svc.store, demo.podium.log_path
     log_root = str(work / "inference-log")
@@ -35,8 +37,7 @@ def decay_step(demo, model: str, *, say, wait, error) -> None:
     customers.drop(columns=[TARGET]).to_csv(src, index=False)
     with contextlib.redirect_stdout(io.StringIO()):
         predict, version = load_predictor(f"models:/{model}@champion")
-    with batches.open_log(log_root, version, MlflowClient(demo.mlflow.url,
-                                                          demo.mlflow.url)) as batch:
+    with batches.open_log(log_root, version, mlflow_client(demo.mlflow.url)) as batch:
         report = score_file(predict, src, work / "scored-week.csv", model_version=version,
                             log=batch)
     logged = batches.record(store, batch, rejected=report.rejected, source=str(src))
@@ -71,10 +72,6 @@ def decay_step(demo, model: str, *, say, wait, error) -> None:
 
 
 def _sent(store, pattern: str) -> bool:
-    from sqlalchemy import select
-
-    from webhook_server.store.schema import outbox
-
     with store.read() as conn:
         return conn.execute(select(outbox.c.id).where(outbox.c.key.like(pattern),
                                                       outbox.c.state == "sent")).first() \
@@ -82,9 +79,5 @@ def _sent(store, pattern: str) -> bool:
 
 
 def _job(store, pattern: str) -> str | None:
-    from sqlalchemy import select
-
-    from webhook_server.store.schema import jobs
-
     with store.read() as conn:
         return conn.execute(select(jobs.c.key).where(jobs.c.key.like(pattern))).scalar()

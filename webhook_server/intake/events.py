@@ -36,6 +36,27 @@ class TransitionRequested:
         return cls(model="churn", version="3", raw_target="Production", origin="tag")
 
 
+ROLLBACK_ORIGIN = "rollback"  # the origin of a rollback request
+
+
+@dataclass(frozen=True)
+class RollbackRequested:
+    """A person asked to move the champion of ``model`` back from ``current`` to the former
+    champion ``to`` (``podium rollback``, the API, the page), already allowed and checked
+    against the ledger by the workflow; with a rollback ``quorum`` over 1 the request waits
+    for the others to agree."""
+
+    model: str
+    to: str
+    current: str | None
+    requested_by: str
+    quorum: int = 1
+
+    @classmethod
+    def example(cls) -> RollbackRequested:
+        return cls(model="churn", to="2", current="3", requested_by="cli:ana")
+
+
 @dataclass(frozen=True)
 class RequestCancelled:
     """The request behind ``origin`` was withdrawn (tag deleted, alias removed).
@@ -104,5 +125,5 @@ class TestDelivery:
     event: str
 
 
-Event = (TransitionRequested | RequestCancelled | VersionCreated | ModelCreated
-         | AliasChanged | Ignored | TestDelivery)
+Event = (TransitionRequested | RollbackRequested | RequestCancelled | VersionCreated
+         | ModelCreated | AliasChanged | Ignored | TestDelivery)

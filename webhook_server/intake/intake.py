@@ -1,7 +1,9 @@
 """Record a verified delivery: inbox row, request, history and first job in one transaction.
 
-The HTTP routes, the reconciler, the API and ``podium replay`` all come through here, so
-every way a request can enter Podium has the same idempotency and the same effects.
+The HTTP routes, the reconciler, the API, ``podium replay`` and rollbacks (``podium
+rollback``, the API, the page: through the workflow, which checks them first) all come
+through here, so every way a request can enter Podium has the same idempotency and the same
+effects.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from sqlalchemy.exc import OperationalError
 
 from webhook_server import contract
 from webhook_server.intake.events import (
+    ROLLBACK_ORIGIN,
     TARGETS,
     AliasChanged,
     Ignored,
     RequestCancelled,
+    RollbackRequested,
     TestDelivery,
     TransitionRequested,
     VersionCreated,
@@ -69,6 +73,11 @@ class Intake:
         except OperationalError as exc:
             raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
 
+    def record_in(self, conn: Connection, delivery: Delivery) -> IntakeResult:
+        """``record`` inside the caller's transaction (a rollback: the workflow checks it
+        against the ledger and records the asker's agreement in the same one)."""
+        return self._record(conn, delivery)
+
     def record_invalid(self, source: str, delivery_id: str, body: bytes, error: str) -> None:
         """Keep an authentic but unusable delivery for the operator (status ``invalid``)."""
         text = _text(body)
@@ -120,6 +129,8 @@ class Intake:
             request_id, detail, already_open = self._request(conn, event, pk)
             if already_open:
                 inbox.set_detail(conn, pk, detail)
+        elif isinstance(event, RollbackRequested):
+            request_id = self._rollback(conn, event, pk)
         elif isinstance(event, RequestCancelled):
             cancelled, detail = self._cancel(conn, event)
             inbox.set_detail(conn, pk, detail)
@@ -173,6 +184,23 @@ class Intake:
         self.queue.enqueue(conn, kind="request", key=contract.request_job(request_id),
                            payload={"request_id": request_id},
                            lock_key=contract.model_lock(e.model))
+        return request_id
+
+    def _rollback(self, conn: Connection, e: RollbackRequested, delivery_pk: int) -> int:
+        """A rollback request and its job; with a quorum over 1 it waits for the others to
+        agree, and the decision that completes the quorum queues the job."""
+        waiting = e.quorum > 1
+        reason = f"rollback from v{e.current} to v{e.to}" + (
+            f": waiting for {e.quorum - 1} more to agree" if waiting else "")
+        request_id = reqs.create(conn, model=e.model, version=e.to, target="Production",
+                                 raw_target="rollback", origin=ROLLBACK_ORIGIN,
+                                 state=states.AWAITING_APPROVAL if waiting else states.QUEUED,
+                                 delivery_pk=delivery_pk, requested_by=e.requested_by,
+                                 actor=e.requested_by, reason=reason)
+        if not waiting:
+            self.queue.enqueue(conn, kind="request", key=contract.request_job(request_id),
+                               payload={"request_id": request_id},
+                               lock_key=contract.model_lock(e.model))
         return request_id
 
     def _cancel(self, conn: Connection, e: RequestCancelled) -> tuple[tuple[int, ...], str]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from webhook_server.adapters.registry import mlflow_client
 from webhook_server.store import audit, ledger
 from webhook_server.store import transition_requests as reqs
 
@@ -52,10 +53,9 @@ def run_figures_of(tracking_uri: str | None, model: str):
     the version (None for a version MLflow does not know); None without a server."""
     if not tracking_uri:
         return None
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient(tracking_uri, tracking_uri)
+    client = mlflow_client(tracking_uri)
 
     def figures(version: str) -> dict[str, Any] | None:
         try:

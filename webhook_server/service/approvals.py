@@ -21,6 +21,7 @@ from webhook_server.jobs.queue import Job, settle_queued
 from webhook_server.jobs.worker import Handler
 from webhook_server.store import outbox
 from webhook_server.store import transition_requests as reqs
+from webhook_server.workflow import DecisionConflict, DecisionRefused, NotAllowed
 
 log = logging.getLogger(__name__)
 MODAL_GRACE_S = 10.0  # a Reject click's job waits this long: the request opens the modal
@@ -69,8 +70,6 @@ def _fresh(action_ts: str | None) -> bool:
 
 
 def slack_action_handler(svc) -> Handler:
-    from webhook_server.workflow import DecisionConflict, DecisionRefused, NotAllowed
-
     def reply(job: Job, text: str) -> None:
         p = dict(job.payload)
         if not p.get("channel"):  # a modal's submission: answer in the request's channel

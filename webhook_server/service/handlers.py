@@ -7,9 +7,13 @@ import logging
 
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import Handler, PermanentJobError
+from webhook_server.service import model_jobs
+from webhook_server.service.approvals import slack_action_handler
 from webhook_server.service.services import Services
 from webhook_server.store import Store
 from webhook_server.store import transition_requests as reqs
+from webhook_server.store.prune import prune
+from webhook_server.workflow.reconcile import reconcile
 
 log = logging.getLogger(__name__)
 
@@ -17,16 +21,12 @@ log = logging.getLogger(__name__)
 def for_services(svc: Services) -> dict[str, Handler]:
     """``request``, ``revert``, ``reconcile``, ``slack_action`` (with MLflow), ``retrain``,
     ``drift``, ``monitor``, ``prune``."""
-    from webhook_server.service import model_jobs
-
     s = svc.settings
     handlers: dict[str, Handler] = {"request": request_handler(svc.store),
                                     "revert": lambda job: log.info(
                                         "no MLflow server configured: %s has nothing to "
                                         "look at", job.key)}
     if svc.registry is not None:
-        from webhook_server.service.approvals import slack_action_handler
-
         handlers["request"] = svc.workflow.handle
         handlers["revert"] = svc.workflow.revert
         handlers["reconcile"] = reconcile_handler(svc)
@@ -41,8 +41,6 @@ def for_services(svc: Services) -> dict[str, Handler]:
 
 def prune_handler(store: Store) -> Handler:
     """The daily prune (PODIUM_PRUNE_AFTER_DAYS): deliveries, outbox rows, finished jobs."""
-    from webhook_server.store.prune import prune
-
     def handle(job: Job) -> None:
         with store.tx() as conn:
             removed = prune(conn, job.payload["older_than_days"])
@@ -70,8 +68,6 @@ def request_handler(store: Store) -> Handler:
 
 def reconcile_handler(svc: Services) -> Handler:
     """Missed requests (reconcile.py), then champions moved outside Podium."""
-    from webhook_server.workflow.reconcile import reconcile
-
     def handle(job: Job) -> None:
         report = reconcile(svc.store, svc.intake, svc.registry, svc.settings.challenger_alias)
         moved = svc.workflow.check_champions()

@@ -8,9 +8,11 @@ job scores the champion in a sandbox through the judge, never loading a model he
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,6 +21,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection
 
 from podium_policy.schema import Policy
+from webhook_server.adapters.registry import mlflow_client
+from webhook_server.contract import TAG_TRIGGER
 from webhook_server.jobs.queue import Job, JobQueue
 from webhook_server.jobs.worker import Handler, PermanentJobError
 from webhook_server.store import Store, audit, outbox
@@ -76,7 +80,7 @@ def train_command(model: str, cfg, trigger: str) -> list[str]:
     """``podium train`` for the policy's ``training`` section (``cfg``)."""
     cmd = [sys.executable, "-m", "webhook_server.cli", "train", "--model", model,
            "--seed", str(cfg.seed), "--trials", str(cfg.trials), "--request", cfg.request,
-           "--tag", f"podium.trigger={trigger}", "--json"]
+           "--tag", f"{TAG_TRIGGER}={trigger}", "--json"]
     return cmd + (["--data", cfg.data] if cfg.data else ["--synthetic", str(cfg.synthetic)])
 
 
@@ -90,8 +94,6 @@ def training_env(tracking_uri: str, environ: dict[str, str] | None = None) -> di
 
 
 def _dies_with_its_thread() -> None:  # in the child, before exec: one syscall
-    import ctypes
-    import signal
 
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
@@ -166,14 +168,12 @@ def drift_handler(svc) -> Handler:
         if not uri or not cfg.input:
             raise PermanentJobError(f"drift for {model} needs MLFLOW_TRACKING_URI and "
                                     "drift.input in the policy")
-        from mlflow import MlflowClient
-
         from model_tests.gates import CheckRunError
         from training.data import DataError
         from training.drift import load_frame, run_drift
         from training.score import default_model_uri
 
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client = mlflow_client(uri)
         try:
             frame = load_frame(cfg.input)
         except (DataError, OSError) as exc:

@@ -11,6 +11,7 @@ from webhook_server.service.services import Services
 from webhook_server.store import audit
 from webhook_server.store import deliveries as inbox
 from webhook_server.store.schema import jobs
+from webhook_server.workflow import permissions, revive
 
 
 class ReplayError(Exception):
@@ -22,8 +23,6 @@ class ReplayError(Exception):
 def replay(svc: Services, ref: str, *, actor: str | None) -> dict:
     """``ref`` is the sender's delivery id or Podium's numeric delivery number; ``actor``
     must be an operator (``permissions``: NotAllowed otherwise, with an audit row)."""
-    from webhook_server.workflow import permissions
-
     permissions.authorize(svc.store, _policy(svc), "replay", actor,
                           subject=f"delivery:{ref}"[:255])
     with svc.store.read() as conn:
@@ -42,8 +41,6 @@ def replay(svc: Services, ref: str, *, actor: str | None) -> dict:
                     jobs.c.key.like(contract.request_job_prefix(row["request_id"]))))).scalars())
         replays = inbox.replays(conn, row["source"], row["delivery_id"])
     if dead:
-        from webhook_server.workflow import revive
-
         with svc.store.tx() as conn:  # the request reopens with its job, or neither
             requeued = [key for key in dead if svc.queue.requeue(key, conn)]
             resumed = revive(conn, row["request_id"]) if requeued else None

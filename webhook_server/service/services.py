@@ -24,6 +24,7 @@ from webhook_server.jobs.doorbell import Doorbell, directory_for
 from webhook_server.jobs.listen import PgWakeup
 from webhook_server.jobs.queue import SqlJobQueue
 from webhook_server.store import Store
+from webhook_server.workflow import Gates, Workflow
 
 if TYPE_CHECKING:
     from model_tests.cgroups import Cgroups
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from webhook_server.adapters.gitlab import GitLabSender
     from webhook_server.adapters.notify.sender import SlackSender
     from webhook_server.adapters.notify.slack import SlackBot
-    from webhook_server.workflow import Gates, Workflow
 
 
 @dataclass(eq=False)
@@ -72,15 +72,11 @@ class Services:
     @cached_property
     def gates(self) -> Gates:
         """What the workflow calls: the judge's check, compare and release."""
-        from webhook_server.workflow import Gates
-
         return Gates(check=self.judge.check, compare=self.judge.compare,
                      release=self.judge.release)
 
     @cached_property
     def workflow(self) -> Workflow:
-        from webhook_server.workflow import Workflow
-
         if self.registry is None:
             raise RuntimeError("MLFLOW_TRACKING_URI is not set")
         workflow = Workflow(self.store, self.queue, self.registry, self.policy, self.gates)

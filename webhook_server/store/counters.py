@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from webhook_server.store.schema import counters
 
@@ -17,8 +18,6 @@ def incr(store, name: str, labels: str, by: int = 1) -> None:
 
 def add(conn: Connection, name: str, labels: str, by: int = 1) -> None:
     """``incr`` inside the caller's transaction."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(counters).values(name=name, labels=labels, value=by)
     conn.execute(stmt.on_conflict_do_update(index_elements=["name", "labels"],

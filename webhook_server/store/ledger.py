@@ -8,7 +8,7 @@ alias is what the alias says, and an intent says "a move may be half done: look"
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from webhook_server.store.schema import ledger, utcnow
 
@@ -141,6 +141,4 @@ def models(conn: Connection) -> list[str]:
 
 def last_id(conn: Connection, model: str) -> int | None:
     """The newest ledger row of ``model`` in any state (to notice a move made meanwhile)."""
-    from sqlalchemy import func
-
     return conn.execute(select(func.max(ledger.c.id)).where(ledger.c.model == model)).scalar()

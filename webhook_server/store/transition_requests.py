@@ -7,6 +7,7 @@ hot path, returns a few plain fields straight from the driver."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -168,8 +169,6 @@ def lock(conn: Connection, request_id: int) -> Request | None:
 
 def save_evidence(conn: Connection, request_id: int, evidence: dict[str, Any]) -> None:
     """Check results and comparison as JSON: a resumed job and the report read them."""
-    import json
-
     text = scrub.redact(json.dumps(evidence, sort_keys=True, default=str))  # a model's words
     conn.execute(update(requests).where(requests.c.id == request_id).values(evidence=text))
 
@@ -208,8 +207,6 @@ def set_requested_by(conn: Connection, request_id: int, who: str) -> None:
 
 def set_requesters(conn: Connection, request_id: int, identities: list[str]) -> None:
     """Every identity the registry names for a request made there (none authenticated)."""
-    import json
-
     conn.execute(update(requests).where(requests.c.id == request_id)
                  .values(requesters=json.dumps([i[:255] for i in identities][:10])))
 

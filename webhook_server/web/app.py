@@ -8,7 +8,7 @@ import logging
 from flask import Flask, Request, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest, HTTPException
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from webhook_server.core.settings import Settings
 from webhook_server.intake import validate
@@ -31,8 +31,6 @@ class BoundedInt(IntegerConverter):
 
     def to_python(self, value: str):
         if len(value) > validate.MAX_DIGITS:
-            from werkzeug.routing import ValidationError
-
             raise ValidationError()
         return super().to_python(value)
 

@@ -4,6 +4,7 @@
 - ``moves``: alias moves, intent recorded before the effect, read back after it;
 - ``decisions``: approve / reject / expire, under a row lock;
 - ``rollback``: a rollback is a request whose job runs under the model lock;
+- ``deps``: what the modules work with (``Deps``), ``fenced``: the registry a job sees;
 - ``report``: the JSON and Markdown report on the version's run.
 
 Invariants (tests/unit/workflow/test_faults.py fails each MLflow call in turn to prove
@@ -14,20 +15,21 @@ predecessor ``archived``; one ledger row per move; one decision per request.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
 from podium_policy.schema import Policy
 from webhook_server import contract
 from webhook_server.adapters.registry import Registry
+from webhook_server.intake.intake import Intake
 from webhook_server.jobs.queue import Job, JobQueue
 from webhook_server.store import Store, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import decisions, guard, permissions
 from webhook_server.workflow import rollback as rollbacks
+from webhook_server.workflow.deps import Deps, Gates
 from webhook_server.workflow.errors import (
     DecisionConflict,
     DecisionRefused,
@@ -36,37 +38,47 @@ from webhook_server.workflow.errors import (
     RollbackRefused,
     StaleEvidence,
 )
-from webhook_server.workflow.steps import Fenced, RequestRun
+from webhook_server.workflow.fenced import FencedRegistry
+from webhook_server.workflow.steps import RequestRun
 
-__all__ = ["DecisionConflict", "DecisionRefused", "Deferred", "Gates", "NotAllowed",
+__all__ = ["DecisionConflict", "DecisionRefused", "Deferred", "Deps", "Gates", "NotAllowed",
            "RollbackRefused", "StaleEvidence", "Workflow"]
 log = logging.getLogger(__name__)
 DEAD_ACTOR = "worker:dead-job"
 
 
-@dataclass
-class Gates:
-    """How checks and comparisons are run (a child process in the service)."""
-
-    check: Callable[[str], list]  # model_uri -> [CheckResult]
-    compare: Callable[[str, str, str], object]  # model, challenger, champion -> Comparison
-    release: Callable[[], None] | None = None  # the job is done: free what check/compare hold
-
-
 class Workflow:
+    """The workflow's entry points; its modules get ``deps`` (frozen). Setting ``store``,
+    ``queue``, ``registry``, ``policy`` or ``gates`` (tests) replaces ``deps``."""
+
     def __init__(self, store: Store, queue: JobQueue, registry: Registry, policy: Policy,
-                 gates: Gates) -> None:
-        self.store, self.queue, self.registry = store, queue, registry
-        self.policy, self.gates = policy, gates
+                 gates: Gates, intake: Intake | None = None) -> None:
+        self.deps = Deps(store=store, queue=queue, intake=intake or Intake(store, queue),
+                         registry=registry, policy=policy, gates=gates)
+
+    def _swap(self, **parts) -> None:
+        self.deps = dataclasses.replace(self.deps, **parts)
+
+    store = property(lambda self: self.deps.store,
+                     lambda self, value: self._swap(store=value))
+    queue = property(lambda self: self.deps.queue,
+                     lambda self, value: self._swap(queue=value))
+    registry = property(lambda self: self.deps.registry,
+                        lambda self, value: self._swap(registry=value))
+    policy = property(lambda self: self.deps.policy,
+                      lambda self, value: self._swap(policy=value))
+    gates = property(lambda self: self.deps.gates,
+                     lambda self, value: self._swap(gates=value))
 
     # --- the job -----------------------------------------------------------------------
 
     def handle(self, job: Job) -> None:
+        deps = self.deps
         try:
-            RequestRun(self, job).run()
+            RequestRun(deps, job).run()
         finally:
-            if self.gates.release is not None:
-                self.gates.release()
+            if deps.gates.release is not None:
+                deps.gates.release()
 
     def on_dead(self, conn: Connection, payload: dict, error: str) -> None:
         """A request job went dead: its request ends ``failed`` with the reason (in the
@@ -86,7 +98,7 @@ class Workflow:
                                   "(podium replay brings it back)"):
             failures = len([e for e in reqs.history(conn, request_id)
                             if e.to_state == states.FAILED])
-            self.queue.enqueue(conn, kind="request",
+            self.deps.queue.enqueue(conn, kind="request",
                                key=contract.request_job(request_id, f"failed-{failures}"),
                                payload={"request_id": request_id},
                                lock_key=contract.model_lock(req.model))
@@ -94,60 +106,51 @@ class Workflow:
     # --- decisions ---------------------------------------------------------------------
 
     def may_decide(self, model: str, actor: str, groups: frozenset[str] = frozenset()) -> bool:
-        return decisions.may_decide(self.policy, model, actor, groups)
+        return decisions.may_decide(self.deps.policy, model, actor, groups)
 
     def decide(self, request_id: int, actor: str, approve: bool, note: str | None = None, *,
                detail: dict | None = None, groups: frozenset[str] = frozenset(),
                evidence: str | None = None) -> dict:
-        return decisions.decide(self, request_id, actor, approve, note, detail=detail,
+        return decisions.decide(self.deps, request_id, actor, approve, note, detail=detail,
                                 groups=groups, evidence=evidence)
 
     def authorize(self, action: str, actor: str | None, *, model: str | None = None,
                   subject: str | None = None, groups: frozenset[str] = frozenset()) -> str:
         """The one permission check (``permissions``): the person, or NotAllowed."""
-        return permissions.authorize(self.store, self.policy, action, actor, model=model,
+        return permissions.authorize(self.deps.store, self.deps.policy, action, actor, model=model,
                                      subject=subject, groups=groups)
 
     def expire_approvals(self, now=None) -> list[int]:
-        return decisions.expire(self, now)
+        return decisions.expire(self.deps, now)
 
     # --- rollback ----------------------------------------------------------------------
 
     def request_rollback(self, model: str, actor: str, to: str | None = None, *,
                          groups: frozenset[str] = frozenset()) -> dict:
-        return rollbacks.request(self, model, actor, to, groups=groups)
-
-    def rollback(self, model: str, actor: str, to: str | None = None, *,
-                 timeout_s: float = 120) -> dict:
-        """Ask for a rollback and see it through: run its job here when no worker has
-        taken it (it still runs under the model lock), else wait for the worker."""
-        asked = rollbacks.request(self, model, actor, to)
-        if asked["state"] == states.AWAITING_APPROVAL:
-            return {**asked, "reason": f"waiting for {asked['quorum'] - 1} more to agree "
-                                       "(rollback quorum)"}
-        req = rollbacks.run(self, asked["request"], timeout_s=timeout_s)
-        if req.state == states.REJECTED:
-            raise RollbackRefused(req.reason or "rollback refused", 409)
-        return {**asked, "state": req.state, "reason": req.reason}
+        """Record a rollback request through the intake and queue its job (a worker runs
+        it under the model lock); the caller follows the request to its end."""
+        return rollbacks.request(self.deps, model, actor, to, groups=groups)
 
     def check_champions(self) -> dict[str, str]:
         """The reconciler's look at every model Podium moved: aliases moved outside Podium
         (reverted, or recorded, as ``aliases.protect`` says: ``guard``) and champion files
         changed since their promotion (alerted once). Model -> what was found."""
-        with self.store.read() as conn:
+        deps = self.deps
+        with deps.store.read() as conn:
             models = ledger.models(conn)
         found = {}
         for model in models:
-            moved = guard.look(self, model)
+            moved = guard.look(deps, model)
             if moved:
                 found[model] = ", ".join(f"{a} at v{v}" for a, v in moved.items())
-            if (files := guard.check_files(self, model)) is not None:
+            if (files := guard.check_files(deps, model)) is not None:
                 found[model] = (found.get(model, "") + f" files changed ({files[:12]})").strip()
         return found
 
     def revert(self, job: Job) -> None:
         """The ``revert`` job (``guard``): an alias moved outside Podium goes back."""
-        guard.handle(self, Fenced(self.registry, getattr(job, "fence", None)), job)
+        deps = self.deps
+        guard.handle(deps, FencedRegistry(deps.registry, getattr(job, "fence", None)), job)
 
 
 def revive(conn: Connection, request_id: int) -> str | None:

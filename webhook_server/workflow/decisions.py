@@ -9,23 +9,23 @@ that performs it.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from webhook_server import contract
 from webhook_server.core import identity
+from webhook_server.intake.events import ROLLBACK_ORIGIN
+from webhook_server.jobs.queue import JobQueue
 from webhook_server.store import audit, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
-from webhook_server.store.schema import utcnow
 from webhook_server.workflow import moves, permissions
+from webhook_server.workflow.deps import Deps
 from webhook_server.workflow.errors import (
     DecisionConflict,
     DecisionRefused,
     NotAllowed,
     StaleEvidence,
 )
-
-ROLLBACK_ORIGIN = "rollback"
 
 
 def approver(policy, model: str, actor: str,
@@ -74,24 +74,24 @@ def _requester_people(policy, req: Request) -> set[str]:
             if (p := identity.person(policy, i)) is not None}
 
 
-def decide(wf, request_id: int, actor: str, approve: bool, note: str | None = None, *,
+def decide(deps: Deps, request_id: int, actor: str, approve: bool, note: str | None = None, *,
            detail: dict | None = None, groups: frozenset[str] = frozenset(),
            evidence: str | None = None) -> dict:
     """Approve or reject a request waiting for approval (CLI, API, Slack, page). A rejection
     needs a reason (``note``). ``evidence``: the digest of the evidence the approver saw; a
     digest that is no longer current is refused (StaleEvidence) and nothing is counted."""
     subject = contract.request_subject(request_id)
-    with wf.store.read() as conn:
+    with deps.store.read() as conn:
         req = reqs.get(conn, request_id)
     if req is None:
         raise DecisionConflict(f"request {request_id} does not exist")
-    who = permissions.authorize(wf.store, wf.policy, _action(req, approve), actor,
+    who = permissions.authorize(deps.store, deps.policy, _action(req, approve), actor,
                                 model=req.model, subject=subject, groups=groups,
                                 detail={"approve": approve, **(detail or {})})
-    cfg = wf.policy.for_model(req.model)
+    cfg = deps.policy_for(req.model)
     rollback = req.origin == ROLLBACK_ORIGIN
     quorum = cfg.rollback.quorum if rollback else cfg.approval.quorum
-    with wf.store.tx() as conn:
+    with deps.store.tx() as conn:
         req = reqs.lock(conn, request_id)
         if req.state != states.AWAITING_APPROVAL or req.decided_by:
             raise DecisionConflict(decided_line(req))
@@ -99,11 +99,11 @@ def decide(wf, request_id: int, actor: str, approve: bool, note: str | None = No
             raise DecisionRefused("a rejection needs a reason")
         if evidence is not None and evidence != evidence_digest(req):
             raise _stale(conn, req, evidence)
-        if _expired(conn, req, cfg.approval.expiry_hours):
-            _expire(wf, conn, req, cfg.approval.expiry_hours)
+        if _expired(conn, req, cfg.approval.expiry_hours, deps.clock()):
+            _expire(deps.queue, conn, req, cfg.approval.expiry_hours)
             return {"request": request_id, "state": states.REJECTED, "decided_by": "policy",
                     "reason": f"approval expired after {cfg.approval.expiry_hours:g} h"}
-        if (approve and not rollback and who in _requester_people(wf.policy, req)
+        if (approve and not rollback and who in _requester_people(deps.policy, req)
                 and not cfg.approval.allow_self_approval):
             audit.record(conn, actor=actor, action="denied", subject=subject,
                          detail={"approve": True, "why": "self-approval", **(detail or {})})
@@ -111,7 +111,7 @@ def decide(wf, request_id: int, actor: str, approve: bool, note: str | None = No
                              "it (policy allow_self_approval: false; requested by "
                              f"{', '.join(req.requester_identities())})")
         current = evidence_of(req)
-        approvals = _approvals(conn, wf.policy, subject, current)
+        approvals = _approvals(conn, deps.policy, subject, current)
         if approve and who in approvals:
             raise DecisionConflict(
                 f"{who} already approved request {request_id} at "
@@ -127,9 +127,9 @@ def decide(wf, request_id: int, actor: str, approve: bool, note: str | None = No
                             to=states.REJECTED, actor=actor,
                             reason=f"rejected by {actor}: {note.strip()}")
             reqs.set_decided_by(conn, request_id, actor)
-            _enqueue(wf, conn, req, "rejected")
+            _enqueue(deps.queue, conn, req, "rejected")
             return {"request": request_id, "state": states.REJECTED, "decided_by": actor}
-        approvals[who] = utcnow()
+        approvals[who] = deps.clock()
         if len(approvals) < quorum:
             reqs.note(conn, request_id, actor,
                       f"approved by {actor} ({len(approvals)} of {quorum})", notify=True)
@@ -139,12 +139,12 @@ def decide(wf, request_id: int, actor: str, approve: bool, note: str | None = No
             reqs.transition(conn, request_id, expect=(states.AWAITING_APPROVAL,),
                             to=states.QUEUED, actor=actor,
                             reason=f"rollback agreed by {', '.join(sorted(approvals))}")
-            _enqueue(wf, conn, req, "agreed")
+            _enqueue(deps.queue, conn, req, "agreed")
             return {"request": request_id, "state": "approved", "decided_by": actor}
         intent = moves.begin(conn, req, expect=(states.AWAITING_APPROVAL,),
                              alias=cfg.aliases.champion, from_version=req.compared_with,
                              kind=ledger.PROMOTE, actor=actor)
-        _enqueue(wf, conn, req, f"promote-{intent}")  # one job per move (approved again
+        _enqueue(deps.queue, conn, req, f"promote-{intent}")  # one job per move (approved again
         # after a new comparison: a new move, a new job)
     return {"request": request_id, "state": "approved", "decided_by": actor}
 
@@ -161,24 +161,24 @@ def _approvals(conn, policy, subject: str, evidence: dict) -> dict:
     return out
 
 
-def _expired(conn, req: Request, hours: float) -> bool:
+def _expired(conn, req: Request, hours: float, now: datetime) -> bool:
     since = reqs.last_event_into(conn, req.id, states.AWAITING_APPROVAL)
     at = since.at if since else req.updated_at
-    return at <= utcnow() - timedelta(hours=hours)
+    return at <= now - timedelta(hours=hours)
 
 
-def _expire(wf, conn, req: Request, hours: float) -> bool:
+def _expire(queue: JobQueue, conn, req: Request, hours: float) -> bool:
     if reqs.transition(conn, req.id, expect=(states.AWAITING_APPROVAL,),
                        to=states.REJECTED, actor="policy",
                        reason=f"approval expired after {hours:g} h"):
         reqs.set_decided_by(conn, req.id, "policy")
-        _enqueue(wf, conn, req, "expired")
+        _enqueue(queue, conn, req, "expired")
         return True
     return False
 
 
-def _enqueue(wf, conn, req: Request, step: str) -> None:
-    wf.queue.enqueue(conn, kind="request", key=contract.request_job(req.id, step),
+def _enqueue(queue: JobQueue, conn, req: Request, step: str) -> None:
+    queue.enqueue(conn, kind="request", key=contract.request_job(req.id, step),
                      payload={"request_id": req.id}, lock_key=contract.model_lock(req.model))
 
 
@@ -192,18 +192,18 @@ def decided_line(req: Request) -> str:
             + (f" ({req.reason})" if req.reason else ""))
 
 
-def expire(wf, now=None) -> list[int]:
+def expire(deps: Deps, now: datetime | None = None) -> list[int]:
     """End requests that waited for approval longer than the policy allows (the scan; a
     decision arriving after the expiry ends the request the same way)."""
-    now = now or utcnow()
+    now = now or deps.clock()
     expired = []
-    with wf.store.read() as conn:
+    with deps.store.read() as conn:
         waiting = reqs.list_(conn, state=states.AWAITING_APPROVAL, limit=1000)
     for req in waiting:
-        hours = wf.policy.for_model(req.model).approval.expiry_hours
+        hours = deps.policy_for(req.model).approval.expiry_hours
         if req.decided_by or req.updated_at > now - timedelta(hours=hours):
             continue
-        with wf.store.tx() as conn:
-            if _expire(wf, conn, req, hours):
+        with deps.store.tx() as conn:
+            if _expire(deps.queue, conn, req, hours):
                 expired.append(req.id)
     return expired

@@ -21,80 +21,85 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import Connection
+
+from podium_policy.policy import Policy
 from webhook_server import contract
-from webhook_server.jobs.queue import Job
-from webhook_server.store import audit, ledger, outbox
+from webhook_server.jobs.queue import Job, JobQueue
+from webhook_server.store import Store, audit, ledger, outbox
 from webhook_server.workflow import moves
+from webhook_server.workflow.deps import Deps
 from webhook_server.workflow.errors import Deferred
+from webhook_server.workflow.fenced import FencedRegistry
 
 log = logging.getLogger(__name__)
 ACTOR = "podium:guard"
 KIND = "revert"
 
 
-def managed(policy, model: str) -> tuple[str, ...]:
+def managed(policy: Policy, model: str) -> tuple[str, ...]:
     aliases = policy.for_model(model).aliases
     return (aliases.champion, aliases.staging)
 
 
-def enqueue(queue, conn, model: str, alias: str, why: str) -> bool:
+def enqueue(queue: JobQueue, conn: Connection, model: str, alias: str, why: str) -> bool:
     """Queue a look at ``alias`` of ``model`` (under the model lock)."""
     return queue.enqueue(conn, kind=KIND, key=f"{KIND}:{model}:{alias}:{why}"[:255],
                          payload={"model": model, "alias": alias},
                          lock_key=contract.model_lock(model))
 
 
-def look(wf, model: str) -> dict[str, str | None]:
+def look(deps: Deps, model: str) -> dict[str, str | None]:
     """The reconciler's look at one model: alias -> where it points now, for each alias
     found away from the ledger (queued to be reverted, or recorded as external)."""
     found: dict[str, str | None] = {}
-    for alias in managed(wf.policy, model):
-        protect = wf.policy.for_model(model).aliases.protect
+    for alias in managed(deps.policy, model):
+        protect = deps.policy_for(model).aliases.protect
         if protect == "off":
             continue
         if protect == "alert":
-            seen = moves.check_champion(wf.store, wf.registry, model, alias)
+            seen = moves.check_champion(deps.store, deps.registry, model, alias)
             if seen is not None:
                 found[alias] = seen
             continue
-        with wf.store.read() as conn:
+        with deps.store.read() as conn:
             home = ledger.belongs(conn, model, alias)
             busy = bool(ledger.open_intents(conn, model))
             last = ledger.last_id(conn, model)
         if home is None or busy:
             continue
-        seen = wf.registry.alias_version(model, alias)
+        seen = deps.registry.alias_version(model, alias)
         if seen != home["to_version"]:
-            with wf.store.tx() as conn:
-                enqueue(wf.queue, conn, model, alias, f"l{last}:{seen}")
+            with deps.store.tx() as conn:
+                enqueue(deps.queue, conn, model, alias, f"l{last}:{seen}")
             found[alias] = seen
     return found
 
 
-def handle(wf, registry, job: Job) -> None:
+def handle(deps: Deps, registry: FencedRegistry, job: Job) -> None:
     """The ``revert`` job: put ``alias`` back where the ledger says (``aliases.protect``),
     resuming an unsettled revert first."""
     model, alias = job.payload["model"], job.payload["alias"]
-    protect = wf.policy.for_model(model).aliases.protect
-    if alias not in managed(wf.policy, model) or protect == "off":
+    protect = deps.policy_for(model).aliases.protect
+    if alias not in managed(deps.policy, model) or protect == "off":
         return
     if protect == "alert":
-        moves.check_champion(wf.store, registry, model, alias)
+        moves.check_champion(deps.store, registry, model, alias)
         return
-    with wf.store.read() as conn:
+    with deps.store.read() as conn:
         intents = ledger.open_intents(conn, model)
     mine = [i for i in intents if i["kind"] == ledger.REVERTED and i["alias"] == alias]
     if len(mine) < len(intents):  # a move of Podium's own is in flight: never undo it
         raise Deferred(f"model {model} has an unfinished move; looking at {alias} after it")
-    intent = mine[0] if mine else _begin(wf, registry, model, alias)
+    intent = mine[0] if mine else _begin(deps.store, registry, model, alias)
     if intent is not None:
-        _finish(wf, registry, intent)
+        _finish(deps.store, registry, intent)
 
 
-def _begin(wf, registry, model: str, alias: str) -> dict | None:
+def _begin(store: Store, registry: FencedRegistry, model: str, alias: str) -> dict | None:
     """Record the outside move and the intent to undo it (None: nothing to undo)."""
     seen = registry.alias_version(model, alias)
-    with wf.store.tx() as conn:
+    with store.tx() as conn:
         if ledger.open_intents(conn, model):
             raise Deferred(f"model {model} has an unfinished move")
         home = ledger.belongs(conn, model, alias)
@@ -107,26 +112,26 @@ def _begin(wf, registry, model: str, alias: str) -> dict | None:
         return ledger.entry(conn, entry)
 
 
-def _finish(wf, registry, intent: dict) -> None:
+def _finish(store: Store, registry: FencedRegistry, intent: dict) -> None:
     """Perform the recorded revert (again, after a crash) and settle it."""
     model, alias = intent["model"], intent["alias"]
     moved_to, home = intent["from_version"], intent["to_version"]
     now = registry.alias_version(model, alias)
     if now not in (moved_to, home):  # moved again meanwhile: start over from what is seen
-        with wf.store.tx() as conn:
+        with store.tx() as conn:
             ledger.settle(conn, intent["id"], ledger.ABANDONED)
         raise Deferred(f"{model}: alias {alias} moved again (to v{now}) during the revert")
     if now != home:
-        with wf.store.read() as conn:
+        with store.read() as conn:
             promoted = ledger.sha256_of(conn, model, home)
         files = registry.model_sha256(model, home)
         if promoted is not None and files != promoted:
-            _refuse(wf, intent, promoted, files)
+            _refuse(store, intent, promoted, files)
             return
         registry.set_alias(model, alias, home)
         if registry.alias_version(model, alias) != home:
             raise RuntimeError(f"{model}: alias {alias} did not read back as v{home}")
-    with wf.store.tx() as conn:
+    with store.tx() as conn:
         ledger.settle(conn, intent["id"], ledger.APPLIED)
         audit.record(conn, actor=ACTOR, action="revert", subject=f"model:{model}",
                      detail={"alias": alias, "moved_to": moved_to, "back_to": home,
@@ -140,11 +145,11 @@ def _finish(wf, registry, intent: dict) -> None:
                 moved_to, home)
 
 
-def _refuse(wf, intent: dict, promoted: str, files: str) -> None:
+def _refuse(store: Store, intent: dict, promoted: str, files: str) -> None:
     """The version the alias belongs to no longer has the files it was promoted with:
     reverting would serve files nothing judged. Nothing moves; people are told."""
     model, alias, home = intent["model"], intent["alias"], intent["to_version"]
-    with wf.store.tx() as conn:
+    with store.tx() as conn:
         ledger.settle(conn, intent["id"], ledger.ABANDONED)
         outbox.emit(conn, key=f"revert-refused:{model}:{alias}:{files}"[:255],
                     kind="message",
@@ -155,21 +160,21 @@ def _refuse(wf, intent: dict, promoted: str, files: str) -> None:
                                      "a person must decide"})
 
 
-def check_files(wf, model: str) -> str | None:
+def check_files(deps: Deps, model: str) -> str | None:
     """The reconciler's look at the champion's files: when they no longer have the digest
     they were promoted with (a run's owner may overwrite its artifacts), alert once per new
     digest. Returns the new digest, if changed."""
-    alias = wf.policy.for_model(model).aliases.champion
-    with wf.store.read() as conn:
+    alias = deps.policy_for(model).aliases.champion
+    with deps.store.read() as conn:
         champion = ledger.current(conn, model, alias)
         promoted = ledger.sha256_of(conn, model, champion) if champion else None
     if promoted is None:
         return None
-    files = wf.registry.model_sha256(model, champion)
+    files = deps.registry.model_sha256(model, champion)
     if files == promoted:
         return None
     key = f"files:{model}:{champion}:{files}"[:255]
-    with wf.store.tx() as conn:
+    with deps.store.tx() as conn:
         if outbox.exists(conn, key):
             return files  # alerted already
         outbox.emit(conn, key=key, kind="message",

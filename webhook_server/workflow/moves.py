@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from webhook_server.store import ledger, outbox, states
+from webhook_server.store import Store, ledger, outbox, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
+from webhook_server.workflow.fenced import RegistryCalls
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _intent_line(alias: str, old: str | None, new: str) -> str:
     return f"moving {alias} from v{old} to v{new}" if old else f"moving {alias} to v{new}"
 
 
-def apply(store, registry, req: Request, *, strict_from: bool, stages: bool,
+def apply(store: Store, registry: RegistryCalls, req: Request, *, strict_from: bool, stages: bool,
           moved_away: Callable[[Connection, str | None], None],
           judged_sha256: str | None = None) -> Outcome:
     """Perform the request's recorded intent and end the request. ``strict_from``: the alias
@@ -141,7 +142,8 @@ def record_external(conn: Connection, model: str, alias: str, seen: str | None, 
     return True
 
 
-def check_champion(store, registry, model: str, alias: str) -> str | None:
+def check_champion(store: Store, registry: RegistryCalls, model: str,
+                   alias: str) -> str | None:
     """The reconciler's look at one model: if the alias points elsewhere than the ledger's
     last applied move and no move of Podium's is in flight, record it as ``external``.
     Returns the version recorded, if any."""

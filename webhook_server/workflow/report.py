@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from webhook_server.store.records import Request
+from webhook_server.workflow.fenced import FencedRegistry
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def markdown(req: Request, report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def save(registry, req: Request, report: dict) -> None:
+def save(registry: FencedRegistry, req: Request, report: dict) -> None:
     """A courtesy: a failure to log the report never loses or repeats the decision."""
     try:
         registry.log_report(req.model, req.version, f"request-{req.id}", report,

@@ -20,10 +20,14 @@ import logging
 
 from podium_policy.schema import ModelPolicy
 from webhook_server.contract import (
+    TAG_CHECKS,
+    TAG_COMPARISON,
     TAG_DECIDED_BY,
     TAG_MODEL_SHA256,
+    TAG_REASON,
     TAG_REQUEST_ID,
     TAG_STATUS,
+    check_tag,
 )
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import PermanentJobError
@@ -31,39 +35,22 @@ from webhook_server.store import ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
 from webhook_server.workflow import moves, report
+from webhook_server.workflow.deps import Deps
 from webhook_server.workflow.errors import Deferred
+from webhook_server.workflow.fenced import FencedRegistry
 from webhook_server.workflow.rollback import ROLLBACK_ORIGIN, validate
 
 log = logging.getLogger(__name__)
 MAX_RECOMPARE = 3
 
 
-class Fenced:
-    """The registry, with the job's lease checked before every call that changes MLflow:
-    a worker that lost its lease stops before its next external effect."""
-
-    WRITES = frozenset({"set_tags", "set_alias", "transition_stage", "log_report"})
-
-    def __init__(self, registry, fence) -> None:
-        self._registry, self._fence = registry, fence
-
-    def __getattr__(self, name):
-        attr = getattr(self._registry, name)
-        if name in self.WRITES and self._fence is not None:
-            def fenced(*args, **kwargs):
-                self._fence()
-                return attr(*args, **kwargs)
-            return fenced
-        return attr
-
-
 class RequestRun:
     """One run of one request's job."""
 
-    def __init__(self, workflow, job: Job) -> None:
-        self.wf, self.job = workflow, job
-        self.store, self.queue, self.gates = workflow.store, workflow.queue, workflow.gates
-        self.registry = Fenced(workflow.registry, getattr(job, "fence", None))
+    def __init__(self, deps: Deps, job: Job) -> None:
+        self.deps, self.job = deps, job
+        self.store, self.gates = deps.store, deps.gates
+        self.registry = FencedRegistry(deps.registry, getattr(job, "fence", None))
         self.recompared = 0
 
     def run(self) -> None:
@@ -121,8 +108,8 @@ class RequestRun:
             self._end(req, states.FAILED, "worker", str(exc))
             return
         failed = [r.name for r in results if not r.passed]
-        tags = {f"podium.check.{r.name}": "pass" if r.passed else "fail" for r in results}
-        tags["podium.checks"] = f"{len(results) - len(failed)}/{len(results)} passed"
+        tags = {check_tag(r.name): "pass" if r.passed else "fail" for r in results}
+        tags[TAG_CHECKS] = f"{len(results) - len(failed)}/{len(results)} passed"
         files = getattr(results, "model_sha256", None)  # the bytes that were judged
         if files:
             tags[TAG_MODEL_SHA256] = files
@@ -130,7 +117,7 @@ class RequestRun:
         with self.store.tx() as conn:
             if files:
                 reqs.set_model_sha256(conn, req.id, files)
-            reqs.summarise(conn, req.id, checks=tags["podium.checks"])
+            reqs.summarise(conn, req.id, checks=tags[TAG_CHECKS])
             reqs.save_evidence(conn, req.id, {"checks": [r.as_json() for r in results],
                                               "holdout": getattr(results, "holdout", None)})
         if failed:
@@ -162,7 +149,7 @@ class RequestRun:
                 self._end(req, states.FAILED, "worker", str(exc))
                 return
             line = comparison.line()[:500]
-            self.registry.set_tags(req.model, req.version, {"podium.comparison": line})
+            self.registry.set_tags(req.model, req.version, {TAG_COMPARISON: line})
             with self.store.tx() as conn:
                 reqs.summarise(conn, req.id, comparison=line)
                 reqs.set_compared_with(conn, req.id, champion)
@@ -291,7 +278,7 @@ class RequestRun:
                                    {TAG_STATUS: states.ARCHIVED})
         tags = {TAG_REQUEST_ID: str(req.id)}
         if req.reason:
-            tags["podium.reason"] = req.reason[:500]
+            tags[TAG_REASON] = req.reason[:500]
         if req.decided_by:
             tags[TAG_DECIDED_BY] = req.decided_by
         tags[TAG_STATUS] = req.state
@@ -333,7 +320,7 @@ class RequestRun:
             raise Deferred(f"model {req.model} has a request awaiting approval")
 
     def _cfg(self, req: Request) -> ModelPolicy:
-        return self.wf.policy.for_model(req.model)
+        return self.deps.policy_for(req.model)
 
     def _get(self) -> Request:
         request_id = self.job.payload["request_id"]

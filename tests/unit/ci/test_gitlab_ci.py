@@ -143,8 +143,8 @@ def test_the_unit_jobs_script_runs_here_and_writes_junit(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "REPORTS": str(tmp_path),
            "UNIT_TESTS": "tests/unit/intake/test_validate.py"}  # the script, not the suite
     env.pop("PODIUM_TEST_DATABASE_URL", None)
-    result = subprocess.run(["bash", str(ROOT / "ci/unit.sh"), "-p", "no:cacheprovider"], capture_output=True, text=True,
-                            timeout=300, env=env)
+    result = subprocess.run(["bash", str(ROOT / "ci/unit.sh"), "-p", "no:cacheprovider"],
+                            capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     report = (tmp_path / "unit.xml").read_text()
     assert "<testsuite" in report and 'failures="0"' in report

@@ -131,3 +131,74 @@ def test_outbox_lists_notifications_and_requeues_a_dropped_one(env, tmp_path):
     assert json.loads(run(env, "outbox", "--json", "--state", "dead").output) == []
     missing = CliRunner().invoke(main, ["outbox", "--retry", "99"], env=operator)
     assert missing.exit_code == 1 and "notification 99 does not exist" in missing.output
+
+
+def rollback_rig(env, tmp_path, monkeypatch):
+    """churn: v1 then v2 made champion through Podium; cli:<OS account> may roll back. The
+    CLI's workflow judges with stubs (a rollback runs no check), the worker's registry is in
+    memory."""
+    from podium_policy.policy import load_policy
+    from tests.support.registry import MemoryRegistry, passing
+    from webhook_server.core.identity import cli_actor
+    from webhook_server.core.settings import Settings
+    from webhook_server.service.services import Services, build
+    from webhook_server.store import ledger
+    from webhook_server.workflow import Gates, Workflow
+
+    policy = tmp_path / "podium.yaml"
+    policy.write_text(f"people:\n  ops: {{cli: {json.dumps(cli_actor()[4:])}}}\n"
+                      "default:\n  rollback: {approvers: [ops]}\n")
+    env = {**env, "PODIUM_POLICY": str(policy), "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
+    monkeypatch.setattr(Services, "gates", property(lambda self: Gates(passing, None)))
+    svc = build(Settings(database_url=env["PODIUM_DATABASE_URL"]))
+    svc.store.migrate()
+    with svc.store.tx() as conn:
+        for old, new in ((None, "1"), ("1", "2")):
+            ledger.record(conn, model="churn", alias="champion", from_version=old,
+                          to_version=new, kind=ledger.PROMOTE, actor="policy")
+    registry = MemoryRegistry({"champion": "2"})
+    workflow = Workflow(svc.store, svc.queue, registry, load_policy(str(policy)),
+                        Gates(passing, None))
+    return env, svc, registry, workflow
+
+
+def test_rollback_queues_the_request_and_waits_for_a_worker_to_run_it(env, tmp_path,
+                                                                      monkeypatch):
+    import threading
+
+    from webhook_server.jobs.worker import Worker
+
+    env, svc, registry, workflow = rollback_rig(env, tmp_path, monkeypatch)
+    stop = threading.Event()
+    worker = Worker(svc.queue, {"request": workflow.handle}, poll_s=0.01)
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        out = run(env, "rollback", "churn", "--json", "--timeout", "30")
+    finally:
+        stop.set()
+        thread.join(10)
+        svc.close()
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert (data["from"], data["to"], data["state"]) == ("2", "1", "promoted")
+    assert "queued" in out.stderr and "promoted" in out.stderr  # the states it passed
+    assert registry.aliases["champion"] == "1"
+    assert registry.tags["2"]["podium.status"] == "archived"
+
+
+def test_rollback_with_no_worker_says_so_after_the_timeout_and_stays_queued(env, tmp_path,
+                                                                            monkeypatch):
+    from webhook_server.store import transition_requests as reqs
+
+    env, svc, registry, _ = rollback_rig(env, tmp_path, monkeypatch)
+    out = run(env, "rollback", "churn", "--timeout", "0.3")
+    assert out.exit_code == 1
+    assert "is still queued after 0.3 s: is a worker running" in out.output
+    with svc.store.read() as conn:
+        [req] = reqs.list_(conn)
+    svc.close()
+    assert (req.origin, req.version, req.state) == ("rollback", "1", "queued")
+    assert registry.aliases["champion"] == "2"  # nothing ran here: a worker will
+    refused = run(env, "rollback", "churn", "--to", "7")
+    assert refused.exit_code == 1 and "v7 of churn was never champion" in refused.output

@@ -15,6 +15,7 @@ import pytest
 
 from podium_policy.policy import parse_policy
 from tests.support.registry import Faults, FaultyRegistry, MemoryRegistry, comparison, passing
+from tests.support.rollback import roll_back
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import SqlJobQueue
@@ -118,7 +119,7 @@ def rolled_back(rig: Rig) -> None:
     promotion(rig)
     rig.faults.calls.clear()
     rig.faults.fail_at = fail_at
-    out = rig.workflow.rollback(rig.model, "cli:ana", "1", timeout_s=10)
+    out = roll_back(rig.workflow, rig.model, "cli:ana", "1", timeout_s=10)
     assert (out["state"], out["from"], out["to"]) == ("promoted", "2", "1"), rig.faults.fired
     rig.assert_invariants(champion="1", predecessor="2",
                           moves=[(None, "1"), ("1", "2"), ("2", "1")])

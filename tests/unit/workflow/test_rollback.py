@@ -5,6 +5,7 @@ import pytest
 
 from podium_policy.policy import parse_policy
 from tests.support.registry import MemoryRegistry, comparison, passing
+from tests.support.rollback import roll_back, see_through
 from tests.support.settings import API_TOKEN
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
@@ -13,7 +14,6 @@ from webhook_server.store import audit, ledger
 from webhook_server.store import outbox as ob
 from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import Gates, NotAllowed, RollbackRefused, Workflow, moves
-from webhook_server.workflow.rollback import run
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 # ana may roll back, as cli:ana or with the API token (named "default"); nobody else may
@@ -32,14 +32,14 @@ def rig(svc):
         rid = svc.intake.record(Delivery("api", f"d-{version}", "api.request", "{}",
                                          TransitionRequested("churn", version, "Production",
                                                              "api"))).request_id
-        assert run(workflow, rid, timeout_s=10).state == "promoted"
+        assert see_through(workflow, rid, timeout_s=10).state == "promoted"
     assert registry.aliases["champion"] == "2"
     return svc, registry, workflow
 
 
 def test_a_rollback_goes_back_to_the_previous_champion_and_is_recorded(rig):
     svc, registry, workflow = rig
-    out = workflow.rollback("churn", "cli:ana")
+    out = roll_back(workflow, "churn", "cli:ana")
     assert (out["from"], out["to"], out["state"]) == ("2", "1", "promoted")
     assert registry.aliases["champion"] == "1"
     assert registry.tags["1"]["podium.status"] == "promoted"
@@ -58,7 +58,7 @@ def test_only_the_policys_rollback_approvers_may_roll_back(rig):
     for actor in ("cli:mallory", "api:ci"):  # identities that map to no person
         with pytest.raises(NotAllowed, match=f"{actor} may not roll back churn .*maps to no "
                                              r"person.* \(who may: ana\)"):
-            workflow.rollback("churn", actor)
+            roll_back(workflow, "churn", actor)
     assert registry.aliases["champion"] == "2"
     with svc.store.read() as conn:
         assert [r.origin for r in reqs.list_(conn)] == ["api", "api"]  # nothing queued
@@ -74,7 +74,7 @@ def test_only_the_policys_rollback_approvers_may_roll_back(rig):
 def test_a_rollback_to_anything_but_a_former_champion_is_refused(rig, to, status, message):
     svc, registry, workflow = rig
     with pytest.raises(RollbackRefused, match=message) as refused:
-        workflow.rollback("churn", "cli:ana", to)
+        roll_back(workflow, "churn", "cli:ana", to)
     assert refused.value.status == status
     assert registry.aliases["champion"] == "2"
     with svc.store.read() as conn:
@@ -86,7 +86,7 @@ def test_a_model_podium_never_promoted_has_nothing_to_roll_back(svc):
     workflow = Workflow(svc.store, svc.queue, MemoryRegistry({"champion": "4"}), svc.policy,
                         Gates(passing, None))
     with pytest.raises(RollbackRefused, match="no champion of other in the ledger") as refused:
-        workflow.rollback("other", "cli:ana", "3")
+        roll_back(workflow, "other", "cli:ana", "3")
     assert refused.value.status == 404
 
 
@@ -118,7 +118,7 @@ def test_a_rollback_waits_for_an_unsettled_move_of_another_request(rig):
         moves.begin(conn, reqs.get(conn, rid), expect=("comparing",), alias="champion",
                     from_version="2", kind="promote", actor="policy")
     asked = workflow.request_rollback("churn", "cli:ana", "1")
-    req = run(workflow, asked["request"], timeout_s=0.5)
+    req = see_through(workflow, asked["request"], timeout_s=0.5)
     assert req.state == "queued" and registry.aliases["champion"] == "2"
     with svc.store.read() as conn:
         job = [j for j in list_jobs(conn) if j["key"] == f"request:{asked['request']}"][0]
@@ -141,7 +141,7 @@ def test_a_champion_moved_in_the_mlflow_ui_is_recorded_as_external_once(rig):
     assert (last["kind"], last["from_version"], last["to_version"]) == ("external", "2", "7")
     assert len(alerts) == 1
     # the way back from a version set by hand is the last champion Podium chose
-    out = workflow.rollback("churn", "cli:ana")
+    out = roll_back(workflow, "churn", "cli:ana")
     assert (out["from"], out["to"], registry.aliases["champion"]) == ("7", "2", "2")
 
 

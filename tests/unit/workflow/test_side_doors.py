@@ -344,7 +344,7 @@ def test_the_guard_does_not_revert_a_version_whose_files_changed(door):
     wf = run_jobs(door)
     door.registry.files["1"] = "d" * 64
     door.registry.set_alias("churn", "champion", "7")
-    guard.look(wf, "churn")
+    guard.look(wf.deps, "churn")
     run_jobs(door)
     assert door.registry.aliases["champion"] == "7"
     assert len([t for t in texts(door) if "not reverted" in t]) == 1

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hmac
 import logging
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, request
 
 from webhook_server.intake.sources import REJECTION_REASONS
 from webhook_server.service.services import Services
+from webhook_server.store.counters import incr
+from webhook_server.web.auth_limit import message
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +27,6 @@ def error(status: int, message: str, **extra):
 def too_many_failures():
     """429 with ``Retry-After`` while this client may not try a token (``auth_limit``);
     None when it may."""
-    from flask import request
-
-    from webhook_server.web.auth_limit import message
-
     wait = current_app.extensions["podium.auth_limit"].retry_after(request.remote_addr)
     if wait is None:
         return None
@@ -42,8 +40,6 @@ def bearer_matches(offered: str, expected: str) -> bool:
 
 
 def count_failure() -> None:
-    from flask import request
-
     current_app.extensions["podium.auth_limit"].failed(request.remote_addr)
 
 
@@ -53,7 +49,6 @@ def count_rejected(source: str, reason: str) -> None:
     garbage cannot grow the label set or the counters table."""
     if reason not in REJECTION_REASONS:
         reason = "malformed"
-    from webhook_server.store.counters import incr
 
     try:
         incr(services().store, "rejected_signatures", f"{source}|{reason}")

@@ -23,6 +23,7 @@ from webhook_server.web.routes import (
     services,
     too_many_failures,
 )
+from webhook_server.workflow import DecisionConflict, DecisionRefused, NotAllowed, RollbackRefused
 from webhook_server.workflow.decisions import evidence_digest
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -103,8 +104,6 @@ def create_request():
 
 @bp.post("/deliveries/<ref>/replay")
 def replay_delivery(ref: str):
-    from webhook_server.workflow import NotAllowed
-
     try:
         return jsonify(replay(services(), ref, actor=g.actor))
     except NotAllowed as exc:
@@ -114,8 +113,6 @@ def replay_delivery(ref: str):
 
 
 def _decide(request_id: int, approve: bool):
-    from webhook_server.workflow import DecisionConflict, DecisionRefused, NotAllowed
-
     svc = services()
     try:
         doc = validate.body_object(request)
@@ -159,8 +156,6 @@ def reject(request_id: int):
 @bp.post("/models/<model>/rollback")
 def rollback(model: str):
     """Queue a rollback to a former champion; 202 with the request to follow."""
-    from webhook_server.workflow import NotAllowed, RollbackRefused
-
     svc = services()
     if svc.registry is None:
         return error(503, "MLFLOW_TRACKING_URI is not set: Podium cannot roll back")

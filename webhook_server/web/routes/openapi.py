@@ -71,11 +71,12 @@ _EVIDENCE = {"type": "string", "nullable": True, "pattern": "^[0-9a-f]{64}$",
                             "current"}
 
 
-@functools.cache
-def document() -> dict[str, Any]:
-    """The OpenAPI document (built once; callers get a copy)."""
-    text = {"type": "string", "maxLength": validate.MAX_TEXT}
-    schemas: dict[str, Any] = {
+_TEXT = {"type": "string", "maxLength": validate.MAX_TEXT}
+
+
+def _request_schemas() -> dict[str, Any]:
+    """The error answer and a request as the API shows it."""
+    return {
         "Error": {"type": "object", "required": ["error"],
                   "properties": {"error": {"type": "string"}},
                   "description": "Every error answer; some add context fields "
@@ -120,6 +121,12 @@ def document() -> dict[str, Any]:
         "RequestList": {"type": "object", "required": ["requests"],
                         "properties": {"requests": {"type": "array",
                                                     "items": _ref("Request")}}},
+    }
+
+
+def _intake_schemas() -> dict[str, Any]:
+    """Asking for a request, and what the intake answers."""
+    return {
         "NewRequest": {
             "type": "object", "required": ["model", "version", "target"],
             "properties": {
@@ -132,7 +139,7 @@ def document() -> dict[str, Any]:
                            "pattern": r"\S",
                            "description": f"One of {', '.join(TARGETS)} (any case); "
                                           "another value is answered 422"},
-                "comment": _nullable(text)},
+                "comment": _nullable(_TEXT)},
             "description": "Who asks is the token's actor, never a body field."},
         "IntakeResult": {
             "type": "object", "required": ["delivery", "status", "duplicate"],
@@ -142,10 +149,16 @@ def document() -> dict[str, Any]:
                 "already_open": {"type": "boolean"},
                 "cancelled": {"type": "array", "items": {"type": "integer"}},
                 "detail": {"type": "string"}}},
+    }
+
+
+def _decision_schemas() -> dict[str, Any]:
+    """Approvals, rejections, rollbacks, replays and this document."""
+    return {
         "Approval": {"type": "object",
-                     "properties": {"note": _nullable(text), "evidence": _EVIDENCE}},
+                     "properties": {"note": _nullable(_TEXT), "evidence": _EVIDENCE}},
         "Rejection": {"type": "object", "required": ["reason"],
-                      "properties": {"reason": {**text, "minLength": 1, "pattern": r"\S"},
+                      "properties": {"reason": {**_TEXT, "minLength": 1, "pattern": r"\S"},
                                      "evidence": _EVIDENCE},
                       "description": "Why the version must not be promoted (required)."},
         "Decision": {
@@ -174,10 +187,11 @@ def document() -> dict[str, Any]:
                 "new_delivery": _ref("IntakeResult")}},
         "OpenAPI": {"type": "object", "required": ["openapi", "paths"]},
     }
-    responses = {f"E{status}": {"description": description,
-                                "content": {"application/json": {"schema": _ref("Error")}}}
-                 for status, description in _ERRORS.items()}
-    paths: dict[str, Any] = {
+
+
+def _request_paths() -> dict[str, Any]:
+    """Listing, creating and reading requests."""
+    return {
         "/api/v1/requests": {
             "get": {
                 "operationId": "listRequests", "summary": "Requests, newest first",
@@ -210,6 +224,12 @@ def document() -> dict[str, Any]:
                 "operationId": "getRequest", "summary": "One request with its history",
                 "parameters": [_REQUEST_ID],
                 "responses": _answers({200: ("The request", "Request")}, (400, 401, 404))}},
+    }
+
+
+def _action_paths() -> dict[str, Any]:
+    """Deciding, rolling back, replaying; this document."""
+    return {
         "/api/v1/requests/{request_id}/approve": {
             "post": {
                 "operationId": "approveRequest",
@@ -250,6 +270,16 @@ def document() -> dict[str, Any]:
                 "operationId": "openapi", "summary": "This document", "security": [],
                 "responses": _answers({200: ("The OpenAPI document", "OpenAPI")}, ())}},
     }
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The OpenAPI document (built once; callers get a copy)."""
+    schemas = {**_request_schemas(), **_intake_schemas(), **_decision_schemas()}
+    responses = {f"E{status}": {"description": description,
+                                "content": {"application/json": {"schema": _ref("Error")}}}
+                 for status, description in _ERRORS.items()}
+    paths = {**_request_paths(), **_action_paths()}
     return {
         "openapi": "3.0.3",
         "info": {"title": "Podium API", "version": __version__,

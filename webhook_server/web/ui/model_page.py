@@ -12,7 +12,7 @@ from webhook_server.store import audit, ledger
 from webhook_server.store import transition_requests as reqs
 from webhook_server.web.ui import access, links, present, queries
 from webhook_server.web.ui.web import bp, error_page, page, services
-from webhook_server.workflow import permissions
+from webhook_server.workflow import NotAllowed, RollbackRefused, permissions
 
 
 def _aliases(model: str) -> tuple[str, str]:
@@ -86,8 +86,6 @@ def rollback_confirm(model: str):
 
 @bp.post("/models/<model>/rollback")
 def rollback(model: str):
-    from webhook_server.workflow import NotAllowed, RollbackRefused
-
     to, refused = _target(model, request.form.get("to"))
     if refused:
         return refused

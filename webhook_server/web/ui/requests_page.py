@@ -15,6 +15,8 @@ from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import stage_seconds
 from webhook_server.web.ui import access, links, present, queries
 from webhook_server.web.ui.web import bp, error_page, page, services
+from webhook_server.workflow import DecisionConflict, DecisionRefused, NotAllowed
+from webhook_server.workflow.decisions import evidence_digest
 
 PAGE_SIZE = 25
 STATES = (*states.OPEN, *states.TERMINAL)
@@ -53,8 +55,6 @@ def requests_list():
 
 @bp.get("/requests/<int:request_id>")
 def request_view(request_id: int):
-    from webhook_server.workflow.decisions import evidence_digest
-
     svc = services()
     with svc.store.read() as conn:
         req = reqs.get(conn, request_id)
@@ -107,8 +107,6 @@ def reject(request_id: int):
 
 
 def _decide(request_id: int, approve: bool):
-    from webhook_server.workflow import DecisionConflict, DecisionRefused, NotAllowed
-
     svc = services()
     field = "note" if approve else "reason"
     try:

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from tests.support.rollback import roll_back
 from tests.support.slack_rig import ALICE
 from webhook_server.adapters.notify.drain import drain
 from webhook_server.store import outbox as ob
@@ -189,7 +190,7 @@ def test_new_versions_rollbacks_and_dead_jobs_get_their_own_messages(rig):
 
     rig.svc.policy = parse_policy({"people": {"ana": {"cli": "ana"}},  # ana may roll back
                                    "default": {"rollback": {"approvers": ["ana"]}}})
-    rig.workflow().rollback("churn", "cli:ana", to="1")
+    roll_back(rig.workflow(), "churn", "cli:ana", to="1")
     rig.sender.flush()
     parents = rig.fake.parents()
     texts = [m["text"] for m in parents]

@@ -1,0 +1,45 @@
+"""What the workflow's modules work with: one frozen, typed set of dependencies.
+
+``Workflow`` builds it once (and again when a test swaps a part); ``steps``, ``moves``,
+``decisions``, ``rollback`` and ``guard`` take it, or only the parts they need, instead of
+the workflow itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from podium_policy.policy import ModelPolicy, Policy
+from webhook_server.adapters.registry import Registry
+from webhook_server.intake.intake import Intake
+from webhook_server.jobs.queue import JobQueue
+from webhook_server.store import Store
+from webhook_server.store.schema import utcnow
+
+
+@dataclass
+class Gates:
+    """How checks and comparisons are run (a child process in the service)."""
+
+    check: Callable[[str], list]  # model_uri -> [CheckResult]
+    compare: Callable[[str, str, str], object]  # model, challenger, champion -> Comparison
+    release: Callable[[], None] | None = None  # the job is done: free what check/compare hold
+
+
+@dataclass(frozen=True)
+class Deps:
+    """The store, the job queue, the intake, the registry (unfenced: each job fences its
+    own, ``FencedRegistry``), the policy, the gates and the clock."""
+
+    store: Store
+    queue: JobQueue
+    intake: Intake
+    registry: Registry
+    policy: Policy
+    gates: Gates
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def policy_for(self, model: str) -> ModelPolicy:
+        return self.policy.for_model(model)

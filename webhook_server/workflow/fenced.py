@@ -1,0 +1,56 @@
+"""The registry as a job sees it: the job's lease is checked before every call that changes
+MLflow, so a worker that lost its lease stops before its next external effect. One method
+per registry operation the workflow uses; reads are not fenced."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from webhook_server.adapters.registry import Registry
+
+
+class FencedRegistry:
+    def __init__(self, registry: Registry, fence: Callable[[], None] | None) -> None:
+        self._registry, self._fence = registry, fence
+
+    def _check(self) -> None:
+        if self._fence is not None:
+            self._fence()
+
+    # --- reads -------------------------------------------------------------------------
+
+    def alias_version(self, model: str, alias: str) -> str | None:
+        return self._registry.alias_version(model, alias)
+
+    def version_exists(self, model: str, version: str) -> bool:
+        return self._registry.version_exists(model, version)
+
+    def requesters(self, model: str, version: str) -> list[str]:
+        return self._registry.requesters(model, version)
+
+    def model_sha256(self, model: str, version: str) -> str:
+        return self._registry.model_sha256(model, version)
+
+    # --- writes: fenced ----------------------------------------------------------------
+
+    def set_tags(self, model: str, version: str, tags: dict[str, str]) -> None:
+        self._check()
+        self._registry.set_tags(model, version, tags)
+
+    def set_alias(self, model: str, alias: str, version: str) -> None:
+        self._check()
+        self._registry.set_alias(model, alias, version)
+
+    def transition_stage(self, model: str, version: str, stage: str) -> None:
+        self._check()
+        self._registry.transition_stage(model, version, stage)
+
+    def log_report(self, model: str, version: str, name: str, report: dict,
+                   markdown: str) -> None:
+        self._check()
+        self._registry.log_report(model, version, name, report, markdown)
+
+
+# What ``moves`` and ``guard`` call: a job's fenced registry, or the registry itself where
+# no job holds a lease (the reconciler's look).
+RegistryCalls = Registry | FencedRegistry
