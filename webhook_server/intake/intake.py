@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from webhook_server import contract
+from webhook_server.intake import tell
 from webhook_server.intake.events import (
     TARGETS,
     AliasChanged,
@@ -158,14 +159,14 @@ class Intake:
         request_id = self._create(conn, e, delivery_pk, states.QUEUED, None)
         for row in open_:  # a promoting request is left to its job; the new one waits
             if row["state"] in states.CANCELLABLE:
-                reqs.transition(conn, row["id"], expect=states.CANCELLABLE,
+                tell.transition(conn, row["id"], expect=states.CANCELLABLE,
                                 to=states.CANCELLED, actor="intake",
                                 reason=f"superseded by request {request_id}")
         return request_id, None, False
 
     def _create(self, conn: Connection, e: TransitionRequested, delivery_pk: int,
                 state: str, reason: str | None) -> int:
-        request_id = reqs.create(conn, model=e.model, version=e.version, target=e.target,
+        request_id = tell.create(conn, model=e.model, version=e.version, target=e.target,
                                  raw_target=e.raw_target, origin=e.origin, state=state,
                                  reason=reason, delivery_pk=delivery_pk,
                                  requested_by=e.requested_by, comment=e.comment)
@@ -182,7 +183,7 @@ class Intake:
                else f"{e.origin} withdrawn")
         done, kept = [], []
         for request_id in reqs.open_ids(conn, e.model, e.version, origin=e.origin):
-            if reqs.transition(conn, request_id, expect=states.CANCELLABLE,
+            if tell.transition(conn, request_id, expect=states.CANCELLABLE,
                                to=states.CANCELLED, actor="intake", reason=why):
                 done.append(request_id)
                 self.queue.enqueue(conn, kind="request",

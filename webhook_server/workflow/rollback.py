@@ -16,6 +16,7 @@ import uuid
 from sqlalchemy import Connection
 
 from webhook_server import contract
+from webhook_server.intake import tell
 from webhook_server.jobs.queue import job_state
 from webhook_server.store import audit, deliveries, ledger, states
 from webhook_server.store import transition_requests as reqs
@@ -65,7 +66,7 @@ def request(wf, model: str, actor: str, to: str | None = None, *,
                                event="rollback.request", status="accepted", detail=None,
                                body=body)
         state = states.QUEUED if quorum <= 1 else states.AWAITING_APPROVAL
-        request_id = reqs.create(conn, model=model, version=target, target="Production",
+        request_id = tell.create(conn, model=model, version=target, target="Production",
                                  raw_target="rollback", origin=ROLLBACK_ORIGIN,
                                  state=state, delivery_pk=pk, requested_by=actor,
                                  actor=actor, reason=f"rollback from v{current} to v{target}"
