@@ -115,8 +115,8 @@ class Intake:
         request_id, cancelled, already_open = None, (), False
         if isinstance(event, VersionCreated):
             outbox.emit(conn, key=f"version:{event.model}:{event.version}", kind="message",
-                        payload={"text": f":new: {event.model} v{event.version} registered"
-                                         + (f" (run {event.run_id})" if event.run_id else "")})
+                        payload={"what": "version", "model": event.model,
+                                 "version": event.version, "run_id": event.run_id})
         if isinstance(event, TransitionRequested):
             request_id, detail, already_open = self._request(conn, event, pk)
             if already_open:

@@ -116,7 +116,8 @@ def _swapped(conn: Connection, req: Request, intent: dict, judged: str, now: str
         reqs.set_decided_by(conn, req.id, "policy")
     log.error("%s", why)
     outbox.emit(conn, key=f"ledger:{intent['id']}:swapped", kind="message",
-                payload={"text": f":rotating_light: {why}"})
+                payload={"what": "files_swapped", "model": req.model, "version": req.version,
+                         "alias": intent["alias"], "judged": judged, "now": now})
 
 
 def _done_line(intent: dict) -> str:
@@ -137,8 +138,7 @@ def record_external(conn: Connection, model: str, alias: str, seen: str | None, 
     if not alert:
         return True
     outbox.emit(conn, key=f"ledger:{entry}:external", kind="message",
-                payload={"text": f":warning: {model}: alias `{alias}` was moved to v{seen} "
-                                 "outside Podium; recorded in the ledger as external"})
+                payload={"what": "external", "model": model, "alias": alias, "seen": seen})
     return True
 
 
