@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from training.data import FEATURES, generate, to_typed
+from webhook_server.adapters.notify import messages
 from webhook_server.dev.processes import bin_path
 
 pytestmark = pytest.mark.integration
@@ -194,6 +195,6 @@ def test_a_scheduled_drift_report_is_audited_and_queues_a_retrain(local_svc, tra
 
     with local_svc.store.read() as conn:
         (alert,) = outbox.next_batch(conn, "slack")
-    assert alert["kind"] == "message" and "drift in" in alert["payload"]["text"]
-    assert "MonthlyCharges" in alert["payload"]["text"] and "retraining queued" in \
-        alert["payload"]["text"]
+    said = messages.text(alert["payload"])
+    assert alert["kind"] == "message" and "drift in" in said
+    assert "MonthlyCharges" in said and "retraining queued" in said

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from webhook_server import contract
+from webhook_server.intake import tell
 from webhook_server.intake.events import (
     ROLLBACK_ORIGIN,
     TARGETS,
@@ -123,8 +124,8 @@ class Intake:
         request_id, cancelled, already_open = None, (), False
         if isinstance(event, VersionCreated):
             outbox.emit(conn, key=f"version:{event.model}:{event.version}", kind="message",
-                        payload={"text": f":new: {event.model} v{event.version} registered"
-                                         + (f" (run {event.run_id})" if event.run_id else "")})
+                        payload={"what": "version", "model": event.model,
+                                 "version": event.version, "run_id": event.run_id})
         if isinstance(event, TransitionRequested):
             request_id, detail, already_open = self._request(conn, event, pk)
             if already_open:
@@ -169,14 +170,14 @@ class Intake:
         request_id = self._create(conn, e, delivery_pk, states.QUEUED, None)
         for row in open_:  # a promoting request is left to its job; the new one waits
             if row["state"] in states.CANCELLABLE:
-                reqs.transition(conn, row["id"], expect=states.CANCELLABLE,
+                tell.transition(conn, row["id"], expect=states.CANCELLABLE,
                                 to=states.CANCELLED, actor="intake",
                                 reason=f"superseded by request {request_id}")
         return request_id, None, False
 
     def _create(self, conn: Connection, e: TransitionRequested, delivery_pk: int,
                 state: str, reason: str | None) -> int:
-        request_id = reqs.create(conn, model=e.model, version=e.version, target=e.target,
+        request_id = tell.create(conn, model=e.model, version=e.version, target=e.target,
                                  raw_target=e.raw_target, origin=e.origin, state=state,
                                  reason=reason, delivery_pk=delivery_pk,
                                  requested_by=e.requested_by, comment=e.comment)
@@ -192,7 +193,7 @@ class Intake:
         waiting = e.quorum > 1
         reason = f"rollback from v{e.current} to v{e.to}" + (
             f": waiting for {e.quorum - 1} more to agree" if waiting else "")
-        request_id = reqs.create(conn, model=e.model, version=e.to, target="Production",
+        request_id = tell.create(conn, model=e.model, version=e.to, target="Production",
                                  raw_target="rollback", origin=ROLLBACK_ORIGIN,
                                  state=states.AWAITING_APPROVAL if waiting else states.QUEUED,
                                  delivery_pk=delivery_pk, requested_by=e.requested_by,
@@ -210,7 +211,7 @@ class Intake:
                else f"{e.origin} withdrawn")
         done, kept = [], []
         for request_id in reqs.open_ids(conn, e.model, e.version, origin=e.origin):
-            if reqs.transition(conn, request_id, expect=states.CANCELLABLE,
+            if tell.transition(conn, request_id, expect=states.CANCELLABLE,
                                to=states.CANCELLED, actor="intake", reason=why):
                 done.append(request_id)
                 self.queue.enqueue(conn, kind="request",

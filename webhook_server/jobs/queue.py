@@ -192,11 +192,10 @@ class SqlJobQueue:
         the job is buried anyway, or a broken hook would keep it (and the reaper) looping."""
         hook = self._dead_hooks.get(kind)
         broken = hook and _run_hook(conn, hook, dict(payload), error, key)
-        hook_note = f"; its dead hook failed: {broken[:300]}" if broken else ""
-        text = (f":skull: job {key} ({kind}) is dead after {attempts} attempt(s): "
-                f"{error[:300]}{hook_note} (`podium jobs --state dead`, `podium replay`)")
         outbox.emit(conn, key=contract.job_dead_note(job_id, attempts), kind="message",
-                    payload={"text": text})
+                    payload={"what": "job_dead", "job": key, "kind": kind,
+                             "attempts": attempts, "error": error[:300],
+                             "hook_error": broken[:300] if broken else None})
 
     def requeue(self, key: str, conn: Connection | None = None) -> bool:
         """Give a dead job a fresh set of attempts (``podium replay``), in the caller's

@@ -19,7 +19,6 @@ from sqlalchemy import Connection
 from podium_policy.schema import Policy
 from webhook_server.jobs.queue import JobQueue
 from webhook_server.monitoring.report import MonitorReport, build, period_of
-from webhook_server.monitoring.text import verdict_line
 from webhook_server.store import Store, audit, outbox
 
 KIND = "monitor"
@@ -60,21 +59,19 @@ def run(payload: dict[str, Any], *, store: Store, policy: Policy,
         if report.decayed or drifted:
             found["alert"] = job_key(model, label)
             outbox.emit(conn, key=found["alert"], kind="message",
-                        payload={"text": alert_text(report, label, drifted, found["retrain"])})
+                        payload=alert(report, label, drifted, found["retrain"]))
         audit.record(conn, actor="scheduler", action=KIND, subject=model, detail=found)
     return found
 
 
-def alert_text(report: MonitorReport, period: str, drifted: list[str],
-               retrain: str | None) -> str:
-    lines = [f":chart_with_downwards_trend: {report.model}, monitoring {period}"]
-    if report.decayed:
-        lines.append(verdict_line(report))
-    if drifted:
-        d = report.drift
-        lines.append(f"drift ({d['model_version']}): "
-                     + ", ".join(f"{k} PSI {d['psi'][k]:.2f}" for k in drifted)
-                     + f" (threshold {d['threshold']:g})")
-    if retrain:
-        lines.append(f"retrain {retrain} (policy monitoring.retrain_on_decay)")
-    return "\n".join(lines)
+def alert(report: MonitorReport, period: str, drifted: list[str],
+          retrain: str | None) -> dict[str, Any]:
+    """The alert's data (``adapters/notify/messages.py`` words it): the decay when the
+    champion decayed, the PSI of each drifted feature, what became of the retrain."""
+    d, decay = report.drift, report.decay
+    return {"what": "monitoring", "model": report.model, "period": period,
+            "decay": ({k: decay[k] for k in ("version", "period", "reason")}
+                      if report.decayed else None), "drifted": drifted,
+            "drift": ({"model_version": d["model_version"], "threshold": d["threshold"],
+                       "psi": {k: d["psi"][k] for k in drifted}} if drifted else None),
+            "retrain": retrain}

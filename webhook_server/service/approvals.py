@@ -9,7 +9,8 @@ clicker how to reject instead.
 Authorisation is on Slack ``user.id`` (listed approvers or members of the policy's user
 group), never on names; the decision itself is the workflow's compare-and-set, so double
 clicks, two approvers at once or a click after the decision change nothing and the clicker
-is told who decided and when. Replies are ephemeral, sent through the outbox.
+is told who decided and when. Replies are ephemeral, sent through the outbox: what to say
+and its figures, worded by the Slack sender (``notify/messages.reply``).
 """
 
 from __future__ import annotations
@@ -70,19 +71,22 @@ def _fresh(action_ts: str | None) -> bool:
 
 
 def slack_action_handler(svc) -> Handler:
-    def reply(job: Job, text: str) -> None:
+    def reply(job: Job, say: str, **figures) -> None:
+        """Answer the clicker: what to say (``notify/messages.reply`` words it) and its
+        figures; the request's id goes with every answer."""
         p = dict(job.payload)
         if not p.get("channel"):  # a modal's submission: answer in the request's channel
             with svc.store.read() as conn:
                 thread = outbox.thread(conn, p["request_id"])
             p["channel"] = thread["channel"] if thread else None
+        answer = {"say": say, "request_id": p["request_id"], **figures}
         if not p.get("channel"):
-            log.info("slack reply to %s (no channel): %s", p["user"], text)
+            log.info("slack reply to %s (no channel): %s", p["user"], answer)
             return
         with svc.store.tx() as conn:
             outbox.emit(conn, key=f"{job.key}:reply", kind="ephemeral",
-                        payload={"channel": p["channel"], "user": p["user"], "text": text,
-                                 "thread_ts": None})
+                        payload={"channel": p["channel"], "user": p["user"],
+                                 "thread_ts": None, **answer})
 
     def handle(job: Job) -> None:
         p = job.payload
@@ -90,21 +94,17 @@ def slack_action_handler(svc) -> Handler:
         with svc.store.read() as conn:
             req = reqs.get(conn, request_id)
         if req is None:
-            reply(job, f"Request {request_id} does not exist; nothing was decided.")
+            reply(job, "no_request")
             return
         waiting = req.state == "awaiting_approval" and not req.decided_by
         if p["action"] == "reject" and not p.get("reason") and waiting:
             if svc.slack is None or not p.get("trigger_id"):
-                reply(job, "Nothing changed: a rejection needs a reason; use `podium reject "
-                           f"{request_id} --reason ...`.")
+                reply(job, "needs_reason")
             elif p.get("evidence") and p["evidence"] != req.evidence_digest():
-                reply(job, f"Nothing changed: request {request_id}'s evidence changed since "
-                           "this message was posted; look again at the updated message.")
+                reply(job, "stale")
             elif not (_fresh(p.get("action_ts"))
                       and open_modal_now(svc, job.key, p)):  # the request could not
-                reply(job, "Nothing changed: the form asking why could not be opened in "
-                           "time. Click Reject again, or reject on Podium's page or with "
-                           f"`podium reject {request_id} --reason ...`.")
+                reply(job, "no_form")
             return  # the decision comes with the modal's submission
         workflow = svc.workflow
         group = svc.policy.for_model(req.model).approval.slack_usergroup
@@ -112,9 +112,7 @@ def slack_action_handler(svc) -> Handler:
         if group and svc.slack is not None:
             members = svc.slack.usergroup_members(group)  # SlackError: the job retries
         if not p.get("evidence") and waiting:  # a decided request says so below
-            reply(job, f"Nothing changed: this message of request {request_id} carries no "
-                       "evidence digest (it was posted before digests); decide on the page or "
-                       f"with `podium approve {request_id} --evidence ...`.")
+            reply(job, "no_digest")
             return
         try:
             result = workflow.decide(request_id, actor, p["action"] == "approve",
@@ -122,23 +120,18 @@ def slack_action_handler(svc) -> Handler:
                                      detail={"team": p["team"], "via": "slack",
                                              "action_ts": p["action_ts"]},
                                      groups=members, evidence=p.get("evidence"))
-        except NotAllowed as exc:
-            reply(job, f"Nothing changed: {exc}.")
+        except (NotAllowed, DecisionConflict) as exc:
+            reply(job, "refused", why=str(exc))
             return
         except DecisionRefused as exc:
-            reply(job, f"Nothing changed: {exc}; use Reject and give one.")
-            return
-        except DecisionConflict as exc:
-            reply(job, f"Nothing changed: {exc}.")
+            reply(job, "give_reason", why=str(exc))
             return
         if result["state"] == "awaiting_approval":
             quorum = svc.policy.for_model(req.model).approval.quorum
-            reply(job, f"You approved request {request_id} ({len(result['approvals'])} of "
-                       f"{quorum}); waiting for more approvals.")
+            reply(job, "approved_short", approvals=len(result["approvals"]), quorum=quorum)
         elif result["state"] == "approved":
-            reply(job, f"You approved request {request_id}: promoting {req.model} "
-                       f"v{req.version}.")
+            reply(job, "approved", model=req.model, version=req.version)
         else:
-            reply(job, f"You rejected request {request_id}.")
+            reply(job, "rejected")
 
     return handle

@@ -192,9 +192,9 @@ def drift_handler(svc) -> Handler:
             log.warning("%s: drift in %s", job.key, ", ".join(report.drifted))
             with svc.store.tx() as conn:
                 outbox.emit(conn, key=f"drift:{job.key}", kind="message", payload={
-                    "text": f":warning: {model} ({report.model_version}): drift in "
-                            f"{', '.join(report.drifted)} (PSI >= {cfg.threshold:g})"
-                            + ("; retraining queued" if cfg.retrain_on_drift else "")})
+                    "what": "drift", "model": model, "model_version": report.model_version,
+                    "drifted": list(report.drifted), "threshold": cfg.threshold,
+                    "retrain": bool(cfg.retrain_on_drift)})
             if cfg.retrain_on_drift:
                 enqueue_dated(svc.store, svc.queue, "retrain", model,
                               reason=f"drift ({job.key})")

@@ -1,6 +1,7 @@
 """What the store hands past its boundary for a transition request: ``Request`` (a row of
-``requests``) and ``RequestEvent`` (a row of ``request_events``, its history). Frozen: a
-change goes through ``transition_requests``, and the caller reads the request again.
+``requests``), ``RequestEvent`` (a row of ``request_events``, its history) and ``Moved``
+(what a state change recorded, for the caller to tell). Frozen: a change goes through
+``transition_requests``, and the caller reads the request again.
 
 Each is built from its row in one place (``from_row``); ``as_json`` is the one JSON shape
 of a request, shared by the API (``/api/v1/requests``) and the CLI (``podium requests``,
@@ -41,6 +42,22 @@ class RequestEvent:
     def as_json(self) -> dict[str, Any]:
         return {"at": _iso(self.at), "from": self.from_state, "to": self.to_state,
                 "actor": self.actor, "note": self.note}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Moved:
+    """A state change ``transition_requests.transition`` recorded: its history line, the
+    states, who and why (scrubbed), and the summaries the request carried. The store only
+    records; the caller decides who hears of it (``intake/tell.py``)."""
+
+    request_id: int
+    event_id: int
+    from_state: str
+    to_state: str
+    actor: str
+    reason: str | None = None
+    checks: str | None = None
+    comparison: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

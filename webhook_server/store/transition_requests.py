@@ -1,4 +1,6 @@
-"""Repository functions for transition requests and their history.
+"""Repository functions for transition requests and their history. They record rows only:
+who hears of a change is the caller's decision (``intake/tell.py``), made in the same
+transaction.
 
 Whole requests leave the store as ``records.Request`` (``get``, ``lock``, ``list_``,
 ``open_for_model``) and history lines as ``records.RequestEvent`` (``history``,
@@ -14,8 +16,8 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from webhook_server import contract
 from webhook_server.core import scrub
-from webhook_server.store import fastsql, outbox, stage_timing, states
-from webhook_server.store.records import Request, RequestEvent
+from webhook_server.store import fastsql, stage_timing, states
+from webhook_server.store.records import Moved, Request, RequestEvent
 from webhook_server.store.schema import request_events, requests, utcnow
 
 
@@ -32,42 +34,35 @@ def create(conn: Connection, *, model: str, version: str, target: str | None,
         "requested_by": requested_by, "comment": comment, "now": now})
     fast.one(conn, "insert_event", {"request_id": request_id, "now": now, "from_state": None,
                                     "to_state": state, "actor": actor, "note": reason})
-    outbox.emit(conn, key=contract.request_created_note(request_id), kind="step",
-                request_id=request_id,
-                payload={"to": state, "actor": actor, "reason": reason})
     return request_id
 
 
 def transition(conn: Connection, request_id: int, *, expect: tuple[str, ...], to: str,
-               actor: str, reason: str | None = None) -> bool:
-    """Compare-and-set the state: moves only from one of ``expect``. True when it moved.
-    The reason (a model's error, a stderr tail, a person's words) is scrubbed here."""
+               actor: str, reason: str | None = None) -> Moved | None:
+    """Compare-and-set the state: moves only from one of ``expect``. What it recorded when
+    it moved, else None. The reason (a model's error, a stderr tail, a person's words) is
+    scrubbed here."""
     reason = scrub.maybe(reason)
     now = utcnow()
     row = conn.execute(select(requests.c.state, requests.c.checks, requests.c.comparison,
                               requests.c.created_at, requests.c.updated_at)
                        .where(requests.c.id == request_id)).first()
     if row is None or row.state not in expect:
-        return False
-    moved = conn.execute(update(requests).where(requests.c.id == request_id,
-                                                requests.c.state == row.state)
-                         .values(state=to, reason=reason, updated_at=now)).rowcount
-    if moved:
-        if row.state != to:
-            stage_timing.observe(conn, row.state, row.updated_at, now)
-            if to in states.TERMINAL:
-                stage_timing.observe(conn, "decision", row.created_at, now)
-        event_id = conn.execute(insert(request_events).values(
-            request_id=request_id, at=now, from_state=row.state, to_state=to, actor=actor,
-            note=reason)).inserted_primary_key[0]
-        outbox.emit(conn, key=contract.request_event_note(request_id, event_id), kind="step",
-                    request_id=request_id,
-                    payload={"from": row.state, "to": to, "actor": actor, "reason": reason,
-                             "checks": row.checks, "comparison": row.comparison})
-        if to in states.TERMINAL:  # the merge request hears of the decision (gitlab.py)
-            outbox.emit(conn, key=contract.gitlab_decision(request_id), kind="decision",
-                        request_id=request_id, channel="gitlab", payload={"state": to})
-    return bool(moved)
+        return None
+    if not conn.execute(update(requests).where(requests.c.id == request_id,
+                                               requests.c.state == row.state)
+                        .values(state=to, reason=reason, updated_at=now)).rowcount:
+        return None
+    if row.state != to:
+        stage_timing.observe(conn, row.state, row.updated_at, now)
+        if to in states.TERMINAL:
+            stage_timing.observe(conn, "decision", row.created_at, now)
+    event_id = conn.execute(insert(request_events).values(
+        request_id=request_id, at=now, from_state=row.state, to_state=to, actor=actor,
+        note=reason)).inserted_primary_key[0]
+    return Moved(request_id=request_id, event_id=event_id, from_state=row.state,
+                 to_state=to, actor=actor, reason=reason, checks=row.checks,
+                 comparison=row.comparison)
 
 
 def summarise(conn: Connection, request_id: int, *, checks: str | None = None,
@@ -80,17 +75,13 @@ def summarise(conn: Connection, request_id: int, *, checks: str | None = None,
         conn.execute(update(requests).where(requests.c.id == request_id).values(**values))
 
 
-def note(conn: Connection, request_id: int, actor: str, text: str,
-         notify: bool = False) -> None:
-    """A history line without a state change (e.g. a job ran); ``notify`` also posts it."""
+def note(conn: Connection, request_id: int, actor: str, text: str) -> int:
+    """A history line without a state change (e.g. a job ran); returns its id."""
     text = scrub.clean(text)
     state = conn.execute(select(requests.c.state).where(requests.c.id == request_id)).scalar_one()
-    event_id = conn.execute(insert(request_events).values(
+    return conn.execute(insert(request_events).values(
         request_id=request_id, at=utcnow(), from_state=state, to_state=state, actor=actor,
         note=text)).inserted_primary_key[0]
-    if notify:
-        outbox.emit(conn, key=contract.request_event_note(request_id, event_id), kind="step",
-                    request_id=request_id, payload={"text": text, "actor": actor})
 
 
 def open_ids(conn: Connection, model: str, version: str | None = None,

@@ -12,13 +12,11 @@ from prometheus_client.core import (
     GaugeMetricFamily,
     HistogramMetricFamily,
 )
-from sqlalchemy import func, select
 
 from webhook_server.intake.sources import REJECTION_REASONS
 from webhook_server.jobs.queue import counts, oldest_runnable_age_s
-from webhook_server.store import Store, outbox, stage_timing
+from webhook_server.store import Store, outbox, stage_timing, views
 from webhook_server.store.counters import read
-from webhook_server.store.schema import deliveries, requests
 
 
 class StoreCollector:
@@ -27,15 +25,11 @@ class StoreCollector:
 
     def collect(self):
         with self.store.read() as conn:
-            by_outcome = conn.execute(
-                select(deliveries.c.source, deliveries.c.status, func.count(),
-                       func.coalesce(func.sum(deliveries.c.duplicates), 0))
-                .group_by(deliveries.c.source, deliveries.c.status)).all()
+            by_outcome = views.deliveries_by_outcome(conn)
             rejected = read(conn, "rejected_signatures")
             job_counts = counts(conn)
             age = oldest_runnable_age_s(conn)
-            req_counts = conn.execute(select(requests.c.state, func.count())
-                                      .group_by(requests.c.state)).all()
+            req_counts = views.requests_by_state(conn)
             notes = outbox.counts(conn)
             stage_times = stage_timing.read(conn)
         delivered = CounterMetricFamily("podium_deliveries", "Verified deliveries stored",
@@ -59,7 +53,7 @@ class StoreCollector:
             jobs_g.add_metric([state], job_counts.get(state, 0))
         reqs_g = GaugeMetricFamily("podium_requests", "Transition requests by state",
                                    labels=["state"])
-        for state, n in req_counts:
+        for state, n in req_counts.items():
             reqs_g.add_metric([state], n)
         notes_g = GaugeMetricFamily("podium_notifications",
                                     "Outbox notifications by channel and state",

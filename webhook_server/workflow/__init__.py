@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 from podium_policy.schema import Policy
 from webhook_server import contract
 from webhook_server.adapters.registry import Registry
+from webhook_server.intake import tell
 from webhook_server.intake.intake import Intake
 from webhook_server.jobs.queue import Job, JobQueue
 from webhook_server.store import Store, ledger, states
@@ -92,7 +93,7 @@ class Workflow:
             return
         if req.state == states.AWAITING_APPROVAL:
             return  # it waits for a person, not for the job; a decision queues the next
-        if reqs.transition(conn, request_id, expect=states.OPEN, to=states.FAILED,
+        if tell.transition(conn, request_id, expect=states.OPEN, to=states.FAILED,
                            actor=DEAD_ACTOR,
                            reason=f"job gave up in state {req.state}: {error[:400]} "
                                   "(podium replay brings it back)"):
@@ -167,6 +168,6 @@ def revive(conn: Connection, request_id: int) -> str | None:
            and r["target"] == req.target
            for r in reqs.open_for_version(conn, req.model, req.version)):
         return None  # the tag was set again meanwhile: that request carries it now
-    reqs.transition(conn, request_id, expect=(states.FAILED,), to=back, actor="replay",
+    tell.transition(conn, request_id, expect=(states.FAILED,), to=back, actor="replay",
                     reason="replayed: resuming")
     return back

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from webhook_server import contract
 from webhook_server.core import identity
+from webhook_server.intake import tell
 from webhook_server.intake.events import ROLLBACK_ORIGIN
 from webhook_server.jobs.queue import JobQueue
 from webhook_server.store import audit, ledger, states
@@ -123,7 +124,7 @@ def decide(deps: Deps, request_id: int, actor: str, approve: bool, note: str | N
                                               "evidence_sha256": evidence_digest(req),
                                               **(detail or {})})
         if not approve:
-            reqs.transition(conn, request_id, expect=(states.AWAITING_APPROVAL,),
+            tell.transition(conn, request_id, expect=(states.AWAITING_APPROVAL,),
                             to=states.REJECTED, actor=actor,
                             reason=f"rejected by {actor}: {note.strip()}")
             reqs.set_decided_by(conn, request_id, actor)
@@ -131,12 +132,12 @@ def decide(deps: Deps, request_id: int, actor: str, approve: bool, note: str | N
             return {"request": request_id, "state": states.REJECTED, "decided_by": actor}
         approvals[who] = deps.clock()
         if len(approvals) < quorum:
-            reqs.note(conn, request_id, actor,
-                      f"approved by {actor} ({len(approvals)} of {quorum})", notify=True)
+            tell.note(conn, request_id, actor,
+                      f"approved by {actor} ({len(approvals)} of {quorum})")
             return {"request": request_id, "state": states.AWAITING_APPROVAL,
                     "approvals": sorted(approvals)}
         if rollback:  # agreed: the job validates and moves under the model lock
-            reqs.transition(conn, request_id, expect=(states.AWAITING_APPROVAL,),
+            tell.transition(conn, request_id, expect=(states.AWAITING_APPROVAL,),
                             to=states.QUEUED, actor=actor,
                             reason=f"rollback agreed by {', '.join(sorted(approvals))}")
             _enqueue(deps.queue, conn, req, "agreed")
@@ -168,7 +169,7 @@ def _expired(conn, req: Request, hours: float, now: datetime) -> bool:
 
 
 def _expire(queue: JobQueue, conn, req: Request, hours: float) -> bool:
-    if reqs.transition(conn, req.id, expect=(states.AWAITING_APPROVAL,),
+    if tell.transition(conn, req.id, expect=(states.AWAITING_APPROVAL,),
                        to=states.REJECTED, actor="policy",
                        reason=f"approval expired after {hours:g} h"):
         reqs.set_decided_by(conn, req.id, "policy")

@@ -137,10 +137,8 @@ def _finish(store: Store, registry: FencedRegistry, intent: dict) -> None:
                      detail={"alias": alias, "moved_to": moved_to, "back_to": home,
                              "ledger": intent["id"]})
         outbox.emit(conn, key=f"ledger:{intent['id']}:reverted", kind="message",
-                    payload={"text": f":rotating_light: {model}: alias `{alias}` was moved to "
-                                     f"v{moved_to} outside Podium (MLflow does not say by "
-                                     f"whom); put back to v{home} (aliases.protect: revert). "
-                                     "Promote a version through Podium: `podium request`."})
+                    payload={"what": "reverted", "model": model, "alias": alias,
+                             "moved_to": moved_to, "home": home})
     log.warning("%s: alias %s moved outside Podium to v%s; reverted to v%s", model, alias,
                 moved_to, home)
 
@@ -153,11 +151,9 @@ def _refuse(store: Store, intent: dict, promoted: str, files: str) -> None:
         ledger.settle(conn, intent["id"], ledger.ABANDONED)
         outbox.emit(conn, key=f"revert-refused:{model}:{alias}:{files}"[:255],
                     kind="message",
-                    payload={"text": f":rotating_light: {model}: alias `{alias}` was moved "
-                                     f"outside Podium to v{intent['from_version']}, and v{home}"
-                                     f"'s files changed since its promotion (sha256 "
-                                     f"{promoted[:12]}, now {files[:12]}): not reverted; "
-                                     "a person must decide"})
+                    payload={"what": "revert_refused", "model": model, "alias": alias,
+                             "moved_to": intent["from_version"], "home": home,
+                             "promoted": promoted, "files": files})
 
 
 def check_files(deps: Deps, model: str) -> str | None:
@@ -178,12 +174,8 @@ def check_files(deps: Deps, model: str) -> str | None:
         if outbox.exists(conn, key):
             return files  # alerted already
         outbox.emit(conn, key=key, kind="message",
-                    payload={"text": f":rotating_light: {model}: the files of the champion "
-                                     f"v{champion} changed after its promotion (sha256 "
-                                     f"{promoted[:12]} promoted, {files[:12]} now): serving "
-                                     "may load code nothing judged; roll back "
-                                     f"(`podium rollback {model}`) or promote a checked "
-                                     "version"})
+                    payload={"what": "files_changed", "model": model, "version": champion,
+                             "promoted": promoted, "files": files})
         audit.record(conn, actor=ACTOR, action="files-changed", subject=f"model:{model}",
                      detail={"version": champion, "promoted": promoted, "now": files})
     log.error("%s: champion v%s files changed after promotion", model, champion)

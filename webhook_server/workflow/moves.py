@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from webhook_server.intake import tell
 from webhook_server.store import Store, ledger, outbox, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
@@ -39,7 +40,7 @@ def begin(conn: Connection, req: Request, *, expect: tuple[str, ...], alias: str
     """Record the intent to point ``alias`` at the request's version; returns the intent's
     ledger id (which names the job that performs it), or None when the request was no
     longer in one of ``expect`` (cancelled meanwhile)."""
-    if not reqs.transition(conn, req.id, expect=expect, to=states.PROMOTING, actor=actor,
+    if not tell.transition(conn, req.id, expect=expect, to=states.PROMOTING, actor=actor,
                            reason=_intent_line(alias, from_version, req.version)):
         return None
     reqs.set_decided_by(conn, req.id, actor)
@@ -98,7 +99,7 @@ def apply(store: Store, registry: RegistryCalls, req: Request, *, strict_from: b
     with store.tx() as conn:
         ledger.set_sha256(conn, intent["id"], files)  # with the settle: a crash loses neither
         ledger.settle(conn, intent["id"], ledger.APPLIED)
-        reqs.transition(conn, req.id, expect=(states.PROMOTING,), to=to,
+        tell.transition(conn, req.id, expect=(states.PROMOTING,), to=to,
                         actor=intent["actor"], reason=_done_line(intent))
         if seen != new:
             record_external(conn, model, alias, seen)
@@ -111,12 +112,13 @@ def _swapped(conn: Connection, req: Request, intent: dict, judged: str, now: str
            f"(judged sha256 {judged[:12]}, now {now[:12]}): the {intent['alias']} alias was "
            "not moved; request a new check of the new files")
     ledger.settle(conn, intent["id"], ledger.ABANDONED)
-    if reqs.transition(conn, req.id, expect=(states.PROMOTING,), to=states.FAILED,
+    if tell.transition(conn, req.id, expect=(states.PROMOTING,), to=states.FAILED,
                        actor="policy", reason=why):
         reqs.set_decided_by(conn, req.id, "policy")
     log.error("%s", why)
     outbox.emit(conn, key=f"ledger:{intent['id']}:swapped", kind="message",
-                payload={"text": f":rotating_light: {why}"})
+                payload={"what": "files_swapped", "model": req.model, "version": req.version,
+                         "alias": intent["alias"], "judged": judged, "now": now})
 
 
 def _done_line(intent: dict) -> str:
@@ -137,8 +139,7 @@ def record_external(conn: Connection, model: str, alias: str, seen: str | None, 
     if not alert:
         return True
     outbox.emit(conn, key=f"ledger:{entry}:external", kind="message",
-                payload={"text": f":warning: {model}: alias `{alias}` was moved to v{seen} "
-                                 "outside Podium; recorded in the ledger as external"})
+                payload={"what": "external", "model": model, "alias": alias, "seen": seen})
     return True
 
 

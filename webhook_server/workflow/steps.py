@@ -29,6 +29,7 @@ from webhook_server.contract import (
     TAG_STATUS,
     check_tag,
 )
+from webhook_server.intake import tell
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import PermanentJobError
 from webhook_server.store import ledger, states
@@ -198,7 +199,7 @@ class RequestRun:
                      if intent is not None and i["id"] < intent["id"]]
         if intent is None:  # cannot happen (state and intent commit together); be safe
             with self.store.tx() as conn:
-                reqs.transition(conn, req.id, expect=(states.PROMOTING,),
+                tell.transition(conn, req.id, expect=(states.PROMOTING,),
                                 to=states.COMPARING, actor="worker",
                                 reason="promoting without a recorded move: comparing again")
             return
@@ -224,12 +225,12 @@ class RequestRun:
         """The champion is no longer where the move expected it (moved by hand): a
         rollback is refused, a promotion compares again; never on a stale comparison."""
         if req.origin == ROLLBACK_ORIGIN:
-            reqs.transition(conn, req.id, expect=(states.PROMOTING,), to=states.REJECTED,
+            tell.transition(conn, req.id, expect=(states.PROMOTING,), to=states.REJECTED,
                             actor=req.decided_by or "worker",
                             reason=f"the champion moved to v{seen} outside Podium before the "
                                    "rollback ran; nothing changed")
             return
-        if reqs.transition(conn, req.id, expect=(states.PROMOTING,), to=states.COMPARING,
+        if tell.transition(conn, req.id, expect=(states.PROMOTING,), to=states.COMPARING,
                            actor="worker",
                            reason=f"champion moved to v{seen} outside Podium: comparing again"):
             reqs.clear_decided_by(conn, req.id)  # an approval covered the old comparison
@@ -253,7 +254,7 @@ class RequestRun:
         with self.store.tx() as conn:
             problem = validate(conn, req.model, alias, req.version)
             if problem is not None:
-                reqs.transition(conn, req.id, expect=(states.QUEUED,), to=states.REJECTED,
+                tell.transition(conn, req.id, expect=(states.QUEUED,), to=states.REJECTED,
                                 actor=req.requested_by or "worker", reason=str(problem))
                 return
             moves.begin(conn, req, expect=(states.QUEUED,), alias=alias,
@@ -291,13 +292,13 @@ class RequestRun:
     def _end(self, req: Request, to: str, actor: str, reason: str | None,
              expect: tuple[str, ...] | None = None) -> None:
         with self.store.tx() as conn:
-            if reqs.transition(conn, req.id, expect=expect or (req.state,), to=to,
+            if tell.transition(conn, req.id, expect=expect or (req.state,), to=to,
                                actor=actor, reason=reason):
                 reqs.set_decided_by(conn, req.id, actor)
 
     def _move(self, req: Request, to: str, actor: str, reason: str | None = None) -> None:
         with self.store.tx() as conn:
-            moved = reqs.transition(conn, req.id, expect=(req.state,), to=to,
+            moved = tell.transition(conn, req.id, expect=(req.state,), to=to,
                                     actor=actor, reason=reason)
         if moved:
             self.registry.set_tags(req.model, req.version,

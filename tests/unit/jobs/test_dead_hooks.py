@@ -4,12 +4,14 @@ a failure (permanent, or attempts used up) and for a job whose worker died on ev
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text, update
 
 from webhook_server import contract
+from webhook_server.adapters.notify import messages
 from webhook_server.jobs import queue as jq
 from webhook_server.jobs.queue import DEAD, QUEUED, SqlJobQueue, list_jobs
 from webhook_server.store import outbox
@@ -35,8 +37,10 @@ def job_row(q: SqlJobQueue, key: str = KEY) -> dict:
 
 
 def outbox_texts(q: SqlJobQueue) -> dict[str, str]:
+    """Key -> the message as the Slack sender words it."""
     with q.store.read() as conn:
-        return {r.key: r.payload for r in conn.execute(select(outbox_table))}
+        return {r.key: messages.text(json.loads(r.payload))
+                for r in conn.execute(select(outbox_table))}
 
 
 def expire(q: SqlJobQueue, key: str = KEY) -> None:

@@ -2,6 +2,7 @@
 and period through the outbox, a retrain queued on decay when the policy says so, and an
 audit row for every run."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from podium_policy.policy import parse_policy
 from tests.support.settings import make_settings
 from tests.unit.monitoring.logdata import labelled_batch, promoted
+from webhook_server.adapters.notify import messages
 from webhook_server.jobs.queue import list_jobs
 from webhook_server.jobs.scheduler import build_scheduler
 from webhook_server.monitoring import job as monitoring
@@ -54,8 +56,9 @@ def run_due(svc) -> list[str]:
 
 def alerts(svc) -> list[tuple]:
     with svc.store.read() as conn:
-        return [tuple(r) for r in conn.execute(select(outbox.c.key, outbox.c.payload)
-                                               .where(outbox.c.key.like("monitor:%")))]
+        rows = conn.execute(select(outbox.c.key, outbox.c.payload)
+                            .where(outbox.c.key.like("monitor:%"))).all()
+    return [(key, messages.text(json.loads(payload))) for key, payload in rows]
 
 
 def test_a_trigger_inserts_one_job_per_model_and_period(svc):

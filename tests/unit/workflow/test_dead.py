@@ -1,8 +1,11 @@
 """No open request without a live job: a request job that goes dead ends its request
 ``failed`` with the reason (tag, Slack), and ``podium replay`` brings it back where it was."""
 
+import json
+
 from podium_policy.policy import parse_policy
 from tests.support.registry import Faults, FaultyRegistry, MemoryRegistry, comparison, passing
+from webhook_server.adapters.notify import messages
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import SqlJobQueue, list_jobs
@@ -48,7 +51,9 @@ def test_a_dead_promotion_job_fails_its_request_and_replay_finishes_the_move(svc
         req = reqs.get(conn, rid)
         job, follow_up = sorted(list_jobs(conn), key=lambda j: j["id"])
         intent = ledger.intent_for(conn, rid)
-        alerts = [r["payload"] for r in ob.list_(conn, limit=100)]
+        rows = ob.list_(conn, limit=100)
+    alerts = [messages.text(json.loads(r["payload"])) if r["kind"] == "message"
+              else r["payload"] for r in rows]
     assert (job["state"], req.state) == ("dead", "failed")
     assert req.reason.startswith("job gave up in state promoting: ConnectionError: MLflow "
                                  "is unreachable (podium replay brings it back)")

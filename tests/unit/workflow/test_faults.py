@@ -11,11 +11,14 @@ effect and after it took effect (answer lost); with retries allowed the invarian
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from podium_policy.policy import parse_policy
 from tests.support.registry import Faults, FaultyRegistry, MemoryRegistry, comparison, passing
 from tests.support.rollback import roll_back
+from webhook_server.adapters.notify import messages
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import SqlJobQueue
@@ -178,7 +181,8 @@ def reverted(rig: Rig) -> None:
         rows = [(e["kind"], e["from_version"], e["to_version"], e["state"])
                 for e in ledger.entries(conn, rig.model, include_unapplied=True)]
         alerts = [r for r in ob.list_(conn, limit=1000)
-                  if r["key"].endswith(":reverted") and f" {rig.model}: alias" in r["payload"]]
+                  if r["key"].endswith(":reverted")
+                  and f" {rig.model}: alias" in messages.text(json.loads(r["payload"]))]
     assert rig.memory.aliases["champion"] == "1", rig.faults.fired
     assert [r for r in rows if r[3] == ledger.APPLIED] == [
         ("promote", None, "1", "applied"), ("external", "1", "7", "applied"),

@@ -1,12 +1,15 @@
 """Rollback: a job under the model lock, only to a former champion, refused clearly
 otherwise; champions moved outside Podium are recorded by the reconciler's check."""
 
+import json
+
 import pytest
 
 from podium_policy.policy import parse_policy
 from tests.support.registry import MemoryRegistry, comparison, passing
 from tests.support.rollback import roll_back, see_through
 from tests.support.settings import API_TOKEN
+from webhook_server.adapters.notify import messages
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import list_jobs
@@ -137,7 +140,8 @@ def test_a_champion_moved_in_the_mlflow_ui_is_recorded_as_external_once(rig):
     assert workflow.check_champions() == {}
     with svc.store.read() as conn:
         last = ledger.entries(conn, "churn")[-1]
-        alerts = [r for r in ob.list_(conn) if "outside Podium" in r["payload"]]
+        alerts = [r for r in ob.list_(conn) if r["kind"] == "message"
+                  and "outside Podium" in messages.text(json.loads(r["payload"]))]
     assert (last["kind"], last["from_version"], last["to_version"]) == ("external", "2", "7")
     assert len(alerts) == 1
     # the way back from a version set by hand is the last champion Podium chose

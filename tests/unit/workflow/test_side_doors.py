@@ -11,6 +11,7 @@ import pytest
 from podium_policy.policy import parse_policy
 from tests.support.registry import MemoryRegistry, comparison, passing
 from tests.support.settings import API_TOKEN, make_settings
+from webhook_server.adapters.notify import messages
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.worker import Worker
@@ -77,11 +78,13 @@ def ask(svc, version="3", origin="tag", requested_by=None):
 
 
 def texts(svc) -> list[str]:
-    """The text of every message in the outbox."""
+    """The text of every message in the outbox (as the Slack sender words it)."""
     with svc.store.read() as conn:
         rows = ob.list_(conn, limit=200)
-    return [json.loads(r["payload"]).get("text") or "" if isinstance(r["payload"], str)
-            else r["payload"].get("text") or "" for r in rows]
+    payloads = [(r["kind"], json.loads(r["payload"]) if isinstance(r["payload"], str)
+                 else r["payload"]) for r in rows]
+    return [messages.text(p) if kind == "message" else p.get("text") or ""
+            for kind, p in payloads]
 
 
 def get(svc, rid):

@@ -12,6 +12,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from webhook_server.adapters.notify import messages
 from webhook_server.contract import SLACK_APPROVE as APPROVE
 from webhook_server.contract import SLACK_REJECT as REJECT
 from webhook_server.core import scrub
@@ -153,6 +154,7 @@ def step(payload: dict[str, Any]) -> str:
 
 
 def message(payload: dict[str, Any]) -> tuple[str, list]:
-    """A standalone message (new version, drift, rollback, dead job)."""
-    text = md(payload["text"])
+    """A standalone message (new version, drift, rollback, dead job): its words
+    (``messages.text``) as mrkdwn."""
+    text = md(messages.text(payload))
     return text, [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 2900)}}]

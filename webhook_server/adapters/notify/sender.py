@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from webhook_server import contract
-from webhook_server.adapters.notify import blocks
+from webhook_server.adapters.notify import blocks, messages
 from webhook_server.adapters.notify.drain import drain
 from webhook_server.adapters.notify.slack import SlackBot, SlackHook
 from webhook_server.store import Store, audit
@@ -102,10 +102,11 @@ class SlackSender:
 
     def _ephemeral(self, row: dict[str, Any]) -> str:
         p = row["payload"]
+        text = messages.reply(p)
         if self.bot is None:
-            log.info("ephemeral for %s: %s", p["user"], p["text"])
+            log.info("ephemeral for %s: %s", p["user"], text)
             return "log"
-        self.bot.ephemeral(channel=p["channel"], user=p["user"], text=blocks.escape(p["text"]),
+        self.bot.ephemeral(channel=p["channel"], user=p["user"], text=blocks.escape(text),
                            thread_ts=p.get("thread_ts"))
         return "ephemeral"
 
@@ -129,7 +130,7 @@ class SlackSender:
     def _plain(self, row: dict[str, Any], markup: bool = False) -> str:
         """One line for webhook mode (``markup``: escaped mrkdwn) or the log."""
         if row["kind"] != "step":
-            text = row["payload"]["text"]
+            text = messages.text(row["payload"])
             return blocks.md(text) if markup else text
         with self.store.read() as conn:
             req = reqs.get(conn, row["request_id"])

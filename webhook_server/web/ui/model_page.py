@@ -8,9 +8,9 @@ from __future__ import annotations
 from flask import flash, g, redirect, request, url_for
 
 from webhook_server.intake import validate
-from webhook_server.store import audit, ledger
+from webhook_server.store import audit, ledger, views
 from webhook_server.store import transition_requests as reqs
-from webhook_server.web.ui import access, links, present, queries
+from webhook_server.web.ui import access, links, present
 from webhook_server.web.ui.web import bp, error_page, page, services
 from webhook_server.workflow import NotAllowed, RollbackRefused, permissions
 
@@ -49,7 +49,7 @@ def model_view(model: str):
     svc = services()
     champion_alias, staging_alias = _aliases(model)
     with svc.store.read() as conn:
-        if not queries.known_model(conn, model):
+        if not views.known_model(conn, model):
             return error_page(404, f"Podium knows no model {model!r}")
         champion = ledger.current(conn, model, champion_alias)
         staging = ledger.current(conn, model, staging_alias)

@@ -12,10 +12,10 @@ from flask import flash, g, redirect, url_for
 
 from webhook_server.jobs.queue import DEAD, counts, list_jobs
 from webhook_server.service.replay import ReplayError, replay
-from webhook_server.store import audit
+from webhook_server.store import audit, views
 from webhook_server.store import outbox as ob
 from webhook_server.store import transition_requests as reqs
-from webhook_server.web.ui import access, present, queries
+from webhook_server.web.ui import access, present
 from webhook_server.web.ui.web import bp, error_page, page, services
 from webhook_server.workflow import permissions
 from webhook_server.workflow.errors import NotAllowed
@@ -26,15 +26,15 @@ def operations():
     svc = services()
     with svc.store.read() as conn:
         data = {
-            "deliveries": queries.deliveries_recent(conn, limit=50),
+            "deliveries": views.deliveries_recent(conn, limit=50),
             "dead_jobs": list_jobs(conn, state=DEAD, limit=50),
             "job_counts": counts(conn),
             "outbox_counts": sorted(ob.counts(conn).items()),
             "outbox_rows": ob.list_(conn, state=ob.DEAD, limit=50)
             + ob.list_(conn, state=ob.PENDING, limit=50),
-            "reconcile_job": queries.last_job(conn, "reconcile"),
-            "reconcile_last": queries.last_delivery(conn, "reconcile"),
-            "reconcile_count": queries.count_from(conn, "reconcile"),
+            "reconcile_job": views.last_job(conn, "reconcile"),
+            "reconcile_last": views.last_delivery(conn, "reconcile"),
+            "reconcile_count": views.count_from(conn, "reconcile"),
         }
     return page("operations.html", **data, may_operate=access.may_operate(svc, g.actor),
                 present=present, reconcile_every=svc.settings.reconcile_interval_s)
@@ -56,7 +56,7 @@ def replay_job(job_id: int):
     if (refused := _refused(svc, "replay", f"job:{job_id}")) is not None:
         return refused
     with svc.store.read() as conn:
-        job = queries.job(conn, job_id)
+        job = views.job(conn, job_id)
         req = (reqs.get(conn, job["payload"]["request_id"])
                if job and job["kind"] == "request"
                and isinstance(job["payload"].get("request_id"), int) else None)

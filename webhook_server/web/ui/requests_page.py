@@ -10,10 +10,10 @@ from flask import flash, g, jsonify, redirect, request, url_for
 
 from webhook_server import contract
 from webhook_server.intake import validate
-from webhook_server.store import audit, outbox, states
+from webhook_server.store import audit, outbox, states, views
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import stage_seconds
-from webhook_server.web.ui import access, links, present, queries
+from webhook_server.web.ui import access, links, present
 from webhook_server.web.ui.web import bp, error_page, page, services
 from webhook_server.workflow import DecisionConflict, DecisionRefused, NotAllowed
 from webhook_server.workflow.decisions import evidence_digest
@@ -44,11 +44,11 @@ def requests_list():
         return error_page(400, found)
     model, state, before = found
     with services().store.read() as conn:
-        rows, more = queries.requests_page(conn, model=model, state=state, before=before,
+        rows, more = views.requests_page(conn, model=model, state=state, before=before,
                                            size=PAGE_SIZE)
         pending = (reqs.list_(conn, model=model, state=states.AWAITING_APPROVAL, limit=50)
                    if before is None and state in (None, states.AWAITING_APPROVAL) else [])
-        models = queries.models(conn)
+        models = views.models(conn)
     return page("requests.html", rows=rows, pending=pending, more=more, model=model,
                 state=state, before=before, states=STATES, models=models, age=present.age)
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from tests.support.rollback import roll_back
 from tests.support.slack_rig import ALICE
 from webhook_server.adapters.notify.drain import drain
+from webhook_server.intake import tell
 from webhook_server.store import outbox as ob
-from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import outbox
 
 
@@ -38,7 +38,7 @@ def test_a_state_change_that_rolls_back_leaves_no_notification(rig):
     rid = rig.request()
     before = len(rows(rig))
     with pytest.raises(RuntimeError), rig.svc.store.tx() as conn:
-        reqs.transition(conn, rid, expect=("awaiting_approval",), to="rejected", actor="x")
+        tell.transition(conn, rid, expect=("awaiting_approval",), to="rejected", actor="x")
         raise RuntimeError("the transaction fails after the transition")
     assert len(rows(rig)) == before and rig.state(rid).state == "awaiting_approval"
 

@@ -1,6 +1,8 @@
-"""The page's reads that the store's repository functions do not offer: a page of requests
-before an id (keyset pagination), the newest deliveries, one job, the last job of a kind,
-the models Podium knows. Read-only; whole requests still leave as ``records.Request``."""
+"""Read views: the SQL of the page (``web/ui``) and of ``/metrics`` that the repository
+functions do not offer. A page of requests before an id (keyset pagination), the newest
+deliveries, one job, the last job of a kind, the models Podium knows; deliveries by source
+and outcome, requests by state. Read-only; whole requests still leave as
+``records.Request``."""
 
 from __future__ import annotations
 
@@ -82,6 +84,19 @@ def known_model(conn: Connection, model: str) -> bool:
         if conn.execute(select(table.c.id).where(table.c.model == model).limit(1)).first():
             return True
     return False
+
+
+def deliveries_by_outcome(conn: Connection) -> list[tuple[str, str, int, int]]:
+    """(source, status, deliveries, duplicates received again) for each pair seen."""
+    q = (select(deliveries.c.source, deliveries.c.status, func.count(),
+                func.coalesce(func.sum(deliveries.c.duplicates), 0))
+         .group_by(deliveries.c.source, deliveries.c.status))
+    return [(s, st, n, int(d)) for s, st, n, d in conn.execute(q)]
+
+
+def requests_by_state(conn: Connection) -> dict[str, int]:
+    q = select(requests.c.state, func.count()).group_by(requests.c.state)
+    return {state: n for state, n in conn.execute(q)}
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
