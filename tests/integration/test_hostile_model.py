@@ -29,9 +29,10 @@ import pytest
 import requests
 
 from model_tests.compare import compare
-from model_tests.gates import JudgeConfig, SandboxGates, SandboxPool
+from model_tests.config import JudgeConfig
+from model_tests.gates import SandboxGates
 from model_tests.holdout import resolve
-from model_tests.isolation import Limits, detect
+from model_tests.sandbox import Limits, SandboxPool, detect
 from tests.conftest import API_TOKEN
 from tests.integration.conftest import api, wait_for
 from tests.support import hostile_model as hm

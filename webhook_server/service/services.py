@@ -25,10 +25,9 @@ from webhook_server.jobs.queue import SqlJobQueue
 from webhook_server.store import Store
 
 if TYPE_CHECKING:
-    from model_tests.cgroups import Cgroups
     from model_tests.config import JudgeConfig
-    from model_tests.gates import SandboxGates, SandboxPool
-    from model_tests.isolation import Isolation, Limits
+    from model_tests.gates import SandboxGates
+    from model_tests.sandbox import Cgroups, Isolation, Limits, SandboxPool
     from webhook_server.adapters.gitlab import GitLabSender
     from webhook_server.adapters.notify.sender import SlackSender
     from webhook_server.adapters.notify.slack import SlackBot
@@ -97,13 +96,13 @@ class Services:
     @cached_property
     def isolation(self) -> Isolation:
         """The isolation model code gets on this machine (``podium serve`` prints it)."""
-        from model_tests.isolation import detect
+        from model_tests.sandbox import detect
 
         return detect(self.settings.sandbox, self.settings.sandbox_user)
 
     @cached_property
     def sandboxes(self) -> SandboxPool:
-        from model_tests.gates import SandboxPool
+        from model_tests.sandbox import SandboxPool
 
         s = self.settings
         env = {name: os.environ[name] for name in s.sandbox_env_names() if name in os.environ}
@@ -111,7 +110,7 @@ class Services:
                            spares=s.sandbox_spares, cgroups=self.cgroups)
 
     def sandbox_limits(self) -> Limits:
-        from model_tests.isolation import Limits
+        from model_tests.sandbox import Limits
 
         s = self.settings
         return Limits(memory_mb=s.sandbox_memory_mb, cpu_s=s.sandbox_cpu_s,
@@ -122,9 +121,9 @@ class Services:
     def cgroups(self) -> Cgroups:
         """Where each sandbox's cgroup is made, or why none can be (``podium worker`` says
         which at start)."""
-        from model_tests.cgroups import detect
+        from model_tests.sandbox import detect_cgroups
 
-        return detect(self.settings.sandbox_cgroup_root)
+        return detect_cgroups(self.settings.sandbox_cgroup_root)
 
     def judge_config(self, model: str) -> JudgeConfig:
         from model_tests.config import from_policy
