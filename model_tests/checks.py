@@ -31,6 +31,17 @@ class CheckResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class CheckReport:
+    """Every check's result, with the holdout they ran on (``holdout``: uri, sha256, rows,
+    source) and the digest of the model files that were checked: what the service's gates
+    answer (the workflow reads it as ``webhook_server.workflow.gates.CheckReport``)."""
+
+    results: tuple[CheckResult, ...]
+    holdout: dict | None = None
+    model_sha256: str | None = None
+
+
 Check = Callable[[ModelUnderTest, dict], CheckResult]
 REGISTRY: dict[str, tuple[str, Check]] = {}
 

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from model_tests import holdout as holdouts
-from model_tests.checks import run_checks
+from model_tests.checks import CheckReport, run_checks
 from model_tests.compare import Comparison, compare
 from model_tests.config import JudgeConfig
 from model_tests.context import (
@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 
 class CheckRunError(Exception):
     """The check run itself could not give a verdict. ``transient``: retry the job (MLflow
-    did not answer); otherwise the request fails with this reason."""
+    did not answer, no sandbox could start); otherwise the request fails with this reason
+    (the service hands it to the workflow as ``GateFailed`` / ``TransientGateError``)."""
 
     def __init__(self, message: str, transient: bool) -> None:
         super().__init__(message)
@@ -62,14 +63,6 @@ def _needs_a_sandbox(method):
         except SandboxUnavailable as exc:
             raise CheckRunError(exc.reason, transient=exc.transient) from None
     return judged
-
-
-class Checked(list):
-    """Check results, with the holdout they ran on (``holdout``: uri, sha256, rows) and the
-    digest of the model files that were checked (``model_sha256``)."""
-
-    holdout: dict | None = None
-    model_sha256: str | None = None
 
 
 class ScoreCache:
@@ -132,7 +125,7 @@ class SandboxGates:
     # --- what the workflow calls ---------------------------------------------------------
 
     @_needs_a_sandbox
-    def check(self, model_uri: str) -> Checked:
+    def check(self, model_uri: str) -> CheckReport:
         cfg = self._config(model_name(model_uri) or "")
         info = version_info(model_uri, self._client())
         holdout, missing = None, None
@@ -143,15 +136,14 @@ class SandboxGates:
         model = self._start(info, f"{info.name} v{info.version}", cfg)
         try:
             m = self._under_test(info, model, holdout, missing)
-            results = Checked(run_checks(m, cfg.thresholds))
+            results = tuple(run_checks(m, cfg.thresholds))
             scores = m.extras.get("holdout_scores")
             if scores is not None and holdout is not None:  # the comparison reuses them
                 self.scores.put(ScoreCache.key(info, holdout.sha256, model.sha256), scores)
         finally:
             model.close()
-        results.holdout = holdout.as_json() if holdout is not None else None
-        results.model_sha256 = model.sha256
-        return results
+        return CheckReport(results, holdout.as_json() if holdout is not None else None,
+                           model.sha256)
 
     @_needs_a_sandbox
     def compare(self, model: str, challenger: str, champion: str) -> Comparison:

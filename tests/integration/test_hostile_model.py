@@ -192,7 +192,7 @@ def test_a_snooping_challenger_reads_and_changes_nothing(registry, gates, tmp_pa
         "snoop", store=str(store), ports=(mlflow_port, 5432), host_path=str(escaped),
         tag=tag, raise_every=2))
 
-    results = gates.check(f"models:/{registry['name']}/{snoop}")
+    results = gates.check(f"models:/{registry['name']}/{snoop}").results
     gates.release()
 
     by_name = {r.name: r for r in results}

@@ -8,7 +8,7 @@ import subprocess
 import mlflow
 import pytest
 
-from model_tests.checks import REGISTRY, CheckResult
+from model_tests.checks import REGISTRY, CheckReport, CheckResult
 from tests.integration.conftest import api, wait_for
 from training.train import Dataset, TrainConfig, train
 from webhook_server.dev.processes import bin_path
@@ -181,9 +181,10 @@ class OneFailingCheck:
         self.failing = failing
 
     def check(self, model_uri):
-        return [CheckResult(name, category, name != self.failing, 1, 1,
-                            "failed on purpose" if name == self.failing else "ok")
-                for name, (category, _) in REGISTRY.items()]
+        return CheckReport(tuple(CheckResult(name, category, name != self.failing, 1, 1,
+                                             "failed on purpose" if name == self.failing
+                                             else "ok")
+                                 for name, (category, _) in REGISTRY.items()))
 
     def compare(self, *args):
         raise AssertionError("a version that failed a check must never be compared")

@@ -6,10 +6,12 @@ the policy at start, so a bad policy stops them there)."""
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from podium_policy.policy import Policy, load_policy
 from webhook_server.adapters.registry import Registry
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from webhook_server.adapters.notify.sender import SlackSender
     from webhook_server.adapters.notify.slack import SlackBot
     from webhook_server.workflow import Gates, Workflow
+
+T = TypeVar("T")
 
 
 @dataclass(eq=False)
@@ -69,10 +73,11 @@ class Services:
 
     @cached_property
     def gates(self) -> Gates:
-        """What the workflow calls: the judge's check, compare and release."""
+        """What the workflow calls: the judge's check, compare and release, with the
+        judge's "no verdict" (``CheckRunError``) as the workflow's own error types."""
         from webhook_server.workflow import Gates
 
-        return Gates(check=self.judge.check, compare=self.judge.compare,
+        return Gates(check=_gate(self.judge.check), compare=_gate(self.judge.compare),
                      release=self.judge.release)
 
     @cached_property
@@ -154,6 +159,23 @@ class Services:
         if self.queue.doorbell is not None:
             self.queue.doorbell.close()
         self.store.dispose()
+
+
+def _gate(call: Callable[..., T]) -> Callable[..., T]:
+    """``call`` (the judge's check or compare) raising the gate protocol's errors: a
+    CheckRunError is ``TransientGateError`` (the job retries) or ``GateFailed`` (the request
+    fails with the reason); any other exception passes as it is (the job retries)."""
+    from model_tests.gates import CheckRunError
+    from webhook_server.workflow.gates import GateFailed, TransientGateError
+
+    @functools.wraps(call)
+    def gate(*args: str) -> T:
+        try:
+            return call(*args)
+        except CheckRunError as exc:
+            kind = TransientGateError if exc.transient else GateFailed
+            raise kind(str(exc)) from exc
+    return gate
 
 
 def build(settings: Settings, store: Store | None = None) -> Services:

@@ -1,6 +1,7 @@
 """The request workflow: a durable, resumable step machine (see ``steps``).
 
 - ``steps``: the request job, resumed from the stored state after any failure;
+- ``gates``: the gate protocol: what the checks and the comparison answer, typed;
 - ``moves``: alias moves, intent recorded before the effect, read back after it;
 - ``decisions``: approve / reject / expire, under a row lock;
 - ``rollback``: a rollback is a request whose job runs under the model lock;
@@ -15,8 +16,6 @@ predecessor ``archived``; one ledger row per move; one decision per request.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
@@ -36,21 +35,20 @@ from webhook_server.workflow.errors import (
     RollbackRefused,
     StaleEvidence,
 )
+from webhook_server.workflow.gates import (
+    CheckReport,
+    ComparisonReport,
+    GateFailed,
+    Gates,
+    TransientGateError,
+)
 from webhook_server.workflow.steps import Fenced, RequestRun
 
-__all__ = ["DecisionConflict", "DecisionRefused", "Deferred", "Gates", "NotAllowed",
-           "RollbackRefused", "StaleEvidence", "Workflow"]
+__all__ = ["CheckReport", "ComparisonReport", "DecisionConflict", "DecisionRefused", "Deferred",
+           "GateFailed", "Gates", "NotAllowed", "RollbackRefused", "StaleEvidence",
+           "TransientGateError", "Workflow"]
 log = logging.getLogger(__name__)
 DEAD_ACTOR = "worker:dead-job"
-
-
-@dataclass
-class Gates:
-    """How checks and comparisons are run (a child process in the service)."""
-
-    check: Callable[[str], list]  # model_uri -> [CheckResult]
-    compare: Callable[[str, str, str], object]  # model, challenger, champion -> Comparison
-    release: Callable[[], None] | None = None  # the job is done: free what check/compare hold
 
 
 class Workflow:
@@ -147,7 +145,7 @@ class Workflow:
 
     def revert(self, job: Job) -> None:
         """The ``revert`` job (``guard``): an alias moved outside Podium goes back."""
-        guard.handle(self, Fenced(self.registry, getattr(job, "fence", None)), job)
+        guard.handle(self, Fenced(self.registry, job.fence), job)
 
 
 def revive(conn: Connection, request_id: int) -> str | None:
