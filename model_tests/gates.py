@@ -234,7 +234,7 @@ class SandboxGates:
                 f"and this worker has {self.pool.isolation.describe()}: model code was not "
                 "run", transient=False)
         if (cfg.sandbox_required and not self.pool.cgroups.available
-                and not cfg.accept_per_process_limits):
+                and not cfg.sandbox_limits.accept_per_process):
             raise CheckRunError(
                 f"the policy requires a sandbox cgroup for {name} (sandbox: required) and "
                 f"this worker has {self.pool.describe_limits()}: model code was not run "

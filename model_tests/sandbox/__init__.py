@@ -10,7 +10,8 @@ the tests):
 
 - **start**: ``SandboxPool(isolation, limits, env=, spares=, cgroups=)`` keeps warm spares;
   ``pool.take(overrides)`` hands one out (``overrides``: a model's cgroup limits over the
-  pool's), ``pool.warm()`` starts spares again, ``pool.close()`` ends them.
+  pool's, any object with ``memory_mb``, ``pids``, ``cpu_shares``: ``LimitOverrides``),
+  ``pool.warm()`` starts spares again, ``pool.close()`` ends them.
   ``SandboxedModel(take, label)`` is one model in a sandbox from ``take``: Podium puts its
   files in ``model.files``;
 - **score**: ``model.load()`` -> seconds; ``model.predict(frame)`` -> one float per row;
@@ -47,11 +48,12 @@ from model_tests.sandbox.errors import (
 )
 from model_tests.sandbox.isolation import Limits, Sandbox
 from model_tests.sandbox.levels import BASE_ENV, LEVELS, Isolation, detect, harden_process
-from model_tests.sandbox.pool import SandboxPool
+from model_tests.sandbox.pool import LimitOverrides, SandboxPool
 from model_tests.sandbox.sandboxed import SandboxedModel
 
 __all__ = [
-    "BASE_ENV", "LEVELS", "CgroupError", "CgroupLimits", "Cgroups", "Isolation", "Limits",
+    "BASE_ENV", "LEVELS", "CgroupError", "CgroupLimits", "Cgroups", "Isolation", "LimitOverrides",
+    "Limits",
     "ModelCrashed", "ModelFailed", "Sandbox", "SandboxDied", "SandboxError", "SandboxLimit",
     "SandboxPool", "SandboxTimeout", "SandboxUnavailable", "SandboxedModel", "detect",
     "detect_cgroups", "harden_process",

@@ -6,14 +6,29 @@ import dataclasses
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
-from model_tests.sandbox.cgroups import CgroupError, Cgroups
+from model_tests.sandbox.cgroups import CgroupError, CgroupLimits, Cgroups
 from model_tests.sandbox.cgroups import detect as detect_cgroups
 from model_tests.sandbox.errors import SandboxError, SandboxUnavailable
 from model_tests.sandbox.isolation import Limits, Sandbox
 from model_tests.sandbox.levels import Isolation
 
 log = logging.getLogger(__name__)
+
+
+class LimitOverrides(Protocol):
+    """A model's own cgroup limits over the pool's (None: the pool's). The policy's
+    ``sandbox_limits`` section has this shape; the sandbox does not import the policy."""
+
+    @property
+    def memory_mb(self) -> int | None: ...
+
+    @property
+    def pids(self) -> int | None: ...
+
+    @property
+    def cpu_shares(self) -> int | None: ...
 
 
 class SandboxPool:
@@ -51,14 +66,14 @@ class SandboxPool:
         (no writable cgroup: why)``: what ``podium worker`` says at start."""
         return self.cgroups.describe(self.limits.cgroup())
 
-    def take(self, overrides: dict | None = None) -> Sandbox:
+    def take(self, overrides: LimitOverrides | None = None) -> Sandbox:
         """A started sandbox, with the cgroup limits ``overrides`` (a model's policy) over
         the pool's. Every spare has finished its imports when this returns: a spare still
         importing beside a model's checks would slow its measured latency.
         SandboxUnavailable when none can be had."""
         sandbox = self._take()
-        if overrides and sandbox.cgroup is not None:
-            limits = dataclasses.replace(self.limits.cgroup(), **overrides)
+        limits = self.cgroup_limits(overrides)
+        if limits is not None and sandbox.cgroup is not None:
             try:
                 sandbox.restrict(limits)
             except CgroupError as exc:
@@ -66,6 +81,16 @@ class SandboxPool:
                 raise SandboxUnavailable(f"the model's sandbox_limits could not be applied: "
                                          f"{exc.strerror}", transient=False) from None
         return sandbox
+
+    def cgroup_limits(self, overrides: LimitOverrides | None) -> CgroupLimits | None:
+        """The pool's cgroup limits with the ones ``overrides`` sets; None when it sets
+        none."""
+        given = {} if overrides is None else {
+            name: value for name, value in (("memory_mb", overrides.memory_mb),
+                                            ("pids", overrides.pids),
+                                            ("cpu_shares", overrides.cpu_shares))
+            if value is not None}
+        return dataclasses.replace(self.limits.cgroup(), **given) if given else None
 
     def _take(self) -> Sandbox:
         with self._lock:

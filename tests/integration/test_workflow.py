@@ -181,10 +181,10 @@ class OneFailingCheck:
         self.failing = failing
 
     def check(self, model_uri):
-        return CheckReport(tuple(CheckResult(name, category, name != self.failing, 1, 1,
-                                             "failed on purpose" if name == self.failing
-                                             else "ok")
-                                 for name, (category, _) in REGISTRY.items()))
+        return CheckReport(tuple(
+            CheckResult(name, category, name != self.failing, 1, 1,
+                        "failed on purpose" if name == self.failing else "ok")
+            for name, (category, _) in REGISTRY.items()))
 
     def compare(self, *args):
         raise AssertionError("a version that failed a check must never be compared")

@@ -146,6 +146,7 @@ def test_accepting_per_process_limits_lets_model_code_run_without_a_cgroup(tmp_p
     from model_tests.config import JudgeConfig
     from model_tests.gates import SandboxGates
     from model_tests.sandbox import Cgroups, Limits, SandboxedModel, SandboxPool, detect
+    from podium_policy.policy import SandboxLimits
     from tests.support import hostile_model as hm
 
     isolation = detect("bwrap")
@@ -153,7 +154,8 @@ def test_accepting_per_process_limits_lets_model_code_run_without_a_cgroup(tmp_p
         pytest.skip(f"bubblewrap does not work here: {isolation.why}")
     pool = SandboxPool(isolation, Limits(memory_mb=2048, timeout_s=60), spares=0,
                        cgroups=Cgroups(None, "test: no cgroup"))
-    config = JudgeConfig(sandbox_required=True, accept_per_process_limits=True)
+    config = JudgeConfig(sandbox_required=True,
+                         sandbox_limits=SandboxLimits(accept_per_process=True))
     gates = SandboxGates(pool, lambda name: config)
     try:
         cfg = gates._config("churn")  # what check/compare/score ask before any model code
