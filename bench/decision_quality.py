@@ -31,9 +31,10 @@ import numpy as np  # noqa: E402
 from model_tests.compare import compare  # noqa: E402
 from model_tests.simulation import pair, promotion_rate  # noqa: E402
 from model_tests.stats import wilson  # noqa: E402
+from podium_policy.policy import Comparison as Rule  # noqa: E402
 
-RULES = {"superiority (default)": {},
-         "noninferiority, margin 0.005": {"rule": "noninferiority", "margin": 0.005}}
+RULES = {"superiority (default)": Rule(),
+         "noninferiority, margin 0.005": Rule(rule="noninferiority", margin=0.005)}
 DELTAS = (-0.02, 0.0, 0.01, 0.02, 0.03)
 SIZES, RHOS = (700, 1409, 5000), (0.5, 0.8, 0.95)
 

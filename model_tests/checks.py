@@ -1,4 +1,5 @@
-"""The model-quality checks. Each returns a ``CheckResult``; thresholds come from the policy.
+"""The model-quality checks. Each returns a ``CheckResult``; thresholds come from the policy
+(its ``Checks`` section, read by attribute).
 
 A check never raises: whatever goes wrong inside one becomes a failed result with the reason,
 so one broken model cannot crash the run (or the service running it).
@@ -15,7 +16,7 @@ import pandas as pd
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 from model_tests.context import ModelUnderTest
-from podium_policy.defaults import THRESHOLDS as DEFAULT_THRESHOLDS
+from podium_policy.policy import Checks
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,18 @@ class CheckResult:
         return asdict(self)
 
 
-Check = Callable[[ModelUnderTest, dict], CheckResult]
+@dataclass(frozen=True)
+class CheckReport:
+    """Every check's result, with the holdout they ran on (``holdout``: uri, sha256, rows,
+    source) and the digest of the model files that were checked: what the service's gates
+    answer (the workflow reads it as ``webhook_server.workflow.gates.CheckReport``)."""
+
+    results: tuple[CheckResult, ...]
+    holdout: dict | None = None
+    model_sha256: str | None = None
+
+
+Check = Callable[[ModelUnderTest, Checks], CheckResult]
 REGISTRY: dict[str, tuple[str, Check]] = {}
 
 
@@ -52,9 +64,9 @@ def result(name: str, passed: bool, value, threshold, reason: str) -> CheckResul
 # --- metadata -----------------------------------------------------------------------------
 
 @check("description", "metadata", needs_model=False)
-def _description(m: ModelUnderTest, t: dict) -> CheckResult:
+def _description(m: ModelUnderTest, t: Checks) -> CheckResult:
     n = len(m.description.strip())
-    need = t["description_min_length"]
+    need = t.description_min_length
     return result("description", n >= need, n, need,
                   f"description has {n} characters" + ("" if n >= need else f" (< {need})"))
 
@@ -114,9 +126,9 @@ def _pinned(m, t):
 @check("loads", "loading", needs_model=False)
 def _loads(m, t):
     if m.model is None:
-        return result("loads", False, None, t["load_seconds"], f"does not load: {m.load_error}")
-    ok = m.load_seconds <= t["load_seconds"]
-    return result("loads", ok, round(m.load_seconds, 3), t["load_seconds"],
+        return result("loads", False, None, t.load_seconds, f"does not load: {m.load_error}")
+    ok = m.load_seconds <= t.load_seconds
+    return result("loads", ok, round(m.load_seconds, 3), t.load_seconds,
                   f"loaded in {m.load_seconds:.2f} s")
 
 
@@ -159,44 +171,47 @@ def _scores(m: ModelUnderTest) -> np.ndarray:
     return m.extras["holdout_scores"]
 
 
-def _floor(name: str, metric: Callable, use_labels: bool):
+def _floor(name: str, metric: Callable, use_labels: bool, floor: Callable[[Checks], float]):
     @check(name, "performance")
-    def _check(m, t):
+    def _check(m, t: Checks):
         proba = _scores(m)
-        pred = proba if not use_labels else (proba >= t["decision_threshold"]).astype(int)
-        value = float(metric(m.labels, pred))
-        return result(name, value >= t[name], round(value, 4), t[name],
-                      f"holdout {name} {value:.4f} vs floor {t[name]}")
+        pred = proba if not use_labels else (proba >= t.decision_threshold).astype(int)
+        value, need = float(metric(m.labels, pred)), floor(t)
+        return result(name, value >= need, round(value, 4), need,
+                      f"holdout {name} {value:.4f} vs floor {need}")
     return _check
 
 
-_floor("roc_auc", roc_auc_score, use_labels=False)
-_floor("f1", lambda y, p: f1_score(y, p, zero_division=0), use_labels=True)
-_floor("precision", lambda y, p: precision_score(y, p, zero_division=0), use_labels=True)
-_floor("recall", lambda y, p: recall_score(y, p, zero_division=0), use_labels=True)
+_floor("roc_auc", roc_auc_score, use_labels=False, floor=lambda t: t.roc_auc)
+_floor("f1", lambda y, p: f1_score(y, p, zero_division=0), use_labels=True,
+       floor=lambda t: t.f1)
+_floor("precision", lambda y, p: precision_score(y, p, zero_division=0), use_labels=True,
+       floor=lambda t: t.precision)
+_floor("recall", lambda y, p: recall_score(y, p, zero_division=0), use_labels=True,
+       floor=lambda t: t.recall)
 
 
 @check("slices", "slices")
 def _slices(m, t):
     proba = _scores(m)
     per: dict[str, float] = {}
-    for column in t["slice_columns"]:
+    for column in t.slice_columns:
         for value in sorted(m.holdout[column].dropna().unique(), key=str):
             mask = (m.holdout[column] == value).to_numpy()
             y = m.labels[mask]
-            if mask.sum() < t["slice_min_rows"] or y.min() == y.max():
+            if mask.sum() < t.slice_min_rows or y.min() == y.max():
                 continue
             per[f"{column}={value:g}" if isinstance(value, float) else f"{column}={value}"] = \
                 round(float(roc_auc_score(y, proba[mask])), 4)
     if not per:
-        return result("slices", False, {}, t["slice_roc_auc"], "no slice large enough to score")
-    low = {k: v for k, v in per.items() if v < t["slice_roc_auc"]}
+        return result("slices", False, {}, t.slice_roc_auc, "no slice large enough to score")
+    low = {k: v for k, v in per.items() if v < t.slice_roc_auc}
     gap = max(per.values()) - min(per.values())
-    ok = not low and gap <= t["slice_gap"]
+    ok = not low and gap <= t.slice_gap
     reason = (f"worst slice {min(per, key=per.get)} {min(per.values()):.3f}, gap {gap:.3f}"
-              + (f"; below {t['slice_roc_auc']}: {', '.join(low)}" if low else "")
-              + (f"; gap over {t['slice_gap']}" if gap > t["slice_gap"] else ""))
-    return result("slices", ok, per, {"floor": t["slice_roc_auc"], "gap": t["slice_gap"]},
+              + (f"; below {t.slice_roc_auc}: {', '.join(low)}" if low else "")
+              + (f"; gap over {t.slice_gap}" if gap > t.slice_gap else ""))
+    return result("slices", ok, per, {"floor": t.slice_roc_auc, "gap": t.slice_gap},
                   reason)
 
 
@@ -215,11 +230,11 @@ def _invariance(m, t):
 def _directional(m, t):
     two = m.holdout[m.holdout["Contract"] == "Two year"].head(300)
     if two.empty:
-        return result("directional_contract", False, None, t["directional_share"],
+        return result("directional_contract", False, None, t.directional_share,
                       "no two-year customers in the holdout")
     share = float(np.mean(m.predict(two.assign(Contract="Month-to-month")) >= m.predict(two)))
-    return result("directional_contract", share >= t["directional_share"], round(share, 4),
-                  t["directional_share"],
+    return result("directional_contract", share >= t.directional_share, round(share, 4),
+                  t.directional_share,
                   f"{share:.1%} of two-year customers score no lower on month-to-month")
 
 
@@ -231,8 +246,8 @@ def _obvious(m, t):
                            TechSupport="No", SeniorCitizen=1.0, PaperlessBilling="Yes",
                            MonthlyCharges=95.0, TotalCharges=95.0)
     mean = float(np.mean(m.predict(churners)))
-    return result("obvious_churners", mean >= t["churner_score"], round(mean, 4),
-                  t["churner_score"], f"textbook churners score {mean:.2f} on average")
+    return result("obvious_churners", mean >= t.churner_score, round(mean, 4),
+                  t.churner_score, f"textbook churners score {mean:.2f} on average")
 
 
 @check("robustness", "robustness")
@@ -277,7 +292,7 @@ def _latency(m, t):
     slow in every round, a busy machine is seldom busy in all three."""
     rows = [m.holdout.iloc[[i]] for i in range(min(LATENCY_ROWS, len(m.holdout)))]
     m.predict(rows[0])  # warm-up
-    budget, rounds = t["latency_p95_ms"], []
+    budget, rounds = t.latency_p95_ms, []
     while len(rounds) < LATENCY_ROUNDS and (not rounds or rounds[-1] > budget):
         times = [m.predict_timed(row)[1] * 1000 for row in rows]
         rounds.append(round(float(np.percentile(times, 95)), 2))
@@ -293,20 +308,22 @@ def _latency(m, t):
 def _batch(m, t):
     rows = pd.concat([m.holdout] * (1000 // max(len(m.holdout), 1) + 1)).head(1000)
     ms = m.predict_timed(rows)[1] * 1000
-    return result("batch_1000", ms <= t["batch_1000_ms"], round(ms, 1), t["batch_1000_ms"],
+    return result("batch_1000", ms <= t.batch_1000_ms, round(ms, 1), t.batch_1000_ms,
                   f"1,000 rows in {ms:.0f} ms")
 
 
 @check("artifact_size", "budgets", needs_model=False)
 def _size(m, t):
     mb = sum(p.stat().st_size for p in m.local_dir.rglob("*") if p.is_file()) / 1e6
-    return result("artifact_size", mb <= t["artifact_mb"], round(mb, 2), t["artifact_mb"],
+    return result("artifact_size", mb <= t.artifact_mb, round(mb, 2), t.artifact_mb,
                   f"model artifact {mb:.1f} MB")
 
 
-def run_checks(m: ModelUnderTest, thresholds: dict | None = None,
+def run_checks(m: ModelUnderTest, thresholds: Checks | None = None,
                only: list[str] | None = None) -> list[CheckResult]:
-    t = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+    """Every check (``only``: those named) under the policy's ``thresholds`` (None: its
+    defaults)."""
+    t = thresholds if thresholds is not None else Checks()
     out = []
     for name, (category, fn) in REGISTRY.items():
         if only and name not in only:

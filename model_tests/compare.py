@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from model_tests import stats
-from podium_policy.defaults import BUSINESS as DEFAULT_BUSINESS
-from podium_policy.defaults import COMPARISON as DEFAULT_COMPARISON
+from podium_policy.policy import Business
+from podium_policy.policy import Comparison as ComparisonRule
 
 METRICS = ("roc_auc", "pr_auc", "log_loss", "brier")
 LOSSES = ("log_loss", "brier")  # lower is better: the improvement is champion - challenger
@@ -110,13 +110,13 @@ def _finite(value):
 
 # --- per-side figures ----------------------------------------------------------------------
 
-def row_values(y: np.ndarray, proba: np.ndarray, threshold: float, business: dict):
+def row_values(y: np.ndarray, proba: np.ndarray, threshold: float, business: Business):
     """Business value of each row: a contacted churner saved with the success rate, minus
     the contact's cost."""
     contacted = proba >= threshold
-    return (contacted & (y == 1)) * (business["contact_success_rate"]
-                                     * business["value_saved_churner"]) \
-        - contacted * business["contact_cost"]
+    return (contacted & (y == 1)) * (business.contact_success_rate
+                                     * business.value_saved_churner) \
+        - contacted * business.contact_cost
 
 
 def _metric(name: str, y: np.ndarray, proba: np.ndarray) -> float:
@@ -135,7 +135,7 @@ def _losses(name: str, y: np.ndarray, proba: np.ndarray) -> np.ndarray:
 
 
 def _side(version: str, metric: str, y: np.ndarray, proba: np.ndarray, threshold: float,
-          business: dict) -> Side:
+          business: Business) -> Side:
     """The side's figures, from counts (scikit-learn's argument checks cost more than the
     whole comparison)."""
     pred = proba >= threshold
@@ -200,35 +200,36 @@ def _cannot_compare(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray,
 
 def compare(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray, *,
             challenger_version: str, champion_version: str, threshold: float = 0.5,
-            comparison: dict | None = None, business: dict | None = None,
+            comparison: ComparisonRule | None = None, business: Business | None = None,
             seed_from: tuple = (), overlap: dict | None = None) -> Comparison:
-    """The policy's decision on two score vectors over the same holdout rows.
+    """The policy's decision on two score vectors over the same holdout rows, under its
+    ``comparison`` and ``business`` sections (None: the policy's defaults).
     ``seed_from``: what the bootstrap seed is derived from (model, holdout digest); the
     versions are always part of it. ``overlap``: holdout rows each model trained on."""
-    cfg = {**DEFAULT_COMPARISON, **(comparison or {})}
-    biz = {**DEFAULT_BUSINESS, **(business or {})}
-    metric, rule, alpha = cfg["metric"], cfg["rule"], float(cfg["alpha"])
+    cfg = comparison if comparison is not None else ComparisonRule()
+    biz = business if business is not None else Business()
+    metric, rule, alpha = cfg.metric, cfg.rule, float(cfg.alpha)
     if metric not in METRICS:
         raise ValueError(f"comparison metric {metric!r} is not one of {', '.join(METRICS)}")
-    bound = float(cfg["min_improvement"]) if rule == "superiority" else -float(cfg["margin"])
+    bound = float(cfg.min_improvement) if rule == "superiority" else -float(cfg.margin)
     y = np.asarray(y).astype(int)
     challenger = np.asarray(challenger, dtype=float)
     champion = np.asarray(champion, dtype=float)
-    common = {"rule": rule, "alpha": alpha, "bound": bound, "value_rule": cfg["value_rule"],
-              "value_margin": float(cfg["value_margin"]), "overlap": overlap}
-    problem = _cannot_compare(y, challenger, champion, int(cfg["min_rows"]))
+    common = {"rule": rule, "alpha": alpha, "bound": bound, "value_rule": cfg.value_rule,
+              "value_margin": float(cfg.value_margin), "overlap": overlap}
+    problem = _cannot_compare(y, challenger, champion, int(cfg.min_rows))
     if problem:  # no verdict can be computed: the challenger does not win on it
         blank = (NAN,) * 5
         return Comparison(metric, len(y), Side(challenger_version, *blank),
                           Side(champion_version, *blank), NAN, NAN, NAN, 1 - 2 * alpha, 0,
-                          False, [f"cannot compare: {problem}"], biz["currency"],
+                          False, [f"cannot compare: {problem}"], biz.currency,
                           outcome=LOSES, **common)
     seed = stats.derive_seed(*seed_from, challenger_version, champion_version)
     c = _side(challenger_version, metric, y, challenger, threshold, biz)
     k = _side(champion_version, metric, y, champion, threshold, biz)
     delta, se, low, high, p, method, used = improvement(
         metric, y, challenger, champion, alpha=alpha, bound=bound,
-        resamples=int(cfg["bootstrap"]), seed=seed)
+        resamples=int(cfg.bootstrap), seed=seed)
     detectable = bound + stats.detectable(se, alpha) if math.isfinite(se) else NAN
     value_delta, value_se = stats.paired_mean(
         row_values(y, challenger, threshold, biz) - row_values(y, champion, threshold, biz))
@@ -243,25 +244,25 @@ def compare(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray, *,
                 else f"worse by less than {-bound:g} (non-inferiority margin)")
         reasons.append(f"not shown {what}: {metric} improvement {delta:+.4f}, one-sided "
                        f"{1 - alpha:.0%} lower bound {low:+.4f} (p {p:.3g}, alpha {alpha:g})")
-    value_rule, margin = cfg["value_rule"], float(cfg["value_margin"])
+    value_rule, margin = cfg.value_rule, float(cfg.value_margin)
     if value_rule != "ignore":
         need = -margin if value_rule == "noninferiority" else margin
         if not value_low > need:
             reasons.append(f"business value not shown {'not worse' if need < 0 else 'better'}"
-                           f" by {abs(need):g} {biz['currency']}/customer: "
+                           f" by {abs(need):g} {biz.currency}/customer: "
                            f"{value_delta:+.2f}, lower bound {value_low:+.2f}")
     for who, rows in (overlap or {}).items():
         if rows:
             unsure.append(f"{rows} holdout rows were used to train the {who} (the holdout "
                           "must be unseen by both models)")
-    limit = cfg.get("max_detectable_improvement")
+    limit = cfg.max_detectable_improvement
     if (reasons and limit is not None and math.isfinite(detectable) and detectable > limit
             and high > bound):  # a clear loss is a loss, however small the holdout
         unsure.append(f"holdout too small: can detect only {detectable:+.3f} at 80% power "
                       f"(max_detectable_improvement {limit:g})")
     outcome = INCONCLUSIVE if unsure else (LOSES if reasons else WINS)
     return Comparison(metric, len(y), c, k, float(delta), float(low), float(high),
-                      1 - 2 * alpha, used, outcome == WINS, unsure + reasons, biz["currency"],
+                      1 - 2 * alpha, used, outcome == WINS, unsure + reasons, biz.currency,
                       se=float(se), p_value=float(p), method=method,
                       detectable=float(detectable), outcome=outcome,
                       value_delta=float(value_delta), value_low=float(value_low), seed=seed,

@@ -6,12 +6,12 @@ credentials), has the sandbox load the model and score the frames the checks bui
 runs every check on the numbers that come back. The comparison scores the champion in a
 sandbox of its own (the challenger's scores on the holdout are kept from the checks), and
 ``compare()`` runs in Podium. Neither model can reach the other, the store, the network or
-a secret (``isolation.py``), and neither chooses the data it is judged on (``holdout.py``).
+a secret (``sandbox/``), and neither chooses the data it is judged on (``holdout.py``).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import logging
 import os
 import threading
@@ -22,9 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from model_tests import holdout as holdouts
-from model_tests.cgroups import CgroupError, Cgroups
-from model_tests.cgroups import detect as detect_cgroups
-from model_tests.checks import run_checks
+from model_tests.checks import CheckReport, run_checks
 from model_tests.compare import Comparison, compare
 from model_tests.config import JudgeConfig
 from model_tests.context import (
@@ -34,8 +32,12 @@ from model_tests.context import (
     signature_of,
     version_info,
 )
-from model_tests.isolation import Isolation, Limits, Sandbox, SandboxError
-from model_tests.sandboxed import SandboxedModel
+from model_tests.sandbox import (
+    SandboxedModel,
+    SandboxError,
+    SandboxPool,
+    SandboxUnavailable,
+)
 from podium_policy.digests import model_sha256
 
 log = logging.getLogger(__name__)
@@ -43,99 +45,24 @@ log = logging.getLogger(__name__)
 
 class CheckRunError(Exception):
     """The check run itself could not give a verdict. ``transient``: retry the job (MLflow
-    did not answer); otherwise the request fails with this reason."""
+    did not answer, no sandbox could start); otherwise the request fails with this reason
+    (the service hands it to the workflow as ``GateFailed`` / ``TransientGateError``)."""
 
     def __init__(self, message: str, transient: bool) -> None:
         super().__init__(message)
         self.transient = transient
 
 
-class Checked(list):
-    """Check results, with the holdout they ran on (``holdout``: uri, sha256, rows) and the
-    digest of the model files that were checked (``model_sha256``)."""
-
-    holdout: dict | None = None
-    model_sha256: str | None = None
-
-
-class SandboxPool:
-    """Sandboxes started ahead of requests (their imports take seconds). Every sandbox is
-    spawned from one long-lived thread: a sandbox dies with the thread that started it
-    (``PR_SET_PDEATHSIG``), and a worker thread may not live as long as a spare. Each
-    sandbox gets a cgroup of its own where ``cgroups`` (default: detected) can make one."""
-
-    def __init__(self, isolation: Isolation, limits: Limits | None = None,
-                 env: dict[str, str] | None = None, spares: int = 2,
-                 cgroups: Cgroups | None = None) -> None:
-        self.isolation, self.limits = isolation, limits or Limits()
-        self.env, self.spares = env, spares
-        self.cgroups = cgroups if cgroups is not None else detect_cgroups()
-        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="sandbox-spawner")
-        self._ready: list[Sandbox] = []
-        self._lock = threading.Lock()
-        self.started = 0
-
-    def _start(self) -> Sandbox:
-        sandbox = self._spawner.submit(Sandbox, self.isolation, self.limits, self.env,
-                                       self.cgroups).result()
-        self.started += 1
-        return sandbox
-
-    def warm(self) -> None:
-        """Start spares up to ``spares`` (the worker does at start and after each use)."""
-        with self._lock:
-            self._ready = [s for s in self._ready if s.alive or s.remove()]
-            while len(self._ready) < self.spares:
-                self._ready.append(self._start())
-
-    def describe_limits(self) -> str:
-        """``limits: cgroup v1 (memory ... MiB, pids ...)`` or ``limits: per-process only
-        (no writable cgroup: why)``: what ``podium worker`` says at start."""
-        return self.cgroups.describe(self.limits.cgroup())
-
-    def take(self, overrides: dict | None = None) -> Sandbox:
-        """A started sandbox, with the cgroup limits ``overrides`` (a model's policy) over
-        the pool's. Every spare has finished its imports when this returns: a spare still
-        importing beside a model's checks would slow its measured latency."""
-        sandbox = self._take()
-        if overrides and sandbox.cgroup is not None:
-            limits = dataclasses.replace(self.limits.cgroup(), **overrides)
-            try:
-                sandbox.restrict(limits)
-            except CgroupError as exc:
-                sandbox.remove()
-                raise CheckRunError(f"the model's sandbox_limits could not be applied: "
-                                    f"{exc.strerror}", transient=False) from None
-        return sandbox
-
-    def _take(self) -> Sandbox:
-        with self._lock:
-            ready = []
-            for sandbox in self._ready:
-                try:
-                    sandbox.ready()
-                    ready.append(sandbox)
-                except SandboxError as exc:
-                    log.warning("a spare sandbox did not start: %s", exc.reason)
-                    sandbox.remove()
-            self._ready = ready
-            if self._ready:
-                return self._ready.pop(0)
-        sandbox = self._start()
-        try:  # a sandbox that cannot start is this machine's problem, never the model's
-            sandbox.ready()
-        except SandboxError as exc:
-            sandbox.remove()
-            raise CheckRunError(f"a sandbox could not start: {exc.reason}",
-                                transient=True) from None
-        return sandbox
-
-    def close(self) -> None:
-        with self._lock:
-            for sandbox in self._ready:
-                sandbox.remove()
-            self._ready = []
-        self._spawner.shutdown(wait=True)
+def _needs_a_sandbox(method):
+    """A sandbox that could not be had is no verdict on the model: CheckRunError, transient
+    when this machine could not start one."""
+    @functools.wraps(method)
+    def judged(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except SandboxUnavailable as exc:
+            raise CheckRunError(exc.reason, transient=exc.transient) from None
+    return judged
 
 
 class ScoreCache:
@@ -197,7 +124,8 @@ class SandboxGates:
 
     # --- what the workflow calls ---------------------------------------------------------
 
-    def check(self, model_uri: str) -> Checked:
+    @_needs_a_sandbox
+    def check(self, model_uri: str) -> CheckReport:
         cfg = self._config(model_name(model_uri) or "")
         info = version_info(model_uri, self._client())
         holdout, missing = None, None
@@ -208,16 +136,16 @@ class SandboxGates:
         model = self._start(info, f"{info.name} v{info.version}", cfg)
         try:
             m = self._under_test(info, model, holdout, missing)
-            results = Checked(run_checks(m, cfg.thresholds))
+            results = tuple(run_checks(m, cfg.thresholds))
             scores = m.extras.get("holdout_scores")
             if scores is not None and holdout is not None:  # the comparison reuses them
                 self.scores.put(ScoreCache.key(info, holdout.sha256, model.sha256), scores)
         finally:
             model.close()
-        results.holdout = holdout.as_json() if holdout is not None else None
-        results.model_sha256 = model.sha256
-        return results
+        return CheckReport(results, holdout.as_json() if holdout is not None else None,
+                           model.sha256)
 
+    @_needs_a_sandbox
     def compare(self, model: str, challenger: str, champion: str) -> Comparison:
         client = self._client()
         cfg = self._config(model)
@@ -276,6 +204,7 @@ class SandboxGates:
         trained = self._trained.get(info.run_id)
         return None if trained is None else overlap(holdout.frame[cfg.id_column], trained)
 
+    @_needs_a_sandbox
     def score(self, model_uri: str, frame) -> np.ndarray:
         """P(churn) for each row of ``frame`` from the version ``model_uri`` names, scored in
         a sandbox under the model's policy (the scheduled drift job: model code never runs
@@ -305,7 +234,7 @@ class SandboxGates:
                 f"and this worker has {self.pool.isolation.describe()}: model code was not "
                 "run", transient=False)
         if (cfg.sandbox_required and not self.pool.cgroups.available
-                and not cfg.accept_per_process_limits):
+                and not cfg.sandbox_limits.accept_per_process):
             raise CheckRunError(
                 f"the policy requires a sandbox cgroup for {name} (sandbox: required) and "
                 f"this worker has {self.pool.describe_limits()}: model code was not run "

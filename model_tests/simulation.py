@@ -15,6 +15,8 @@ import math
 import numpy as np
 from scipy.stats import norm
 
+from podium_policy.policy import Comparison as ComparisonRule
+
 
 def mu_for(auc: float) -> float:
     return math.sqrt(2.0) * float(norm.ppf(auc))
@@ -40,10 +42,12 @@ def pair(n: int, auc_champion: float, delta: float, rho: float, rng: np.random.G
     return y, link(s_challenger), link(s_champion)
 
 
-def promotion_rate(trials: int, n: int, delta: float, rho: float, comparison: dict,
-                   seed: int = 0, auc_champion: float = 0.84) -> tuple[int, int]:
+def promotion_rate(trials: int, n: int, delta: float, rho: float,
+                   comparison: ComparisonRule | None, seed: int = 0,
+                   auc_champion: float = 0.84) -> tuple[int, int]:
     """(promoted, trials) of challengers ``delta`` better than the champion under the rule
-    ``comparison`` (policy keys), through the real ``compare()``."""
+    ``comparison`` (the policy's section; None: its defaults), through the real
+    ``compare()``."""
     from model_tests.compare import compare
 
     rng = np.random.default_rng(seed)

@@ -10,7 +10,7 @@ quality is above the champion's. Everything around it is the real workflow.
 
 from __future__ import annotations
 
-from model_tests.checks import CheckResult
+from model_tests.checks import CheckReport, CheckResult
 from model_tests.compare import LOSES, WINS, Comparison, Side
 from webhook_server.adapters.registry import Registry
 from webhook_server.workflow import Gates
@@ -29,12 +29,13 @@ class TagJudge:
         raw = self.registry.version_tags(model, version).get(QUALITY)
         return float(raw) if raw is not None else None
 
-    def check(self, model_uri: str) -> list[CheckResult]:
+    def check(self, model_uri: str) -> CheckReport:
         model, version = model_uri.removeprefix("models:/").rsplit("/", 1)
         quality = self.quality(model, version)
-        return [CheckResult("drill_registered", "metadata", True, version, None, "in MLflow"),
-                CheckResult("drill_quality", "metadata", quality is not None, quality, None,
-                            f"tag {QUALITY}" + ("" if quality is not None else " missing"))]
+        return CheckReport((
+            CheckResult("drill_registered", "metadata", True, version, None, "in MLflow"),
+            CheckResult("drill_quality", "metadata", quality is not None, quality, None,
+                        f"tag {QUALITY}" + ("" if quality is not None else " missing"))))
 
     def compare(self, model: str, challenger: str, champion: str) -> Comparison:
         ours = self.quality(model, challenger)

@@ -29,9 +29,10 @@ import pytest
 import requests
 
 from model_tests.compare import compare
-from model_tests.gates import JudgeConfig, SandboxGates, SandboxPool
+from model_tests.config import JudgeConfig
+from model_tests.gates import SandboxGates
 from model_tests.holdout import resolve
-from model_tests.isolation import Limits, detect
+from model_tests.sandbox import Limits, SandboxPool, detect
 from tests.support import hostile_model as hm
 from tests.support.podium_runs import api
 from tests.support.settings import API_TOKEN
@@ -192,7 +193,7 @@ def test_a_snooping_challenger_reads_and_changes_nothing(registry, gates, tmp_pa
         "snoop", store=str(store), ports=(mlflow_port, 5432), host_path=str(escaped),
         tag=tag, raise_every=2))
 
-    results = gates.check(f"models:/{registry['name']}/{snoop}")
+    results = gates.check(f"models:/{registry['name']}/{snoop}").results
     gates.release()
 
     by_name = {r.name: r for r in results}

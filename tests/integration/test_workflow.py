@@ -6,7 +6,7 @@ approval, rollback, compare-and-set, and gate enforcement for every check."""
 import mlflow
 import pytest
 
-from model_tests.checks import REGISTRY, CheckResult
+from model_tests.checks import REGISTRY, CheckReport, CheckResult
 from tests.support.podium_runs import CHECKS, api, cli, me, request, tags_when
 from tests.support.waiting import wait_for
 from training.train import Dataset, TrainConfig, train
@@ -150,9 +150,10 @@ class OneFailingCheck:
         self.failing = failing
 
     def check(self, model_uri):
-        return [CheckResult(name, category, name != self.failing, 1, 1,
-                            "failed on purpose" if name == self.failing else "ok")
-                for name, (category, _) in REGISTRY.items()]
+        return CheckReport(tuple(
+            CheckResult(name, category, name != self.failing, 1, 1,
+                        "failed on purpose" if name == self.failing else "ok")
+            for name, (category, _) in REGISTRY.items()))
 
     def compare(self, *args):
         raise AssertionError("a version that failed a check must never be compared")

@@ -501,15 +501,15 @@ def worker(args: dict) -> dict:
     and which files of the sandbox hold a secret."""
     import pandas as pd
 
-    from model_tests.isolation import (
+    from model_tests.sandbox import (
         Isolation,
         Limits,
         Sandbox,
+        SandboxedModel,
         SandboxError,
         detect,
         harden_process,
     )
-    from model_tests.sandboxed import SandboxedModel
 
     hardened = harden_process()
     level = args["level"]

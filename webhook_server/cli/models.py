@@ -40,7 +40,7 @@ from webhook_server.core.text_table import render
 def train(model_name, data_path, synthetic, seed, drift, trials, params_json, experiment,
           target, challenger, tags, as_json):
     """Train, log and register a churn model version; optionally request a transition."""
-    from model_tests.isolation import harden_process
+    from model_tests.sandbox import harden_process
 
     harden_process()  # its environment holds MLflow's credentials: not for other processes
     if data_path and synthetic:

@@ -149,7 +149,7 @@ def webhook_register(url: str, name: str, test: bool) -> None:
 def _isolation(settings: Settings, command: str, jobs: bool) -> None:
     """Make this process's environment unreadable to other processes of its user, and say
     which isolation model code gets here (and which models' policies refuse it)."""
-    from model_tests.isolation import detect, harden_process
+    from model_tests.sandbox import detect, harden_process
 
     harden_process()
     if not jobs:
@@ -180,8 +180,7 @@ def _isolation(settings: Settings, command: str, jobs: bool) -> None:
 
 def _limits(settings: Settings, command: str):
     """Say what bounds all of a sandbox's processes together: its cgroup, or nothing."""
-    from model_tests.cgroups import CgroupLimits
-    from model_tests.cgroups import detect as detect_cgroups
+    from model_tests.sandbox import CgroupLimits, detect_cgroups
 
     cgroups = detect_cgroups(settings.sandbox_cgroup_root)
     limits = CgroupLimits(memory_mb=settings.sandbox_memory_mb, pids=settings.sandbox_pids,

@@ -6,10 +6,12 @@ the policy at start, so a bad policy stops them there)."""
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from podium_policy.check import load_policy
 from podium_policy.schema import Policy
@@ -27,13 +29,14 @@ from webhook_server.store import Store
 from webhook_server.workflow import Gates, Workflow
 
 if TYPE_CHECKING:
-    from model_tests.cgroups import Cgroups
     from model_tests.config import JudgeConfig
-    from model_tests.gates import SandboxGates, SandboxPool
-    from model_tests.isolation import Isolation, Limits
+    from model_tests.gates import SandboxGates
+    from model_tests.sandbox import Cgroups, Isolation, Limits, SandboxPool
     from webhook_server.adapters.gitlab import GitLabSender
     from webhook_server.adapters.notify.sender import SlackSender
     from webhook_server.adapters.notify.slack import SlackBot
+
+T = TypeVar("T")
 
 
 @dataclass(eq=False)
@@ -71,8 +74,9 @@ class Services:
 
     @cached_property
     def gates(self) -> Gates:
-        """What the workflow calls: the judge's check, compare and release."""
-        return Gates(check=self.judge.check, compare=self.judge.compare,
+        """What the workflow calls: the judge's check, compare and release, with the
+        judge's "no verdict" (``CheckRunError``) as the workflow's own error types."""
+        return Gates(check=_gate(self.judge.check), compare=_gate(self.judge.compare),
                      release=self.judge.release)
 
     @cached_property
@@ -94,13 +98,13 @@ class Services:
     @cached_property
     def isolation(self) -> Isolation:
         """The isolation model code gets on this machine (``podium serve`` prints it)."""
-        from model_tests.isolation import detect
+        from model_tests.sandbox import detect
 
         return detect(self.settings.sandbox, self.settings.sandbox_user)
 
     @cached_property
     def sandboxes(self) -> SandboxPool:
-        from model_tests.gates import SandboxPool
+        from model_tests.sandbox import SandboxPool
 
         s = self.settings
         env = {name: os.environ[name] for name in s.sandbox_env_names() if name in os.environ}
@@ -108,7 +112,7 @@ class Services:
                            spares=s.sandbox_spares, cgroups=self.cgroups)
 
     def sandbox_limits(self) -> Limits:
-        from model_tests.isolation import Limits
+        from model_tests.sandbox import Limits
 
         s = self.settings
         return Limits(memory_mb=s.sandbox_memory_mb, cpu_s=s.sandbox_cpu_s,
@@ -119,9 +123,9 @@ class Services:
     def cgroups(self) -> Cgroups:
         """Where each sandbox's cgroup is made, or why none can be (``podium worker`` says
         which at start)."""
-        from model_tests.cgroups import detect
+        from model_tests.sandbox import detect_cgroups
 
-        return detect(self.settings.sandbox_cgroup_root)
+        return detect_cgroups(self.settings.sandbox_cgroup_root)
 
     def judge_config(self, model: str) -> JudgeConfig:
         from model_tests.config import from_policy
@@ -152,6 +156,23 @@ class Services:
         if self.queue.doorbell is not None:
             self.queue.doorbell.close()
         self.store.dispose()
+
+
+def _gate(call: Callable[..., T]) -> Callable[..., T]:
+    """``call`` (the judge's check or compare) raising the gate protocol's errors: a
+    CheckRunError is ``TransientGateError`` (the job retries) or ``GateFailed`` (the request
+    fails with the reason); any other exception passes as it is (the job retries)."""
+    from model_tests.gates import CheckRunError
+    from webhook_server.workflow.gates import GateFailed, TransientGateError
+
+    @functools.wraps(call)
+    def gate(*args: str) -> T:
+        try:
+            return call(*args)
+        except CheckRunError as exc:
+            kind = TransientGateError if exc.transient else GateFailed
+            raise kind(str(exc)) from exc
+    return gate
 
 
 def build(settings: Settings, store: Store | None = None) -> Services:

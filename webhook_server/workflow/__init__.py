@@ -1,6 +1,7 @@
 """The request workflow: a durable, resumable step machine (see ``steps``).
 
 - ``steps``: the request job, resumed from the stored state after any failure;
+- ``gates``: the gate protocol: what the checks and the comparison answer, typed;
 - ``moves``: alias moves, intent recorded before the effect, read back after it;
 - ``decisions``: approve / reject / expire, under a row lock;
 - ``rollback``: a rollback is a request whose job runs under the model lock;
@@ -30,7 +31,7 @@ from webhook_server.store import Store, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import decisions, guard, permissions
 from webhook_server.workflow import rollback as rollbacks
-from webhook_server.workflow.deps import Deps, Gates
+from webhook_server.workflow.deps import Deps
 from webhook_server.workflow.errors import (
     DecisionConflict,
     DecisionRefused,
@@ -40,10 +41,18 @@ from webhook_server.workflow.errors import (
     StaleEvidence,
 )
 from webhook_server.workflow.fenced import FencedRegistry
+from webhook_server.workflow.gates import (
+    CheckReport,
+    ComparisonReport,
+    GateFailed,
+    Gates,
+    TransientGateError,
+)
 from webhook_server.workflow.steps import RequestRun
 
-__all__ = ["DecisionConflict", "DecisionRefused", "Deferred", "Deps", "Gates", "NotAllowed",
-           "RollbackRefused", "StaleEvidence", "Workflow"]
+__all__ = ["CheckReport", "ComparisonReport", "DecisionConflict", "DecisionRefused", "Deferred",
+           "Deps", "GateFailed", "Gates", "NotAllowed", "RollbackRefused", "StaleEvidence",
+           "TransientGateError", "Workflow"]
 log = logging.getLogger(__name__)
 DEAD_ACTOR = "worker:dead-job"
 
@@ -151,7 +160,7 @@ class Workflow:
     def revert(self, job: Job) -> None:
         """The ``revert`` job (``guard``): an alias moved outside Podium goes back."""
         deps = self.deps
-        guard.handle(deps, FencedRegistry(deps.registry, getattr(job, "fence", None)), job)
+        guard.handle(deps, FencedRegistry(deps.registry, job.fence), job)
 
 
 def revive(conn: Connection, request_id: int) -> str | None:

@@ -17,15 +17,7 @@ from webhook_server.intake.intake import Intake
 from webhook_server.jobs.queue import JobQueue
 from webhook_server.store import Store
 from webhook_server.store.schema import utcnow
-
-
-@dataclass
-class Gates:
-    """How checks and comparisons are run (a child process in the service)."""
-
-    check: Callable[[str], list]  # model_uri -> [CheckResult]
-    compare: Callable[[str, str, str], object]  # model, challenger, champion -> Comparison
-    release: Callable[[], None] | None = None  # the job is done: free what check/compare hold
+from webhook_server.workflow.gates import Gates
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from webhook_server.workflow import moves, report
 from webhook_server.workflow.deps import Deps
 from webhook_server.workflow.errors import Deferred
 from webhook_server.workflow.fenced import FencedRegistry
+from webhook_server.workflow.gates import INCONCLUSIVE, GateFailed, TransientGateError
 from webhook_server.workflow.rollback import ROLLBACK_ORIGIN, validate
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class RequestRun:
     def __init__(self, deps: Deps, job: Job) -> None:
         self.deps, self.job = deps, job
         self.store, self.gates = deps.store, deps.gates
-        self.registry = FencedRegistry(deps.registry, getattr(job, "fence", None))
+        self.registry = FencedRegistry(deps.registry, job.fence)
         self.recompared = 0
 
     def run(self) -> None:
@@ -102,16 +103,17 @@ class RequestRun:
     def _checking(self, req: Request) -> None:
         self._wait_for_others(req)
         try:
-            results = self.gates.check(f"models:/{req.model}/{req.version}")
-        except Exception as exc:
-            if getattr(exc, "transient", True):
-                raise  # MLflow unreachable and the like: the job retries
-            self._end(req, states.FAILED, "worker", str(exc))
+            report = self.gates.check(f"models:/{req.model}/{req.version}")
+        except TransientGateError:
+            raise  # MLflow unreachable, no sandbox could start: the job retries
+        except GateFailed as exc:  # no verdict, for good: the request fails with the reason
+            self._end(req, states.FAILED, "worker", exc.reason)
             return
+        results = report.results
         failed = [r.name for r in results if not r.passed]
         tags = {check_tag(r.name): "pass" if r.passed else "fail" for r in results}
         tags[TAG_CHECKS] = f"{len(results) - len(failed)}/{len(results)} passed"
-        files = getattr(results, "model_sha256", None)  # the bytes that were judged
+        files = report.model_sha256  # the bytes that were judged
         if files:
             tags[TAG_MODEL_SHA256] = files
         self.registry.set_tags(req.model, req.version, tags)
@@ -120,7 +122,7 @@ class RequestRun:
                 reqs.set_model_sha256(conn, req.id, files)
             reqs.summarise(conn, req.id, checks=tags[TAG_CHECKS])
             reqs.save_evidence(conn, req.id, {"checks": [r.as_json() for r in results],
-                                              "holdout": getattr(results, "holdout", None)})
+                                              "holdout": report.holdout})
         if failed:
             self._end(req, states.REJECTED, "policy", f"failed checks: {', '.join(failed)}")
             return
@@ -144,10 +146,10 @@ class RequestRun:
         if champion is not None:
             try:
                 comparison = self.gates.compare(req.model, req.version, champion)
-            except Exception as exc:
-                if getattr(exc, "transient", True):
-                    raise  # MLflow unreachable and the like: the job retries
-                self._end(req, states.FAILED, "worker", str(exc))
+            except TransientGateError:
+                raise  # MLflow unreachable, no sandbox could start: the job retries
+            except GateFailed as exc:  # e.g. the champion could not be scored
+                self._end(req, states.FAILED, "worker", exc.reason)
                 return
             line = comparison.line()[:500]
             self.registry.set_tags(req.model, req.version, {TAG_COMPARISON: line})
@@ -161,7 +163,7 @@ class RequestRun:
             if not comparison.wins:
                 new = " new" if req.compared_with else ""  # compared again
                 why = "; ".join(comparison.reasons)
-                if getattr(comparison, "outcome", None) == "inconclusive":
+                if comparison.outcome == INCONCLUSIVE:
                     if cfg.comparison.inconclusive == "approval":  # a person decides
                         self._move(req, states.AWAITING_APPROVAL, "policy",
                                    f"inconclusive comparison with the{new} champion "

@@ -212,10 +212,10 @@ def test_the_allow_list_names_further_projects(gsvc, fake_gitlab):
 
 def fail_with(svc, version, message, mr="7"):
     """A request whose model check dies with ``message`` (the model's own words)."""
-    from model_tests.gates import CheckRunError
+    from webhook_server.workflow import GateFailed
 
     def check(uri):
-        raise CheckRunError(message, transient=False)
+        raise GateFailed(message)
 
     svc.registry.tags.setdefault(version, {}).update({"gitlab.mr_iid": mr,
                                                       "gitlab.project_id": "42"})

@@ -7,6 +7,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from model_tests import stats
 from model_tests.compare import compare
 from model_tests.simulation import pair, promotion_rate
+from podium_policy.policy import Business
+from podium_policy.policy import Comparison as Rule
 
 
 @pytest.fixture
@@ -87,14 +89,14 @@ def test_an_equal_challenger_is_not_promoted_under_superiority_but_is_under_noni
     same = compare(y, strong, strong, challenger_version="2", champion_version="1")
     assert not same.wins and same.delta == 0
     fresh = compare(y, strong, strong, challenger_version="2", champion_version="1",
-                    comparison={"rule": "noninferiority", "margin": 0.005})
+                    comparison=Rule(rule="noninferiority", margin=0.005))
     assert fresh.wins and fresh.bound == -0.005
 
 
 def test_min_improvement_raises_the_bar(data):
     y, strong, weak = data
     assert not compare(y, strong, weak, challenger_version="2", champion_version="1",
-                       comparison={"min_improvement": 0.5}).wins
+                       comparison=Rule(min_improvement=0.5)).wins
 
 
 def test_a_drop_in_business_value_blocks_the_win(data):
@@ -105,7 +107,7 @@ def test_a_drop_in_business_value_blocks_the_win(data):
     assert not r.wins and any(x.startswith("business value not shown not worse by 1 EUR")
                               for x in r.reasons)
     ignored = compare(y, strong * 0.1, weak, challenger_version="2", champion_version="1",
-                      comparison={"value_rule": "ignore"})
+                      comparison=Rule(value_rule="ignore"))
     assert ignored.wins
 
 
@@ -113,9 +115,9 @@ def test_business_value_is_saved_churners_minus_contact_cost():
     y = np.array([1, 1, 0, 0])
     proba = np.array([0.9, 0.2, 0.8, 0.1])  # contacts rows 0 and 2: one true churner
     r = compare(y, proba, proba, challenger_version="2", champion_version="1",
-                comparison={"min_rows": 1}, business={"value_saved_churner": 1000,
-                                                      "contact_cost": 50,
-                                                      "contact_success_rate": 0.5})
+                comparison=Rule(min_rows=1),
+                business=Business(value_saved_churner=1000, contact_cost=50,
+                                  contact_success_rate=0.5))
     assert r.challenger.value == 1 * 0.5 * 1000 - 2 * 50
 
 
@@ -123,16 +125,16 @@ def test_business_value_is_saved_churners_minus_contact_cost():
 def test_other_metrics_are_improvements_with_an_interval(data, metric):
     y, strong, weak = data
     better = compare(y, strong, weak, challenger_version="2", champion_version="1",
-                     comparison={"metric": metric, "value_rule": "ignore"})
+                     comparison=Rule(metric=metric, value_rule="ignore"))
     worse = compare(y, weak, strong, challenger_version="2", champion_version="1",
-                    comparison={"metric": metric, "value_rule": "ignore"})
+                    comparison=Rule(metric=metric, value_rule="ignore"))
     assert better.delta > 0 > worse.delta and better.ci_low <= better.delta <= better.ci_high
     assert better.wins and not worse.wins
 
 
 def test_the_bootstrap_seed_comes_from_the_inputs_and_row_order_does_not_matter(data):
     y, strong, weak = data
-    cfg = {"metric": "pr_auc", "value_rule": "ignore"}
+    cfg = Rule(metric="pr_auc", value_rule="ignore")
     a = compare(y, strong, weak, challenger_version="2", champion_version="1", comparison=cfg,
                 seed_from=("churn", "ab" * 32))
     again = compare(y, strong, weak, challenger_version="2", champion_version="1",
@@ -163,7 +165,7 @@ def test_a_holdout_too_small_to_detect_the_wanted_improvement_is_inconclusive():
     rng = np.random.default_rng(3)
     y, c, k = pair(300, 0.84, 0.0, 0.8, rng)
     r = compare(y, c, k, challenger_version="2", champion_version="1",
-                comparison={"max_detectable_improvement": 0.02})
+                comparison=Rule(max_detectable_improvement=0.02))
     assert r.outcome == "inconclusive" and not r.wins
     assert r.reasons[0].startswith("holdout too small: can detect only +0.0")
     assert r.reasons[0].endswith("at 80% power (max_detectable_improvement 0.02)")
@@ -193,7 +195,7 @@ def test_nan_scores_lose_instead_of_winning(data):
 def test_fewer_rows_than_min_rows_lose_with_the_count(data):
     y, challenger, champion = data
     r = compare(y[:150], challenger[:150], champion[:150], challenger_version="2",
-                champion_version="1", comparison={"min_rows": 200})
+                champion_version="1", comparison=Rule(min_rows=200))
     assert r.wins is False
     assert r.reasons == ["cannot compare: the holdout has 150 rows, fewer than min_rows 200"]
 
@@ -210,9 +212,9 @@ def test_the_comparison_line_names_the_holdout_digest(data):
 def test_an_equal_challenger_is_promoted_rarely_in_a_short_simulation():
     """The full figures are in bench/decision_quality.py; here 300 trials at the typical
     setting (1,409 rows, correlation 0.8) must stay under 10 % (the target is 5 %)."""
-    promoted, trials = promotion_rate(300, 1409, 0.0, 0.8, {}, seed=11)
+    promoted, trials = promotion_rate(300, 1409, 0.0, 0.8, None, seed=11)
     assert promoted / trials < 0.10
-    better, trials = promotion_rate(100, 1409, 0.03, 0.8, {}, seed=12)
+    better, trials = promotion_rate(100, 1409, 0.03, 0.8, None, seed=12)
     assert better / trials > 0.8
 
 
@@ -220,5 +222,5 @@ def test_a_clear_loss_on_a_small_holdout_is_a_loss_not_inconclusive():
     rng = np.random.default_rng(4)
     y, c, k = pair(300, 0.84, -0.15, 0.8, rng)
     r = compare(y, c, k, challenger_version="2", champion_version="1",
-                comparison={"max_detectable_improvement": 0.02})
+                comparison=Rule(max_detectable_improvement=0.02))
     assert r.ci_high < 0 and r.outcome == "loses"

@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 
 from model_tests.checks import REGISTRY, run_checks
+from podium_policy.policy import Checks
 
 LATENCY = REGISTRY["latency_p95"][1]
-BUDGET = {"latency_p95_ms": 100.0}
+BUDGET = Checks(latency_p95_ms=100.0)
 
 
 class Scripted:
@@ -53,5 +54,5 @@ def test_a_model_slow_in_every_round_fails_with_its_best_round():
 def test_the_budget_is_the_policy_threshold():
     model = Scripted([150.0])
     model.model = "loaded"
-    (out,) = run_checks(model, {"latency_p95_ms": 200.0}, only=["latency_p95"])
+    (out,) = run_checks(model, Checks(latency_p95_ms=200.0), only=["latency_p95"])
     assert out.passed and out.threshold == 200.0

@@ -39,17 +39,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model_tests.isolation import (
+from model_tests.sandbox import (
     BASE_ENV,
     Isolation,
     Limits,
+    ModelCrashed,
     ModelFailed,
     Sandbox,
     SandboxDied,
+    SandboxedModel,
     SandboxTimeout,
     detect,
 )
-from model_tests.sandboxed import ModelCrashed, SandboxedModel
 from tests.support import hostile_model as hm
 from tests.support.waiting import wait_for
 

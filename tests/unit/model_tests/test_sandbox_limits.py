@@ -21,10 +21,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model_tests.cgroups import CgroupLimits, Cgroups, detect
-from model_tests.isolation import Isolation, Limits, ModelFailed, Sandbox
-from model_tests.isolation import detect as detect_isolation
-from model_tests.sandboxed import ModelCrashed, SandboxedModel
+from model_tests.sandbox import (
+    CgroupLimits,
+    Cgroups,
+    Isolation,
+    Limits,
+    ModelCrashed,
+    ModelFailed,
+    Sandbox,
+    SandboxedModel,
+)
+from model_tests.sandbox import detect as detect_isolation
+from model_tests.sandbox import detect_cgroups as detect
 from tests.support import hostile_model as hm
 from tests.support.waiting import wait_for
 

@@ -78,21 +78,6 @@ def test_the_model_policy_is_typed_frozen_and_built_once():
     assert policy.summary() == "1 models, 2 people"
 
 
-def test_the_checks_reach_model_tests_as_plain_dicts(tmp_path):
-    from model_tests.config import read_policy
-
-    (tmp_path / "h.csv").write_text("Churn\nNo\n")
-    (tmp_path / "p.yaml").write_text("default:\n  holdout: h.csv\n"
-                                     "  aliases: {champion: prod}\n"
-                                     "  checks: {roc_auc: 0.8, slice_columns: [Contract]}\n")
-    judge = read_policy(str(tmp_path / "p.yaml"), "churn")
-    t = judge.thresholds
-    assert type(t) is dict and t["roc_auc"] == 0.8 and t["slice_columns"] == ["Contract"]
-    assert judge.holdout == str(tmp_path / "h.csv") and judge.champion_alias == "prod"
-    assert type(judge.comparison) is dict and judge.comparison["metric"] == "roc_auc"
-    assert read_policy(None, "churn").thresholds["roc_auc"] == 0.75
-
-
 def test_the_example_policy_in_the_repository_validates_without_warnings(caplog):
     with caplog.at_level(logging.WARNING):
         policy = load_policy(ROOT / "podium.example.yaml")
@@ -744,23 +729,6 @@ def test_an_inconclusive_comparison_may_wait_for_a_person_only_when_someone_may_
 
 
 # --- sandbox_limits: what a model's sandbox may hold (its cgroup) ----------------------------
-
-def test_sandbox_limits_reach_the_judge_over_the_settings_and_per_model(tmp_path):
-    from model_tests.config import from_policy
-
-    path = tmp_path / "podium.yaml"
-    path.write_text("default:\n  sandbox_limits: {pids: 128}\nmodels:\n  big:\n"
-                    "    sandbox_limits: {memory_mb: 8192, cpu_shares: 256}\n"
-                    "  anywhere:\n    sandbox_limits: {accept_per_process: true}\n")
-    policy = load_policy(path)
-    big = from_policy(policy.for_model("big"))
-    assert big.sandbox_limits == {"memory_mb": 8192, "pids": 128, "cpu_shares": 256}
-    assert big.accept_per_process_limits is False
-    other = from_policy(policy.for_model("other"))
-    assert other.sandbox_limits == {"pids": 128}  # the rest: the PODIUM_SANDBOX_* settings
-    assert from_policy(policy.for_model("anywhere")).accept_per_process_limits is True
-    assert from_policy(load_policy(None).for_model("x")).sandbox_limits == {}
-
 
 def test_bad_sandbox_limits_are_refused_on_their_lines(tmp_path):
     found = problems("default:\n  sandbox: required\n  sandbox_limits:\n    memory_mb: 100\n"

@@ -66,8 +66,9 @@ def test_the_worker_says_which_isolation_model_code_gets_and_who_requires_more(t
 
 
 def test_a_sandbox_required_policy_refuses_to_run_model_code_without_bubblewrap():
-    from model_tests.gates import CheckRunError, JudgeConfig, SandboxGates, SandboxPool
-    from model_tests.isolation import Isolation
+    from model_tests.config import JudgeConfig
+    from model_tests.gates import CheckRunError, SandboxGates
+    from model_tests.sandbox import Isolation, SandboxPool
 
     pool = SandboxPool(Isolation("process", "test"), spares=0)
     gates = SandboxGates(pool, lambda name: JudgeConfig(sandbox_required=True))
@@ -110,7 +111,7 @@ def test_the_worker_says_its_sandboxes_have_per_process_limits_only_without_a_cg
 
 
 def test_the_worker_says_the_cgroup_limits_of_its_sandboxes(tmp_path, monkeypatch):
-    from model_tests.cgroups import detect
+    from model_tests.sandbox import detect_cgroups as detect
 
     found = detect()
     if not found.available:
@@ -122,9 +123,9 @@ def test_the_worker_says_the_cgroup_limits_of_its_sandboxes(tmp_path, monkeypatc
 
 
 def test_sandbox_required_refuses_to_run_model_code_without_a_cgroup_in_one_line():
-    from model_tests.cgroups import Cgroups
-    from model_tests.gates import CheckRunError, JudgeConfig, SandboxGates, SandboxPool
-    from model_tests.isolation import Isolation
+    from model_tests.config import JudgeConfig
+    from model_tests.gates import CheckRunError, SandboxGates
+    from model_tests.sandbox import Cgroups, Isolation, SandboxPool
 
     pool = SandboxPool(Isolation("bwrap", "test"), spares=0,
                        cgroups=Cgroups(None, "test: no cgroup"))
@@ -142,10 +143,10 @@ def test_sandbox_required_refuses_to_run_model_code_without_a_cgroup_in_one_line
 def test_accepting_per_process_limits_lets_model_code_run_without_a_cgroup(tmp_path):
     import pandas as pd
 
-    from model_tests.cgroups import Cgroups
-    from model_tests.gates import JudgeConfig, SandboxGates, SandboxPool
-    from model_tests.isolation import Limits, detect
-    from model_tests.sandboxed import SandboxedModel
+    from model_tests.config import JudgeConfig
+    from model_tests.gates import SandboxGates
+    from model_tests.sandbox import Cgroups, Limits, SandboxedModel, SandboxPool, detect
+    from podium_policy.policy import SandboxLimits
     from tests.support import hostile_model as hm
 
     isolation = detect("bwrap")
@@ -153,7 +154,8 @@ def test_accepting_per_process_limits_lets_model_code_run_without_a_cgroup(tmp_p
         pytest.skip(f"bubblewrap does not work here: {isolation.why}")
     pool = SandboxPool(isolation, Limits(memory_mb=2048, timeout_s=60), spares=0,
                        cgroups=Cgroups(None, "test: no cgroup"))
-    config = JudgeConfig(sandbox_required=True, accept_per_process_limits=True)
+    config = JudgeConfig(sandbox_required=True,
+                         sandbox_limits=SandboxLimits(accept_per_process=True))
     gates = SandboxGates(pool, lambda name: config)
     try:
         cfg = gates._config("churn")  # what check/compare/score ask before any model code

@@ -1,6 +1,8 @@
 """Workflow steps against an in-memory registry (the real-MLflow runs are integration tests):
 compare-and-set promotion, one decision per model, archive refusal."""
 
+from dataclasses import replace
+
 import pytest
 
 from podium_policy.policy import parse_policy
@@ -10,7 +12,7 @@ from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import Job
 from webhook_server.store import ledger
 from webhook_server.store import transition_requests as reqs
-from webhook_server.workflow import Deferred, Gates, Workflow
+from webhook_server.workflow import Deferred, GateFailed, Gates, Workflow
 
 
 def make(svc, registry, gates, policy=None):
@@ -139,13 +141,10 @@ def test_a_cancelled_request_is_not_checked(svc):
 def test_a_comparison_that_cannot_run_ends_the_request_failed_with_the_reason(svc):
     """The champion could not be scored (its sandbox died twice): a verdict, not a retry
     loop; the champion stays."""
-    from model_tests.gates import CheckRunError
-
     registry = MemoryRegistry({"champion": "1"})
 
     def compare(model, challenger, champion):
-        raise CheckRunError("the champion v1 could not be scored: the sandbox died twice",
-                            transient=False)
+        raise GateFailed("the champion v1 could not be scored: the sandbox died twice")
 
     rid = submit(svc, "2")
     run(make(svc, registry, Gates(passing, compare)), rid)
@@ -156,13 +155,11 @@ def test_a_comparison_that_cannot_run_ends_the_request_failed_with_the_reason(sv
 
 def test_the_holdout_digest_is_part_of_what_an_approval_approves(svc):
     """Evidence records the judge's data; an approval binds to it."""
-    from model_tests.gates import Checked
     from webhook_server.workflow.decisions import evidence_of
 
     def checked(model_uri):
-        out = Checked(passing(model_uri))
-        out.holdout = {"uri": "/data/judge.csv", "sha256": "ab" * 32, "rows": 900}
-        return out
+        return replace(passing(model_uri),
+                       holdout={"uri": "/data/judge.csv", "sha256": "ab" * 32, "rows": 900})
 
     registry = MemoryRegistry({"champion": "1"})
     policy = {"people": {"ana": {"cli": "ana"}},
@@ -175,8 +172,6 @@ def test_the_holdout_digest_is_part_of_what_an_approval_approves(svc):
 
 
 def _inconclusive(model, challenger, champion):
-    from dataclasses import replace
-
     return replace(comparison(challenger, champion, wins=False), outcome="inconclusive",
                    reasons=["holdout too small: can detect only +0.034 at 80% power "
                             "(max_detectable_improvement 0.02)"])

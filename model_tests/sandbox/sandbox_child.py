@@ -1,6 +1,6 @@
 """The process model code runs in: ``python -I -S sandbox_child.py SITE_PACKAGES``.
 
-It runs inside the sandbox (``model_tests/isolation.py``) and is self-contained: the sandbox
+It runs inside the sandbox (``isolation.py`` starts it) and is self-contained: the sandbox
 holds this file, the Python installation and the model's files, never Podium's package,
 its settings or its store. It imports MLflow, pandas and LightGBM ahead of time (a warm
 spare), then answers length-prefixed JSON messages (4-byte big-endian length, then UTF-8

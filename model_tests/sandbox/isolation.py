@@ -43,55 +43,29 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from model_tests.cgroups import Cgroup, CgroupError, CgroupLimits, Cgroups
-from model_tests.levels import (  # noqa: F401 (the level machinery, re-exported)
+from model_tests.sandbox.cgroups import Cgroup, CgroupError, CgroupLimits, Cgroups
+from model_tests.sandbox.errors import (
+    ModelFailed,
+    SandboxDied,
+    SandboxError,
+    SandboxLimit,
+    SandboxTimeout,
+)
+from model_tests.sandbox.levels import (
     BASE_ENV,
     CHILD,
-    LEVELS,
-    PR_SET_DUMPABLE,
     PR_SET_NO_NEW_PRIVS,
     PR_SET_PDEATHSIG,
-    ROOT_NAMESPACES,
     Isolation,
     _bwrap_args,
     _libc,
     _python_argv,
     _root_namespaces,
     _site_packages,
-    detect,
-    harden_process,
 )
-from model_tests.sandbox_child import HEADER, MAX_MESSAGE
+from model_tests.sandbox.sandbox_child import HEADER, MAX_MESSAGE
 
 log = logging.getLogger(__name__)
-
-
-class SandboxError(Exception):
-    """A call into a sandbox did not give an answer. ``reason`` says why, for a person."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ModelFailed(SandboxError):
-    """The model code raised (``kinds``: its exception class names)."""
-
-    def __init__(self, reason: str, kinds: tuple[str, ...] = ()) -> None:
-        super().__init__(reason)
-        self.kinds = kinds
-
-
-class SandboxDied(SandboxError):
-    """The process exited, was killed, or broke the protocol."""
-
-
-class SandboxTimeout(SandboxError):
-    """A call passed its deadline; the sandbox was killed."""
-
-
-class SandboxLimit(SandboxError):
-    """The model's processes hit the sandbox cgroup's memory or process limit."""
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tests.isolation import ModelFailed, Sandbox, SandboxDied, SandboxError
+from model_tests.sandbox.errors import ModelCrashed, ModelFailed, SandboxDied, SandboxError
+from model_tests.sandbox.isolation import Sandbox
 
 MODEL_DIR = "model"
-
-
-class ModelCrashed(SandboxError):
-    """The model's sandbox died twice on the same call, or passed a deadline: a verdict."""
 
 
 class SandboxedModel:
