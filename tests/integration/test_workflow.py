@@ -8,6 +8,7 @@ import pytest
 
 from model_tests.checks import REGISTRY, CheckReport, CheckResult
 from tests.support.podium_runs import CHECKS, api, cli, me, request, tags_when
+from tests.support.settings import DEFAULT_POLICY
 from tests.support.waiting import wait_for
 from training.train import Dataset, TrainConfig, train
 
@@ -194,11 +195,12 @@ def test_a_version_failing_any_one_check_is_rejected_and_the_champion_stays(
 def test_podium_check_passes_a_good_version_and_fails_one_without_description(
         versions, mlflow_server, mlflow_client):
     env = {"MLFLOW_TRACKING_URI": mlflow_server.url}
-    good = cli(env, "check", f"models:/churn-wf/{versions['v1']}")
+    good = cli(env, "check", f"models:/churn-wf/{versions['v1']}", "--policy", DEFAULT_POLICY)
     assert good.returncode == 0, good.stdout[-2000:] + good.stderr[-2000:]
     assert f"{len(REGISTRY)}/{len(REGISTRY)} passed" in good.stdout
     mlflow_client.update_model_version("churn-wf", versions["v2"], description="")
-    bad = cli(env, "check", f"models:/churn-wf/{versions['v2']}", "--json")
+    bad = cli(env, "check", f"models:/churn-wf/{versions['v2']}", "--json",
+              "--policy", DEFAULT_POLICY)
     assert bad.returncode == 1
     import json
 

@@ -54,9 +54,10 @@ POLICY = f"""\
 people:
   dana: {{slack: {APPROVER}, ui: dana, cli: demo}}
 default:
-  # The demo runs on a laptop beside MLflow and Podium: a 250 ms single-row budget (the
-  # default is 100 ms) keeps a busy core from rejecting a 25 ms model.
-  checks: {{slice_roc_auc: 0.5, slice_gap: 0.5, latency_p95_ms: 250}}
+  # The demo runs on a laptop beside MLflow and Podium (and in the test suite beside three
+  # other test workers): a 1 s single-row budget (the default is 100 ms) keeps busy cores
+  # from rejecting a 25 ms model; the budget's own test is in the checks' tests.
+  checks: {{slice_roc_auc: 0.5, slice_gap: 0.5, latency_p95_ms: 1000}}
   holdout: @HOLDOUT@
   holdout_sha256: @HOLDOUT_SHA256@
 models:
