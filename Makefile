@@ -25,17 +25,18 @@ demo: $(STAMP)
 # The PostgreSQL store tests run against a local server when one answers (as in .ci/run),
 # so a newcomer and CI run the same tests; they skip, saying why, otherwise.
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
-# Tests run in parallel (pytest-xdist): unit tests one by one, an integration module on one
-# worker (its MLflow server is shared). Most tests wait on processes, servers and sandboxes,
-# so more workers than cores pays: TEST_WORKERS=0 runs them in this process.
+# Tests run in parallel (pytest-xdist, --dist loadscope): a module's tests on one worker, so
+# its module-scoped fixtures (an integration module's MLflow server, trained models) are made
+# once. Many tests wait on processes, servers and sandboxes, so more workers than cores pays;
+# TEST_WORKERS=0 runs them in this process. (--dist loadgroup does not group with pytest 9.)
 TEST_WORKERS ?= 4
 test: $(STAMP)
 	@if [ -z "$$PODIUM_TEST_DATABASE_URL" ] && pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then \
 	  export PODIUM_TEST_DATABASE_URL="$(PG_URL)"; fi; \
-	$(BIN)/python -m pytest -q -rs -m "not drill" -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -rs -m "not drill" -n $(TEST_WORKERS) --dist loadscope
 
 drill: $(STAMP)
-	$(BIN)/python -m pytest -q -m drill -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -m drill -n $(TEST_WORKERS) --dist loadscope
 
 lint: $(STAMP)
 	PYTHON=$(BIN)/python bash ci/lint.sh

@@ -77,25 +77,11 @@ def client(app):
     return app.test_client()
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
     """The hostile-model attacks run at the strongest level in `make test`; the same attacks
-    at the weaker levels (each a fresh sandbox: seconds of imports) run with `make drill`.
-
-    Under pytest-xdist (`make test` runs ``-n`` workers with ``--dist loadgroup``) tests
-    spread one by one, except that the tests of a module that share a module-scoped fixture
-    (an integration module's MLflow server, a trained model) stay on one worker, where the
-    fixture is made once."""
+    at the weaker levels (each a fresh sandbox: seconds of imports) run with `make drill`."""
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if (item.path.name == "test_sandbox.py"
                 and any(v in ("process", "user") for v in params.values() if isinstance(v, str))):
             item.add_marker(pytest.mark.drill)
-        if _shares_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(str(item.path)))
-
-
-def _shares_a_module_fixture(item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    defs = info.name2fixturedefs.values() if info else ()
-    return any(d and d[-1].scope in ("module", "package", "class") for d in defs)
