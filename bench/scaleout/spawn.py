@@ -11,7 +11,7 @@ from pathlib import Path
 
 from webhook_server.dev.processes import Process
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_worker(name: str, scheduler: bool, settings: dict[str, str], workdir: Path,

@@ -1,6 +1,8 @@
 """A scheduler candidate process for the lease tests: writes ``lead``/``lost`` when it takes
 or loses the scheduler lease and ``fire`` each time its 0.1 s trigger runs, each line with
-its pid and CLOCK_MONOTONIC (one clock for every process on the machine).
+its pid and CLOCK_MONOTONIC (one clock for every process on the machine). A ``fire`` line
+carries the time of the lease check that let it through (the fence), not of the write: a
+process stopped between the two writes late, and its check is what the lease tests judge.
 
 usage: python -m tests.unit.jobs.leader_child DATABASE_URL LOG_FILE LEASE_S
 """
@@ -18,15 +20,22 @@ from webhook_server.jobs.leader import LeasedScheduler
 from webhook_server.store import Store
 
 
-def write(log_path: str, what: str) -> None:
+def write(log_path: str, what: str, at: float | None = None) -> None:
     with open(log_path, "a") as log:
-        log.write(f"{what} {os.getpid()} {time.monotonic():.6f}\n")
+        log.write(f"{what} {os.getpid()} {time.monotonic() if at is None else at:.6f}\n")
 
 
 class Candidate(LeasedScheduler):
     def __init__(self, *args, log_path: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.log_path = log_path
+        self.checked_at = 0.0  # the last lease check that found the lease ours
+
+    def holds(self) -> bool:
+        ok = super().holds()
+        if ok:
+            self.checked_at = time.monotonic()
+        return ok
 
     def _start(self) -> None:
         super()._start()
@@ -42,11 +51,13 @@ def main() -> None:
 
     def build() -> BackgroundScheduler:
         sched = BackgroundScheduler(timezone="UTC")
-        sched.add_job(write, "interval", seconds=0.1, args=(log_path, "fire"), id="fire")
+        sched.add_job(lambda: write(log_path, "fire", at=candidate.checked_at), "interval",
+                      seconds=0.1, id="fire")
         return sched
 
-    Candidate(Store(url), build, owner=f"child-{os.getpid()}", ttl_s=ttl,
-              log_path=log_path).run(threading.Event())
+    candidate = Candidate(Store(url), build, owner=f"child-{os.getpid()}", ttl_s=ttl,
+                          log_path=log_path)
+    candidate.run(threading.Event())
 
 
 if __name__ == "__main__":
