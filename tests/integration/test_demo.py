@@ -13,6 +13,7 @@ from webhook_server.dev.processes import bin_path, start_mlflow
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.timeout(600)  # a whole story of process starts: 3-4.5 min beside 3 workers
 def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(tmp_path):
     proc = subprocess.run([bin_path("podium"), "demo"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=400, env={"PATH": "/usr/bin:/bin"})

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
 
 
+@pytest.mark.timeout(600)  # a whole story of process starts: 3-4.5 min beside 3 workers
 def test_release_sh_trains_requests_production_and_the_decision_lands_on_the_mr(
         podium, podium_env, mlflow_client, mlflow_server, tmp_path):
     with FakeGitLab(token="glpat-e2e", project_id="42", merge_requests=(7,)) as gitlab:

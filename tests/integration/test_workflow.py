@@ -28,6 +28,7 @@ def judge(tmp_path_factory):
     return pinned_judge(tmp_path_factory)
 
 
+@pytest.mark.timeout(600)  # a whole story of process starts: 3-4.5 min beside 3 workers
 def test_promotion_rejection_challenger_alias_and_rollback(podium, podium_env, versions,
                                                            mlflow_client, tmp_path, judge):
     # The overfit v2 passes every check here so that it is the comparison that rejects it.

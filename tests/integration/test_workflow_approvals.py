@@ -24,6 +24,7 @@ def judge(tmp_path_factory):
     return pinned_judge(tmp_path_factory)
 
 
+@pytest.mark.timeout(600)  # a whole story of process starts: 3-4.5 min beside 3 workers
 def test_approval_path_and_deciding_twice(podium, podium_env, versions, mlflow_client,
                                           tmp_path, judge):
     m = "churn-wf"
