@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.settings import API_TOKEN, DEFAULT_POLICY
 from tests.support.signing import SECRET
+from tests.support.workflow_versions import pinned_judge, train_versions
 from webhook_server.dev.processes import start_mlflow, start_podium
 
 pytestmark = pytest.mark.integration
@@ -70,3 +71,16 @@ def podium(tmp_path, podium_env):
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def versions(mlflow_server):
+    """churn-wf v1 (modest), v2 (overfit: worse), v3 (good, more data: better), trained once
+    per module on the module's own server (test_workflow*.py)."""
+    return train_versions(mlflow_server)
+
+
+@pytest.fixture(scope="module")
+def judge(tmp_path_factory):
+    """The policy's holdout, pinned (the single-row latency budget is relaxed in CHECKS)."""
+    return pinned_judge(tmp_path_factory)

@@ -10,22 +10,10 @@ from model_tests.checks import REGISTRY, CheckReport, CheckResult
 from tests.support.podium_runs import CHECKS, api, cli, me, request, tags_when
 from tests.support.settings import DEFAULT_POLICY
 from tests.support.waiting import wait_for
-from tests.support.workflow_versions import final, pinned_judge, train_versions
+from tests.support.workflow_versions import final
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-def versions(mlflow_server):
-    """churn-wf v1 (modest), v2 (overfit: worse), v3 (good, more data: better); trained once
-    for the module."""
-    return train_versions(mlflow_server)
-
-
-@pytest.fixture(scope="module")
-def judge(tmp_path_factory):
-    """The policy's holdout, pinned (the single-row latency budget is relaxed in CHECKS)."""
-    return pinned_judge(tmp_path_factory)
 
 
 @pytest.mark.timeout(600)  # a whole story of process starts: 3-4.5 min beside 3 workers
