@@ -291,16 +291,21 @@ class Cgroup:
         a fork bomb from outrunning it); False if some were left at ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         kill_file = self.dirs.get("", Path("/nonexistent")) / "cgroup.kill"
+        signalled: dict[int, str | None] = {}  # pid -> its start time (a reused pid differs)
         while True:
             left = self.pids()
             if not left:
-                return True
+                # a killed process leaves the cgroup before it has finished dying: wait
+                # until each one is gone or a zombie, so "killed" means nothing still runs
+                return _wait_dead(signalled, deadline)
             if self.version == "v2" and kill_file.exists():
                 with contextlib.suppress(OSError):
                     _write(kill_file, "1")
             for pid in left:
+                started = signalled.get(pid) or _stat(pid)[1]
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
+                    signalled[pid] = started
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
@@ -322,3 +327,26 @@ class Cgroup:
                         return False
                     time.sleep(0.01)
         return True
+
+
+def _stat(pid: int) -> tuple[str | None, str | None]:
+    """A process's state letter and start time from ``/proc/<pid>/stat``; (None, None) when
+    it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return fields[0], fields[19]
+    except (OSError, IndexError):
+        return None, None
+
+
+def _wait_dead(pids: dict[int, str | None], deadline: float) -> bool:
+    """Wait until every process (pid -> start time) is gone or a zombie."""
+    def running(pid: int, started: str | None) -> bool:
+        state, now = _stat(pid)
+        return state not in (None, "Z", "X") and (started is None or now == started)
+    while any(running(pid, started) for pid, started in pids.items()):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
