@@ -8,17 +8,20 @@ import pytest
 
 from tests.support.settings import API_TOKEN, DEFAULT_POLICY
 from tests.support.signing import SECRET
-from tests.support.workflow_versions import pinned_judge, train_versions
-from webhook_server.dev.processes import start_mlflow, start_podium
+from tests.support.mlflow_template import start_seeded
+from tests.support.workflow_versions import pinned_judge
+from webhook_server.dev.processes import start_podium
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
+def mlflow_server(request, tmp_path_factory):
     """One real server per test module: the reconciler in one module never sees the tagged
-    versions of another."""
-    server = start_mlflow(tmp_path_factory.mktemp("mlflow"))
+    versions of another. It starts on a copy of a directory made once per session (the
+    schema made; with ``MLFLOW_SEED = "churn-wf"`` in the module, the workflow's three
+    trained versions registered too)."""
+    server = start_seeded(tmp_path_factory, getattr(request.module, "MLFLOW_SEED", "empty"))
     yield server
     server.stop()
 
@@ -76,8 +79,15 @@ def podium(tmp_path, podium_env):
 @pytest.fixture(scope="module")
 def versions(mlflow_server):
     """churn-wf v1 (modest), v2 (overfit: worse), v3 (good, more data: better), trained once
-    per module on the module's own server (test_workflow*.py)."""
-    return train_versions(mlflow_server)
+    per session and registered on the module's own server (a module that uses them says
+    ``MLFLOW_SEED = "churn-wf"``)."""
+    if not mlflow_server.extra["versions"]:
+        pytest.fail('this module uses `versions`: it needs MLFLOW_SEED = "churn-wf"')
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_server.url)  # as when they were trained here
+    mlflow.set_registry_uri(mlflow_server.url)
+    return mlflow_server.extra["versions"]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from tests.support.settings import DEFAULT_POLICY
 from tests.support.waiting import wait_for
 from tests.support.workflow_versions import final
 
+MLFLOW_SEED = "churn-wf"  # the trained versions of tests/support/workflow_versions.py
 pytestmark = pytest.mark.integration
 
 

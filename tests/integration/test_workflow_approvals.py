@@ -8,6 +8,7 @@ from tests.support.podium_runs import CHECKS, api, cli, me, request, tags_when
 from tests.support.waiting import wait_for
 from tests.support.workflow_versions import final, reset_registry
 
+MLFLOW_SEED = "churn-wf"  # the trained versions of tests/support/workflow_versions.py
 pytestmark = pytest.mark.integration
 
 

@@ -1,6 +1,7 @@
 """The workflow tests' trained versions (churn-wf v1 modest, v2 overfit, v3 good) and the
-pinned judging holdout, shared by tests/integration/test_workflow*.py: each module trains its
-own on its own MLflow server (``versions`` is module-scoped there)."""
+pinned judging holdout, shared by tests/integration/test_workflow*.py: trained once per session
+into a template MLflow directory (tests/support/mlflow_template.py) that each module's server
+starts from a copy of."""
 
 from __future__ import annotations
 

@@ -176,4 +176,5 @@ def test_a_paused_holder_never_fires_after_its_successor_started(two_candidates)
     wait_for(lambda: any(w == "lost" and p == holder.pid and t > resumed
                          for w, p, t in events(log)), 10, "the old holder to stop")
     assert firing(log, holder.pid, after=took_over) is None
-    assert firing(log, standby.pid, after=resumed)  # the successor goes on
+    wait_for(lambda: firing(log, standby.pid, after=resumed), 4 * TTL_S,
+             "the successor to go on firing")  # its next tick, not already
