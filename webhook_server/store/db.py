@@ -14,6 +14,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from webhook_server.contract import MIGRATION_LOCK
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -152,10 +154,15 @@ class Store:
                 yield conn
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (idempotent)."""
+        """Bring the schema to the newest revision (idempotent). On PostgreSQL one migrator
+        at a time (a transaction advisory lock): processes starting together wait for the
+        first, then find the schema at head (SQLite's writers are already serialised)."""
         from alembic import command
 
         with self._writer() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                             {"key": MIGRATION_LOCK})
             cfg = _alembic_config(conn)
             command.upgrade(cfg, "head")
 
