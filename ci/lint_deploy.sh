@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# Lint the deploy files: the Dockerfile (hadolint), deploy/compose.yaml against the Compose
-# specification's schema (check-jsonschema's vendored copy), the Kustomize base and every
-# overlay rendered (kubectl kustomize, offline) and validated against the Kubernetes schemas
-# (kubernetes-validate, offline; ServiceMonitor is a CRD it has no schema for: reported as a
-# warning), and the deployment policies. Each file can be named instead (the tests lint
-# broken copies): DOCKERFILE, COMPOSE, K8S_DIRS (space-separated kustomization folders),
-# POLICIES (space-separated). Tools come from `make install` (the lint extra); kubectl from
-# the machine: where it is missing the manifests are skipped, and this says so.
+# Lint the deploy files: the Dockerfile (hadolint), the image's entrypoint (shellcheck),
+# deploy/compose.yaml against the Compose specification's schema (check-jsonschema's vendored
+# copy), the Kustomize base and every overlay rendered (kubectl kustomize, offline) and
+# validated against the Kubernetes schemas (kubernetes-validate --strict, offline; the
+# ServiceMonitor is a CRD it has no schema for: a warning), and the deployment policies.
+# Each file can be named instead (the tests lint broken copies): DOCKERFILE, COMPOSE,
+# K8S_DIRS (space-separated kustomization folders), POLICIES (space-separated). Tools come
+# from `make install` (the lint extra); kubectl from the machine: where it is missing the
+# manifests are skipped, and this says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/_venv.sh
 BIN="$(dirname "$PYTHON")"
 DOCKERFILE="${DOCKERFILE:-Dockerfile}"
 COMPOSE="${COMPOSE:-deploy/compose.yaml}"
-K8S_DIRS="${K8S_DIRS:-deploy/k8s/base $(ls -d deploy/k8s/overlays/*/ | tr '\n' ' ')}"
-POLICIES="${POLICIES:-deploy/podium.yaml $(ls deploy/k8s/*/podium.yaml deploy/k8s/overlays/*/podium.yaml 2>/dev/null | tr '\n' ' ')}"
+K8S_DIRS="${K8S_DIRS:-deploy/k8s/base $(printf '%s ' deploy/k8s/overlays/*/)}"
+POLICIES="${POLICIES:-deploy/podium.yaml $(printf '%s ' deploy/k8s/*/podium.yaml deploy/k8s/overlays/*/podium.yaml)}"
 
 echo "lint: $DOCKERFILE (hadolint)"
 "$BIN/hadolint" "$DOCKERFILE"
+
+echo "lint: deploy/entrypoint.sh (shellcheck)"
+"$BIN/shellcheck" deploy/entrypoint.sh
 
 echo "lint: $COMPOSE (Compose specification schema)"
 "$BIN/check-jsonschema" --builtin-schema vendor.compose-spec "$COMPOSE"

