@@ -177,6 +177,19 @@ class Store:
 
         return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
+    def knows(self, revision: str | None) -> bool:
+        """Whether ``revision`` is one of this code's migrations (a store migrated by a newer
+        release is at one it does not know)."""
+        from alembic.script import ScriptDirectory
+        from alembic.util import CommandError
+
+        if revision is None:
+            return True
+        try:
+            return ScriptDirectory(str(MIGRATIONS)).get_revision(revision) is not None
+        except CommandError:
+            return False
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
