@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 LOCK   := requirements.lock
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 
-.PHONY: demo test drill lint bench clean lock
+.PHONY: install demo test drill lint bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(BIN)/python:
 
 # the exact versions CI tested (requirements.lock) as constraints; setup.cfg keeps ranges
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml $(LOCK)
-	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test]'
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test,lint]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -53,7 +53,7 @@ lock:
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet --upgrade pip
-	.venv-lock/bin/pip install --quiet -e '.[test,postgres]'
+	.venv-lock/bin/pip install --quiet -e '.[test,lint,postgres]'
 	.venv-lock/bin/python ci/lock.py $(LOCK)
 	rm -rf .venv-lock
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lint: ruff over the whole tree, the import contracts (layers, no cycles, Flask at the edge:
 # [tool.importlinter] in pyproject.toml), then the policy files: the documented example must
-# validate, and so must the repository's own policy when it has one.
+# validate, and so must the repository's own policy when it has one; then the deploy files
+# (ci/lint_deploy.sh: Dockerfile, compose, Kubernetes manifests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/_venv.sh
@@ -11,3 +12,5 @@ source ci/_venv.sh
 if [[ -f podium.yaml ]]; then
   "$PODIUM" policy check podium.yaml
 fi
+# the deploy files: Dockerfile, compose, Kubernetes manifests, their policies
+bash ci/lint_deploy.sh

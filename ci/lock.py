@@ -1,4 +1,4 @@
-"""Write requirements.lock: the exact version of every package podium[test] needs (its
+"""Write requirements.lock: the exact version of every package podium[test,lint,postgres] needs (its
 dependency closure, markers evaluated here), as installed in the running environment.
 
 `make lock` runs it in a fresh virtual environment installed from setup.cfg's ranges, so the
@@ -17,7 +17,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = "podium"
-EXTRAS = ("test", "postgres")
+EXTRAS = ("test", "lint", "postgres")
 
 
 def closure(root: str, extras: tuple[str, ...]) -> dict[str, str]:

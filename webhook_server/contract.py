@@ -104,5 +104,9 @@ def version_lock(model: str, version: str) -> str:
     return f"intake:{model}:{version}"
 
 
+# the store's migration lock (PostgreSQL advisory lock): the migration Job and every pod
+# starting at once upgrade the schema one after another; the later ones find it at head
+MIGRATION_LOCK = "store:migrate"
+
 # callback id of the modal that asks why a request is rejected
 SLACK_REJECT_VIEW = "podium_reject_reason"

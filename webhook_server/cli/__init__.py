@@ -18,6 +18,7 @@ import logging
 
 import click
 
+from webhook_server import __version__
 from webhook_server.cli import (
     decisions,
     demo,
@@ -45,6 +46,7 @@ class _Podium(click.Group):
 
 
 @click.group(cls=_Podium)
+@click.version_option(__version__, prog_name="podium", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:

@@ -1,4 +1,4 @@
-"""``podium policy check FILE``."""
+"""``podium policy check FILE``, ``podium policy example``."""
 
 from __future__ import annotations
 
@@ -44,6 +44,15 @@ def policy_check(file: str, as_json: bool) -> None:
         click.echo(f"warning: {line}", err=True)
     click.echo(f"ok: {loaded.summary()}")
 
+
+@policy.command("example")
+def policy_example() -> None:
+    """Print the documented example policy (every key, with its default): the start of a
+    podium.yaml where only the installed package is at hand (an image, a wheel)."""
+    from importlib.resources import files
+
+    click.echo(files("podium_policy").joinpath("podium.example.yaml").read_text("utf-8"),
+               nl=False)
 
 
 COMMANDS = (policy,)

@@ -14,6 +14,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from webhook_server.contract import MIGRATION_LOCK
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -152,10 +154,15 @@ class Store:
                 yield conn
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (idempotent)."""
+        """Bring the schema to the newest revision (idempotent). On PostgreSQL one migrator
+        at a time (a transaction advisory lock): processes starting together wait for the
+        first, then find the schema at head (SQLite's writers are already serialised)."""
         from alembic import command
 
         with self._writer() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                             {"key": MIGRATION_LOCK})
             cfg = _alembic_config(conn)
             command.upgrade(cfg, "head")
 
@@ -169,6 +176,19 @@ class Store:
         from alembic.script import ScriptDirectory
 
         return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+    def knows(self, revision: str | None) -> bool:
+        """Whether ``revision`` is one of this code's migrations (a store migrated by a newer
+        release is at one it does not know)."""
+        from alembic.script import ScriptDirectory
+        from alembic.util import CommandError
+
+        if revision is None:
+            return True
+        try:
+            return ScriptDirectory(str(MIGRATIONS)).get_revision(revision) is not None
+        except CommandError:
+            return False
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -42,3 +42,24 @@ def test_readyz_is_503_on_an_unmigrated_store(sqlite_url):
     resp = create_app(make_settings(sqlite_url)).test_client().get("/readyz")
     assert resp.status_code == 503
     assert "run migrations" in resp.json["checks"]["database"]
+
+
+def test_readyz_is_503_and_says_so_on_a_store_a_newer_release_migrated(sqlite_url):
+    """An old pod beside new ones during a rollout: the store is at a revision its code does
+    not know. It leaves the Service, and its answer says why (not "run migrations")."""
+    from sqlalchemy import text
+
+    from tests.support.settings import make_settings
+    from webhook_server.store import Store
+    from webhook_server.web.app import create_app
+
+    store = Store(sqlite_url)
+    store.migrate()
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    store.dispose()
+    resp = create_app(make_settings(sqlite_url)).test_client().get("/readyz")
+    assert resp.status_code == 503
+    assert resp.json["checks"]["database"] == (
+        f"schema at 9999, newer than this Podium knows ({store.head()}): "
+        "a newer release migrated the store")

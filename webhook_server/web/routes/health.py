@@ -58,8 +58,13 @@ def readyz():
     checks: dict[str, str] = {}
     try:
         revision, head = svc.store.revision(), svc.store.head()
-        checks["database"] = ("ok" if revision == head
-                              else f"schema at {revision}, expected {head}: run migrations")
+        if revision == head:
+            checks["database"] = "ok"
+        elif svc.store.knows(revision):
+            checks["database"] = f"schema at {revision}, expected {head}: run migrations"
+        else:  # an older pod during a rollout: a newer release migrated the store
+            checks["database"] = (f"schema at {revision}, newer than this Podium knows "
+                                  f"({head}): a newer release migrated the store")
     except Exception as exc:  # any driver error means "not ready"
         checks["database"] = f"unreachable: {type(exc).__name__}"
     cached = current_app.extensions.setdefault("podium.readyz.mlflow",
