@@ -37,7 +37,14 @@ COPY --from=build /opt/podium /opt/podium
 COPY --chmod=0755 deploy/entrypoint.sh /usr/local/bin/podium-entrypoint
 # The store and the inference log live in /var/lib/podium (a volume) unless
 # PODIUM_DATABASE_URL names PostgreSQL; the policy is mounted at /etc/podium/podium.yaml.
-# GIT_PYTHON_REFRESH=quiet: no git in the image (a model trained here has no git lineage).
+# GIT_PYTHON_REFRESH=quiet: no git in the image; a model trained here takes its lineage
+# from the commit the image was built from:
+#   docker build --build-arg PODIUM_GIT_COMMIT="$(git rev-parse HEAD)" \
+#     --build-arg PODIUM_GIT_BRANCH="$(git rev-parse --abbrev-ref HEAD)" .
+ARG PODIUM_GIT_COMMIT=""
+ARG PODIUM_GIT_BRANCH=""
+ENV PODIUM_GIT_COMMIT=$PODIUM_GIT_COMMIT \
+    PODIUM_GIT_BRANCH=$PODIUM_GIT_BRANCH
 ENV PATH=/opt/podium/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     GIT_PYTHON_REFRESH=quiet \

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 
-def git_lineage(path: str | Path = ".") -> dict[str, str]:
-    """Tags describing the checkout at ``path``; a warning and ``{}`` outside one."""
+# Outside a checkout (an installed wheel, the image) the commit comes from the environment:
+# the image bakes it in at build time (--build-arg PODIUM_GIT_COMMIT=...), GitLab CI sets its own.
+ENV_LINEAGE = (("PODIUM_GIT_COMMIT", "PODIUM_GIT_BRANCH", "PODIUM_GIT_REMOTE"),
+               ("CI_COMMIT_SHA", "CI_COMMIT_REF_NAME", "CI_PROJECT_URL"))
+
+
+def git_lineage(path: str | Path = ".", environ: dict[str, str] | None = None
+                ) -> dict[str, str]:
+    """Tags describing the checkout at ``path``; outside one, the commit the environment
+    names (``PODIUM_GIT_COMMIT`` or GitLab's ``CI_COMMIT_SHA``); else a warning and ``{}``."""
     try:
         import git
 
         repo = git.Repo(path, search_parent_directories=True)
         commit = repo.head.commit.hexsha
     except Exception as exc:  # not a checkout, no commits yet, git missing
-        log.warning("no git lineage: %s is not inside a git checkout with commits (%s)",
-                    Path(path).resolve(), type(exc).__name__)
-        return {}
+        baked = _from_environment(os.environ if environ is None else environ)
+        if not baked:
+            log.warning("no git lineage: %s is not inside a git checkout with commits (%s) "
+                        "and PODIUM_GIT_COMMIT is unset", Path(path).resolve(),
+                        type(exc).__name__)
+        return baked
     try:
         branch = repo.active_branch.name
     except TypeError:  # detached HEAD (CI checkouts)
@@ -28,6 +40,21 @@ def git_lineage(path: str | Path = ".") -> dict[str, str]:
             "git.dirty": str(repo.is_dirty(untracked_files=False)).lower(),
             "git.remote": _strip_credentials(remote),
             "mlflow.source.git.commit": commit}
+
+
+def _from_environment(environ) -> dict[str, str]:
+    for commit_key, branch_key, remote_key in ENV_LINEAGE:
+        commit = environ.get(commit_key, "").strip()
+        if len(commit) == 40 and all(c in "0123456789abcdef" for c in commit.lower()):
+            return {"git.commit": commit.lower(),
+                    "git.branch": environ.get(branch_key) or "(unknown)",
+                    "git.dirty": "false",  # a build from a commit, not a working tree
+                    "git.remote": _strip_credentials(environ.get(remote_key, "")),
+                    "mlflow.source.git.commit": commit.lower()}
+        if commit:
+            log.warning("no git lineage: %s=%r is not a 40-hex commit", commit_key,
+                        commit[:60])
+    return {}
 
 
 def _strip_credentials(url: str) -> str:
