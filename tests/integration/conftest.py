@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
+from tests.support.mlflow_template import start_seeded
 from tests.support.settings import API_TOKEN, DEFAULT_POLICY
 from tests.support.signing import SECRET
-from tests.support.mlflow_template import start_seeded
 from tests.support.workflow_versions import pinned_judge
 from webhook_server.dev.processes import start_podium
 
