@@ -8,22 +8,17 @@ import requests
 from tests.support.podium_runs import CHECKS, api, cli, new_version, request, tags_when
 from tests.support.settings import API_TOKEN, make_settings
 from tests.support.waiting import wait_for
-from training.train import Dataset, TrainConfig, train
 
+MLFLOW_SEED = "churn-wf"  # the trained versions of tests/support/workflow_versions.py
 pytestmark = pytest.mark.integration
-MODEST = {"num_leaves": 3, "learning_rate": 0.1, "n_estimators": 15, "min_child_samples": 100}
-GOOD = {"num_leaves": 15, "learning_rate": 0.05, "n_estimators": 200, "min_child_samples": 50}
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 @pytest.fixture(scope="module")
-def trained(mlflow_server):
-    out = {}
-    for key, n, params in (("v1", 4000, MODEST), ("v2", 12000, GOOD)):  # v2 wins
-        out[key] = train(Dataset.synthetic(n, 1), TrainConfig(model_name="churn-doors",
-                                                              params=params, seed=1),
-                         tracking_uri=mlflow_server.url).version
-    return out
+def trained(versions):
+    """churn-wf v1 (modest) and its better successor (v3 of the session's trained versions:
+    more data, a better configuration), registered on this module's server."""
+    return {"v1": versions["v1"], "v2": versions["v3"]}  # v2 wins
 
 
 def judge_lines(tmp_path) -> str:
@@ -59,7 +54,7 @@ def test_a_hand_moved_champion_is_put_back_and_overwritten_files_are_not_promote
     hook = cli(env, "webhook", "register", "--url", f"{server.url}/webhooks/mlflow",
                "--name", "podium-doors")
     assert hook.returncode == 0, hook.stderr
-    m, v1, v2 = "churn-doors", trained["v1"], trained["v2"]
+    m, v1, v2 = "churn-wf", trained["v1"], trained["v2"]
 
     first = request(mlflow_client, server, m, v1)
     shown = approve(server, first)
