@@ -49,8 +49,14 @@ class _Podium(click.Group):
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
     """Podium: automated, audited model promotions for the MLflow registry."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from webhook_server.core import logs, tracing
+
+    try:
+        fmt = logs.chosen_format()
+    except logs.LogFormatError as exc:
+        raise click.UsageError(str(exc)) from None
+    logs.configure(fmt, logging.DEBUG if verbose else logging.INFO)
+    tracing.configure()  # only when OTEL_* ask for it
     ctx.obj = Context()
     ctx.call_on_close(ctx.obj.close)
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
+from webhook_server.core import logs, tracing
 from webhook_server.jobs.doorbell import Doorbell
 from webhook_server.jobs.listen import PgWakeup
 from webhook_server.jobs.queue import Job, JobQueue
@@ -93,11 +94,23 @@ class Worker:
                                 name=f"heartbeat-{job.id}")
         beat.start()
         try:
-            self._run(job)
+            self._traced(job)
         finally:
             stop.set()
             beat.join()
         return job
+
+    def _traced(self, job: Job) -> None:
+        """Run the job inside its span (a child of the span that queued it, in whichever
+        process) with its ids on every log line."""
+        request_id = job.payload.get("request_id")
+        with logs.bind(job_id=job.id, job_kind=job.kind, request_id=request_id), \
+                tracing.span(f"job {job.kind}", kind="consumer",
+                             parent=tracing.extract(job.trace_context),
+                             attributes=tracing.attrs(request_id=request_id, job_id=job.id,
+                                                      job_key=job.key,
+                                                      attempt=job.attempts)):
+            self._run(job)
 
     def _run(self, job: Job) -> None:
         handler = self.handlers.get(job.kind)
