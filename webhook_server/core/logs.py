@@ -5,7 +5,8 @@ terminal), each line about a request carrying its ids.
 thread or task (a ``ContextVar``); ``ContextFilter`` (on the handler ``configure`` installs)
 copies them onto each record with ``node`` (the host name) and, while a span is recording,
 ``trace_id`` and ``span_id``. The fields are part of the contract (``FIELDS``; README and
-docs/operations.md). Secrets are scrubbed before any handler sees a record (``scrub.use``).
+docs/operations.md). Secrets are scrubbed from the record (``scrub.use``) and again from the
+formatted line (a traceback, a field passed as ``extra``).
 
 ``PODIUM_LOG_FORMAT``: ``json``, ``text``, or ``auto`` (the default: text when stderr is a
 terminal, JSON otherwise).
@@ -22,12 +23,15 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
+from webhook_server.core import scrub
+
 FORMATS = ("auto", "json", "text")
 # the fields a line about a request may carry (None ones are left out)
 FIELDS = ("request_id", "model", "version", "delivery_id", "job_id", "job_kind")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
+_json_on = False  # set by configure: start lines become log records too
 _bound: ContextVar[Mapping[str, Any] | None] = ContextVar("podium_log_fields", default=None)
 
 
@@ -83,7 +87,7 @@ class TextFormatter(logging.Formatter):
     """The classic line, with the request's fields after the message (``key=value``)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        line = scrub.redact(super().format(record))
         extra = " ".join(f"{k}={getattr(record, k)}" for k in (*FIELDS, "trace_id")
                          if getattr(record, k, None) is not None)
         if not extra:
@@ -95,9 +99,24 @@ class TextFormatter(logging.Formatter):
 def json_formatter() -> logging.Formatter:
     from pythonjsonlogger.json import JsonFormatter
 
-    return JsonFormatter(JSON_FIELDS, rename_fields={"levelname": "level", "name": "logger",
+    class Redacting(JsonFormatter):
+        """The whole line scrubbed: the traceback, the fields given as ``extra`` too."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            return scrub.redact(super().format(record))
+
+    return Redacting(JSON_FIELDS, rename_fields={"levelname": "level", "name": "logger",
                                                      "asctime": "time"},
                          datefmt="%Y-%m-%dT%H:%M:%S%z")
+
+
+def make_handler(fmt: str, stream=None) -> logging.Handler:
+    """A stream handler writing ``fmt`` lines with the context fields."""
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
+    handler.setFormatter(json_formatter() if fmt == "json" else TextFormatter(TEXT_FORMAT))
+    handler.addFilter(ContextFilter())
+    handler.podium = True  # type: ignore[attr-defined]
+    return handler
 
 
 def configure(fmt: str, level: int = logging.INFO, stream=None, *,
@@ -110,16 +129,27 @@ def configure(fmt: str, level: int = logging.INFO, stream=None, *,
     others = [h for h in root.handlers if not getattr(h, "podium", False)]
     if others and not force:
         return None
-    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
-    handler.setFormatter(json_formatter() if fmt == "json" else TextFormatter(TEXT_FORMAT))
-    handler.addFilter(ContextFilter())
-    handler.podium = True  # type: ignore[attr-defined]
+    global _json_on
+    _json_on = fmt == "json"
+    handler = make_handler(fmt, stream)
     for old in list(root.handlers):
         if getattr(old, "podium", False) or force:
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
     return handler
+
+
+def announce(text: str) -> None:
+    """A command's one-line start banner or refusal: as it is on stderr, or, with JSON logs,
+    a record of logger ``podium`` (ERROR for a refusal, WARNING for a warning), so a log
+    platform gets no line it cannot parse."""
+    if not _json_on:
+        print(text, file=sys.stderr, flush=True)
+        return
+    level = (logging.ERROR if "refusing to start" in text
+             else logging.WARNING if "warning:" in text else logging.INFO)
+    logging.getLogger("podium").log(level, text)
 
 
 def _trace_ids() -> tuple[str | None, str | None]:

@@ -113,6 +113,7 @@ class Worker:
             self._run(job)
 
     def _run(self, job: Job) -> None:
+        started = time.monotonic()
         handler = self.handlers.get(job.kind)
         try:
             if handler is None:
@@ -133,6 +134,9 @@ class Worker:
             if not self.queue.complete(job):
                 log.warning("job %s finished after its lease was lost; another worker "
                             "owns it now", job.key)
+            else:
+                log.info("job %s done in %.0f ms", job.key,
+                         (time.monotonic() - started) * 1000)
 
     def _heartbeat(self, lease: Lease, stop: threading.Event) -> None:
         """Renew every lease/3. A renewal that raises (a database hiccup) is retried sooner,
