@@ -16,10 +16,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
+from webhook_server import contract
 from webhook_server.core import logs, tracing
 from webhook_server.jobs.doorbell import Doorbell
 from webhook_server.jobs.listen import PgWakeup
 from webhook_server.jobs.queue import Job, JobQueue
+from webhook_server.store import Store, leases
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Job], None]
@@ -53,6 +55,28 @@ class Lease:
         if self.lost.is_set() or not self.queue.holds(self.job):
             self.lost.set()
             raise LeaseLost(f"lease on job {self.job.key} lost by {self.job.lease_owner}")
+
+
+def run_heartbeat(store: Store, owner: str, stop: threading.Event, ttl_s: float = 30) -> None:
+    """Keep this worker process's heartbeat row (``leases``: ``worker:<owner>``) alive
+    every ttl/3 until ``stop``; then delete it. ``/metrics`` counts the live rows
+    (``podium_workers``): zero is the alert "no worker heartbeat". Rows of processes that
+    died are deleted a day after they ran out."""
+    name = contract.worker_lease(owner)
+    while True:
+        try:
+            with store.tx() as conn:
+                leases.acquire(conn, name, owner, ttl_s)
+                leases.drop_expired(conn, contract.WORKER_LEASE_PREFIX, 86400)
+        except Exception:  # the store is down: the row runs out, the alert says so
+            log.warning("worker heartbeat of %s failed; retrying", owner, exc_info=True)
+        if stop.wait(ttl_s / 3):
+            break
+    try:
+        with store.tx() as conn:
+            leases.release(conn, name, owner)
+    except Exception:
+        log.warning("could not remove the heartbeat row of %s", owner, exc_info=True)
 
 
 def default_owner() -> str:

@@ -63,7 +63,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.request_class = PodiumRequest
     app.url_map.converters["int"] = BoundedInt  # before the blueprints add their rules
     app.extensions["podium"] = svc
-    app.extensions["podium.metrics"] = metrics.make_registry(svc.store)
+    app.extensions["podium.metrics"] = metrics.make_registry(
+        svc.store, lambda model: svc.policy.for_model(model).approval.expiry_hours)
     app.extensions["podium.auth_limit"] = AuthLimiter(settings)  # failed tokens/logins
     traced.init_app(app)  # a server span per request, when OTEL_* turn tracing on
     for bp in (webhooks.bp, slack.bp, api.bp, openapi.bp, health.bp):

@@ -17,7 +17,7 @@ from gunicorn.glogging import Logger as GunicornLogger
 from webhook_server.core.settings import Settings
 from webhook_server.jobs.leader import LeasedScheduler
 from webhook_server.jobs.scheduler import build_scheduler
-from webhook_server.jobs.worker import Worker, default_owner
+from webhook_server.jobs.worker import Worker, default_owner, run_heartbeat
 from webhook_server.service.model_jobs import add_policy_triggers
 from webhook_server.service.services import Services
 
@@ -115,6 +115,10 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
         svc.sandboxes.warm()  # the first request does not wait for the imports
     threads = [threading.Thread(target=run_sender, args=(svc, stop), name="outbox-sender",
                                 daemon=True)]
+    if concurrency:  # a process that runs jobs says it is alive (podium_workers)
+        threads.append(threading.Thread(target=run_heartbeat,
+                                        args=(svc.store, default_owner(), stop),
+                                        name="worker-heartbeat", daemon=True))
     if scheduler:  # a candidate: the holder of the scheduler lease fires, on one node
         leader = LeasedScheduler(svc.store, lambda: _scheduler(svc), owner=default_owner(),
                                  ttl_s=s.leader_lease_s)

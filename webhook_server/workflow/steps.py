@@ -33,7 +33,7 @@ from webhook_server.core import logs, tracing
 from webhook_server.intake import tell
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import PermanentJobError
-from webhook_server.store import ledger, states
+from webhook_server.store import counters, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
 from webhook_server.workflow import moves, report
@@ -116,8 +116,10 @@ class RequestRun:
                     request_id=req.id, model=req.model, version=req.version)):
                 report = self.gates.check(f"models:/{req.model}/{req.version}")
         except TransientGateError:
+            counters.incr(self.store, counters.GATE_FAILURES, "check|transient")
             raise  # MLflow unreachable, no sandbox could start: the job retries
         except GateFailed as exc:  # no verdict, for good: the request fails with the reason
+            counters.incr(self.store, counters.GATE_FAILURES, "check|failed")
             self._end(req, states.FAILED, "worker", exc.reason)
             return
         results = report.results
@@ -161,8 +163,10 @@ class RequestRun:
                         champion=champion)):
                     comparison = self.gates.compare(req.model, req.version, champion)
             except TransientGateError:
+                counters.incr(self.store, counters.GATE_FAILURES, "compare|transient")
                 raise  # MLflow unreachable, no sandbox could start: the job retries
             except GateFailed as exc:  # e.g. the champion could not be scored
+                counters.incr(self.store, counters.GATE_FAILURES, "compare|failed")
                 self._end(req, states.FAILED, "worker", exc.reason)
                 return
             line = comparison.line()[:500]
