@@ -9,6 +9,7 @@
 | ``monitoring.py`` | labels, monitor |
 | ``policy.py`` | policy check |
 | ``sessions.py`` | sessions list, sessions revoke |
+| ``slack.py`` | slack manifest |
 | ``demo.py`` | demo |
 """
 
@@ -27,6 +28,7 @@ from webhook_server.cli import (
     policy,
     service,
     sessions,
+    slack,
 )
 from webhook_server.cli.context import Context
 
@@ -61,6 +63,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for _module in (service, operations, decisions, models, monitoring, policy, sessions, demo):
+for _module in (service, operations, decisions, models, monitoring, policy, sessions, slack,
+                demo):
     for _command in _module.COMMANDS:
         main.add_command(_command)
