@@ -211,6 +211,7 @@ def test_a_request_run_is_one_span_tree_of_steps_gates_and_mlflow_calls(
     assert parent_of(lookup) == queued.context.span_id and lookup.kind.name == "CLIENT"
     assert (lookup.attributes["podium.model"], lookup.attributes["podium.version"]) == (
         m, versions["v3"])
-    # the outcome written on the version: one span per tag, under the job
+    # each state written on the version by the step that moved it: one span per tag
     tags = [s for s in calls if s.name == "mlflow set_model_version_tag"]
-    assert tags and all(parent_of(s) == job.context.span_id for s in tags)
+    assert tags and {parent_of(s) for s in tags} <= {
+        job.context.span_id, queued.context.span_id, checking.context.span_id}

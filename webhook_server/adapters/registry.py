@@ -190,14 +190,34 @@ class _TracedClient:
 
         @functools.wraps(value)
         def traced(*args, **kwargs):
-            model = kwargs.get("name", args[0] if args and isinstance(args[0], str) else None)
-            version = kwargs.get("version", args[1] if len(args) > 1 else None)
-            with tracing.span(f"mlflow {name}", kind="client", attributes=tracing.attrs(
-                    model=model, version=version if isinstance(version, (str, int)) else None,
-                    mlflow_uri=self._inner.tracking_uri)):
+            with tracing.span(f"mlflow {name}", kind="client",
+                              attributes=_call_attributes(name, args, kwargs)):
                 return value(*args, **kwargs)
 
         return traced
+
+
+# MlflowClient methods by what their first arguments are: (model, version), (model, alias)
+_VERSION_ARGS = ("get_model_version", "set_model_version_tag", "delete_model_version_tag",
+                 "get_model_version_download_uri", "transition_model_version_stage")
+_ALIAS_ARGS = ("get_model_version_by_alias", "set_registered_model_alias",
+               "delete_registered_model_alias")
+
+
+def _call_attributes(method: str, args: tuple, kwargs: dict) -> dict:
+    """The span attributes of one client call: the model and version (or alias) it names,
+    the run for run methods; never an argument's content (a report, a tag's value)."""
+    def arg(i: int, key: str):
+        value = kwargs.get(key, args[i] if len(args) > i else None)
+        return value if isinstance(value, (str, int)) else None
+
+    if method in _VERSION_ARGS:
+        return tracing.attrs(model=arg(0, "name"), version=arg(1, "version"))
+    if method in _ALIAS_ARGS:
+        return tracing.attrs(model=arg(0, "name"), alias=arg(1, "alias"))
+    if method in ("get_run", "log_text", "log_artifact", "download_artifacts"):
+        return tracing.attrs(run_id=arg(0, "run_id"))
+    return {}
 
 
 def _pages(fetch):

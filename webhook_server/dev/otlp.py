@@ -120,8 +120,8 @@ def trace_of(spans: Iterable[Span], trace_id: str) -> list[Span]:
 
 
 def tree(spans: Iterable[Span], keys: tuple[str, ...] = ("podium.request_id",
-                                                         "podium.model",
-                                                         "podium.version")) -> str:
+                                                         "podium.model", "podium.version",
+                                                         "podium.alias")) -> str:
     """One trace as an indented tree: name, service, milliseconds and Podium's ids."""
     spans = sorted(spans, key=lambda s: s.start_ns)
     ids = {s.span_id for s in spans}
