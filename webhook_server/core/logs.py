@@ -105,9 +105,12 @@ def json_formatter() -> logging.Formatter:
         def format(self, record: logging.LogRecord) -> str:
             return scrub.redact(super().format(record))
 
+        def formatException(self, ei) -> str:  # before JSON escapes a secret's quotes
+            return scrub.redact(super().formatException(ei))
+
     return Redacting(JSON_FIELDS, rename_fields={"levelname": "level", "name": "logger",
                                                      "asctime": "time"},
-                         datefmt="%Y-%m-%dT%H:%M:%S%z")
+                         datefmt="%Y-%m-%dT%H:%M:%S%z", json_ensure_ascii=False)
 
 
 def make_handler(fmt: str, stream=None) -> logging.Handler:

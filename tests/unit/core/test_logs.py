@@ -30,7 +30,7 @@ def test_json_lines_carry_the_bound_request_fields_and_the_node(capture):
     with logs.bind(request_id=7, model="churn", version="3", delivery_id="d-1"), \
             logs.bind(job_id=12, job_kind="request"):
         log.info("checked %s", "v3")
-    log.info("between requests")
+    log.info("between requests → v4")
     inside, outside = (json.loads(line) for line in lines())
     assert inside["message"] == "checked v3" and inside["level"] == "INFO"
     assert inside["logger"] == "test.logs.json" and inside["time"]
@@ -40,6 +40,7 @@ def test_json_lines_carry_the_bound_request_fields_and_the_node(capture):
         "job_id": 12, "job_kind": "request"}
     assert inside["node"] and outside["node"] == inside["node"]
     assert "request_id" not in outside and "trace_id" not in outside
+    assert "between requests → v4" in lines()[1]  # readable, not \u2192
 
 
 def test_a_secret_never_reaches_a_json_line_nor_its_traceback(capture):
