@@ -128,7 +128,8 @@ class Worker:
         """Run the job inside its span (a child of the span that queued it, in whichever
         process) with its ids on every log line."""
         request_id = job.payload.get("request_id")
-        with logs.bind(job_id=job.id, job_kind=job.kind, request_id=request_id), \
+        with logs.bind(job_id=job.id, job_kind=job.kind, request_id=request_id,
+                       model=job.payload.get("model")), \
                 tracing.span(f"job {job.kind}", kind="consumer",
                              parent=tracing.extract(job.trace_context),
                              attributes=tracing.attrs(request_id=request_id, job_id=job.id,
