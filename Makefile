@@ -19,8 +19,9 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml $(LOCK)
 
 install: $(STAMP)
 
+# `make demo DEMO_ARGS=--trace`: the first promotion's trace trees and JSON log lines too
 demo: $(STAMP)
-	$(BIN)/podium demo
+	$(BIN)/podium demo $(DEMO_ARGS)
 
 # The PostgreSQL store tests run against a local server when one answers (as in .ci/run),
 # so a newcomer and CI run the same tests; they skip, saying why, otherwise.

@@ -16,7 +16,8 @@ from webhook_server.web.app import create_app
 def _no_ambient_settings(monkeypatch):
     """Podium, MLflow, Slack and GitLab variables of the caller's shell never leak in."""
     for name in list(os.environ):
-        if name.startswith(("PODIUM_", "MLFLOW_", "SLACK_", "GITLAB_")) and name != PG_ENV:
+        if (name.startswith(("PODIUM_", "MLFLOW_", "SLACK_", "GITLAB_", "OTEL_"))
+                and name != PG_ENV):
             monkeypatch.delenv(name)
 
 

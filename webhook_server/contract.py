@@ -74,6 +74,14 @@ def outbox_lease(channel: str) -> str:
     return f"outbox:{channel}"
 
 
+WORKER_LEASE_PREFIX = "worker:"
+
+
+def worker_lease(owner: str) -> str:
+    """The heartbeat row of one worker process (``/metrics``: ``podium_workers``)."""
+    return f"{WORKER_LEASE_PREFIX}{owner}"
+
+
 def request_event_note(request_id: int, event_id: int) -> str:
     return f"request:{request_id}:event:{event_id}"
 

@@ -2,6 +2,7 @@
 store hold."""
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -15,8 +16,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.timeout(600)  # a whole story of process starts: 3-4.5 min beside 3 workers
 def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(tmp_path):
-    proc = subprocess.run([bin_path("podium"), "demo"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=400, env={"PATH": "/usr/bin:/bin"})
+    # --trace: the same story, traced to the demo's OTLP receiver, with JSON logs
+    proc = subprocess.run([bin_path("podium"), "demo", "--trace"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=400,
+                          env={"PATH": "/usr/bin:/bin",
+                               "PYTHONPATH": os.environ.get("PYTHONPATH", "")})
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     assert "test delivery: ok (HTTP 200)" in out
@@ -43,6 +47,21 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(tmp_pa
     assert "DECAY: churn-demo v3 in " in out
     assert "slack  :chart_with_downwards_trend: churn-demo, monitoring " in out
     assert "retrain queued: job retrain:churn-demo:" in out
+    # the first promotion as traces: the webhook's down to the checks, the click's down to
+    # the alias move, across the HTTP and the job worker processes
+    assert "Traces of request 1 (2: the webhook's, then the approval's)" in out
+    webhook_trace, click_trace = out.split("\ntrace ")[1:3]
+    assert webhook_trace.splitlines()[1].startswith("POST /webhooks/mlflow  [server")
+    for line in ("  job request  [consumer", "    step checking  [internal",
+                 "      sandbox check  [internal", "      mlflow get_model_version  [client"):
+        assert line in webhook_trace
+    assert click_trace.splitlines()[1].startswith("POST /slack/interactions  [server")
+    assert "mlflow set_registered_model_alias  [client" in click_trace
+    assert "alias=champion" in click_trace
+    logged = [json.loads(line) for line in out.split("JSON log lines of request 1")[1]
+              .splitlines() if line.startswith("{")]
+    assert logged and all(r["request_id"] == 1 and r["node"] for r in logged)
+    assert any(len(r.get("trace_id", "")) == 32 for r in logged)
 
     demo = tmp_path / ".podium" / "demo"
     with create_engine(f"sqlite:///{demo / 'podium.db'}").connect() as conn:

@@ -170,3 +170,49 @@ def test_the_champion_moving_during_the_comparison_is_compared_again_in_mlflow(
     assert entries[-1]["from_version"] == versions["v2"]
 
 
+
+
+def test_a_request_run_is_one_span_tree_of_steps_gates_and_mlflow_calls(
+        versions, mlflow_server, sqlite_url, mlflow_client):
+    from tests.support.settings import make_settings
+    from tests.support.tracing import in_memory_spans, parent_of
+    from webhook_server.core import tracing
+    from webhook_server.intake.events import TransitionRequested
+    from webhook_server.intake.sources import Delivery
+    from webhook_server.jobs.queue import Job
+    from webhook_server.service.services import build
+    from webhook_server.workflow import Gates
+
+    m, failing = "churn-wf", sorted(REGISTRY)[0]
+    mlflow_client.set_registered_model_alias(m, "champion", versions["v1"])
+    with in_memory_spans() as exported:
+        svc = build(make_settings(sqlite_url, mlflow_tracking_uri=mlflow_server.url))
+        svc.store.migrate()
+        result = svc.intake.record(Delivery("api", "traced-1", "api.request", "{}",
+                                            TransitionRequested(m, versions["v3"],
+                                                                "Production", "api")))
+        fake = OneFailingCheck(failing)
+        workflow = svc.use_gates(Gates(check=fake.check, compare=fake.compare))
+        with tracing.span("job request", kind="consumer"):  # as the worker runs it
+            workflow.handle(Job(1, f"request:{result.request_id}", "request",
+                                {"request_id": result.request_id}, 1, 6, "test"))
+        svc.close()
+    spans = exported.get_finished_spans()
+    named = {s.name: s for s in spans}
+    job, queued, checking = named["job request"], named["step queued"], named["step checking"]
+    assert {s.context.trace_id for s in spans} == {job.context.trace_id}
+    assert parent_of(queued) == parent_of(checking) == job.context.span_id
+    assert parent_of(named["sandbox check"]) == checking.context.span_id
+    assert dict(checking.attributes) == {
+        "podium.request_id": result.request_id, "podium.model": m,
+        "podium.version": versions["v3"], "podium.target": "Production",
+        "podium.state_after": "rejected"}
+    calls = [s for s in spans if s.name.startswith("mlflow ")]
+    lookup = next(s for s in calls if s.name == "mlflow get_model_version")
+    assert parent_of(lookup) == queued.context.span_id and lookup.kind.name == "CLIENT"
+    assert (lookup.attributes["podium.model"], lookup.attributes["podium.version"]) == (
+        m, versions["v3"])
+    # each state written on the version by the step that moved it: one span per tag
+    tags = [s for s in calls if s.name == "mlflow set_model_version_tag"]
+    assert tags and {parent_of(s) for s in tags} <= {
+        job.context.span_id, queued.context.span_id, checking.context.span_id}

@@ -24,7 +24,7 @@ from gitlab.exceptions import GitlabError
 from webhook_server import contract
 from webhook_server.adapters.notify.blocks import version_url
 from webhook_server.adapters.notify.drain import DeliveryError, drain
-from webhook_server.core import scrub
+from webhook_server.core import scrub, tracing
 from webhook_server.core.settings import Settings
 from webhook_server.intake.validate import is_digits
 from webhook_server.store import Store
@@ -119,21 +119,25 @@ class GitLabClient:
     def find_note(self, project: str, iid: str, mark: str) -> int | None:
         """Podium's note: the one whose body starts with ``mark`` (never a note that
         merely quotes it)."""
-        notes = _call(lambda: self._mr(project, iid).notes.list(get_all=True, max_retries=2))
+        notes = _call(lambda: self._mr(project, iid).notes.list(get_all=True, max_retries=2),
+                      "notes.list", project)
         return next((n.id for n in notes if (n.body or "").startswith(mark)), None)
 
     def post_note(self, project: str, iid: str, body: str) -> int:
         return _call(lambda: self._mr(project, iid).notes.create({"body": body},
-                                                                 max_retries=2)).id
+                                                                 max_retries=2),
+                     "notes.create", project).id
 
     def trigger(self, project: str, ref: str, token: str, variables: dict[str, str]) -> int:
         return _call(lambda: self.gl.projects.get(project, lazy=True).trigger_pipeline(
-            ref, token, variables=variables, max_retries=2)).id
+            ref, token, variables=variables, max_retries=2), "trigger_pipeline", project).id
 
 
-def _call(fn):
+def _call(fn, what: str, project: str):
     try:
-        return fn()
+        with tracing.span(f"gitlab {what}", kind="client",
+                          attributes=tracing.attrs(gitlab_project=project)):
+            return fn()
     except GitlabError as exc:
         code = exc.response_code
         raise GitLabFailure(f"gitlab: {code} {exc.error_message}",

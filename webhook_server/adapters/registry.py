@@ -4,6 +4,8 @@ everything ``Registry`` returns is plain data."""
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
 import logging
 import tempfile
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from podium_policy.digests import model_sha256
 from webhook_server.contract import MLFLOW_EVENTS, TAG_STATUS, TRANSITION_REQUEST_TAG
+from webhook_server.core import tracing
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -46,8 +49,10 @@ class Registry:
 
     @property
     def client(self) -> MlflowClient:
+        """The client; with tracing on, each of its calls is a span ``mlflow <method>``."""
         if self._client is None:
-            self._client = mlflow_client(self.tracking_uri)
+            client = mlflow_client(self.tracking_uri)
+            self._client = _TracedClient(client) if tracing.enabled() else client
         return self._client
 
     def requested_versions(self, challenger_alias: str) -> list[RequestedVersion]:
@@ -71,7 +76,9 @@ class Registry:
         rest = {k: v for k, v in tags.items() if k != TAG_STATUS}
         if len(rest) > 2:
             with ThreadPoolExecutor(max_workers=8) as pool:
-                for future in [pool.submit(self.client.set_model_version_tag, model, version,
+                # each call in the caller's context: its span joins the job's trace
+                for future in [pool.submit(contextvars.copy_context().run,
+                                           self.client.set_model_version_tag, model, version,
                                            k, v) for k, v in rest.items()]:
                     future.result()  # the first failure raises (the job retries)
         else:
@@ -167,6 +174,50 @@ class Registry:
         result = self.client.test_webhook(webhook_id)
         return {"success": result.success, "status": result.response_status,
                 "error": result.error_message}
+
+
+class _TracedClient:
+    """An ``MlflowClient`` whose every method call is a client span named after the method,
+    with the model (and version) it was called with as attributes."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self._inner = client
+
+    def __getattr__(self, name: str):
+        value = getattr(self._inner, name)
+        if not callable(value) or name.startswith("_"):
+            return value
+
+        @functools.wraps(value)
+        def traced(*args, **kwargs):
+            with tracing.span(f"mlflow {name}", kind="client",
+                              attributes=_call_attributes(name, args, kwargs)):
+                return value(*args, **kwargs)
+
+        return traced
+
+
+# MlflowClient methods by what their first arguments are: (model, version), (model, alias)
+_VERSION_ARGS = ("get_model_version", "set_model_version_tag", "delete_model_version_tag",
+                 "get_model_version_download_uri", "transition_model_version_stage")
+_ALIAS_ARGS = ("get_model_version_by_alias", "set_registered_model_alias",
+               "delete_registered_model_alias")
+
+
+def _call_attributes(method: str, args: tuple, kwargs: dict) -> dict:
+    """The span attributes of one client call: the model and version (or alias) it names,
+    the run for run methods; never an argument's content (a report, a tag's value)."""
+    def arg(i: int, key: str):
+        value = kwargs.get(key, args[i] if len(args) > i else None)
+        return value if isinstance(value, (str, int)) else None
+
+    if method in _VERSION_ARGS:
+        return tracing.attrs(model=arg(0, "name"), version=arg(1, "version"))
+    if method in _ALIAS_ARGS:
+        return tracing.attrs(model=arg(0, "name"), alias=arg(1, "alias"))
+    if method in ("get_run", "log_text", "log_artifact", "download_artifacts"):
+        return tracing.attrs(run_id=arg(0, "run_id"))
+    return {}
 
 
 def _pages(fetch):

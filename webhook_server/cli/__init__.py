@@ -9,6 +9,7 @@
 | ``monitoring.py`` | labels, monitor |
 | ``policy.py`` | policy check |
 | ``sessions.py`` | sessions list, sessions revoke |
+| ``slack.py`` | slack manifest |
 | ``demo.py`` | demo |
 """
 
@@ -28,6 +29,7 @@ from webhook_server.cli import (
     policy,
     service,
     sessions,
+    slack,
 )
 from webhook_server.cli.context import Context
 
@@ -51,12 +53,19 @@ class _Podium(click.Group):
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
     """Podium: automated, audited model promotions for the MLflow registry."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from webhook_server.core import logs, tracing
+
+    try:
+        fmt = logs.chosen_format()
+    except logs.LogFormatError as exc:
+        raise click.UsageError(str(exc)) from None
+    logs.configure(fmt, logging.DEBUG if verbose else logging.INFO)
+    tracing.configure()  # only when OTEL_* ask for it
     ctx.obj = Context()
     ctx.call_on_close(ctx.obj.close)
 
 
-for _module in (service, operations, decisions, models, monitoring, policy, sessions, demo):
+for _module in (service, operations, decisions, models, monitoring, policy, sessions, slack,
+                demo):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from webhook_server.cli.context import current, safe_url
+from webhook_server.core.logs import announce
 from webhook_server.core.settings import Settings, describe
 from webhook_server.core.text_table import render
 
@@ -41,9 +42,8 @@ def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signatur
     # however insecure mode was set (flag or PODIUM_INSECURE_NO_SIGNATURE), it is shown
     unsigned = settings.insecure_no_signature and not settings.mlflow_webhook_secret
     if not settings.mlflow_webhook_secret and not settings.insecure_no_signature:
-        click.echo("podium serve: refusing to start: PODIUM_MLFLOW_WEBHOOK_SECRET is not set "
-                   "(set it, or pass --insecure-no-signature to accept unsigned deliveries)",
-                   err=True)
+        announce("podium serve: refusing to start: PODIUM_MLFLOW_WEBHOOK_SECRET is not set "
+                 "(set it, or pass --insecure-no-signature to accept unsigned deliveries)")
         sys.exit(2)
     _check_start(settings, "podium serve")
     from webhook_server.store import Store
@@ -52,15 +52,14 @@ def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signatur
     store.migrate()
     store.dispose()
     web_workers = web_workers or default_web_workers()
-    click.echo(f"podium: http://{host}:{port} ({web_workers} HTTP workers)"
-               f"; jobs {'off' if no_worker else 'on'}; scheduler "
-               f"{'off' if no_scheduler else 'on'}; store {safe_url(settings.database_url)}"
-               f"; MLflow {settings.mlflow_tracking_uri or 'not configured'}"
-               f"{'; ' + UNSIGNED_BANNER if unsigned else ''}",
-               err=True)
+    announce(f"podium: http://{host}:{port} ({web_workers} HTTP workers)"
+             f"; jobs {'off' if no_worker else 'on'}; scheduler "
+             f"{'off' if no_scheduler else 'on'}; store {safe_url(settings.database_url)}"
+             f"; MLflow {settings.mlflow_tracking_uri or 'not configured'}"
+             f"{'; ' + UNSIGNED_BANNER if unsigned else ''}")
     from webhook_server.adapters.notify.slack import describe_mode
 
-    click.echo(f"podium: {describe_mode(settings)}", err=True)
+    announce(f"podium: {describe_mode(settings)}")
     _isolation(settings, "podium", jobs=False)  # the worker process it starts says it
     child = None
     if not (no_worker and no_scheduler):
@@ -85,12 +84,11 @@ def worker(concurrency: int, scheduler: bool) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"podium worker: {concurrency} thread(s), scheduler "
-               f"{'on' if scheduler else 'off'}, store {safe_url(svc.settings.database_url)}",
-               err=True)
+    announce(f"podium worker: {concurrency} thread(s), scheduler "
+             f"{'on' if scheduler else 'off'}, store {safe_url(svc.settings.database_url)}")
     from webhook_server.adapters.notify.slack import describe_mode
 
-    click.echo(f"podium worker: {describe_mode(svc.settings)}", err=True)
+    announce(f"podium worker: {describe_mode(svc.settings)}")
     _isolation(svc.settings, "podium worker", jobs=concurrency > 0)
     try:
         run_workers(svc, concurrency=concurrency, scheduler=scheduler, stop=stop)
@@ -133,8 +131,8 @@ def webhook_register(url: str, name: str, test: bool) -> None:
     if svc.registry is None:
         raise click.ClickException("MLFLOW_TRACKING_URI is not set")
     if not svc.settings.mlflow_webhook_secret:
-        click.echo("warning: PODIUM_MLFLOW_WEBHOOK_SECRET is unset: the webhook is unsigned "
-                   "and Podium will refuse its deliveries unless run insecurely", err=True)
+        announce("warning: PODIUM_MLFLOW_WEBHOOK_SECRET is unset: the webhook is unsigned "
+                 "and Podium will refuse its deliveries unless run insecurely")
     hook = svc.registry.register_webhook(url, svc.settings.mlflow_webhook_secret, name=name)
     click.echo(render(["webhook", "url", "events", "signed"],
                       [[hook["id"], hook["url"], ", ".join(hook["events"]), hook["signed"]]]))
@@ -157,7 +155,7 @@ def _isolation(settings: Settings, command: str, jobs: bool) -> None:
     from podium_policy.check import load_policy
 
     iso = detect(settings.sandbox, settings.sandbox_user)
-    click.echo(f"{command}: {iso.describe()}", err=True)
+    announce(f"{command}: {iso.describe()}")
     cgroups = _limits(settings, command)
     if iso.strong and cgroups.available:
         return
@@ -167,15 +165,14 @@ def _isolation(settings: Settings, command: str, jobs: bool) -> None:
     if policy.default.sandbox == "required":
         scopes.insert(0, ("default", policy.default))
     if scopes and not iso.strong:
-        click.echo(f"{command}: warning: the policy requires the bubblewrap sandbox "
-                   f"({', '.join(s for s, _ in scopes)}: sandbox: required); their requests "
-                   "will fail here until bubblewrap works (apt-get install bubblewrap)",
-                   err=True)
+        announce(f"{command}: warning: the policy requires the bubblewrap sandbox "
+                 f"({', '.join(s for s, _ in scopes)}: sandbox: required); their requests "
+                 "will fail here until bubblewrap works (apt-get install bubblewrap)")
     refused = [s for s, mp in scopes if not mp.sandbox_limits.accept_per_process]
     if refused and not cgroups.available:
-        click.echo(f"{command}: warning: the policy requires a sandbox cgroup "
-                   f"({', '.join(refused)}: sandbox: required); their requests will fail "
-                   "here unless sandbox_limits.accept_per_process: true", err=True)
+        announce(f"{command}: warning: the policy requires a sandbox cgroup "
+                 f"({', '.join(refused)}: sandbox: required); their requests will fail "
+                 "here unless sandbox_limits.accept_per_process: true")
 
 
 def _limits(settings: Settings, command: str):
@@ -185,7 +182,7 @@ def _limits(settings: Settings, command: str):
     cgroups = detect_cgroups(settings.sandbox_cgroup_root)
     limits = CgroupLimits(memory_mb=settings.sandbox_memory_mb, pids=settings.sandbox_pids,
                           cpu_shares=settings.sandbox_cpu_shares)
-    click.echo(f"{command}: {cgroups.describe(limits)}", err=True)
+    announce(f"{command}: {cgroups.describe(limits)}")
     return cgroups
 
 
@@ -197,14 +194,14 @@ def _check_start(settings: Settings, command: str) -> None:
     from podium_policy.schema import PolicyError
 
     for reason in settings.refusals():
-        click.echo(f"{command}: refusing to start: {reason}", err=True)
+        announce(f"{command}: refusing to start: {reason}")
         sys.exit(2)
     try:
         load_policy(settings.policy_path)
     except PolicyError as exc:
         hint = ("" if Path(settings.policy_path).exists() else
                 " (set PODIUM_POLICY to the policy file; podium.example.yaml documents it)")
-        click.echo(f"{command}: refusing to start: policy {exc.one_line()}{hint}", err=True)
+        announce(f"{command}: refusing to start: policy {exc.one_line()}{hint}")
         sys.exit(2)
 
 

@@ -174,6 +174,12 @@ class Settings:
         "PODIUM_METRICS_TOKEN", None,
         "Bearer token /metrics requires when set (401 without it); unset: /metrics is open.",
         secret=True)
+    log_format: str = _var(
+        "PODIUM_LOG_FORMAT", "auto",
+        "Log lines as json (one object a line: level, logger, message, request_id, model, "
+        "version, delivery_id, job_id, node, trace_id) or text; auto: text on a terminal, "
+        "json otherwise. Read by every podium command at start.",
+        choices=("auto", "json", "text"))
     # --- GitLab -----------------------------------------------------------------------
     gitlab_url: str | None = _var("GITLAB_URL", None, "GitLab base URL.")
     gitlab_token: str | None = _var(

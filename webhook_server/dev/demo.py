@@ -37,6 +37,7 @@ from webhook_server.dev.demo_steps import (
     step,
     wait,
 )
+from webhook_server.dev.demo_trace import DemoTrace
 from webhook_server.dev.fakes.slack import FakeSlack
 from webhook_server.dev.processes import bin_path, start_mlflow, start_podium
 from webhook_server.service.services import build
@@ -71,7 +72,7 @@ models:
 JUDGE_ROWS, JUDGE_SEED = 2000, 4242
 
 
-def run_demo(keep_running: bool = False, workdir: Path = DEMO_DIR) -> int:
+def run_demo(keep_running: bool = False, workdir: Path = DEMO_DIR, trace: bool = False) -> int:
     workdir = workdir.resolve()
     if workdir.exists():  # the demo's own scratch space: every run tells the story afresh
 
@@ -79,7 +80,7 @@ def run_demo(keep_running: bool = False, workdir: Path = DEMO_DIR) -> int:
     workdir.mkdir(parents=True)
     procs: list = []
     try:
-        with _Demo(workdir, procs) as demo:
+        with _Demo(workdir, procs, DemoTrace() if trace else None) as demo:
             demo.run()
             if keep_running:
                 click.echo(f"\nStill running: MLflow UI {procs[0].url}, Podium {procs[1].url}"
@@ -102,10 +103,11 @@ def run_demo(keep_running: bool = False, workdir: Path = DEMO_DIR) -> int:
 
 
 class _Demo(DemoSteps):
-    def __init__(self, workdir: Path, procs: list) -> None:
+    def __init__(self, workdir: Path, procs: list, trace: DemoTrace | None = None) -> None:
         self.workdir, self.procs = workdir, procs
         self.slack = None
         self.svc = None
+        self.trace = trace
 
     def __enter__(self) -> _Demo:
         return self
@@ -115,6 +117,8 @@ class _Demo(DemoSteps):
             self.svc.close()
         if self.slack is not None:
             self.slack.stop()
+        if self.trace is not None:
+            self.trace.stop()
 
     # --- the story -----------------------------------------------------------------------
 
@@ -126,6 +130,7 @@ class _Demo(DemoSteps):
         self._request(v1, "tag transition_request=Production")
         self._approve(v1, "no champion yet: the policy asks a person")
         self._await(v1, "promoted")
+        first = self._request_row(v1).id
         say(f"champion alias -> v{self._champion()}")
 
         step(5, "v2: an overfit configuration on the same amount of data; request Production")
@@ -156,6 +161,8 @@ class _Demo(DemoSteps):
         self._drain_slack()
         step(9, "timeline, read back from Podium's store and MLflow")
         self._timeline([v1, v2, v3])
+        if self.trace is not None:
+            self.trace.show(first, self.podium.log_path)
         click.echo(f"\nDone in {time.monotonic() - started:.0f} s. Look further:\n"
                    f"  MLflow UI      {self.mlflow.url}/#/models/{MODEL} (with "
                    "--keep-running)\n"
@@ -198,7 +205,8 @@ class _Demo(DemoSteps):
                     "SLACK_SIGNING_SECRET": self.signing, "SLACK_TEAM_ID": self.slack.team_id,
                     "PODIUM_SLACK_API_URL": self.slack.api_url,
                     "PODIUM_API_TOKENS": f"dana={self.ui_token}",
-                    "PODIUM_UI_SECRET": secrets.token_urlsafe(24)}
+                    "PODIUM_UI_SECRET": secrets.token_urlsafe(24),
+                    **(self.trace.env() if self.trace is not None else {})}
         step(2, "starting a local fake Slack and podium serve (SQLite store, worker, "
                 "scheduler)")
         try:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, and_, func, select, update
 
 from webhook_server import contract
-from webhook_server.core import scrub
+from webhook_server.core import scrub, tracing
 from webhook_server.jobs import listen
 from webhook_server.jobs.claim import claim_row
 from webhook_server.jobs.doorbell import Doorbell
@@ -45,6 +45,8 @@ class Job:
     attempts: int
     max_attempts: int
     lease_owner: str
+    # the W3C trace context of the span that queued the job (tracing.carrier), if any
+    trace_context: str | None = field(default=None, compare=False)
     # Set by the worker: raises ``LeaseLost`` once this worker no longer holds the lease.
     # Handlers call it before each external effect (None outside a worker, e.g. in tests).
     fence: Callable[[], None] | None = field(default=None, compare=False, repr=False)
@@ -94,7 +96,7 @@ class SqlJobQueue:
             "key": key, "kind": kind, "payload": json.dumps(payload, sort_keys=True),
             "lock_key": lock_key, "max_attempts": self.max_attempts,
             "run_after": fast.ts(now + timedelta(seconds=delay_s)),
-            "now": fast.ts(now)}) is not None
+            "now": fast.ts(now), "trace_context": tracing.carrier()}) is not None
         if added and delay_s <= 0:
             self._wake(conn)
         return added
@@ -114,7 +116,8 @@ class SqlJobQueue:
         if row is None:
             return None
         return Job(row["id"], row["key"], row["kind"], json.loads(row["payload"]),
-                   row["attempts"], row["max_attempts"], owner)
+                   row["attempts"], row["max_attempts"], owner,
+                   trace_context=row["trace_context"])
 
     def _owned(self, job: Job):
         return and_(jobs.c.id == job.id, jobs.c.state == RUNNING,

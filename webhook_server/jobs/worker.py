@@ -16,9 +16,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
+from webhook_server import contract
+from webhook_server.core import logs, tracing
 from webhook_server.jobs.doorbell import Doorbell
 from webhook_server.jobs.listen import PgWakeup
 from webhook_server.jobs.queue import Job, JobQueue
+from webhook_server.store import Store, leases
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Job], None]
@@ -52,6 +55,28 @@ class Lease:
         if self.lost.is_set() or not self.queue.holds(self.job):
             self.lost.set()
             raise LeaseLost(f"lease on job {self.job.key} lost by {self.job.lease_owner}")
+
+
+def run_heartbeat(store: Store, owner: str, stop: threading.Event, ttl_s: float = 30) -> None:
+    """Keep this worker process's heartbeat row (``leases``: ``worker:<owner>``) alive
+    every ttl/3 until ``stop``; then delete it. ``/metrics`` counts the live rows
+    (``podium_workers``): zero is the alert "no worker heartbeat". Rows of processes that
+    died are deleted a day after they ran out."""
+    name = contract.worker_lease(owner)
+    while True:
+        try:
+            with store.tx() as conn:
+                leases.acquire(conn, name, owner, ttl_s)
+                leases.drop_expired(conn, contract.WORKER_LEASE_PREFIX, 86400)
+        except Exception:  # the store is down: the row runs out, the alert says so
+            log.warning("worker heartbeat of %s failed; retrying", owner, exc_info=True)
+        if stop.wait(ttl_s / 3):
+            break
+    try:
+        with store.tx() as conn:
+            leases.release(conn, name, owner)
+    except Exception:
+        log.warning("could not remove the heartbeat row of %s", owner, exc_info=True)
 
 
 def default_owner() -> str:
@@ -93,13 +118,27 @@ class Worker:
                                 name=f"heartbeat-{job.id}")
         beat.start()
         try:
-            self._run(job)
+            self._traced(job)
         finally:
             stop.set()
             beat.join()
         return job
 
+    def _traced(self, job: Job) -> None:
+        """Run the job inside its span (a child of the span that queued it, in whichever
+        process) with its ids on every log line."""
+        request_id = job.payload.get("request_id")
+        with logs.bind(job_id=job.id, job_kind=job.kind, request_id=request_id,
+                       model=job.payload.get("model")), \
+                tracing.span(f"job {job.kind}", kind="consumer",
+                             parent=tracing.extract(job.trace_context),
+                             attributes=tracing.attrs(request_id=request_id, job_id=job.id,
+                                                      job_key=job.key,
+                                                      attempt=job.attempts)):
+            self._run(job)
+
     def _run(self, job: Job) -> None:
+        started = time.monotonic()
         handler = self.handlers.get(job.kind)
         try:
             if handler is None:
@@ -120,6 +159,9 @@ class Worker:
             if not self.queue.complete(job):
                 log.warning("job %s finished after its lease was lost; another worker "
                             "owns it now", job.key)
+            else:
+                log.info("job %s done in %.0f ms", job.key,
+                         (time.monotonic() - started) * 1000)
 
     def _heartbeat(self, lease: Lease, stop: threading.Event) -> None:
         """Renew every lease/3. A renewal that raises (a database hiccup) is retried sooner,

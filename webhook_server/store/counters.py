@@ -7,6 +7,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from webhook_server.store.schema import counters
 
+# checks and comparisons that gave no verdict, labels ``stage|outcome`` (check|compare,
+# failed|transient): written by the workflow, read by /metrics (podium_gate_failures)
+GATE_FAILURES = "gate_failures"
+
 
 def incr(store, name: str, labels: str, by: int = 1) -> None:
     stmt = store.insert(counters).values(name=name, labels=labels, value=by)

@@ -42,13 +42,13 @@ SQL = {
         "VALUES (:request_id, :now, :from_state, :to_state, :actor, :note)"),
     "insert_job": (
         "INSERT INTO jobs (key, kind, payload, state, lock_key, attempts, max_attempts, "
-        "run_after, created_at, updated_at) VALUES (:key, :kind, :payload, 'queued', "
-        ":lock_key, 0, :max_attempts, :run_after, :now, :now) "
+        "run_after, created_at, updated_at, trace_context) VALUES (:key, :kind, :payload, "
+        "'queued', :lock_key, 0, :max_attempts, :run_after, :now, :now, :trace_context) "
         "ON CONFLICT (key) DO NOTHING RETURNING id"),
     "insert_outbox": (
         "INSERT INTO outbox (key, channel, kind, request_id, payload, state, attempts, "
-        "run_after, created_at) VALUES (:key, :channel, :kind, :request_id, :payload, "
-        "'pending', 0, :now, :now) ON CONFLICT (key) DO NOTHING"),
+        "run_after, created_at, trace_context) VALUES (:key, :channel, :kind, :request_id, "
+        ":payload, 'pending', 0, :now, :now, :trace_context) ON CONFLICT (key) DO NOTHING"),
 }
 
 

@@ -53,3 +53,11 @@ def release(conn: Connection, name: str, owner: str) -> bool:
     after its expiry. False when ``owner`` did not hold it."""
     return bool(conn.execute(delete(leases).where(leases.c.name == name,
                                                   leases.c.owner == owner)).rowcount)
+
+
+def drop_expired(conn: Connection, prefix: str, grace_s: float) -> int:
+    """Delete the leases named ``prefix...`` that ran out more than ``grace_s`` ago (the
+    heartbeat rows of worker processes that stopped without a clean release)."""
+    cutoff = db_now(conn) - timedelta(seconds=grace_s)
+    return conn.execute(delete(leases).where(leases.c.name.startswith(prefix, autoescape=True),
+                                             leases.c.expires_at < cutoff)).rowcount

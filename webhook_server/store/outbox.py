@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from webhook_server.core import tracing
 from webhook_server.store import fastsql, leases
 from webhook_server.store.schema import outbox, slack_threads, utcnow
 
@@ -26,7 +27,7 @@ def emit(conn: Connection, *, key: str, kind: str, payload: dict[str, Any],
     fast.one(conn, "insert_outbox", {
         "key": key, "channel": channel, "kind": kind, "request_id": request_id,
         "payload": json.dumps(payload, sort_keys=True, default=str),
-        "now": fast.ts(utcnow())})
+        "now": fast.ts(utcnow()), "trace_context": tracing.carrier()})
 
 
 def exists(conn: Connection, key: str) -> bool:

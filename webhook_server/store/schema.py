@@ -124,6 +124,8 @@ jobs = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # W3C trace context (JSON) of the span that queued the job: the worker's spans join it
+    Column("trace_context", String(512)),
     Index(None, "state", "run_after"),
     Index("uq_jobs_running_lock", "lock_key", unique=True,
           sqlite_where=text("state = 'running'"), postgresql_where=text("state = 'running'")),
@@ -187,6 +189,7 @@ outbox = Table(
     Column("result", Text),  # where it went (Slack ts, note id)
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    Column("trace_context", String(512)),  # of the span that wrote the row (tracing)
     Index(None, "state", "id"),
 )
 

@@ -1,19 +1,33 @@
 """Read views: the SQL of the page (``web/ui``) and of ``/metrics`` that the repository
 functions do not offer. A page of requests before an id (keyset pagination), the newest
 deliveries, one job, the last job of a kind, the models Podium knows; deliveries by source
-and outcome, requests by state. Read-only; whole requests still leave as
+and outcome, requests by state, and the health figures of ``/metrics`` (oldest open request,
+last finished job of each kind, live workers, failing notifications, decayed models,
+requests past their approval expiry). Read-only; whole requests still leave as
 ``records.Request``."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from webhook_server.contract import WORKER_LEASE_PREFIX
 from webhook_server.store import deliveries as inbox
+from webhook_server.store import states
+from webhook_server.store.clock import db_now
 from webhook_server.store.records import Request
-from webhook_server.store.schema import deliveries, jobs, ledger, requests
+from webhook_server.store.schema import (
+    audit,
+    deliveries,
+    jobs,
+    leases,
+    ledger,
+    outbox,
+    requests,
+)
 
 
 def requests_page(conn: Connection, *, model: str | None, state: str | None,
@@ -97,6 +111,70 @@ def deliveries_by_outcome(conn: Connection) -> list[tuple[str, str, int, int]]:
 def requests_by_state(conn: Connection) -> dict[str, int]:
     q = select(requests.c.state, func.count()).group_by(requests.c.state)
     return {state: n for state, n in conn.execute(q)}
+
+
+def _aware(value: Any) -> datetime | None:
+    """A timestamp from an aggregate (SQLite hands those back as text, without the type)."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+def oldest_open_age_s(conn: Connection) -> dict[str, float]:
+    """Seconds since the oldest request in each open state last changed."""
+    now = db_now(conn)
+    q = (select(requests.c.state, func.min(requests.c.updated_at))
+         .where(requests.c.state.in_(states.OPEN)).group_by(requests.c.state))
+    return {state: max(0.0, (now - _aware(at)).total_seconds()) for state, at in conn.execute(q)}
+
+
+def last_done_by_kind(conn: Connection) -> dict[str, float]:
+    """Unix time at which a job of each kind last finished (done)."""
+    q = (select(jobs.c.kind, func.max(jobs.c.updated_at)).where(jobs.c.state == "done")
+         .group_by(jobs.c.kind))
+    return {kind: _aware(at).timestamp() for kind, at in conn.execute(q)}
+
+
+def live_workers(conn: Connection) -> int:
+    """Worker processes whose heartbeat row has not expired."""
+    return conn.execute(select(func.count()).select_from(leases).where(
+        leases.c.name.startswith(WORKER_LEASE_PREFIX, autoescape=True),
+        leases.c.expires_at >= db_now(conn))).scalar_one()
+
+
+def outbox_health(conn: Connection) -> tuple[dict[str, int], dict[str, float]]:
+    """(pending rows whose last attempt failed, age in seconds of the oldest pending row)
+    by channel."""
+    now = db_now(conn)
+    failing = select(outbox.c.channel, func.count()).where(
+        outbox.c.state == "pending", outbox.c.last_error.is_not(None)).group_by(outbox.c.channel)
+    oldest = select(outbox.c.channel, func.min(outbox.c.created_at)).where(
+        outbox.c.state == "pending").group_by(outbox.c.channel)
+    return ({ch: n for ch, n in conn.execute(failing)},
+            {ch: max(0.0, (now - _aware(at)).total_seconds()) for ch, at in conn.execute(oldest)})
+
+
+def decayed_models(conn: Connection, action: str = "monitor") -> dict[str, bool]:
+    """Whether the latest monitoring report of each model found its champion decayed."""
+    latest = (select(audit.c.subject, func.max(audit.c.id).label("id"))
+              .where(audit.c.action == action).group_by(audit.c.subject).subquery())
+    q = select(audit.c.subject, audit.c.detail).join(latest, audit.c.id == latest.c.id)
+    out = {}
+    for model, detail in conn.execute(q):
+        try:
+            out[model] = bool(json.loads(detail or "{}").get("decayed"))
+        except (ValueError, AttributeError):
+            out[model] = False
+    return out
+
+
+def awaiting_since(conn: Connection) -> list[tuple[str, float]]:
+    """(model, seconds since the request last changed) of requests awaiting approval with
+    no decision yet: the expiry scan ends those past the policy's expiry."""
+    now = db_now(conn)
+    q = select(requests.c.model, requests.c.updated_at).where(
+        requests.c.state == "awaiting_approval", requests.c.decided_by.is_(None))
+    return [(m, (now - _aware(at)).total_seconds()) for m, at in conn.execute(q)]
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

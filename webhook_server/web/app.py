@@ -14,7 +14,7 @@ from webhook_server.core.settings import Settings
 from webhook_server.intake import validate
 from webhook_server.intake.sources.mlflow import UNSIGNED_BANNER
 from webhook_server.service.services import Services, build
-from webhook_server.web import metrics, ui
+from webhook_server.web import metrics, traced, ui
 from webhook_server.web.auth_limit import AuthLimiter
 from webhook_server.web.routes import api, error, health, openapi, slack, webhooks
 
@@ -63,8 +63,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.request_class = PodiumRequest
     app.url_map.converters["int"] = BoundedInt  # before the blueprints add their rules
     app.extensions["podium"] = svc
-    app.extensions["podium.metrics"] = metrics.make_registry(svc.store)
+    app.extensions["podium.metrics"] = metrics.make_registry(
+        svc.store, lambda model: svc.policy.for_model(model).approval.expiry_hours)
     app.extensions["podium.auth_limit"] = AuthLimiter(settings)  # failed tokens/logins
+    traced.init_app(app)  # a server span per request, when OTEL_* turn tracing on
     for bp in (webhooks.bp, slack.bp, api.bp, openapi.bp, health.bp):
         app.register_blueprint(bp)
     ui.init_app(app, settings)  # /ui/: the web page

@@ -1,10 +1,15 @@
 """Prometheus metrics read from the store at scrape time.
 
 Deliveries, duplicates, rejected signatures and jobs live in the database, so the figures
-are the same whichever worker process answers the scrape, and survive restarts.
+are the same whichever worker process answers the scrape, and survive restarts. The names
+are a contract: ``deploy/grafana/podium.json`` and ``deploy/prometheus/alerts.yaml`` use
+them, and a test checks every name they use against a live ``/metrics``.
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -16,12 +21,18 @@ from prometheus_client.core import (
 from webhook_server.intake.sources import REJECTION_REASONS
 from webhook_server.jobs.queue import counts, oldest_runnable_age_s
 from webhook_server.store import Store, outbox, stage_timing, views
-from webhook_server.store.counters import read
+from webhook_server.store.counters import GATE_FAILURES, read
+
+log = logging.getLogger(__name__)
+ExpiryHours = Callable[[str], float]
 
 
 class StoreCollector:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, expiry_hours: ExpiryHours | None = None) -> None:
+        """``expiry_hours(model)``: the policy's approval expiry (``podium_requests_overdue``
+        is left out without it, or when the policy cannot be read)."""
         self.store = store
+        self.expiry_hours = expiry_hours
 
     def collect(self):
         with self.store.read() as conn:
@@ -32,6 +43,7 @@ class StoreCollector:
             req_counts = views.requests_by_state(conn)
             notes = outbox.counts(conn)
             stage_times = stage_timing.read(conn)
+            health = _health(conn)
         delivered = CounterMetricFamily("podium_deliveries", "Verified deliveries stored",
                                         labels=["source", "outcome"])
         dup = CounterMetricFamily("podium_duplicate_deliveries",
@@ -69,6 +81,64 @@ class StoreCollector:
         yield from (delivered, dup, bad, jobs_g, reqs_g, notes_g, stage_h,
                     GaugeMetricFamily("podium_queue_age_seconds",
                                       "Age of the oldest runnable queued job", value=age))
+        yield from self._health_families(health)
+
+    def _health_families(self, h: dict):
+        """What the alerts watch: workers alive, the last finished job of each kind, failing
+        notifications, sandbox (gate) failures, decayed champions, overdue approvals."""
+        oldest = GaugeMetricFamily("podium_request_oldest_open_seconds", "Seconds since the "
+                                   "oldest request in each open state last changed",
+                                   labels=["state"])
+        for state, age in h["oldest"].items():
+            oldest.add_metric([state], age)
+        done = GaugeMetricFamily("podium_job_last_done_timestamp_seconds",
+                                 "Unix time a job of each kind last finished", labels=["kind"])
+        for kind, at in h["last_done"].items():
+            done.add_metric([kind], at)
+        failing = GaugeMetricFamily("podium_notifications_failing", "Pending notifications "
+                                    "whose last attempt failed", labels=["channel"])
+        pending_age = GaugeMetricFamily("podium_notification_oldest_pending_seconds",
+                                        "Age of the oldest pending notification",
+                                        labels=["channel"])
+        for channel in ("slack", "gitlab"):
+            failing.add_metric([channel], h["failing"].get(channel, 0))
+            pending_age.add_metric([channel], h["pending_age"].get(channel, 0.0))
+        gates = CounterMetricFamily("podium_gate_failures", "Checks and comparisons that "
+                                    "gave no verdict (sandbox or model failures): failed ends "
+                                    "the request, transient retries the job",
+                                    labels=["stage", "outcome"])
+        for labels, n in h["gates"].items():
+            stage, _, outcome = labels.partition("|")
+            gates.add_metric([stage, outcome], n)
+        decayed = GaugeMetricFamily("podium_model_decayed", "1 when the latest monitoring "
+                                    "report found the champion decayed", labels=["model"])
+        for model, flag in h["decayed"].items():
+            decayed.add_metric([model], int(flag))
+        yield from (oldest, done, failing, pending_age, gates, decayed,
+                    GaugeMetricFamily("podium_workers", "Worker processes with a live "
+                                      "heartbeat", value=h["workers"]))
+        overdue = self._overdue(h["awaiting"])
+        if overdue is not None:
+            yield GaugeMetricFamily("podium_requests_overdue", "Requests awaiting approval "
+                                    "past the policy's expiry (the expiry scan ends them)",
+                                    value=overdue)
+
+    def _overdue(self, awaiting: list[tuple[str, float]]) -> int | None:
+        if self.expiry_hours is None:
+            return None
+        try:
+            return sum(1 for model, age in awaiting if age > self.expiry_hours(model) * 3600)
+        except Exception as exc:  # the policy cannot be read: leave the figure out
+            log.warning("podium_requests_overdue left out: %s", exc)
+            return None
+
+
+def _health(conn) -> dict:
+    failing, pending_age = views.outbox_health(conn)
+    return {"oldest": views.oldest_open_age_s(conn), "last_done": views.last_done_by_kind(conn),
+            "failing": failing, "pending_age": pending_age, "workers": views.live_workers(conn),
+            "gates": read(conn, GATE_FAILURES), "decayed": views.decayed_models(conn),
+            "awaiting": views.awaiting_since(conn)}
 
 
 SOURCES = ("mlflow", "databricks", "slack")
@@ -86,7 +156,7 @@ def rejection_counts(rows: dict[str, int]) -> dict[tuple[str, str], int]:
     return out
 
 
-def make_registry(store: Store) -> CollectorRegistry:
+def make_registry(store: Store, expiry_hours: ExpiryHours | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store))
+    registry.register(StoreCollector(store, expiry_hours))
     return registry

@@ -12,11 +12,12 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from webhook_server.core.settings import Settings
 from webhook_server.jobs.leader import LeasedScheduler
 from webhook_server.jobs.scheduler import build_scheduler
-from webhook_server.jobs.worker import Worker, default_owner
+from webhook_server.jobs.worker import Worker, default_owner, run_heartbeat
 from webhook_server.service.model_jobs import add_policy_triggers
 from webhook_server.service.services import Services
 
@@ -43,12 +44,38 @@ class _Gunicorn(BaseApplication):
         return self.factory()
 
 
+class PodiumGunicornLogger(GunicornLogger):
+    """gunicorn's error and access lines through Podium's logging (``core/logs.py``): the
+    same format (JSON or text) and fields as every other line. An access line is one
+    record on ``podium.access`` with method, path, status, duration and client."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            logger.propagate = True
+
+    @property
+    def access_log_enabled(self) -> bool:
+        return True
+
+    def access(self, resp, req, environ, request_time) -> None:
+        ms = round(request_time.total_seconds() * 1000, 2)
+        status = int(str(resp.status).split(None, 1)[0])
+        logging.getLogger("podium.access").info(
+            "%s %s %s %.2fms", req.method, req.path, status, ms,
+            extra={"http_method": req.method, "http_path": req.path, "http_status": status,
+                   "duration_ms": ms, "client": environ.get("REMOTE_ADDR")})
+
+
 def gunicorn_options(host: str, port: int, workers: int) -> dict:
     # Sync workers: every request is short (verify, one commit, answer). gthread with
     # keep-alive measured 3-5x slower here under concurrent senders (bench/intake.py).
     return {"bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
             "graceful_timeout": 10, "timeout": 30, "accesslog": None, "errorlog": "-",
-            "loglevel": "warning", "proc_name": "podium", "limit_request_field_size": 8190}
+            "loglevel": "warning", "proc_name": "podium", "limit_request_field_size": 8190,
+            "logger_class": PodiumGunicornLogger}
 
 
 def run_gunicorn(factory: Callable[[], object], host: str, port: int, workers: int) -> None:
@@ -88,6 +115,10 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
         svc.sandboxes.warm()  # the first request does not wait for the imports
     threads = [threading.Thread(target=run_sender, args=(svc, stop), name="outbox-sender",
                                 daemon=True)]
+    if concurrency:  # a process that runs jobs says it is alive (podium_workers)
+        threads.append(threading.Thread(target=run_heartbeat,
+                                        args=(svc.store, default_owner(), stop),
+                                        name="worker-heartbeat", daemon=True))
     if scheduler:  # a candidate: the holder of the scheduler lease fires, on one node
         leader = LeasedScheduler(svc.store, lambda: _scheduler(svc), owner=default_owner(),
                                  ttl_s=s.leader_lease_s)

@@ -29,10 +29,11 @@ from webhook_server.contract import (
     TAG_STATUS,
     check_tag,
 )
+from webhook_server.core import logs, tracing
 from webhook_server.intake import tell
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import PermanentJobError
-from webhook_server.store import ledger, states
+from webhook_server.store import counters, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
 from webhook_server.workflow import moves, report
@@ -57,6 +58,10 @@ class RequestRun:
 
     def run(self) -> None:
         req = self._get()
+        with logs.bind(request_id=req.id, model=req.model, version=req.version):
+            self._steps(req)
+
+    def _steps(self, req: Request) -> None:
         for _ in range(20):  # each pass moves the request one step (or ends the run)
             if req.state in states.TERMINAL:
                 self._finish(req)
@@ -66,8 +71,12 @@ class RequestRun:
                     }.get(req.state)
             if step is None:  # awaiting approval: a decision queues the next job
                 return
-            step(req)
-            req = self._get()
+            with tracing.span(f"step {req.state}", attributes=tracing.attrs(
+                    request_id=req.id, model=req.model, version=req.version,
+                    target=req.target)) as current:
+                step(req)
+                req = self._get()
+                tracing.set_attributes(current, {"podium.state_after": req.state})
         raise RuntimeError(f"request {req.id} did not settle (state {req.state})")
 
     # --- steps -------------------------------------------------------------------------
@@ -103,10 +112,14 @@ class RequestRun:
     def _checking(self, req: Request) -> None:
         self._wait_for_others(req)
         try:
-            report = self.gates.check(f"models:/{req.model}/{req.version}")
+            with tracing.span("sandbox check", attributes=tracing.attrs(
+                    request_id=req.id, model=req.model, version=req.version)):
+                report = self.gates.check(f"models:/{req.model}/{req.version}")
         except TransientGateError:
+            counters.incr(self.store, counters.GATE_FAILURES, "check|transient")
             raise  # MLflow unreachable, no sandbox could start: the job retries
         except GateFailed as exc:  # no verdict, for good: the request fails with the reason
+            counters.incr(self.store, counters.GATE_FAILURES, "check|failed")
             self._end(req, states.FAILED, "worker", exc.reason)
             return
         results = report.results
@@ -145,10 +158,15 @@ class RequestRun:
             return
         if champion is not None:
             try:
-                comparison = self.gates.compare(req.model, req.version, champion)
+                with tracing.span("sandbox compare", attributes=tracing.attrs(
+                        request_id=req.id, model=req.model, version=req.version,
+                        champion=champion)):
+                    comparison = self.gates.compare(req.model, req.version, champion)
             except TransientGateError:
+                counters.incr(self.store, counters.GATE_FAILURES, "compare|transient")
                 raise  # MLflow unreachable, no sandbox could start: the job retries
             except GateFailed as exc:  # e.g. the champion could not be scored
+                counters.incr(self.store, counters.GATE_FAILURES, "compare|failed")
                 self._end(req, states.FAILED, "worker", exc.reason)
                 return
             line = comparison.line()[:500]

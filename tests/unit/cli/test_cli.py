@@ -95,14 +95,29 @@ def test_config_lists_variables_without_revealing_secrets(env):
     assert re.search(r"SLACK_BOT_TOKEN\s+\(unset\)", out) and SECRET not in out
 
 
+NO_SECRET = ("podium serve: refusing to start: PODIUM_MLFLOW_WEBHOOK_SECRET is not set (set "
+             "it, or pass --insecure-no-signature to accept unsigned deliveries)")
+
+
 def test_serve_refuses_to_start_without_a_webhook_secret(sqlite_url):
+    proc = subprocess.run([sys.executable, "-m", "webhook_server.cli", "serve"],
+                          env={"PODIUM_DATABASE_URL": sqlite_url, "PATH": "",
+                               "PODIUM_LOG_FORMAT": "text"},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [NO_SECRET]
+
+
+def test_with_json_logs_the_refusal_is_one_json_error_line(sqlite_url):
+    """Not a terminal and no PODIUM_LOG_FORMAT: JSON, so a log platform parses every line."""
     proc = subprocess.run([sys.executable, "-m", "webhook_server.cli", "serve"],
                           env={"PODIUM_DATABASE_URL": sqlite_url, "PATH": ""},
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
-        "podium serve: refusing to start: PODIUM_MLFLOW_WEBHOOK_SECRET is not set (set it, "
-        "or pass --insecure-no-signature to accept unsigned deliveries)"]
+    (line,) = proc.stderr.strip().splitlines()
+    record = json.loads(line)
+    assert (record["level"], record["logger"], record["message"]) == ("ERROR", "podium",
+                                                                      NO_SECRET)
 
 
 def test_a_bad_setting_is_reported_in_one_line(sqlite_url):

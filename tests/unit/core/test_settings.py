@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from webhook_server.core.settings import Settings, SettingsError, describe
@@ -165,7 +167,9 @@ def test_serve_and_worker_refuse_slack_approvals_without_a_workspace(tmp_path, c
     proc = subprocess.run([sys.executable, "-m", "webhook_server.cli", command],
                           env={"PODIUM_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
                                "PODIUM_MLFLOW_WEBHOOK_SECRET": "s", "PATH": "",
-                               "SLACK_SIGNING_SECRET": "sign", "SLACK_BOT_TOKEN": "xoxb-1"},
+                               "SLACK_SIGNING_SECRET": "sign", "SLACK_BOT_TOKEN": "xoxb-1",
+                               "PYTHONPATH": str(Path(__file__).parents[3]),
+                               "PODIUM_LOG_FORMAT": "text"},
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [

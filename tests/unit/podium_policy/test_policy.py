@@ -403,7 +403,8 @@ def test_the_lint_stage_checks_the_repository_policy():
 def _serve(tmp_path, command="serve", **env):
     return subprocess.run([sys.executable, "-m", "webhook_server.cli", command],
                           env={"PODIUM_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
-                               "PODIUM_MLFLOW_WEBHOOK_SECRET": "s", "PATH": "", **env},
+                               "PODIUM_MLFLOW_WEBHOOK_SECRET": "s", "PATH": "",
+                               "PYTHONPATH": str(ROOT), "PODIUM_LOG_FORMAT": "text", **env},
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
 
 

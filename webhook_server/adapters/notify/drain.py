@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from webhook_server import contract
+from webhook_server.core import logs, tracing
 from webhook_server.store import Store, leases
 from webhook_server.store import outbox as ob
 
@@ -57,7 +58,13 @@ def drain(store: Store, *, channel: str, owner: str, send: Send, limit: int,
                         owner)
             break
         try:
-            result, follow_up = send(row)
+            with tracing.span(f"send {channel} {row['kind']}",
+                              parent=tracing.extract(row.get("trace_context")),
+                              attributes=tracing.attrs(request_id=row["request_id"],
+                                                       outbox_key=row["key"],
+                                                       attempt=row["attempts"] + 1)), \
+                    logs.bind(request_id=row["request_id"]):
+                result, follow_up = send(row)
         except Exception as exc:
             if not isinstance(exc, DeliveryError):  # e.g. MLflow unreachable: try again
                 exc = DeliveryError(f"{type(exc).__name__}: {exc}")

@@ -20,6 +20,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.webhook import WebhookClient
 
 from webhook_server.adapters.notify.drain import DeliveryError
+from webhook_server.core import tracing
 from webhook_server.core.settings import Settings
 
 METADATA_TYPE = "podium_notification"
@@ -65,7 +66,8 @@ def describe_mode(settings: Settings) -> str:
 
 def _call(fn, **kwargs) -> Any:
     try:
-        return fn(**kwargs)
+        with tracing.span(f"slack {fn.__name__}", kind="client"):
+            return fn(**kwargs)
     except SlackApiError as exc:
         resp = exc.response
         error = resp.get("error") if resp is not None else None

@@ -6,9 +6,11 @@ import logging
 
 from flask import Blueprint, jsonify, request
 
+from webhook_server.core import logs
 from webhook_server.intake.sources import PayloadError, SignatureError
 from webhook_server.store import StoreUnavailable
 from webhook_server.web.routes import count_rejected, error, services
+from webhook_server.web.traced import annotate
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -25,6 +27,12 @@ def _reject_signature(source: str, exc: SignatureError):
 
 
 def _intake(source: str, delivery_id: str, body: bytes, parse):
+    annotate(delivery_id=delivery_id, source=source)
+    with logs.bind(delivery_id=delivery_id):
+        return _record(source, delivery_id, body, parse)
+
+
+def _record(source: str, delivery_id: str, body: bytes, parse):
     svc = services()
     try:
         delivery = parse()
@@ -39,8 +47,10 @@ def _intake(source: str, delivery_id: str, body: bytes, parse):
     except StoreUnavailable as exc:
         log.error("store unavailable, %s delivery %s not accepted: %s", source, delivery_id, exc)
         return error(503, "cannot store the delivery right now; retry later")
+    annotate(request_id=result.request_id)
     log.info("%s delivery %s (%s): %s%s", source, delivery_id, delivery.event_name,
-             result.status, " (duplicate)" if result.duplicate else "")
+             result.status, " (duplicate)" if result.duplicate else "",
+             extra={"request_id": result.request_id} if result.request_id else None)
     return jsonify(result.as_json()), 200
 
 

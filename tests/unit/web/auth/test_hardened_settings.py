@@ -47,7 +47,7 @@ def test_serve_and_worker_stop_at_start_on_a_weak_token_in_one_line(tmp_path, co
     proc = subprocess.run([sys.executable, "-m", "webhook_server.cli", command],
                           env={"PODIUM_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
                                "PODIUM_MLFLOW_WEBHOOK_SECRET": "s", "PATH": "",
-                               "PYTHONPATH": ROOT,
+                               "PYTHONPATH": ROOT, "PODIUM_LOG_FORMAT": "text",
                                "PODIUM_API_TOKENS": f"release={STRONG},ci=a"},
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
