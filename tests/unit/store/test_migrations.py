@@ -14,6 +14,6 @@ def test_the_migrated_schema_matches_the_declared_tables(db_url):
         with store.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
         assert diff == []
-        assert store.revision() == store.head() == "0007"
+        assert store.revision() == store.head() == "0008"
     finally:
         store.dispose()

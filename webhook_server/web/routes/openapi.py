@@ -110,6 +110,12 @@ def _request_schemas() -> dict[str, Any]:
                 "model_sha256": _nullable({"type": "string", "pattern": "^[0-9a-f]{64}$",
                                            "description": "digest of the model files "
                                                           "that were checked"}),
+                "bundle_uri": _nullable({"type": "string", "description": "where the "
+                                         "evidence bundle of the decision is (podium "
+                                         "verify reads it)"}),
+                "bundle_sha256": _nullable({"type": "string", "pattern": "^[0-9a-f]{64}$",
+                                            "description": "digest of the evidence "
+                                                           "bundle"}),
                 "evidence_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$",
                                     "description": "what an approval approves: send it "
                                                    "back as `evidence`"},
