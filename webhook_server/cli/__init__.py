@@ -21,6 +21,7 @@ import click
 from webhook_server.cli import (
     decisions,
     demo,
+    evidence,
     models,
     monitoring,
     operations,
@@ -55,6 +56,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for _module in (service, operations, decisions, models, monitoring, policy, sessions, demo):
+for _module in (service, operations, decisions, evidence, models, monitoring, policy,
+                sessions, demo):
     for _command in _module.COMMANDS:
         main.add_command(_command)

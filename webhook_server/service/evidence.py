@@ -10,6 +10,7 @@ is written, in the store or in MLflow.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +69,14 @@ class Bundles:
 
     def __init__(self, registry: Registry, cache: str | None = None) -> None:
         self.registry = registry
-        self.cache = Path(cache or tempfile.mkdtemp(prefix="podium-bundles-"))
+        self._own = None if cache else tempfile.TemporaryDirectory(prefix="podium-bundles-")
+        self.cache = Path(cache or self._own.name)
+        self.cache.mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        """Remove the cache this object made (one given to it stays)."""
+        if self._own is not None:
+            self._own.cleanup()
 
     def get(self, req: Request):
         from model_tests.bundle import read
@@ -87,6 +95,7 @@ class Bundles:
                                     f"{str(exc)[:200]}", 503) from None
             if not local.exists():
                 os.replace(got, local)
+            shutil.rmtree(tmp, ignore_errors=True)
         files = (req.evidence_json().get("bundle") or {}).get("files")
         return read(local, expect=req.bundle_sha256, files=files)
 
@@ -125,11 +134,14 @@ def verify(store: Store, registry: Registry, request_id: int,
     from model_tests.evidence import differences, rederive
 
     req = _request(store, request_id)
+    bundles = Bundles(registry, cache)
     try:
-        bundle = Bundles(registry, cache).get(req)
+        bundle = bundles.get(req)
     except BundleError as exc:
         return Verification(req.id, False, exc.tampered, [exc.reason], req.bundle_uri,
                             req.bundle_sha256)
+    finally:
+        bundles.close()
     again = rederive(bundle)
     found = _against_request(req, bundle) + differences(bundle, again)
     return Verification(req.id, not found, False, found, req.bundle_uri, req.bundle_sha256,

@@ -68,28 +68,32 @@ def _figure(old, new) -> str:
 def diff(store: Store, registry: Registry, old: Policy, new: Policy, *,
          model: str | None = None, last: int = 50, cache: str | None = None
          ) -> list[DiffRow]:
-    from model_tests.bundle import BundleError
-    from model_tests.evidence import rederive
-
     if last < 1:
         raise ValueError(f"--last {last}: replay at least 1 decision")
     with store.read() as conn:
         judged = reqs.judged(conn, model=model, last=last)
-    bundles, rows = Bundles(registry, cache), []
-    for req in judged:
-        try:
-            bundle = bundles.get(req)
-        except (BundleError, EvidenceError) as exc:
-            rows.append(DiffRow(req.id, req.model, req.version, req.state, "-", "-",
-                                error=getattr(exc, "reason", str(exc))))
-            continue
-        then = rederive(bundle, *_sections(old.for_model(req.model)))
-        now = rederive(bundle, *_sections(new.for_model(req.model)))
-        rows.append(DiffRow(req.id, req.model, req.version, req.state, then.verdict.kind,
-                            now.verdict.kind,
-                            _figure(then, now) if then.verdict.kind != now.verdict.kind
-                            else "", sorted(set(then.recorded) | set(now.recorded))))
-    return rows
+    bundles = Bundles(registry, cache)
+    try:
+        return [_replay(bundles, req, old, new) for req in judged]
+    finally:
+        bundles.close()
+
+
+def _replay(bundles: Bundles, req, old: Policy, new: Policy) -> DiffRow:
+    from model_tests.bundle import BundleError
+    from model_tests.evidence import rederive
+
+    try:
+        bundle = bundles.get(req)
+    except (BundleError, EvidenceError) as exc:
+        return DiffRow(req.id, req.model, req.version, req.state, "-", "-",
+                       error=getattr(exc, "reason", str(exc)))
+    then = rederive(bundle, *_sections(old.for_model(req.model)))
+    now = rederive(bundle, *_sections(new.for_model(req.model)))
+    return DiffRow(req.id, req.model, req.version, req.state, then.verdict.kind,
+                   now.verdict.kind,
+                   _figure(then, now) if then.verdict.kind != now.verdict.kind else "",
+                   sorted(set(then.recorded) | set(now.recorded)))
 
 
 def table(rows: list[DiffRow]) -> str:
