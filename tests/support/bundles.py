@@ -90,3 +90,13 @@ def decided(svc, directory, *, model="churn", version="3", **judged):
             "holdout": {"sha256": HOLDOUT_SHA},
             "bundle": {"uri": str(directory), "sha256": digest, "files": files}})
     return result.request_id
+
+
+def decided_on_disk(svc, directory):
+    """A clear promotion decided on a bundle in ``directory``, with ``svc``'s registry one
+    that reads local paths (no MLflow): its request id."""
+    from webhook_server.adapters.registry import Registry
+
+    svc.registry = Registry(None)
+    y, c, k, contract = scores(gain=0.5)
+    return decided(svc, directory, y=y, challenger=c, champion=k, contract=contract)
