@@ -2,6 +2,7 @@
 store hold."""
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -43,6 +44,10 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(tmp_pa
     assert "DECAY: churn-demo v3 in " in out
     assert "slack  :chart_with_downwards_trend: churn-demo, monitoring " in out
     assert "retrain queued: job retrain:churn-demo:" in out
+    assert re.search(r"\$ podium verify (\d+)\n +verified: request \1, bundle [0-9a-f]{64}",
+                     out)
+    assert "$ podium policy diff podium.yaml podium-stricter.yaml" in out
+    assert "decision(s) would change." in out
 
     demo = tmp_path / ".podium" / "demo"
     with create_engine(f"sqlite:///{demo / 'podium.db'}").connect() as conn:

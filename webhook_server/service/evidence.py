@@ -55,8 +55,9 @@ class Verification:
 
     def text(self) -> str:
         if self.verified:
-            kept = (f" ({', '.join(self.recorded_checks)} as recorded: their inputs are "
-                    "not in the bundle)" if self.recorded_checks else "")
+            n = len(self.recorded_checks)
+            kept = (f" ({n} check(s) kept as recorded, their inputs not being in the "
+                    "bundle: --json lists them)" if n else "")
             return f"verified: request {self.request_id}, bundle {self.bundle_sha256}{kept}"
         head = "tampered" if self.tampered else "differences"
         return "\n".join([f"{head}: request {self.request_id}",
