@@ -223,8 +223,18 @@ def test_a_promotion_and_a_rejection_verify_from_their_bundles_alone(decided):
 
         moved = ledger.applied_for(conn, promoted.id)
     assert moved["bundle_sha256"] == promoted.bundle_sha256  # the ledger row references it
+    run_id = rejected.bundle_uri[len("runs:/"):].split("/", 1)[0]
+    listed = [f.path for f in decided["client"].list_artifacts(run_id, "podium/evidence")]
+    with svc.store.read() as conn:
+        from webhook_server.store import transition_requests as reqs
+
+        row_before = reqs.get(conn, rejected.id)
     result = verify(svc.store, svc.registry, rejected.id)
     assert result.verified, result.differences
+    with svc.store.read() as conn:  # nothing written: the request row, the artifacts
+        assert reqs.get(conn, rejected.id) == row_before
+    assert [f.path for f in decided["client"].list_artifacts(run_id, "podium/evidence")] \
+        == listed
     assert "latency_p95" in result.recorded_checks  # not recomputable: kept, and said so
     out = cli(decided["env"], "verify", str(promoted.id))
     assert out.returncode == 0, out.stdout + out.stderr
