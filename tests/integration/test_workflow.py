@@ -4,7 +4,6 @@ approval, rollback, compare-and-set, and gate enforcement for every check; the e
 bundles of those decisions (verify, tampering, policy diff)."""
 
 
-import json
 from pathlib import Path
 
 import mlflow
@@ -267,21 +266,23 @@ def test_a_bundle_with_one_score_changed_is_reported_as_tampered(decided, tmp_pa
 
 
 def test_policy_diff_replays_the_real_decisions(decided, tmp_path):
-    same = cli(decided["env"], "policy", "diff", decided["policy"], decided["policy"],
-               "--json")
-    assert same.returncode == 0, same.stderr
-    doc = json.loads(same.stdout)
-    assert doc["changed"] == 0 and len(doc["rows"]) == 2
-    assert {r["then"] for r in doc["rows"]} == {"promote", "reject"}
+    """In process (the command's exit codes and table: tests/unit/service/test_policy_diff)."""
+    from podium_policy.check import load_policy
+    from webhook_server.service.policy_diff import diff
+
+    svc, policy = decided["svc"], load_policy(decided["policy"], warn=False)
+    same = diff(svc.store, svc.registry, policy, policy, model=M)
+    assert len(same) == 2 and not any(r.changed for r in same)
+    assert {r.then for r in same} == {"promote", "reject"}
     floor = policy_file(tmp_path / "floor.yaml", Path(decided["policy"]).read_text().replace(
         "checks: {", "checks: {roc_auc: 0.99, "))
-    flipped = cli(decided["env"], "policy", "diff", decided["policy"], floor, "--json")
-    assert flipped.returncode == 3, flipped.stderr
-    rows = {r["request"]: r for r in json.loads(flipped.stdout)["rows"]}
+    rows = {r.request: r for r in diff(svc.store, svc.registry, policy,
+                                       load_policy(floor, warn=False), model=M)}
     row = rows[decided["promoted"].id]
-    assert (row["then"], row["now"], row["changed"]) == ("promote", "reject", True)
-    assert row["figure"].startswith("check roc_auc: holdout roc_auc")
-    assert "latency_p95" in row["recorded_checks"]
+    assert (row.then, row.now, row.changed) == ("promote", "reject", True)
+    assert row.figure.startswith("check roc_auc: holdout roc_auc")
+    assert "latency_p95" in row.recorded_checks
+    assert not rows[decided["rejected"].id].changed
 
 
 @pytest.mark.postgres
