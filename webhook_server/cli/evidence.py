@@ -20,10 +20,7 @@ def verify(request_id: int, as_json: bool) -> None:
     from webhook_server.service.evidence import EvidenceError
     from webhook_server.service.evidence import verify as check
 
-    svc = current().services(migrate=False)
-    if svc.registry is None:
-        raise click.ClickException("MLFLOW_TRACKING_URI is not set: the evidence bundles "
-                                   "are MLflow artifacts")
+    svc = current().reader()
     try:
         result = check(svc.store, svc.registry, request_id)
     except EvidenceError as exc:

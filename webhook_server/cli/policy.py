@@ -65,10 +65,7 @@ def policy_diff(old: str, new: str, model: str | None, last: int, as_json: bool,
 
     policies = [_load_or_exit(path) for path in (old, new)]
     ctx = current()
-    svc = ctx.services(migrate=False)
-    if svc.registry is None:
-        raise click.ClickException("MLFLOW_TRACKING_URI is not set: the evidence bundles "
-                                   "are MLflow artifacts")
+    svc = ctx.reader()
     rows = diff(svc.store, svc.registry, *policies, model=model, last=last)
     text = table(rows)
     if as_json:

@@ -107,3 +107,41 @@ def test_the_table_is_one_note_on_the_merge_request_edited_in_place(store):
     ours = [n for n in notes if n["body"].startswith("<!-- podium:policy-diff:")]
     assert len(ours) == 1 and "1 of 2 decision(s) would change." in ours[0]["body"]
     assert "PUT" in " ".join(c.split()[0] for c in fake.calls)
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["verify", "999"], 1, "Error: no request 999"),
+    (["policy", "diff", "a.yaml", "b.yaml", "--last", "0"], 2,
+     "Invalid value for '--last': 0 is not in the range x>=1."),
+])
+def test_the_commands_refuse_bad_input_with_the_reason(make_svc, sqlite_url, args, code,
+                                                       message):
+    make_svc(make_settings(sqlite_url))  # a migrated, empty store
+    env = {"PODIUM_DATABASE_URL": sqlite_url, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == code and message in result.output
+
+
+def test_verify_refuses_a_store_behind_its_schema_and_writes_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    env = {"PODIUM_DATABASE_URL": url, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
+    result = CliRunner().invoke(main, ["verify", "1"], env=env)
+    assert result.exit_code == 1
+    assert f"the store at {url} is at schema none, not 0008: run `podium migrate` first" \
+        in result.output
+
+
+def test_verify_without_mlflow_says_where_the_bundles_are(make_svc, sqlite_url):
+    make_svc(make_settings(sqlite_url))
+    result = CliRunner().invoke(main, ["verify", "1"], env={"PODIUM_DATABASE_URL": sqlite_url})
+    assert result.exit_code == 1
+    assert "MLFLOW_TRACKING_URI is not set: the evidence bundles are MLflow artifacts" \
+        in result.output
+
+
+def test_a_merge_request_number_that_is_not_one_posts_nothing(store):
+    svc, won, lost = store
+    settings = make_settings(svc.settings.database_url, gitlab_url="http://127.0.0.1:9",
+                             gitlab_project_id="42")
+    assert post_policy_diff(settings, "7; rm", "a", "b", "table") == \
+        "no note: '7; rm' is not a merge request number"
