@@ -111,8 +111,9 @@ SLACK_REJECT_VIEW = "podium_reject_reason"
 EVIDENCE_ARTIFACTS = "podium/evidence"
 
 
-def evidence_artifact_path(request_id: int) -> str:
-    return f"{EVIDENCE_ARTIFACTS}/request-{request_id}"
+def evidence_artifact_path(request_id: int, digest: str) -> str:
+    """One bundle's folder: a request compared again (the champion moved) keeps both."""
+    return f"{EVIDENCE_ARTIFACTS}/request-{request_id}/{digest[:16]}"
 
 
 # the marker that makes the policy-diff note of a merge request one note, edited in place

@@ -213,7 +213,8 @@ def test_a_promotion_and_a_rejection_verify_from_their_bundles_alone(decided):
     promoted, rejected = decided["promoted"], decided["rejected"]
     assert (promoted.state, rejected.state) == ("promoted", "rejected"), rejected.reason
     for req in (promoted, rejected):
-        assert req.bundle_uri.endswith(f"podium/evidence/request-{req.id}")
+        assert req.bundle_uri.endswith(
+            f"podium/evidence/request-{req.id}/{req.bundle_sha256[:16]}")
         assert req.bundle_sha256 in req.evidence_digest() or req.approval_evidence()[
             "bundle_sha256"] == req.bundle_sha256
     svc = decided["svc"]

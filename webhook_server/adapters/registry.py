@@ -155,16 +155,17 @@ class Registry:
                              f"podium/{name}.json")
         self.client.log_text(run_id, markdown, f"podium/{name}.md")
 
-    def log_evidence(self, model: str, version: str, request_id: int,
-                     directory: str) -> str | None:
+    def log_evidence(self, model: str, version: str, request_id: int, directory: str,
+                     digest: str) -> str | None:
         """The files of a request's evidence bundle as artifacts of the version's run, under
-        ``podium/evidence/request-<id>/``; their URI (None: the version has no run)."""
+        ``podium/evidence/request-<id>/<digest prefix>/`` (never overwritten: other
+        content is another folder); their URI (None: the version has no run)."""
         run_id = self.client.get_model_version(model, version).run_id
         if not run_id:
             log.warning("%s v%s has no run: the evidence of request %s is not kept", model,
                         version, request_id)
             return None
-        path = evidence_artifact_path(request_id)
+        path = evidence_artifact_path(request_id, digest)
         self.client.log_artifacts(run_id, directory, path)
         return f"runs:/{run_id}/{path}"
 

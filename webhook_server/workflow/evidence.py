@@ -1,6 +1,7 @@
 """The evidence bundle of a decision, kept where an operator expects it: the judge writes
 the files (scores, digests, the policy section; ``model_tests/bundle.py``), the registry
-logs them as artifacts of the version's run under ``podium/evidence/request-<id>/``, and
+logs them as artifacts of the version's run under ``podium/evidence/request-<id>/<digest>/``
+(a request compared again keeps both), and
 the request records their URI and digest (the ledger row of its move and the approval
 evidence then carry the digest)."""
 
@@ -28,7 +29,7 @@ def keep(gates: Gates, registry: FencedRegistry, req: Request, *, champion: str 
                                      version=req.version, target=req.target,
                                      champion=champion, checks=checks,
                                      comparison=comparison, verdict=verdict.as_json())
-        uri = registry.log_evidence(req.model, req.version, req.id, directory)
+        uri = registry.log_evidence(req.model, req.version, req.id, directory, sha256)
     if uri is None:
         return None
     return {"uri": uri, "sha256": sha256, "files": files}
