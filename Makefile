@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/intake.py --nodes 2
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/decision.py
+	$(BIN)/python bench/evidence.py
 	$(BIN)/python bench/report.py
 
 # requirements.lock again: the newest versions setup.cfg's ranges allow, in a fresh venv

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
+from model_tests import figures
 from model_tests.context import ModelUnderTest
 from podium_policy.policy import Checks
 
@@ -171,48 +171,21 @@ def _scores(m: ModelUnderTest) -> np.ndarray:
     return m.extras["holdout_scores"]
 
 
-def _floor(name: str, metric: Callable, use_labels: bool, floor: Callable[[Checks], float]):
+def _floor(name: str):
     @check(name, "performance")
     def _check(m, t: Checks):
-        proba = _scores(m)
-        pred = proba if not use_labels else (proba >= t.decision_threshold).astype(int)
-        value, need = float(metric(m.labels, pred)), floor(t)
-        return result(name, value >= need, round(value, 4), need,
-                      f"holdout {name} {value:.4f} vs floor {need}")
+        return result(name, *figures.floor(name, m.labels, _scores(m), t))
     return _check
 
 
-_floor("roc_auc", roc_auc_score, use_labels=False, floor=lambda t: t.roc_auc)
-_floor("f1", lambda y, p: f1_score(y, p, zero_division=0), use_labels=True,
-       floor=lambda t: t.f1)
-_floor("precision", lambda y, p: precision_score(y, p, zero_division=0), use_labels=True,
-       floor=lambda t: t.precision)
-_floor("recall", lambda y, p: recall_score(y, p, zero_division=0), use_labels=True,
-       floor=lambda t: t.recall)
+for _name in figures.FLOORS:
+    _floor(_name)
 
 
 @check("slices", "slices")
 def _slices(m, t):
-    proba = _scores(m)
-    per: dict[str, float] = {}
-    for column in t.slice_columns:
-        for value in sorted(m.holdout[column].dropna().unique(), key=str):
-            mask = (m.holdout[column] == value).to_numpy()
-            y = m.labels[mask]
-            if mask.sum() < t.slice_min_rows or y.min() == y.max():
-                continue
-            per[f"{column}={value:g}" if isinstance(value, float) else f"{column}={value}"] = \
-                round(float(roc_auc_score(y, proba[mask])), 4)
-    if not per:
-        return result("slices", False, {}, t.slice_roc_auc, "no slice large enough to score")
-    low = {k: v for k, v in per.items() if v < t.slice_roc_auc}
-    gap = max(per.values()) - min(per.values())
-    ok = not low and gap <= t.slice_gap
-    reason = (f"worst slice {min(per, key=per.get)} {min(per.values()):.3f}, gap {gap:.3f}"
-              + (f"; below {t.slice_roc_auc}: {', '.join(low)}" if low else "")
-              + (f"; gap over {t.slice_gap}" if gap > t.slice_gap else ""))
-    return result("slices", ok, per, {"floor": t.slice_roc_auc, "gap": t.slice_gap},
-                  reason)
+    columns = {c: m.holdout[c].to_numpy(dtype=object) for c in t.slice_columns}
+    return result("slices", *figures.slices(m.labels, _scores(m), columns, t))
 
 
 # --- behaviour ----------------------------------------------------------------------------

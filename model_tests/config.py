@@ -29,6 +29,8 @@ class JudgeConfig:
     sandbox_limits: SandboxLimits = field(default_factory=SandboxLimits)
     id_column: str = "customerID"
     champion_alias: str = "champion"
+    policy_sha256: str | None = None  # the policy file's digest (the evidence bundle keeps it)
+    policy_source: str | None = None
 
 
 def from_policy(model_policy: ModelPolicy) -> JudgeConfig:

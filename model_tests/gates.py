@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from model_tests import bundle as bundles
 from model_tests import holdout as holdouts
 from model_tests.checks import CheckReport, run_checks
 from model_tests.compare import Comparison, compare
@@ -212,6 +213,59 @@ class SandboxGates:
         info = version_info(model_uri, self._client())
         cfg = self._config(info.name or "")
         return self._score(info, f"{info.name} v{info.version}", frame, cfg)
+
+    @_needs_a_sandbox
+    def bundle(self, directory: str, *, request_id: int, model: str, version: str,
+               target: str | None, champion: str | None, checks: list, comparison: dict | None,
+               verdict: dict) -> tuple[str, dict]:
+        """Write the evidence bundle of a decision into ``directory`` (``bundle.py``): the
+        holdout's ids, labels and slice columns, both models' scores on it (from the cache;
+        scored again only when evicted), the digests and the policy section; its digest and
+        ``{file: sha256}``."""
+        cfg = self._config(model)
+        client = self._client()
+        versions = {"challenger": version_info(f"models:/{model}/{version}", client)}
+        if champion is not None:
+            versions["champion"] = version_info(f"models:/{model}/{champion}", client)
+        try:
+            holdout = self._holdout(cfg, versions["challenger"].run_id)
+        except holdouts.RunHoldoutMissing:
+            holdout = None  # the checks failed on it; the bundle keeps their results
+        scores = {who: self._scores_of(v, holdout, cfg) if holdout is not None else None
+                  for who, v in versions.items()}
+        doc = {"request": {"id": request_id, "model": model, "version": str(version),
+                           "target": target, "champion": champion},
+               "podium_version": bundles.podium_version(),
+               "holdout": holdout.as_json() if holdout is not None else None,
+               "models": {who: {"version": str(v.version), "sha256": self._known(v)}
+                          for who, v in versions.items()},
+               "policy": {"sha256": cfg.policy_sha256, "source": cfg.policy_source,
+                          "section": bundles.section(cfg.thresholds, cfg.comparison,
+                                                     cfg.business)},
+               "checks": checks, "comparison": comparison, "decision": verdict,
+               "seed_from": [model, holdout.sha256 if holdout is not None else None]}
+        frame = holdout.frame if holdout is not None else None
+        ids = (frame[cfg.id_column] if frame is not None and cfg.id_column in frame.columns
+               else range(0 if frame is None else len(frame)))
+        slices = {c: frame[c] for c in cfg.thresholds.slice_columns
+                  if frame is not None and c in frame.columns}
+        vectors = bundles.scores_frame(
+            ids, holdout.labels if holdout is not None else [], scores["challenger"],
+            scores.get("champion"), slices)
+        return bundles.write(directory, doc, vectors)
+
+    def _scores_of(self, info: VersionInfo, holdout: holdouts.Holdout,
+                   cfg: JudgeConfig) -> np.ndarray | None:
+        """The version's holdout scores: cached, else scored again (None: it cannot be)."""
+        cached = self.scores.get(ScoreCache.key(info, holdout.sha256, self._known(info)))
+        if cached is not None:
+            return cached
+        try:
+            return self._score(info, f"{info.name} v{info.version}", holdout.frame, cfg)
+        except CheckRunError as exc:
+            if exc.transient:
+                raise
+            return None
 
     def release(self) -> None:
         """The job is done: drop its holdouts and start the spares it used up again (the

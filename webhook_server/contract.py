@@ -118,3 +118,15 @@ MIGRATION_LOCK = "store:migrate"
 
 # callback id of the modal that asks why a request is rejected
 SLACK_REJECT_VIEW = "podium_reject_reason"
+
+# where a version's run keeps the evidence bundles of its requests (MLflow artifacts)
+EVIDENCE_ARTIFACTS = "podium/evidence"
+
+
+def evidence_artifact_path(request_id: int, digest: str) -> str:
+    """One bundle's folder: a request compared again (the champion moved) keeps both."""
+    return f"{EVIDENCE_ARTIFACTS}/request-{request_id}/{digest[:16]}"
+
+
+# the marker that makes the policy-diff note of a merge request one note, edited in place
+POLICY_DIFF_MARKER = "<!-- podium:policy-diff -->"

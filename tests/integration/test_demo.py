@@ -3,6 +3,7 @@ store hold."""
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -62,6 +63,10 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(tmp_pa
               .splitlines() if line.startswith("{")]
     assert logged and all(r["request_id"] == 1 and r["node"] for r in logged)
     assert any(len(r.get("trace_id", "")) == 32 for r in logged)
+    assert re.search(r"\$ podium verify (\d+)\n +verified: request \1, bundle [0-9a-f]{64}",
+                     out)
+    assert "$ podium policy diff podium.yaml podium-stricter.yaml" in out
+    assert "decision(s) would change." in out
 
     demo = tmp_path / ".podium" / "demo"
     with create_engine(f"sqlite:///{demo / 'podium.db'}").connect() as conn:

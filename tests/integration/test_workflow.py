@@ -1,16 +1,23 @@
 """The promotion workflow against a real MLflow server with real webhooks and trained models:
 first champion, a better challenger promoted (old champion archived), a worse one rejected,
-approval, rollback, compare-and-set, and gate enforcement for every check."""
+approval, rollback, compare-and-set, and gate enforcement for every check; the evidence
+bundles of those decisions (verify, tampering, policy diff)."""
 
+
+from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 
 from model_tests.checks import REGISTRY, CheckReport, CheckResult
+from tests.support.evidence import decide, policy_file
 from tests.support.podium_runs import CHECKS, api, cli, me, request, tags_when
-from tests.support.settings import DEFAULT_POLICY
+from tests.support.settings import DEFAULT_POLICY, make_settings, pg_schema
 from tests.support.waiting import wait_for
 from tests.support.workflow_versions import final
+from webhook_server.service.evidence import verify
+from webhook_server.service.services import build
 
 MLFLOW_SEED = "churn-wf"  # the trained versions of tests/support/workflow_versions.py
 pytestmark = pytest.mark.integration
@@ -216,3 +223,132 @@ def test_a_request_run_is_one_span_tree_of_steps_gates_and_mlflow_calls(
     tags = [s for s in calls if s.name == "mlflow set_model_version_tag"]
     assert tags and {parent_of(s) for s in tags} <= {
         job.context.span_id, queued.context.span_id, checking.context.span_id}
+
+
+# --- evidence bundles (issue 26): the real decisions above kept as bundles, verified from
+# the bundle alone on SQLite and PostgreSQL, a changed score found as tampered, and
+# `podium policy diff` over them. In this module so that they share its trained versions.
+
+M = "churn-wf"
+
+
+def _service(url, mlflow_server, policy):
+    svc = build(make_settings(url, mlflow_tracking_uri=mlflow_server.url, policy_path=policy))
+    svc.store.migrate()
+    return svc
+
+
+@pytest.fixture(scope="module")
+def decided(versions, judge, mlflow_server, tmp_path_factory):
+    """On SQLite: v3 beats the champion v1 (promoted), then the overfit v2 loses to v3
+    (rejected)."""
+    from mlflow import MlflowClient
+
+    root = tmp_path_factory.mktemp("evidence")
+    policy = policy_file(root / "podium.yaml", CHECKS + judge)
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    client.set_registered_model_alias(M, "champion", versions["v1"])
+    url = f"sqlite:///{root / 'podium.db'}"
+    svc = _service(url, mlflow_server, policy)
+    promoted, rejected = decide(svc, M, versions["v3"]), decide(svc, M, versions["v2"])
+    yield {"svc": svc, "promoted": promoted, "rejected": rejected, "policy": policy,
+           "root": root, "client": client,
+           "env": {"PODIUM_DATABASE_URL": url, "MLFLOW_TRACKING_URI": mlflow_server.url,
+                   "PODIUM_POLICY": policy}}
+    svc.close()
+
+
+def test_a_promotion_and_a_rejection_verify_from_their_bundles_alone(decided):
+    promoted, rejected = decided["promoted"], decided["rejected"]
+    assert (promoted.state, rejected.state) == ("promoted", "rejected"), rejected.reason
+    for req in (promoted, rejected):
+        assert req.bundle_uri.endswith(
+            f"podium/evidence/request-{req.id}/{req.bundle_sha256[:16]}")
+        assert req.bundle_sha256 in req.evidence_digest() or req.approval_evidence()[
+            "bundle_sha256"] == req.bundle_sha256
+    svc = decided["svc"]
+    with svc.store.read() as conn:
+        from webhook_server.store import ledger
+
+        moved = ledger.applied_for(conn, promoted.id)
+    assert moved["bundle_sha256"] == promoted.bundle_sha256  # the ledger row references it
+    run_id = rejected.bundle_uri[len("runs:/"):].split("/", 1)[0]
+    listed = [f.path for f in decided["client"].list_artifacts(run_id, "podium/evidence")]
+    with svc.store.read() as conn:
+        from webhook_server.store import transition_requests as reqs
+
+        row_before = reqs.get(conn, rejected.id)
+    result = verify(svc.store, svc.registry, rejected.id)
+    assert result.verified, result.differences
+    with svc.store.read() as conn:  # nothing written: the request row, the artifacts
+        assert reqs.get(conn, rejected.id) == row_before
+    assert [f.path for f in decided["client"].list_artifacts(run_id, "podium/evidence")] \
+        == listed
+    assert "latency_p95" in result.recorded_checks  # not recomputable: kept, and said so
+    out = cli(decided["env"], "verify", str(promoted.id))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.startswith(f"verified: request {promoted.id}")
+
+
+def test_a_bundle_with_one_score_changed_is_reported_as_tampered(decided, tmp_path):
+    import mlflow
+
+    svc, req, client = decided["svc"], decided["rejected"], decided["client"]
+    local = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=req.bundle_uri, dst_path=str(tmp_path / "got"),
+        tracking_uri=svc.registry.tracking_uri))
+    scores = pd.read_parquet(local / "scores.parquet")
+    original = local / "original.parquet"
+    scores.to_parquet(original, index=False)
+    run_id, path = req.bundle_uri[len("runs:/"):].split("/", 1)
+    scores.loc[0, "challenger"] = 1.0 - scores.loc[0, "challenger"]
+    changed = tmp_path / "scores.parquet"
+    scores.to_parquet(changed, index=False)
+    client.log_artifact(run_id, str(changed), path)
+    try:
+        result = verify(svc.store, svc.registry, req.id, cache=str(tmp_path / "cache"))
+        out = cli(decided["env"], "verify", str(req.id))
+    finally:
+        client.log_artifact(run_id, str(local / "scores.parquet"), path)
+    assert (result.verified, result.tampered) == (False, True)
+    assert result.differences[0].startswith("tampered: scores.parquet changed")
+    assert out.returncode == 1 and out.stdout.startswith(f"tampered: request {req.id}")
+
+
+def test_policy_diff_replays_the_real_decisions(decided, tmp_path):
+    """In process (the command's exit codes and table: tests/unit/service/test_policy_diff)."""
+    from podium_policy.check import load_policy
+    from webhook_server.service.policy_diff import diff
+
+    svc, policy = decided["svc"], load_policy(decided["policy"], warn=False)
+    same = diff(svc.store, svc.registry, policy, policy, model=M)
+    assert len(same) == 2 and not any(r.changed for r in same)
+    assert {r.then for r in same} == {"promote", "reject"}
+    floor = policy_file(tmp_path / "floor.yaml", Path(decided["policy"]).read_text().replace(
+        "checks: {", "checks: {roc_auc: 0.99, "))
+    rows = {r.request: r for r in diff(svc.store, svc.registry, policy,
+                                       load_policy(floor, warn=False), model=M)}
+    row = rows[decided["promoted"].id]
+    assert (row.then, row.now, row.changed) == ("promote", "reject", True)
+    assert row.figure.startswith("check roc_auc: holdout roc_auc")
+    assert "latency_p95" in row.recorded_checks
+    assert not rows[decided["rejected"].id].changed
+
+
+@pytest.mark.postgres
+def test_a_decision_verifies_from_its_bundle_on_postgresql(versions, judge, mlflow_server,
+                                                           tmp_path):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    client.set_registered_model_alias(M, "champion", versions["v3"])
+    policy = policy_file(tmp_path / "podium.yaml", CHECKS + judge)
+    with pg_schema() as url:
+        svc = _service(url, mlflow_server, policy)
+        try:
+            req = decide(svc, M, versions["v2"])
+            result = verify(svc.store, svc.registry, req.id)
+        finally:
+            svc.close()
+    assert req.state == "rejected" and req.bundle_sha256
+    assert result.verified, result.differences

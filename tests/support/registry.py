@@ -92,4 +92,5 @@ def passing(model_uri):
 def comparison(challenger, champion, wins=True):
     side = Side(challenger, 0.85, 0.6, 0.6, 0.6, 100.0)
     return Comparison("roc_auc", 100, side, Side(champion, 0.84, 0.6, 0.6, 0.6, 90.0), 0.01,
-                      0.001, 0.02, 0.95, 1000, wins, [] if wins else ["worse"], "EUR")
+                      0.001, 0.02, 0.95, 1000, wins, [] if wins else ["worse"], "EUR",
+                      outcome="wins" if wins else "loses")

@@ -128,6 +128,16 @@ class GitLabClient:
                                                                  max_retries=2),
                      "notes.create", project).id
 
+    def put_note(self, project: str, iid: str, mark: str, body: str) -> tuple[int, bool]:
+        """The note that starts with ``mark``, edited to ``body``, or a new one: (its id,
+        whether it was edited)."""
+        found = self.find_note(project, iid, mark)
+        if found is None:
+            return self.post_note(project, iid, body), False
+        _call(lambda: self._mr(project, iid).notes.update(found, {"body": body},
+                                                          max_retries=2))
+        return found, True
+
     def trigger(self, project: str, ref: str, token: str, variables: dict[str, str]) -> int:
         return _call(lambda: self.gl.projects.get(project, lazy=True).trigger_pipeline(
             ref, token, variables=variables, max_retries=2), "trigger_pipeline", project).id
@@ -144,6 +154,35 @@ def _call(fn, what: str, project: str):
                             permanent=code in (400, 401, 403, 404, 422)) from None
     except requests.RequestException as exc:
         raise GitLabFailure(f"gitlab: {type(exc).__name__}: {exc}") from None
+
+
+def policy_marker(key: str | None) -> str:
+    """The hidden first line of the policy-diff note of a merge request (keyed like
+    ``marker``: nobody else's note can pass for it)."""
+    tag = hmac.new((key or "").encode(), b"podium:policy-diff", hashlib.sha256).hexdigest()[:20]
+    return f"{contract.POLICY_DIFF_MARKER[:-4]}:{tag} -->"
+
+
+def policy_diff_body(old: str, new: str, table: str, key: str | None) -> str:
+    """The note: which files were compared, then the table ``podium policy diff`` printed
+    (numbers and words Podium wrote; a model's words never reach it)."""
+    return "\n".join([policy_marker(key), "### Podium: this policy change, replayed on the "
+                      "last decisions", "", f"`{md(old, 200)}` → `{md(new, 200)}`", "",
+                      table.rstrip(), ""])
+
+
+def post_policy_diff(settings: Settings, iid: str, old: str, new: str, table: str) -> str:
+    """Post (or edit in place) the policy-diff note on merge request ``iid`` of
+    GITLAB_PROJECT_ID; a line saying what was done."""
+    if not (settings.gitlab_url and settings.gitlab_project_id):
+        return "no note: GITLAB_URL and GITLAB_PROJECT_ID are not set"
+    if not is_digits(iid):
+        return f"no note: {iid[:40]!r} is not a merge request number"
+    client = GitLabClient(settings.gitlab_url, settings.gitlab_token)
+    note, edited = client.put_note(settings.gitlab_project_id, iid,
+                                   policy_marker(settings.gitlab_token),
+                                   policy_diff_body(old, new, table, settings.gitlab_token))
+    return f"{'edited' if edited else 'posted'} note {note} on !{iid}"
 
 
 class GitLabSender:

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from podium_policy.digests import model_sha256
-from webhook_server.contract import MLFLOW_EVENTS, TAG_STATUS, TRANSITION_REQUEST_TAG
+from webhook_server.contract import (
+    MLFLOW_EVENTS,
+    TAG_STATUS,
+    TRANSITION_REQUEST_TAG,
+    evidence_artifact_path,
+)
 from webhook_server.core import tracing
 
 if TYPE_CHECKING:
@@ -156,6 +161,28 @@ class Registry:
         self.client.log_text(run_id, json.dumps(report, indent=2, default=str),
                              f"podium/{name}.json")
         self.client.log_text(run_id, markdown, f"podium/{name}.md")
+
+    def log_evidence(self, model: str, version: str, request_id: int, directory: str,
+                     digest: str) -> str | None:
+        """The files of a request's evidence bundle as artifacts of the version's run, under
+        ``podium/evidence/request-<id>/<digest prefix>/`` (never overwritten: other
+        content is another folder); their URI (None: the version has no run)."""
+        run_id = self.client.get_model_version(model, version).run_id
+        if not run_id:
+            log.warning("%s v%s has no run: the evidence of request %s is not kept", model,
+                        version, request_id)
+            return None
+        path = evidence_artifact_path(request_id, digest)
+        self.client.log_artifacts(run_id, directory, path)
+        return f"runs:/{run_id}/{path}"
+
+    def download(self, uri: str, directory: str) -> str:
+        """A local copy of the artifacts at ``uri`` (an evidence bundle) under
+        ``directory``: its path."""
+        import mlflow
+
+        return mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=directory,
+                                                   tracking_uri=self.tracking_uri)
 
     def register_webhook(self, url: str, secret: str | None, name: str = "podium") -> dict:
         """Create (or replace, by name) the MLflow webhook for every event Podium uses."""

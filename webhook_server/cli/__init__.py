@@ -23,6 +23,7 @@ from webhook_server import __version__
 from webhook_server.cli import (
     decisions,
     demo,
+    evidence,
     models,
     monitoring,
     operations,
@@ -65,7 +66,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for _module in (service, operations, decisions, models, monitoring, policy, sessions, slack,
-                demo):
+for _module in (service, operations, decisions, evidence, models, monitoring, policy,
+                sessions, slack, demo):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -42,6 +42,21 @@ class Context:
                 self._services.store.migrate()
         return self._services
 
+    def reader(self):
+        """The service parts for a command that only reads (``podium verify``, ``policy
+        diff``): the schema is not migrated (nothing is written), and a store behind it is
+        refused with what to run; MLflow must be configured (the evidence bundles)."""
+        svc = self.services(migrate=False)
+        have, head = svc.store.revision(), svc.store.head()
+        if have != head:
+            raise click.ClickException(
+                f"the store at {safe_url(self.settings.database_url)} is at schema "
+                f"{have or 'none'}, not {head}: run `podium migrate` first")
+        if svc.registry is None:
+            raise click.ClickException("MLFLOW_TRACKING_URI is not set: the evidence bundles "
+                                       "are MLflow artifacts")
+        return svc
+
     def tracking_uri(self) -> str:
         """The MLflow server, set for this process (the CLI is one command in one process:
         the service never sets MLflow's process-wide URI)."""

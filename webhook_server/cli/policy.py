@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from webhook_server.cli.context import current
+
 
 @click.group()
 def policy() -> None:
@@ -53,6 +55,53 @@ def policy_example() -> None:
 
     click.echo(files("podium_policy").joinpath("podium.example.yaml").read_text("utf-8"),
                nl=False)
+
+
+@policy.command("diff")
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@click.option("--model", help="Only this registered model.")
+@click.option("--last", default=50, show_default=True, type=click.IntRange(min=1),
+              help="Decided requests replayed per model, newest first.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--mr", "mr_iid", metavar="IID", help="Also post the table as a note on this "
+              "merge request of GITLAB_PROJECT_ID (edited in place on the next run).")
+def policy_diff(old: str, new: str, model: str | None, last: int, as_json: bool,
+                mr_iid: str | None) -> None:
+    """Replay the last decisions under NEW instead of OLD, from their evidence bundles (no
+    model is loaded): exit 0 when no decision changes, 3 when some would, 1 when a policy
+    does not validate."""
+    from webhook_server.service.policy_diff import diff, table
+
+    policies = [_load_or_exit(path) for path in (old, new)]
+    ctx = current()
+    svc = ctx.reader()
+    rows = diff(svc.store, svc.registry, *policies, model=model, last=last)
+    text = table(rows)
+    if as_json:
+        click.echo(json.dumps({"old": old, "new": new, "changed": sum(r.changed for r in rows),
+                               "rows": [r.as_json() for r in rows]}, indent=2))
+    else:
+        click.echo(text, nl=False)
+    if mr_iid:
+        from webhook_server.adapters.gitlab import post_policy_diff
+
+        click.echo(post_policy_diff(ctx.settings, mr_iid, old, new, text), err=True)
+    sys.exit(3 if any(r.changed for r in rows) else 0)
+
+
+def _load_or_exit(path: str):
+    """The policy at ``path``; every problem and exit 1 when it does not validate."""
+    from podium_policy.check import load_policy
+    from podium_policy.schema import PolicyError
+
+    try:
+        return load_policy(path, warn=False)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(exc.problems)} problem(s) in {path}", err=True)
+        sys.exit(1)
 
 
 COMMANDS = (policy,)

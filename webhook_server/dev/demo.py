@@ -5,8 +5,10 @@ registers the webhook, then tells the story: v1 becomes the first champion after
 approval clicked in Slack; a weaker v2 loses the comparison and is rejected; v3, trained on
 more data and offered through the ``challenger`` alias, wins, is approved and becomes
 champion (v1 archived); a batch is scored, a drift report is run, and the champion is
-rolled back to v1 and forward again. Every line of the timeline is read back from MLflow or
-Podium's store; any failure stops the demo with the step, the reason and the log to read.
+rolled back to v1 and forward again; the last decision is verified from its evidence
+bundle alone and the decisions are replayed under a stricter policy. Every line of the
+timeline is read back from MLflow or Podium's store; any failure stops the demo with the
+step, the reason and the log to read.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from webhook_server.adapters.registry import mlflow_client
 from webhook_server.contract import TAG_STATUS
 from webhook_server.core.settings import Settings
 from webhook_server.dev.demo_decay import decay_step
+from webhook_server.dev.demo_evidence import evidence_step
 from webhook_server.dev.demo_steps import (
     APPROVER,
     MODEL,
@@ -161,6 +164,10 @@ class _Demo(DemoSteps):
         self._drain_slack()
         step(9, "timeline, read back from Podium's store and MLflow")
         self._timeline([v1, v2, v3])
+
+        step(10, "every decision re-derivable: the last one verified from its evidence "
+                 "bundle alone, and the decisions replayed under a stricter policy")
+        evidence_step(self, MODEL, say=say, error=DemoError)
         if self.trace is not None:
             self.trace.show(first, self.podium.log_path)
         click.echo(f"\nDone in {time.monotonic() - started:.0f} s. Look further:\n"
@@ -169,10 +176,14 @@ class _Demo(DemoSteps):
                    f"  requests       PODIUM_DATABASE_URL={self.db_url} podium requests\n"
                    f"  one request    PODIUM_DATABASE_URL={self.db_url} podium show 1\n"
                    "  reports        the podium/ artifacts of each version's run "
-                   "(request-<id>.json and .md)\n"
+                   "(request-<id>.json and .md; evidence/request-<id>/: the bundles)\n"
                    f"  web page       {self.podium.url}/ui/ (with --keep-running; token "
                    f"{self.ui_token})\n"
                    f"  logs           {self.podium.log_path}")
+
+    @staticmethod
+    def base_env() -> dict[str, str]:
+        return _base_env()
 
     def page_line(self) -> str:
         return (f"web page {self.podium.url}/ui/  (log in with the token {self.ui_token}: "

@@ -77,7 +77,7 @@ class Services:
         """What the workflow calls: the judge's check, compare and release, with the
         judge's "no verdict" (``CheckRunError``) as the workflow's own error types."""
         return Gates(check=_gate(self.judge.check), compare=_gate(self.judge.compare),
-                     release=self.judge.release)
+                     release=self.judge.release, bundle=_gate(self.judge.bundle))
 
     @cached_property
     def workflow(self) -> Workflow:
@@ -128,9 +128,20 @@ class Services:
         return detect_cgroups(self.settings.sandbox_cgroup_root)
 
     def judge_config(self, model: str) -> JudgeConfig:
+        from dataclasses import replace
+
         from model_tests.config import from_policy
 
-        return from_policy(self.policy.for_model(model))
+        return replace(from_policy(self.policy.for_model(model)),
+                       policy_sha256=self.policy_sha256, policy_source=self.policy.source)
+
+    @cached_property
+    def policy_sha256(self) -> str | None:
+        """The digest of the policy file as loaded (the evidence bundles keep it)."""
+        from podium_policy.digests import sha256_file
+
+        path = self.settings.policy_path
+        return sha256_file(path) if path and os.path.isfile(path) else None
 
     def slack_sender(self, owner: str = "sender") -> SlackSender:
         """A sender of the Slack outbox rows (one per sending thread: it holds a lease)."""
@@ -166,9 +177,9 @@ def _gate(call: Callable[..., T]) -> Callable[..., T]:
     from webhook_server.workflow.gates import GateFailed, TransientGateError
 
     @functools.wraps(call)
-    def gate(*args: str) -> T:
+    def gate(*args: str, **kwargs) -> T:
         try:
-            return call(*args)
+            return call(*args, **kwargs)
         except CheckRunError as exc:
             kind = TransientGateError if exc.transient else GateFailed
             raise kind(str(exc)) from exc

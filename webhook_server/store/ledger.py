@@ -18,11 +18,12 @@ PROMOTE, ROLLBACK, EXTERNAL, REVERTED = "promote", "rollback", "external", "reve
 
 def record(conn: Connection, *, model: str, alias: str, from_version: str | None,
            to_version: str, kind: str, actor: str, request_id: int | None = None,
-           state: str = APPLIED, model_sha256: str | None = None) -> int:
+           state: str = APPLIED, model_sha256: str | None = None,
+           bundle_sha256: str | None = None) -> int:
     return conn.execute(insert(ledger).values(
         model=model, alias=alias, from_version=from_version, to_version=to_version,
         kind=kind, actor=actor, request_id=request_id, at=utcnow(), state=state,
-        model_sha256=model_sha256)).inserted_primary_key[0]
+        model_sha256=model_sha256, bundle_sha256=bundle_sha256)).inserted_primary_key[0]
 
 
 def set_sha256(conn: Connection, entry_id: int, digest: str | None) -> None:

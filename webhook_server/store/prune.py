@@ -10,7 +10,12 @@ Nothing a live request (one still open) or the store itself still reads goes:
   is approved or replayed);
 * audit rows: none whose subject is a live request (its approvals count toward a quorum);
 * ledger rows: never an intent, a live request's, nor the newest row or the newest applied
-  move of a model's alias (where the alias points, and the rollback target, come from it).
+  move of a model's alias (where the alias points, and the rollback target, come from it),
+  nor an applied move that references an evidence bundle (a current or former champion's
+  decision stays re-derivable: ``podium verify`` finds its bundle through the request).
+
+Evidence bundles themselves (MLflow artifacts of the version's run) are never deleted here:
+they are kept as long as the request and the ledger row that reference them.
 
 Requests and their history are never pruned. ``prune`` runs in the caller's transaction;
 with ``dry_run`` it only counts.
@@ -62,7 +67,9 @@ def _conditions(cutoff: datetime) -> dict:
         "ledger": (ledger, and_(ledger.c.at < cutoff, ledger.c.state != "intent",
                                 or_(ledger.c.request_id.is_(None),
                                     ledger.c.request_id.not_in(_live_request_ids())),
-                                ledger.c.id.not_in(newest), ledger.c.id.not_in(newest_applied))),
+                                ledger.c.id.not_in(newest), ledger.c.id.not_in(newest_applied),
+                                or_(ledger.c.bundle_sha256.is_(None),
+                                    ledger.c.state != "applied"))),
     }
 
 

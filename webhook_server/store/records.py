@@ -85,6 +85,8 @@ class Request:
     updated_at: datetime
     model_sha256: str | None = None  # digest of the model files that were judged
     requesters: str | None = None  # JSON list: identities the registry names (unauthenticated)
+    bundle_uri: str | None = None  # where the evidence bundle of the decision is
+    bundle_sha256: str | None = None  # its digest (podium verify checks the files against it)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Request:
@@ -98,12 +100,14 @@ class Request:
 
     def approval_evidence(self) -> dict[str, Any]:
         """What an approval approves: the version, the champion it was compared with, the
-        checks and the comparison as they were shown, the holdout and the model files. An
-        approval of other evidence (the comparison was made again) does not count."""
+        checks and the comparison as they were shown, the holdout, the model files and the
+        evidence bundle (scores, policy section). An approval of other evidence (the
+        comparison was made again) does not count."""
         holdout = self.evidence_json().get("holdout") or {}
         return {"version": self.version, "compared_with": self.compared_with,
                 "checks": self.checks, "comparison": self.comparison,
-                "holdout_sha256": holdout.get("sha256"), "model_sha256": self.model_sha256}
+                "holdout_sha256": holdout.get("sha256"), "model_sha256": self.model_sha256,
+                "bundle_sha256": self.bundle_sha256}
 
     def evidence_digest(self) -> str:
         """sha256 of ``approval_evidence`` as canonical JSON: what the page, the Slack
@@ -124,6 +128,7 @@ class Request:
             "state": self.state, "reason": self.reason, "requested_by": self.requested_by,
             "decided_by": self.decided_by, "comment": self.comment,
             "requesters": self.requester_identities(), "model_sha256": self.model_sha256,
+            "bundle_uri": self.bundle_uri, "bundle_sha256": self.bundle_sha256,
             "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
         if history is not None:
             lines = list(history)

@@ -91,6 +91,9 @@ requests = Table(
     Column("requesters", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # the evidence bundle the decision was computed from: where it is, and its digest
+    Column("bundle_uri", Text),
+    Column("bundle_sha256", String(64)),
     Index(None, "model", "version"),
     Index(None, "model", "state"),
 )
@@ -167,6 +170,7 @@ ledger = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("state", String(12), nullable=False, server_default="applied"),
     Column("model_sha256", String(64)),  # the digest of the files the alias moved to
+    Column("bundle_sha256", String(64)),  # the evidence bundle the move was decided on
 )
 
 # Notifications (Slack, GitLab), written in the transaction of the change that causes them

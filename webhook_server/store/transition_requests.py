@@ -206,3 +206,30 @@ def set_model_sha256(conn: Connection, request_id: int, digest: str) -> None:
     """The digest of the model files that were checked (what an approval approves)."""
     conn.execute(update(requests).where(requests.c.id == request_id)
                  .values(model_sha256=digest))
+
+
+def set_bundle(conn: Connection, request_id: int, uri: str, digest: str) -> None:
+    """Where the evidence bundle of the request's judgement is, and its digest."""
+    conn.execute(update(requests).where(requests.c.id == request_id)
+                 .values(bundle_uri=uri, bundle_sha256=digest))
+
+
+def bundle_sha256(conn: Connection, request_id: int) -> str | None:
+    return conn.execute(select(requests.c.bundle_sha256)
+                        .where(requests.c.id == request_id)).scalar()
+
+
+def judged(conn: Connection, *, model: str | None = None, last: int = 50) -> list[Request]:
+    """The newest ``last`` decided requests of each model (``model``: of that one) that
+    keep an evidence bundle, newest first: what ``podium policy diff`` replays."""
+    q = select(requests).where(requests.c.bundle_sha256.is_not(None),
+                               requests.c.state.not_in(states.OPEN))
+    if model:
+        q = q.where(requests.c.model == model)
+    out: list[Request] = []
+    seen: dict[str, int] = {}
+    for row in conn.execute(q.order_by(requests.c.id.desc())).mappings():
+        if seen.get(row["model"], 0) < last:
+            seen[row["model"]] = seen.get(row["model"], 0) + 1
+            out.append(Request.from_row(row))
+    return out

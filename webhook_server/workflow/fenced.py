@@ -50,6 +50,11 @@ class FencedRegistry:
         self._check()
         self._registry.log_report(model, version, name, report, markdown)
 
+    def log_evidence(self, model: str, version: str, request_id: int, directory: str,
+                     digest: str) -> str | None:
+        self._check()
+        return self._registry.log_evidence(model, version, request_id, directory, digest)
+
 
 # What ``moves`` and ``guard`` call: a job's fenced registry, or the registry itself where
 # no job holds a lease (the reconciler's look).

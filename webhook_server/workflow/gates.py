@@ -93,3 +93,7 @@ class Gates:
     check: Callable[[str], CheckReport]  # model_uri -> the report
     compare: Callable[[str, str, str], ComparisonReport]  # model, challenger, champion
     release: Callable[[], None] | None = None  # the job is done: free what check/compare hold
+    # write the evidence bundle of a decision into a directory (keyword arguments: request_id,
+    # model, version, target, champion, checks, comparison, verdict): its digest and
+    # {file: sha256}. None: this judge keeps no bundles (test fakes)
+    bundle: Callable[..., tuple[str, dict[str, str]]] | None = None

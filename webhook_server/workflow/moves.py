@@ -46,7 +46,8 @@ def begin(conn: Connection, req: Request, *, expect: tuple[str, ...], alias: str
     reqs.set_decided_by(conn, req.id, actor)
     return ledger.record(conn, model=req.model, alias=alias, from_version=from_version,
                          to_version=req.version, kind=kind, actor=actor,
-                         request_id=req.id, state=ledger.INTENT)
+                         request_id=req.id, state=ledger.INTENT,
+                         bundle_sha256=reqs.bundle_sha256(conn, req.id))
 
 
 def _intent_line(alias: str, old: str | None, new: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 
+from podium_policy import verdict
 from podium_policy.schema import ModelPolicy
 from webhook_server.contract import (
     TAG_CHECKS,
@@ -36,7 +37,7 @@ from webhook_server.jobs.worker import PermanentJobError
 from webhook_server.store import counters, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
-from webhook_server.workflow import moves, report
+from webhook_server.workflow import evidence, moves, report
 from webhook_server.workflow.deps import Deps
 from webhook_server.workflow.errors import Deferred
 from webhook_server.workflow.fenced import FencedRegistry
@@ -130,14 +131,20 @@ class RequestRun:
         if files:
             tags[TAG_MODEL_SHA256] = files
         self.registry.set_tags(req.model, req.version, tags)
+        checked = [r.as_json() for r in results]
+        said = verdict.of_checks(failed, req.target)  # decided here: failed, or Staging
+        kept = (evidence.keep(self.gates, self.registry, req, champion=None, checks=checked,
+                              comparison=None, verdict=said) if said else None)
         with self.store.tx() as conn:
             if files:
                 reqs.set_model_sha256(conn, req.id, files)
             reqs.summarise(conn, req.id, checks=tags[TAG_CHECKS])
-            reqs.save_evidence(conn, req.id, {"checks": [r.as_json() for r in results],
-                                              "holdout": report.holdout})
-        if failed:
-            self._end(req, states.REJECTED, "policy", f"failed checks: {', '.join(failed)}")
+            reqs.save_evidence(conn, req.id, {"checks": checked, "holdout": report.holdout,
+                                              **({"bundle": kept} if kept else {})})
+            if kept:
+                reqs.set_bundle(conn, req.id, kept["uri"], kept["sha256"])
+        if said is not None and said.kind == verdict.REJECT:
+            self._end(req, states.REJECTED, "policy", said.reason)
             return
         cfg = self._cfg(req)
         if req.target == "Staging":
@@ -171,18 +178,21 @@ class RequestRun:
                 return
             line = comparison.line()[:500]
             self.registry.set_tags(req.model, req.version, {TAG_COMPARISON: line})
+            said = verdict.of_comparison(comparison.outcome, comparison.reasons,
+                                         cfg.comparison)
+            kept = self._keep(req, champion, comparison.as_json(), said)
             with self.store.tx() as conn:
                 reqs.summarise(conn, req.id, comparison=line)
                 reqs.set_compared_with(conn, req.id, champion)
                 evidence = {**req.evidence_json(), "comparison": comparison.as_json()}
                 if comparison.holdout:
                     evidence["holdout"] = comparison.holdout
-                reqs.save_evidence(conn, req.id, evidence)
-            if not comparison.wins:
+                self._save(conn, req, evidence, kept)
+            if said.kind != verdict.PROMOTE:
                 new = " new" if req.compared_with else ""  # compared again
                 why = "; ".join(comparison.reasons)
                 if comparison.outcome == INCONCLUSIVE:
-                    if cfg.comparison.inconclusive == "approval":  # a person decides
+                    if said.kind == verdict.ASK:  # a person decides
                         self._move(req, states.AWAITING_APPROVAL, "policy",
                                    f"inconclusive comparison with the{new} champion "
                                    f"v{champion}: {why}; waiting for "
@@ -196,8 +206,10 @@ class RequestRun:
                           f"loses the comparison with the{new} champion v{champion}: {why}")
                 return
         else:
+            kept = self._keep(req, None, None, verdict.of_comparison(None, (), cfg.comparison))
             with self.store.tx() as conn:  # the first champion: nothing to compare with
                 reqs.set_compared_with(conn, req.id, None)
+                self._save(conn, req, req.evidence_json(), kept)
         if req.decided_by is None and "Production" in cfg.approval.targets:
             again = ("; again: the champion moved and the comparison was made again, so "
                      "earlier approvals do not count" if (req.reason or "").startswith(
@@ -325,6 +337,20 @@ class RequestRun:
                                    {TAG_REQUEST_ID: str(req.id), TAG_STATUS: to})
 
     # --- helpers -----------------------------------------------------------------------
+
+    def _keep(self, req: Request, champion: str | None, comparison: dict | None,
+              said: verdict.Verdict) -> dict | None:
+        """The decision's evidence bundle, logged (``evidence.keep``)."""
+        return evidence.keep(self.gates, self.registry, req, champion=champion,
+                             checks=req.evidence_json().get("checks") or [],
+                             comparison=comparison, verdict=said)
+
+    @staticmethod
+    def _save(conn, req: Request, stored: dict, kept: dict | None) -> None:
+        if kept:
+            stored = {**stored, "bundle": kept}
+            reqs.set_bundle(conn, req.id, kept["uri"], kept["sha256"])
+        reqs.save_evidence(conn, req.id, stored)
 
     def _wait_for_others(self, req: Request) -> None:
         """One decision per model: an earlier request waiting for approval, or a move of

@@ -33,11 +33,11 @@ CASES = {
     "merge request into dev": (
         {"CI_PIPELINE_SOURCE": "merge_request_event",
          "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "dev", "CI_MERGE_REQUEST_IID": "12"},
-        ["CI_COMMIT_BRANCH"], True, {"lint", "unit"}),
+        ["CI_COMMIT_BRANCH"], True, {"lint", "policy", "unit"}),
     "merge request into main": (
         {"CI_PIPELINE_SOURCE": "merge_request_event",
          "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main", "CI_MERGE_REQUEST_IID": "13"},
-        ["CI_COMMIT_BRANCH"], True, {"lint", "unit", "integration"}),
+        ["CI_COMMIT_BRANCH"], True, {"lint", "policy", "unit", "integration"}),
     "merge request into another branch": (
         {"CI_PIPELINE_SOURCE": "merge_request_event",
          "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "feature/x"},
@@ -129,7 +129,7 @@ def test_the_release_waits_for_a_person_when_the_project_asks_for_a_gate():
 def test_every_job_runs_one_script_from_ci_and_releases_never_overlap():
     cfg = config()
     jobs = {k: v for k, v in cfg.items() if isinstance(v, dict) and "script" in v}
-    assert set(jobs) == {"lint", "unit", "integration", "release"}
+    assert set(jobs) == {"lint", "policy", "unit", "integration", "release"}
     for name, job in jobs.items():
         assert job["script"] == [f"bash ci/{name}.sh"]
         assert (ROOT / "ci" / f"{name}.sh").exists()

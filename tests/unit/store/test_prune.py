@@ -113,6 +113,21 @@ def test_audit_and_ledger_go_only_when_asked_and_never_what_is_still_read(svc):
             "applied", "intent"]
 
 
+def test_a_former_champions_ledger_row_with_an_evidence_bundle_is_never_pruned(svc):
+    """The 1 -> 2 move (a former champion's) carries its decision's bundle digest: it stays,
+    where the same move without one goes (the test above)."""
+    seed(svc)
+    with svc.store.tx() as conn:
+        conn.execute(update(ledger).where(ledger.c.to_version == "2")
+                     .values(bundle_sha256="e" * 64))
+        removed = prune(conn, 30, include_audit=True)
+    assert removed["ledger"] == 0
+    with svc.store.read() as conn:
+        kept = [(e["to_version"], e["bundle_sha256"]) for e in ledger_repo.entries(conn,
+                                                                                  "churn")]
+    assert ("2", "e" * 64) in kept
+
+
 def test_young_rows_stay_and_a_day_is_the_least(svc):
     seed(svc)
     with svc.store.tx() as conn:

@@ -75,6 +75,7 @@ def test_as_json_is_the_shape_the_api_and_the_cli_print(svc):
                 "comment": "weekly retrain",
                 "requesters": ["api:ci"],  # authenticated by Podium: requested_by only
                 "model_sha256": None,  # no files judged yet
+                "bundle_uri": None, "bundle_sha256": None,  # no evidence bundle yet
                 "created_at": _iso(req.created_at), "updated_at": _iso(req.updated_at)}
     assert req.as_json() == expected and list(req.as_json()) == list(expected)
     out = req.as_json(history)

@@ -1,6 +1,6 @@
 """A fake GitLab REST API (v4): the calls Podium makes through python-gitlab.
 
-Projects (GET), merge-request notes (GET, POST) and pipeline triggers. Authenticates with
+Projects (GET), merge-request notes (GET, POST, PUT) and pipeline triggers. Authenticates with
 ``PRIVATE-TOKEN`` like GitLab; ``fail_next(n, status)`` answers the next calls with an error.
 """
 
@@ -72,6 +72,20 @@ class FakeGitLab(FakeServer):
                         "author": {"username": "podium-bot"}}
                 self.notes[iid].append(note)
             return note, 201
+
+        @app.put("/api/v4/projects/<project>/merge_requests/<int:iid>/notes/<int:note_id>")
+        def edit_note(project, iid, note_id):
+            if not project_ok(project) or iid not in self.merge_requests:
+                return {"message": "404 Not found"}, 404
+            body = (request.get_json(silent=True) or request.form).get("body")
+            with self._lock:
+                note = next((n for n in self.notes[iid] if n["id"] == note_id), None)
+                if note is None:
+                    return {"message": "404 Note Not Found"}, 404
+                if not body:
+                    return {"message": {"body": ["can't be blank"]}}, 400
+                note["body"] = body
+            return note
 
         @app.post("/api/v4/projects/<project>/trigger/pipeline")
         def trigger(project):

@@ -74,6 +74,23 @@ def show_request(request_id: int):
                         "evidence_sha256": evidence_digest(row)})
 
 
+@bp.get("/requests/<int:request_id>/verify")
+def verify_request(request_id: int):
+    """The decision computed again from its evidence bundle alone (``podium verify``):
+    200 with ``verified`` true or false and each difference; 404 no such request or no
+    bundle; 503 MLflow unset or the bundle unreadable now."""
+    from webhook_server.service.evidence import EvidenceError, verify
+
+    svc = services()
+    if svc.registry is None:
+        return error(503, "MLFLOW_TRACKING_URI is not set: the evidence bundles are MLflow "
+                          "artifacts")
+    try:
+        return jsonify(verify(svc.store, svc.registry, request_id).as_json())
+    except EvidenceError as exc:
+        return error(exc.status, str(exc))
+
+
 @bp.post("/requests")
 def create_request():
     if request.mimetype != "application/json":

@@ -110,6 +110,12 @@ def _request_schemas() -> dict[str, Any]:
                 "model_sha256": _nullable({"type": "string", "pattern": "^[0-9a-f]{64}$",
                                            "description": "digest of the model files "
                                                           "that were checked"}),
+                "bundle_uri": _nullable({"type": "string", "description": "where the "
+                                         "evidence bundle of the decision is (podium "
+                                         "verify reads it)"}),
+                "bundle_sha256": _nullable({"type": "string", "pattern": "^[0-9a-f]{64}$",
+                                            "description": "digest of the evidence "
+                                                           "bundle"}),
                 "evidence_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$",
                                     "description": "what an approval approves: send it "
                                                    "back as `evidence`"},
@@ -185,6 +191,17 @@ def _decision_schemas() -> dict[str, Any]:
                 "jobs": {"type": "array", "items": {"type": "string"}},
                 "request": {"type": "object"},
                 "new_delivery": _ref("IntakeResult")}},
+        "Verification": {
+            "type": "object", "required": ["request", "verified", "tampered", "differences"],
+            "properties": {
+                "request": {"type": "integer"}, "verified": {"type": "boolean"},
+                "tampered": {"type": "boolean"},
+                "differences": {"type": "array", "items": {"type": "string"}},
+                "bundle_uri": _nullable({"type": "string"}),
+                "bundle_sha256": _nullable({"type": "string"}),
+                "recorded_checks": {"type": "array", "items": {"type": "string"},
+                                    "description": "checks kept as recorded: their inputs "
+                                                   "are not in the bundle"}}},
         "OpenAPI": {"type": "object", "required": ["openapi", "paths"]},
     }
 
@@ -224,6 +241,14 @@ def _request_paths() -> dict[str, Any]:
                 "operationId": "getRequest", "summary": "One request with its history",
                 "parameters": [_REQUEST_ID],
                 "responses": _answers({200: ("The request", "Request")}, (400, 401, 404))}},
+        "/api/v1/requests/{request_id}/verify": {
+            "get": {
+                "operationId": "verifyRequest",
+                "summary": "The decision computed again from its evidence bundle alone "
+                           "(podium verify): verified, or each difference / tampered",
+                "parameters": [_REQUEST_ID],
+                "responses": _answers({200: ("The verification", "Verification")},
+                                      (400, 401, 404, 503))}},
     }
 
 

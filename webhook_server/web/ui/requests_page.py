@@ -80,6 +80,22 @@ def request_view(request_id: int):
                 mark=_mark(req, len(history)))
 
 
+@bp.get("/requests/<int:request_id>/verify")
+def request_verify(request_id: int):
+    """The decision computed again from its evidence bundle (``podium verify``)."""
+    from webhook_server.service.evidence import EvidenceError, verify
+
+    svc = services()
+    if svc.registry is None:
+        return error_page(503, "no MLflow server is configured: the evidence bundles are "
+                               "MLflow artifacts")
+    try:
+        result = verify(svc.store, svc.registry, request_id)
+    except EvidenceError as exc:
+        return error_page(exc.status, str(exc))
+    return page("verify.html", result=result)
+
+
 def _mark(req, lines: int) -> str:
     """Changes whenever the request moves, gets a note or a decider."""
     return f"{req.state}|{lines}|{req.decided_by}"

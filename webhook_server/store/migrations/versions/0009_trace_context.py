@@ -3,14 +3,14 @@ queued a job or a notification, so the worker's spans and the sends join the tra
 webhook (or command) that asked for them, across processes
 
 Revision ID: 0009
-Revises: 0007 (issue 26 may add 0008: rechain this one after it)
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
