@@ -135,7 +135,8 @@ class GitLabClient:
         if found is None:
             return self.post_note(project, iid, body), False
         _call(lambda: self._mr(project, iid).notes.update(found, {"body": body},
-                                                          max_retries=2))
+                                                          max_retries=2),
+              "notes.update", project)
         return found, True
 
     def trigger(self, project: str, ref: str, token: str, variables: dict[str, str]) -> int:

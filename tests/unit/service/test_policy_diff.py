@@ -17,6 +17,7 @@ from webhook_server.adapters.gitlab import post_policy_diff
 from webhook_server.cli import main
 from webhook_server.dev.fakes.gitlab import FakeGitLab
 from webhook_server.service.policy_diff import diff, table
+from webhook_server.store.db import Store
 
 BASE = ("default:\n  checks: {slice_columns: [Contract], slice_roc_auc: 0.5, "
         "slice_gap: 0.5%s}\n%s")
@@ -127,7 +128,8 @@ def test_verify_refuses_a_store_behind_its_schema_and_writes_nothing(tmp_path):
     env = {"PODIUM_DATABASE_URL": url, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
     result = CliRunner().invoke(main, ["verify", "1"], env=env)
     assert result.exit_code == 1
-    assert f"the store at {url} is at schema none, not 0008: run `podium migrate` first" \
+    head = Store(url).head()
+    assert f"the store at {url} is at schema none, not {head}: run `podium migrate` first" \
         in result.output
 
 
