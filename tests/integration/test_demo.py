@@ -1,8 +1,8 @@
-"""`podium demo` end to end in a scratch directory: what it prints is what MLflow and the
-store hold."""
+"""`podium demo` end to end in a scratch directory, run from the wheel installed outside the
+checkout (tests/support/wheel.py), as a user who ran `pip install podium` would: what it
+prints is what MLflow and the store hold."""
 
 import json
-import os
 import re
 import subprocess
 
@@ -10,18 +10,28 @@ import pytest
 from mlflow import MlflowClient
 from sqlalchemy import create_engine, text
 
-from webhook_server.dev.processes import bin_path, start_mlflow
+from tests.support import wheel
+from webhook_server.dev.processes import start_mlflow
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.timeout(600)  # a whole story of process starts: 3-4.5 min beside 3 workers
-def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(tmp_path):
+def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(
+        tmp_path, tmp_path_factory):
+    installed = wheel.session_wheel(tmp_path_factory)
+    # An installed Podium is no git checkout: its lineage is the commit the environment
+    # names, as the image bakes it in (PODIUM_GIT_COMMIT), else the git_commit check fails.
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=wheel.ROOT, capture_output=True,
+                            text=True, check=True).stdout.strip()
     # --trace: the same story, traced to the demo's OTLP receiver, with JSON logs
-    proc = subprocess.run([bin_path("podium"), "demo", "--trace"], cwd=tmp_path,
+    proc = subprocess.run([str(installed.bin / "podium"), "demo", "--trace"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=400,
-                          env={"PATH": "/usr/bin:/bin",
-                               "PYTHONPATH": os.environ.get("PYTHONPATH", "")})
+                          env={"PATH": f"{installed.bin}:/usr/bin:/bin",
+                               "PODIUM_GIT_COMMIT": commit})
+    assert f"podium: {installed.venv}" in installed.run(
+        [str(installed.bin / "python"), "-c", "import webhook_server, pathlib; print('podium:',"
+         " pathlib.Path(webhook_server.__file__).parents[4])"], cwd=tmp_path).stdout
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     assert "test delivery: ok (HTTP 200)" in out

@@ -2,7 +2,8 @@
 everything Podium reads at run time, and the wheel, installed in a fresh virtual environment
 outside the checkout (tests/support/wheel.py says what that borrows and what it does not
 prove), prints its version, writes and checks the example policy, migrates a new store and
-serves the web page through the image's entrypoint."""
+serves the web page through the image's entrypoint; test_demo.py runs `podium demo` from the
+same installed wheel."""
 
 from __future__ import annotations
 
@@ -35,9 +36,7 @@ RUNTIME_FILES = ["podium_policy/podium.example.yaml", "webhook_server/store/migr
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> wheel.InstalledWheel:
-    base = tmp_path_factory.mktemp("wheel")
-    built, sdist = wheel.build(base / "dist")
-    return wheel.install(built, sdist, base / "venv")
+    return wheel.session_wheel(tmp_path_factory)
 
 
 def test_the_wheel_and_the_sdist_carry_every_file_podium_reads_at_run_time(installed):

@@ -2,18 +2,24 @@
 environment outside the checkout.
 
 Installing the wheel's dependencies from the registry would take minutes, so the fresh
-environment borrows the third-party packages of the environment running the tests: one
-``.pth`` line puts that environment's ``site-packages`` at the end of ``sys.path``. A ``.pth``
-line only adds a folder; the ``.pth`` files inside it are not run, so the editable install of
-the checkout (``__editable__.podium-*.pth`` and its finder) stays out, and ``podium`` itself
-is the wheel's (its files, its ``dist-info``, its ``podium`` script). What this does not prove:
-that the wheel's dependency ranges resolve from the registry (``pip install --no-deps``);
-``make lock`` and ``make install`` install them.
+environment gets the third-party packages of the environment running the tests as hard links
+(one second for 1.6 GB on the same file system; nothing is ever written through them: Python
+writes a new ``.pyc`` beside, never into, a linked file). Podium's own distribution and the
+editable install of the checkout are left out, so ``podium`` is the wheel's (its files, its
+``dist-info``, its ``podium`` script), and the environment is whole: a sandbox that sees only
+its ``site-packages`` finds LightGBM there. What this does not prove: that the wheel's
+dependency ranges resolve from the registry (``pip install --no-deps``); ``make lock`` and
+``make install`` install them.
+
+Building and installing takes ~15 s, so it is done once per test session (the first worker
+that needs it, under a file lock) and shared by the modules that use it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -35,10 +41,10 @@ class InstalledWheel:
 
     def env(self, **extra: str) -> dict[str, str]:
         """An environment without PYTHONPATH (the checkout) and without Podium's or MLflow's
-        variables: the wheel's ``bin`` first, then the borrowed environment's (``mlflow``)."""
+        variables, with only the wheel's ``bin`` and the system's on the PATH."""
         env = {k: v for k, v in os.environ.items()
                if k != "PYTHONPATH" and not k.startswith(("PODIUM_", "MLFLOW_"))}
-        env["PATH"] = f"{self.bin}:{Path(sys.executable).parent}:/usr/bin:/bin"
+        env["PATH"] = f"{self.bin}:/usr/bin:/bin"
         env.update(extra)
         return env
 
@@ -64,7 +70,7 @@ def build(out: Path) -> tuple[Path, Path]:
 
 def install(wheel: Path, sdist: Path, venv: Path) -> InstalledWheel:
     """A fresh venv (no pip of its own), the wheel installed by this pip without its
-    dependencies, and then the borrowed site-packages added after its own."""
+    dependencies, then the running environment's other packages linked in beside it."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    timeout=120)
     proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin/python"),
@@ -74,5 +80,49 @@ def install(wheel: Path, sdist: Path, venv: Path) -> InstalledWheel:
     if proc.returncode != 0:
         raise AssertionError(f"pip install of the wheel failed:\n{proc.stderr[-3000:]}")
     (site,) = (venv / "lib").glob("python3.*/site-packages")
-    (site / "zz_borrowed_site_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    _link_packages(Path(sysconfig.get_paths()["purelib"]), site)
+    _entry_point(venv, "mlflow", "mlflow.cli", "cli")  # the demo starts an MLflow server
     return InstalledWheel(wheel=wheel, sdist=sdist, venv=venv)
+
+
+def _link_packages(source: Path, site: Path) -> None:
+    """Hard links to every package in ``source`` but Podium's own (its dist-info and the
+    checkout's editable finder) and what the wheel already put in ``site``."""
+    for entry in source.iterdir():
+        name = entry.name
+        if (site / name).exists() or name.startswith(("podium-", "__editable__")) \
+                or name == "__pycache__":
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, site / name, copy_function=os.link, symlinks=True)
+        else:
+            os.link(entry, site / name)
+
+
+def _entry_point(venv: Path, name: str, module: str, attr: str) -> None:
+    script = venv / "bin" / name
+    script.write_text(f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom {module} import {attr}\n"
+                      f"sys.exit({attr}())\n")
+    script.chmod(0o755)
+
+
+def session_wheel(tmp_path_factory) -> InstalledWheel:
+    """The wheel of this checkout, built and installed once per test session."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "podium-wheel"
+    root.mkdir(exist_ok=True)
+    with open(root / "lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            done = root / "installed"
+            if not done.exists():
+                for leftover in ("dist", "venv"):
+                    shutil.rmtree(root / leftover, ignore_errors=True)
+                built, sdist = build(root / "dist")
+                install(built, sdist, root / "venv")
+                done.write_text(f"{built.name}\n{sdist.name}\n")
+            wheel_name, sdist_name = done.read_text().split()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return InstalledWheel(wheel=root / "dist" / wheel_name, sdist=root / "dist" / sdist_name,
+                          venv=root / "venv")
