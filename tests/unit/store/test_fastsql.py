@@ -10,7 +10,8 @@ from webhook_server.store.schema import deliveries, jobs, requests
 
 
 def test_timestamps_written_on_the_hot_path_read_back_as_aware_utc(svc):
-    before = datetime.now(UTC)
+    now = datetime.now(UTC)  # SQLite's clock has milliseconds: the bound is floored to them
+    before = now.replace(microsecond=now.microsecond // 1000 * 1000)
     svc.intake.record(Delivery("mlflow", "d-1", "model_version_tag.set", "{}",
                                TransitionRequested("churn", "3", "Production", "tag")))
     with svc.store.tx() as conn:
