@@ -64,9 +64,9 @@ def test_a_job_enqueued_by_another_process_wakes_a_waiting_worker_long_before_it
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        assert wake.connected.wait(15), "the listener never connected"
+        assert wake.connected.wait(60), "the listener never connected"
         wake.idle.clear()
-        assert wake.idle.wait(15), "the worker never went idle"
+        assert wake.idle.wait(60), "the worker never went idle"
         started = time.monotonic()
         done = subprocess.run([sys.executable, "-c", ENQUEUE, pg_url, "from-elsewhere"],
                               capture_output=True, text=True, timeout=60)
