@@ -63,9 +63,6 @@ def add_labels(conn: Connection, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
     model = rows[0]["model"]
-    rows = undated_once(conn, model, rows)
-    if not rows:
-        return 0
     before = label_count(conn, model)
     now = utcnow()
     # one label per logged prediction, and per outcome (a file loaded again adds nothing)
