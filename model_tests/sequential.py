@@ -2,7 +2,7 @@
 at again after every batch of labels (the live comparison of a shadow with the champion).
 
 A fixed-sample test checked after each batch promotes an equal challenger far more often than
-its ``alpha`` (ten looks at 5 % one-sided: about 19 %, ``bench/decision_quality.py``). Here
+its ``alpha`` (ten looks at 5 % one-sided: about 12 %, ``bench/decision_quality.py``). Here
 the estimate is treated, in information time ``I = 1/se^2``, as a Brownian motion with drift
 (the asymptotic view of DeLong's estimate, whose variance shrinks like 1/n); Robbins' normal
 mixture over the drift (a N(0, tau^2) mixing distribution) is a nonnegative martingale under

@@ -7,40 +7,28 @@ import math
 import numpy as np
 
 from model_tests import sequential, stats
-from model_tests.simulation import pair
+from model_tests.simulation import live_promotion_rate, se_per_pair
 from model_tests.stats import wilson
 
 
-def looks(rng, delta: float, n: int = 1500, batches: int = 10, rho: float = 0.8):
-    """(promoted by the sequence, promoted by the naive repeated test) over ``batches`` looks
-    at one stream of ``n`` labelled pairs."""
-    y, c, k = pair(n, 0.84, delta, rho, rng)
-    order = rng.permutation(n)
-    y, c, k = y[order], c[order], k[order]
-    seq = naive = False
-    for end in np.linspace(n // batches, n, batches).astype(int):
-        a, b, var = stats.delong(y[:end], c[:end], k[:end])
-        d, se = a - b, math.sqrt(var)
-        lower, upper = sequential.interval(d, se, 0.05, 0.02)
-        seq |= sequential.verdict(lower, upper, 0.0) == "better"
-        naive |= d - stats.z(0.95) * se > 0
-    return seq, naive
-
-
 def test_an_equal_challenger_looked_at_ten_times_is_promoted_at_most_alpha_of_the_time():
-    rng = np.random.default_rng(30)
-    runs = [looks(rng, 0.0) for _ in range(300)]
-    seq = sum(s for s, _ in runs)
-    naive = sum(n for _, n in runs)
-    assert wilson(seq, len(runs))[0] <= 0.05  # within alpha (in fact far under)
-    assert wilson(naive, len(runs))[0] > 0.05  # the naive repeated test is not
+    seq, naive, trials = live_promotion_rate(200, 1000, 0.0, 0.8, seed=30)
+    assert wilson(seq, trials)[0] <= 0.05  # within alpha (in fact far under)
+    assert wilson(naive, trials)[0] > 0.05  # the naive repeated test is not
     assert seq < naive
 
 
 def test_a_clearly_better_challenger_is_found():
-    rng = np.random.default_rng(31)
-    runs = [looks(rng, 0.05, n=3000) for _ in range(40)]
-    assert sum(s for s, _ in runs) >= 30
+    seq, _, trials = live_promotion_rate(40, 3000, 0.05, 0.8, seed=31)
+    assert seq >= 30
+
+
+def test_the_se_per_pair_predicts_the_se_at_a_smaller_sample():
+    from model_tests.simulation import pair
+
+    one = se_per_pair(0.8, n=100_000)
+    y, c, k = pair(2000, 0.84, 0.0, 0.8, np.random.default_rng(5))
+    assert abs(math.sqrt(stats.delong(y, c, k)[2]) * math.sqrt(2000) / one - 1) < 0.15
 
 
 def test_the_pairs_needed_give_the_power_asked_for_and_the_sequence_costs_more():
