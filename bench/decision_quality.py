@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from model_tests.compare import compare  # noqa: E402
 from model_tests import sequential  # noqa: E402
+from model_tests.compare import compare  # noqa: E402
 from model_tests.simulation import (  # noqa: E402
     live_promotion_rate,
     pair,

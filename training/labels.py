@@ -1,15 +1,16 @@
 """Outcomes (``customerID``, ``Churn`` Yes/No, optional ``observed_at``) joined to the
 predictions each one judges: per version that scored the customer (the champion and any
 shadow), that version's latest logged prediction at or before the outcome was observed
-(``podium labels``), so one outcome gives one row per version. Read, validated and joined chunk by chunk, so memory
-is bounded by the chunk (and that chunk's customers' predictions), whatever the file size.
+(``podium labels``), so one outcome gives one row per version. Read, validated and joined
+chunk by chunk, so memory is bounded by the chunk (and that chunk's customers' predictions),
+whatever the file size.
 
 Validation follows ``podium score``: a file without the columns is refused whole; a bad row
 goes to the rejects file with its reasons (``column: message``, ``; ``-joined), never
 loaded: an empty id, a ``Churn`` that is not Yes or No, an ``observed_at`` that is not a
 date, an id twice in a chunk, a customer with no logged prediction, an outcome observed
-before the customer's first prediction (by any version). Without ``observed_at`` (or blank), an outcome counts
-as observed when it is loaded.
+before the customer's first prediction (by any version). Without ``observed_at`` (or blank),
+an outcome counts as observed when it is loaded.
 """
 
 from __future__ import annotations
