@@ -56,6 +56,16 @@ def batches(conn: Connection, model: str,
     return rows
 
 
+def shadow_only_versions(conn: Connection, model: str) -> set[str]:
+    """Versions of ``model`` logged in shadow and never as the champion."""
+    roles: dict[str, set[str]] = {}
+    for version, role in conn.execute(
+            select(inference_batches.c.version, inference_batches.c.role).distinct()
+            .where(inference_batches.c.model == model)):
+        roles.setdefault(version, set()).add(role)
+    return {v for v, r in roles.items() if r == {"shadow"}}
+
+
 def add_labels(conn: Connection, rows: list[dict[str, Any]]) -> int:
     """Insert joined outcomes (model, version, batch_id, customer_id, churn, score,
     scored_at, observed_at); those already there are left as they are. Returns how many

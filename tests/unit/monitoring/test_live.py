@@ -84,3 +84,17 @@ def test_podium_monitor_shows_the_live_comparison(sqlite_url, tmp_path):
                                          env=env).stdout)
     assert [(r["shadow_version"], r["pairs"], r["verdict"], r["effect"])
             for r in data["live"]] == [("4", 3000, "better", 0.03)]
+
+
+def test_without_a_known_champion_decay_never_judges_a_version_only_shadowed(svc):
+    """No promotion in the ledger: the decay rule falls back to the newest labelled version,
+    but a shadow (v4, newer) is not the model in production."""
+    from webhook_server.monitoring.report import build
+
+    shadow_run(svc.store, 400, 0.0, seed=4)
+    with svc.store.read() as conn:
+        assert rows.shadow_only_versions(conn, "churn") == {"4"}
+        report = build(conn, "churn", ModelPolicy(), holdout_of=lambda v: {
+            "auc": 0.84, "precision": 0.6, "recall": 0.5, "source": "run"})
+    assert {r["version"] for r in report.rows} == {"3", "4"}  # both shown
+    assert report.decay["version"] == "3"
