@@ -101,3 +101,31 @@ def test_0010_keeps_the_labels_before_it_and_lets_each_version_have_its_own(db_u
             assert rows.label_count(conn, "churn") == 2
     finally:
         store.dispose()
+
+
+def test_0010_downgrades_to_one_label_per_outcome_keeping_the_first(db_url):
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from webhook_server.store import monitoring as rows
+    from webhook_server.store.db import _alembic_config
+
+    when = datetime(2026, 6, 1, 9, tzinfo=UTC)
+    label = {"model": "churn", "version": "3", "batch_id": "A", "customer_id": "c1",
+             "churn": 1, "score": 0.9, "scored_at": when, "observed_at": when, "outcome": ""}
+    store = Store(db_url)
+    try:
+        store.migrate()
+        with store.tx() as conn:
+            rows.add_labels(conn, [label, {**label, "version": "4", "batch_id": "S"}])
+        with store.engine.begin() as conn:
+            command.downgrade(_alembic_config(conn), "0009")
+        assert store.revision() == "0009"
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT version FROM labels")).scalars().all() == ["3"]
+        store.migrate()
+        assert store.revision() == "0010"
+    finally:
+        store.dispose()
