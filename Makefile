@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/decision_quality.py
 	$(BIN)/python bench/intake.py --nodes 2
 	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/scoring_shadow.py
 	$(BIN)/python bench/decision.py
 	$(BIN)/python bench/evidence.py
 	$(BIN)/python bench/report.py

@@ -8,6 +8,11 @@ rates with trial counts and Wilson 95 % intervals:
 - at 1,409 rows and rho 0.8, for a true improvement of -0.02, 0, +0.01, +0.02, +0.03;
 - for 0 and +0.02 across holdouts of 700, 1,409 and 5,000 rows and rho 0.5, 0.8, 0.95;
 
+- live: labels arriving in 10 batches, the comparison looked at after each (equal and +0.02
+  challengers, 6,000 pairs in all, rho 0.8): the always-valid confidence sequence
+  (``model_tests/sequential.py``) beside the naive fixed-sample test repeated at every look;
+  and the labelled pairs needed for +0.01 / +0.02 at 80 % power (the docs' table).
+
 A target counts as missed only when a cell's Wilson interval excludes it: the test is built
 to promote an equal challenger 5 % of the time, so measured cells scatter around 5 %.
 Beside them: the naive rule (challenger's AUC >= champion's) as the baseline, and the time of one
@@ -28,8 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from model_tests import sequential  # noqa: E402
 from model_tests.compare import compare  # noqa: E402
-from model_tests.simulation import pair, promotion_rate  # noqa: E402
+from model_tests.simulation import (  # noqa: E402
+    live_promotion_rate,
+    pair,
+    promotion_rate,
+    se_per_pair,
+)
 from model_tests.stats import wilson  # noqa: E402
 from podium_policy.policy import Comparison as Rule  # noqa: E402
 
@@ -93,12 +104,45 @@ def main() -> None:
         k, n = naive_rate(trials, 1409, delta, 0.8, seed=400 + i)
         print(f"    true improvement {delta:+.2f}: promoted {cell(k, n)}")
     print()
+    failures += live(trials)
+    print()
     speed()
     if failures:
         print("\ntargets missed: " + "; ".join(failures))
     else:
         print("\ntargets met (no Wilson interval excludes them): equal <= 5 % in every cell, "
-              "+0.02 >= 80 % at 1,409 rows and rho 0.8, -0.02 never")
+              "+0.02 >= 80 % at 1,409 rows and rho 0.8, -0.02 never; live: the sequence "
+              "promotes an equal challenger <= 5 % over 10 looks")
+
+
+LIVE_PAIRS, LIVE_BATCHES = 6000, 10
+
+
+def live(trials: int) -> list[str]:
+    """The live cells (promotion over 10 looks) and the pairs-needed table; missed targets."""
+    failures = []
+    print(f"live: {LIVE_PAIRS:,} labelled pairs in {LIVE_BATCHES} batches, looked at after "
+          "each, rho 0.8, alpha 0.05 (promoted at any look):")
+    print("    true improvement   confidence sequence       naive repeated test")
+    for i, delta in enumerate((0.0, 0.02)):
+        seq, naive, n = live_promotion_rate(trials, LIVE_PAIRS, delta, 0.8,
+                                            batches=LIVE_BATCHES, seed=500 + i)
+        print(f"    {delta:+.2f}               {cell(seq, n)}    {cell(naive, n)}", flush=True)
+        if delta == 0 and wilson(seq, n)[0] > 0.05:
+            failures.append(f"live: the sequence promoted an equal challenger {seq / n:.1%}")
+    print("\nlabelled pairs needed at 80 % power, alpha 0.05 (one-sided), champion AUC 0.84, "
+          "26.5 % churners:")
+    print("    rho    se x sqrt(n)   +0.01 fixed  +0.01 sequential  +0.02 fixed  "
+          "+0.02 sequential")
+    for rho in (0.5, 0.8, 0.95):
+        one = se_per_pair(rho)
+        cells = []
+        for effect in (0.01, 0.02):
+            cells += [sequential.pairs_needed(effect, one, 0.05, effect, sequential=False),
+                      sequential.pairs_needed(effect, one, 0.05, effect)]
+        print(f"    {rho:<5}  {one:12.3f}   {cells[0]:>10,}  {cells[1]:>16,}  "
+              f"{cells[2]:>11,}  {cells[3]:>16,}")
+    return failures
 
 
 def speed() -> None:

@@ -58,3 +58,42 @@ def promotion_rate(trials: int, n: int, delta: float, rho: float,
                     comparison=comparison, seed_from=("simulation", seed, t))
         promoted += bool(r.wins)
     return promoted, trials
+
+
+def live_promotion_rate(trials: int, n: int, delta: float, rho: float, *, batches: int = 10,
+                        alpha: float = 0.05, tau: float = 0.02, seed: int = 0,
+                        auc_champion: float = 0.84) -> tuple[int, int, int]:
+    """(promoted by the confidence sequence, promoted by the naive repeated test, trials):
+    ``n`` labelled pairs arrive in ``batches`` equal batches and the comparison is looked
+    at after each; a trial counts as promoted when any look promotes (the sequence: its
+    lower end above 0, ``model_tests.sequential``; the naive test: the fixed-sample
+    one-sided DeLong bound at ``alpha`` above 0, as if each look were the only one)."""
+    from model_tests import sequential, stats
+
+    rng = np.random.default_rng(seed)
+    q = stats.z(1 - alpha)
+    ends = np.linspace(n // batches, n, batches).astype(int)
+    seq = naive = 0
+    for _ in range(trials):
+        y, c, k = pair(n, auc_champion, delta, rho, rng)
+        order = rng.permutation(n)  # labels arrive in no particular order of class
+        y, c, k = y[order], c[order], k[order]
+        s_hit = n_hit = False
+        for end in ends:
+            a, b, var = stats.delong(y[:end], c[:end], k[:end])
+            d, se = a - b, math.sqrt(var)
+            s_hit = s_hit or sequential.interval(d, se, alpha, tau)[0] > 0
+            n_hit = n_hit or d - q * se > 0
+        seq += s_hit
+        naive += n_hit
+    return seq, naive, trials
+
+
+def se_per_pair(rho: float, *, delta: float = 0.0, n: int = 200_000, seed: int = 0,
+                auc_champion: float = 0.84) -> float:
+    """DeLong's standard error of the AUC difference times sqrt(pairs): se at n pairs is
+    this / sqrt(n) (one large simulated sample)."""
+    from model_tests import stats
+
+    y, c, k = pair(n, auc_champion, delta, rho, np.random.default_rng(seed))
+    return math.sqrt(stats.delong(y, c, k)[2] * n)

@@ -33,6 +33,7 @@ from podium_policy.schema import (
     Policy,
     PolicyError,
     Problem,
+    Shadow,
     is_uri,
 )
 from podium_policy.targets import TARGETS, normalise_target
@@ -167,6 +168,8 @@ def _clean(ctx: Ctx, doc: Any, cls: type, path: str, line: int | None) -> dict:
                       + suggest(key, spec), kline)
             continue
         if "section" in f.metadata:
+            if f.metadata["section"] is Shadow and isinstance(value, list):
+                value = {"aliases": value}  # shadow: [challenger], the short form
             out[key] = _clean(ctx, value, f.metadata["section"], where, kline)
             continue
         try:
@@ -206,7 +209,7 @@ def _value(ctx: Ctx, value: Any, meta: Mapping[str, Any], where: str,
     """``value`` as the key ``meta`` describes accepts it, converted; Bad says why not."""
     kind = meta["kind"]
     if value is None:
-        if kind in ("targets", "approvers", "names"):
+        if kind in ("targets", "approvers", "names", "aliases"):
             return frozenset() if kind == "targets" else ()
         if meta["optional"]:
             return None
@@ -289,6 +292,19 @@ def _names(value: Any, meta: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _aliases(value: Any, meta: Mapping[str, Any]) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value]
+    for v in items:
+        try:
+            _text(v, {"kind": "alias"})
+        except Bad as exc:
+            raise Bad(f"expected a list of MLflow aliases, got {value!r}: "
+                      f"{str(exc).removeprefix('expected ')}") from None
+    if len(set(items)) != len(items):
+        raise Bad(f"an alias is listed twice in {value!r}")
+    return tuple(items)
+
+
 def _slack_group(value: Any, meta: Mapping[str, Any]) -> str:
     if not isinstance(value, str) or not SLACK_GROUP.match(value):
         raise Bad(f"expected a Slack user group id (S0123ABCD), got {value!r}")
@@ -303,7 +319,8 @@ def _sha256(value: Any, meta: Mapping[str, Any]) -> str:
 
 _KINDS: dict[str, Callable[[Any, Mapping[str, Any]], Any]] = {
     "str": _text, "alias": _text, "bool": _bool, "cron": _cron, "target": _target,
-    "targets": _targets, "names": _names, "slack_group": _slack_group, "sha256": _sha256}
+    "targets": _targets, "names": _names, "aliases": _aliases, "slack_group": _slack_group,
+    "sha256": _sha256}
 
 
 def _build(cls: type, values: dict) -> Any:

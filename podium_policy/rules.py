@@ -54,6 +54,12 @@ def check_model(ctx: Ctx, mp: ModelPolicy, scope: str, raw: dict) -> None:
         ctx.error(f"{scope}.aliases", f"champion and staging are the same alias "
                                       f"({mp.aliases.champion!r})",
                   ctx.line_of(f"{scope}.aliases.staging", f"{scope}.aliases", scope))
+    if ((scope == "default" or "shadow" in raw or "aliases" in raw)
+            and mp.aliases.champion in mp.shadow.aliases):
+        ctx.error(f"{scope}.shadow.aliases", f"the champion alias "
+                  f"{mp.aliases.champion!r} cannot be scored in shadow (it is the model "
+                  "whose scores are written)",
+                  ctx.line_of(f"{scope}.shadow.aliases", f"{scope}.shadow", scope))
     _check_holdout(ctx, mp, scope, raw)
 
 

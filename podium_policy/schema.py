@@ -282,6 +282,19 @@ class Monitoring:
 
 
 @dataclass(frozen=True)
+class Shadow:
+    aliases: tuple[str, ...] = _k("aliases", (), "aliases whose versions podium score also "
+                                  "scores, in shadow, on the champion's rows: logged with "
+                                  "role shadow, never written to the output (e.g. "
+                                  "[challenger])")
+    max_share: float = _k("float", 1.0, "share of rows each shadow scores, chosen by a hash "
+                          "of the row's id (the same rows every run)", lo=0.0, hi=1.0,
+                          lo_open=True)
+    effect: float = _k("float", 0.02, "the ROC AUC gain the live comparison's confidence "
+                       "sequence is tuned to find soonest", lo=0.0, hi=0.5, lo_open=True)
+
+
+@dataclass(frozen=True)
 class SandboxLimits(_AsDict):
     memory_mb: int | None = _k("int", None, "memory all of the model's sandbox processes may "
                                "hold together, MiB (null: PODIUM_SANDBOX_MEMORY_MB)",
@@ -330,6 +343,8 @@ class ModelPolicy:
     drift: Drift = section(Drift, "scheduled drift reports")
     monitoring: Monitoring = section(Monitoring, "realised quality after promotion: the "
                                      "decay rule and the monitoring job")
+    shadow: Shadow = section(Shadow, "live evidence: versions scored in shadow beside the "
+                             "champion, compared on real outcomes")
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,7 +1,10 @@
 """The inference log: what each scored batch predicted, as Parquet files partitioned
 ``model=<name>/version=<n>/date=<YYYY-MM-DD>/<batch id>.parquet`` under a directory or any
 URI pyarrow's filesystems open (``s3://``, ``gs://``, ``hdfs://``, ``file://``). A row is a
-customer id, the score, the version's run id, the batch id and the time of the batch.
+customer id, the score, the version's run id, the batch id, the time of the batch and the
+version's role in it: ``champion`` (its scores were the output) or ``shadow`` (scored beside
+the champion on the same rows, for live evidence, never written out). Files written before
+the role existed read as role null (champion).
 
 ``score_file(..., log=InferenceLog(...))`` writes it chunk by chunk beside the output, so
 memory stays one chunk's ids and scores plus a fixed histogram (the batch's deciles are read
@@ -25,7 +28,8 @@ from training.data import ID
 DEFAULT_ROOT = "inference-log"
 SCHEMA = pa.schema([("customer_id", pa.string()), ("score", pa.float64()),
                     ("run_id", pa.string()), ("batch_id", pa.string()),
-                    ("scored_at", pa.timestamp("us", tz="UTC"))])
+                    ("scored_at", pa.timestamp("us", tz="UTC")), ("role", pa.string())])
+ROLES = ("champion", "shadow")
 PARTITIONS = pa.schema([("version", pa.string()), ("date", pa.string())])
 _BINS = 1000
 
@@ -46,6 +50,7 @@ class BatchSummary:
     deciles: list[float] | None  # min, p10 ... p90, max (to 0.001)
     histogram: list[int]  # 10 equal-width bins of the score
     path: str
+    role: str = "champion"  # or "shadow": scored beside the champion, never written out
 
     def as_json(self) -> dict:
         return {**asdict(self), "scored_at": self.scored_at.isoformat()}
@@ -73,8 +78,11 @@ class InferenceLog:
 
     def __init__(self, root: str, *, model: str, version: str, run_id: str | None = None,
                  threshold: float = 0.5, batch_id: str | None = None,
-                 now: datetime | None = None) -> None:
+                 now: datetime | None = None, role: str = "champion") -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         self.model, self.version, self.run_id, self.threshold = model, version, run_id, threshold
+        self.role = role
         self.batch_id = batch_id or uuid.uuid4().hex
         self.scored_at = (now or datetime.now(UTC)).astimezone(UTC)
         self.fs, base = open_root(root)
@@ -99,7 +107,8 @@ class InferenceLog:
             [ids, pa.array(np.asarray(proba, dtype=np.float64)),
              pa.repeat(pa.scalar(self.run_id, pa.string()), n),
              pa.repeat(pa.scalar(self.batch_id, pa.string()), n),
-             pa.repeat(pa.scalar(self.scored_at, SCHEMA.field("scored_at").type), n)],
+             pa.repeat(pa.scalar(self.scored_at, SCHEMA.field("scored_at").type), n),
+             pa.repeat(pa.scalar(self.role, pa.string()), n)],
             schema=SCHEMA)
 
     def write(self, table: pa.Table) -> None:
@@ -155,7 +164,7 @@ class InferenceLog:
             self.batch_id, self.model, self.version, self.run_id, self.scored_at, n,
             self._sum / n if n else None, self._flagged, self.threshold, deciles,
             [int(v) for v in self._hist.reshape(10, -1).sum(axis=1)],
-            self.path if self._writer is not None else "")
+            self.path if self._writer is not None else "", self.role)
 
 
 def read_predictions(root: str, model: str, customer_ids=None) -> pa.Table:

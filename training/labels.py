@@ -1,14 +1,16 @@
 """Outcomes (``customerID``, ``Churn`` Yes/No, optional ``observed_at``) joined to the
-prediction each one judges: the latest logged prediction of that customer at or before the
-outcome was observed (``podium labels``). Read, validated and joined chunk by chunk, so memory
-is bounded by the chunk (and that chunk's customers' predictions), whatever the file size.
+predictions each one judges: per version that scored the customer (the champion and any
+shadow), that version's latest logged prediction at or before the outcome was observed
+(``podium labels``), so one outcome gives one row per version. Read, validated and joined
+chunk by chunk, so memory is bounded by the chunk (and that chunk's customers' predictions),
+whatever the file size.
 
 Validation follows ``podium score``: a file without the columns is refused whole; a bad row
 goes to the rejects file with its reasons (``column: message``, ``; ``-joined), never
 loaded: an empty id, a ``Churn`` that is not Yes or No, an ``observed_at`` that is not a
 date, an id twice in a chunk, a customer with no logged prediction, an outcome observed
-before the customer's first prediction. Without ``observed_at`` (or blank), an outcome counts
-as observed when it is loaded.
+before the customer's first prediction (by any version). Without ``observed_at`` (or blank),
+an outcome counts as observed when it is loaded.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ _TIME = "datetime64[ns, UTC]"
 
 def join_file(path: str | Path, log_root: str, model: str, *, chunk_rows: int = 100_000,
               now: datetime | None = None) -> Iterator[tuple[int, pd.DataFrame, pd.DataFrame]]:
-    """Per chunk: its row count, its joined outcomes (customer_id, churn, observed_at,
-    version, batch_id, score, scored_at) and its rejected rows (the row as read plus
+    """Per chunk: its row count, its joined outcomes, one row per outcome and version that
+    predicted it before (customer_id, churn, observed_at, version, batch_id, score,
+    scored_at) and its rejected rows (the row as read plus
     ``reject_reason``; empty when none)."""
     now = pd.Timestamp(now or datetime.now(UTC)).tz_convert(UTC)
     columns = _header(Path(path))
@@ -111,16 +114,32 @@ def _join(raw: pd.DataFrame, first: int, log_root: str, model: str,
 
 
 def _latest_before(outcomes: pd.DataFrame, log_root: str, model: str) -> pd.DataFrame:
-    """Each outcome with the latest prediction at or before it (score NaN when none) and the
-    customer's first prediction time (NaT when never predicted)."""
+    """Each outcome once per version that predicted its customer, with that version's latest
+    prediction at or before it (score NaN when none: then one row, version None), and the
+    customer's first prediction time by any version (NaT when never predicted)."""
     if not len(outcomes):  # every row of the chunk was rejected: nothing to look up
         return outcomes.assign(score=np.nan, scored_at=pd.NaT, batch_id=None, version=None,
                                first_scored=pd.NaT)
     preds = read_predictions(log_root, model, outcomes["customer_id"].unique()).to_pandas()
     preds = preds[["customer_id", "score", "scored_at", "batch_id", "version"]]
-    preds = preds.astype({"scored_at": _TIME}).sort_values("scored_at", kind="stable")
+    preds = preds.astype({"scored_at": _TIME, "version": object})
+    preds = preds.sort_values("scored_at", kind="stable")
     firsts = preds.groupby("customer_id")["scored_at"].min().rename("first_scored")
-    joined = pd.merge_asof(outcomes.sort_values(OBSERVED, kind="stable"), preds,
-                           left_on=OBSERVED, right_on="scored_at", by="customer_id",
+    # one row per outcome and version that scored the customer: each version's prediction
+    # is judged by the outcome on its own row (a shadow's too)
+    pairs = outcomes.merge(preds[["customer_id", "version"]].drop_duplicates(),
+                           on="customer_id", how="left")
+    pairs["version"] = pairs["version"].fillna("")
+    joined = pd.merge_asof(pairs.sort_values(OBSERVED, kind="stable"), preds,
+                           left_on=OBSERVED, right_on="scored_at", by=["customer_id", "version"],
                            direction="backward")
-    return joined.join(firsts, on="customer_id").sort_values("row")
+    joined = joined.join(firsts, on="customer_id").sort_values(["row", "version"],
+                                                               kind="stable")
+    # an outcome some version predicted before keeps only those versions' rows; one that no
+    # version predicted before keeps one row (score NaN): it is rejected
+    matched = joined["score"].notna()
+    any_match = matched.groupby(joined["row"]).transform("any")
+    keep = matched | (~any_match & ~joined["row"].duplicated())
+    joined = joined[keep].reset_index(drop=True)
+    joined["version"] = joined["version"].replace("", None)
+    return joined

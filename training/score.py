@@ -10,7 +10,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +28,16 @@ THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
+class Shadow:
+    """A version scored in shadow beside the champion: its ``predict_proba``, its log (role
+    shadow) and the share of rows it scores (chosen by ``sampled``: the same ids every run)."""
+
+    predict_proba: Callable[[pd.DataFrame], np.ndarray]
+    log: InferenceLog
+    max_share: float = 1.0
+
+
+@dataclass(frozen=True)
 class ScoreReport:
     rows: int
     scored: int
@@ -35,23 +45,43 @@ class ScoreReport:
     seconds: float
     output: str
     rejects: str | None
+    shadow_rows: tuple[int, ...] = ()  # rows each shadow scored, in the order given
+    shadow_seconds: float = 0.0  # time spent predicting with the shadows
 
     @property
     def rows_per_s(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
+
+    @property
+    def rows_per_s_without_shadows(self) -> float:
+        """The rate without the shadows' predictions (their logging overlaps the scoring)."""
+        spent = self.seconds - self.shadow_seconds
+        return self.rows / spent if spent > 0 else 0.0
+
+
+def sampled(ids: pd.Series, share: float) -> np.ndarray:
+    """Which rows a shadow with ``max_share`` ``share`` scores: a stable 64-bit hash of the
+    stripped id below ``share`` of its range, so the same customers are shadowed every run
+    and in every process (no seed, no state)."""
+    if share >= 1.0:
+        return np.ones(len(ids), dtype=bool)
+    keys = pd.util.hash_pandas_object(ids.astype(str).str.strip(), index=False).to_numpy()
+    return keys < np.uint64(min(int(share * 2.0**64), 2**64 - 1))
 
 
 def score_file(predict_proba: Callable[[pd.DataFrame], np.ndarray], input_path: str | Path,
                output_path: str | Path, *, model_version: str, chunk_rows: int = 100_000,
                rejects_path: str | Path | None = None,
                progress: Callable[[int], None] | None = None,
-               log: InferenceLog | None = None) -> ScoreReport:
+               log: InferenceLog | None = None, shadows: Sequence[Shadow] = ()) -> ScoreReport:
     """Score every valid row of ``input_path`` into ``output_path``.
 
     ``predict_proba`` takes typed feature rows and returns the churn probability per row.
     While a chunk is scored, a thread reads and validates the next one and another writes
     the one before. ``log`` (the caller opens and closes it) gets each chunk's customer ids
-    and scores, written by the same writing thread.
+    and scores, written by the same writing thread. Each of ``shadows`` scores its share of
+    the same valid rows into its own log (the caller opens and closes those too); its
+    scores never reach ``output_path``.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     rejects_path = Path(rejects_path) if rejects_path else output_path.with_name(
@@ -61,6 +91,7 @@ def score_file(predict_proba: Callable[[pd.DataFrame], np.ndarray], input_path: 
     lane = _WriteLane() if _THREADS else None
     write = lane.write if lane else (lambda writer, frame: writer.write(frame))
     rows = scored = rejected = 0
+    shadow_rows, shadow_seconds = [0] * len(shadows), 0.0
     try:
         chunks = _checked(read_chunks(input_path, chunk_rows), str(input_path))
         with contextlib.closing(_read_ahead(chunks) if _THREADS else chunks) as chunks:
@@ -77,6 +108,10 @@ def score_file(predict_proba: Callable[[pd.DataFrame], np.ndarray], input_path: 
                     write(out, result)
                     if log is not None:
                         write(log, log.entries(raw, proba))
+                    tick = time.perf_counter()
+                    for i, shadow in enumerate(shadows):
+                        shadow_rows[i] += _shadow(shadow, raw, typed, write)
+                    shadow_seconds += time.perf_counter() - tick
                     scored += len(raw)
                 rows += n
                 if progress:
@@ -91,7 +126,19 @@ def score_file(predict_proba: Callable[[pd.DataFrame], np.ndarray], input_path: 
     if not rejected:
         rejects_path.unlink(missing_ok=True)
     return ScoreReport(rows, scored, rejected, time.perf_counter() - started,
-                       str(output_path), str(rejects_path) if rejected else None)
+                       str(output_path), str(rejects_path) if rejected else None,
+                       tuple(shadow_rows), shadow_seconds)
+
+
+def _shadow(shadow: Shadow, raw: pd.DataFrame, typed: pd.DataFrame, write) -> int:
+    """Score ``shadow``'s share of a chunk's valid rows into its log; how many it scored."""
+    mask = sampled(raw[churn_data.ID], shadow.max_share)
+    if not mask.any():
+        return 0
+    rows = typed[mask] if not mask.all() else typed
+    proba = np.asarray(shadow.predict_proba(rows[list(churn_data.FEATURES)]))
+    write(shadow.log, shadow.log.entries(raw[mask] if not mask.all() else raw, proba))
+    return int(mask.sum())
 
 
 # --- overlap: reading the next chunk and writing the last one while a chunk is scored -----

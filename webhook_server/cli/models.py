@@ -103,8 +103,13 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
 @click.option("--log/--no-log", "log_batch", default=True, show_default=True,
               help="Record the batch in the inference log (PODIUM_INFERENCE_LOG) and the "
                    "store, for podium labels / monitor.")
+@click.option("--shadow/--no-shadow", "with_shadows", default=None,
+              help="Also score the versions the policy's shadow.aliases name (logged with "
+                   "role shadow, never written to OUTPUT); needs --log. [on when the policy "
+                   "file (PODIUM_POLICY) exists]")
 @click.option("--json", "as_json", is_flag=True)
-def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batch, as_json):
+def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batch,
+          with_shadows, as_json):
     """Batch inference (CSV or Parquet) in chunks, with a rejects file."""
     uri = current().tracking_uri()
     from training.data import DataError
@@ -113,29 +118,69 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
 
     predict, version = load_predictor(model_uri)
     click.echo(f"scoring {input_path} with {model_uri} ({version})", err=True)
-    log = None
+    log, plans = None, []
     if log_batch:
         log = batches.open_log(current().settings.inference_log, version,
                                mlflow_client(uri))
         if log is None:
             click.echo("inference log: skipped (not a registered model version)", err=True)
+        elif with_shadows is not False:
+            plans = _shadow_plans(log, required=bool(with_shadows))
+    shadows = [p.shadow for p in plans if p.shadow is not None]
 
     def progress(rows: int) -> None:
         click.echo(f"  {rows:,} rows", err=True)
 
     try:
-        with input_errors(input_path), log or contextlib.nullcontext():
+        with input_errors(input_path), contextlib.ExitStack() as logs:
+            for each in ([log] if log else []) + [s.log for s in shadows]:
+                logs.enter_context(each)
             report = score_file(predict, input_path, output_path, model_version=version,
                                 chunk_rows=chunk_rows, rejects_path=rejects_path,
-                                progress=progress, log=log)
+                                progress=progress, log=log, shadows=shadows)
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
-    logged = log and batches.record(current().services().store, log,
-                                    rejected=report.rejected, source=str(input_path))
+    store = current().services().store
+    logged = log and batches.record(store, log, rejected=report.rejected,
+                                    source=str(input_path))
+    for s in shadows:
+        batches.record(store, s.log, source=str(input_path))
+    _score_output(report, version, logged, plans, as_json)
+
+
+def _shadow_plans(log, *, required: bool) -> list:
+    """The shadows the policy names for the champion's ``log`` (skips said on stderr). No
+    policy file means no shadows, unless ``required`` (--shadow): then it is an error."""
+    from pathlib import Path
+
+    from training.score import load_predictor
+    from webhook_server.monitoring.shadow import plan_shadows
+
+    svc = current().services(mlflow=True)
+    if not required and not Path(current().settings.policy_path).is_file():
+        click.echo("shadow: none (no policy file)", err=True)
+        return []
+    plans = plan_shadows(svc.policy.for_model(log.model), log.model, log.version,
+                         current().settings.inference_log, svc.registry,
+                         lambda uri: load_predictor(uri)[0], batch_prefix=log.batch_id)
+    for p in plans:
+        click.echo(f"shadow {p.alias}: " + (p.skipped or f"version {p.version}, "
+                                            f"max_share {p.shadow.max_share:g}"), err=True)
+    return plans
+
+
+def _score_output(report, version: str, logged, plans, as_json: bool) -> None:
+    shadowed = [p for p in plans if p.shadow is not None]
     data = {"rows": report.rows, "scored": report.scored, "rejected": report.rejected,
             "seconds": round(report.seconds, 3), "rows_per_s": round(report.rows_per_s),
             "output": report.output, "rejects": report.rejects, "model_version": version,
-            "inference_log": logged or None}
+            "inference_log": logged or None,
+            "shadows": [{**p.as_json(), "rows": n} for p, n in
+                        zip(shadowed, report.shadow_rows, strict=True)]
+            + [p.as_json() for p in plans if p.shadow is None]}
+    if shadowed:
+        data["rows_per_s_without_shadows"] = round(report.rows_per_s_without_shadows)
+        data["shadow_seconds"] = round(report.shadow_seconds, 3)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -146,6 +191,12 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
         click.echo(f"logged batch {logged['batch_id']} ({logged['rows']:,} predictions, "
                    f"predicted churn rate {logged['mean_score'] or 0:.1%}) -> "
                    f"{logged['path'] or '(nothing scored)'}")
+    for p, n in zip(shadowed, report.shadow_rows, strict=True):
+        click.echo(f"shadow {p.alias} (version {p.version}): {n:,} rows logged, not written")
+    if shadowed:
+        click.echo(f"shadow cost: {report.shadow_seconds:.2f} s of {report.seconds:.2f} s; "
+                   f"{report.rows_per_s:,.0f} rows/s with, about "
+                   f"{report.rows_per_s_without_shadows:,.0f} without")
 
 
 @click.command()

@@ -47,7 +47,9 @@ def labels(model_name, input_path, rejects_path, chunk_rows, as_json):
               help="Group by [the policy's monitoring.period, week].")
 @click.option("--json", "as_json", is_flag=True)
 def monitor(model_name, period, as_json):
-    """Realised quality per version and period against promotion; exit 1 on decay."""
+    """Realised quality per version and period against promotion, and each shadow's live
+    comparison with the champion; exit 1 on decay."""
+    from webhook_server.monitoring.live import live_comparisons, live_table
     from webhook_server.monitoring.recorded import run_figures_of
     from webhook_server.monitoring.report import build
     from webhook_server.monitoring.text import table
@@ -55,10 +57,12 @@ def monitor(model_name, period, as_json):
     ctx = current()
     svc = ctx.services()
     holdout_of = run_figures_of(ctx.settings.mlflow_tracking_uri, model_name)
+    mp = svc.policy.for_model(model_name)
     with svc.store.read() as conn:
-        report = build(conn, model_name, svc.policy.for_model(model_name), period=period,
-                       holdout_of=holdout_of)
-    emit(report.as_json(), as_json, lambda: table(report))
+        report = build(conn, model_name, mp, period=period, holdout_of=holdout_of)
+    live = live_comparisons(svc.store, model_name, mp)
+    emit({**report.as_json(), "live": [r.as_json() for r in live]}, as_json,
+         lambda: table(report) + ("\n\n" + live_table(live) if live else ""))
     if report.decayed:
         sys.exit(1)
 

@@ -1,6 +1,8 @@
 """``podium labels``: outcomes joined to the logged predictions (``training.labels``) and
-stored one per prediction, chunk by chunk, each chunk in its own transaction. Loading the same
-file again stores nothing new (the key is the prediction's batch and customer)."""
+stored one per prediction (one per version that predicted the customer: the champion's and
+each shadow's), chunk by chunk, each chunk in its own transaction. Loading the same file again
+stores nothing new (the keys are the prediction's batch and customer, and the outcome and
+version)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from webhook_server.store import monitoring as rows
 @dataclass(frozen=True)
 class LabelReport:
     rows: int  # outcomes read
-    joined: int  # matched to a prediction
+    joined: int  # labels: outcomes matched to a prediction, one per version that made one
     new: int  # stored now (the others were stored by an earlier load)
     rejected: int
     seconds: float
@@ -55,8 +57,11 @@ def load_labels(store: Store, model: str, input_path: str | Path, log_root: str,
                 rejected += len(bad)
             if len(chunk):
                 with store.tx() as conn:
-                    new += rows.add_labels(conn, records(model, chunk))
-                joined += len(chunk)
+                    # an undated outcome judges the versions that scored before its first
+                    # load, never one that scored after
+                    found = rows.undated_once(conn, model, records(model, chunk))
+                    new += rows.add_labels(conn, found)
+                joined += len(found)
             total += n
             if progress:
                 progress(total)

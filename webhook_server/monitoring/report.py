@@ -92,13 +92,14 @@ def build(conn: Connection, model: str, mp: ModelPolicy, *, period: str | None =
     return MonitorReport(model, period, threshold, champion, {
         "max_auc_drop": cfg.max_auc_drop, "min_labels": cfg.min_labels,
         "confidence": cfg.confidence}, out, drift[0] if drift else None,
-        _decay(out, champion))
+        _decay(out, champion, rows.shadow_only_versions(conn, model)))
 
 
-def _decay(out: list[dict], champion: str | None) -> dict | None:
+def _decay(out: list[dict], champion: str | None,
+           shadows: set[str] = frozenset()) -> dict | None:
     """The verdict on the judged version's latest judged period: the champion's (the newest
-    labelled version when no champion is known)."""
-    labelled = [r for r in out if r["labelled"]]
+    labelled version when no champion is known, never one only ever scored in shadow)."""
+    labelled = [r for r in out if r["labelled"] and r["version"] not in shadows]
     if not labelled:
         return None
     version = champion if any(r["version"] == champion for r in labelled) else (

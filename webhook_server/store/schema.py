@@ -215,8 +215,8 @@ leases = Table(
 
 # Monitoring (webhook_server/monitoring): one summary row per batch `podium score` logged (the
 # predictions themselves are Parquet files, training/inference_log.py), and the outcomes
-# joined to the prediction they judge: one label per logged prediction, so loading the same
-# outcomes again inserts nothing.
+# joined to the prediction they judge: one label per logged prediction and per version that
+# predicted it, so loading the same outcomes again inserts nothing.
 inference_batches = Table(
     "inference_batches", metadata,
     Column("id", Integer, primary_key=True),
@@ -234,6 +234,8 @@ inference_batches = Table(
     Column("histogram", Text),  # JSON: counts in 10 equal-width score bins
     Column("source", Text),  # the input file
     Column("log_path", Text),  # the batch's Parquet file
+    # champion: its scores were the output; shadow: scored beside it, only logged
+    Column("role", String(16), nullable=False, server_default="champion"),
     Index(None, "model", "scored_at"),
 )
 
@@ -252,7 +254,9 @@ labels = Table(
     # which outcome: its observed_at as given, "" for an undated one (one per customer)
     Column("outcome", String(40), nullable=False),
     UniqueConstraint("batch_id", "customer_id"),
-    UniqueConstraint("model", "customer_id", "outcome"),
+    # one row per outcome and version (migration 0010): the champion's prediction and each
+    # shadow's are judged by the same outcome, each on its own row
+    UniqueConstraint("model", "version", "customer_id", "outcome"),
     Index(None, "model", "version", "scored_at"),
 )
 

@@ -70,3 +70,21 @@ def test_podium_score_logs_the_batch_and_records_its_summary(tmp_path, sqlite_ur
                                       str(tmp_path / "out2.csv"), "--no-log"], env=env)
     assert plain.exit_code == 0 and "logged batch" not in plain.output
     assert len(list((tmp_path / "log").rglob("*.parquet"))) == 1
+
+
+def test_podium_score_without_a_policy_file_scores_no_shadow_unless_asked(tmp_path,
+                                                                          sqlite_url,
+                                                                          fake_model):
+    raw, _ = generate(50, seed=5)
+    raw.drop(columns=["Churn"]).to_csv(tmp_path / "in.csv", index=False)
+    env = {"PODIUM_DATABASE_URL": sqlite_url, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",
+           "PODIUM_INFERENCE_LOG": str(tmp_path / "log"),
+           "PODIUM_POLICY": str(tmp_path / "absent.yaml")}
+    args = ["score", "--model-uri", "models:/churn@champion", "--input",
+            str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv")]
+    quiet = CliRunner().invoke(main, args, env=env)
+    assert quiet.exit_code == 0 and "shadow: none (no policy file)" in quiet.output
+    asked = CliRunner().invoke(main, [*args, "--shadow"], env=env)
+    assert asked.exit_code == 1
+    assert "absent.yaml: the policy file does not exist" in asked.output
+    assert len(list((tmp_path / "log").rglob("*.parquet"))) == 1  # the refused run logged none

@@ -1,4 +1,5 @@
-"""`podium labels`: each outcome joined to the latest logged prediction before it; bad,
+"""`podium labels`: each outcome joined, per version, to that version's latest logged
+prediction before it; bad,
 duplicate, unknown and too-early outcomes rejected with reasons; loading twice changes
 nothing."""
 
@@ -36,19 +37,32 @@ def stored(svc):
         return [tuple(r) for r in rows]
 
 
-def test_each_outcome_joins_the_latest_prediction_before_it(svc, tmp_path, logged):
+def test_each_outcome_joins_each_versions_latest_prediction_before_it(svc, tmp_path, logged):
     root, _, _ = logged
     path = outcomes(tmp_path / "o.csv", [
         ("c1", "Yes", "2026-06-05"),            # between the batches: A, not the later B
-        ("c2", "No", "2026-06-20T10:00:00Z"),   # late: after both, the latest is B
+        ("c2", "No", "2026-06-20T10:00:00Z"),   # late: after both: v3's A and v4's B
         ("c3", "Yes", ""),                      # no date: observed now, A is the latest
         ("c6", "No", "2026-06-08T09:00:00Z"),   # at the very moment of B: B counts
     ])
     report = load_labels(svc.store, "churn", path, root, now=NOW)
-    assert (report.rows, report.joined, report.new, report.rejected) == (4, 4, 4, 0)
+    assert (report.rows, report.joined, report.new, report.rejected) == (4, 5, 5, 0)
     assert report.rejects is None and not (tmp_path / "o.rejects.csv").exists()
-    assert stored(svc) == [("c1", "A", "3", 1, 0.9), ("c2", "B", "4", 0, 0.8),
-                           ("c3", "A", "3", 1, 0.7), ("c6", "B", "4", 0, 0.5)]
+    assert stored(svc) == [("c1", "A", "3", 1, 0.9), ("c2", "A", "3", 0, 0.2),
+                           ("c2", "B", "4", 0, 0.8), ("c3", "A", "3", 1, 0.7),
+                           ("c6", "B", "4", 0, 0.5)]
+
+
+def test_each_version_takes_its_own_latest_prediction_not_the_newest_of_any(svc, tmp_path,
+                                                                          logged):
+    """v3 scored c1 again after v4 (a shadow's batch in between): each version's label is
+    its own latest prediction before the outcome."""
+    root, _, _ = logged
+    log_batch(root, datetime(2026, 6, 10, tzinfo=UTC), {"c1": 0.6}, version="3",
+              batch_id="A2")
+    path = outcomes(tmp_path / "o.csv", [("c1", "Yes", "2026-06-20")])
+    assert load_labels(svc.store, "churn", path, root, now=NOW).new == 2
+    assert stored(svc) == [("c1", "A2", "3", 1, 0.6), ("c1", "B", "4", 1, 0.3)]
 
 
 def test_bad_duplicate_unknown_and_too_early_outcomes_are_rejected_with_reasons(
@@ -84,7 +98,7 @@ def test_loading_the_same_outcomes_twice_changes_nothing(svc, tmp_path, logged):
     first = load_labels(svc.store, "churn", path, root, now=NOW)
     before = stored(svc)
     again = load_labels(svc.store, "churn", path, root, now=NOW)
-    assert (first.new, again.new, again.joined, again.rejected) == (2, 0, 2, 1)
+    assert (first.new, again.new, again.joined, again.rejected) == (3, 0, 3, 1)
     assert stored(svc) == before
     # an outcome for another prediction of the same customer is a new label
     more = outcomes(tmp_path / "more.csv", [("c1", "No", "2026-06-09")])
@@ -124,7 +138,7 @@ def test_chunks_join_like_one_piece(svc, tmp_path, logged):
                                          ("c3", "Yes", ""), ("c5", "No", "2026-06-02"),
                                          ("c6", "No", "")])
     report = load_labels(svc.store, "churn", path, root, now=NOW, chunk_rows=2)
-    assert (report.rows, report.new) == (5, 5)
+    assert (report.rows, report.new) == (5, 6)
 
 
 def test_a_file_without_the_columns_is_refused_whole(svc, tmp_path, logged):

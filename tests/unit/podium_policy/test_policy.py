@@ -760,3 +760,39 @@ def test_the_public_face_names_what_importers_use():
     assert face.load_policy is check.load_policy and face.parse_text is check.parse_text
     assert face.Policy is schema.Policy and face.PolicyError is schema.PolicyError
     assert face.StrictLoader is load.StrictLoader and face.describe is describe.describe
+
+
+# --- shadow scoring (live evidence) -----------------------------------------------------------
+
+def test_shadow_aliases_in_the_long_and_the_short_form(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        "default:\n  shadow: {aliases: [challenger], max_share: 0.25}\n"
+        "models:\n  churn:\n    shadow: [challenger, former]\n")
+    policy = load_policy(tmp_path / "p.yaml")
+    assert policy.default.shadow.aliases == ("challenger",)
+    assert policy.default.shadow.max_share == 0.25
+    assert policy.for_model("churn").shadow.aliases == ("challenger", "former")
+    assert load_policy(None).for_model("churn").shadow.aliases == ()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("default:\n  shadow:\n    max_share: 0\n",
+     "podium.yaml:3: default.shadow.max_share: expected a number in (0, 1], got 0"),
+    ("default:\n  shadow: {max_share: 1.5}\n",
+     "podium.yaml:2: default.shadow.max_share: expected a number in (0, 1], got 1.5"),
+    ("models:\n  churn:\n    shadow:\n      aliases: [champion]\n",
+     "podium.yaml:4: models.churn.shadow.aliases: the champion alias 'champion' cannot be "
+     "scored in shadow (it is the model whose scores are written)"),
+    ("default:\n  shadow: [latest]\n",
+     "podium.yaml:2: default.shadow.aliases: expected a list of MLflow aliases, got "
+     "['latest']: an MLflow alias (no spaces, not 'latest' or v<N>), got 'latest'"),
+    ("default:\n  shadow: {aliases: [challenger, challenger]}\n",
+     "podium.yaml:2: default.shadow.aliases: an alias is listed twice in "
+     "['challenger', 'challenger']"),
+    ("default:\n  shadow: {alias: [challenger]}\n",
+     "podium.yaml:2: default.shadow.alias: unknown key (expected one of aliases, effect, "
+     "max_share); did you mean 'aliases'?"),
+])
+def test_bad_shadow_settings_are_refused_with_their_line(text, message, tmp_path):
+    found = problems(text, tmp_path)
+    assert any(p.endswith(message) for p in found), found

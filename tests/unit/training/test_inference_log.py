@@ -116,3 +116,52 @@ def test_a_batch_with_nothing_scored_writes_no_file(tmp_path):
     summary = log.close()
     assert summary.rows == 0 and summary.path == "" and summary.deciles is None
     assert not (tmp_path / "log").exists() or not any((tmp_path / "log").rglob("*.parquet"))
+
+
+def test_a_shadows_rows_carry_their_role_and_files_from_before_roles_read_as_null(tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from training.inference_log import SCHEMA, InferenceLog, read_predictions
+
+    when = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    with InferenceLog(str(tmp_path), model="churn", version="4", role="shadow", now=when,
+                      batch_id="S") as log:
+        log.write(log.entries(pd.DataFrame({"customerID": ["c1"]}), np.array([0.4])))
+    assert log.close().role == "shadow"
+    old = tmp_path / "model=churn" / "version=3" / "date=2026-06-01"
+    old.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(
+        [{"customer_id": "c1", "score": 0.5, "run_id": "r", "batch_id": "B",
+          "scored_at": when}], schema=pa.schema([f for f in SCHEMA if f.name != "role"])),
+        old / "B.parquet")
+    got = read_predictions(str(tmp_path), "churn").to_pandas().sort_values("version")
+    assert list(got["version"]) == ["3", "4"] and pd.isna(got["role"].iloc[0])
+    assert got["role"].iloc[1] == "shadow"
+    with pytest.raises(ValueError, match="role must be one of champion, shadow, not 'x'"):
+        InferenceLog(str(tmp_path), model="churn", version="4", role="x")
+
+
+def test_a_shadow_scores_its_share_of_the_same_rows_into_its_log_never_the_output(tmp_path):
+    from training.score import Shadow, sampled
+
+    raw, _ = generate(3000, seed=5)
+    raw.drop(columns=["Churn"]).to_csv(tmp_path / "in.csv", index=False)
+    log = InferenceLog(str(tmp_path / "log"), model="churn", version="3", now=WHEN)
+    shadow_log = InferenceLog(str(tmp_path / "log"), model="churn", version="4",
+                              role="shadow", now=WHEN)
+    with log, shadow_log:
+        report = score_file(fake_predict, tmp_path / "in.csv", tmp_path / "out.csv",
+                            model_version="churn/3", chunk_rows=700, log=log,
+                            shadows=[Shadow(lambda X: np.full(len(X), 0.123457), shadow_log,
+                                            0.3)])
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert set(out["model_version"]) == {"churn/3"} and (out["churn_probability"] != 0.123457).all()
+    wanted = raw[ID][sampled(raw[ID], 0.3)]
+    shadowed = pq.read_table(shadow_log.close().path).to_pandas()
+    assert report.shadow_rows == (len(wanted),) and 700 < len(wanted) < 1100
+    assert shadowed["customer_id"].tolist() == wanted.str.strip().tolist()
+    assert set(shadowed["score"]) == {0.123457} and set(shadowed["role"]) == {"shadow"}
+    assert report.shadow_seconds > 0 and report.rows_per_s_without_shadows > report.rows_per_s

@@ -1,0 +1,91 @@
+"""Live evidence on real MLflow models: `podium score` scores the champion and, in shadow,
+the version the policy's shadow alias names, on the same rows; only the champion's scores
+reach the output, both are logged with their version and role; `podium labels` gives each
+version its own outcome row; `podium monitor` shows the shadow against the champion."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.support.podium_runs import cli
+from training.data import generate
+
+MLFLOW_SEED = "churn-wf"  # the trained versions of tests/support/workflow_versions.py
+pytestmark = pytest.mark.integration
+M = "churn-wf"
+
+
+@pytest.fixture(scope="module")
+def shadowed(versions, mlflow_server, tmp_path_factory):
+    """v1 champion, v3 on the challenger alias; a policy that shadows the challenger on
+    half of the rows; 4,000 customers scored once."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    client.set_registered_model_alias(M, "champion", versions["v1"])
+    client.set_registered_model_alias(M, "challenger", versions["v3"])
+    work = tmp_path_factory.mktemp("live")
+    (work / "podium.yaml").write_text(
+        f"models:\n  {M}:\n    shadow: {{aliases: [challenger, missing], max_share: 0.5}}\n")
+    raw, _ = generate(4000, seed=30)
+    raw.drop(columns=["Churn"]).to_csv(work / "in.csv", index=False)
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.url, "PODIUM_POLICY": str(work / "podium.yaml"),
+           "PODIUM_DATABASE_URL": f"sqlite:///{work / 'podium.db'}",
+           "PODIUM_INFERENCE_LOG": str(work / "log")}
+    scored = cli(env, "score", "--model-uri", f"models:/{M}@champion", "--input",
+                 str(work / "in.csv"), "--output", str(work / "out.csv"), "--json")
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    return {"env": env, "work": work, "raw": raw, "report": json.loads(scored.stdout),
+            "stderr": scored.stderr, "v1": versions["v1"], "v3": versions["v3"]}
+
+
+def test_only_the_champions_scores_are_written_and_both_are_logged_with_their_role(shadowed):
+    from training.inference_log import read_predictions
+
+    report, work, raw = shadowed["report"], shadowed["work"], shadowed["raw"]
+    out = pd.read_csv(work / "out.csv")
+    assert set(out["model_version"]) == {f"{M}/{shadowed['v1']}"} and len(out) == 4000
+    logged = read_predictions(str(work / "log"), M).to_pandas()
+    champion = logged[logged["version"] == str(shadowed["v1"])]
+    shadow = logged[logged["version"] == str(shadowed["v3"])]
+    assert set(champion["role"]) == {"champion"} and len(champion) == 4000
+    assert set(shadow["role"]) == {"shadow"}
+    assert 1700 < len(shadow) < 2300  # max_share 0.5 of the rows, by id hash
+    assert set(shadow["customer_id"]) <= set(raw["customerID"])
+    # the shadow's scores are its own (another model), on rows the champion also scored
+    both = champion.merge(shadow, on="customer_id", suffixes=("_c", "_s"))
+    assert len(both) == len(shadow) and (both["score_c"] != both["score_s"]).mean() > 0.9
+    assert [(s["alias"], s["version"], s.get("rows")) for s in report["shadows"]] == [
+        ("challenger", str(shadowed["v3"]), len(shadow)), ("missing", None, None)]
+    assert report["shadows"][1]["skipped"] == \
+        f"alias 'missing' names no version of {M}: nothing to shadow"
+    assert report["rows_per_s_without_shadows"] >= report["rows_per_s"] > 0
+
+
+def test_the_same_ids_are_shadowed_every_run(shadowed):
+    from training.score import sampled
+
+    ids = shadowed["raw"]["customerID"]
+    assert (sampled(ids, 0.5) == sampled(ids.copy(), 0.5)).all()
+    assert sampled(ids, 1.0).all() and 0 < sampled(ids, 0.01).sum() < 100
+
+
+def test_each_version_gets_its_own_outcome_and_monitor_compares_them(shadowed):
+    env, work, raw = shadowed["env"], shadowed["work"], shadowed["raw"]
+    raw[["customerID", "Churn"]].to_csv(work / "outcomes.csv", index=False)
+    first = cli(env, "labels", "--model", M, "--input", str(work / "outcomes.csv"), "--json")
+    assert first.returncode == 0, first.stderr[-2000:]
+    loaded = json.loads(first.stdout)
+    shadow_rows = shadowed["report"]["shadows"][0]["rows"]
+    assert (loaded["rows"], loaded["joined"], loaded["new"]) == \
+        (4000, 4000 + shadow_rows, 4000 + shadow_rows)
+    again = json.loads(cli(env, "labels", "--model", M, "--input",
+                           str(work / "outcomes.csv"), "--json").stdout)
+    assert (again["joined"], again["new"]) == (4000 + shadow_rows, 0)
+    monitor = cli(env, "monitor", "--model", M, "--json")
+    live = json.loads(monitor.stdout)["live"]
+    assert [(r["shadow_version"], r["champion_version"], r["pairs"]) for r in live] == [
+        (str(shadowed["v3"]), str(shadowed["v1"]), shadow_rows)]
+    assert live[0]["auc_shadow"] > live[0]["auc_champion"]  # v3 is the better model
+    assert live[0]["lower"] < live[0]["delta"] < live[0]["upper"]

@@ -1,0 +1,100 @@
+"""The live comparison: a shadow and the champion on the outcomes both predicted (pairs by
+customer and outcome, never by customer alone), DeLong's difference with the always-valid
+interval, the power and the pairs needed; `podium monitor` shows one per shadow."""
+
+import json
+from datetime import UTC, datetime
+
+import numpy as np
+from click.testing import CliRunner
+
+from model_tests.simulation import pair
+from podium_policy.schema import ModelPolicy
+from webhook_server.monitoring.live import live_comparison, live_comparisons
+from webhook_server.store import monitoring as rows
+
+WHEN = datetime(2026, 6, 2, 9, tzinfo=UTC)
+
+
+def shadow_run(store, n: int, delta: float, *, seed: int, champion="3", shadow="4",
+               extra_champion: int = 0) -> tuple:
+    """A champion batch and a shadow batch on the same ``n`` customers, each with its
+    labels (one per version and outcome); ``extra_champion`` more customers only the
+    champion scored (outside the shadow's share)."""
+    y, s, c = pair(n + extra_champion, 0.84, delta, 0.8, np.random.default_rng(seed))
+    with store.tx() as conn:
+        for version, role, scores, count in ((champion, "champion", c, n + extra_champion),
+                                             (shadow, "shadow", s, n)):
+            batch = f"b-{version}"
+            rows.record_batch(conn, {"batch_id": batch, "model": "churn", "version": version,
+                                     "scored_at": WHEN, "rows": count, "mean_score": 0.3,
+                                     "flagged": 1, "threshold": 0.5, "deciles": None,
+                                     "histogram": [0] * 10, "path": "x", "role": role})
+            rows.add_labels(conn, [{"model": "churn", "version": version, "batch_id": batch,
+                                    "customer_id": f"c{i}", "churn": int(y[i]),
+                                    "score": float(scores[i]), "scored_at": WHEN,
+                                    "observed_at": WHEN, "outcome": ""}
+                                   for i in range(count)])
+    return y[:n], s[:n], c[:n]
+
+
+def test_a_clearly_better_shadow_is_found_on_the_pairs_both_predicted(svc):
+    from model_tests.stats import delong
+
+    y, s, c = shadow_run(svc.store, 3000, 0.06, seed=1, extra_champion=500)
+    live = live_comparison(svc.store, "churn", "4", "3", ModelPolicy())
+    assert (live.pairs, live.churners) == (3000, int(y.sum()))  # not the champion's 3,500
+    auc_s, auc_c, _ = delong(y, s, c)
+    assert abs(live.auc_shadow - auc_s) < 1e-9 and abs(live.auc_champion - auc_c) < 1e-9
+    assert live.lower > 0 and live.verdict == "better"
+    assert live.lower < live.fixed_lower  # always valid costs width
+    assert 0 < live.power <= 1 and live.pairs_needed > 0
+
+
+def test_an_equal_shadow_is_undecided_and_too_few_pairs_give_no_figures(svc):
+    shadow_run(svc.store, 400, 0.0, seed=2)
+    live = live_comparison(svc.store, "churn", "4", "3", ModelPolicy())
+    assert live.verdict == "undecided" and live.lower < 0 < live.upper
+    none = live_comparison(svc.store, "churn", "9", "3", ModelPolicy())
+    assert (none.pairs, none.verdict, none.delta) == (0, "too few pairs", None)
+
+
+def test_each_shadow_version_is_compared_with_the_latest_champion(svc):
+    shadow_run(svc.store, 300, 0.0, seed=3)
+    found = live_comparisons(svc.store, "churn", ModelPolicy())
+    assert [(r.shadow_version, r.champion_version, r.pairs) for r in found] == [("4", "3", 300)]
+    assert live_comparisons(svc.store, "fraud", ModelPolicy()) == []
+
+
+def test_podium_monitor_shows_the_live_comparison(sqlite_url, tmp_path):
+    from webhook_server.cli import main
+    from webhook_server.store import Store
+
+    store = Store(sqlite_url)
+    store.migrate()
+    shadow_run(store, 3000, 0.06, seed=1)
+    store.dispose()
+    policy = tmp_path / "podium.yaml"
+    policy.write_text("default:\n  shadow: {aliases: [challenger], effect: 0.03}\n")
+    env = {"PODIUM_DATABASE_URL": sqlite_url, "PODIUM_POLICY": str(policy)}
+    out = CliRunner().invoke(main, ["monitor", "--model", "churn"], env=env)
+    assert "live evidence" in out.stdout and "power for +0.03 AUC" in out.stdout
+    assert "v4 vs v3" in out.stdout and "3,000" in out.stdout and "better" in out.stdout
+    data = json.loads(CliRunner().invoke(main, ["monitor", "--model", "churn", "--json"],
+                                         env=env).stdout)
+    assert [(r["shadow_version"], r["pairs"], r["verdict"], r["effect"])
+            for r in data["live"]] == [("4", 3000, "better", 0.03)]
+
+
+def test_without_a_known_champion_decay_never_judges_a_version_only_shadowed(svc):
+    """No promotion in the ledger: the decay rule falls back to the newest labelled version,
+    but a shadow (v4, newer) is not the model in production."""
+    from webhook_server.monitoring.report import build
+
+    shadow_run(svc.store, 400, 0.0, seed=4)
+    with svc.store.read() as conn:
+        assert rows.shadow_only_versions(conn, "churn") == {"4"}
+        report = build(conn, "churn", ModelPolicy(), holdout_of=lambda v: {
+            "auc": 0.84, "precision": 0.6, "recall": 0.5, "source": "run"})
+    assert {r["version"] for r in report.rows} == {"3", "4"}  # both shown
+    assert report.decay["version"] == "3"

@@ -1,0 +1,156 @@
+"""Live evidence: a shadow version against the champion on real outcomes.
+
+The pairs are the outcomes both versions' predictions were joined to (``podium labels``
+stores one label per version and outcome: the same customer and outcome on two rows). On
+them: each version's ROC AUC, DeLong's paired difference (``model_tests.stats``, as at
+promotion) and the always-valid confidence sequence of ``model_tests.sequential``, whose
+verdict may be read after every batch of labels without raising the false-promotion rate
+above ``alpha``. ``live_comparison`` is what a workflow step can call (a request waiting in
+``shadowing``, a decay that proposes a rollback); ``podium monitor`` shows one per shadow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, select
+
+from podium_policy.schema import ModelPolicy
+from webhook_server.store import Store
+from webhook_server.store.schema import inference_batches, labels
+
+MIN_PAIRS = 20  # fewer labelled pairs (or one class only): no figures, just the count
+
+
+@dataclass(frozen=True)
+class LiveComparison:
+    model: str
+    shadow_version: str
+    champion_version: str
+    pairs: int  # labelled outcomes both versions predicted
+    churners: int
+    auc_shadow: float | None
+    auc_champion: float | None
+    delta: float | None  # shadow minus champion
+    se: float | None  # DeLong
+    lower: float | None  # the confidence sequence at level 1 - alpha
+    upper: float | None
+    fixed_lower: float | None  # the fixed-sample one-sided bound (valid at one look only)
+    bound: float  # what the lower end must clear (the comparison rule's)
+    alpha: float
+    effect: float  # the gain the power is for (policy shadow.effect)
+    power: float | None  # chance this look finds a true gain of ``effect``
+    pairs_needed: int | None  # pairs at which ``effect`` is found with 80 % power
+    verdict: str  # better | not better | undecided | too few pairs
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: (round(v, 6) if isinstance(v, float) else v)
+                for k, v in asdict(self).items()}
+
+
+def live_comparison(store: Store, model: str, shadow_version: str, champion_version: str,
+                    mp: ModelPolicy | None = None) -> LiveComparison:
+    """The paired comparison of ``shadow_version`` with ``champion_version`` of ``model`` on
+    every outcome both predicted, under ``mp``'s comparison rule and shadow section."""
+    mp = mp or ModelPolicy()
+    with store.read() as conn:
+        y, s, c = paired_labels(conn, model, shadow_version, champion_version)
+    return compare_live(y, s, c, model=model, shadow_version=shadow_version,
+                        champion_version=champion_version, mp=mp)
+
+
+def paired_labels(conn: Connection, model: str, shadow_version: str,
+                  champion_version: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(outcomes, shadow scores, champion scores) of the outcomes both versions' labels
+    judge, in a stable order (customer, outcome)."""
+    q = (select(labels.c.version, labels.c.customer_id, labels.c.outcome, labels.c.churn,
+                labels.c.score)
+         .where(labels.c.model == model,
+                labels.c.version.in_([shadow_version, champion_version])))
+    shadow: dict[tuple, float] = {}
+    champion: dict[tuple, tuple[int, float]] = {}
+    for version, customer, outcome, churn, score in conn.execute(q):
+        if version == shadow_version:
+            shadow[(customer, outcome)] = score
+        else:
+            champion[(customer, outcome)] = (churn, score)
+    keys = sorted(shadow.keys() & champion.keys())
+    y = np.array([champion[k][0] for k in keys], dtype=int)
+    return y, np.array([shadow[k] for k in keys], dtype=float), \
+        np.array([champion[k][1] for k in keys], dtype=float)
+
+
+def compare_live(y: np.ndarray, s: np.ndarray, c: np.ndarray, *, model: str,
+                 shadow_version: str, champion_version: str,
+                 mp: ModelPolicy) -> LiveComparison:
+    """The live comparison on given pairs (what ``live_comparison`` reads from the store)."""
+    from model_tests import sequential, stats
+
+    rule, alpha, effect = mp.comparison, mp.comparison.alpha, mp.shadow.effect
+    bound = rule.min_improvement if rule.rule == "superiority" else -rule.margin
+    n, churners = len(y), int(np.sum(y))
+    base = {"model": model, "shadow_version": shadow_version,
+            "champion_version": champion_version, "pairs": n, "churners": churners,
+            "bound": bound, "alpha": alpha, "effect": effect}
+    if n < MIN_PAIRS or churners in (0, n):
+        return LiveComparison(**base, auc_shadow=None, auc_champion=None, delta=None,
+                              se=None, lower=None, upper=None, fixed_lower=None, power=None,
+                              pairs_needed=None, verdict="too few pairs")
+    auc_s, auc_c, var = stats.delong(y, s, c)
+    delta, se = auc_s - auc_c, math.sqrt(var)
+    lower, upper = sequential.interval(delta, se, alpha, effect)
+    needed = (sequential.pairs_needed(effect, se * math.sqrt(n), alpha, effect)
+              if se > 0 else None)
+    return LiveComparison(**base, auc_shadow=auc_s, auc_champion=auc_c, delta=delta, se=se,
+                          lower=lower, upper=upper,
+                          fixed_lower=delta - stats.z(1 - alpha) * se,
+                          power=sequential.power(se, effect, alpha, effect, bound),
+                          pairs_needed=needed,
+                          verdict=sequential.verdict(lower, upper, bound))
+
+
+def shadowed(conn: Connection, model: str) -> tuple[str | None, list[str]]:
+    """(the champion's version: the one of its latest logged batch, the versions logged in
+    shadow, in version order) of ``model``."""
+    champion = conn.execute(
+        select(inference_batches.c.version)
+        .where(inference_batches.c.model == model, inference_batches.c.role == "champion")
+        .order_by(inference_batches.c.scored_at.desc(), inference_batches.c.id.desc())
+        .limit(1)).scalar()
+    shadows = conn.execute(
+        select(inference_batches.c.version).distinct()
+        .where(inference_batches.c.model == model, inference_batches.c.role == "shadow")
+    ).scalars()
+    return champion, sorted((v for v in shadows if v != champion),
+                            key=lambda v: (len(v), v))
+
+
+def live_comparisons(store: Store, model: str, mp: ModelPolicy) -> list[LiveComparison]:
+    """One live comparison per version logged in shadow, against the current champion."""
+    with store.read() as conn:
+        champion, shadows = shadowed(conn, model)
+    if champion is None:
+        return []
+    return [live_comparison(store, model, v, champion, mp) for v in shadows]
+
+
+def live_table(rows: list[LiveComparison]) -> str:
+    """The live comparisons for a person (``podium monitor``)."""
+    from webhook_server.core.text_table import render
+
+    def f(x, fmt):
+        return "-" if x is None else format(x, fmt)
+
+    body = [[f"v{r.shadow_version} vs v{r.champion_version}", f"{r.pairs:,}",
+             f(r.auc_shadow, ".4f"), f(r.auc_champion, ".4f"), f(r.delta, "+.4f"),
+             "-" if r.lower is None else f"[{r.lower:+.4f}, {r.upper:+.4f}]",
+             f(r.power, ".0%"), f(r.pairs_needed, ","), r.verdict] for r in rows]
+    alpha = rows[0].alpha if rows else 0.05
+    effect = rows[0].effect if rows else 0.02
+    return ("live evidence (shadow vs champion on the same labelled outcomes; interval: "
+            f"always-valid at {1 - alpha:.0%}; power for +{effect:g} AUC):\n"
+            + render(["shadow", "pairs", "AUC shadow", "AUC champion", "difference",
+                      "interval", "power", "pairs for 80%", "verdict"], body))
