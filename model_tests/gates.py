@@ -215,6 +215,21 @@ class SandboxGates:
         return self._score(info, f"{info.name} v{info.version}", frame, cfg)
 
     @_needs_a_sandbox
+    def open(self, model_uri: str) -> SandboxedModel:
+        """The version ``model_uri`` names, loaded in a sandbox of its own under its model's
+        policy and kept for many calls (``podium score``'s shadows: a version nobody
+        promoted never runs in Podium's process). The caller closes it. CheckRunError when
+        no sandbox can be had; ModelFailed / ModelCrashed when the model does not load."""
+        info = version_info(model_uri, self._client())
+        model = self._start(info, f"{info.name} v{info.version}", self._config(info.name or ""))
+        try:
+            model.load()
+        except BaseException:
+            model.close()
+            raise
+        return model
+
+    @_needs_a_sandbox
     def bundle(self, directory: str, *, request_id: int, model: str, version: str,
                target: str | None, champion: str | None, checks: list, comparison: dict | None,
                verdict: dict) -> tuple[str, dict]:

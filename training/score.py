@@ -136,7 +136,10 @@ def _shadow(shadow: Shadow, raw: pd.DataFrame, typed: pd.DataFrame, write) -> in
     if not mask.any():
         return 0
     rows = typed[mask] if not mask.all() else typed
-    proba = np.asarray(shadow.predict_proba(rows[list(churn_data.FEATURES)]))
+    proba = shadow.predict_proba(rows[list(churn_data.FEATURES)])
+    if proba is None:  # the shadow failed (its scorer said why): production scoring goes on
+        return 0
+    proba = np.asarray(proba)
     write(shadow.log, shadow.log.entries(raw[mask] if not mask.all() else raw, proba))
     return int(mask.sum())
 

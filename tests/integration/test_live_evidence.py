@@ -89,3 +89,30 @@ def test_each_version_gets_its_own_outcome_and_monitor_compares_them(shadowed):
         (str(shadowed["v3"]), str(shadowed["v1"]), shadow_rows)]
     assert live[0]["auc_shadow"] > live[0]["auc_champion"]  # v3 is the better model
     assert live[0]["lower"] < live[0]["delta"] < live[0]["upper"]
+
+
+def test_a_shadow_runs_in_a_sandbox_never_in_the_scoring_process(shadowed, tmp_path):
+    """A challenger nobody checked yet is scored in shadow: its code runs in a sandbox of its
+    own. A snooping one writes nothing on this machine and the champion's output is whole."""
+    import mlflow
+
+    from tests.support import hostile_model as hm
+
+    env, work = shadowed["env"], shadowed["work"]
+    url = env["MLFLOW_TRACKING_URI"]
+    planted = tmp_path / "planted-by-the-shadow"
+    signature = mlflow.models.get_model_info(f"models:/{M}/{shadowed['v1']}").signature
+    info = hm.log(url, M, hm.HostileModel("snoop", host_path=str(planted), tag="shadow",
+                                          store=str(work / "podium.db"), raise_every=0),
+                  signature=signature)
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=url, registry_uri=url).set_registered_model_alias(
+        M, "challenger", str(info.registered_model_version))
+    scored = cli(env, "score", "--model-uri", f"models:/{M}@champion", "--input",
+                 str(work / "in.csv"), "--output", str(tmp_path / "out.csv"), "--json")
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    report = json.loads(scored.stdout)
+    assert report["shadows"][0]["version"] == str(info.registered_model_version)
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 4000
+    assert not planted.exists()  # in this process it would have written it

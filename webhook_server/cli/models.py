@@ -118,14 +118,14 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
 
     predict, version = load_predictor(model_uri)
     click.echo(f"scoring {input_path} with {model_uri} ({version})", err=True)
-    log, plans = None, []
+    log, plans, opened = None, [], []  # opened: the shadows' sandboxes, closed at the end
     if log_batch:
         log = batches.open_log(current().settings.inference_log, version,
                                mlflow_client(uri))
         if log is None:
             click.echo("inference log: skipped (not a registered model version)", err=True)
         elif with_shadows is not False:
-            plans = _shadow_plans(log, required=bool(with_shadows))
+            plans = _shadow_plans(log, required=bool(with_shadows), opened=opened)
     shadows = [p.shadow for p in plans if p.shadow is not None]
 
     def progress(rows: int) -> None:
@@ -140,6 +140,9 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
                                 progress=progress, log=log, shadows=shadows)
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        for model in opened:
+            model.close()
     store = current().services().store
     logged = log and batches.record(store, log, rejected=report.rejected,
                                     source=str(input_path))
@@ -148,12 +151,32 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
     _score_output(report, version, logged, plans, as_json)
 
 
-def _shadow_plans(log, *, required: bool) -> list:
+def _sandboxed(svc, uri: str, opened: list):
+    """A shadow's scorer: the version in a sandbox of its own (it has not been promoted: its
+    code never runs in this process). A failure is said once and ends that shadow only."""
+    from model_tests.sandbox.errors import SandboxError
+
+    model = svc.judge.open(uri)
+    opened.append(model)
+
+    def predict_proba(frame):
+        if model.broken:
+            return None
+        try:
+            return model.predict(frame)
+        except SandboxError as exc:
+            model.broken = model.broken or exc.reason
+            click.echo(f"shadow {uri}: stopped, the rest of its rows not scored: "
+                       f"{exc.reason}", err=True)
+            return None
+    return predict_proba
+
+
+def _shadow_plans(log, *, required: bool, opened: list) -> list:
     """The shadows the policy names for the champion's ``log`` (skips said on stderr). No
     policy file means no shadows, unless ``required`` (--shadow): then it is an error."""
     from pathlib import Path
 
-    from training.score import load_predictor
     from webhook_server.monitoring.shadow import plan_shadows
 
     svc = current().services(mlflow=True)
@@ -162,7 +185,7 @@ def _shadow_plans(log, *, required: bool) -> list:
         return []
     plans = plan_shadows(svc.policy.for_model(log.model), log.model, log.version,
                          current().settings.inference_log, svc.registry,
-                         lambda uri: load_predictor(uri)[0], batch_prefix=log.batch_id)
+                         lambda uri: _sandboxed(svc, uri, opened), batch_prefix=log.batch_id)
     for p in plans:
         click.echo(f"shadow {p.alias}: " + (p.skipped or f"version {p.version}, "
                                             f"max_share {p.shadow.max_share:g}"), err=True)
