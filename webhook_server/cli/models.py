@@ -95,7 +95,8 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
 
 @click.command()
 @click.option("--model-uri", required=True, help="e.g. models:/churn@champion")
-@click.option("--input", "input_path", required=True, type=InputFile())
+@click.option("--input", "input_path", required=True,
+              help="CSV or Parquet file (spark: also a directory of them, or a table).")
 @click.option("--output", "output_path", required=True, type=click.Path())
 @click.option("--rejects", "rejects_path", type=click.Path(),
               help="Rejected rows [OUTPUT.rejects.csv].")
@@ -103,16 +104,27 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
 @click.option("--log/--no-log", "log_batch", default=True, show_default=True,
               help="Record the batch in the inference log (PODIUM_INFERENCE_LOG) and the "
                    "store, for podium labels / monitor.")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local",
+              show_default=True, help="spark: read, score (mlflow spark_udf) and log on "
+                                      "Spark; --input may then be a directory or a table.")
+@click.option("--master", help="Spark master [the environment's session, else local[*]].")
 @click.option("--json", "as_json", is_flag=True)
-def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batch, as_json):
+def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batch, engine,
+          master, as_json):
     """Batch inference (CSV or Parquet) in chunks, with a rejects file."""
     uri = current().tracking_uri()
     from training.data import DataError
-    from training.score import load_predictor, score_file
+    from training.score import load_predictor, resolve_version, score_file
     from webhook_server.monitoring import batches
 
-    predict, version = load_predictor(model_uri)
-    click.echo(f"scoring {input_path} with {model_uri} ({version})", err=True)
+    if engine == "spark":
+        predict, version = None, resolve_version(model_uri)
+    else:
+        ctx = click.get_current_context()
+        param = next(p for p in ctx.command.params if p.name == "input_path")
+        input_path = InputFile().convert(input_path, param, ctx)
+        predict, version = load_predictor(model_uri)
+    click.echo(f"scoring {input_path} with {model_uri} ({version}, {engine} engine)", err=True)
     log = None
     if log_batch:
         log = batches.open_log(current().settings.inference_log, version,
@@ -125,9 +137,13 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
 
     try:
         with input_errors(input_path), log or contextlib.nullcontext():
-            report = score_file(predict, input_path, output_path, model_version=version,
-                                chunk_rows=chunk_rows, rejects_path=rejects_path,
-                                progress=progress, log=log)
+            if engine == "spark":
+                report = _score_on_spark(model_uri, input_path, output_path, version,
+                                         rejects_path, log, master)
+            else:
+                report = score_file(predict, input_path, output_path, model_version=version,
+                                    chunk_rows=chunk_rows, rejects_path=rejects_path,
+                                    progress=progress, log=log)
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
     logged = log and batches.record(current().services().store, log,
@@ -146,6 +162,16 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
         click.echo(f"logged batch {logged['batch_id']} ({logged['rows']:,} predictions, "
                    f"predicted churn rate {logged['mean_score'] or 0:.1%}) -> "
                    f"{logged['path'] or '(nothing scored)'}")
+
+
+def _score_on_spark(model_uri, input_path, output_path, version, rejects_path, log, master):
+    from training.spark_io import session
+    from training.spark_score import score_spark
+
+    spark = session(master)
+    return score_spark(spark, model_uri, input_path, output_path, model_version=version,
+                       rejects_path=rejects_path, log=log,
+                       log_root=current().settings.inference_log)
 
 
 @click.command()
