@@ -31,7 +31,8 @@ def _score(tmp_path, sqlite_url, engine: str, source) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["score", "--engine", engine, "--model-uri", URI,
                                        "--input", str(source), "--output",
                                        str(tmp_path / f"{engine}.csv")], env=env)
-    return result.exit_code, result.stderr.strip()
+    error = result.stderr[result.stderr.index("Error: "):]  # after the progress lines
+    return result.exit_code, error.strip()
 
 
 def test_score_refuses_a_malformed_parquet_file_in_one_line_on_both_engines(
