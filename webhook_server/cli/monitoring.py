@@ -45,8 +45,11 @@ def labels(model_name, input_path, rejects_path, chunk_rows, as_json):
 @click.option("--model", "model_name", required=True, help="Registered model name.")
 @click.option("--period", type=click.Choice(["day", "week", "month"]),
               help="Group by [the policy's monitoring.period, week].")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local",
+              show_default=True, help="spark: the per-period figures computed in Spark.")
+@click.option("--master", help="Spark master [the environment's session, else local[*]].")
 @click.option("--json", "as_json", is_flag=True)
-def monitor(model_name, period, as_json):
+def monitor(model_name, period, engine, master, as_json):
     """Realised quality per version and period against promotion; exit 1 on decay."""
     from webhook_server.monitoring.recorded import run_figures_of
     from webhook_server.monitoring.report import build
@@ -56,8 +59,15 @@ def monitor(model_name, period, as_json):
     svc = ctx.services()
     holdout_of = run_figures_of(ctx.settings.mlflow_tracking_uri, model_name)
     with svc.store.read() as conn:
+        figures = None
+        if engine == "spark":
+            from training.spark_io import session
+            from webhook_server.monitoring.spark_figures import store_engine
+            from webhook_server.store import monitoring as store_rows
+
+            figures = store_engine(session(master), store_rows.labelled(conn, model_name))
         report = build(conn, model_name, svc.policy.for_model(model_name), period=period,
-                       holdout_of=holdout_of)
+                       holdout_of=holdout_of, engine=figures)
     emit(report.as_json(), as_json, lambda: table(report))
     if report.decayed:
         sys.exit(1)

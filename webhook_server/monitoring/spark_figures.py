@@ -79,3 +79,36 @@ def _finish(a: dict, confidence: float) -> dict:
             "observed_rate": observed, "observed_rate_ci": observed_ci,
             "auc": auc, "auc_ci": auc_ci, "precision": precision, "precision_ci": precision_ci,
             "recall": recall, "recall_ci": recall_ci}
+
+
+def with_period(frame, period: str):
+    """``frame`` (with ``scored_at``) with the ``period`` label of ``report.period_of``:
+    ``2026-06-03``, ISO week ``2026-W23`` (the year of the week's Thursday) or ``2026-06``."""
+    from pyspark.sql import functions as F
+
+    at = F.col("scored_at")
+    if period == "day":
+        label = F.date_format(at, "yyyy-MM-dd")
+    elif period == "month":
+        label = F.date_format(at, "yyyy-MM")
+    else:
+        weekday = (F.dayofweek(at) + 5) % 7 + 1  # Monday 1 ... Sunday 7
+        thursday = F.date_add(F.to_date(at), (4 - weekday).cast("int"))
+        label = F.concat(F.year(thursday).cast("string"), F.lit("-W"),
+                         F.lpad(F.weekofyear(at).cast("string"), 2, "0"))
+    return frame.withColumn("period", label)
+
+
+def store_engine(spark, labelled: list[tuple]):
+    """The report's engine over the store's labels (``store.monitoring.labelled`` rows:
+    version, scored_at, score, churn), moved into Spark once and grouped there."""
+    import pandas as pd
+
+    def run(period: str, threshold: float, confidence: float) -> dict[tuple, dict]:
+        if not labelled:
+            return {}
+        rows = pd.DataFrame(labelled, columns=["version", "scored_at", "score", "churn"])
+        frame = spark.createDataFrame(rows.astype({"score": float, "churn": int}))
+        return figures(with_period(frame, period), threshold, confidence)
+
+    return run
