@@ -102,13 +102,17 @@ def with_period(frame, period: str):
 def store_engine(spark, labelled: list[tuple]):
     """The report's engine over the store's labels (``store.monitoring.labelled`` rows:
     version, scored_at, score, churn), moved into Spark once and grouped there."""
-    import pandas as pd
+    import pyarrow as pa
 
     def run(period: str, threshold: float, confidence: float) -> dict[tuple, dict]:
         if not labelled:
             return {}
-        rows = pd.DataFrame(labelled, columns=["version", "scored_at", "score", "churn"])
-        frame = spark.createDataFrame(rows.astype({"score": float, "churn": int}))
+        version, scored_at, score, churn = zip(*labelled, strict=True)
+        # an Arrow table (pyspark's pandas path for zoned times warns on pandas 3)
+        frame = spark.createDataFrame(pa.table({
+            "version": pa.array(version, pa.string()),
+            "scored_at": pa.array(scored_at, pa.timestamp("us", tz="UTC")),
+            "score": pa.array(score, pa.float64()), "churn": pa.array(churn, pa.int64())}))
         return figures(with_period(frame, period), threshold, confidence)
 
     return run

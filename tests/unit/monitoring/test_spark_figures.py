@@ -37,6 +37,10 @@ def _close(a, b) -> bool:
         return a is b
     if isinstance(a, tuple):
         return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):  # the holdout's and the verdict's figures
+        return set(a) == set(b) and all(_close(_tupled(a[k]), _tupled(b[k])) for k in a)
+    if not isinstance(b, float):  # counts, labels, reasons
+        return a == b
     return a == pytest.approx(b, rel=1e-12, abs=1e-12)
 
 
@@ -52,3 +56,37 @@ def test_spark_monitoring_figures_equal_the_local_engines(spark):
         for key in want:
             assert _close(have[key], want[key]), (version, period, key, have[key], want[key])
     assert got[("5", "2026-W24")]["auc"] is None and got[("6", "2026-W24")]["auc_ci"] is None
+
+
+@pytest.mark.parametrize("period", ["day", "week", "month"])
+def test_podium_monitor_reports_the_same_on_both_engines(spark, svc, period):
+    from datetime import UTC, datetime
+
+    from podium_policy.policy import parse_policy
+    from tests.unit.monitoring.logdata import labelled_batch, promoted
+    from webhook_server.monitoring.report import build
+    from webhook_server.monitoring.spark_figures import store_engine
+    from webhook_server.store import monitoring as rows
+
+    policy = parse_policy({"default": {"monitoring": {"min_labels": 200}}}).for_model("churn")
+    promoted(svc.store, "3", auc=0.84)
+    labelled_batch(svc.store, datetime(2026, 6, 2, 9, tzinfo=UTC), 600, separation=1.4, seed=1)
+    labelled_batch(svc.store, datetime(2027, 1, 1, 9, tzinfo=UTC), 400, separation=0.5,
+                   seed=2)  # ISO week 53 of 2026
+    with svc.store.read() as conn:
+        local = build(conn, "churn", policy, period=period).as_json()
+        spark_ = build(conn, "churn", policy, period=period,
+                       engine=store_engine(spark, rows.labelled(conn, "churn"))).as_json()
+    assert [(r["version"], r["period"]) for r in spark_["rows"]] == \
+        [(r["version"], r["period"]) for r in local["rows"]]
+    assert local["rows"][-1]["period"] in ("2027-01-01", "2026-W53", "2027-01")
+    for have, want in zip(spark_["rows"], local["rows"], strict=True):
+        for key, value in want.items():
+            assert _close(_tupled(have[key]), _tupled(value)), (key, have[key], value)
+    assert _close(spark_["decay"], local["decay"]) and spark_["decayed"] == local["decayed"]
+
+
+def _tupled(value):
+    if isinstance(value, list):
+        return tuple(value)
+    return value
