@@ -16,7 +16,7 @@ import uuid
 import click
 
 from webhook_server.adapters.registry import mlflow_client
-from webhook_server.cli.context import InputFile, current, input_errors, progress
+from webhook_server.cli.context import InputFile, current, engine_for, input_errors, progress
 from webhook_server.core.identity import cli_actor
 from webhook_server.core.text_table import render
 
@@ -104,9 +104,9 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
 @click.option("--log/--no-log", "log_batch", default=True, show_default=True,
               help="Record the batch in the inference log (PODIUM_INFERENCE_LOG) and the "
                    "store, for podium labels / monitor.")
-@click.option("--engine", type=click.Choice(["local", "spark"]), default="local",
-              show_default=True, help="spark: read, score (mlflow spark_udf) and log on "
-                                      "Spark; --input may then be a directory or a table.")
+@click.option("--engine", type=click.Choice(["local", "spark"]),
+              help="spark: read, score (mlflow spark_udf) and log on Spark; --input may then "
+                   "be a directory or a table [the policy's scoring.engine, else local].")
 @click.option("--master", help="Spark master [the environment's session, else local[*]].")
 @click.option("--json", "as_json", is_flag=True)
 def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batch, engine,
@@ -117,6 +117,7 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
     from training.score import load_predictor, resolve_version, score_file
     from webhook_server.monitoring import batches
 
+    engine = engine_for(_registered_name(model_uri), engine)
     if engine == "spark":
         predict, version = None, resolve_version(model_uri)
     else:
@@ -162,6 +163,13 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
         click.echo(f"logged batch {logged['batch_id']} ({logged['rows']:,} predictions, "
                    f"predicted churn rate {logged['mean_score'] or 0:.1%}) -> "
                    f"{logged['path'] or '(nothing scored)'}")
+
+
+def _registered_name(model_uri: str) -> str | None:
+    """``models:/churn@champion`` or ``models:/churn/3`` -> ``churn``; None otherwise."""
+    if not model_uri.startswith("models:/"):
+        return None
+    return model_uri[len("models:/"):].split("@", 1)[0].split("/", 1)[0] or None
 
 
 def _score_on_spark(model_uri, input_path, output_path, version, rejects_path, log, master):

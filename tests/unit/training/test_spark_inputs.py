@@ -74,3 +74,22 @@ def test_spark_engine_reads_a_directory_and_a_catalog_table(spark, tmp_path):
 
     with pytest.raises(InputError, match="^nowhere_table: no such file, directory or table$"):
         read_text(spark, "nowhere_table")
+
+
+def test_score_takes_the_engine_from_the_policys_scoring_section(spark, tmp_path, sqlite_url,
+                                                                 no_model):
+    """Without --engine, `scoring.engine: spark` for the model runs the Spark engine (it
+    reads a directory, which the local engine refuses)."""
+    raw, _ = generate(20, seed=3)
+    (tmp_path / "parts").mkdir()
+    raw.drop(columns=["Churn", "tenure"]).to_parquet(tmp_path / "parts" / "a.parquet")
+    policy = tmp_path / "podium.yaml"
+    policy.write_text("models:\n  churn:\n    scoring:\n      engine: spark\n")
+    env = {"PODIUM_DATABASE_URL": sqlite_url, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",
+           "PODIUM_INFERENCE_LOG": str(tmp_path / "log"), "PODIUM_POLICY": str(policy)}
+    result = CliRunner().invoke(main, ["score", "--model-uri", "models:/churn/1", "--input",
+                                       str(tmp_path / "parts"), "--output",
+                                       str(tmp_path / "out.csv"), "--no-log"], env=env)
+    assert result.exit_code == 1
+    assert "(churn/1, spark engine)" in result.stderr
+    assert result.stderr.strip().endswith("file, tenure: missing column")
