@@ -78,7 +78,7 @@ def read_text(spark, source: str):
                 frame = spark.read.parquet(source)
             else:
                 frame = (spark.read.option("header", True).option("inferSchema", False)
-                         .option("mode", "FAILFAST").option("multiLine", True)
+                         .option("mode", "FAILFAST")  # one line a row: splittable
                          .option("ignoreLeadingWhiteSpace", False)
                          .option("ignoreTrailingWhiteSpace", False)
                          .option("escape", '"').csv(source))

@@ -15,6 +15,7 @@ Parquet when the path ends in ``.parquet``, else CSV with a header.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -143,7 +144,8 @@ def score_spark(spark, model_uri: str, source: str, output_path: str | Path, *,
         scored_rows = scored.count()
         scored.unpersist()
     finally:
-        checked.unpersist()
+        with contextlib.suppress(Exception):  # a dead context: the error above is the news
+            checked.unpersist()
     return ScoreReport(scored_rows + rejected, scored_rows, rejected,
                        time.perf_counter() - started, str(output_path),
                        str(rejects_path) if rejected else None)
