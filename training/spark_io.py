@@ -15,6 +15,7 @@ from pathlib import Path
 from training.input_file import InputError
 
 DEFAULT_MASTER = "local[*]"
+LOCAL_DRIVER_MEMORY = "4g"
 
 
 def missing() -> str | None:
@@ -43,8 +44,11 @@ def session(master: str | None = None):
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master or DEFAULT_MASTER).appName("podium")
     if (master or DEFAULT_MASTER).startswith("local"):  # no network beyond this machine
+        # the executors live in the driver's JVM: its default 1 GiB heap runs out past ~1 M
+        # rows (a maximum, not an allocation)
         builder = builder.config("spark.driver.host", "127.0.0.1") \
-            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1") \
+            .config("spark.driver.memory", LOCAL_DRIVER_MEMORY)
     return (builder.config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.session.timeZone", "UTC")
