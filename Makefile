@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 LOCK   := requirements.lock
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test drill lint bench clean lock
+.PHONY: install demo test drill spark lint bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(BIN)/python:
 
 # the exact versions CI tested (requirements.lock) as constraints; setup.cfg keeps ranges
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml $(LOCK)
-	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test,lint]'
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test,lint,spark]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -34,10 +34,16 @@ TEST_WORKERS ?= 4
 test: $(STAMP)
 	@if [ -z "$$PODIUM_TEST_DATABASE_URL" ] && pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then \
 	  export PODIUM_TEST_DATABASE_URL="$(PG_URL)"; fi; \
-	$(BIN)/python -m pytest -q -rs -m "not drill" -n $(TEST_WORKERS) --dist loadscope
+	$(BIN)/python -m pytest -q -rs -m "not drill and not spark" -n $(TEST_WORKERS) --dist loadscope
 
 drill: $(STAMP)
 	$(BIN)/python -m pytest -q -m drill -n $(TEST_WORKERS) --dist loadscope
+
+# The Spark engine's tests (one local JVM per worker: two workers); the short one, Spark
+# scoring of a registered model against the local engine, runs in `make test`. They skip,
+# saying why, without pyspark (the spark extra) or Java.
+spark: $(STAMP)
+	$(BIN)/python -m pytest -q -rs -m spark -n 2 --dist loadscope
 
 lint: $(STAMP)
 	PYTHON=$(BIN)/python bash ci/lint.sh
@@ -50,13 +56,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/decision.py
 	$(BIN)/python bench/evidence.py
 	$(BIN)/python bench/report.py
+	$(BIN)/python bench/spark.py
 
 # requirements.lock again: the newest versions setup.cfg's ranges allow, in a fresh venv
 lock:
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet --upgrade pip
-	.venv-lock/bin/pip install --quiet -e '.[test,lint,postgres]'
+	.venv-lock/bin/pip install --quiet -e '.[test,lint,postgres,spark]'
 	.venv-lock/bin/python ci/lock.py $(LOCK)
 	rm -rf .venv-lock
 

@@ -1,5 +1,5 @@
-"""Write requirements.lock: the exact version of every package podium[test,lint,postgres] needs (its
-dependency closure, markers evaluated here), as installed in the running environment.
+"""Write requirements.lock: the exact version of every package podium[test,lint,postgres,spark]
+needs (its dependency closure, markers evaluated here), as installed in the running environment.
 
 `make lock` runs it in a fresh virtual environment installed from setup.cfg's ranges, so the
 lock holds the newest versions the ranges allow; `make install` then installs with
@@ -17,7 +17,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = "podium"
-EXTRAS = ("test", "lint", "postgres")
+EXTRAS = ("test", "lint", "postgres", "spark")
 
 
 def closure(root: str, extras: tuple[str, ...]) -> dict[str, str]:

@@ -71,6 +71,7 @@ from podium_policy.schema import (
     Rollback,
     SandboxLimits,
     Schedules,
+    Scoring,
     Training,
     is_uri,
 )
@@ -79,7 +80,7 @@ __all__ = [
     "CHOICES", "IDENTITY_KINDS", "INCONCLUSIVE", "METRICS", "PERIODS", "PROTECT", "REQUESTERS",
     "RULES", "SANDBOX_MODES", "SHA256", "SLACK_GROUP", "SLACK_USER", "TOP_LEVEL", "URI",
     "VALUE_RULES", "Aliases", "Approval", "Business", "Checks", "Comparison", "Drift", "GitLab",
-    "ModelPolicy", "Monitoring", "Policy", "PolicyError", "Problem", "Rollback",
+    "ModelPolicy", "Monitoring", "Scoring", "Policy", "PolicyError", "Problem", "Rollback",
     "SandboxLimits", "Schedules", "StrictLoader", "Training", "describe", "is_uri",
     "load_policy", "load_yaml", "parse_policy", "parse_text", "sha256_file",
 ]

@@ -28,7 +28,8 @@ VALUE_RULES = ("noninferiority", "superiority", "ignore")
 PERIODS = ("day", "week", "month")
 PROTECT = ("revert", "alert", "off")
 REQUESTERS = ("any", "authenticated")
-CHOICES = {"sandbox": SANDBOX_MODES, "metric": METRICS, "rule": RULES,
+ENGINES = ("local", "spark")
+CHOICES = {"engine": ENGINES, "sandbox": SANDBOX_MODES, "metric": METRICS, "rule": RULES,
            "inconclusive": INCONCLUSIVE, "value_rule": VALUE_RULES, "period": PERIODS,
            "protect": PROTECT, "requesters": REQUESTERS}
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # s3://, https://, runs:/, models:/ (not C:/)
@@ -267,6 +268,13 @@ class Drift:
 
 
 @dataclass(frozen=True)
+class Scoring:
+    engine: str = _k("engine", "local", "what podium score, labels and monitor run on when "
+                     "--engine is not given: local (one process) or spark (pip install "
+                     "podium[spark]; mlflow spark_udf)")
+
+
+@dataclass(frozen=True)
 class Monitoring:
     period: str = _k("period", _M["period"], "what realised quality is grouped by and an "
                      "alert is sent once per: day, week (ISO) or month")
@@ -345,6 +353,7 @@ class ModelPolicy:
                                      "decay rule and the monitoring job")
     shadow: Shadow = section(Shadow, "live evidence: versions scored in shadow beside the "
                              "champion, compared on real outcomes")
+    scoring: Scoring = section(Scoring, "batch scoring and the inference log")
 
 
 @dataclass(frozen=True, eq=False)

@@ -78,6 +78,14 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """The test process's local SparkSession (skips, saying why, without pyspark or Java)."""
+    from tests.support.spark import spark_session
+
+    return spark_session()
+
+
 def pytest_collection_modifyitems(items):
     """The hostile-model attacks run at the strongest level in `make test`; the same attacks
     at the weaker levels (each a fresh sandbox: seconds of imports) run with `make drill`."""

@@ -78,7 +78,8 @@ class InferenceLog:
 
     def __init__(self, root: str, *, model: str, version: str, run_id: str | None = None,
                  threshold: float = 0.5, batch_id: str | None = None,
-                 now: datetime | None = None, role: str = "champion") -> None:
+                 now: datetime | None = None, role: str = "champion",
+                 part: int | None = None) -> None:
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         self.model, self.version, self.run_id, self.threshold = model, version, run_id, threshold
@@ -88,9 +89,11 @@ class InferenceLog:
         self.fs, base = open_root(root)
         self.dir = (f"{model_dir(base, model)}/version={quote(version, safe='')}"
                     f"/date={self.scored_at:%Y-%m-%d}")
-        self.path = f"{self.dir}/{self.batch_id}.parquet"
+        # ``part``: one of the batch's files, written by a Spark executor (``spark_score``)
+        name = self.batch_id if part is None else f"{self.batch_id}-{part:05d}"
+        self.path = f"{self.dir}/{name}.parquet"
         # written under a name readers skip (pyarrow ignores "." files), moved at close
-        self._partial = f"{self.dir}/.{self.batch_id}.parquet.partial"
+        self._partial = f"{self.dir}/.{name}.parquet.partial"
         self._writer = None
         self._hist = np.zeros(_BINS, dtype=np.int64)
         self._rows, self._sum, self._flagged = 0, 0.0, 0
@@ -136,6 +139,41 @@ class InferenceLog:
             self._summary = self._summarise()
         return self._summary
 
+    def counts(self) -> dict:
+        """What this log holds so far, for ``absorb`` in another process."""
+        return {"rows": self._rows, "sum": self._sum, "flagged": self._flagged,
+                "lo": float(self._lo) if self._rows else None,
+                "hi": float(self._hi) if self._rows else None,
+                "hist": [int(v) for v in self._hist]}
+
+    def absorb(self, counts: dict) -> None:
+        """Add the ``counts`` of rows another log wrote (a Spark executor's part)."""
+        if counts["rows"]:
+            self._rows += counts["rows"]
+            self._sum += counts["sum"]
+            self._flagged += counts["flagged"]
+            self._lo, self._hi = min(self._lo, counts["lo"]), max(self._hi, counts["hi"])
+            self._hist += np.asarray(counts["hist"], dtype=np.int64)
+
+    def close_part(self) -> str | None:
+        """Close a part's file, leaving it under its partial name (the driver moves the
+        parts of a finished batch); that name, None when nothing was written."""
+        if self._writer is None:
+            return None
+        self._writer.close()
+        self._writer = None
+        return self._partial
+
+    def close_parts(self, partials: list[str], pattern: str) -> BatchSummary:
+        """Finish a batch written in parts: move each part's file to its name, and the
+        summary (``path``: the ``pattern`` that names the parts)."""
+        for partial in sorted(partials):
+            where, name = partial.rsplit("/", 1)
+            self.fs.move(partial, f"{where}/{name.removeprefix('.').removesuffix('.partial')}")
+        self.path = pattern if partials else ""
+        self._summary = self._summarise(written=bool(partials))
+        return self._summary
+
     def abort(self) -> None:
         """Remove what was written of a batch that failed."""
         if self._writer is not None and self._summary is None:
@@ -152,7 +190,7 @@ class InferenceLog:
         else:
             self.close()
 
-    def _summarise(self) -> BatchSummary:
+    def _summarise(self, written: bool | None = None) -> BatchSummary:
         n = self._rows
         deciles = None
         if n:
@@ -164,7 +202,8 @@ class InferenceLog:
             self.batch_id, self.model, self.version, self.run_id, self.scored_at, n,
             self._sum / n if n else None, self._flagged, self.threshold, deciles,
             [int(v) for v in self._hist.reshape(10, -1).sum(axis=1)],
-            self.path if self._writer is not None else "", self.role)
+            self.path if (self._writer is not None if written is None else written) else "",
+            self.role)
 
 
 def read_predictions(root: str, model: str, customer_ids=None) -> pa.Table:

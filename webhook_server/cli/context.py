@@ -134,3 +134,21 @@ def input_errors(path: str) -> Iterator[None]:
             yield
     except InputError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def engine_for(model: str | None, given: str | None) -> str:
+    """``--engine`` when given, else the policy's ``scoring.engine`` for ``model`` (the
+    local engine when there is no policy file; an invalid one stops with its problems)."""
+    if given:
+        return given
+    import os
+
+    ctx = current()
+    if not model or not os.path.isfile(ctx.settings.policy_path or ""):
+        return "local"
+    from podium_policy.policy import PolicyError
+
+    try:
+        return ctx.services().policy.for_model(model).scoring.engine
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None

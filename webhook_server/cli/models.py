@@ -16,7 +16,7 @@ import uuid
 import click
 
 from webhook_server.adapters.registry import mlflow_client
-from webhook_server.cli.context import InputFile, current, input_errors, progress
+from webhook_server.cli.context import InputFile, current, engine_for, input_errors, progress
 from webhook_server.core.identity import cli_actor
 from webhook_server.core.text_table import render
 
@@ -95,7 +95,8 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
 
 @click.command()
 @click.option("--model-uri", required=True, help="e.g. models:/churn@champion")
-@click.option("--input", "input_path", required=True, type=InputFile())
+@click.option("--input", "input_path", required=True,
+              help="CSV or Parquet file (spark: also a directory of them, or a table).")
 @click.option("--output", "output_path", required=True, type=click.Path())
 @click.option("--rejects", "rejects_path", type=click.Path(),
               help="Rejected rows [OUTPUT.rejects.csv].")
@@ -106,24 +107,40 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
 @click.option("--shadow/--no-shadow", "with_shadows", default=None,
               help="Also score the versions the policy's shadow.aliases name (logged with "
                    "role shadow, never written to OUTPUT); needs --log. [on when the policy "
-                   "file (PODIUM_POLICY) exists]")
+                   "file (PODIUM_POLICY) exists; the local engine only]")
+@click.option("--engine", type=click.Choice(["local", "spark"]),
+              help="spark: read, score (mlflow spark_udf) and log on Spark; --input may then "
+                   "be a directory or a table [the policy's scoring.engine, else local].")
+@click.option("--master", help="Spark master [the environment's session, else local[*]].")
 @click.option("--json", "as_json", is_flag=True)
 def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batch,
-          with_shadows, as_json):
+          with_shadows, engine, master, as_json):
     """Batch inference (CSV or Parquet) in chunks, with a rejects file."""
     uri = current().tracking_uri()
     from training.data import DataError
-    from training.score import load_predictor, score_file
+    from training.score import load_predictor, resolve_version, score_file
     from webhook_server.monitoring import batches
 
-    predict, version = load_predictor(model_uri)
-    click.echo(f"scoring {input_path} with {model_uri} ({version})", err=True)
+    engine = engine_for(_registered_name(model_uri), engine)
+    if engine == "spark":
+        predict, version = None, resolve_version(model_uri)
+    else:
+        ctx = click.get_current_context()
+        param = next(p for p in ctx.command.params if p.name == "input_path")
+        input_path = InputFile().convert(input_path, param, ctx)
+        predict, version = load_predictor(model_uri)
+    click.echo(f"scoring {input_path} with {model_uri} ({version}, {engine} engine)", err=True)
     log, plans, opened = None, [], []  # opened: the shadows' sandboxes, closed at the end
     if log_batch:
         log = batches.open_log(current().settings.inference_log, version,
                                mlflow_client(uri))
         if log is None:
             click.echo("inference log: skipped (not a registered model version)", err=True)
+        elif engine == "spark":
+            if with_shadows:
+                raise click.UsageError("--shadow: the spark engine does not score shadows "
+                                       "yet; use --engine local")
+            click.echo("shadow: none (the spark engine does not score shadows yet)", err=True)
         elif with_shadows is not False:
             plans = _shadow_plans(log, required=bool(with_shadows), opened=opened)
     shadows = [p.shadow for p in plans if p.shadow is not None]
@@ -135,9 +152,13 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
         with input_errors(input_path), contextlib.ExitStack() as logs:
             for each in ([log] if log else []) + [s.log for s in shadows]:
                 logs.enter_context(each)
-            report = score_file(predict, input_path, output_path, model_version=version,
-                                chunk_rows=chunk_rows, rejects_path=rejects_path,
-                                progress=progress, log=log, shadows=shadows)
+            if engine == "spark":
+                report = _score_on_spark(model_uri, input_path, output_path, version,
+                                         rejects_path, log, master)
+            else:
+                report = score_file(predict, input_path, output_path, model_version=version,
+                                    chunk_rows=chunk_rows, rejects_path=rejects_path,
+                                    progress=progress, log=log, shadows=shadows)
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -220,6 +241,23 @@ def _score_output(report, version: str, logged, plans, as_json: bool) -> None:
         click.echo(f"shadow cost: {report.shadow_seconds:.2f} s of {report.seconds:.2f} s; "
                    f"{report.rows_per_s:,.0f} rows/s with, about "
                    f"{report.rows_per_s_without_shadows:,.0f} without")
+
+
+def _registered_name(model_uri: str) -> str | None:
+    """``models:/churn@champion`` or ``models:/churn/3`` -> ``churn``; None otherwise."""
+    if not model_uri.startswith("models:/"):
+        return None
+    return model_uri[len("models:/"):].split("@", 1)[0].split("/", 1)[0] or None
+
+
+def _score_on_spark(model_uri, input_path, output_path, version, rejects_path, log, master):
+    from training.spark_io import session
+    from training.spark_score import score_spark
+
+    spark = session(master)
+    return score_spark(spark, model_uri, input_path, output_path, model_version=version,
+                       rejects_path=rejects_path, log=log,
+                       log_root=current().settings.inference_log)
 
 
 @click.command()

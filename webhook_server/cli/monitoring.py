@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from webhook_server.cli.context import InputFile, current, emit, input_errors
+from webhook_server.cli.context import InputFile, current, emit, engine_for, input_errors
 from webhook_server.core.text_table import render
 
 
@@ -45,8 +45,12 @@ def labels(model_name, input_path, rejects_path, chunk_rows, as_json):
 @click.option("--model", "model_name", required=True, help="Registered model name.")
 @click.option("--period", type=click.Choice(["day", "week", "month"]),
               help="Group by [the policy's monitoring.period, week].")
+@click.option("--engine", type=click.Choice(["local", "spark"]),
+              help="spark: the per-period figures computed in Spark [the policy's "
+                   "scoring.engine, else local].")
+@click.option("--master", help="Spark master [the environment's session, else local[*]].")
 @click.option("--json", "as_json", is_flag=True)
-def monitor(model_name, period, as_json):
+def monitor(model_name, period, engine, master, as_json):
     """Realised quality per version and period against promotion, and each shadow's live
     comparison with the champion; exit 1 on decay."""
     from webhook_server.monitoring.live import live_comparisons, live_table
@@ -59,7 +63,15 @@ def monitor(model_name, period, as_json):
     holdout_of = run_figures_of(ctx.settings.mlflow_tracking_uri, model_name)
     mp = svc.policy.for_model(model_name)
     with svc.store.read() as conn:
-        report = build(conn, model_name, mp, period=period, holdout_of=holdout_of)
+        figures = None
+        if engine_for(model_name, engine) == "spark":
+            from training.spark_io import session
+            from webhook_server.monitoring.spark_figures import store_engine
+            from webhook_server.store import monitoring as store_rows
+
+            figures = store_engine(session(master), store_rows.labelled(conn, model_name))
+        report = build(conn, model_name, mp, period=period, holdout_of=holdout_of,
+                       engine=figures)
     live = live_comparisons(svc.store, model_name, mp)
     emit({**report.as_json(), "live": [r.as_json() for r in live]}, as_json,
          lambda: table(report) + ("\n\n" + live_table(live) if live else ""))

@@ -31,6 +31,10 @@ def period_of(at: datetime, period: str) -> str:
     return f"{at:%Y-%m}"
 
 
+# (period, threshold, confidence) -> {(version, period label): realised()'s figures}
+Engine = Callable[[str, float, float], dict[tuple, dict]]
+
+
 @dataclass(frozen=True)
 class MonitorReport:
     model: str
@@ -55,10 +59,11 @@ class MonitorReport:
 
 def build(conn: Connection, model: str, mp: ModelPolicy, *, period: str | None = None,
           holdout_of: Callable[[str], dict | None] | None = None,
-          since: datetime | None = None) -> MonitorReport:
+          since: datetime | None = None, engine: Engine | None = None) -> MonitorReport:
     """``holdout_of(version)``: the holdout figures when the store has no promotion checks
     for a version (``recorded.run_figures`` on MLflow); None leaves them out. ``since``:
-    only predictions made then or later (the web page's window)."""
+    only predictions made then or later (the web page's window). ``engine``: computes the
+    realised figures of every labelled (version, period) elsewhere (Spark); default here."""
     cfg, threshold = mp.monitoring, mp.checks.decision_threshold
     period = period or cfg.period
     scored: dict[tuple, list] = defaultdict(lambda: [0, 0.0])
@@ -66,9 +71,12 @@ def build(conn: Connection, model: str, mp: ModelPolicy, *, period: str | None =
         cell = scored[(b["version"], period_of(b["scored_at"], period))]
         cell[0] += b["rows"]
         cell[1] += (b["mean_score"] or 0.0) * b["rows"]
-    labelled: dict[tuple, list] = defaultdict(list)
-    for version, scored_at, score, churn in rows.labelled(conn, model, since):
-        labelled[(version, period_of(scored_at, period))].append((score, churn))
+    labelled: dict[tuple, Any] = defaultdict(list)
+    if engine is not None:
+        labelled.update(engine(period, threshold, cfg.confidence))
+    else:
+        for version, scored_at, score, churn in rows.labelled(conn, model, since):
+            labelled[(version, period_of(scored_at, period))].append((score, churn))
     figures = {v: recorded.promotion_figures(conn, model, v) for v, _ in scored | labelled}
     for v, found in figures.items():
         if found is None and holdout_of is not None:
@@ -76,8 +84,12 @@ def build(conn: Connection, model: str, mp: ModelPolicy, *, period: str | None =
     out = []
     for version, label in sorted(scored | labelled, key=lambda k: (k[1], _number(k[0]))):
         n, total = scored.get((version, label), (0, 0.0))
-        pairs = np.array(labelled.get((version, label), []), dtype=float).reshape(-1, 2)
-        figures_at = realised(pairs[:, 1], pairs[:, 0], threshold, cfg.confidence)
+        found = labelled.get((version, label), [])
+        if isinstance(found, dict):  # the engine's figures
+            figures_at = found
+        else:
+            pairs = np.array(found, dtype=float).reshape(-1, 2)
+            figures_at = realised(pairs[:, 1], pairs[:, 0], threshold, cfg.confidence)
         holdout = figures[version]
         verdict = judge(figures_at["labelled"], figures_at["auc"], figures_at["auc_ci"],
                         holdout and holdout["auc"], max_auc_drop=cfg.max_auc_drop,

@@ -294,6 +294,8 @@ def test_warnings_are_silent_when_asked(caplog):
      "podium.yaml:2: default.id_column: expected a non-empty string, got ''"),
     ("models:\n  churn: {id_column: 7}\n",
      "podium.yaml:2: models.churn.id_column: expected a non-empty string, got 7"),
+    ("models:\n  churn:\n    scoring:\n      engine: dask\n",
+     "podium.yaml:4: models.churn.scoring.engine: expected local or spark, got 'dask'"),
 ])
 def test_each_kind_of_mistake_is_refused_with_its_line_and_key_path(tmp_path, text, expected):
     found = problems(text, tmp_path)

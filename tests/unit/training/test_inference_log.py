@@ -165,3 +165,33 @@ def test_a_shadow_scores_its_share_of_the_same_rows_into_its_log_never_the_outpu
     assert shadowed["customer_id"].tolist() == wanted.str.strip().tolist()
     assert set(shadowed["score"]) == {0.123457} and set(shadowed["role"]) == {"shadow"}
     assert report.shadow_seconds > 0 and report.rows_per_s_without_shadows > report.rows_per_s
+
+
+def test_a_batch_written_in_parts_reads_back_and_sums_to_the_same_summary(tmp_path):
+    """The Spark engine's executors write one part each (``part=``), hidden until the driver
+    moves them; the summary summed from their counts is the one-file summary."""
+    raw, _ = generate(900, seed=8)
+    scores = fake_predict(raw.assign(tenure=raw["tenure"].astype(float)))
+    whole = InferenceLog(str(tmp_path / "whole"), model="churn", version="3", run_id="r",
+                         now=WHEN, batch_id="b1")
+    whole.write(whole.entries(raw, scores))
+    one = whole.close()
+    driver = InferenceLog(str(tmp_path / "parts"), model="churn", version="3", run_id="r",
+                          now=WHEN, batch_id="b2")
+    partials = []
+    for part, rows in enumerate((slice(0, 400), slice(400, 900))):
+        log = InferenceLog(str(tmp_path / "parts"), model="churn", version="3", run_id="r",
+                           now=WHEN, batch_id="b2", part=part)
+        log.write(log.entries(raw[rows], scores[rows]))
+        partials.append(log.close_part())
+        driver.absorb(log.counts())
+    assert read_predictions(str(tmp_path / "parts"), "churn").num_rows == 0  # hidden so far
+    summary = driver.close_parts(partials, f"{driver.dir}/b2-*.parquet")
+    back = read_predictions(str(tmp_path / "parts"), "churn").to_pandas()
+    assert sorted(back["customer_id"]) == sorted(raw[ID])
+    assert sorted(p.name for p in (tmp_path / "parts").rglob("*.parquet")) == \
+        ["b2-00000.parquet", "b2-00001.parquet"]
+    assert (summary.rows, summary.flagged, summary.deciles, summary.histogram) == \
+        (one.rows, one.flagged, one.deciles, one.histogram)
+    assert summary.mean_score == pytest.approx(one.mean_score, rel=1e-12)
+    assert summary.path.endswith("date=2026-06-03/b2-*.parquet")

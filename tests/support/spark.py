@@ -1,0 +1,23 @@
+"""One local SparkSession per test process (the JVM takes seconds to start), or the reason
+the Spark tests skip (no pyspark, no Java)."""
+
+from __future__ import annotations
+
+import pytest
+
+_SESSION = []
+
+
+def spark_session():
+    """The process's session on ``local[2]`` (made on first use, stopped at exit by
+    pyspark's own hook); skips the test, with the reason, where Spark cannot run."""
+    from training.spark_io import missing
+
+    reason = missing()
+    if reason:
+        pytest.skip(f"the spark engine cannot run here: {reason}")
+    if not _SESSION:
+        from training.spark_io import session
+
+        _SESSION.append(session("local[2]"))
+    return _SESSION[0]
