@@ -17,6 +17,7 @@ import click
 
 from webhook_server.adapters.registry import mlflow_client
 from webhook_server.cli.context import InputFile, current, engine_for, input_errors, progress
+from webhook_server.cli.shadows import no_shadows_on_spark, shadow_plans
 from webhook_server.core.identity import cli_actor
 from webhook_server.core.text_table import render
 
@@ -137,12 +138,9 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
         if log is None:
             click.echo("inference log: skipped (not a registered model version)", err=True)
         elif engine == "spark":
-            if with_shadows:
-                raise click.UsageError("--shadow: the spark engine does not score shadows "
-                                       "yet; use --engine local")
-            click.echo("shadow: none (the spark engine does not score shadows yet)", err=True)
+            no_shadows_on_spark(required=bool(with_shadows))
         elif with_shadows is not False:
-            plans = _shadow_plans(log, required=bool(with_shadows), opened=opened)
+            plans = shadow_plans(log, required=bool(with_shadows), opened=opened)
     shadows = [p.shadow for p in plans if p.shadow is not None]
 
     def progress(rows: int) -> None:
@@ -170,47 +168,6 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
     for s in shadows:
         batches.record(store, s.log, source=str(input_path))
     _score_output(report, version, logged, plans, as_json)
-
-
-def _sandboxed(svc, uri: str, opened: list):
-    """A shadow's scorer: the version in a sandbox of its own (it has not been promoted: its
-    code never runs in this process). A failure is said once and ends that shadow only."""
-    from model_tests.sandbox.errors import SandboxError
-
-    model = svc.judge.open(uri)
-    opened.append(model)
-
-    def predict_proba(frame):
-        if model.broken:
-            return None
-        try:
-            return model.predict(frame)
-        except SandboxError as exc:
-            model.broken = model.broken or exc.reason
-            click.echo(f"shadow {uri}: stopped, the rest of its rows not scored: "
-                       f"{exc.reason}", err=True)
-            return None
-    return predict_proba
-
-
-def _shadow_plans(log, *, required: bool, opened: list) -> list:
-    """The shadows the policy names for the champion's ``log`` (skips said on stderr). No
-    policy file means no shadows, unless ``required`` (--shadow): then it is an error."""
-    from pathlib import Path
-
-    from webhook_server.monitoring.shadow import plan_shadows
-
-    svc = current().services(mlflow=True)
-    if not required and not Path(current().settings.policy_path).is_file():
-        click.echo("shadow: none (no policy file)", err=True)
-        return []
-    plans = plan_shadows(svc.policy.for_model(log.model), log.model, log.version,
-                         current().settings.inference_log, svc.registry,
-                         lambda uri: _sandboxed(svc, uri, opened), batch_prefix=log.batch_id)
-    for p in plans:
-        click.echo(f"shadow {p.alias}: " + (p.skipped or f"version {p.version}, "
-                                            f"max_share {p.shadow.max_share:g}"), err=True)
-    return plans
 
 
 def _score_output(report, version: str, logged, plans, as_json: bool) -> None:
