@@ -43,6 +43,8 @@ drill: $(STAMP)
 # scoring of a registered model against the local engine, runs in `make test`. They skip,
 # saying why, without pyspark (the spark extra) or Java.
 spark: $(STAMP)
+	@if [ -z "$$PODIUM_TEST_DATABASE_URL" ] && pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then \
+	  export PODIUM_TEST_DATABASE_URL="$(PG_URL)"; fi; \
 	$(BIN)/python -m pytest -q -rs -m spark -n 2 --dist loadscope
 
 lint: $(STAMP)
