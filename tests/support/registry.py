@@ -46,6 +46,27 @@ class MemoryRegistry:
     def log_report(self, *args):
         pass
 
+    def log_evidence(self, model, version, request_id, directory, digest):
+        """Keep the bundle's files by digest (as MLflow keeps them under the digest's folder:
+        logging the same bundle twice leaves one); its URI."""
+        from pathlib import Path
+
+        files = {f.name: f.read_bytes() for f in Path(directory).iterdir()}
+        self.evidence = {**getattr(self, "evidence", {}), digest: files}
+        return f"memory://{model}/{version}/evidence/request-{request_id}/{digest}"
+
+
+def fake_bundle(directory, *, request_id, model, version, **_):
+    """The judge's bundle, reduced to one file naming what was decided: its digest and
+    ``{file: sha256}`` (what ``SandboxGates.bundle`` returns)."""
+    import hashlib
+    from pathlib import Path
+
+    body = f"request {request_id}: {model} v{version}".encode()
+    (Path(directory) / "bundle.json").write_bytes(body)
+    digest = hashlib.sha256(body).hexdigest()
+    return digest, {"bundle.json": digest}
+
 
 class InjectedFault(ConnectionError):
     """What MLflow unreachable looks like to the workflow (a transient error)."""

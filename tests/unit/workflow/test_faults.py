@@ -16,7 +16,14 @@ import json
 import pytest
 
 from podium_policy.policy import parse_policy
-from tests.support.registry import Faults, FaultyRegistry, MemoryRegistry, comparison, passing
+from tests.support.registry import (
+    Faults,
+    FaultyRegistry,
+    MemoryRegistry,
+    comparison,
+    fake_bundle,
+    passing,
+)
 from tests.support.rollback import roll_back
 from webhook_server.adapters.notify import messages
 from webhook_server.intake.events import TransitionRequested
@@ -39,7 +46,8 @@ class Rig:
         self.memory.tags[champion] = {"podium.status": "promoted"}
         registry = FaultyRegistry(self.memory, faults)
         gates = Gates(check=faults.wrap("check", passing),
-                      compare=faults.wrap("compare", lambda m, c, k: comparison(c, k)))
+                      compare=faults.wrap("compare", lambda m, c, k: comparison(c, k)),
+                      bundle=faults.wrap("bundle", fake_bundle))
         self.queue = SqlJobQueue(svc.store, backoff_s=0, max_attempts=10)
         self.workflow = Workflow(svc.store, self.queue, registry,
                                  parse_policy(APPROVAL), gates)
@@ -104,6 +112,12 @@ def promotion(rig: Rig) -> None:
         approvals = audit.approvals(conn, f"request:{rid}")
         finals = [e for e in reqs.history(conn, rid) if e.to_state == states.PROMOTED]
     assert list(approvals) == ["cli:ana"] and len(finals) == 1
+    # no decision without its bundle: the digest the request keeps names one that was logged
+    digest = rig.get(rid).bundle_sha256
+    assert digest and digest in rig.memory.evidence, rig.faults.fired
+    with rig.svc.store.read() as conn:
+        moved = ledger.entries(conn, rig.model, alias="champion")[-1]
+    assert moved["bundle_sha256"] == digest
 
 
 @pytest.mark.parametrize("mode", ["before", "after"])
