@@ -13,7 +13,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, inspect
 
-from tests.support.draining import finish, half_sent_post, holds_socket, listener_inode
+from tests.support.draining import finish, half_sent_post, holds_socket, kill_group, listener_inode
 from tests.support.settings import DEFAULT_POLICY
 from tests.support.waiting import wait_for
 from webhook_server.dev.processes import free_port
@@ -78,9 +78,7 @@ def test_entrypoint_serve_migrates_serves_and_drains_a_request_in_flight_on_sigt
         wait_for(lambda: _group_gone(proc.pid), timeout=20,
                  what="the worker process serve started to exit too")
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(proc)
     out = (tmp_path / "out.log").read_text()
     assert out.startswith("schema at revision "), out  # migrate ran first
     assert f"podium: http://127.0.0.1:{port} (1 HTTP workers)" in (tmp_path / "err.log"
@@ -96,9 +94,7 @@ def test_entrypoint_worker_stops_on_sigterm_and_exits_zero(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=40) == 0
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(proc)
     assert (tmp_path / "out.log").read_text().startswith("schema at revision ")
 
 

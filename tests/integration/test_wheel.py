@@ -7,7 +7,6 @@ same installed wheel."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import tarfile
@@ -17,6 +16,7 @@ import pytest
 import requests
 
 from tests.support import wheel
+from tests.support.draining import kill_group
 from tests.support.settings import API_TOKEN
 from tests.support.waiting import wait_for
 from webhook_server import __version__
@@ -94,9 +94,7 @@ def test_the_installed_wheel_migrates_and_serves_the_page_through_the_entrypoint
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=40) == 0
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(proc)
     head = MIGRATIONS[-1].split("_")[0]
     assert (tmp_path / "out.log").read_text().startswith(f"schema at revision {head}")
 

@@ -4,7 +4,9 @@ a process still holds its listening socket (Linux ``/proc``)."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 from pathlib import Path
 
 
@@ -51,3 +53,11 @@ def finish(sock: socket.socket, rest: bytes) -> str:
         chunks.append(chunk)
     sock.close()
     return b"".join(chunks).decode("latin-1")
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL what is left of a process started in its own session (a test that failed
+    before it stopped it), and reap it."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
