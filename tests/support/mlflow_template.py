@@ -11,36 +11,17 @@ serves its own artifacts.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.session_cache import once
 from webhook_server.dev.processes import Process, start_mlflow
 
 SEEDS = ("empty", "churn-wf")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _session_root(tmp_path_factory) -> Path:
-    """The temp directory all workers of this session share (one run's, never a former
-    run's: the code that made a template may have changed since)."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _make(directory: Path, seed: str) -> None:
@@ -73,14 +54,8 @@ def template(tmp_path_factory, seed: str = "empty") -> Path:
     """The session's template directory for ``seed`` (made on first use)."""
     if seed not in SEEDS:
         raise ValueError(f"unknown MLflow seed {seed!r}: one of {', '.join(SEEDS)}")
-    root = _session_root(tmp_path_factory) / "mlflow-templates"
-    root.mkdir(exist_ok=True)
-    directory = root / seed
-    with _locked(root / f"{seed}.lock"):
-        if not (directory / "versions.json").exists():
-            shutil.rmtree(directory, ignore_errors=True)
-            _make(directory, seed)
-    return directory
+    return once(tmp_path_factory, f"mlflow-templates/{seed}",
+                lambda directory: _make(directory, seed))
 
 
 def start_seeded(tmp_path_factory, seed: str = "empty") -> Process:

@@ -17,7 +17,6 @@ that needs it, under a file lock) and shared by the modules that use it.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -25,6 +24,8 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.session_cache import once
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,21 +109,11 @@ def _entry_point(venv: Path, name: str, module: str, attr: str) -> None:
 
 def session_wheel(tmp_path_factory) -> InstalledWheel:
     """The wheel of this checkout, built and installed once per test session."""
-    base = tmp_path_factory.getbasetemp()
-    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "podium-wheel"
-    root.mkdir(exist_ok=True)
-    with open(root / "lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            done = root / "installed"
-            if not done.exists():
-                for leftover in ("dist", "venv"):
-                    shutil.rmtree(root / leftover, ignore_errors=True)
-                built, sdist = build(root / "dist")
-                install(built, sdist, root / "venv")
-                done.write_text(f"{built.name}\n{sdist.name}\n")
-            wheel_name, sdist_name = done.read_text().split()
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return InstalledWheel(wheel=root / "dist" / wheel_name, sdist=root / "dist" / sdist_name,
-                          venv=root / "venv")
+    def make(root: Path) -> None:
+        built, sdist = build(root / "dist")
+        install(built, sdist, root / "venv")
+
+    root = once(tmp_path_factory, "podium-wheel", make)
+    (wheel,), (sdist,) = (root / "dist").glob("podium-*.whl"), (root / "dist").glob(
+        "podium-*.tar.gz")
+    return InstalledWheel(wheel=wheel, sdist=sdist, venv=root / "venv")
