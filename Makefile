@@ -30,14 +30,17 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # its module-scoped fixtures (an integration module's MLflow server, trained models) are made
 # once. Many tests wait on processes, servers and sandboxes, so more workers than cores pays;
 # TEST_WORKERS=0 runs them in this process. (--dist loadgroup does not group with pytest 9.)
+# --no-loadscope-reorder keeps the collection's order, the longest modules first
+# (tests/conftest.py); xdist's default order (most tests first) left the one-test modules
+# that take minutes, the demo among them, to run alone at the end.
 TEST_WORKERS ?= 4
 test: $(STAMP)
 	@if [ -z "$$PODIUM_TEST_DATABASE_URL" ] && pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then \
 	  export PODIUM_TEST_DATABASE_URL="$(PG_URL)"; fi; \
-	$(BIN)/python -m pytest -q -rs -m "not drill and not spark" -n $(TEST_WORKERS) --dist loadscope
+	$(BIN)/python -m pytest -q -rs -m "not drill and not spark" -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 drill: $(STAMP)
-	$(BIN)/python -m pytest -q -m drill -n $(TEST_WORKERS) --dist loadscope
+	$(BIN)/python -m pytest -q -m drill -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The Spark engine's tests (one local JVM per worker: two workers); the short one, Spark
 # scoring of a registered model against the local engine, runs in `make test`. They skip,

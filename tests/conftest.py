@@ -11,6 +11,44 @@ from tests.support.settings import PG_ENV, make_settings, pg_schema
 from webhook_server.service.services import build
 from webhook_server.web.app import create_app
 
+# The modules that take longest (seconds of one worker on idle cores, measured with
+# --durations), started first: with `--dist loadscope --no-loadscope-reorder` (the Makefile)
+# pytest-xdist hands out modules in collection order, so a long module started last would
+# run alone at the end while the other workers sit idle. xdist's own reordering (by number
+# of tests) did exactly that to the one-test modules: the demo, the release pipeline.
+LONGEST_FIRST = (
+    "tests/integration/test_demo.py",
+    "tests/integration/test_training.py",
+    "tests/integration/test_workflow.py",
+    "tests/integration/test_workflow_approvals.py",
+    "tests/integration/test_scale_drill.py",
+    "tests/unit/model_tests/test_sandbox_limits.py",
+    "tests/integration/test_spark_engine.py",
+    "tests/integration/test_live_evidence.py",
+    "tests/integration/test_hostile_model.py",
+    "tests/integration/test_ui_browser.py",
+    "tests/integration/test_release.py",
+    "tests/integration/test_mlflow_webhooks.py",
+    "tests/integration/test_side_doors.py",
+    "tests/unit/monitoring/test_labels_memory.py",
+    "tests/unit/model_tests/test_sandbox.py",
+    "tests/integration/test_wheel.py",
+)
+
+
+def pytest_configure(config):
+    """One thread per native library in every test process and what it starts: the suite
+    runs more workers than cores, and OpenMP or BLAS threads waiting at barriers for a
+    descheduled sibling cost many times the work itself (the sandbox sets the same)."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
+def _longest_first(items) -> None:
+    """The longest modules first (LONGEST_FIRST), then the rest in their usual order."""
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
 
 @pytest.fixture(autouse=True)
 def _no_ambient_settings(monkeypatch):
@@ -94,3 +132,4 @@ def pytest_collection_modifyitems(items):
         if (item.path.name == "test_sandbox.py"
                 and any(v in ("process", "user") for v in params.values() if isinstance(v, str))):
             item.add_marker(pytest.mark.drill)
+    _longest_first(items)

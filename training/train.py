@@ -84,6 +84,10 @@ class TrainConfig:
     params: dict | None = None  # fixed LightGBM settings: no search
     description: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # LightGBM's threads. One by default: the churn data is small (thousands of rows), and
+    # on a machine doing other work (the worker's other jobs, a test suite) two OpenMP
+    # threads spent 14x the CPU of one waiting at barriers, for the same trees.
+    threads: int = 1
 
 
 @dataclass
@@ -113,10 +117,10 @@ def split(n: int, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.
     return train, val, holdout
 
 
-def lgbm(params: dict, seed: int):
+def lgbm(params: dict, seed: int, threads: int = 1):
     from lightgbm import LGBMClassifier
 
-    return LGBMClassifier(**params, random_state=seed, n_jobs=2, verbose=-1,
+    return LGBMClassifier(**params, random_state=seed, n_jobs=threads, verbose=-1,
                           subsample=0.9, subsample_freq=1)
 
 
