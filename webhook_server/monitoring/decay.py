@@ -6,9 +6,11 @@ ledger's move to the champion replaced: where ``podium rollback`` goes) is compa
 live (``live.live_comparison``) on the outcomes both predicted from the decayed period on,
 the rows the decay was found on and later: it has such outcomes when ``podium score``
 shadowed it (``monitoring.shadow_former``, or a ``shadow.aliases`` alias naming it). It is
-significantly better when the always-valid interval of its ROC AUC gain clears the
-comparison rule's bound and zero: the same sequential rule as a live promotion, so looking
-at every monitoring run does not raise the false-rollback rate above ``comparison.alpha``.
+significantly better when the always-valid interval of its ROC AUC gain (the confidence
+sequence of ``live``, at ``comparison.alpha``) clears the comparison rule's bound and zero:
+the rule a live promotion uses. The sequence stays valid however often the outcomes of one
+window are looked at as labels arrive; a new decayed period starts a new window, and each
+champion's tenure is asked about at most once (``workflow.rollback.decayed``).
 """
 
 from __future__ import annotations

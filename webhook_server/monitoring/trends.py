@@ -1,7 +1,7 @@
 """A model's monitoring trends as inline SVG, for its page on the web UI:
 ``model_trends(conn, model, policy.for_model(model))`` -> ``{"auc", "psi", "churn",
-"live"}``, each one ``<svg>`` string to place in the page as is (escaped inside; store reads only, no MLflow
-call). ``charts`` does the drawing from data, for tests and other callers."""
+"live"}``, each one ``<svg>`` string to place in the page as is (escaped inside; store reads
+only, no MLflow call). ``charts`` does the drawing from data, for tests and other callers."""
 
 from __future__ import annotations
 
