@@ -131,7 +131,8 @@ def slack_action_handler(svc) -> Handler:
             quorum = (cfg.rollback if req.origin == "rollback" else cfg.approval).quorum
             reply(job, "approved_short", approvals=len(result["approvals"]), quorum=quorum)
         elif result["state"] == "approved":
-            reply(job, "approved", model=req.model, version=req.version)
+            reply(job, "approved", model=req.model, version=req.version,
+                  rollback=req.origin == "rollback")
         else:
             reply(job, "rejected")
 

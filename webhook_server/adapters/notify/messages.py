@@ -108,6 +108,9 @@ def reply(payload: Payload) -> str:
     if say == "approved_short":
         return (f"You approved request {rid} ({payload['approvals']} of "
                 f"{payload['quorum']}); waiting for more approvals.")
+    if say == "approved" and payload.get("rollback"):
+        return (f"You agreed to request {rid}: rolling {payload['model']} back to "
+                f"v{payload['version']}.")
     if say == "approved":
         return f"You approved request {rid}: promoting {payload['model']} v{payload['version']}."
     return _REPLIES[say].format(rid=rid, why=why)

@@ -77,7 +77,8 @@ def test_a_signed_rollback_click_moves_the_champion_back(rig):
     assert champion_moves(rig)[-1] == ("rollback", "3", "2", f"slack:{ALICE}")
     rig.sender.flush()
     assert rig.fake.ephemerals[-1]["user"] == ALICE
-    assert "You approved request" in rig.fake.ephemerals[-1]["text"]
+    assert rig.fake.ephemerals[-1]["text"] == \
+        f"You agreed to request {rid}: rolling churn back to v2."
 
 
 def test_with_a_rollback_quorum_of_two_one_click_waits_for_the_other(rig):
