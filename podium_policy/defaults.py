@@ -31,4 +31,5 @@ BUSINESS: dict[str, Any] = {"value_saved_churner": 500.0, "contact_cost": 20.0,
 # Realised quality after promotion (podium monitor, the monitoring job): decay is realised ROC
 # AUC more than max_auc_drop below the promotion's, on at least min_labels outcomes.
 MONITORING: dict[str, Any] = {"period": "week", "max_auc_drop": 0.05, "min_labels": 200,
-                              "confidence": 0.95, "retrain_on_decay": False}
+                              "confidence": 0.95, "retrain_on_decay": False,
+                              "shadow_former": False, "on_decay": "alert"}

@@ -50,6 +50,12 @@ def check_model(ctx: Ctx, mp: ModelPolicy, scope: str, raw: dict) -> None:
                       f"{'person' if len(who) == 1 else 'people'} may roll back: no rollback "
                       "could ever happen", ctx.line_of(f"{scope}.rollback.quorum",
                                                        f"{scope}.rollback", scope))
+    if ((scope == "default" or "monitoring" in raw) and mp.monitoring.on_decay == "propose"
+            and not (r.approvers or a.approvers or a.slack_usergroup)):
+        ctx.error(f"{scope}.monitoring.on_decay", "propose but nobody may roll back (no "
+                  "rollback.approvers, no approval approvers or slack_usergroup): a proposal "
+                  "could never be decided", ctx.line_of(f"{scope}.monitoring.on_decay",
+                                                        f"{scope}.monitoring", scope))
     if (scope == "default" or "aliases" in raw) and mp.aliases.champion == mp.aliases.staging:
         ctx.error(f"{scope}.aliases", f"champion and staging are the same alias "
                                       f"({mp.aliases.champion!r})",

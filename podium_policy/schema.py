@@ -29,9 +29,11 @@ PERIODS = ("day", "week", "month")
 PROTECT = ("revert", "alert", "off")
 REQUESTERS = ("any", "authenticated")
 ENGINES = ("local", "spark")
+ON_DECAY = ("propose", "rollback", "alert")
 CHOICES = {"engine": ENGINES, "sandbox": SANDBOX_MODES, "metric": METRICS, "rule": RULES,
            "inconclusive": INCONCLUSIVE, "value_rule": VALUE_RULES, "period": PERIODS,
-           "protect": PROTECT, "requesters": REQUESTERS}
+           "protect": PROTECT, "requesters": REQUESTERS,
+           "on_decay": ON_DECAY}
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # s3://, https://, runs:/, models:/ (not C:/)
 
 
@@ -287,6 +289,14 @@ class Monitoring:
                            "DeLong; precision, recall, churn rates: Wilson)", **PROBABILITY)
     retrain_on_decay: bool = _k("bool", _M["retrain_on_decay"], "the monitoring job queues a "
                                 "retrain (retrain:<model>:<date>) when decay is found")
+    shadow_former: bool = _k("bool", _M["shadow_former"], "podium score also scores, in "
+                             "shadow, the former champion (the version the ledger's last "
+                             "move replaced), so a decay can be weighed against it live")
+    on_decay: str = _k("on_decay", _M["on_decay"], "when the champion decayed and the former "
+                       "champion is significantly better live on the same recent outcomes: "
+                       "propose (a rollback request for the people who may roll back), "
+                       "rollback (done at once, with the ledger and an alert) or alert "
+                       "(the alert only)")
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,13 @@ def job_dead_note(job_id: int, attempts: int) -> str:
     return f"job:{job_id}:dead:{attempts}"
 
 
+def decay_rollback(model: str, tenure: int, to: str) -> str:
+    """The delivery id of the rollback the monitoring job asks for when the champion whose
+    ledger move is ``tenure`` decayed (``monitoring.on_decay``): one per champion's tenure
+    and former champion, so it is asked once, and never again once dismissed."""
+    return f"decay-rollback:{model}:{tenure}:v{to}"
+
+
 def version_lock(model: str, version: str) -> str:
     """Intake's transaction lock on one model version (PostgreSQL advisory lock): two
     deliveries reporting the same request see each other instead of both creating it."""

@@ -116,3 +116,36 @@ def test_a_shadow_runs_in_a_sandbox_never_in_the_scoring_process(shadowed, tmp_p
     assert report["shadows"][0]["version"] == str(info.registered_model_version)
     assert len(pd.read_csv(tmp_path / "out.csv")) == 4000
     assert not planted.exists()  # in this process it would have written it
+
+
+def test_the_former_champion_is_shadowed_once_it_is_replaced(shadowed, versions, tmp_path):
+    """``monitoring.shadow_former``: the ledger says v1 replaced v2 as champion; `podium score`
+    scores v2 in shadow (no alias names it), logged with role shadow, never written out."""
+    from training.inference_log import read_predictions
+    from webhook_server.store import ledger
+    from webhook_server.store.db import Store
+
+    v1, v2 = str(shadowed["v1"]), str(versions["v2"])
+    (tmp_path / "podium.yaml").write_text(
+        f"models:\n  {M}:\n    monitoring: {{shadow_former: true}}\n")
+    env = {**shadowed["env"], "PODIUM_POLICY": str(tmp_path / "podium.yaml"),
+           "PODIUM_DATABASE_URL": f"sqlite:///{tmp_path / 'podium.db'}",
+           "PODIUM_INFERENCE_LOG": str(tmp_path / "log")}
+    store = Store(env["PODIUM_DATABASE_URL"])
+    store.migrate()
+    with store.tx() as conn:
+        for before, after in ((None, v2), (v2, v1)):
+            ledger.record(conn, model=M, alias="champion", from_version=before,
+                          to_version=after, kind="promote", actor="policy")
+    store.dispose()
+    scored = cli(env, "score", "--model-uri", f"models:/{M}@champion", "--input",
+                 str(shadowed["work"] / "in.csv"), "--output", str(tmp_path / "out.csv"),
+                 "--json")
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert f"shadow former: version {v2}, max_share 1" in scored.stderr
+    assert [(s["alias"], s["version"], s.get("rows")) for s in
+            json.loads(scored.stdout)["shadows"]] == [("former", v2, 4000)]
+    assert set(pd.read_csv(tmp_path / "out.csv")["model_version"]) == {f"{M}/{v1}"}
+    logged = read_predictions(str(tmp_path / "log"), M).to_pandas()
+    assert sorted(set(zip(logged["version"], logged["role"], strict=True))) == sorted(
+        [(v1, "champion"), (v2, "shadow")])

@@ -196,6 +196,9 @@ def test_reading_the_requests_model_and_operations_pages(browser, site):
     assert "roc_auc" in checks and " pass " in checks and "FAIL" not in checks
     follow(browser, f"h1 a[href='/ui/models/{MODEL}']", f"/ui/models/{MODEL}")
     assert text_of(browser, "h1") == f"Model {MODEL}"
+    live = by(browser, "#live-chart svg")  # each shadow's live gain: none logged here
+    assert live.get_attribute("aria-label").startswith(f"{MODEL}: live ROC AUC gain")
+    assert live.size["width"] > 0 and "no data yet" in live.text
     shot(browser, "model")
     browser.get(f"{site.url}/ui/operations")
     assert f"#{site.request_id}" in text_of(browser, "#deliveries")

@@ -1,5 +1,6 @@
-"""``podium score``'s shadows: the versions the policy names, each loaded in a sandbox of its
-own (a version nobody promoted never runs in the scoring process)."""
+"""``podium score``'s shadows: the versions the policy names (and, with
+``monitoring.shadow_former``, the former champion), each loaded in a sandbox of its own (a
+version nobody promoted never runs in the scoring process)."""
 
 from __future__ import annotations
 
@@ -34,15 +35,18 @@ def shadow_plans(log, *, required: bool, opened: list) -> list:
     policy file means no shadows, unless ``required`` (--shadow): then it is an error."""
     from pathlib import Path
 
-    from webhook_server.monitoring.shadow import plan_shadows
+    from webhook_server.monitoring.shadow import former_champion, plan_shadows
 
     svc = current().services(mlflow=True)
     if not required and not Path(current().settings.policy_path).is_file():
         click.echo("shadow: none (no policy file)", err=True)
         return []
-    plans = plan_shadows(svc.policy.for_model(log.model), log.model, log.version,
-                         current().settings.inference_log, svc.registry,
-                         lambda uri: _sandboxed(svc, uri, opened), batch_prefix=log.batch_id)
+    mp = svc.policy.for_model(log.model)
+    former = (former_champion(svc.store, log.model, mp, log.version)
+              if mp.monitoring.shadow_former else None)
+    plans = plan_shadows(mp, log.model, log.version, current().settings.inference_log,
+                         svc.registry, lambda uri: _sandboxed(svc, uri, opened),
+                         batch_prefix=log.batch_id, former=former)
     for p in plans:
         click.echo(f"shadow {p.alias}: " + (p.skipped or f"version {p.version}, "
                                             f"max_share {p.shadow.max_share:g}"), err=True)

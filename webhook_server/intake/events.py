@@ -37,6 +37,7 @@ class TransitionRequested:
 
 
 ROLLBACK_ORIGIN = "rollback"  # the origin of a rollback request
+MONITOR = "monitor"  # who asks for a rollback the monitoring job found (monitoring.on_decay)
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,17 @@ class RollbackRequested:
     """A person asked to move the champion of ``model`` back from ``current`` to the former
     champion ``to`` (``podium rollback``, the API, the page), already allowed and checked
     against the ledger by the workflow; with a rollback ``quorum`` over 1 the request waits
-    for the others to agree."""
+    for the others to agree. Or the monitoring job did (``requested_by`` ``monitor``): then
+    ``evidence`` says why (``comparison``: the live comparison's line, ``reason``, figures)
+    and a ``proposed`` one waits for the people who may roll back."""
 
     model: str
     to: str
     current: str | None
     requested_by: str
     quorum: int = 1
+    proposed: bool = False
+    evidence: dict | None = None
 
     @classmethod
     def example(cls) -> RollbackRequested:

@@ -190,14 +190,20 @@ class Intake:
     def _rollback(self, conn: Connection, e: RollbackRequested, delivery_pk: int) -> int:
         """A rollback request and its job; with a quorum over 1 it waits for the others to
         agree, and the decision that completes the quorum queues the job."""
-        waiting = e.quorum > 1
+        waiting = e.quorum > 1 or e.proposed
         reason = f"rollback from v{e.current} to v{e.to}" + (
             f": waiting for {e.quorum - 1} more to agree" if waiting else "")
+        if e.evidence is not None:  # asked by the monitoring job: why, in its words
+            reason = e.evidence["reason"]
         request_id = tell.create(conn, model=e.model, version=e.to, target="Production",
                                  raw_target="rollback", origin=ROLLBACK_ORIGIN,
                                  state=states.AWAITING_APPROVAL if waiting else states.QUEUED,
                                  delivery_pk=delivery_pk, requested_by=e.requested_by,
                                  actor=e.requested_by, reason=reason)
+        if e.evidence is not None:  # what an agreement binds (the digest covers both)
+            reqs.summarise(conn, request_id, comparison=e.evidence["comparison"],
+                           compared_with=e.current)
+            reqs.save_evidence(conn, request_id, {"decay": e.evidence})
         if not waiting:
             self.queue.enqueue(conn, kind="request", key=contract.request_job(request_id),
                                payload={"request_id": request_id},

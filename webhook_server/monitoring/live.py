@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -52,24 +53,29 @@ class LiveComparison:
 
 
 def live_comparison(store: Store, model: str, shadow_version: str, champion_version: str,
-                    mp: ModelPolicy | None = None) -> LiveComparison:
+                    mp: ModelPolicy | None = None, *,
+                    since: datetime | None = None) -> LiveComparison:
     """The paired comparison of ``shadow_version`` with ``champion_version`` of ``model`` on
-    every outcome both predicted, under ``mp``'s comparison rule and shadow section."""
+    every outcome both predicted (``since``: of predictions made then or later), under
+    ``mp``'s comparison rule and shadow section."""
     mp = mp or ModelPolicy()
     with store.read() as conn:
-        y, s, c = paired_labels(conn, model, shadow_version, champion_version)
+        y, s, c = paired_labels(conn, model, shadow_version, champion_version, since=since)
     return compare_live(y, s, c, model=model, shadow_version=shadow_version,
                         champion_version=champion_version, mp=mp)
 
 
-def paired_labels(conn: Connection, model: str, shadow_version: str,
-                  champion_version: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def paired_labels(conn: Connection, model: str, shadow_version: str, champion_version: str,
+                  *, since: datetime | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(outcomes, shadow scores, champion scores) of the outcomes both versions' labels
-    judge, in a stable order (customer, outcome)."""
+    judge (predicted at ``since`` or later), in a stable order (customer, outcome)."""
     q = (select(labels.c.version, labels.c.customer_id, labels.c.outcome, labels.c.churn,
                 labels.c.score)
          .where(labels.c.model == model,
                 labels.c.version.in_([shadow_version, champion_version])))
+    if since is not None:
+        q = q.where(labels.c.scored_at >= since)
     shadow: dict[tuple, float] = {}
     champion: dict[tuple, tuple[int, float]] = {}
     for version, customer, outcome, churn, score in conn.execute(q):

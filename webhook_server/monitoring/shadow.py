@@ -4,6 +4,10 @@ inference log with role ``shadow``, never into the output file.
 
 An alias that names no version, or names the champion's own version, is skipped with the
 reason (production scoring never fails because no challenger is waiting).
+
+With ``monitoring.shadow_former`` the former champion (the version the ledger's move to the
+current champion replaced) is scored the same way, as the plan ``former``: its live figures
+are what a decay's rollback proposal weighs (``monitoring/decay.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from podium_policy.schema import ModelPolicy
+from webhook_server.store import Store, ledger
 
 if TYPE_CHECKING:
     from training.score import Shadow
@@ -30,19 +35,34 @@ class ShadowPlan:
         return {"alias": self.alias, "version": self.version, "skipped": self.skipped}
 
 
+FORMER = "former"  # the plan of the former champion (policy monitoring.shadow_former)
+
+
+def former_champion(store: Store, model: str, mp: ModelPolicy,
+                    champion_version: str) -> str | None:
+    """The version ``champion_version`` replaced as champion, per the ledger (what ``podium
+    rollback`` would go back to); None when the ledger names none."""
+    with store.read() as conn:
+        return ledger.rollback_target(conn, model, mp.aliases.champion, champion_version)
+
+
 def plan_shadows(mp: ModelPolicy, model: str, champion_version: str, root: str, registry,
-                 load, *, batch_prefix: str | None = None) -> list[ShadowPlan]:
+                 load, *, batch_prefix: str | None = None,
+                 former: str | None = None) -> list[ShadowPlan]:
     """The shadows of one ``podium score`` of ``model`` (champion ``champion_version``): per
     alias of ``mp.shadow.aliases``, the version ``registry`` (``adapters.registry.Registry``)
     says it names, its ``predict_proba`` from ``load(model_uri)`` and an open log (role
-    shadow) under ``root``; or the reason it is skipped."""
+    shadow) under ``root``; or the reason it is skipped. ``former``: the former champion's
+    version, scored too (plan ``former``) unless an alias already names it."""
     from training.inference_log import InferenceLog
     from training.score import THRESHOLD, Shadow
 
     plans: list[ShadowPlan] = []
     seen = {champion_version}
-    for alias in mp.shadow.aliases:
-        version = registry.alias_version(model, alias)
+    named = [(alias, registry.alias_version(model, alias)) for alias in mp.shadow.aliases]
+    if former is not None:
+        named.append((FORMER, former))
+    for alias, version in named:
         if version is None:
             plans.append(ShadowPlan(alias, None, None, f"alias {alias!r} names no version of "
                                                        f"{model}: nothing to shadow"))
@@ -50,8 +70,9 @@ def plan_shadows(mp: ModelPolicy, model: str, champion_version: str, root: str, 
         if version in seen:
             why = ("is the champion" if version == champion_version
                    else "is already shadowed under another alias")
-            plans.append(ShadowPlan(alias, version, None, f"alias {alias!r} names version "
-                                                          f"{version}, which {why}"))
+            plans.append(ShadowPlan(alias, version, None, (
+                f"the former champion, version {version}, " if alias == FORMER
+                else f"alias {alias!r} names version {version}, which ") + why))
             continue
         seen.add(version)
         predict = load(f"models:/{model}/{version}")

@@ -1,6 +1,7 @@
 """Monitoring trends as inline SVG (pure functions: data in, one ``<svg>`` string out): realised
 ROC AUC per version and period with its interval and the champion's moves marked, PSI per
-feature over time, predicted against observed churn rate. Every text from outside is
+feature over time, predicted against observed churn rate, and intervals side by side (each
+shadow's live gain over the champion). Every text from outside is
 escaped; no data gives a small chart that says so. No script, no external resource."""
 
 from __future__ import annotations
@@ -71,6 +72,41 @@ def line_chart(title: str, xs: Sequence[str], series: Series, *, y_range=(0.0, 1
     return _svg(title, parts)
 
 
+def interval_rows(title: str, rows: Sequence[tuple[str, float, float, float]], *,
+                  bound: float = 0.0, empty: str = "no data yet") -> str:
+    """One horizontal interval per row: (label, estimate, low, high), on a shared axis with
+    zero and ``bound`` (dashed) marked; ``empty`` when there are no rows."""
+    if not rows:
+        return _svg(title, [_text(W / 2, 60, empty, anchor="middle", cls="empty")], height=90)
+    height = TOP + 26 * len(rows) + BOTTOM
+    ends = [v for _, d, lo, hi in rows for v in (d, lo, hi)] + [0.0, bound]
+    lo, hi = min(ends), max(ends)
+    pad = (hi - lo) * 0.08 or 0.01
+    lo, hi = lo - pad, hi + pad
+    left, width = 190, W - 190 - 20
+
+    def x(v: float) -> float:
+        return left + width * (v - lo) / (hi - lo)
+
+    bottom = height - BOTTOM + 6
+    parts = [f'<line x1="{x(0):.1f}" y1="{TOP}" x2="{x(0):.1f}" y2="{bottom}" stroke="#999"/>',
+             _text(x(0), bottom + 12, "0", anchor="middle")]
+    if bound != 0.0:
+        parts += [f'<line x1="{x(bound):.1f}" y1="{TOP}" x2="{x(bound):.1f}" y2="{bottom}" '
+                  'stroke="#d62728" stroke-dasharray="4 3"/>',
+                  _text(x(bound), bottom + 12, f"{bound:+g}", anchor="middle")]
+    for n, (label, d, low, high) in enumerate(rows):
+        colour, cy = COLOURS[n % len(COLOURS)], TOP + 26 * n + 14
+        tip = f"{label}: {d:+.4f} ({low:+.4f} to {high:+.4f})"
+        parts += [_text(left - 8, cy + 4, label, anchor="end"),
+                  f'<line x1="{x(low):.1f}" y1="{cy}" x2="{x(high):.1f}" y2="{cy}" '
+                  f'stroke="{colour}" stroke-width="4" stroke-opacity="0.5"/>',
+                  f'<circle cx="{x(d):.1f}" cy="{cy}" r="4" fill="{colour}">'
+                  f"<title>{escape(tip)}</title></circle>",
+                  _text(x(high) + 4, cy + 4, f"{d:+.3f}")]
+    return _svg(title, parts, height=height)
+
+
 def _ticks(lo: float, hi: float) -> list[float]:
     """Round values between ``lo`` and ``hi``, 3 to 6 of them."""
     raw = (hi - lo) / 4
@@ -107,10 +143,10 @@ def _text(x: float, y: float, text: str, *, anchor: str = "start", cls: str = ""
             f"{escape(str(text))}</text>")
 
 
-def _svg(title: str, parts: list[str]) -> str:
+def _svg(title: str, parts: list[str], *, height: int = H) -> str:
     t = escape(title)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" '
-            f'height="{H}" role="img" aria-label="{t}" font-family="sans-serif" '
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="{W}" '
+            f'height="{height}" role="img" aria-label="{t}" font-family="sans-serif" '
             f'font-size="10"><title>{t}</title>'
             f'<text x="{LEFT}" y="14" font-size="12" font-weight="bold">{t}</text>'
             + "".join(parts) + "</svg>")

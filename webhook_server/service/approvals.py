@@ -127,10 +127,12 @@ def slack_action_handler(svc) -> Handler:
             reply(job, "give_reason", why=str(exc))
             return
         if result["state"] == "awaiting_approval":
-            quorum = svc.policy.for_model(req.model).approval.quorum
+            cfg = svc.policy.for_model(req.model)
+            quorum = (cfg.rollback if req.origin == "rollback" else cfg.approval).quorum
             reply(job, "approved_short", approvals=len(result["approvals"]), quorum=quorum)
         elif result["state"] == "approved":
-            reply(job, "approved", model=req.model, version=req.version)
+            reply(job, "approved", model=req.model, version=req.version,
+                  rollback=req.origin == "rollback")
         else:
             reply(job, "rejected")
 

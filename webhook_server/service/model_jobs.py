@@ -204,9 +204,11 @@ def drift_handler(svc) -> Handler:
 
 def monitor_handler(svc) -> Handler:
     """``svc``: the ``services.Services``. The monitoring job (``monitoring/job.py``); a
-    retrain it asks for is that day's ``retrain:<model>:<date>``."""
+    retrain it asks for is that day's ``retrain:<model>:<date>``; a rollback it asks for
+    (``monitoring.on_decay``) enters through the intake (``workflow.rollback.decayed``)."""
     from webhook_server.monitoring import job as monitoring
     from webhook_server.monitoring.recorded import run_figures_of
+    from webhook_server.workflow.rollback import decayed
 
     def handle(job: Job) -> None:
         model = job.payload["model"]
@@ -214,7 +216,8 @@ def monitor_handler(svc) -> Handler:
             job.payload, store=svc.store, policy=svc.policy,
             queue_retrain=lambda conn, reason: enqueue_dated_in(conn, svc.queue, "retrain",
                                                                 model, reason=reason),
-            holdout_of=run_figures_of(svc.settings.mlflow_tracking_uri, model))
+            holdout_of=run_figures_of(svc.settings.mlflow_tracking_uri, model),
+            ask_rollback=lambda conn, event: decayed(svc.intake, svc.policy, conn, event))
         if found["alert"]:
             log.warning("%s: decay %s, drift in %s, retrain %s", job.key, found["decayed"],
                         found["drifted"] or "nothing", found["retrain"] or "not asked")

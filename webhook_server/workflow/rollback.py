@@ -7,6 +7,11 @@ enters through the intake like every other request, and is validated again by it
 by a worker under the model lock, which records the move's intent and performs it like a
 promotion, so a rollback never races a promotion of the same model. The caller (``podium
 rollback``, the API, the page) follows the request in the store.
+
+The monitoring job asks too (``decayed``, policy ``monitoring.on_decay``): when the champion
+decayed and the former champion did significantly better live, a ``propose`` waits for the
+people who may roll back (Rollback / Dismiss, the rollback quorum, the evidence digest
+binding each agreement to the live comparison shown), a ``rollback`` is queued at once.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ import uuid
 
 from sqlalchemy import Connection
 
+from podium_policy.schema import Policy
 from webhook_server import contract
-from webhook_server.intake.events import ROLLBACK_ORIGIN, RollbackRequested
+from webhook_server.intake.events import MONITOR, ROLLBACK_ORIGIN, RollbackRequested
+from webhook_server.intake.intake import Intake
 from webhook_server.intake.sources import Delivery
 from webhook_server.store import audit, ledger, states
 from webhook_server.store import transition_requests as reqs
@@ -25,7 +32,7 @@ from webhook_server.workflow import decisions, permissions
 from webhook_server.workflow.deps import Deps
 from webhook_server.workflow.errors import RollbackRefused
 
-__all__ = ["ROLLBACK_ORIGIN", "request", "validate"]
+__all__ = ["ROLLBACK_ORIGIN", "decayed", "request", "validate"]
 
 
 def validate(conn: Connection, model: str, alias: str, to: str | None) -> RollbackRefused | None:
@@ -78,3 +85,37 @@ def request(deps: Deps, model: str, actor: str, to: str | None = None, *,
                     "state": states.AWAITING_APPROVAL, "approvals": [who], "quorum": quorum}
     return {"request": request_id, "model": model, "from": current, "to": target,
             "state": states.QUEUED}
+
+
+def decayed(intake: Intake, policy: Policy, conn: Connection,
+            event: RollbackRequested) -> dict:
+    """The rollback the monitoring job asks for (``event.requested_by`` ``monitor``), in the
+    job's transaction and through the intake: proposed (waits for the people who may roll
+    back) or queued. Asked once per champion's tenure (its ledger move) and former champion
+    (the delivery id, ``contract.decay_rollback``: a dismissed proposal stays dismissed),
+    and not while another rollback of the model is open. What became of it: ``state``
+    (``awaiting_approval``, ``queued``, ``not asked``, ``already asked``), ``request``,
+    ``why``."""
+    model = event.model
+    alias = policy.for_model(model).aliases.champion
+    current, tenure = ledger.current(conn, model, alias), ledger.belongs(conn, model, alias)
+    if tenure is None or current != event.current:
+        return {"state": "not asked", "request": None,
+                "why": f"the ledger's champion is v{current}, not v{event.current}"}
+    if problem := validate(conn, model, alias, event.to):
+        return {"state": "not asked", "request": None, "why": str(problem)}
+    for other in reqs.open_for_model(conn, model):
+        if other.origin == ROLLBACK_ORIGIN:
+            return {"state": "not asked", "request": other.id,
+                    "why": f"rollback request {other.id} is open ({other.state})"}
+    body = json.dumps({"model": model, "to": event.to, "from": event.current,
+                       "proposed": event.proposed, "evidence": event.evidence}, default=str)
+    recorded = intake.record_in(conn, Delivery(
+        MONITOR, contract.decay_rollback(model, tenure["id"], event.to), "rollback.decay",
+        body, event))
+    if recorded.duplicate:
+        earlier = reqs.get(conn, recorded.request_id)
+        return {"state": "already asked", "request": earlier.id,
+                "why": f"request {earlier.id} asked it for this decay ({earlier.state})"}
+    return {"state": states.AWAITING_APPROVAL if event.proposed else states.QUEUED,
+            "request": recorded.request_id, "why": None}

@@ -32,6 +32,7 @@ from webhook_server.contract import (
 )
 from webhook_server.core import logs, tracing
 from webhook_server.intake import tell
+from webhook_server.intake.events import MONITOR
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import PermanentJobError
 from webhook_server.store import counters, ledger, states
@@ -284,14 +285,21 @@ class RequestRun:
         """Under the model lock: the ledger decides where a rollback may go."""
         alias = cfg.aliases.champion
         with self.store.tx() as conn:
+            current = ledger.current(conn, req.model, alias)
             problem = validate(conn, req.model, alias, req.version)
+            if problem is None and req.compared_with and current != req.compared_with:
+                problem = (f"the champion is v{current} now, not v{req.compared_with} whose "
+                           "decay this rollback answered; nothing changed")
             if problem is not None:
                 tell.transition(conn, req.id, expect=(states.QUEUED,), to=states.REJECTED,
                                 actor=req.requested_by or "worker", reason=str(problem))
                 return
+            actor = req.requested_by or "worker"
+            if actor == MONITOR and (agreed := reqs.last_event_into(conn, req.id,
+                                                                    states.QUEUED)):
+                actor = agreed.actor  # a proposal: who completed the agreement
             moves.begin(conn, req, expect=(states.QUEUED,), alias=alias,
-                        from_version=ledger.current(conn, req.model, alias),
-                        kind=ledger.ROLLBACK, actor=req.requested_by or "worker")
+                        from_version=current, kind=ledger.ROLLBACK, actor=actor)
 
     # --- the end -----------------------------------------------------------------------
 

@@ -72,3 +72,32 @@ def promoted(store, version: str, auc: float, *, model: str = "churn",
         ledger.record(conn, model=model, alias="champion",
                       from_version=ledger.current(conn, model, "champion"),
                       to_version=version, kind="promote", actor="policy", request_id=rid)
+
+
+def decayed_beside_former(store, when: datetime, n: int = 1000, *, former_separation=1.4,
+                          seed: int = 5, model: str = "churn") -> None:
+    """The decay a rollback answers: v2 promoted, then replaced by v3 (ledger: -> 2, 2 -> 3,
+    both promoted with ROC AUC 0.84); on the same ``n`` customers and outcomes, v3 scored
+    as the champion with a separation of 0.5 (realised ROC AUC about 0.75: decayed) and v2
+    in shadow with ``former_separation`` (1.4: about 0.87; 0.5: as good as v3)."""
+    from webhook_server.store import monitoring as rows
+
+    promoted(store, "2", auc=0.84, model=model)
+    promoted(store, "3", auc=0.84, model=model)
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    with store.tx() as conn:
+        for version, role, separation in (("3", "champion", 0.5),
+                                          ("2", "shadow", former_separation)):
+            scores = 1 / (1 + np.exp(-(separation * (y - 0.5) * 2 + rng.normal(0, 1, n)
+                                       - 0.8)))
+            batch_id = f"{model}-{version}-{when:%Y%m%d}"
+            rows.record_batch(conn, {
+                "batch_id": batch_id, "model": model, "version": version, "scored_at": when,
+                "rows": n, "mean_score": scores.mean(), "flagged": int((scores >= 0.5).sum()),
+                "threshold": 0.5, "deciles": None, "histogram": [0] * 10, "path": "x",
+                "role": role})
+            rows.add_labels(conn, [{"model": model, "version": version, "batch_id": batch_id,
+                                    "customer_id": f"c{i}", "churn": int(y[i]),
+                                    "score": float(scores[i]), "scored_at": when,
+                                    "observed_at": when, "outcome": ""} for i in range(n)])

@@ -1,6 +1,7 @@
 """Trends as inline SVG: valid XML, outside text escaped, gaps and markers drawn, and a
 chart that says so when there is no data."""
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
@@ -74,10 +75,28 @@ def test_the_model_trends_come_from_the_store(svc):
                            now=datetime(2026, 7, 1, tzinfo=UTC))
         late = model_trends(conn, "churn", parse_policy({}).for_model("churn"),
                             now=datetime(2026, 12, 5, tzinfo=UTC))
-    assert set(out) == {"auc", "psi", "churn"}
+    assert set(out) == {"auc", "psi", "churn", "live"}
+    assert "no data yet" in texts(out["live"])  # no shadow logged
     # the page reads the last 26 weeks only: in December, the week of June 2 is out
     assert "2026-W23" not in texts(late["auc"]) and "2026-W24" in texts(late["auc"])
     assert {"v3", "2026-W23", "2026-W24"} <= set(texts(out["auc"]))
     assert texts(out["auc"]).count("v3") == 2  # the legend, and the champion's move
     assert {"Contract", "<tenure>"} <= set(texts(out["psi"])) and "&lt;tenure&gt;" in out["psi"]
     assert {"predicted", "observed"} <= set(texts(out["churn"]))
+
+
+def test_the_page_draws_each_shadows_live_gain_with_its_interval_and_pairs(svc):
+    from tests.unit.monitoring.logdata import decayed_beside_former
+
+    when = datetime(2026, 6, 2, tzinfo=UTC)
+    decayed_beside_former(svc.store, when)  # v2 in shadow beside the champion v3
+    with svc.store.read() as conn:
+        out = model_trends(conn, "churn", parse_policy({}).for_model("churn"),
+                           now=datetime(2026, 7, 1, tzinfo=UTC))
+    assert "v2 shadow, 1,000 pairs" in texts(out["auc"]) and "v3" in texts(out["auc"])
+    live = parse(out["live"])
+    assert "v2 vs v3, 1,000 pairs" in texts(out["live"])
+    (point,) = live.iter(f"{NS}circle")
+    tip = point.find(f"{NS}title").text  # the gain and its always-valid interval
+    gain, low, high = (float(v) for v in re.findall(r"[+-]\d\.\d{4}", tip))
+    assert 0 < low < gain < high

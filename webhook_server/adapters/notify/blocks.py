@@ -110,21 +110,32 @@ def parent(req: Request, *, tracking_uri: str | None = None,
     blocks.append({"type": "context",
                    "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
     if buttons and state == states.AWAITING_APPROVAL and not req.decided_by:
-        value = f"{req.id}:{req.evidence_digest()}"  # a click approves what was shown
-        blocks.append({"type": "actions", "block_id": f"podium_decide_{req.id}", "elements": [
-            {"type": "button", "action_id": APPROVE, "style": "primary", "value": value,
-             "text": {"type": "plain_text", "text": "Approve"},
-             "confirm": {"title": {"type": "plain_text", "text": "Approve this version?"},
-                         "text": {"type": "mrkdwn",
-                                  "text": f"{escape(title(req))} will be promoted when the "
-                                          "quorum is met."},
-                         "confirm": {"type": "plain_text", "text": "Approve"},
-                         "deny": {"type": "plain_text", "text": "Cancel"}}},
-            # Reject opens a modal that asks why (notify/modals.py)
-            {"type": "button", "action_id": REJECT, "style": "danger", "value": value,
-             "text": {"type": "plain_text", "text": "Reject"}},
-        ]})
+        blocks.append(_buttons(req))
     return text, blocks
+
+
+def _buttons(req: Request) -> dict[str, Any]:
+    """Approve / Reject; on a rollback (asked by a person, or proposed by the monitoring
+    job) Rollback / Dismiss, decided by who may roll back. Each carries the evidence
+    digest: a click agrees to what was shown."""
+    value = f"{req.id}:{req.evidence_digest()}"
+    rollback = req.origin == "rollback"
+    yes, no = ("Rollback", "Dismiss") if rollback else ("Approve", "Reject")
+    ask, effect = (("Roll back to this version?", "will be champion again")
+                   if rollback else ("Approve this version?", "will be promoted"))
+    return {"type": "actions", "block_id": f"podium_decide_{req.id}", "elements": [
+        {"type": "button", "action_id": APPROVE, "style": "primary", "value": value,
+         "text": {"type": "plain_text", "text": yes},
+         "confirm": {"title": {"type": "plain_text", "text": ask},
+                     "text": {"type": "mrkdwn",
+                              "text": f"{escape(title(req))} {effect} when the quorum is "
+                                      "met."},
+                     "confirm": {"type": "plain_text", "text": yes},
+                     "deny": {"type": "plain_text", "text": "Cancel"}}},
+        # Reject / Dismiss opens a modal that asks why (notify/modals.py)
+        {"type": "button", "action_id": REJECT, "style": "danger", "value": value,
+         "text": {"type": "plain_text", "text": no}},
+    ]}
 
 
 def step(payload: dict[str, Any]) -> str:

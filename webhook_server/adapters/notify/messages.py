@@ -76,7 +76,20 @@ def _monitoring(p: Payload) -> str:
                      + f" (threshold {d['threshold']:g})")
     if p.get("retrain"):
         lines.append(f"retrain {p['retrain']} (policy monitoring.retrain_on_decay)")
+    if r := p.get("rollback"):
+        lines.append(_decay_rollback(r))
     return "\n".join(lines)
+
+
+def _decay_rollback(r: Payload) -> str:
+    """What became of the rollback ``monitoring.on_decay`` asked for."""
+    head = f"rollback ({r['mode']}): {r['why']}"
+    if r["state"] == "awaiting_approval":
+        return (f"{head}; proposed as request {r['request']}: Rollback or Dismiss it (who may "
+                "roll back)")
+    if r["state"] == "queued":
+        return f"{head}; rolling back now (request {r['request']})"
+    return f"{head}; no request: {r['note']}" if r.get("note") else f"{head}; not asked"
 
 
 def _job_dead(p: Payload) -> str:
@@ -95,6 +108,9 @@ def reply(payload: Payload) -> str:
     if say == "approved_short":
         return (f"You approved request {rid} ({payload['approvals']} of "
                 f"{payload['quorum']}); waiting for more approvals.")
+    if say == "approved" and payload.get("rollback"):
+        return (f"You agreed to request {rid}: rolling {payload['model']} back to "
+                f"v{payload['version']}.")
     if say == "approved":
         return f"You approved request {rid}: promoting {payload['model']} v{payload['version']}."
     return _REPLIES[say].format(rid=rid, why=why)

@@ -43,9 +43,13 @@ def who_may(svc: Services, model: str) -> list[str]:
     return names
 
 
-def quorum(svc: Services, model: str) -> int:
+def quorum(svc: Services, model: str, *, rollback: bool = False) -> int:
+    """Approvals a request needs (``rollback``: agreements to a rollback)."""
     p = policy(svc)
-    return p.for_model(model).approval.quorum if p is not None else 1
+    if p is None:
+        return 1
+    cfg = p.for_model(model)
+    return (cfg.rollback if rollback else cfg.approval).quorum
 
 
 def may_operate(svc: Services, actor: str | None) -> bool:

@@ -104,6 +104,25 @@ def comparison(doc: dict) -> dict | None:
     }
 
 
+def decay(doc: dict) -> dict | None:
+    """The live evidence of a rollback the monitoring job asked for (``monitoring.on_decay``):
+    the former champion against the decayed one on the same labelled outcomes."""
+    d = doc.get("decay")
+    live = d.get("live") if isinstance(d, dict) else None
+    if not isinstance(live, dict):
+        return None
+    delta, low, high = _num(live.get("delta")), _num(live.get("lower")), _num(live.get("upper"))
+    bound, alpha = max(_num(live.get("bound")) or 0.0, 0.0), _num(live.get("alpha"))
+    return {"former": value(live.get("shadow_version")),
+            "champion": value(live.get("champion_version")), "pairs": value(live.get("pairs")),
+            "auc_former": value(live.get("auc_shadow")),
+            "auc_champion": value(live.get("auc_champion")), "delta": signed(delta),
+            "low": signed(low), "high": signed(high), "bound": signed(bound),
+            "level": percent(1 - alpha) if alpha is not None else "?",
+            "verdict": _text(live.get("verdict"), 20), "job": _text(d.get("job"), 120),
+            "chart": charts.interval(low, high, delta, bound)}
+
+
 def holdout(doc: dict) -> dict | None:
     h = doc.get("holdout")
     if not isinstance(h, dict):

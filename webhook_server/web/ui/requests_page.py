@@ -65,18 +65,20 @@ def request_view(request_id: int):
         thread = outbox.thread(conn, request_id)
     doc = present.evidence(req)
     waiting = req.state == states.AWAITING_APPROVAL
+    rollback = req.origin == "rollback"
     return page("request.html", req=req, history=history, seconds=stage_seconds(history),
+                rollback=rollback, decay=present.decay(doc),
                 checks=present.checks(doc), comparison=present.comparison(doc),
                 holdout=present.holdout(doc), digest=present.digest(req, evidence_digest),
                 links=links.for_request(svc.settings, req, thread), approvals=approvals,
                 waiting=waiting, running=req.state in RUNNING,
                 live=req.state in states.OPEN, blocked=access.why_not_here(svc),
                 may_decide=waiting and (
-                    access.may_roll_back(svc, req.model, g.actor) if req.origin == "rollback"
+                    access.may_roll_back(svc, req.model, g.actor) if rollback
                     else access.may_decide(svc, req.model, g.actor)),
-                who_may=(access.who_may_roll_back(svc, req.model) if req.origin == "rollback"
+                who_may=(access.who_may_roll_back(svc, req.model) if rollback
                          else access.who_may(svc, req.model)),
-                quorum=access.quorum(svc, req.model), present=present,
+                quorum=access.quorum(svc, req.model, rollback=rollback), present=present,
                 mark=_mark(req, len(history)))
 
 

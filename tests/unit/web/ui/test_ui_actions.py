@@ -249,3 +249,61 @@ def test_resend_puts_a_dead_notification_back_in_the_outbox(usvc, as_person):
         assert [r["id"] for r in ob.list_(conn, state=ob.DEAD)] == []
         assert audit.entries(conn, action="resend")[0]["actor"] == "ui:bob"
     assert page.post("/ui/operations/outbox/99999/resend").status_code == 409
+
+
+# --- a rollback the monitoring job proposes ------------------------------------------------
+
+def _proposed(svc) -> int:
+    """churn's champion v3 decayed, v2 (the champion it replaced, shadowed) better live;
+    ``monitoring.on_decay: propose``: the monitoring job's proposal, its request id."""
+    from datetime import UTC, datetime
+
+    from podium_policy.policy import parse_policy
+    from tests.support.ui import POLICY
+    from tests.unit.monitoring.logdata import decayed_beside_former
+    from webhook_server.jobs.queue import Job
+    from webhook_server.monitoring.report import period_of
+    from webhook_server.service.handlers import for_services
+
+    svc.policy = parse_policy({**POLICY, "default": {
+        **POLICY["default"], "monitoring": {"min_labels": 200, "on_decay": "propose",
+                                            "shadow_former": True}}})
+    now = datetime.now(UTC)
+    decayed_beside_former(svc.store, now)
+    period = period_of(now, "week")
+    for_services(svc)["monitor"](Job(id=0, kind="monitor", key=f"monitor:churn:{period}",
+                                     payload={"model": "churn", "period": period},
+                                     attempts=1, max_attempts=5, lease_owner="test"))
+    with svc.store.read() as conn:
+        (req,) = [r for r in reqs.list_(conn, model="churn") if r.origin == "rollback"]
+    return req.id
+
+
+def test_a_proposed_rollback_shows_its_live_evidence_and_rollback_or_dismiss(usvc, as_person):
+    rid = _proposed(usvc)
+    html = as_person("ana").text(f"/ui/requests/{rid}")
+    assert 'id="approve">Rollback</button>' in html and 'id="reject">Dismiss</button>' in html
+    assert "1 agreement(s) to roll back needed" in html
+    assert 'id="live-evidence"' in html and "champion v2 ROC AUC 0.9" in html
+    assert "live ROC AUC gain of the former champion" in html and "<svg" in html
+    assert 'id="approve-form"' not in as_person("eve").text(f"/ui/requests/{rid}")
+
+
+def test_a_proposed_rollback_agreed_on_the_page_is_queued(usvc, as_person):
+    rid = _proposed(usvc)
+    resp = as_person("bob").decide(rid, "approve")
+    assert resp.status_code == 303
+    assert state_of(usvc, rid).state == states.QUEUED
+    assert _audit(usvc, rid) == [("ui:bob", "approve")]
+    with usvc.store.read() as conn:  # the rollback's job runs under the model lock
+        assert any(j["key"] == f"request:{rid}:agreed" for j in list_jobs(conn))
+
+
+def test_a_proposed_rollback_dismissed_on_the_page_ends_and_the_champion_stays(usvc,
+                                                                            as_person):
+    rid = _proposed(usvc)
+    assert as_person("ana").decide(rid, "reject", reason="labels are late").status_code == 303
+    req = state_of(usvc, rid)
+    assert (req.state, req.reason) == (states.REJECTED, "rejected by ui:ana: labels are late")
+    with usvc.store.read() as conn:
+        assert ledger.current(conn, "churn", "champion") == "3"

@@ -174,8 +174,9 @@ def test_a_model_page_draws_its_monitoring_trends_as_inline_svg(usvc, as_person)
                 "drifted": ["tenure"], "psi": {"tenure": psi, "Monthly<b>": 0.01}})
     html = as_person("eve").text("/ui/models/churn")
     trends = html.split('id="trends"')[1].split("</section>")[0]
-    assert trends.count("<svg") == 3
-    psi = trends.split("<svg")[3]
+    assert trends.count("<svg") == 4  # AUC, live (no shadow: no data yet), churn, PSI
+    assert "no data yet" in trends.split('id="live-chart"')[1].split("</figure>")[0]
+    psi = trends.split("<svg")[4]
     assert "tenure" in psi and "Monthly&lt;b&gt;" in psi and "<b>" not in psi
 
 
