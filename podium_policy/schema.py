@@ -1,7 +1,7 @@
 """The policy's schema: the frozen, typed objects a policy file is read into (``Policy``, one
 ``ModelPolicy`` per model, its sections), each key declared once with its kind, default,
-meaning and allowed range (``podium_policy.fields``), and the errors that report a policy's
-problems (``Problem``, ``PolicyError``)."""
+meaning and allowed range (``podium_policy.fields``); the errors that report a policy's
+problems (``Problem``, ``PolicyError``) live in ``podium_policy.problems``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from podium_policy import defaults
 from podium_policy.fields import key, section
+from podium_policy.problems import Bad, PolicyError, Problem  # noqa: F401 (callers' home)
 
 IDENTITY_KINDS = ("slack", "cli", "api", "ui", "mlflow", "gitlab")
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -40,54 +41,6 @@ URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # s3://, https://, runs:/, mode
 def is_uri(value: str) -> bool:
     """A URI (``s3://...``, ``runs:/<run>/path``), not a local path."""
     return bool(URI.match(value))
-
-
-# --- errors --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a policy: where (file, line, key path) and why."""
-
-    path: str
-    reason: str
-    line: int | None = None
-    source: str | None = None
-
-    def __str__(self) -> str:
-        where = ""
-        if self.source:
-            where = f"{self.source}:{self.line}: " if self.line else f"{self.source}: "
-        elif self.line:
-            where = f"line {self.line}: "
-        return f"{where}{self.path}: {self.reason}" if self.path else f"{where}{self.reason}"
-
-    def as_json(self) -> dict[str, Any]:
-        return {"file": self.source, "line": self.line, "path": self.path,
-                "reason": self.reason}
-
-
-class PolicyError(ValueError):
-    """Every problem of a policy file, one per line (``file:line: key.path: reason``)."""
-
-    def __init__(self, problems: str | Problem | list[Problem],
-                 warnings: tuple[str, ...] = ()) -> None:
-        if isinstance(problems, str):
-            problems = [Problem("", problems)]
-        elif isinstance(problems, Problem):
-            problems = [problems]
-        self.problems: tuple[Problem, ...] = tuple(problems)
-        self.warnings = tuple(warnings)
-        super().__init__("\n".join(map(str, self.problems)))
-
-    def one_line(self) -> str:
-        """The first problem, and how many more there are (for a refusal to start)."""
-        more = len(self.problems) - 1
-        return str(self.problems[0]) + (
-            f" (and {more} more problem(s): `podium policy check` lists them)" if more else "")
-
-
-class Bad(Exception):
-    """A value is wrong: the reason (the caller adds where)."""
 
 
 # --- the typed policy ----------------------------------------------------------------------
