@@ -38,8 +38,12 @@ def key(kind: str, default: Any, doc: str, **allowed: Any) -> Any:
                              metadata=meta(kind, doc, **allowed))
 
 
-def section(cls: type, doc: str) -> Any:
-    """A dataclass field that is a section of keys (``cls``, built with its defaults)."""
+def section(cls: type, doc: str, *, optional: bool = False) -> Any:
+    """A dataclass field that is a section of keys (``cls``, built with its defaults); an
+    ``optional`` one is off (None) unless the file sets it (``{}``: on, with its defaults)."""
+    if optional:
+        return dataclasses.field(default=None, metadata={"section": cls, "doc": doc,
+                                                         "optional": True})
     return dataclasses.field(default_factory=cls, metadata={"section": cls, "doc": doc})
 
 
@@ -106,6 +110,8 @@ def table(cls: type, label: str | None = None, prefix: str = "") -> list[tuple[s
     rows: list[tuple[str, str, str]] = []
     for f in dataclasses.fields(cls):
         if "section" in f.metadata:
+            if f.metadata.get("optional"):  # off unless set: the section's own row first
+                rows.append((prefix + f.name, "None", f.metadata["doc"]))
             rows += table(f.metadata["section"], label, f"{prefix}{f.name}.")
         else:
             name = f.metadata[label] if label else prefix + f.name

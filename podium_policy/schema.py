@@ -105,9 +105,17 @@ POSITIVE = {"lo": 0.0, "lo_open": True}
 
 class _AsDict:
     def as_dict(self) -> dict[str, Any]:
-        """Plain values (lists, not tuples) for code that takes dicts (model_tests)."""
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in dataclasses.fields(self)}
+        """Plain values (lists, not tuples; a section as its dict, an optional one left out
+        while off) for code that takes dicts (model_tests, the evidence bundle)."""
+        return {f.name: _plain(v) for f in dataclasses.fields(self)
+                if (v := getattr(self, f.name)) is not None or not f.metadata.get("optional")
+                or "section" not in f.metadata}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value.as_dict() if isinstance(value, _AsDict) else value
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,25 @@ class Checks(_AsDict):
 
 
 @dataclass(frozen=True)
+class Live(_AsDict):
+    """``comparison.live``: a request that passed the holdout waits in ``shadowing`` (its
+    version on the first ``shadow.aliases`` alias) until live outcomes decide it."""
+
+    min_pairs: int = _k("int", 1000, "labelled pairs (outcomes both the version and the "
+                        "champion predicted) before the live comparison may decide", lo=20)
+    rule: str = _k("rule", "superiority", "superiority: promote when the always-valid "
+                   "interval's lower end clears min_improvement; noninferiority: when it "
+                   "clears -margin (the comparison's own min_improvement and margin); the "
+                   "upper end below that bound rejects")
+    alpha: float = _k("float", 0.05, "error rate of the live decision, however often it is "
+                      "looked at (the confidence sequence's level is 1 - alpha)", lo=0.0,
+                      hi=0.5, lo_open=True)
+    max_days: float = _k("float", 30.0, "days in shadowing after which an undecided request "
+                         "ends inconclusive (the version leaves the shadow alias)",
+                         lo=0.0, hi=366.0, lo_open=True)
+
+
+@dataclass(frozen=True)
 class Comparison(_AsDict):
     metric: str = _k("metric", _C["metric"], "metric both models are compared on: "
                      f"{', '.join(METRICS)}")
@@ -176,6 +203,11 @@ class Comparison(_AsDict):
                          "(superiority), or not part of the decision")
     value_margin: float = _k("float", _C["value_margin"], "business value margin, in "
                              "currency per customer of the holdout", lo=0.0)
+    live: Live | None = section(Live, "promotion on live evidence (null: off): a "
+                                         "Production request that passes the holdout waits "
+                                         "in shadowing until min_pairs labelled pairs decide "
+                                         "it, or max_days end it inconclusive",
+                                optional=True)
 
 
 @dataclass(frozen=True)

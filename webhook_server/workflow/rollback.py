@@ -17,15 +17,17 @@ import uuid
 from sqlalchemy import Connection
 
 from webhook_server import contract
+from webhook_server.intake import tell
 from webhook_server.intake.events import ROLLBACK_ORIGIN, RollbackRequested
 from webhook_server.intake.sources import Delivery
 from webhook_server.store import audit, ledger, states
 from webhook_server.store import transition_requests as reqs
-from webhook_server.workflow import decisions, permissions
+from webhook_server.store.records import Request
+from webhook_server.workflow import decisions, moves, permissions
 from webhook_server.workflow.deps import Deps
 from webhook_server.workflow.errors import RollbackRefused
 
-__all__ = ["ROLLBACK_ORIGIN", "request", "validate"]
+__all__ = ["ROLLBACK_ORIGIN", "begin_rollback", "request", "validate"]
 
 
 def validate(conn: Connection, model: str, alias: str, to: str | None) -> RollbackRefused | None:
@@ -78,3 +80,16 @@ def request(deps: Deps, model: str, actor: str, to: str | None = None, *,
                     "state": states.AWAITING_APPROVAL, "approvals": [who], "quorum": quorum}
     return {"request": request_id, "model": model, "from": current, "to": target,
             "state": states.QUEUED}
+
+
+def begin_rollback(conn: Connection, req: Request, alias: str) -> None:
+    """The rollback request's job, under the model lock: the ledger decides where a
+    rollback may go; the intent is recorded, or the request refused with the reason."""
+    problem = validate(conn, req.model, alias, req.version)
+    if problem is not None:
+        tell.transition(conn, req.id, expect=(states.QUEUED,), to=states.REJECTED,
+                        actor=req.requested_by or "worker", reason=str(problem))
+        return
+    moves.begin(conn, req, expect=(states.QUEUED,), alias=alias,
+                from_version=ledger.current(conn, req.model, alias),
+                kind=ledger.ROLLBACK, actor=req.requested_by or "worker")

@@ -461,6 +461,9 @@ def test_the_example_documents_every_key_with_its_default():
     example = yaml.safe_load((ROOT / "podium.example.yaml").read_text())["default"]
     for path, default, _ in describe():
         node = example
+        if path.startswith("comparison.live."):  # off by default: its keys in the comment
+            assert example["comparison"]["live"] is None
+            continue
         for part in path.split("."):
             assert part in node, f"podium.example.yaml does not document default.{path}"
             node = node[part]
