@@ -60,7 +60,7 @@ DEAD_ACTOR = "worker:dead-job"
 
 class Workflow:
     """The workflow's entry points; its modules get ``deps`` (frozen). Setting ``store``,
-    ``queue``, ``registry``, ``policy`` or ``gates`` (tests) replaces ``deps``."""
+    ``queue``, ``registry``, ``policy``, ``gates`` or ``clock`` (tests) replaces ``deps``."""
 
     def __init__(self, store: Store, queue: JobQueue, registry: Registry, policy: Policy,
                  gates: Gates, intake: Intake | None = None) -> None:
@@ -80,6 +80,8 @@ class Workflow:
                       lambda self, value: self._swap(policy=value))
     gates = property(lambda self: self.deps.gates,
                      lambda self, value: self._swap(gates=value))
+    clock = property(lambda self: self.deps.clock,
+                     lambda self, value: self._swap(clock=value))
 
     # --- the job -----------------------------------------------------------------------
 

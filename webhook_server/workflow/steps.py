@@ -78,8 +78,10 @@ class RequestRun:
                     request_id=req.id, model=req.model, version=req.version,
                     target=req.target)) as current:
                 step(req)
-                req = self._get()
+                before, req = req.state, self._get()
                 tracing.set_attributes(current, {"podium.state_after": req.state})
+            if before == req.state == states.SHADOWING:  # no decision yet: the next look
+                return  # (the scheduler's check_shadowing) queues the next job
         raise RuntimeError(f"request {req.id} did not settle (state {req.state})")
 
     # --- steps -------------------------------------------------------------------------
