@@ -116,3 +116,101 @@ def test_a_shadow_runs_in_a_sandbox_never_in_the_scoring_process(shadowed, tmp_p
     assert report["shadows"][0]["version"] == str(info.registered_model_version)
     assert len(pd.read_csv(tmp_path / "out.csv")) == 4000
     assert not planted.exists()  # in this process it would have written it
+
+
+# --- promotion on live evidence (comparison.live) on a real MLflow registry --------------------
+
+def _live_service(mlflow_server, tmp_path, versions):
+    """v1 champion (in MLflow and the ledger), no challenger alias; a policy that makes
+    Production requests of M wait for 300 labelled pairs; the checks and the holdout
+    comparison pass (the registry and the live gate are the real ones)."""
+    import functools
+
+    from mlflow import MlflowClient
+
+    from tests.support.registry import comparison, passing
+    from tests.support.settings import make_settings
+    from webhook_server.monitoring.live import live_comparison
+    from webhook_server.service.services import build
+    from webhook_server.store import ledger
+    from webhook_server.workflow import Gates
+
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    client.set_registered_model_alias(M, "champion", versions["v1"])
+    client.delete_registered_model_alias(M, "challenger")
+    policy = tmp_path / "podium.yaml"
+    policy.write_text(f"models:\n  {M}:\n    shadow: [challenger]\n    comparison:\n"
+                      "      live: {min_pairs: 300, max_days: 30}\n")
+    svc = build(make_settings(f"sqlite:///{tmp_path / 'p.db'}",
+                              mlflow_tracking_uri=mlflow_server.url, policy_path=str(policy)))
+    svc.store.migrate()
+    with svc.store.tx() as conn:
+        ledger.record(conn, model=M, alias="champion", from_version=None,
+                      to_version=versions["v1"], kind=ledger.PROMOTE, actor="policy")
+    workflow = svc.use_gates(Gates(check=passing, compare=lambda m, c, k: comparison(c, k),
+                                   live=functools.partial(live_comparison, svc.store)))
+    return svc, workflow, client
+
+
+def _labels(svc, versions, delta: float) -> None:
+    import numpy as np
+
+    from model_tests.simulation import pair
+    from webhook_server.store import monitoring as rows
+
+    y, s, c = pair(1500, 0.80, delta, 0.8, np.random.default_rng(7))
+    when = pd.Timestamp("2026-06-02T09:00:00Z").to_pydatetime()
+    with svc.store.tx() as conn:
+        for v, scores in ((versions["v1"], c), (versions["v3"], s)):
+            rows.add_labels(conn, [{"model": M, "version": v, "batch_id": f"live-{v}",
+                                    "customer_id": f"c{i}", "churn": int(y[i]),
+                                    "score": float(scores[i]), "scored_at": when,
+                                    "observed_at": when, "outcome": ""} for i in range(1500)])
+
+
+def _run(workflow, rid: int, step: str) -> None:
+    from webhook_server.jobs.queue import Job
+
+    workflow.handle(Job(1, f"request:{rid}:{step}", "request", {"request_id": rid}, 1, 6, "t"))
+
+
+def _state(svc, rid: int):
+    from webhook_server.store import transition_requests as reqs
+
+    with svc.store.read() as conn:
+        return reqs.get(conn, rid)
+
+
+@pytest.mark.parametrize("delta, final", [(0.10, "promoted"), (-0.10, "rejected")])
+def test_a_version_waits_on_the_shadow_alias_in_mlflow_until_live_outcomes_decide(
+        versions, mlflow_server, tmp_path, delta, final):
+    from tests.support.podium_runs import tags_when
+    from webhook_server.intake.events import TransitionRequested
+    from webhook_server.intake.sources import Delivery
+
+    svc, workflow, client = _live_service(mlflow_server, tmp_path, versions)
+    try:
+        rid = svc.intake.record(Delivery("api", f"live-{final}", "api.request", "{}",
+                                         TransitionRequested(M, versions["v3"], "Production",
+                                                             "api"))).request_id
+        _run(workflow, rid, "first")
+        assert _state(svc, rid).state == "shadowing"
+        assert client.get_model_version_by_alias(M, "challenger").version == versions["v3"]
+        assert client.get_model_version_by_alias(M, "champion").version == versions["v1"]
+        assert tags_when(client, M, versions["v3"], "shadowing")
+        _labels(svc, versions, delta)
+        assert workflow.check_shadowing(60, now=60.0) == [rid]
+        _run(workflow, rid, "live-1")
+        req = _state(svc, rid)
+        assert req.state == final, req.reason
+        assert req.evidence_json()["live"]["pairs"] == 1500
+        champion = versions["v3"] if final == "promoted" else versions["v1"]
+        assert client.get_model_version_by_alias(M, "champion").version == champion
+        aliases = client.get_registered_model(M).aliases
+        assert "challenger" not in aliases  # the version left the shadow alias
+        assert tags_when(client, M, versions["v3"], final)["podium.reason"]
+        if final == "promoted":
+            assert tags_when(client, M, versions["v1"], "archived")
+    finally:
+        client.set_registered_model_alias(M, "champion", versions["v1"])
+        svc.close()

@@ -20,8 +20,8 @@ from webhook_server.store import states
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
-_STATES = [states.QUEUED, states.CHECKING, states.COMPARING, states.AWAITING_APPROVAL,
-           states.PROMOTING, *states.TERMINAL]
+_STATES = [states.QUEUED, states.CHECKING, states.COMPARING, states.SHADOWING,
+           states.AWAITING_APPROVAL, states.PROMOTING, *states.TERMINAL]
 
 
 def _ref(name: str) -> dict[str, str]:
