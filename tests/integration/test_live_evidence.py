@@ -1,7 +1,10 @@
 """Live evidence on real MLflow models: `podium score` scores the champion and, in shadow,
 the version the policy's shadow alias names, on the same rows; only the champion's scores
 reach the output, both are logged with their version and role; `podium labels` gives each
-version its own outcome row; `podium monitor` shows the shadow against the champion."""
+version its own outcome row; `podium monitor` shows the shadow against the champion. Promotion
+on live evidence (`comparison.live`): the request puts its version on the shadow alias in
+MLflow, `podium score` scores it there, and the live look promotes or rejects it (the
+version leaves the alias, the champion alias and tags follow)."""
 
 import json
 

@@ -241,6 +241,23 @@ def test_moving_the_shadow_alias_by_hand_withdraws_the_request(svc):
     assert rig.memory.aliases["challenger"] == "5" and rig.champion_moves() == [(None, "1")]
 
 
+def test_a_champion_moved_while_shadowing_sends_the_request_back_to_comparing(svc):
+    rig = LiveRig(svc, "churn-live-moved-champion", Faults())
+    rid = rig.submit("2")
+    rig.drive(rid, until=(states.SHADOWING,))
+    rig.memory.set_alias(rig.model, "champion", "5")  # say, a rollback or another promotion
+    with svc.store.tx() as conn:
+        ledger.record(conn, model=rig.model, alias="champion", from_version="1",
+                      to_version="5", kind=ledger.PROMOTE, actor="policy")
+    rig.workflow.check_shadowing(60, now=0.0)
+    while rig.worker.run_once() is not None:
+        pass
+    req = rig.get(rid)
+    assert req.state == states.SHADOWING and req.compared_with == "5"
+    assert rig.history(rid).count(states.COMPARING) == 2
+    assert rig.memory.aliases["challenger"] == "2"  # still shadowed, against the new champion
+
+
 def test_a_later_request_waits_while_an_earlier_one_is_shadowing(svc):
     rig = LiveRig(svc, "churn-live-queue", Faults())
     first = rig.submit("2")
