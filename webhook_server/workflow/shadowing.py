@@ -17,9 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from podium_policy.schema import ModelPolicy
+from webhook_server.store import states
 from webhook_server.store.records import live_line
 
 PROMOTE, REJECT, INCONCLUSIVE = "promote", "reject", "inconclusive"
+ENDS = {REJECT: states.REJECTED, INCONCLUSIVE: states.INCONCLUSIVE}  # the decisions that end it
 
 
 def alias_of(cfg: ModelPolicy) -> str | None:

@@ -227,8 +227,7 @@ class RequestRun:
         self._passed(req, cfg, champion)
 
     def _passed(self, req: Request, cfg: ModelPolicy, champion: str | None) -> None:
-        """The evidence passes: a person approves (a target that needs one), else the move's
-        intent is recorded."""
+        """The evidence passes: a person approves (if asked for), else the intent is recorded."""
         if req.decided_by is None and "Production" in cfg.approval.targets:
             again = ("; again: the champion moved and the comparison was made again, so "
                      "earlier approvals do not count" if (req.reason or "").startswith(
@@ -246,23 +245,24 @@ class RequestRun:
         self._wait_for_others(req)
         cfg = self._cfg(req)
         alias = shadowing.alias_of(cfg)
-        if alias is None or self.gates.live is None:  # the policy no longer asks for it
-            self._passed(req, cfg, req.compared_with)
-            return
+        if alias is None:  # the policy no longer asks for live evidence: the holdout decides
+            return self._passed(req, cfg, req.compared_with)
+        if self.gates.live is None:
+            return self._end(req, states.FAILED, "worker", "the policy asks for live evidence "
+                             "and this worker's judge has no live comparison")
         seen = self.registry.alias_version(req.model, alias)
         if seen != req.version:  # a person moved or removed the shadow alias
-            self._end(req, states.CANCELLED, "worker",
-                      f"the shadow alias {alias!r} was moved to v{seen} outside Podium: no "
-                      "longer waiting for live evidence")
-            return
-        with self.store.read() as conn:
-            champion = ledger.current(conn, req.model, cfg.aliases.champion)
-            since = reqs.last_event_into(conn, req.id, states.SHADOWING)
-        champion = champion or req.compared_with  # a champion from before Podium
-        if champion != req.compared_with:  # compared on the holdout with another one
+            return self._end(req, states.CANCELLED, "worker", f"the shadow alias {alias!r} was "
+                             + (f"moved to v{seen}" if seen else "removed") + " outside "
+                             "Podium: no longer waiting for live evidence")
+        moved = self.registry.alias_version(req.model, cfg.aliases.champion)
+        if moved != req.compared_with:  # compared on the holdout with another champion
             self._move(req, states.COMPARING, "worker",
-                       f"champion moved to v{champion} while shadowing: comparing again")
+                       f"champion moved to v{moved} while shadowing: comparing again")
             return
+        with self.store.read() as conn:  # live, the ledger's champion is the reference
+            champion = ledger.current(conn, req.model, cfg.aliases.champion) or moved
+            since = reqs.last_event_into(conn, req.id, states.SHADOWING)
         now = self.deps.clock()
         figures = self.gates.live(req.model, req.version, champion, cfg).as_json()
         decision, why = shadowing.decide(cfg, figures, since.at if since else req.updated_at,
@@ -270,14 +270,12 @@ class RequestRun:
         with self.store.tx() as conn:
             reqs.save_evidence(conn, req.id, {**req.evidence_json(), "live": shadowing.recorded(
                 cfg, figures, decision, now)})
-        if decision == shadowing.PROMOTE:
-            with self.store.tx() as conn:
+            if decision == shadowing.PROMOTE:
                 tell.note(conn, req.id, "policy", why)
-            self._passed(self._get(), cfg, champion)
-        elif decision == shadowing.REJECT:
-            self._end(req, states.REJECTED, "policy", why)
-        elif decision == shadowing.INCONCLUSIVE:
-            self._end(req, states.INCONCLUSIVE, "policy", why)
+        if decision == shadowing.PROMOTE:  # on as after a holdout pass
+            self._passed(self._get(), cfg, req.compared_with)
+        elif decision is not None:  # rejected | inconclusive
+            self._end(req, shadowing.ENDS[decision], "policy", why)
 
     def _promoting(self, req: Request) -> None:
         cfg = self._cfg(req)
