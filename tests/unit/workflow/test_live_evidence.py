@@ -296,3 +296,14 @@ def test_a_live_decision_survives_a_failure_of_any_mlflow_call(svc, mode, flow):
         faults = Faults(fail_at=n, mode=mode)
         flow(LiveRig(svc, f"churn-{flow.__name__}-{mode}-{n}", faults))
         assert faults.fired, f"call {n} of {total} was never made"
+
+
+def test_the_scheduler_looks_at_shadowing_requests_every_interval(make_svc, sqlite_url):
+    from tests.support.settings import make_settings
+    from webhook_server.web.serve import _scheduler
+
+    svc = make_svc(make_settings(sqlite_url, live_check_interval_s=120),
+                   registry=MemoryRegistry())
+    job = _scheduler(svc).get_job("live-evidence")
+    assert job.trigger.interval == timedelta(seconds=120) and job.args == (120,)
+    assert job.func == svc.workflow.check_shadowing
