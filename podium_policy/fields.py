@@ -20,6 +20,23 @@ from typing import Any
 from podium_policy.targets import TARGETS
 
 
+class AsDict:
+    """A section of keys that also reads as plain values (``as_dict``)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (lists, not tuples; a section as its dict, an optional one left out
+        while off) for code that takes dicts (model_tests, the evidence bundle)."""
+        return {f.name: _plain(v) for f in dataclasses.fields(self)
+                if (v := getattr(self, f.name)) is not None or not f.metadata.get("optional")
+                or "section" not in f.metadata}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value.as_dict() if isinstance(value, AsDict) else value
+
+
 def meta(kind: str, doc: str, *, lo: float | None = None, hi: float | None = None,
          lo_open: bool = False, hi_open: bool = False, optional: bool = False,
          note: str | None = None, choices: tuple[str, ...] | None = None,

@@ -5,7 +5,6 @@ problems (``Problem``, ``PolicyError``)."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,7 +12,8 @@ from types import MappingProxyType
 from typing import Any
 
 from podium_policy import defaults
-from podium_policy.fields import key, section
+from podium_policy.fields import AsDict, key, section
+from podium_policy.live import RULES, Live
 
 IDENTITY_KINDS = ("slack", "cli", "api", "ui", "mlflow", "gitlab")
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -22,7 +22,6 @@ TOP_LEVEL = ("default", "models", "people", "operators")
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 SANDBOX_MODES = ("required", "preferred")
 METRICS = ("roc_auc", "pr_auc", "log_loss", "brier")
-RULES = ("superiority", "noninferiority")
 INCONCLUSIVE = ("reject", "approval")
 VALUE_RULES = ("noninferiority", "superiority", "ignore")
 PERIODS = ("day", "week", "month")
@@ -103,23 +102,8 @@ PROBABILITY = {"lo": 0.0, "hi": 1.0, "lo_open": True, "hi_open": True}
 POSITIVE = {"lo": 0.0, "lo_open": True}
 
 
-class _AsDict:
-    def as_dict(self) -> dict[str, Any]:
-        """Plain values (lists, not tuples; a section as its dict, an optional one left out
-        while off) for code that takes dicts (model_tests, the evidence bundle)."""
-        return {f.name: _plain(v) for f in dataclasses.fields(self)
-                if (v := getattr(self, f.name)) is not None or not f.metadata.get("optional")
-                or "section" not in f.metadata}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    return value.as_dict() if isinstance(value, _AsDict) else value
-
-
 @dataclass(frozen=True)
-class Checks(_AsDict):
+class Checks(AsDict):
     description_min_length: int = _k("int", _T["description_min_length"],
                                      "shortest acceptable version description", lo=0)
     load_seconds: float = _k("float", _T["load_seconds"], "time limit to load the model",
@@ -153,26 +137,7 @@ class Checks(_AsDict):
 
 
 @dataclass(frozen=True)
-class Live(_AsDict):
-    """``comparison.live``: a request that passed the holdout waits in ``shadowing`` (its
-    version on the first ``shadow.aliases`` alias) until live outcomes decide it."""
-
-    min_pairs: int = _k("int", 1000, "labelled pairs (outcomes both the version and the "
-                        "champion predicted) before the live comparison may decide", lo=20)
-    rule: str = _k("rule", "superiority", "superiority: promote when the always-valid "
-                   "interval's lower end clears min_improvement; noninferiority: when it "
-                   "clears -margin (the comparison's own min_improvement and margin); the "
-                   "upper end below that bound rejects")
-    alpha: float = _k("float", 0.05, "error rate of the live decision, however often it is "
-                      "looked at (the confidence sequence's level is 1 - alpha)", lo=0.0,
-                      hi=0.5, lo_open=True)
-    max_days: float = _k("float", 30.0, "days in shadowing after which an undecided request "
-                         "ends inconclusive (the version leaves the shadow alias)",
-                         lo=0.0, hi=366.0, lo_open=True)
-
-
-@dataclass(frozen=True)
-class Comparison(_AsDict):
+class Comparison(AsDict):
     metric: str = _k("metric", _C["metric"], "metric both models are compared on: "
                      f"{', '.join(METRICS)}")
     rule: str = _k("rule", _C["rule"], "superiority: promote only when the challenger is "
@@ -211,7 +176,7 @@ class Comparison(_AsDict):
 
 
 @dataclass(frozen=True)
-class Business(_AsDict):
+class Business(AsDict):
     value_saved_churner: float = _k("float", _B["value_saved_churner"],
                                     "value of keeping a customer who would churn", lo=0.0)
     contact_cost: float = _k("float", _B["contact_cost"], "cost of one retention contact",
@@ -335,7 +300,7 @@ class Shadow:
 
 
 @dataclass(frozen=True)
-class SandboxLimits(_AsDict):
+class SandboxLimits(AsDict):
     memory_mb: int | None = _k("int", None, "memory all of the model's sandbox processes may "
                                "hold together, MiB (null: PODIUM_SANDBOX_MEMORY_MB)",
                                lo=256, hi=1 << 20, optional=True)
