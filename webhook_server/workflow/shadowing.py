@@ -17,8 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from podium_policy.schema import ModelPolicy
-from webhook_server.store import states
-from webhook_server.store.records import live_line
+from webhook_server.store import Store, states
+from webhook_server.store import transition_requests as reqs
+from webhook_server.store.records import Request, live_line
+from webhook_server.workflow.fenced import FencedRegistry
 
 PROMOTE, REJECT, INCONCLUSIVE = "promote", "reject", "inconclusive"
 ENDS = {REJECT: states.REJECTED, INCONCLUSIVE: states.INCONCLUSIVE}  # the decisions that end it
@@ -55,12 +57,33 @@ def decide(cfg: ModelPolicy, figures: dict[str, Any], since: datetime,
     return None, line
 
 
-def recorded(cfg: ModelPolicy, figures: dict[str, Any], decision: str | None,
+def put_on_alias(store: Store, registry: FencedRegistry, req: Request) -> str | None:
+    """The version on the alias its evidence names: the first look sets it (after the request
+    is recorded ``shadowing``, so MLflow's alias webhook finds it waiting and asks for
+    nothing new) and records ``on_alias`` once it is there. Afterwards the alias naming
+    another version (or none) means a person moved it: the reason to withdraw the request."""
+    live = req.evidence_json().get("live") or {}
+    alias = live["alias"]
+    seen = registry.alias_version(req.model, alias)
+    if seen != req.version:
+        if live.get("on_alias"):
+            return (f"the shadow alias {alias!r} was "
+                    + (f"moved to v{seen}" if seen else "removed") + " outside Podium: no "
+                    "longer waiting for live evidence")
+        registry.set_alias(req.model, alias, req.version)  # to a value: a retry repeats it
+    if not live.get("on_alias"):
+        with store.tx() as conn:
+            reqs.save_evidence(conn, req.id, {**req.evidence_json(),
+                                              "live": {**live, "on_alias": True}})
+    return None
+
+
+def recorded(cfg: ModelPolicy, req: Request, figures: dict[str, Any], decision: str | None,
              now: datetime) -> dict[str, Any]:
-    """What the request's evidence keeps of a look (``evidence["live"]``): the figures, the
-    policy's live section, the decision and when. Recorded, not recomputable from the
-    bundle: the labels are in the store, not in the evidence bundle."""
+    """What the request's evidence keeps of a look (``evidence["live"]``): the alias, the
+    figures, the policy's live section, the decision and when. Recorded, not recomputable
+    from the bundle: the labels are in the store, not in the evidence bundle."""
     live = cfg.comparison.live
-    return {**figures, "min_pairs": live.min_pairs, "max_days": live.max_days,
-            "rule": live.rule, "alias": alias_of(cfg), "decision": decision,
-            "looked_at": now.isoformat()}
+    return {**(req.evidence_json().get("live") or {}), **figures,
+            "min_pairs": live.min_pairs, "max_days": live.max_days, "rule": live.rule,
+            "decision": decision, "looked_at": now.isoformat()}

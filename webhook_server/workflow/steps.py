@@ -215,8 +215,8 @@ class RequestRun:
                 self._end(req, states.REJECTED, req.decided_by or "policy",
                           f"loses the comparison with the{new} champion v{champion}: {why}")
                 return
-            if alias is not None:  # the version waits for live outcomes (``shadowing``)
-                self.registry.set_alias(req.model, alias, req.version)  # to a value: repeatable
+            if alias is not None:  # the version waits for live outcomes (``shadowing``: its
+                # first look puts it on the alias, so the alias webhook finds it shadowing)
                 self._move(req, states.SHADOWING, "policy", shadowing.waiting_line(cfg, champion))
                 return
         else:
@@ -244,17 +244,15 @@ class RequestRun:
         """One look at the live evidence (``shadowing``): decide, or keep waiting."""
         self._wait_for_others(req)
         cfg = self._cfg(req)
-        alias = shadowing.alias_of(cfg)
-        if alias is None:  # the policy no longer asks for live evidence: the holdout decides
+        if shadowing.alias_of(cfg) is None:  # the policy no longer asks: the holdout decides
             return self._passed(req, cfg, req.compared_with)
         if self.gates.live is None:
             return self._end(req, states.FAILED, "worker", "the policy asks for live evidence "
                              "and this worker's judge has no live comparison")
-        seen = self.registry.alias_version(req.model, alias)
-        if seen != req.version:  # a person moved or removed the shadow alias
-            return self._end(req, states.CANCELLED, "worker", f"the shadow alias {alias!r} was "
-                             + (f"moved to v{seen}" if seen else "removed") + " outside "
-                             "Podium: no longer waiting for live evidence")
+        withdrawn = shadowing.put_on_alias(self.store, self.registry, req)
+        if withdrawn:  # a person moved or removed the shadow alias
+            return self._end(req, states.CANCELLED, "worker", withdrawn)
+        req = self._get()
         moved = self.registry.alias_version(req.model, cfg.aliases.champion)
         if moved != req.compared_with:  # compared on the holdout with another champion
             self._move(req, states.COMPARING, "worker",
@@ -269,7 +267,7 @@ class RequestRun:
                                          now)
         with self.store.tx() as conn:
             reqs.save_evidence(conn, req.id, {**req.evidence_json(), "live": shadowing.recorded(
-                cfg, figures, decision, now)})
+                cfg, req, figures, decision, now)})
             if decision == shadowing.PROMOTE:
                 tell.note(conn, req.id, "policy", why)
         if decision == shadowing.PROMOTE:  # on as after a holdout pass
