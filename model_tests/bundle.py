@@ -76,9 +76,13 @@ def podium_version() -> str:
 
 
 def _build(cls, values: dict):
-    known = {f.name for f in fields(cls)}
-    return cls(**{k: tuple(v) if isinstance(v, list) else v
-                  for k, v in values.items() if k in known})
+    known = {f.name: f for f in fields(cls)}
+
+    def value(f, v):
+        if "section" in f.metadata and isinstance(v, dict):  # comparison.live
+            return _build(f.metadata["section"], v)
+        return tuple(v) if isinstance(v, list) else v
+    return cls(**{k: value(known[k], v) for k, v in values.items() if k in known})
 
 
 def section_from(doc: dict) -> tuple[Checks, ComparisonRule, Business]:

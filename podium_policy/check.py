@@ -170,6 +170,9 @@ def _clean(ctx: Ctx, doc: Any, cls: type, path: str, line: int | None) -> dict:
         if "section" in f.metadata:
             if f.metadata["section"] is Shadow and isinstance(value, list):
                 value = {"aliases": value}  # shadow: [challenger], the short form
+            if value is None and f.metadata.get("optional"):
+                out[key] = None  # off (and off over a default that sets it)
+                continue
             out[key] = _clean(ctx, value, f.metadata["section"], where, kline)
             continue
         try:
@@ -328,7 +331,8 @@ def _build(cls: type, values: dict) -> Any:
     for f in dataclasses.fields(cls):
         if f.name in values:
             v = values[f.name]
-            kwargs[f.name] = _build(f.metadata["section"], v) if "section" in f.metadata else v
+            nested = "section" in f.metadata and v is not None
+            kwargs[f.name] = _build(f.metadata["section"], v) if nested else v
     return cls(**kwargs)
 
 

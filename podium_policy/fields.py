@@ -20,6 +20,23 @@ from typing import Any
 from podium_policy.targets import TARGETS
 
 
+class AsDict:
+    """A section of keys that also reads as plain values (``as_dict``)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (lists, not tuples; a section as its dict, an optional one left out
+        while off) for code that takes dicts (model_tests, the evidence bundle)."""
+        return {f.name: _plain(v) for f in dataclasses.fields(self)
+                if (v := getattr(self, f.name)) is not None or not f.metadata.get("optional")
+                or "section" not in f.metadata}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value.as_dict() if isinstance(value, AsDict) else value
+
+
 def meta(kind: str, doc: str, *, lo: float | None = None, hi: float | None = None,
          lo_open: bool = False, hi_open: bool = False, optional: bool = False,
          note: str | None = None, choices: tuple[str, ...] | None = None,
@@ -38,8 +55,12 @@ def key(kind: str, default: Any, doc: str, **allowed: Any) -> Any:
                              metadata=meta(kind, doc, **allowed))
 
 
-def section(cls: type, doc: str) -> Any:
-    """A dataclass field that is a section of keys (``cls``, built with its defaults)."""
+def section(cls: type, doc: str, *, optional: bool = False) -> Any:
+    """A dataclass field that is a section of keys (``cls``, built with its defaults); an
+    ``optional`` one is off (None) unless the file sets it (``{}``: on, with its defaults)."""
+    if optional:
+        return dataclasses.field(default=None, metadata={"section": cls, "doc": doc,
+                                                         "optional": True})
     return dataclasses.field(default_factory=cls, metadata={"section": cls, "doc": doc})
 
 
@@ -106,6 +127,8 @@ def table(cls: type, label: str | None = None, prefix: str = "") -> list[tuple[s
     rows: list[tuple[str, str, str]] = []
     for f in dataclasses.fields(cls):
         if "section" in f.metadata:
+            if f.metadata.get("optional"):  # off unless set: the section's own row first
+                rows.append((prefix + f.name, "None", f.metadata["doc"]))
             rows += table(f.metadata["section"], label, f"{prefix}{f.name}.")
         else:
             name = f.metadata[label] if label else prefix + f.name

@@ -66,7 +66,26 @@ def check_model(ctx: Ctx, mp: ModelPolicy, scope: str, raw: dict) -> None:
                   f"{mp.aliases.champion!r} cannot be scored in shadow (it is the model "
                   "whose scores are written)",
                   ctx.line_of(f"{scope}.shadow.aliases", f"{scope}.shadow", scope))
+    _check_live(ctx, mp, scope, raw)
     _check_holdout(ctx, mp, scope, raw)
+
+
+def _check_live(ctx: Ctx, mp: ModelPolicy, scope: str, raw: dict) -> None:
+    """``comparison.live`` needs a shadow alias to put the waiting version on, and not the
+    staging alias."""
+    own_cmp = raw.get("comparison") or {}
+    if ((scope == "default" or "live" in own_cmp or "shadow" in raw)
+            and mp.comparison.live is not None and not mp.shadow.aliases):
+        ctx.error(f"{scope}.comparison.live", "needs shadow.aliases: a request waiting for "
+                  "live evidence puts its version on the first shadow alias (e.g. shadow: "
+                  "[challenger])", ctx.line_of(f"{scope}.comparison.live", f"{scope}.shadow",
+                                               f"{scope}.comparison", scope))
+    if ((scope == "default" or "live" in own_cmp or "shadow" in raw or "aliases" in raw)
+            and mp.comparison.live is not None and mp.shadow.aliases
+            and mp.shadow.aliases[0] == mp.aliases.staging):
+        ctx.error(f"{scope}.shadow.aliases", f"the staging alias {mp.aliases.staging!r} cannot "
+                  "hold a version waiting for live evidence",
+                  ctx.line_of(f"{scope}.shadow.aliases", f"{scope}.shadow", scope))
 
 
 def _check_holdout(ctx: Ctx, mp: ModelPolicy, scope: str, raw: dict) -> None:

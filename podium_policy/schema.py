@@ -5,7 +5,6 @@ problems (``Problem``, ``PolicyError``) live in ``podium_policy.problems``."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,7 +12,8 @@ from types import MappingProxyType
 from typing import Any
 
 from podium_policy import defaults
-from podium_policy.fields import key, section
+from podium_policy.fields import AsDict, key, section
+from podium_policy.live import RULES, Live
 from podium_policy.problems import Bad, PolicyError, Problem  # noqa: F401 (callers' home)
 
 IDENTITY_KINDS = ("slack", "cli", "api", "ui", "mlflow", "gitlab")
@@ -23,7 +23,6 @@ TOP_LEVEL = ("default", "models", "people", "operators")
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 SANDBOX_MODES = ("required", "preferred")
 METRICS = ("roc_auc", "pr_auc", "log_loss", "brier")
-RULES = ("superiority", "noninferiority")
 INCONCLUSIVE = ("reject", "approval")
 VALUE_RULES = ("noninferiority", "superiority", "ignore")
 PERIODS = ("day", "week", "month")
@@ -58,15 +57,8 @@ PROBABILITY = {"lo": 0.0, "hi": 1.0, "lo_open": True, "hi_open": True}
 POSITIVE = {"lo": 0.0, "lo_open": True}
 
 
-class _AsDict:
-    def as_dict(self) -> dict[str, Any]:
-        """Plain values (lists, not tuples) for code that takes dicts (model_tests)."""
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in dataclasses.fields(self)}
-
-
 @dataclass(frozen=True)
-class Checks(_AsDict):
+class Checks(AsDict):
     description_min_length: int = _k("int", _T["description_min_length"],
                                      "shortest acceptable version description", lo=0)
     load_seconds: float = _k("float", _T["load_seconds"], "time limit to load the model",
@@ -100,7 +92,7 @@ class Checks(_AsDict):
 
 
 @dataclass(frozen=True)
-class Comparison(_AsDict):
+class Comparison(AsDict):
     metric: str = _k("metric", _C["metric"], "metric both models are compared on: "
                      f"{', '.join(METRICS)}")
     rule: str = _k("rule", _C["rule"], "superiority: promote only when the challenger is "
@@ -131,10 +123,15 @@ class Comparison(_AsDict):
                          "(superiority), or not part of the decision")
     value_margin: float = _k("float", _C["value_margin"], "business value margin, in "
                              "currency per customer of the holdout", lo=0.0)
+    live: Live | None = section(Live, "promotion on live evidence (null: off): a "
+                                         "Production request that passes the holdout waits "
+                                         "in shadowing until min_pairs labelled pairs decide "
+                                         "it, or max_days end it inconclusive",
+                                optional=True)
 
 
 @dataclass(frozen=True)
-class Business(_AsDict):
+class Business(AsDict):
     value_saved_churner: float = _k("float", _B["value_saved_churner"],
                                     "value of keeping a customer who would churn", lo=0.0)
     contact_cost: float = _k("float", _B["contact_cost"], "cost of one retention contact",
@@ -266,7 +263,7 @@ class Shadow:
 
 
 @dataclass(frozen=True)
-class SandboxLimits(_AsDict):
+class SandboxLimits(AsDict):
     memory_mb: int | None = _k("int", None, "memory all of the model's sandbox processes may "
                                "hold together, MiB (null: PODIUM_SANDBOX_MEMORY_MB)",
                                lo=256, hi=1 << 20, optional=True)

@@ -1,7 +1,10 @@
 """Live evidence on real MLflow models: `podium score` scores the champion and, in shadow,
 the version the policy's shadow alias names, on the same rows; only the champion's scores
 reach the output, both are logged with their version and role; `podium labels` gives each
-version its own outcome row; `podium monitor` shows the shadow against the champion."""
+version its own outcome row; `podium monitor` shows the shadow against the champion. Promotion
+on live evidence (`comparison.live`): the request puts its version on the shadow alias in
+MLflow, `podium score` scores it there, and the live look promotes or rejects it (the
+version leaves the alias, the champion alias and tags follow)."""
 
 import json
 
@@ -149,3 +152,154 @@ def test_the_former_champion_is_shadowed_once_it_is_replaced(shadowed, versions,
     logged = read_predictions(str(tmp_path / "log"), M).to_pandas()
     assert sorted(set(zip(logged["version"], logged["role"], strict=True))) == sorted(
         [(v1, "champion"), (v2, "shadow")])
+
+
+# --- promotion on live evidence (comparison.live) on a real MLflow registry --------------------
+
+def _live_service(mlflow_server, tmp_path, versions, shadow="[challenger]"):
+    """v1 champion (in MLflow and the ledger), no challenger alias; a policy that makes
+    Production requests of M wait for 300 labelled pairs; the checks and the holdout
+    comparison pass (the registry and the live gate are the real ones)."""
+    import functools
+
+    from mlflow import MlflowClient
+
+    from tests.support.registry import comparison, passing
+    from tests.support.settings import make_settings
+    from webhook_server.monitoring.live import live_comparison
+    from webhook_server.service.services import build
+    from webhook_server.store import ledger
+    from webhook_server.workflow import Gates
+
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    client.set_registered_model_alias(M, "champion", versions["v1"])
+    client.delete_registered_model_alias(M, "challenger")
+    policy = tmp_path / "podium.yaml"
+    policy.write_text(f"models:\n  {M}:\n    shadow: {shadow}\n    comparison:\n"
+                      "      live: {min_pairs: 300, max_days: 30}\n")
+    svc = build(make_settings(f"sqlite:///{tmp_path / 'p.db'}",
+                              mlflow_tracking_uri=mlflow_server.url, policy_path=str(policy)))
+    svc.store.migrate()
+    with svc.store.tx() as conn:
+        ledger.record(conn, model=M, alias="champion", from_version=None,
+                      to_version=versions["v1"], kind=ledger.PROMOTE, actor="policy")
+    workflow = svc.use_gates(Gates(check=passing, compare=lambda m, c, k: comparison(c, k),
+                                   live=functools.partial(live_comparison, svc.store)))
+    return svc, workflow, client
+
+
+def _labels(svc, versions, delta: float) -> None:
+    import numpy as np
+
+    from model_tests.simulation import pair
+    from webhook_server.store import monitoring as rows
+
+    y, s, c = pair(1500, 0.80, delta, 0.8, np.random.default_rng(7))
+    when = pd.Timestamp("2026-06-02T09:00:00Z").to_pydatetime()
+    with svc.store.tx() as conn:
+        for v, scores in ((versions["v1"], c), (versions["v3"], s)):
+            rows.add_labels(conn, [{"model": M, "version": v, "batch_id": f"live-{v}",
+                                    "customer_id": f"c{i}", "churn": int(y[i]),
+                                    "score": float(scores[i]), "scored_at": when,
+                                    "observed_at": when, "outcome": ""} for i in range(1500)])
+
+
+def _run(workflow, rid: int, step: str) -> None:
+    from webhook_server.jobs.queue import Job
+
+    workflow.handle(Job(1, f"request:{rid}:{step}", "request", {"request_id": rid}, 1, 6, "t"))
+
+
+def _state(svc, rid: int):
+    from webhook_server.store import transition_requests as reqs
+
+    with svc.store.read() as conn:
+        return reqs.get(conn, rid)
+
+
+@pytest.mark.parametrize("delta, final", [(0.10, "promoted"), (-0.10, "rejected")])
+def test_a_version_waits_on_the_shadow_alias_in_mlflow_until_live_outcomes_decide(
+        versions, mlflow_server, tmp_path, delta, final):
+    from tests.support.podium_runs import tags_when
+    from webhook_server.intake.events import TransitionRequested
+    from webhook_server.intake.sources import Delivery
+
+    svc, workflow, client = _live_service(mlflow_server, tmp_path, versions)
+    try:
+        rid = svc.intake.record(Delivery("api", f"live-{final}", "api.request", "{}",
+                                         TransitionRequested(M, versions["v3"], "Production",
+                                                             "api"))).request_id
+        _run(workflow, rid, "first")
+        assert _state(svc, rid).state == "shadowing"
+        assert client.get_model_version_by_alias(M, "challenger").version == versions["v3"]
+        assert client.get_model_version_by_alias(M, "champion").version == versions["v1"]
+        assert tags_when(client, M, versions["v3"], "shadowing")
+        _labels(svc, versions, delta)
+        assert workflow.check_shadowing(60, now=60.0) == [rid]
+        _run(workflow, rid, "live-1")
+        req = _state(svc, rid)
+        assert req.state == final, req.reason
+        assert req.evidence_json()["live"]["pairs"] == 1500
+        champion = versions["v3"] if final == "promoted" else versions["v1"]
+        assert client.get_model_version_by_alias(M, "champion").version == champion
+        aliases = client.get_registered_model(M).aliases
+        assert "challenger" not in aliases  # the version left the shadow alias
+        assert tags_when(client, M, versions["v3"], final)["podium.reason"]
+        if final == "promoted":
+            assert tags_when(client, M, versions["v1"], "archived")
+    finally:
+        client.set_registered_model_alias(M, "champion", versions["v1"])
+        svc.close()
+
+
+def test_the_waiting_version_is_scored_in_shadow_and_judged_on_its_own_outcomes(
+        versions, mlflow_server, tmp_path):
+    """The whole live path on real models: the request puts v3 on the shadow alias, `podium
+    score` logs v3 in shadow beside the champion v1, `podium labels` gives each its outcome,
+    and the look compares them on every row both scored."""
+    from tests.support.podium_runs import cli
+
+    svc, workflow, client = _live_service(mlflow_server, tmp_path, versions,
+                                          shadow="{aliases: [challenger], max_share: 1.0}")
+    try:
+        from webhook_server.intake.events import TransitionRequested
+        from webhook_server.intake.sources import Delivery
+
+        rid = svc.intake.record(Delivery("api", "live-real", "api.request", "{}",
+                                         TransitionRequested(M, versions["v3"], "Production",
+                                                             "api"))).request_id
+        _run(workflow, rid, "first")
+        assert _state(svc, rid).state == "shadowing"
+        raw, _ = generate(3000, seed=31)
+        raw.drop(columns=["Churn"]).to_csv(tmp_path / "in.csv", index=False)
+        raw[["customerID", "Churn"]].to_csv(tmp_path / "outcomes.csv", index=False)
+        env = {"MLFLOW_TRACKING_URI": mlflow_server.url,
+               "PODIUM_POLICY": str(tmp_path / "podium.yaml"),
+               "PODIUM_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
+               "PODIUM_INFERENCE_LOG": str(tmp_path / "log")}
+        scored = cli(env, "score", "--model-uri", f"models:/{M}@champion", "--input",
+                     str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv"), "--json")
+        assert scored.returncode == 0, scored.stderr[-3000:]
+        shadows = json.loads(scored.stdout)["shadows"]
+        assert [(x["alias"], x["version"], x["rows"]) for x in shadows] == [
+            ("challenger", versions["v3"], 3000)]
+        labelled = cli(env, "labels", "--model", M, "--input", str(tmp_path / "outcomes.csv"),
+                       "--json")
+        assert labelled.returncode == 0, labelled.stderr[-2000:]
+        workflow.check_shadowing(60, now=60.0)
+        _run(workflow, rid, "live-1")
+        req = _state(svc, rid)
+        live = req.evidence_json()["live"]
+        assert (live["shadow_version"], live["champion_version"], live["pairs"]) == (
+            versions["v3"], versions["v1"], 3000)
+        assert live["auc_shadow"] > live["auc_champion"]  # v3 is the better model
+        # measured here: better, interval [+0.0036, +0.0275] (3,000 pairs); a retrained v3 a
+        # hair closer to v1 would still be waiting, never rejected
+        state = {"better": "promoted", "undecided": "shadowing"}[live["verdict"]]
+        assert req.state == state, req.reason
+        if state == "promoted":
+            assert client.get_model_version_by_alias(M, "champion").version == versions["v3"]
+            assert "challenger" not in client.get_registered_model(M).aliases
+    finally:
+        client.set_registered_model_alias(M, "champion", versions["v1"])
+        svc.close()

@@ -23,6 +23,9 @@ class MemoryRegistry:
             self.moves.append((alias, self.aliases.get(alias), version))
         self.aliases[alias] = version
 
+    def delete_alias(self, model, alias):
+        self.aliases.pop(alias, None)
+
     def set_tags(self, model, version, tags):
         self.tags.setdefault(version, {}).update(tags)
 

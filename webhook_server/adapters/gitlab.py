@@ -69,13 +69,15 @@ def md(text: object, limit: int = 500) -> str:
 def note_body(req: Request, tracking_uri: str | None = None, key: str | None = None) -> str:
     icon = {"promoted": ":trophy:", "rejected": ":no_entry:", "failed": ":x:",
             "staged": ":package:", "cancelled": ":heavy_minus_sign:",
-            "archived": ":file_cabinet:"}.get(req.state, "")
+            "archived": ":file_cabinet:", "inconclusive": ":grey_question:"}.get(req.state, "")
     lines = [marker(req.id, key),
              f"### {icon} Podium: {md(req.model, 200)} v{md(req.version, 40)} → "
              f"{md(req.target, 40)}: **{md(req.state, 40)}**", "", "| | |", "|---|---|",
              f"| decided by | {md(req.decided_by or '-', 200)} |",
              f"| checks | {md(req.checks or '-')} |",
              f"| comparison | {md(req.comparison or '-')} |"]
+    if live := req.live_line():  # comparison.live: what live outcomes said
+        lines.append(f"| live evidence | {md(live)} |")
     if req.reason:
         lines.append(f"| reason | {md(req.reason)} |")
     link = version_url(tracking_uri, req.model, req.version)

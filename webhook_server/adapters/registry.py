@@ -104,6 +104,14 @@ class Registry:
     def set_alias(self, model: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(model, alias, version)
 
+    def delete_alias(self, model: str, alias: str) -> None:
+        """Remove ``alias`` (already gone: nothing to do, so a retry is harmless)."""
+        try:
+            self.client.delete_registered_model_alias(model, alias)
+        except Exception as exc:
+            if getattr(exc, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                raise
+
     def version_tags(self, model: str, version: str) -> dict[str, str]:
         return dict(self.client.get_model_version(model, version).tags or {})
 

@@ -218,6 +218,11 @@ class Settings:
         "PODIUM_APPROVAL_CHECK_INTERVAL", 60,
         "Seconds between two looks for approvals past the policy's expiry.",
         lo=0, lo_open=True)
+    live_check_interval_s: int = _var(
+        "PODIUM_LIVE_CHECK_INTERVAL", 900,
+        "Seconds between two looks at the live evidence of requests in shadowing "
+        "(policy comparison.live): each look queues the request's job.",
+        lo=0, lo_open=True, hi=DAY)
     prune_after_days: int = _var(
         "PODIUM_PRUNE_AFTER_DAYS", 0,
         "Once a day, prune deliveries, sent or dead notifications and finished jobs older "

@@ -165,7 +165,10 @@ class Intake:
         reqs.lock_version(conn, e.model, e.version)
         open_ = reqs.open_for_version(conn, e.model, e.version)
         for row in reversed(open_):
-            if (row["origin"], row["target"]) == (e.origin, target):
+            # a version waiting for live evidence sits on the shadow alias Podium set: that
+            # alias (or any other way of asking the same) is the same request, not a new one
+            if row["target"] == target and (row["origin"] == e.origin
+                                            or row["state"] == states.SHADOWING):
                 return row["id"], inbox.already_open_detail(row["id"], e.origin), True
         request_id = self._create(conn, e, delivery_pk, states.QUEUED, None)
         for row in open_:  # a promoting request is left to its job; the new one waits

@@ -92,11 +92,14 @@ def paired_labels(conn: Connection, model: str, shadow_version: str, champion_ve
 def compare_live(y: np.ndarray, s: np.ndarray, c: np.ndarray, *, model: str,
                  shadow_version: str, champion_version: str,
                  mp: ModelPolicy) -> LiveComparison:
-    """The live comparison on given pairs (what ``live_comparison`` reads from the store)."""
+    """The live comparison on given pairs (what ``live_comparison`` reads from the store),
+    under ``comparison.live``'s rule and alpha when the policy sets it."""
     from model_tests import sequential, stats
 
-    rule, alpha, effect = mp.comparison, mp.comparison.alpha, mp.shadow.effect
-    bound = rule.min_improvement if rule.rule == "superiority" else -rule.margin
+    rule, effect = mp.comparison, mp.shadow.effect
+    live = rule.live  # comparison.live: its own rule and alpha, else the comparison's
+    kind, alpha = (live.rule, live.alpha) if live is not None else (rule.rule, rule.alpha)
+    bound = rule.min_improvement if kind == "superiority" else -rule.margin
     n, churners = len(y), int(np.sum(y))
     base = {"model": model, "shadow_version": shadow_version,
             "champion_version": champion_version, "pairs": n, "churners": churners,

@@ -26,6 +26,9 @@ STATES_OF = {"promote": (states.PROMOTED, states.PROMOTING),
              "stage": (states.STAGED, states.PROMOTING),
              "reject": (states.REJECTED,),
              "ask": ()}
+# a holdout pass that waited for live evidence (comparison.live): what the live look decided
+LIVE_STATES_OF = {"promote": (states.PROMOTED, states.PROMOTING),
+                  "reject": (states.REJECTED,), "inconclusive": (states.INCONCLUSIVE,)}
 
 
 class EvidenceError(Exception):
@@ -46,18 +49,26 @@ class Verification:
     bundle_uri: str | None = None
     bundle_sha256: str | None = None
     recorded_checks: list[str] = field(default_factory=list)  # kept as recorded, not recomputed
+    # the live evidence's decisive look (comparison.live): recorded, not recomputed (its
+    # labelled pairs are in the store, not in the bundle); None when there was none
+    recorded_live: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"request": self.request_id, "verified": self.verified,
                 "tampered": self.tampered, "differences": self.differences,
                 "bundle_uri": self.bundle_uri, "bundle_sha256": self.bundle_sha256,
-                "recorded_checks": self.recorded_checks}
+                "recorded_checks": self.recorded_checks, "recorded_live": self.recorded_live}
 
     def text(self) -> str:
         if self.verified:
             n = len(self.recorded_checks)
             kept = (f" ({n} check(s) kept as recorded, their inputs not being in the "
                     "bundle: --json lists them)" if n else "")
+            live = self.recorded_live
+            if live:
+                kept += (f"; live evidence kept as recorded ({live.get('pairs')} labelled "
+                         f"pairs in the store, decision {live.get('decision')}): the bundle "
+                         "verifies the holdout decision")
             return f"verified: request {self.request_id}, bundle {self.bundle_sha256}{kept}"
         head = "tampered" if self.tampered else "differences"
         return "\n".join([f"{head}: request {self.request_id}",
@@ -121,11 +132,22 @@ def _against_request(req: Request, bundle) -> list[str]:
         out.append(f"model files: the request records {req.model_sha256[:12]}, the bundle "
                    f"{(files or '-')[:12]}")
     said = (bundle.doc.get("decision") or {}).get("verdict")
+    expected = STATES_OF.get(said, ())
+    live = _live(req)
+    if live is not None and said == "promote":  # the holdout passed; live outcomes decided
+        expected = LIVE_STATES_OF.get(live.get("decision"), ())
     if req.decided_by == "policy" and req.state in states.TERMINAL + (states.PROMOTING,) \
-            and req.state not in STATES_OF.get(said, ()):
+            and req.state not in expected:
         out.append(f"decision: the request is {req.state} by the policy, the bundle's "
-                   f"verdict is {said!r}")
+                   f"verdict is {said!r}" + (f" and the live evidence's "
+                                             f"{live.get('decision')!r}" if live else ""))
     return out
+
+
+def _live(req: Request) -> dict[str, Any] | None:
+    """The live evidence's last look, when it decided the request (comparison.live)."""
+    live = req.evidence_json().get("live")
+    return live if isinstance(live, dict) and live.get("decision") else None
 
 
 def verify(store: Store, registry: Registry, request_id: int,
@@ -146,4 +168,4 @@ def verify(store: Store, registry: Registry, request_id: int,
     again = rederive(bundle)
     found = _against_request(req, bundle) + differences(bundle, again)
     return Verification(req.id, not found, False, found, req.bundle_uri, req.bundle_sha256,
-                        again.recorded)
+                        again.recorded, _live(req))

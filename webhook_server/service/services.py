@@ -75,9 +75,13 @@ class Services:
     @cached_property
     def gates(self) -> Gates:
         """What the workflow calls: the judge's check, compare and release, with the
-        judge's "no verdict" (``CheckRunError``) as the workflow's own error types."""
+        judge's "no verdict" (``CheckRunError``) as the workflow's own error types, and the
+        live comparison on the store's labels (``monitoring.live``)."""
+        from webhook_server.monitoring.live import live_comparison
+
         return Gates(check=_gate(self.judge.check), compare=_gate(self.judge.compare),
-                     release=self.judge.release, bundle=_gate(self.judge.bundle))
+                     release=self.judge.release, bundle=_gate(self.judge.bundle),
+                     live=functools.partial(live_comparison, self.store))
 
     @cached_property
     def workflow(self) -> Workflow:

@@ -103,11 +103,20 @@ class Request:
         checks and the comparison as they were shown, the holdout, the model files and the
         evidence bundle (scores, policy section). An approval of other evidence (the
         comparison was made again) does not count."""
-        holdout = self.evidence_json().get("holdout") or {}
-        return {"version": self.version, "compared_with": self.compared_with,
-                "checks": self.checks, "comparison": self.comparison,
-                "holdout_sha256": holdout.get("sha256"), "model_sha256": self.model_sha256,
-                "bundle_sha256": self.bundle_sha256}
+        evidence = self.evidence_json()
+        holdout = evidence.get("holdout") or {}
+        out = {"version": self.version, "compared_with": self.compared_with,
+               "checks": self.checks, "comparison": self.comparison,
+               "holdout_sha256": holdout.get("sha256"), "model_sha256": self.model_sha256,
+               "bundle_sha256": self.bundle_sha256}
+        if (evidence.get("live") or {}).get("looked_at"):  # judged on live evidence too
+            out["live"] = self.live_line()
+        return out
+
+    def live_line(self) -> str | None:
+        """The live evidence's last look in one line (comparison.live), or None."""
+        live = self.evidence_json().get("live")
+        return live_line(live) if isinstance(live, dict) and live.get("looked_at") else None
 
     def evidence_digest(self) -> str:
         """sha256 of ``approval_evidence`` as canonical JSON: what the page, the Slack
@@ -138,6 +147,27 @@ class Request:
                 line["seconds"] = took
             out["stages"] = stages(lines, seconds)
         return out
+
+
+def _f(value: Any, fmt: str) -> str:
+    return format(value, fmt) if isinstance(value, int | float) else "-"
+
+
+def live_line(live: Mapping[str, Any]) -> str:
+    """A look at the live evidence in words (Slack, GitLab, the page, history lines):
+    pairs, both AUCs, the difference, the always-valid interval, alpha, power, verdict."""
+    pairs, need = live.get("pairs"), live.get("min_pairs")
+    alpha = live.get("alpha")
+    interval = (f"[{_f(live.get('lower'), '+.4f')}, {_f(live.get('upper'), '+.4f')}]"
+                if live.get("lower") is not None else "-")
+    return (f"{_f(pairs, ',')} labelled pairs" + (f" (of {_f(need, ',')} needed)"
+                                                  if need is not None else "")
+            + f", ROC AUC v{live.get('shadow_version')} {_f(live.get('auc_shadow'), '.4f')}"
+            f" vs champion v{live.get('champion_version')} "
+            f"{_f(live.get('auc_champion'), '.4f')}, difference "
+            f"{_f(live.get('delta'), '+.4f')}, always-valid interval {interval} at alpha "
+            f"{_f(alpha, 'g')}, power {_f(live.get('power'), '.0%')}: "
+            f"{live.get('verdict') or '-'}")
 
 
 def stage_seconds(history: list[RequestEvent]) -> list[float | None]:

@@ -154,6 +154,9 @@ def _scheduler(svc: Services) -> BackgroundScheduler:
     if svc.registry is not None:
         sched.add_job(svc.workflow.expire_approvals, "interval",
                       seconds=s.approval_check_interval_s, id="expire-approvals")
+        sched.add_job(svc.workflow.check_shadowing, "interval",  # comparison.live
+                      seconds=s.live_check_interval_s, args=(s.live_check_interval_s,),
+                      id="live-evidence")
     return sched
 
 

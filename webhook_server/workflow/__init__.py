@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 
 from sqlalchemy import Connection
 
@@ -59,7 +60,7 @@ DEAD_ACTOR = "worker:dead-job"
 
 class Workflow:
     """The workflow's entry points; its modules get ``deps`` (frozen). Setting ``store``,
-    ``queue``, ``registry``, ``policy`` or ``gates`` (tests) replaces ``deps``."""
+    ``queue``, ``registry``, ``policy``, ``gates`` or ``clock`` (tests) replaces ``deps``."""
 
     def __init__(self, store: Store, queue: JobQueue, registry: Registry, policy: Policy,
                  gates: Gates, intake: Intake | None = None) -> None:
@@ -79,6 +80,8 @@ class Workflow:
                       lambda self, value: self._swap(policy=value))
     gates = property(lambda self: self.deps.gates,
                      lambda self, value: self._swap(gates=value))
+    clock = property(lambda self: self.deps.clock,
+                     lambda self, value: self._swap(clock=value))
 
     # --- the job -----------------------------------------------------------------------
 
@@ -132,6 +135,21 @@ class Workflow:
 
     def expire_approvals(self, now=None) -> list[int]:
         return decisions.expire(self.deps, now)
+
+    def check_shadowing(self, interval_s: int, now: float | None = None) -> list[int]:
+        """Queue a look at every request waiting for live evidence (``shadowing``): its job
+        ``request:<id>:live-<bucket>``, so a trigger fired twice in an interval queues one.
+        The request's job decides (``steps``), under the model lock. Ids queued."""
+        bucket = int((time.time() if now is None else now) // interval_s)
+        queued = []
+        with self.deps.store.tx() as conn:
+            for req in reqs.list_(conn, state=states.SHADOWING, limit=1000):
+                if self.deps.queue.enqueue(conn, kind="request",
+                                           key=contract.request_job(req.id, f"live-{bucket}"),
+                                           payload={"request_id": req.id},
+                                           lock_key=contract.model_lock(req.model)):
+                    queued.append(req.id)
+        return queued
 
     # --- rollback ----------------------------------------------------------------------
 

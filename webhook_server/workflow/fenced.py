@@ -41,6 +41,10 @@ class FencedRegistry:
         self._check()
         self._registry.set_alias(model, alias, version)
 
+    def delete_alias(self, model: str, alias: str) -> None:
+        self._check()
+        self._registry.delete_alias(model, alias)
+
     def transition_stage(self, model: str, version: str, stage: str) -> None:
         self._check()
         self._registry.transition_stage(model, version, stage)

@@ -69,6 +69,19 @@ class ComparisonReport(Protocol):
     def as_json(self) -> dict[str, Any]: ...
 
 
+class LiveReport(Protocol):
+    """A version against the champion on live outcomes (``monitoring.live``): the labelled
+    pairs and the always-valid verdict (better | not better | undecided | too few pairs)."""
+
+    @property
+    def pairs(self) -> int: ...
+
+    @property
+    def verdict(self) -> str: ...
+
+    def as_json(self) -> dict[str, Any]: ...
+
+
 class GateError(Exception):
     """A gate gave no verdict; ``reason`` says why, for a person."""
 
@@ -97,3 +110,6 @@ class Gates:
     # model, version, target, champion, checks, comparison, verdict): its digest and
     # {file: sha256}. None: this judge keeps no bundles (test fakes)
     bundle: Callable[..., tuple[str, dict[str, str]]] | None = None
+    # model, version, champion version, the model's policy -> the live comparison on the
+    # outcomes both versions predicted (comparison.live). None: no live evidence here
+    live: Callable[[str, str, str, Any], LiveReport] | None = None

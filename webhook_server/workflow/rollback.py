@@ -23,16 +23,18 @@ from sqlalchemy import Connection
 
 from podium_policy.schema import Policy
 from webhook_server import contract
+from webhook_server.intake import tell
 from webhook_server.intake.events import MONITOR, ROLLBACK_ORIGIN, RollbackRequested
 from webhook_server.intake.intake import Intake
 from webhook_server.intake.sources import Delivery
 from webhook_server.store import audit, ledger, states
 from webhook_server.store import transition_requests as reqs
-from webhook_server.workflow import decisions, permissions
+from webhook_server.store.records import Request
+from webhook_server.workflow import decisions, moves, permissions
 from webhook_server.workflow.deps import Deps
 from webhook_server.workflow.errors import RollbackRefused
 
-__all__ = ["ROLLBACK_ORIGIN", "decayed", "request", "validate"]
+__all__ = ["ROLLBACK_ORIGIN", "begin_rollback", "decayed", "request", "validate"]
 
 
 def validate(conn: Connection, model: str, alias: str, to: str | None) -> RollbackRefused | None:
@@ -119,3 +121,23 @@ def decayed(intake: Intake, policy: Policy, conn: Connection,
                 "why": f"request {earlier.id} asked it for this decay ({earlier.state})"}
     return {"state": states.AWAITING_APPROVAL if event.proposed else states.QUEUED,
             "request": recorded.request_id, "why": None}
+
+
+def begin_rollback(conn: Connection, req: Request, alias: str) -> None:
+    """The rollback request's job, under the model lock: the ledger decides where a
+    rollback may go; the intent is recorded, or the request refused with the reason. A
+    rollback that answered a decay (``compared_with``) is refused once the champion moved."""
+    current = ledger.current(conn, req.model, alias)
+    problem = validate(conn, req.model, alias, req.version)
+    if problem is None and req.compared_with and current != req.compared_with:
+        problem = (f"the champion is v{current} now, not v{req.compared_with} whose "
+                   "decay this rollback answered; nothing changed")
+    if problem is not None:
+        tell.transition(conn, req.id, expect=(states.QUEUED,), to=states.REJECTED,
+                        actor=req.requested_by or "worker", reason=str(problem))
+        return
+    actor = req.requested_by or "worker"
+    if actor == MONITOR and (agreed := reqs.last_event_into(conn, req.id, states.QUEUED)):
+        actor = agreed.actor  # a proposal: who completed the agreement
+    moves.begin(conn, req, expect=(states.QUEUED,), alias=alias, from_version=current,
+                kind=ledger.ROLLBACK, actor=actor)

@@ -5,10 +5,14 @@ in the store (compare-and-set on the state) before the next one starts, so a job
 after an exception, a crash or a lost lease picks up where the store says it is:
 
     queued ─▶ checking ─▶ comparing ─▶ [awaiting_approval] ─▶ promoting ─▶ promoted
-       │          │            └──────────────▶ rejected           │ (alias moved
-       │          └─▶ rejected | promoting (staging alias) ─▶ staged  │  elsewhere: back
-       └─▶ failed (no such version) | archived | rejected          │  to comparing)
+       │          │          │ └──────────────▶ rejected           │ (alias moved
+       │          │          └▶ [shadowing] ─▶ rejected | inconclusive  │  elsewhere:
+       │          └─▶ rejected | promoting (staging alias) ─▶ staged  │  back to
+       └─▶ failed (no such version) | archived | rejected          │  comparing)
     a rollback request: queued ─▶ promoting ─▶ promoted | rejected ◀┘
+
+``shadowing`` (``comparison.live``, ``shadowing.py``): passed the holdout, the version waits on
+the shadow alias until live outcomes decide (on to approval or the move), reject it, or not.
 
 A terminal request's job only writes its tags again (idempotent), so a crash after the
 decision and before the tags is repaired by the retry.
@@ -23,27 +27,24 @@ from podium_policy.schema import ModelPolicy
 from webhook_server.contract import (
     TAG_CHECKS,
     TAG_COMPARISON,
-    TAG_DECIDED_BY,
     TAG_MODEL_SHA256,
-    TAG_REASON,
     TAG_REQUEST_ID,
     TAG_STATUS,
     check_tag,
 )
 from webhook_server.core import logs, tracing
 from webhook_server.intake import tell
-from webhook_server.intake.events import MONITOR
 from webhook_server.jobs.queue import Job
 from webhook_server.jobs.worker import PermanentJobError
 from webhook_server.store import counters, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
-from webhook_server.workflow import evidence, moves, report
+from webhook_server.workflow import evidence, finish, moves, shadowing
 from webhook_server.workflow.deps import Deps
 from webhook_server.workflow.errors import Deferred
 from webhook_server.workflow.fenced import FencedRegistry
 from webhook_server.workflow.gates import INCONCLUSIVE, GateFailed, TransientGateError
-from webhook_server.workflow.rollback import ROLLBACK_ORIGIN, validate
+from webhook_server.workflow.rollback import ROLLBACK_ORIGIN, begin_rollback
 
 log = logging.getLogger(__name__)
 MAX_RECOMPARE = 3
@@ -70,15 +71,17 @@ class RequestRun:
                 return
             step = {states.QUEUED: self._queued, states.CHECKING: self._checking,
                     states.COMPARING: self._comparing, states.PROMOTING: self._promoting,
-                    }.get(req.state)
+                    states.SHADOWING: self._shadowing}.get(req.state)
             if step is None:  # awaiting approval: a decision queues the next job
                 return
             with tracing.span(f"step {req.state}", attributes=tracing.attrs(
                     request_id=req.id, model=req.model, version=req.version,
                     target=req.target)) as current:
                 step(req)
-                req = self._get()
+                before, req = req.state, self._get()
                 tracing.set_attributes(current, {"podium.state_after": req.state})
+            if before == req.state == states.SHADOWING:  # no decision yet: the next look
+                return  # (the scheduler's check_shadowing) queues the next job
         raise RuntimeError(f"request {req.id} did not settle (state {req.state})")
 
     # --- steps -------------------------------------------------------------------------
@@ -87,7 +90,8 @@ class RequestRun:
         self._wait_for_others(req)
         cfg = self._cfg(req)
         if req.origin == ROLLBACK_ORIGIN:
-            self._begin_rollback(req, cfg)
+            with self.store.tx() as conn:  # under the model lock: the ledger decides
+                begin_rollback(conn, req, cfg.aliases.champion)
             return
         if req.target == "Archived":
             self._archive(req, cfg)
@@ -182,12 +186,17 @@ class RequestRun:
             said = verdict.of_comparison(comparison.outcome, comparison.reasons,
                                          cfg.comparison)
             kept = self._keep(req, champion, comparison.as_json(), said)
+            # comparison.live: a pass waits for live outcomes, on this alias
+            alias = shadowing.alias_of(cfg) if said.kind == verdict.PROMOTE else None
             with self.store.tx() as conn:
                 reqs.summarise(conn, req.id, comparison=line)
                 reqs.set_compared_with(conn, req.id, champion)
                 evidence = {**req.evidence_json(), "comparison": comparison.as_json()}
+                evidence.pop("live", None)  # compared again: live evidence starts again
                 if comparison.holdout:
                     evidence["holdout"] = comparison.holdout
+                if alias is not None:  # the alias it goes on, kept before it is set
+                    evidence["live"] = {"alias": alias}
                 self._save(conn, req, evidence, kept)
             if said.kind != verdict.PROMOTE:
                 new = " new" if req.compared_with else ""  # compared again
@@ -206,11 +215,19 @@ class RequestRun:
                 self._end(req, states.REJECTED, req.decided_by or "policy",
                           f"loses the comparison with the{new} champion v{champion}: {why}")
                 return
+            if alias is not None:  # the version waits for live outcomes (``shadowing``: its
+                # first look puts it on the alias, so the alias webhook finds it shadowing)
+                self._move(req, states.SHADOWING, "policy", shadowing.waiting_line(cfg, champion))
+                return
         else:
             kept = self._keep(req, None, None, verdict.of_comparison(None, (), cfg.comparison))
             with self.store.tx() as conn:  # the first champion: nothing to compare with
                 reqs.set_compared_with(conn, req.id, None)
                 self._save(conn, req, req.evidence_json(), kept)
+        self._passed(req, cfg, champion)
+
+    def _passed(self, req: Request, cfg: ModelPolicy, champion: str | None) -> None:
+        """The evidence passes: a person approves (if asked for), else the intent is recorded."""
         if req.decided_by is None and "Production" in cfg.approval.targets:
             again = ("; again: the champion moved and the comparison was made again, so "
                      "earlier approvals do not count" if (req.reason or "").startswith(
@@ -219,9 +236,44 @@ class RequestRun:
                        f"waiting for {cfg.approval.quorum} approval(s){again}")
             return
         with self.store.tx() as conn:
-            moves.begin(conn, req, expect=(states.COMPARING,),
+            moves.begin(conn, req, expect=(req.state,),
                         alias=cfg.aliases.champion, from_version=champion,
                         kind=ledger.PROMOTE, actor=req.decided_by or "policy")
+
+    def _shadowing(self, req: Request) -> None:
+        """One look at the live evidence (``shadowing``): decide, or keep waiting."""
+        self._wait_for_others(req)
+        cfg = self._cfg(req)
+        if shadowing.alias_of(cfg) is None:  # the policy no longer asks: the holdout decides
+            return self._passed(req, cfg, req.compared_with)
+        if self.gates.live is None:
+            return self._end(req, states.FAILED, "worker", "the policy asks for live evidence "
+                             "and this worker's judge has no live comparison")
+        withdrawn = shadowing.put_on_alias(self.store, self.registry, req)
+        if withdrawn:  # a person moved or removed the shadow alias
+            return self._end(req, states.CANCELLED, "worker", withdrawn)
+        req = self._get()
+        moved = self.registry.alias_version(req.model, cfg.aliases.champion)
+        if moved != req.compared_with:  # compared on the holdout with another champion
+            self._move(req, states.COMPARING, "worker",
+                       f"champion moved to v{moved} while shadowing: comparing again")
+            return
+        with self.store.read() as conn:  # live, the ledger's champion is the reference
+            champion = ledger.current(conn, req.model, cfg.aliases.champion) or moved
+            since = reqs.last_event_into(conn, req.id, states.SHADOWING)
+        now = self.deps.clock()
+        figures = self.gates.live(req.model, req.version, champion, cfg).as_json()
+        decision, why = shadowing.decide(cfg, figures, since.at if since else req.updated_at,
+                                         now)
+        with self.store.tx() as conn:
+            reqs.save_evidence(conn, req.id, {**req.evidence_json(), "live": shadowing.recorded(
+                cfg, req, figures, decision, now)})
+            if decision == shadowing.PROMOTE:
+                tell.note(conn, req.id, "policy", why)
+        if decision == shadowing.PROMOTE:  # on as after a holdout pass
+            self._passed(self._get(), cfg, req.compared_with)
+        elif decision is not None:  # rejected | inconclusive
+            self._end(req, shadowing.ENDS[decision], "policy", why)
 
     def _promoting(self, req: Request) -> None:
         cfg = self._cfg(req)
@@ -281,53 +333,11 @@ class RequestRun:
             self.registry.transition_stage(req.model, req.version, "Archived")
         self._end(req, states.ARCHIVED, "policy", None)
 
-    def _begin_rollback(self, req: Request, cfg: ModelPolicy) -> None:
-        """Under the model lock: the ledger decides where a rollback may go."""
-        alias = cfg.aliases.champion
-        with self.store.tx() as conn:
-            current = ledger.current(conn, req.model, alias)
-            problem = validate(conn, req.model, alias, req.version)
-            if problem is None and req.compared_with and current != req.compared_with:
-                problem = (f"the champion is v{current} now, not v{req.compared_with} whose "
-                           "decay this rollback answered; nothing changed")
-            if problem is not None:
-                tell.transition(conn, req.id, expect=(states.QUEUED,), to=states.REJECTED,
-                                actor=req.requested_by or "worker", reason=str(problem))
-                return
-            actor = req.requested_by or "worker"
-            if actor == MONITOR and (agreed := reqs.last_event_into(conn, req.id,
-                                                                    states.QUEUED)):
-                actor = agreed.actor  # a proposal: who completed the agreement
-            moves.begin(conn, req, expect=(states.QUEUED,), alias=alias,
-                        from_version=current, kind=ledger.ROLLBACK, actor=actor)
-
     # --- the end -----------------------------------------------------------------------
 
     def _finish(self, req: Request) -> None:
         """Tags of a terminal request (again, after a crash), the predecessor archived."""
-        with self.store.read() as conn:
-            move = ledger.applied_for(conn, req.id)
-            champion_now = (ledger.current(conn, req.model, move["alias"])
-                            if move else None)
-        evidence = req.evidence_json()
-        if evidence and req.state in (states.PROMOTED, states.STAGED, states.REJECTED):
-            report.save(self.registry, req, {"request": req.id, **evidence,
-                                             "state": req.state, "reason": req.reason})
-        on_champion = bool(move) and move["alias"] == self._cfg(req).aliases.champion
-        if (on_champion and move["from_version"] and move["from_version"] != champion_now):
-            self.registry.set_tags(req.model, move["from_version"],
-                                   {TAG_STATUS: states.ARCHIVED})
-        tags = {TAG_REQUEST_ID: str(req.id)}
-        if req.reason:
-            tags[TAG_REASON] = req.reason[:500]
-        if req.decided_by:
-            tags[TAG_DECIDED_BY] = req.decided_by
-        tags[TAG_STATUS] = req.state
-        if on_champion and req.state == states.PROMOTED and champion_now != req.version:
-            # a retry that ran after a later move replaced this version: the tag says what
-            # the version is now (its successor's job archived it already)
-            tags[TAG_STATUS] = states.ARCHIVED
-        self.registry.set_tags(req.model, req.version, tags)
+        finish.finish(self.store, self.registry, req, self._cfg(req))
 
     def _end(self, req: Request, to: str, actor: str, reason: str | None,
              expect: tuple[str, ...] | None = None) -> None:
@@ -371,8 +381,10 @@ class RequestRun:
             raise Deferred(f"model {req.model} has an unfinished move of request "
                            f"{intents[0]['request_id']}")
         if req.origin != ROLLBACK_ORIGIN and any(
-                r.id < req.id and r.state == states.AWAITING_APPROVAL for r in others):
-            raise Deferred(f"model {req.model} has a request awaiting approval")
+                r.id < req.id and r.state in (states.AWAITING_APPROVAL, states.SHADOWING)
+                for r in others):
+            raise Deferred(f"model {req.model} has a request awaiting approval or live "
+                           "evidence")
 
     def _cfg(self, req: Request) -> ModelPolicy:
         return self.deps.policy_for(req.model)

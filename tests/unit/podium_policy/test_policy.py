@@ -461,6 +461,9 @@ def test_the_example_documents_every_key_with_its_default():
     example = yaml.safe_load((ROOT / "podium.example.yaml").read_text())["default"]
     for path, default, _ in describe():
         node = example
+        if path.startswith("comparison.live."):  # off by default: its keys in the comment
+            assert example["comparison"]["live"] is None
+            continue
         for part in path.split("."):
             assert part in node, f"podium.example.yaml does not document default.{path}"
             node = node[part]
@@ -798,3 +801,62 @@ def test_shadow_aliases_in_the_long_and_the_short_form(tmp_path):
 def test_bad_shadow_settings_are_refused_with_their_line(text, message, tmp_path):
     found = problems(text, tmp_path)
     assert any(p.endswith(message) for p in found), found
+
+
+# --- promotion on live evidence (comparison.live) --------------------------------------------
+
+def test_comparison_live_is_off_unless_set_and_a_model_may_turn_it_off(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        "default:\n  shadow: [challenger]\n  comparison:\n"
+        "    live: {min_pairs: 500, rule: noninferiority, alpha: 0.1, max_days: 14}\n"
+        "models:\n  churn:\n    comparison: {live: null}\n  fraud:\n"
+        "    comparison: {live: {max_days: 7}}\n")
+    policy = load_policy(tmp_path / "p.yaml")
+    live = policy.default.comparison.live
+    assert (live.min_pairs, live.rule, live.alpha, live.max_days) == (
+        500, "noninferiority", 0.1, 14.0)
+    assert policy.for_model("churn").comparison.live is None
+    assert policy.for_model("fraud").comparison.live.max_days == 7.0
+    assert policy.for_model("fraud").comparison.live.min_pairs == 500  # merged over default
+    assert load_policy(None).default.comparison.live is None
+    on = parse_text("default:\n  shadow: [challenger]\n  comparison: {live: {}}\n")
+    assert on.default.comparison.live.min_pairs == 1000  # {}: on, with the defaults
+    # off, it is not part of a decision's policy section (bundles as before)
+    assert "live" not in load_policy(None).default.comparison.as_dict()
+    assert policy.default.comparison.as_dict()["live"]["max_days"] == 14.0
+
+
+@pytest.mark.parametrize("text, message", [
+    ("default:\n  shadow: [challenger]\n  comparison:\n    live:\n      min_pairs: 5\n",
+     "podium.yaml:5: default.comparison.live.min_pairs: expected a whole number >= 20, got 5"),
+    ("default:\n  shadow: [challenger]\n  comparison:\n    live: {rule: better}\n",
+     "podium.yaml:4: default.comparison.live.rule: expected superiority or noninferiority, "
+     "got 'better'"),
+    ("default:\n  shadow: [challenger]\n  comparison:\n    live:\n      alpha: 0.7\n",
+     "podium.yaml:5: default.comparison.live.alpha: expected a number in (0, 0.5], got 0.7"),
+    ("default:\n  shadow: [challenger]\n  comparison:\n    live:\n      max_days: 0\n",
+     "podium.yaml:5: default.comparison.live.max_days: expected a number in (0, 366], got 0"),
+    ("default:\n  shadow: [challenger]\n  comparison:\n    live: {days: 3}\n",
+     "podium.yaml:4: default.comparison.live.days: unknown key (expected one of alpha, "
+     "max_days, min_pairs, rule); did you mean 'max_days'?"),
+    ("default:\n  shadow: [challenger]\n  comparison:\n    live: 30\n",
+     "podium.yaml:4: default.comparison.live: expected a mapping, got 30"),
+    ("default:\n  comparison:\n    live: {}\n",
+     "podium.yaml:3: default.comparison.live: needs shadow.aliases: a request waiting for "
+     "live evidence puts its version on the first shadow alias (e.g. shadow: [challenger])"),
+    ("models:\n  churn:\n    shadow: [staging]\n    comparison: {live: {}}\n",
+     "podium.yaml:3: models.churn.shadow.aliases: the staging alias 'staging' cannot hold a "
+     "version waiting for live evidence"),
+])
+def test_bad_live_settings_are_refused_with_their_line(text, message, tmp_path):
+    found = problems(text, tmp_path)
+    assert any(p.endswith(message) for p in found), found
+
+
+def test_describe_lists_the_live_keys():
+    from podium_policy.describe import describe
+
+    rows = {path: default for path, default, _ in describe()}
+    assert rows["comparison.live"] == "None"
+    assert {"comparison.live.min_pairs", "comparison.live.rule", "comparison.live.alpha",
+            "comparison.live.max_days"} <= rows.keys()

@@ -20,7 +20,7 @@ def test_a_decision_verifies_and_a_changed_score_is_tampered(client, svc, tmp_pa
     assert ok.get_json() | {"recorded_checks": []} == {
         "request": rid, "verified": True, "tampered": False, "differences": [],
         "bundle_uri": str(tmp_path / "b"), "bundle_sha256": ok.get_json()["bundle_sha256"],
-        "recorded_checks": []}
+        "recorded_checks": [], "recorded_live": None}
     frame = pd.read_parquet(tmp_path / "b" / "scores.parquet")
     frame.loc[0, "challenger"] = 0.5
     frame.to_parquet(tmp_path / "b" / "scores.parquet", index=False)

@@ -26,7 +26,8 @@ ICONS = {states.QUEUED: ":hourglass_flowing_sand:", states.CHECKING: ":mag:",
          states.PROMOTING: ":arrow_up:",
          states.PROMOTED: ":trophy:", states.STAGED: ":package:",
          states.REJECTED: ":no_entry:", states.ARCHIVED: ":file_cabinet:",
-         states.FAILED: ":x:", states.CANCELLED: ":heavy_minus_sign:"}
+         states.FAILED: ":x:", states.CANCELLED: ":heavy_minus_sign:",
+         states.SHADOWING: ":eyes:", states.INCONCLUSIVE: ":grey_question:"}
 
 
 def escape(text: Any) -> str:
@@ -94,6 +95,9 @@ def parent(req: Request, *, tracking_uri: str | None = None,
     if req.comparison:
         blocks.append({"type": "section", "text": {
             "type": "mrkdwn", "text": f"*Comparison* {clip(md(req.comparison), 2900)}"}})
+    if live := req.live_line():  # comparison.live: the last look at live outcomes
+        blocks.append({"type": "section", "text": {
+            "type": "mrkdwn", "text": f"*Live evidence* {clip(md(live), 2900)}"}})
     if req.reason:
         blocks.append({"type": "section", "text": {
             "type": "mrkdwn", "text": f"*Reason* {clip(md(req.reason), 2900)}"}})
@@ -152,6 +156,8 @@ def step(payload: dict[str, Any]) -> str:
     elif to == states.COMPARING:
         line = (f"checks passed ({escape(payload.get('checks') or '-')}); comparing with the "
                 "champion")
+    elif to == states.SHADOWING:
+        line = "shadowing: " + (reason or "waiting for live evidence")
     elif to == states.AWAITING_APPROVAL:
         line = ("comparison: " + escape(payload["comparison"]) + "\n"
                 if payload.get("comparison") else "") + (reason or "waiting for approval")

@@ -20,8 +20,8 @@ from webhook_server.store import states
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
-_STATES = [states.QUEUED, states.CHECKING, states.COMPARING, states.AWAITING_APPROVAL,
-           states.PROMOTING, *states.TERMINAL]
+_STATES = [states.QUEUED, states.CHECKING, states.COMPARING, states.SHADOWING,
+           states.AWAITING_APPROVAL, states.PROMOTING, *states.TERMINAL]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -201,7 +201,11 @@ def _decision_schemas() -> dict[str, Any]:
                 "bundle_sha256": _nullable({"type": "string"}),
                 "recorded_checks": {"type": "array", "items": {"type": "string"},
                                     "description": "checks kept as recorded: their inputs "
-                                                   "are not in the bundle"}}},
+                                                   "are not in the bundle"},
+                "recorded_live": _nullable({
+                    "type": "object", "description": "the live evidence's deciding look "
+                    "(comparison.live), kept as recorded: its labels are in the store, not "
+                    "in the bundle"})}},
         "OpenAPI": {"type": "object", "required": ["openapi", "paths"]},
     }
 

@@ -123,6 +123,30 @@ def decay(doc: dict) -> dict | None:
             "chart": charts.interval(low, high, delta, bound)}
 
 
+def live(doc: dict) -> dict | None:
+    """The live evidence's last look (comparison.live), shown field by field; None before
+    the first look."""
+    lv = doc.get("live")
+    if not isinstance(lv, dict) or not lv.get("looked_at"):
+        return None
+    alpha = _num(lv.get("alpha"))
+    return {"pairs": value(lv.get("pairs")), "min_pairs": value(lv.get("min_pairs")),
+            "shadow": _text(lv.get("shadow_version"), 40),
+            "champion": _text(lv.get("champion_version"), 40),
+            "auc_shadow": value(lv.get("auc_shadow")),
+            "auc_champion": value(lv.get("auc_champion")),
+            "delta": signed(lv.get("delta")), "lower": signed(lv.get("lower")),
+            "upper": signed(lv.get("upper")), "bound": signed(lv.get("bound")),
+            "level": percent(1 - alpha) if alpha is not None else "—",
+            "alpha": value(lv.get("alpha")), "power": percent(lv.get("power")),
+            "effect": value(lv.get("effect")), "verdict": _text(lv.get("verdict"), 40),
+            "decision": _text(lv.get("decision") or "waiting", 40),
+            "rule": _text(lv.get("rule"), 40), "alias": _text(lv.get("alias"), 80),
+            "max_days": value(lv.get("max_days")), "looked_at": _text(lv.get("looked_at"), 40),
+            "chart": charts.interval(lv.get("lower"), lv.get("upper"), _num(lv.get("delta")),
+                                     lv.get("bound"))}
+
+
 def holdout(doc: dict) -> dict | None:
     h = doc.get("holdout")
     if not isinstance(h, dict):

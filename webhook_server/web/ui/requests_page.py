@@ -20,7 +20,8 @@ from webhook_server.workflow.decisions import evidence_digest
 
 PAGE_SIZE = 25
 STATES = (*states.OPEN, *states.TERMINAL)
-RUNNING = tuple(s for s in states.OPEN if s != states.AWAITING_APPROVAL)
+RUNNING = tuple(s for s in states.OPEN  # waiting for a person or for live outcomes: not
+                if s not in (states.AWAITING_APPROVAL, states.SHADOWING))  # running
 
 
 def _filters() -> tuple[str | None, str | None, int | None] | str:
@@ -69,6 +70,7 @@ def request_view(request_id: int):
     return page("request.html", req=req, history=history, seconds=stage_seconds(history),
                 rollback=rollback, decay=present.decay(doc),
                 checks=present.checks(doc), comparison=present.comparison(doc),
+                live_evidence=present.live(doc),
                 holdout=present.holdout(doc), digest=present.digest(req, evidence_digest),
                 links=links.for_request(svc.settings, req, thread), approvals=approvals,
                 waiting=waiting, running=req.state in RUNNING,

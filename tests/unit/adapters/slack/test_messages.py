@@ -94,3 +94,14 @@ def test_each_message_says_what_its_data_says(payload, said):
 def test_each_answer_to_a_click_says_what_its_data_says(say, figures, said):
     assert messages.reply({"say": say, "request_id": 7, "user": "U1", **figures}) == said
     assert messages.reply({"text": said, "user": "U1"}) == said  # a row of an older Podium
+
+
+def test_the_steps_of_a_request_waiting_for_live_evidence_say_so():
+    waiting = blocks.step({"to": "shadowing", "actor": "policy",
+                           "reason": "passed the holdout against the champion v1; waiting "
+                                     "for live evidence on alias 'challenger'"})
+    assert waiting.startswith(":eyes: shadowing: passed the holdout against the champion v1")
+    ended = blocks.step({"to": "inconclusive", "actor": "policy",
+                         "reason": "no live decision within 30 days (max_days): 12 pairs"})
+    assert ended == (":grey_question: inconclusive by policy: no live decision within 30 "
+                     "days (max_days): 12 pairs")

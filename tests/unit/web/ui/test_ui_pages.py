@@ -113,6 +113,30 @@ def test_one_request_shows_its_timeline_checks_comparison_chart_and_evidence(usv
     assert f'data-poll="/ui/requests/{rid}/poll"' in html
 
 
+LIVE = {"alias": "challenger", "shadow_version": "3", "champion_version": "2", "pairs": 1240,
+        "min_pairs": 1000, "auc_shadow": 0.8412, "auc_champion": 0.8203, "delta": 0.0209,
+        "lower": 0.0041, "upper": 0.0377, "bound": 0.0, "alpha": 0.05, "power": 0.83,
+        "effect": 0.02, "verdict": "better", "decision": "promote", "rule": "superiority",
+        "max_days": 30.0, "looked_at": "2026-06-02T09:00:00+00:00"}
+
+
+def test_a_request_decided_on_live_outcomes_shows_the_live_figures(usvc, as_person):
+    from tests.support.ui import EVIDENCE
+
+    rid = waiting(usvc, evidence={**EVIDENCE, "live": LIVE})
+    html = as_person("eve").text(f"/ui/requests/{rid}")
+    live = html.split('id="live-evidence"')[1].split("</section>")[0]
+    assert "(promote; last look 2026-06-02T09:00:00+00:00)" in live
+    assert "v3 (shadow, alias challenger)" in live and "champion v2" in live
+    assert '<td class="num">0.8412</td><td class="num">0.8203</td>' in live
+    assert "1240 labelled pairs (a decision needs 1000); difference +0.0209" in live
+    assert "always-valid 95 % interval +0.0041 to +0.0377" in live
+    assert "alpha 0.05" in live and "power 83 %" in live and live.count("<svg") == 1
+    # before the first look there is nothing to show
+    other = waiting(usvc, key="d-2", evidence={**EVIDENCE, "live": {"alias": "challenger"}})
+    assert 'id="live-evidence"' not in as_person("eve").text(f"/ui/requests/{other}")
+
+
 def test_stored_evidence_of_any_shape_never_breaks_the_page(usvc, as_person):
     odd = {"checks": [None, {"name": ["x"], "passed": "yes", "value": {"a": 1}},
                       {"value": float("inf")}], "holdout": [1],
