@@ -69,7 +69,7 @@ class Intake:
     def record(self, delivery: Delivery) -> IntakeResult:
         """Store ``delivery`` and its effects exactly once. Raises StoreUnavailable."""
         try:
-            with self.store.tx() as conn:
+            with self.store.tx(batched=True) as conn:
                 return self._record(conn, delivery)
         except OperationalError as exc:
             raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc

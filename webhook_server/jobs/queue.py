@@ -91,12 +91,16 @@ class SqlJobQueue:
                 lock_key: str | None = None, delay_s: float = 0) -> bool:
         """Insert unless ``key`` exists. True when a row was added. Runs in the caller's tx."""
         fast = fastsql.for_conn(conn)  # on the intake hot path
+        row = {"key": key, "kind": kind, "payload": json.dumps(payload, sort_keys=True),
+               "lock_key": lock_key, "max_attempts": self.max_attempts,
+               "trace_context": tracing.carrier()}
+        if not fast.sqlite:  # one statement: the clock, the row and the NOTIFY (listen.py)
+            return fast.one(conn, "insert_job_pg", {
+                **row, "delay_s": float(delay_s), "channel": listen.CHANNEL}) is not None
         now = fast.now(conn)  # the database's clock, like every lease and claim
         added = fast.one(conn, "insert_job", {
-            "key": key, "kind": kind, "payload": json.dumps(payload, sort_keys=True),
-            "lock_key": lock_key, "max_attempts": self.max_attempts,
-            "run_after": fast.ts(now + timedelta(seconds=delay_s)),
-            "now": fast.ts(now), "trace_context": tracing.carrier()}) is not None
+            **row, "run_after": fast.ts(now + timedelta(seconds=delay_s)),
+            "now": fast.ts(now)}) is not None
         if added and delay_s <= 0:
             self._wake(conn)
         return added
