@@ -124,4 +124,3 @@ class FastSql:
             return cur.fetchall()
         finally:
             cur.close()
-
