@@ -59,7 +59,8 @@ class JobQueue(Protocol):
     def heartbeat(self, job: Job) -> bool: ...
     def holds(self, job: Job) -> bool: ...
     def complete(self, job: Job) -> bool: ...
-    def fail(self, job: Job, error: str, *, permanent: bool = False) -> str: ...
+    def fail(self, job: Job, error: str, *, permanent: bool = False,
+             delay_s: float | None = None) -> str: ...
     def defer(self, job: Job, delay_s: float, why: str) -> None: ...
     def reap(self) -> int: ...
     def requeue(self, key: str, conn: Connection | None = None) -> bool: ...
@@ -148,11 +149,14 @@ class SqlJobQueue:
                                 .values(state=DONE, lease_owner=None, lease_expires_at=None,
                                         last_error=None, updated_at=db_now(conn))).rowcount == 1
 
-    def fail(self, job: Job, error: str, *, permanent: bool = False) -> str:
-        """Schedule a retry with exponential backoff, or mark dead. Returns the new state."""
+    def fail(self, job: Job, error: str, *, permanent: bool = False,
+             delay_s: float | None = None) -> str:
+        """Schedule a retry with exponential backoff (after ``delay_s`` when the failure
+        said how long to wait), or mark dead. Returns the new state."""
         error = scrub.clean(error, 4000)  # often a model's or a server's words
         dead = permanent or job.attempts >= job.max_attempts
-        delay = timedelta(seconds=self.backoff_s * 2 ** (job.attempts - 1))
+        delay = timedelta(seconds=self.backoff_s * 2 ** (job.attempts - 1)
+                          if delay_s is None else delay_s)
         with self.store.tx() as conn:
             now = db_now(conn)
             moved = conn.execute(update(jobs).where(self._owned(job)).values(
