@@ -17,6 +17,7 @@ carries its NOTIFY and reads the clock itself (``insert_job_pg``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,6 +107,28 @@ class FastSql:
             return cur.fetchone()
         finally:
             cur.close()
+
+    def later(self, conn: Connection, name: str, params: dict[str, Any]
+              ) -> Callable[[], tuple | None]:
+        """``one``, its row read when the returned function is called: on PostgreSQL the
+        statements sent meanwhile travel with it (inside a batched transaction). SQLite
+        reads it at once (a statement left unfinished would hold the transaction)."""
+        if self.sqlite:
+            row = self.one(conn, name, params)
+            return lambda: row
+        cur = conn.connection.driver_connection.cursor()
+        try:
+            cur.execute(self.sql[name], params)
+        except BaseException:
+            cur.close()
+            raise
+
+        def row() -> tuple | None:
+            try:
+                return cur.fetchone()
+            finally:
+                cur.close()
+        return row
 
     def send(self, conn: Connection, name: str, params: dict[str, Any]) -> None:
         """Run a statement whose answer nobody reads (inside ``batched`` on PostgreSQL it
