@@ -116,8 +116,13 @@ def main() -> None:
 
 
 def _env(work: Path, tracking_uri: str, level: str) -> dict[str, str]:
+    # One store for every level, as one deployment has: a Podium started on a store of its
+    # own reconciles the registry at start and found each earlier level's versions still
+    # tagged ``transition_request`` with no request stored, so it decided them all again
+    # (a full decision each, under the model lock) ahead of its own first requests: the
+    # ~100 s p95 at the process level on a slow day, and extra decisions in the burst.
     return {"MLFLOW_TRACKING_URI": tracking_uri,
-            "PODIUM_DATABASE_URL": f"sqlite:///{work / f'podium-{level}.db'}",
+            "PODIUM_DATABASE_URL": f"sqlite:///{work / 'podium.db'}",
             "PODIUM_MLFLOW_WEBHOOK_SECRET": "bench", "PODIUM_API_TOKEN": TOKEN,
             "PODIUM_POLICY": str(work / "podium.yaml"), "PODIUM_SANDBOX": level}
 
