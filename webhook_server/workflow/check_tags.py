@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from webhook_server.contract import TAG_CHECKS, TAG_MODEL_SHA256, check_tag
+from webhook_server.jobs.worker import DeferJob
 from webhook_server.store.records import Request
 from webhook_server.workflow.fenced import FencedRegistry
 
@@ -67,18 +68,20 @@ class CheckTags:
             self.write(req.model, req.version, tags_for(
                 ((c["name"], bool(c["passed"])) for c in checks), req.model_sha256))
 
-    def close(self, failed: bool) -> None:
-        """The run ends: wait for the tags. Their error is raised unless the run ``failed``
-        already (then it is logged: the retry writes them again)."""
+    def close(self, ended_by: BaseException | None) -> None:
+        """The run ends (``ended_by``: what it raised): wait for the tags. Their error is
+        raised, so the job is retried and its next attempt repairs them, unless the run
+        raised an error already (it is retried anyway: logged). A run put off for later
+        (``DeferJob``) spends no attempt, so it raises theirs instead."""
         try:
-            if failed:
+            if ended_by is None or isinstance(ended_by, DeferJob):
+                self.settle()
+            else:
                 try:
                     self.settle()
                 except Exception:
                     log.warning("could not write the check tags; the retry writes them",
                                 exc_info=True)
-            else:
-                self.settle()
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)

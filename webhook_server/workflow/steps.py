@@ -62,12 +62,14 @@ class RequestRun:
         with logs.bind(request_id=req.id, model=req.model, version=req.version):
             if self.job.attempts > 1 and req.state not in (states.QUEUED, states.CHECKING):
                 self.tag_writer.repair(req)  # an earlier attempt's may not have finished
-            failed = True
+            ended_by = None
             try:
                 self._steps(req)
-                failed = False
+            except BaseException as exc:
+                ended_by = exc
+                raise
             finally:
-                self.tag_writer.close(failed)
+                self.tag_writer.close(ended_by)
 
     def _steps(self, req: Request) -> None:
         for _ in range(20):  # each pass moves the request one step (or ends the run)

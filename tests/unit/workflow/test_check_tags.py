@@ -1,6 +1,8 @@
 """The check tags go out beside the comparison, are on the version before its decision, and
 come back after a failed write; a run writes an unchanged tag once."""
 
+import pytest
+
 from podium_policy.policy import parse_policy
 from tests.support.registry import MemoryRegistry, comparison, passing
 from webhook_server.intake.events import TransitionRequested
@@ -8,7 +10,8 @@ from webhook_server.intake.sources import Delivery
 from webhook_server.jobs.queue import SqlJobQueue
 from webhook_server.jobs.worker import Worker
 from webhook_server.store import transition_requests as reqs
-from webhook_server.workflow import Gates, Workflow
+from webhook_server.workflow import Deferred, Gates, Workflow
+from webhook_server.workflow.check_tags import CheckTags
 
 CHECK_TAGS = {f"podium.check.{r.name}" for r in passing("models:/churn/2").results}
 
@@ -74,3 +77,26 @@ def test_check_tags_that_could_not_be_written_are_written_by_the_retry(svc):
     assert promote(svc, registry) == "promoted"
     assert CHECK_TAGS <= set(registry.tags["2"])
     assert registry.tags["2"]["podium.status"] == "promoted"
+
+
+class Down:
+    """A fenced registry whose tag writes fail (MLflow did not answer)."""
+
+    def set_tags(self, model, version, tags):
+        raise ConnectionError("MLflow did not answer")
+
+
+@pytest.mark.parametrize(("ended_by", "raises"), [
+    (None, True),  # the run succeeded: the job must be retried to write them
+    (Deferred("model churn has a request awaiting approval"), True),  # no attempt spent
+    (RuntimeError("the comparison failed"), False),  # retried anyway: its own error stays
+])
+def test_a_failed_check_tag_write_makes_the_job_retry_unless_it_is_retried_anyway(
+        ended_by, raises):
+    writer = CheckTags(Down())
+    writer.write("churn", "2", {"podium.checks": "22/22 passed"})
+    if raises:
+        with pytest.raises(ConnectionError):
+            writer.close(ended_by)
+    else:
+        writer.close(ended_by)
