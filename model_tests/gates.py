@@ -44,25 +44,37 @@ from podium_policy.digests import model_sha256
 log = logging.getLogger(__name__)
 
 
+# No sandbox could start on this machine now (memory or processes short for a moment): the
+# job tries again this many seconds later, every time, instead of after the queue's backoff
+# (2 s doubling: the fifth retry waited 32 s, ~62 s in all, for a machine that is usually
+# ready again within seconds). Its attempts still count, so a machine that never starts
+# one fails the request with the reason.
+SANDBOX_RETRY_S = 2.0
+
+
 class CheckRunError(Exception):
     """The check run itself could not give a verdict. ``transient``: retry the job (MLflow
-    did not answer, no sandbox could start); otherwise the request fails with this reason
-    (the service hands it to the workflow as ``GateFailed`` / ``TransientGateError``)."""
+    did not answer, no sandbox could start), after ``retry_after_s`` when set; otherwise
+    the request fails with this reason (the service hands it to the workflow as
+    ``GateFailed`` / ``TransientGateError``)."""
 
-    def __init__(self, message: str, transient: bool) -> None:
+    def __init__(self, message: str, transient: bool,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(message)
-        self.transient = transient
+        self.transient, self.retry_after_s = transient, retry_after_s
 
 
 def _needs_a_sandbox(method):
     """A sandbox that could not be had is no verdict on the model: CheckRunError, transient
-    when this machine could not start one."""
+    (retried ``SANDBOX_RETRY_S`` later) when this machine could not start one."""
     @functools.wraps(method)
     def judged(*args, **kwargs):
         try:
             return method(*args, **kwargs)
         except SandboxUnavailable as exc:
-            raise CheckRunError(exc.reason, transient=exc.transient) from None
+            raise CheckRunError(exc.reason, transient=exc.transient,
+                                retry_after_s=SANDBOX_RETRY_S if exc.transient else None
+                                ) from None
     return judged
 
 

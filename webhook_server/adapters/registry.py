@@ -79,7 +79,7 @@ class Registry:
         """One call per tag (MLflow has no batch call for version tags), up to eight at a
         time; ``podium.status`` goes last, so a reader that sees it sees the rest."""
         rest = {k: v for k, v in tags.items() if k != TAG_STATUS}
-        if len(rest) > 2:
+        if len(rest) > 1:
             with ThreadPoolExecutor(max_workers=8) as pool:
                 # each call in the caller's context: its span joins the job's trace
                 for future in [pool.submit(contextvars.copy_context().run,

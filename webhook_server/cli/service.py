@@ -29,6 +29,7 @@ def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signatur
     """HTTP intake + job worker + scheduler (the embedded default)."""
     from webhook_server.web.serve import (
         default_web_workers,
+        default_worker_threads,
         run_http,
         spawn_worker_process,
         stop_process,
@@ -64,7 +65,7 @@ def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signatur
     child = None
     if not (no_worker and no_scheduler):
         child = spawn_worker_process(scheduler=not no_scheduler,
-                                     concurrency=0 if no_worker else 2)
+                                     concurrency=0 if no_worker else default_worker_threads())
     try:
         run_http(settings, host, port, web_workers)
     finally:
@@ -72,12 +73,16 @@ def serve(host, port, web_workers, no_worker, no_scheduler, insecure_no_signatur
 
 
 @click.command()
-@click.option("--concurrency", default=2, show_default=True, help="Worker threads.")
+@click.option("--concurrency", type=int, default=None,
+              help="Job threads [default: one per usable CPU, at least 2].")
 @click.option("--scheduler/--no-scheduler", default=False, show_default=True,
               help="Also fire the periodic triggers (run it in one process only).")
 def worker(concurrency: int, scheduler: bool) -> None:
     """Run jobs only (scale out by starting more of these)."""
-    from webhook_server.web.serve import run_workers
+    from webhook_server.web.serve import default_worker_threads, run_workers
+
+    if concurrency is None:
+        concurrency = default_worker_threads()
 
     _check_start(current().settings, "podium worker")
     svc = current().services()

@@ -272,8 +272,8 @@ class Settings:
         "allow-list; Podium's own secrets are refused).")
     sandbox_spares: int = _var(
         "PODIUM_SANDBOX_SPARES", 2,
-        "Sandboxes kept started ahead of requests (their imports take seconds).", lo=0,
-        hi=64)
+        "Sandboxes kept started ahead of requests (their imports take seconds); a worker "
+        "with more job threads keeps one per thread (0: none).", lo=0, hi=64)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -69,7 +69,7 @@ class Intake:
     def record(self, delivery: Delivery) -> IntakeResult:
         """Store ``delivery`` and its effects exactly once. Raises StoreUnavailable."""
         try:
-            with self.store.tx() as conn:
+            with self.store.tx(batched=True) as conn:
                 return self._record(conn, delivery)
         except OperationalError as exc:
             raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
@@ -118,8 +118,15 @@ class Intake:
             status, detail = IGNORED, event.reason
         elif isinstance(event, TestDelivery):
             status, detail = TEST, f"test delivery from MLflow ({event.event})"
-        pk = self._insert(conn, d.source, d.delivery_id, d.event_name, status, detail, d.body)
-        if pk is None:
+        stored = inbox.insert_later(conn, source=d.source, delivery_id=d.delivery_id,
+                                    event=d.event_name, status=status, detail=detail,
+                                    body=d.body)
+        open_ = None  # sent with the delivery's row (one round trip on PostgreSQL)
+        if isinstance(event, TransitionRequested) and event.target is not None:
+            reqs.lock_version(conn, event.model, event.version)
+            open_ = reqs.open_for_version(conn, event.model, event.version)
+        pk = stored()
+        if pk is None:  # a duplicate: it changes nothing (the lock ends with the tx)
             return self._duplicate(conn, d)
         request_id, cancelled, already_open = None, (), False
         if isinstance(event, VersionCreated):
@@ -127,7 +134,7 @@ class Intake:
                         payload={"what": "version", "model": event.model,
                                  "version": event.version, "run_id": event.run_id})
         if isinstance(event, TransitionRequested):
-            request_id, detail, already_open = self._request(conn, event, pk)
+            request_id, detail, already_open = self._request(conn, event, pk, open_)
             if already_open:
                 inbox.set_detail(conn, pk, detail)
         elif isinstance(event, RollbackRequested):
@@ -150,28 +157,27 @@ class Intake:
                             detail=row["detail"] or row["reason"],
                             already_open=row["linked"])
 
-    def _request(self, conn: Connection, e: TransitionRequested,
-                 delivery_pk: int) -> tuple[int, str | None, bool]:
+    def _request(self, conn: Connection, e: TransitionRequested, delivery_pk: int,
+                 open_: list[dict] | None) -> tuple[int, str | None, bool]:
         """(request id, detail, already open). One tag set makes one request: a request
         already open with the same origin and target takes the delivery (the webhook
         retried after the reconciler recovered it, or the other way round). A newer one
-        supersedes the version's other open requests that may still be cancelled."""
+        supersedes the version's other open requests that may still be cancelled.
+        ``open_``: the version's open requests, read under its lock (``_record``)."""
         target = e.target
         if target is None:  # nothing to supersede: an invalid target changes nothing
             reason = (f"invalid target {e.raw_target!r}: expected one of "
                       f"{', '.join(TARGETS)} (case-insensitive)")
             request_id = self._create(conn, e, delivery_pk, states.REJECTED, reason)
             return request_id, reason, False
-        reqs.lock_version(conn, e.model, e.version)
-        open_ = reqs.open_for_version(conn, e.model, e.version)
-        for row in reversed(open_):
+        for row in reversed(open_ or ()):
             # a version waiting for live evidence sits on the shadow alias Podium set: that
             # alias (or any other way of asking the same) is the same request, not a new one
             if row["target"] == target and (row["origin"] == e.origin
                                             or row["state"] == states.SHADOWING):
                 return row["id"], inbox.already_open_detail(row["id"], e.origin), True
         request_id = self._create(conn, e, delivery_pk, states.QUEUED, None)
-        for row in open_:  # a promoting request is left to its job; the new one waits
+        for row in open_ or ():  # a promoting request is left to its job; the new one waits
             if row["state"] in states.CANCELLABLE:
                 tell.transition(conn, row["id"], expect=states.CANCELLABLE,
                                 to=states.CANCELLED, actor="intake",

@@ -59,7 +59,8 @@ class JobQueue(Protocol):
     def heartbeat(self, job: Job) -> bool: ...
     def holds(self, job: Job) -> bool: ...
     def complete(self, job: Job) -> bool: ...
-    def fail(self, job: Job, error: str, *, permanent: bool = False) -> str: ...
+    def fail(self, job: Job, error: str, *, permanent: bool = False,
+             delay_s: float | None = None) -> str: ...
     def defer(self, job: Job, delay_s: float, why: str) -> None: ...
     def reap(self) -> int: ...
     def requeue(self, key: str, conn: Connection | None = None) -> bool: ...
@@ -91,12 +92,16 @@ class SqlJobQueue:
                 lock_key: str | None = None, delay_s: float = 0) -> bool:
         """Insert unless ``key`` exists. True when a row was added. Runs in the caller's tx."""
         fast = fastsql.for_conn(conn)  # on the intake hot path
+        row = {"key": key, "kind": kind, "payload": json.dumps(payload, sort_keys=True),
+               "lock_key": lock_key, "max_attempts": self.max_attempts,
+               "trace_context": tracing.carrier()}
+        if not fast.sqlite:  # one statement: the clock, the row and the NOTIFY (listen.py)
+            return fast.one(conn, "insert_job_pg", {
+                **row, "delay_s": float(delay_s), "channel": listen.CHANNEL}) is not None
         now = fast.now(conn)  # the database's clock, like every lease and claim
         added = fast.one(conn, "insert_job", {
-            "key": key, "kind": kind, "payload": json.dumps(payload, sort_keys=True),
-            "lock_key": lock_key, "max_attempts": self.max_attempts,
-            "run_after": fast.ts(now + timedelta(seconds=delay_s)),
-            "now": fast.ts(now), "trace_context": tracing.carrier()}) is not None
+            **row, "run_after": fast.ts(now + timedelta(seconds=delay_s)),
+            "now": fast.ts(now)}) is not None
         if added and delay_s <= 0:
             self._wake(conn)
         return added
@@ -144,11 +149,14 @@ class SqlJobQueue:
                                 .values(state=DONE, lease_owner=None, lease_expires_at=None,
                                         last_error=None, updated_at=db_now(conn))).rowcount == 1
 
-    def fail(self, job: Job, error: str, *, permanent: bool = False) -> str:
-        """Schedule a retry with exponential backoff, or mark dead. Returns the new state."""
+    def fail(self, job: Job, error: str, *, permanent: bool = False,
+             delay_s: float | None = None) -> str:
+        """Schedule a retry with exponential backoff (after ``delay_s`` when the failure
+        said how long to wait), or mark dead. Returns the new state."""
         error = scrub.clean(error, 4000)  # often a model's or a server's words
         dead = permanent or job.attempts >= job.max_attempts
-        delay = timedelta(seconds=self.backoff_s * 2 ** (job.attempts - 1))
+        delay = timedelta(seconds=self.backoff_s * 2 ** (job.attempts - 1)
+                          if delay_s is None else delay_s)
         with self.store.tx() as conn:
             now = db_now(conn)
             moved = conn.execute(update(jobs).where(self._owned(job)).values(

@@ -37,6 +37,17 @@ class DeferJob(Exception):
     delay_s = 5.0
 
 
+def retry_after(exc: BaseException) -> float | None:
+    """How long a failure asks the job to wait before its next attempt (its
+    ``retry_after_s``: no sandbox could start on this machine now, so a short wait, not the
+    queue's exponential backoff, which doubles past a minute by the fifth try); None: the
+    backoff."""
+    value = getattr(exc, "retry_after_s", None)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return float(value)
+
+
 class LeaseLost(Exception):
     """This worker no longer holds the job's lease: another worker owns the job (or will,
     once the reaper sees the lease expired), so this one must not touch anything for it."""
@@ -153,7 +164,8 @@ class Worker:
             self.queue.fail(job, str(exc), permanent=True)
             log.error("job %s failed permanently: %s", job.key, exc)
         except Exception as exc:
-            state = self.queue.fail(job, f"{type(exc).__name__}: {exc}")
+            state = self.queue.fail(job, f"{type(exc).__name__}: {exc}",
+                                    delay_s=retry_after(exc))
             log.warning("job %s attempt %d failed (%s): %s", job.key, job.attempts, state, exc)
         else:
             if not self.queue.complete(job):

@@ -185,8 +185,9 @@ def _gate(call: Callable[..., T]) -> Callable[..., T]:
         try:
             return call(*args, **kwargs)
         except CheckRunError as exc:
-            kind = TransientGateError if exc.transient else GateFailed
-            raise kind(str(exc)) from exc
+            if exc.transient:
+                raise TransientGateError(str(exc), exc.retry_after_s) from exc
+            raise GateFailed(str(exc)) from exc
     return gate
 
 

@@ -19,6 +19,8 @@ from webhook_server.contract import MIGRATION_LOCK
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# conn.info key: the psycopg pipeline of a batched transaction (``Store.tx(batched=True)``)
+PIPELINE = "podium_pipeline"
 
 
 class StoreUnavailable(Exception):
@@ -39,7 +41,21 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    _pipeline_sync(engine)
+    return engine
+
+
+def _pipeline_sync(engine: Engine) -> None:
+    """A statement run through SQLAlchemy in a batched transaction gets its answer at once:
+    SQLAlchemy reads the cursor's description right after the execute, which the pipeline
+    only fills in at its next sync."""
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _sync(conn, _cursor, _statement, _params, _context, _many):
+        pipeline = conn.info.get(PIPELINE)
+        if pipeline is not None:
+            pipeline.sync()
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -117,9 +133,15 @@ class Store:
                 else sqlite.insert(table))
 
     @contextmanager
-    def tx(self) -> Iterator[Connection]:
-        """A write transaction: committed on exit, rolled back on an exception."""
-        with self._writer() as conn:
+    def tx(self, *, batched: bool = False) -> Iterator[Connection]:
+        """A write transaction: committed on exit, rolled back on an exception.
+
+        ``batched`` (the intake's hot path, PostgreSQL only): statements go through a
+        psycopg pipeline, so the ones whose answers are not read (``fastsql.send``) travel
+        with the next one that is, BEGIN with the first and COMMIT with the last: fewer
+        network round trips, the same statements in the same order. Nothing changes on
+        SQLite (in-process)."""
+        with self._writer(batched) as conn:
             yield conn
 
     @staticmethod
@@ -130,12 +152,12 @@ class Store:
         conn.info.setdefault(_AFTER_COMMIT, {})[key] = hook
 
     @contextmanager
-    def _writer(self) -> Iterator[Connection]:
+    def _writer(self, batched: bool = False) -> Iterator[Connection]:
         lock = self._write_lock.held() if self._write_lock else nullcontext()
         with lock, self.engine.connect() as conn:
             conn.execution_options(podium_write=True)
             try:
-                with conn.begin():
+                with _pipelined(conn, batched), conn.begin():
                     yield conn
             finally:  # conn.info outlives the checkout: never leave hooks for the next one
                 hooks = conn.info.pop(_AFTER_COMMIT, {})
@@ -196,6 +218,21 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _pipelined(conn: Connection, batched: bool) -> Iterator[None]:
+    """A psycopg pipeline around the transaction when ``batched`` on PostgreSQL; leaving
+    it waits for every answer (an error raises before ``tx`` returns)."""
+    if not batched or conn.dialect.name != "postgresql":
+        yield
+        return
+    with conn.connection.driver_connection.pipeline() as pipeline:
+        conn.info[PIPELINE] = pipeline
+        try:
+            yield
+        finally:
+            conn.info.pop(PIPELINE, None)
 
 
 def _alembic_config(conn: Connection):

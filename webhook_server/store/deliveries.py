@@ -9,6 +9,7 @@ its detail (``already_open_detail``), since it created no request row of its own
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
@@ -28,6 +29,21 @@ def insert(conn: Connection, *, source: str, delivery_id: str, event: str, statu
         "source": source, "delivery_id": delivery_id, "event": event, "status": status,
         "detail": detail, "body": body, "received_at": fast.ts(utcnow())})
     return row[0] if row else None
+
+
+def insert_later(conn: Connection, *, source: str, delivery_id: str, event: str,
+                 status: str, detail: str | None, body: str) -> Callable[[], int | None]:
+    """``insert``, its answer read when the returned function is called (the statements
+    sent before then travel with it on PostgreSQL: ``fastsql.later``)."""
+    fast = fastsql.for_conn(conn)
+    row = fast.later(conn, "insert_delivery", {
+        "source": source, "delivery_id": delivery_id, "event": event, "status": status,
+        "detail": detail, "body": body, "received_at": fast.ts(utcnow())})
+
+    def pk() -> int | None:
+        found = row()
+        return found[0] if found else None
+    return pk
 
 
 def count_duplicate(conn: Connection, source: str, delivery_id: str) -> None:

@@ -24,7 +24,7 @@ def emit(conn: Connection, *, key: str, kind: str, payload: dict[str, Any],
          request_id: int | None = None, channel: str = "slack") -> None:
     """Queue one notification (idempotent on ``key``) in the caller's transaction."""
     fast = fastsql.for_conn(conn)  # reached from the intake hot path
-    fast.one(conn, "insert_outbox", {
+    fast.send(conn, "insert_outbox", {
         "key": key, "channel": channel, "kind": kind, "request_id": request_id,
         "payload": json.dumps(payload, sort_keys=True, default=str),
         "now": fast.ts(utcnow()), "trace_context": tracing.carrier()})

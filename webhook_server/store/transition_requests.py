@@ -32,7 +32,7 @@ def create(conn: Connection, *, model: str, version: str, target: str | None,
         "model": model, "version": version, "target": target, "raw_target": raw_target,
         "origin": origin, "state": state, "reason": reason, "delivery_pk": delivery_pk,
         "requested_by": requested_by, "comment": comment, "now": now})
-    fast.one(conn, "insert_event", {"request_id": request_id, "now": now, "from_state": None,
+    fast.send(conn, "insert_event", {"request_id": request_id, "now": now, "from_state": None,
                                     "to_state": state, "actor": actor, "note": reason})
     return request_id
 
@@ -104,7 +104,7 @@ def lock_version(conn: Connection, model: str, version: str) -> None:
     on SQLite, whose writers the store already serialises."""
     fast = fastsql.for_conn(conn)  # on the intake hot path
     if not fast.sqlite:
-        fast.one(conn, "lock_version", {"key": contract.version_lock(model, version)})
+        fast.send(conn, "lock_version", {"key": contract.version_lock(model, version)})
 
 
 def open_for_version(conn: Connection, model: str, version: str) -> list[dict[str, Any]]:

@@ -28,6 +28,19 @@ def default_web_workers() -> int:
     return 2 * (os.cpu_count() or 1)
 
 
+def default_worker_threads() -> int:
+    """Job threads of a worker process: one per CPU it may use, at least two. A decision is
+    CPU work (a sandbox's imports, the model's scoring, the checks): a thread per core keeps
+    every core busy; more only queue on the same cores, and the latency check would then
+    measure that queue. Two at least, so one model's long decision does not hold another's
+    (docs/performance.md)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))  # the CPUs this process may run on
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(2, cpus)
+
+
 class _Gunicorn(BaseApplication):
     """Embedded gunicorn: each worker process builds its own app (no shared connections)."""
 
@@ -104,6 +117,12 @@ def stop_process(proc: subprocess.Popen | None) -> None:
         proc.kill()
 
 
+def spares_for(configured: int, threads: int) -> int:
+    """Spare sandboxes of a worker with ``threads`` job threads: one for each thread's next
+    check when the setting asks for fewer, none when it asks for none."""
+    return threads if 0 < configured < threads else configured
+
+
 def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
                 stop: threading.Event) -> None:
     """Run ``concurrency`` worker threads (and the scheduler) until ``stop`` is set."""
@@ -112,7 +131,9 @@ def run_workers(svc: Services, *, concurrency: int, scheduler: bool,
 
     handlers = for_services(svc)
     if concurrency:
-        svc.sandboxes.warm()  # the first request does not wait for the imports
+        pool = svc.sandboxes
+        pool.spares = spares_for(pool.spares, concurrency)
+        pool.warm()  # the first request does not wait for the imports
     threads = [threading.Thread(target=run_sender, args=(svc, stop), name="outbox-sender",
                                 daemon=True)]
     if concurrency:  # a process that runs jobs says it is alive (podium_workers)

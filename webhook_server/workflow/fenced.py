@@ -1,9 +1,15 @@
 """The registry as a job sees it: the job's lease is checked before every call that changes
 MLflow, so a worker that lost its lease stops before its next external effect. One method
-per registry operation the workflow uses; reads are not fenced."""
+per registry operation the workflow uses; reads are not fenced.
+
+A tag this run already wrote with the same value is not written again (``podium.request_id``
+went out with every state: four calls, each echoed back by MLflow as a webhook, for one
+value). Only within one run: a retried job writes everything again, which is how it repairs
+a crash between a decision and its tags."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from webhook_server.adapters.registry import Registry
@@ -12,6 +18,8 @@ from webhook_server.adapters.registry import Registry
 class FencedRegistry:
     def __init__(self, registry: Registry, fence: Callable[[], None] | None) -> None:
         self._registry, self._fence = registry, fence
+        self._written: dict[tuple[str, str, str], str] = {}  # (model, version, key) -> value
+        self._lock = threading.Lock()
 
     def _check(self) -> None:
         if self._fence is not None:
@@ -34,8 +42,15 @@ class FencedRegistry:
     # --- writes: fenced ----------------------------------------------------------------
 
     def set_tags(self, model: str, version: str, tags: dict[str, str]) -> None:
+        with self._lock:
+            todo = {k: v for k, v in tags.items()
+                    if self._written.get((model, str(version), k)) != v}
+        if not todo:
+            return
         self._check()
-        self._registry.set_tags(model, version, tags)
+        self._registry.set_tags(model, version, todo)
+        with self._lock:  # only once every one was written (a failure raised above)
+            self._written.update({(model, str(version), k): v for k, v in todo.items()})
 
     def set_alias(self, model: str, alias: str, version: str) -> None:
         self._check()

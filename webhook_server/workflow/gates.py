@@ -11,7 +11,8 @@ into the two kinds below; tests and benchmarks pass plain functions.
 
 A gate that cannot judge raises ``GateFailed`` (no verdict, for good: the request ends
 ``failed`` with the reason) or ``TransientGateError`` (this machine or MLflow could not
-answer now: the job retries). Any other exception is unexpected and also retries the job.
+answer now: the job retries, after the error's ``retry_after_s`` when it has one). Any other
+exception is unexpected and also retries the job.
 """
 
 from __future__ import annotations
@@ -96,7 +97,13 @@ class GateFailed(GateError):
 
 
 class TransientGateError(GateError):
-    """No verdict now (MLflow did not answer, no sandbox could start): the job retries."""
+    """No verdict now (MLflow did not answer, no sandbox could start): the job retries,
+    after ``retry_after_s`` when the gate says how long to wait (no sandbox could start:
+    seconds, not the queue's backoff), else with the queue's backoff."""
+
+    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)

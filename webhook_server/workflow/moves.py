@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from webhook_server.intake import tell
+from webhook_server.intake.events import ROLLBACK_ORIGIN
 from webhook_server.store import Store, ledger, outbox, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
@@ -160,3 +161,18 @@ def check_champion(store: Store, registry: RegistryCalls, model: str,
         if record_external(conn, model, alias, seen):
             return seen
     return None
+
+
+def moved_away(conn: Connection, req: Request, seen: str | None) -> None:
+    """The champion is no longer where the move expected it (moved by hand): a
+    rollback is refused, a promotion compares again; never on a stale comparison."""
+    if req.origin == ROLLBACK_ORIGIN:
+        tell.transition(conn, req.id, expect=(states.PROMOTING,), to=states.REJECTED,
+                        actor=req.decided_by or "worker",
+                        reason=f"the champion moved to v{seen} outside Podium before the "
+                               "rollback ran; nothing changed")
+        return
+    if tell.transition(conn, req.id, expect=(states.PROMOTING,), to=states.COMPARING,
+                       actor="worker",
+                       reason=f"champion moved to v{seen} outside Podium: comparing again"):
+        reqs.clear_decided_by(conn, req.id)  # an approval covered the old comparison

@@ -27,10 +27,8 @@ from podium_policy.schema import ModelPolicy
 from webhook_server.contract import (
     TAG_CHECKS,
     TAG_COMPARISON,
-    TAG_MODEL_SHA256,
     TAG_REQUEST_ID,
     TAG_STATUS,
-    check_tag,
 )
 from webhook_server.core import logs, tracing
 from webhook_server.intake import tell
@@ -40,6 +38,7 @@ from webhook_server.store import counters, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
 from webhook_server.workflow import evidence, finish, moves, shadowing
+from webhook_server.workflow.check_tags import CheckTags, tags_for
 from webhook_server.workflow.deps import Deps
 from webhook_server.workflow.errors import Deferred
 from webhook_server.workflow.fenced import FencedRegistry
@@ -57,12 +56,22 @@ class RequestRun:
         self.deps, self.job = deps, job
         self.store, self.gates = deps.store, deps.gates
         self.registry = FencedRegistry(deps.registry, job.fence)
+        self.tag_writer = CheckTags(self.registry)  # the check tags, beside the comparison
         self.recompared = 0
 
     def run(self) -> None:
         req = self._get()
         with logs.bind(request_id=req.id, model=req.model, version=req.version):
-            self._steps(req)
+            if self.job.attempts > 1 and req.state not in (states.QUEUED, states.CHECKING):
+                self.tag_writer.repair(req)  # an earlier attempt's may not have finished
+            ended_by = None
+            try:
+                self._steps(req)
+            except BaseException as exc:
+                ended_by = exc
+                raise
+            finally:
+                self.tag_writer.close(ended_by)
 
     def _steps(self, req: Request) -> None:
         for _ in range(20):  # each pass moves the request one step (or ends the run)
@@ -130,12 +139,9 @@ class RequestRun:
             return
         results = report.results
         failed = [r.name for r in results if not r.passed]
-        tags = {check_tag(r.name): "pass" if r.passed else "fail" for r in results}
-        tags[TAG_CHECKS] = f"{len(results) - len(failed)}/{len(results)} passed"
         files = report.model_sha256  # the bytes that were judged
-        if files:
-            tags[TAG_MODEL_SHA256] = files
-        self.registry.set_tags(req.model, req.version, tags)
+        tags = tags_for(((r.name, r.passed) for r in results), files)
+        self.tag_writer.write(req.model, req.version, tags)  # settled before the verdict
         checked = [r.as_json() for r in results]
         said = verdict.of_checks(failed, req.target)  # decided here: failed, or Staging
         kept = (evidence.keep(self.gates, self.registry, req, champion=None, checks=checked,
@@ -291,6 +297,7 @@ class RequestRun:
         if older:  # moves settle in the order they were decided
             raise Deferred(f"model {req.model} has an unfinished move of request "
                            f"{older[0]['request_id']}")
+        self.tag_writer.settle()  # the checks are on the version before it is promoting
         self.registry.set_tags(req.model, req.version,
                                {TAG_REQUEST_ID: str(req.id), TAG_STATUS: states.PROMOTING})
         judged = req.model_sha256
@@ -299,26 +306,12 @@ class RequestRun:
                 judged = ledger.sha256_of(conn, req.model, req.version)
         outcome = moves.apply(self.store, self.registry, req,
                               strict_from=intent["alias"] == champion, stages=cfg.stages,
-                              moved_away=lambda conn, seen: self._moved_away(conn, req, seen),
+                              moved_away=lambda conn, seen: moves.moved_away(conn, req, seen),
                               judged_sha256=judged)
         if not outcome.done:
             self.recompared += 1
             if self.recompared > MAX_RECOMPARE:
                 raise RuntimeError("the champion kept moving; will retry")
-
-    def _moved_away(self, conn, req: Request, seen: str | None) -> None:
-        """The champion is no longer where the move expected it (moved by hand): a
-        rollback is refused, a promotion compares again; never on a stale comparison."""
-        if req.origin == ROLLBACK_ORIGIN:
-            tell.transition(conn, req.id, expect=(states.PROMOTING,), to=states.REJECTED,
-                            actor=req.decided_by or "worker",
-                            reason=f"the champion moved to v{seen} outside Podium before the "
-                                   "rollback ran; nothing changed")
-            return
-        if tell.transition(conn, req.id, expect=(states.PROMOTING,), to=states.COMPARING,
-                           actor="worker",
-                           reason=f"champion moved to v{seen} outside Podium: comparing again"):
-            reqs.clear_decided_by(conn, req.id)  # an approval covered the old comparison
 
     # --- targets without checks --------------------------------------------------------
 
@@ -337,6 +330,7 @@ class RequestRun:
 
     def _finish(self, req: Request) -> None:
         """Tags of a terminal request (again, after a crash), the predecessor archived."""
+        self.tag_writer.settle()  # a reader who sees the decision sees the checks
         finish.finish(self.store, self.registry, req, self._cfg(req))
 
     def _end(self, req: Request, to: str, actor: str, reason: str | None,
@@ -351,6 +345,8 @@ class RequestRun:
             moved = tell.transition(conn, req.id, expect=(req.state,), to=to,
                                     actor=actor, reason=reason)
         if moved:
+            if to != states.COMPARING:  # the check tags may still be going out meanwhile
+                self.tag_writer.settle()
             self.registry.set_tags(req.model, req.version,
                                    {TAG_REQUEST_ID: str(req.id), TAG_STATUS: to})
 

@@ -43,9 +43,9 @@ class SpyQueue(SqlJobQueue):
         self.outcomes.append(("complete", job.lease_owner))
         return super().complete(job)
 
-    def fail(self, job, error, *, permanent=False):
+    def fail(self, job, error, *, permanent=False, delay_s=None):
         self.outcomes.append(("fail", job.lease_owner))
-        return super().fail(job, error, permanent=permanent)
+        return super().fail(job, error, permanent=permanent, delay_s=delay_s)
 
 
 def wait_for(condition, timeout_s: float = 1.5) -> None:

@@ -3,8 +3,12 @@
 import threading
 import time
 
+from sqlalchemy import delete, update
+
 from webhook_server.jobs.queue import SqlJobQueue, list_jobs
 from webhook_server.jobs.worker import PermanentJobError, Worker
+from webhook_server.store.clock import db_now
+from webhook_server.store.schema import jobs
 
 
 def setup(svc, handler, **kw):
@@ -100,3 +104,41 @@ def test_run_once_with_a_key_runs_only_that_job(svc):
     assert w.run_once(key="job-2").key == "job-2"
     assert w.run_once(key="job-2") is None
     assert seen == ["job-2"]
+
+
+class NoSandboxNow(Exception):
+    """A failure that says how long to wait (as a gate's "no sandbox could start" does)."""
+
+    retry_after_s = 2.0
+
+
+def waits_until_dead(svc, error: Exception) -> list[float]:
+    """The wait the queue chose after each failed attempt of a job that always raises
+    ``error`` (read from the row: run_after - updated_at, both the store's clock), the
+    job made runnable again at once each time (no sleeping); ends when it is dead."""
+    def fails(job):
+        raise error
+
+    q = SqlJobQueue(svc.store, lease_s=30, backoff_s=2.0, max_attempts=6)
+    with svc.store.tx() as conn:
+        q.enqueue(conn, kind="work", key="job-1", payload={})
+    w = Worker(q, {"work": fails}, owner="w", poll_s=0.01, lease_s=30)
+    waits = []
+    while w.run_once() is not None and job_row(q)["state"] == "queued":
+        row = job_row(q)
+        waits.append(round((row["run_after"] - row["updated_at"]).total_seconds(), 3))
+        with svc.store.tx() as conn:
+            conn.execute(update(jobs).values(run_after=db_now(conn)))
+    assert (job_row(q)["state"], job_row(q)["attempts"]) == ("dead", 6)
+    return waits
+
+
+def test_a_failure_that_says_how_long_to_wait_is_retried_after_that_not_the_backoff(svc):
+    """No sandbox could start: the queue's backoff waited 2, 4, 8, 16 and 32 s (~62 s
+    before the fifth retry ran, a decision stalled a minute or more); a failure carrying
+    ``retry_after_s`` waits its own 2 s each time, and still spends its attempts."""
+    assert waits_until_dead(svc, ConnectionError("MLflow did not answer")) == [
+        2.0, 4.0, 8.0, 16.0, 32.0]
+    with svc.store.tx() as conn:  # the next job, same key
+        conn.execute(delete(jobs))
+    assert waits_until_dead(svc, NoSandboxNow("a sandbox could not start")) == [2.0] * 5

@@ -3,7 +3,8 @@ as the gate protocol's own types (the workflow never imports model_tests)."""
 
 import pytest
 
-from model_tests.gates import CheckRunError
+from model_tests.gates import SANDBOX_RETRY_S, CheckRunError, _needs_a_sandbox
+from model_tests.sandbox import SandboxUnavailable
 from tests.support.registry import passing
 from webhook_server.service.services import _gate
 from webhook_server.workflow import GateFailed, TransientGateError
@@ -35,3 +36,28 @@ def test_answers_and_other_errors_pass_as_they_are():
 
     with pytest.raises(ConnectionError):
         _gate(down)("models:/churn/2")
+
+
+def test_no_sandbox_now_retries_after_a_short_wait_and_limits_not_applied_fail():
+    """A machine that could not start a sandbox is asked again ``SANDBOX_RETRY_S`` later
+    (not after the queue's doubling backoff); a model whose limits cannot be applied fails
+    with the reason."""
+    def take(transient):
+        @_needs_a_sandbox
+        def check(uri):
+            raise SandboxUnavailable("a sandbox could not start: out of memory", transient)
+        return _gate(check)
+
+    with pytest.raises(TransientGateError) as err:
+        take(True)("models:/churn/2")
+    assert err.value.retry_after_s == SANDBOX_RETRY_S
+    assert err.value.reason == "a sandbox could not start: out of memory"
+    with pytest.raises(GateFailed) as err:
+        take(False)("models:/churn/2")
+    assert not isinstance(err.value, TransientGateError)
+
+
+def test_a_transient_error_without_a_wait_keeps_the_queue_backoff():
+    with pytest.raises(TransientGateError) as err:
+        _gate(raising(True))("models:/churn/2")
+    assert err.value.retry_after_s is None
