@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import Connection, select
 
 from podium_policy.schema import ModelPolicy
-from webhook_server.store import Store
+from webhook_server.store import Store, ledger
 from webhook_server.store.schema import inference_batches, labels
 
 MIN_PAIRS = 20  # fewer labelled pairs (or one class only): no figures, just the count
@@ -138,9 +138,12 @@ def shadowed(conn: Connection, model: str) -> tuple[str | None, list[str]]:
 
 
 def live_comparisons(store: Store, model: str, mp: ModelPolicy) -> list[LiveComparison]:
-    """One live comparison per version logged in shadow, against the current champion."""
+    """One live comparison per version logged in shadow, against the current champion: the
+    ledger's (as the shadowing requests' looks take it), else the latest scored batch's."""
     with store.read() as conn:
-        champion, shadows = shadowed(conn, model)
+        logged, shadows = shadowed(conn, model)
+        champion = ledger.current(conn, model, mp.aliases.champion) or logged
+    shadows = [v for v in shadows if v != champion]
     if champion is None:
         return []
     return [live_comparison(store, model, v, champion, mp) for v in shadows]

@@ -66,6 +66,20 @@ def test_each_shadow_version_is_compared_with_the_latest_champion(svc):
     assert live_comparisons(svc.store, "fraud", ModelPolicy()) == []
 
 
+def test_the_ledgers_champion_is_the_reference_once_it_has_moved(svc):
+    """v4 was promoted after the last batch (logged with v3 as champion): the live table
+    compares the shadows with v4, the champion now, not with the batch's v3."""
+    from webhook_server.store import ledger
+
+    shadow_run(svc.store, 300, 0.0, seed=3)
+    shadow_run(svc.store, 300, 0.0, seed=4, champion="3", shadow="2")
+    with svc.store.tx() as conn:
+        ledger.record(conn, model="churn", alias="champion", from_version="3",
+                      to_version="4", kind="promote", actor="policy")
+    found = live_comparisons(svc.store, "churn", ModelPolicy())
+    assert [(r.shadow_version, r.champion_version) for r in found] == [("2", "4")]
+
+
 def test_podium_monitor_shows_the_live_comparison(sqlite_url, tmp_path):
     from webhook_server.cli import main
     from webhook_server.store import Store
