@@ -68,7 +68,8 @@ class SlackPrinter:
         text = " · ".join(" ".join(line.split())
                           for line in str(message.get("text", "")).splitlines() if line.strip())
         for block in message.get("blocks") or []:
-            if block.get("type") == "actions":  # [Approve] [Reject], [Rollback] [Dismiss]
+            if block.get("type") == "actions" and block.get("elements"):
+                # the buttons as labelled: [Approve] [Reject], [Rollback] [Dismiss]
                 text += "  " + "".join(f" [{e['text']['text']}]" for e in block["elements"])
         with self._lock:
             if what == "view":
