@@ -54,11 +54,10 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(
     # champion's; the outcomes are joined to both; the decay and the live comparison
     # reported; the monitoring job proposes the rollback, clicked in Slack
     decay = out.split("\n[8] ")[1].split("\n[9] ")[0]
-    assert "$ podium score --model-uri models:/churn-demo@champion" in decay
-    assert "  shadow former: version 1, max_share 1\n" in decay
-    assert re.search(r"logged batch [0-9a-f]{32} \(2,000 predictions, predicted churn rate "
-                     r"[0-9.]+%\) -> inference-log/model=churn-demo/version=3/", decay)
-    assert "shadow former (version 1): 2,000 rows logged, not written" in decay
+    assert "podium score (policy monitoring.shadow_former): 2,000 predictions of " \
+        "churn-demo/3 logged under inference-log/model=churn-demo/version=3/" in decay
+    assert "shadow former (version 1, in a sandbox of its own): 2,000 rows logged under " \
+        "inference-log/model=churn-demo/version=1/, not written" in decay
     assert "podium labels: 2,000 outcomes joined to 4,000 predictions (each version's; " \
         "0 rejected)" in decay
     assert "(exit 1: the policy's decay rule fired)" in decay

@@ -1,29 +1,35 @@
-"""``podium demo``'s decay step: after the promotion, a week of customers is scored by
-``podium score`` with the champion, and in shadow (a sandbox of its own) with the former
-champion (policy ``monitoring.shadow_former``); their outcomes arrive after a competitor's
-bundled fiber offer turned around what the services and charges said about churn
-(``training.outcomes``, ``change="services"``): the champion decays, while the former
+"""``podium demo``'s decay step: after the promotion, a week of customers is scored as
+``podium score`` scores them: with the champion, and in shadow (a sandbox of its own) with
+the former champion (policy ``monitoring.shadow_former``); their outcomes arrive after a
+competitor's bundled fiber offer turned around what the services and charges said about
+churn (``training.outcomes``, ``change="services"``): the champion decays, while the former
 champion, which learned little beyond contract and tenure, now ranks customers better.
 ``podium monitor`` reports the decay and the live comparison and exits 1; the scheduled
 monitoring job (``monitoring.on_decay: propose``) opens a rollback request, Slack shows it
 with Rollback / Dismiss, the demo's approver clicks Rollback, and the champion goes back.
 
-``podium score`` and ``podium monitor`` run as the commands; the labels are loaded with the
-command's own code in this process. ``say``, ``wait`` and ``error`` are the demo's
-(printing, waiting on the store, ``DemoError``)."""
+Scoring and label loading run the commands' own code in this process (the champion is
+loaded once; the shadow in its sandbox, as ``podium score`` opens it); ``podium monitor``
+runs as the command. ``say``, ``wait`` and ``error`` are the demo's (printing, waiting on
+the store, ``DemoError``)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from webhook_server.adapters.registry import mlflow_client
 from webhook_server.contract import TAG_STATUS
 from webhook_server.dev.processes import bin_path
+from webhook_server.monitoring import batches
 from webhook_server.monitoring import job as monitoring
 from webhook_server.monitoring.labels import load_labels
+from webhook_server.monitoring.shadow import former_champion, plan_shadows, sandboxed
 from webhook_server.store import ledger
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import outbox
@@ -37,7 +43,7 @@ def decay_step(demo, model: str, *, say, wait, error) -> str:
     env = {**{k: v for k, v in os.environ.items()
               if not k.startswith(("PODIUM_", "MLFLOW_", "SLACK_", "GITLAB_"))},
            **demo.env, "PODIUM_INFERENCE_LOG": log_root}
-    customers, truth = _score_week(demo, model, env, say=say, error=error)
+    customers, truth = _score_week(demo, model, log_root, say=say, error=error)
     _outcomes(demo, model, customers, truth, log_root, say=say)
     mon = subprocess.run([bin_path("podium"), "monitor", "--model", model], env=env,
                          capture_output=True, text=True, timeout=120)
@@ -50,27 +56,53 @@ def decay_step(demo, model: str, *, say, wait, error) -> str:
     return _rollback_in_slack(demo, model, say=say, wait=wait, error=error)
 
 
-def _score_week(demo, model: str, env: dict, *, say, error):
-    """The week's customers through ``podium score``: the champion writes the output, the
-    former champion is scored in shadow and logged beside it."""
+def _score_week(demo, model: str, log_root: str, *, say, error):
+    """The week's customers scored as ``podium score`` scores them (its code, in this
+    process: the champion is already loaded here): the champion writes the output, and the
+    former champion (``shadow.former_champion``, ``plan_shadows``), in a sandbox of its own,
+    is scored on the same rows and logged beside it."""
     from training.data import TARGET, generate
+    from training.score import load_predictor, score_file
 
     customers, truth = generate(2000, seed=41, drift=1.0)
     src, dst = demo.workdir / "customers-week.csv", demo.workdir / "scored-week.csv"
     customers.drop(columns=[TARGET]).to_csv(src, index=False)
-    args = ["score", "--model-uri", f"models:/{model}@champion", "--input", src.name,
-            "--output", dst.name]
-    scored = subprocess.run([bin_path("podium"), *args], env=env, cwd=demo.workdir,
-                            capture_output=True, text=True, timeout=300)
-    if scored.returncode != 0:
-        raise error("podium score", (scored.stderr or scored.stdout)[-1500:])
-    say(f"$ podium {' '.join(args)}   (policy monitoring.shadow_former: the former champion "
-        "is scored too, in a sandbox of its own)")
-    for line in scored.stderr.splitlines():
-        if line.startswith("shadow "):
-            say("  " + line)
-    for line in scored.stdout.splitlines():
-        say("  " + line.replace(str(demo.workdir) + os.sep, ""))
+    svc = demo.svc
+    with contextlib.redirect_stdout(io.StringIO()):
+        predict, version = load_predictor(f"models:/{model}@champion")
+    log = batches.open_log(log_root, version, mlflow_client(demo.mlflow.url))
+    mp, opened = svc.policy.for_model(model), []
+    former = former_champion(svc.store, model, mp, log.version)
+    try:
+        plans = plan_shadows(mp, model, log.version, log_root, svc.registry,
+                             lambda uri: sandboxed(svc.judge, uri, opened, say),
+                             batch_prefix=log.batch_id, former=former)
+        shadows = [p.shadow for p in plans if p.shadow is not None]
+        with contextlib.ExitStack() as logs:
+            for each in [log, *(s.log for s in shadows)]:
+                logs.enter_context(each)
+            report = score_file(predict, src, dst, model_version=version, log=log,
+                                shadows=shadows)
+    except Exception as exc:
+        raise error("podium score", f"{type(exc).__name__}: {exc}") from None
+    finally:
+        for sandbox in opened:
+            sandbox.close()
+    logged = batches.record(svc.store, log, rejected=report.rejected, source=str(src))
+    for shadow in shadows:
+        batches.record(svc.store, shadow.log, source=str(src))
+    say(f"podium score (policy monitoring.shadow_former): {logged['rows']:,} predictions of "
+        f"{version} logged under inference-log/model={model}/version={logged['version']}/ "
+        f"(predicted churn {logged['mean_score']:.1%})")
+    for p, n in zip([p for p in plans if p.shadow is not None], report.shadow_rows,
+                    strict=True):
+        say(f"  shadow {p.alias} (version {p.version}, in a sandbox of its own): {n:,} rows "
+            f"logged under inference-log/model={model}/version={p.version}/, not written")
+    for p in plans:
+        if p.shadow is None:
+            say(f"  shadow {p.alias}: {p.skipped}")
+    if not any(p.shadow is not None for p in plans):
+        raise error("podium score", "the former champion was not scored in shadow")
     return customers, truth
 
 
