@@ -46,18 +46,40 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(
     assert "champion alias -> v3; v1 is now archived" in out
     assert "scored 2,000 customers with churn-demo/3" in out and "drift in" in out
     assert "champion v3 -> v1" in out and "champion v1 -> v3" in out
-    assert "final aliases: challenger -> v3, champion -> v3" in out
+    assert "final aliases: challenger -> v3, champion -> v1" in out  # the decay's rollback
     assert "Podium put it back to v3 (ledger: external, then reverted" in out
     assert out.count("was moved to v2 outside Podium") == 1  # one alert
     assert "INFO werkzeug" not in out + proc.stderr  # the fake Slack does not log requests
-    # monitoring: the batch logged, outcomes joined, the decay reported, alerted, acted on
-    assert "podium score: 2,000 predictions of churn-demo/3 logged under " \
-        "inference-log/model=churn-demo/version=3/" in out
-    assert "podium labels: 2,000 outcomes joined to their predictions (0 rejected)" in out
-    assert "(exit 1: the policy's decay rule fired)" in out
-    assert "DECAY: churn-demo v3 in " in out
-    assert "slack  :chart_with_downwards_trend: churn-demo, monitoring " in out
-    assert "retrain queued: job retrain:churn-demo:" in out
+    # monitoring: podium score logs the champion's batch and, in shadow, the former
+    # champion's; the outcomes are joined to both; the decay and the live comparison
+    # reported; the monitoring job proposes the rollback, clicked in Slack
+    decay = out.split("\n[8] ")[1].split("\n[9] ")[0]
+    assert "podium score (policy monitoring.shadow_former): 2,000 predictions of " \
+        "churn-demo/3 logged under inference-log/model=churn-demo/version=3/" in decay
+    assert "shadow former (version 1, in a sandbox of its own): 2,000 rows logged under " \
+        "inference-log/model=churn-demo/version=1/, not written" in decay
+    assert "podium labels: 2,000 outcomes joined to 4,000 predictions (each version's; " \
+        "0 rejected)" in decay
+    assert "(exit 1: the policy's decay rule fired)" in decay
+    assert "DECAY: churn-demo v3 in " in decay
+    live = re.search(r"v1 vs v3 +2,000 +(0\.\d{4}) +(0\.\d{4}) +\+0\.\d{4} +"
+                     r"\[\+(0\.\d{4}), \+0\.\d{4}\] .* better", decay)
+    assert live and float(live[1]) > float(live[2]) and float(live[3]) > 0
+    assert "retrain" not in decay  # on_decay: propose asks for the rollback instead
+    assert re.search(r"rollback request 6: v3 -> v1, awaiting approval: live roc_auc v1 "
+                     r"0\.\d{4} vs champion v3 0\.\d{4} on 2,000 labelled outcomes", decay)
+    assert "slack  :raised_hand: churn-demo v1 → Production: awaiting_approval   " \
+        "[Rollback] [Dismiss]" in decay
+    assert "champion v3 decayed and v1 is significantly better live than v3" in decay
+    assert "slack  :chart_with_downwards_trend: churn-demo, monitoring " in decay
+    assert "proposed as request 6: Rollback or Dismiss it" in decay
+    assert "clicking Rollback as <@U0DEMOAPPROVER> (a signed request to " \
+        "/slack/interactions)" in decay
+    assert "(only <@U0DEMOAPPROVER> sees) You agreed to request 6: rolling churn-demo back " \
+        "to v1." in decay
+    assert "champion rolled back from v3 to v1" in decay
+    assert "champion alias -> v1 (MLflow: v1 promoted, v3 archived); ledger: rollback " \
+        "v3 -> v1 by slack:U0DEMOAPPROVER" in decay
     # the first promotion as traces: the webhook's down to the checks, the click's down to
     # the alias move, across the HTTP and the job worker processes
     assert "Traces of request 1 (2: the webhook's, then the approval's)" in out
@@ -91,37 +113,51 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(
         ("2", "tag", "Production", "rejected", "policy"),
         ("3", "alias", "Production", "promoted", "slack:U0DEMOAPPROVER"),
         ("1", "rollback", "Production", "promoted", "cli:demo"),  # rollbacks are requests
-        ("3", "rollback", "Production", "promoted", "cli:demo")]
+        ("3", "rollback", "Production", "promoted", "cli:demo"),
+        ("1", "rollback", "Production", "promoted", "slack:U0DEMOAPPROVER")]  # the decay's
     assert [tuple(r) for r in ledger] == [
         ("promote", None, "1", "slack:U0DEMOAPPROVER"),
         ("promote", "1", "3", "slack:U0DEMOAPPROVER"),
         ("rollback", "3", "1", "cli:demo"), ("rollback", "1", "3", "cli:demo"),
         ("external", "3", "2", "external"),  # set by hand in MLflow...
-        ("reverted", "2", "3", "podium:guard")]  # ...and put back by Podium
+        ("reverted", "2", "3", "podium:guard"),  # ...and put back by Podium
+        ("rollback", "3", "1", "slack:U0DEMOAPPROVER")]  # the proposal, approved in Slack
     assert unsent == 0  # every Slack message was delivered
     with create_engine(f"sqlite:///{demo / 'podium.db'}").connect() as conn:
-        batches = conn.execute(text("SELECT model, version, rows FROM inference_batches")).all()
+        batches = conn.execute(text("SELECT model, version, rows, role FROM inference_batches "
+                                    "ORDER BY id")).all()
+        proposer = conn.execute(text("SELECT requested_by FROM requests WHERE id = 6")
+                                ).scalar_one()
         labelled = conn.execute(text("SELECT COUNT(*) FROM labels")).scalar_one()
         alerts = conn.execute(text("SELECT key, state FROM outbox WHERE key LIKE "
                                    "'monitor:%'")).all()
-        retrains = conn.execute(text("SELECT key FROM jobs WHERE kind = 'retrain'")).all()
+        retrains = conn.execute(text("SELECT COUNT(*) FROM jobs WHERE kind = 'retrain'")
+                                ).scalar_one()
         monitored = conn.execute(text("SELECT detail FROM audit WHERE action = 'monitor'")
                                  ).scalars().all()
-    assert [tuple(b) for b in batches] == [("churn-demo", "3", 2000)] and labelled == 2000
+    assert [tuple(b) for b in batches] == [("churn-demo", "3", 2000, "champion"),
+                                           ("churn-demo", "1", 2000, "shadow")]
+    assert labelled == 4000 and proposer == "monitor"
     assert len(alerts) == 1 and alerts[0][1] == "sent"
-    assert len(retrains) == 1 and retrains[0][0].startswith("retrain:churn-demo:")
+    assert retrains == 0
     (detail,) = [json.loads(d) for d in monitored]
-    assert detail["decayed"] is True and detail["retrain"] == "queued"
-    assert list((demo / "inference-log" / "model=churn-demo" / "version=3").rglob("*.parquet"))
+    assert detail["decayed"] is True and detail["retrain"] is None
+    rollback = detail["rollback"]
+    assert (rollback["mode"], rollback["former"], rollback["better"], rollback["state"],
+            rollback["request"]) == ("propose", "1", True, "awaiting_approval", 6)
+    assert rollback["live"]["pairs"] == 2000 and rollback["live"]["lower"] > 0
+    for version in ("3", "1"):
+        assert list((demo / "inference-log" / "model=churn-demo" / f"version={version}")
+                    .rglob("*.parquet"))
 
     # The registry, read with the demo's servers stopped: start MLflow on its files again.
     mlflow = start_mlflow(demo / "mlflow")
     try:
         client = MlflowClient(tracking_uri=mlflow.url, registry_uri=mlflow.url)
-        assert client.get_registered_model("churn-demo").aliases["champion"] == "3"
+        assert client.get_registered_model("churn-demo").aliases["champion"] == "1"
         status = {v: client.get_model_version("churn-demo", v).tags.get("podium.status")
                   for v in ("1", "2", "3")}
-        assert status == {"1": "archived", "2": "rejected", "3": "promoted"}
+        assert status == {"1": "promoted", "2": "rejected", "3": "archived"}
         reason = client.get_model_version("churn-demo", "2").tags["podium.reason"]
         assert reason.startswith("loses the comparison")
     finally:

@@ -10,24 +10,10 @@ from webhook_server.cli.context import current
 
 
 def _sandboxed(svc, uri: str, opened: list):
-    """A shadow's scorer: the version in a sandbox of its own (it has not been promoted: its
-    code never runs in this process). A failure is said once and ends that shadow only."""
-    from model_tests.sandbox.errors import SandboxError
+    """A shadow's scorer: the version in a sandbox of its own (``monitoring.shadow``)."""
+    from webhook_server.monitoring.shadow import sandboxed
 
-    model = svc.judge.open(uri)
-    opened.append(model)
-
-    def predict_proba(frame):
-        if model.broken:
-            return None
-        try:
-            return model.predict(frame)
-        except SandboxError as exc:
-            model.broken = model.broken or exc.reason
-            click.echo(f"shadow {uri}: stopped, the rest of its rows not scored: "
-                       f"{exc.reason}", err=True)
-            return None
-    return predict_proba
+    return sandboxed(svc.judge, uri, opened, lambda text: click.echo(text, err=True))
 
 
 def shadow_plans(log, *, required: bool, opened: list) -> list:

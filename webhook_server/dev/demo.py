@@ -5,7 +5,9 @@ registers the webhook, then tells the story: v1 becomes the first champion after
 approval clicked in Slack; a weaker v2 loses the comparison and is rejected; v3, trained on
 more data and offered through the ``challenger`` alias, wins, is approved and becomes
 champion (v1 archived); a batch is scored, a drift report is run, and the champion is
-rolled back to v1 and forward again; the last decision is verified from its evidence
+rolled back to v1 and forward again; a week's outcomes show v3 decayed while v1, scored in
+shadow, does better, and the rollback the monitoring job proposes is approved in Slack;
+the last decision is verified from its evidence
 bundle alone and the decisions are replayed under a stricter policy. Every line of the
 timeline is read back from MLflow or Podium's store; any failure stops the demo with the
 step, the reason and the log to read.
@@ -70,7 +72,9 @@ models:
       targets: [Production]
       approvers: [dana]
       quorum: 1
-    monitoring: {{retrain_on_decay: true}}
+    # podium score shadows the former champion; a decay it is significantly better than
+    # live opens a rollback request (Rollback / Dismiss in Slack)
+    monitoring: {{shadow_former: true, on_decay: propose}}
 """
 JUDGE_ROWS, JUDGE_SEED = 2000, 4242
 
@@ -158,7 +162,9 @@ class _Demo(DemoSteps):
         self._rollback(v3)
         self._hand_move(v2, v3)
 
-        step(8, "after the promotion: outcomes arrive, and the champion has decayed")
+        step(8, f"after the promotion: outcomes arrive, the champion has decayed, and v{v1}, "
+                "the former champion scored in shadow, does better: a rollback proposed in "
+                "Slack")
         decay_step(self, MODEL, say=say, wait=wait, error=DemoError)
 
         self._drain_slack()

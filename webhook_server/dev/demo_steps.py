@@ -67,8 +67,10 @@ class SlackPrinter:
     def __call__(self, what: str, message: dict) -> None:
         text = " · ".join(" ".join(line.split())
                           for line in str(message.get("text", "")).splitlines() if line.strip())
-        if any(b.get("type") == "actions" for b in message.get("blocks") or []):
-            text += "   [Approve] [Reject]"
+        for block in message.get("blocks") or []:
+            if block.get("type") == "actions" and block.get("elements"):
+                # the buttons as labelled: [Approve] [Reject], [Rollback] [Dismiss]
+                text += "  " + "".join(f" [{e['text']['text']}]" for e in block["elements"])
         with self._lock:
             if what == "view":
                 line = f"(modal) {message['view']['title']['text']}"

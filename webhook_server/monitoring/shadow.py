@@ -12,6 +12,7 @@ are what a decay's rollback proposal weighs (``monitoring/decay.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,28 @@ def former_champion(store: Store, model: str, mp: ModelPolicy,
     rollback`` would go back to); None when the ledger names none."""
     with store.read() as conn:
         return ledger.rollback_target(conn, model, mp.aliases.champion, champion_version)
+
+
+def sandboxed(judge, uri: str, opened: list, warn: Callable[[str], None]):
+    """A shadow's scorer (``plan_shadows``' ``load``): the version ``uri`` in a sandbox of its
+    own (``judge.open``: it has not been promoted, its code never runs in the scoring
+    process), appended to ``opened`` for the caller to close. A failure is said once through
+    ``warn`` and ends that shadow only (its rows then score None)."""
+    from model_tests.sandbox.errors import SandboxError
+
+    model = judge.open(uri)
+    opened.append(model)
+
+    def predict_proba(frame):
+        if model.broken:
+            return None
+        try:
+            return model.predict(frame)
+        except SandboxError as exc:
+            model.broken = model.broken or exc.reason
+            warn(f"shadow {uri}: stopped, the rest of its rows not scored: {exc.reason}")
+            return None
+    return predict_proba
 
 
 def plan_shadows(mp: ModelPolicy, model: str, champion_version: str, root: str, registry,

@@ -103,12 +103,14 @@ def former_champions(conn: Connection, model: str, alias: str) -> list[str]:
     """Versions that served as champion in the ledger, oldest first, no repeats: those
     Podium made champion and those its moves replaced (the champion before Podium took
     over included). A version set by hand (``external``) and replaced by hand never counts:
-    it never passed Podium's gates nor did Podium compare anything against it."""
+    it never passed Podium's gates nor did Podium compare anything against it; nor does it
+    when Podium put the champion back (``reverted``: the move replaced the hand-set one)."""
     seen: list[str] = []
     for e in entries(conn, model, alias=alias):
         if e["kind"] == EXTERNAL:
             continue
-        for version in (e["from_version"], e["to_version"]):
+        for version in ((e["to_version"],) if e["kind"] == REVERTED
+                        else (e["from_version"], e["to_version"])):
             if version is not None and version not in seen:
                 seen.append(version)
     return seen
@@ -116,8 +118,12 @@ def former_champions(conn: Connection, model: str, alias: str) -> list[str]:
 
 def rollback_target(conn: Connection, model: str, alias: str,
                     current_version: str | None) -> str | None:
-    """The version the champion had before ``current_version`` last became champion."""
+    """The version the champion had before ``current_version`` last became champion.
+    Podium putting ``current_version`` back after a hand move (``reverted``) is not where it
+    became champion: the version set by hand is no former champion."""
     for entry in reversed(entries(conn, model, alias=alias)):
+        if entry["kind"] == REVERTED:
+            continue
         if entry["to_version"] == current_version and entry["from_version"]:
             return entry["from_version"]
     return None

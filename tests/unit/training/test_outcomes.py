@@ -4,6 +4,7 @@
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from training.data import ID, generate
@@ -30,3 +31,26 @@ def test_observed_at_is_written_when_given():
     when = datetime(2026, 6, 3, 9, tzinfo=UTC)
     assert set(outcomes(raw, p, observed_at=when)["observed_at"]) == {when.isoformat()}
     assert np.array_equal(outcomes(raw, p, seed=3)["Churn"], outcomes(raw, p, seed=3)["Churn"])
+
+
+def test_the_services_change_favours_a_ranking_by_contract_and_tenure_alone():
+    """What the demo's decay step stands on: after the services change, a coarse ranking
+    (contract and tenure) beats the finer one that was best before it."""
+    raw, p = generate(20_000, seed=5)
+    tenure = raw["tenure"].astype(float).to_numpy()
+    coarse = (1.35 * (raw["Contract"] == "Month-to-month").to_numpy()
+              - 1.4 * (raw["Contract"] == "Two year").to_numpy() - 1.8 * np.log1p(tenure))
+
+    def auc(score, **kw):
+        return roc_auc_score(outcomes(raw, p, seed=1, **kw)["Churn"] == "Yes", score)
+
+    assert auc(p) > auc(coarse) + 0.02
+    assert auc(coarse, concept=1.0, change="services") > auc(p, concept=1.0,
+                                                             change="services") + 0.02
+
+
+def test_an_unknown_change_is_refused():
+    raw, p = generate(10, seed=5)
+    with pytest.raises(ValueError, match="unknown change 'prices' .expected one of "
+                                         "contracts, services"):
+        outcomes(raw, p, change="prices")
