@@ -211,7 +211,7 @@ def _score_on_spark(model_uri, input_path, output_path, version, rejects_path, l
     from training.spark_io import session
     from training.spark_score import score_spark
 
-    spark = session(master)
+    spark = session(master, current().settings.spark_driver_memory)
     return score_spark(spark, model_uri, input_path, output_path, model_version=version,
                        rejects_path=rejects_path, log=log,
                        log_root=current().settings.inference_log)

@@ -18,21 +18,36 @@ from webhook_server.core.text_table import render
 @click.option("--rejects", "rejects_path", type=click.Path(),
               help="Rejected rows [INPUT.rejects.csv].")
 @click.option("--chunk-rows", default=100_000, show_default=True)
+@click.option("--engine", type=click.Choice(["local", "spark"]),
+              help="spark: the join in Spark SQL, the rejects written by Spark [the policy's "
+                   "scoring.engine, else local].")
+@click.option("--master", help="Spark master [the environment's session, else local[*]].")
 @click.option("--json", "as_json", is_flag=True)
-def labels(model_name, input_path, rejects_path, chunk_rows, as_json):
+def labels(model_name, input_path, rejects_path, chunk_rows, engine, master, as_json):
     """Join outcomes to the latest logged prediction before each (idempotent)."""
     from training.data import DataError
-    from webhook_server.monitoring.labels import load_labels
+    from webhook_server.monitoring.labels import load_labels, load_labels_spark
 
     ctx = current()
     store = ctx.services().store
+    spark = engine_for(model_name, engine) == "spark"
     click.echo(f"joining {input_path} to {model_name}'s inference log "
-               f"({ctx.settings.inference_log})", err=True)
+               f"({ctx.settings.inference_log}){' in Spark' if spark else ''}", err=True)
     try:
         with input_errors(input_path):
-            report = load_labels(store, model_name, input_path, ctx.settings.inference_log,
-                                 rejects_path=rejects_path, chunk_rows=chunk_rows,
-                                 progress=lambda n: click.echo(f"  {n:,} rows", err=True))
+            if spark:
+                from training.spark_io import session
+
+                report = load_labels_spark(
+                    store, session(master, ctx.settings.spark_driver_memory), model_name,
+                    str(input_path), ctx.settings.inference_log, rejects_path=rejects_path,
+                    chunk_rows=chunk_rows,
+                    progress=lambda n: click.echo(f"  {n:,} labels", err=True))
+            else:
+                report = load_labels(store, model_name, input_path,
+                                     ctx.settings.inference_log, rejects_path=rejects_path,
+                                     chunk_rows=chunk_rows,
+                                     progress=lambda n: click.echo(f"  {n:,} rows", err=True))
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
     emit({"model": model_name, **report.as_json()}, as_json, lambda: render(
