@@ -71,22 +71,37 @@ def monitor(model_name, period, engine, master, as_json):
     from webhook_server.monitoring.live import live_comparisons, live_table
     from webhook_server.monitoring.recorded import run_figures_of
     from webhook_server.monitoring.report import build
+    from webhook_server.monitoring.score_psi import (
+        local_counts,
+        psi_of,
+        reference_of,
+        spark_counts,
+    )
     from webhook_server.monitoring.text import table
 
     ctx = current()
     svc = ctx.services()
     holdout_of = run_figures_of(ctx.settings.mlflow_tracking_uri, model_name)
+    reference = reference_of(ctx.settings.mlflow_tracking_uri, model_name)
     mp = svc.policy.for_model(model_name)
+    root = ctx.settings.inference_log
     with svc.store.read() as conn:
-        figures = None
+        figures = psi = None
         if engine_for(model_name, engine) == "spark":
             from training.spark_io import session
             from webhook_server.monitoring.spark_figures import store_engine
             from webhook_server.store import monitoring as store_rows
 
-            figures = store_engine(session(master), store_rows.labelled(conn, model_name))
+            spark = session(master, ctx.settings.spark_driver_memory)
+            figures = store_engine(spark, store_rows.labelled(conn, model_name))
+            if reference is not None:
+                psi = lambda p: psi_of(spark_counts(spark, root, model_name, p, reference),  # noqa: E731
+                                       reference)
+        elif reference is not None:
+            psi = lambda p: psi_of(local_counts(root, model_name, p, reference),  # noqa: E731
+                                   reference)
         report = build(conn, model_name, mp, period=period, holdout_of=holdout_of,
-                       engine=figures)
+                       engine=figures, psi=psi)
     live = live_comparisons(svc.store, model_name, mp)
     emit({**report.as_json(), "live": [r.as_json() for r in live]}, as_json,
          lambda: table(report) + ("\n\n" + live_table(live) if live else ""))
