@@ -210,7 +210,8 @@ def _write_log(scored, log: InferenceLog, root: str) -> None:
     import json
 
     args = {"model": log.model, "version": log.version, "run_id": log.run_id,
-            "threshold": log.threshold, "batch_id": log.batch_id, "now": log.scored_at}
+            "threshold": log.threshold, "batch_id": log.batch_id, "now": log.scored_at,
+            "role": log.role}
     parts_schema = "partial string, counts string"
     try:
         parts = scored.mapInPandas(_log_writer(root, args), parts_schema).collect()

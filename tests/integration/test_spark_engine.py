@@ -138,3 +138,33 @@ def test_spark_scores_the_policys_shadows_on_the_local_engines_rows(spark, versi
     written = _read(tmp_path / "spark.csv")
     assert set(written["model_version"]) == {f"churn-wf/{versions['v1']}"}
     assert len(written) == 1497
+    _labels_and_monitor_agree(env, rows, tmp_path)
+
+
+def _labels_and_monitor_agree(env: dict, rows: Path, tmp_path: Path) -> None:
+    """`podium labels --engine spark` through the CLI, then the local engine on the same
+    file (nothing new); `podium monitor` gives the same rows on both engines, each with the
+    scores' PSI against the version's training reference on MLflow."""
+    raw = pd.read_csv(rows, dtype=str, keep_default_na=False)
+    outcomes = tmp_path / "outcomes.csv"
+    pd.DataFrame({"customerID": raw["customerID"], "Churn": np.where(
+        np.arange(len(raw)) % 4 == 0, "Yes", "No")}).to_csv(outcomes, index=False)
+    loaded = {}
+    for engine in ("spark", "local"):
+        result = _podium(env, "labels", "--engine", engine, "--model", "churn-wf", "--input",
+                         str(outcomes), "--rejects", str(tmp_path / f"{engine}.rej.csv"),
+                         "--json")
+        assert result.exit_code == 0, result.output
+        loaded[engine] = json.loads(result.stdout)
+    assert loaded["spark"]["new"] == loaded["spark"]["joined"] > 1497  # champion + shadow
+    assert (loaded["local"]["joined"], loaded["local"]["new"]) == (loaded["spark"]["joined"], 0)
+    assert loaded["spark"]["rejected"] == loaded["local"]["rejected"] == 3  # never scored
+    reports = {}
+    for engine in ("local", "spark"):
+        result = _podium(env, "monitor", "--engine", engine, "--model", "churn-wf", "--json")
+        reports[engine] = json.loads(result.stdout)["rows"]
+    assert [(r["version"], r["labelled"], r["scored"]) for r in reports["spark"]] == \
+        [(r["version"], r["labelled"], r["scored"]) for r in reports["local"]]
+    for a, b in zip(reports["spark"], reports["local"], strict=True):
+        assert b["psi"] is not None and a["psi"] == b["psi"]
+        assert a["auc"] == pytest.approx(b["auc"], rel=1e-12)

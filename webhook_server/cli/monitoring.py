@@ -71,12 +71,7 @@ def monitor(model_name, period, engine, master, as_json):
     from webhook_server.monitoring.live import live_comparisons, live_table
     from webhook_server.monitoring.recorded import run_figures_of
     from webhook_server.monitoring.report import build
-    from webhook_server.monitoring.score_psi import (
-        local_counts,
-        psi_of,
-        reference_of,
-        spark_counts,
-    )
+    from webhook_server.monitoring.score_psi import psi_engine, reference_of
     from webhook_server.monitoring.text import table
 
     ctx = current()
@@ -94,12 +89,9 @@ def monitor(model_name, period, engine, master, as_json):
 
             spark = session(master, ctx.settings.spark_driver_memory)
             figures = store_engine(spark, store_rows.labelled(conn, model_name))
-            if reference is not None:
-                psi = lambda p: psi_of(spark_counts(spark, root, model_name, p, reference),  # noqa: E731
-                                       reference)
-        elif reference is not None:
-            psi = lambda p: psi_of(local_counts(root, model_name, p, reference),  # noqa: E731
-                                   reference)
+            psi = psi_engine(reference, root, model_name, spark)
+        else:
+            psi = psi_engine(reference, root, model_name)
         report = build(conn, model_name, mp, period=period, holdout_of=holdout_of,
                        engine=figures, psi=psi)
     live = live_comparisons(svc.store, model_name, mp)

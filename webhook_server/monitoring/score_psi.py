@@ -110,6 +110,20 @@ def spark_counts(spark, log_root: str, model: str, period: str,
     return counts
 
 
+def psi_engine(reference: Reference | None, log_root: str, model: str, spark=None):
+    """``report.build``'s ``psi``: period -> ``{(version, period): PSI}`` counted by Spark
+    when ``spark`` is given, else locally; None without a reference source."""
+    if reference is None:
+        return None
+
+    def run(period: str) -> dict[tuple[str, str], float | None]:
+        counts = (spark_counts(spark, log_root, model, period, reference) if spark is not None
+                  else local_counts(log_root, model, period, reference))
+        return psi_of(counts, reference)
+
+    return run
+
+
 def reference_of(tracking_uri: str | None, model: str) -> Reference | None:
     """The ``prediction`` part of each version's training reference on the MLflow server at
     ``tracking_uri`` (None for a version without one); None without a server."""
