@@ -54,8 +54,7 @@ def join(spark, source: str, log_root: str, model: str, now: datetime | None = N
         raise DataError([Problem(None, c, "missing column") for c in missing], source)
     columns = text.columns
     text = text.select(*[F.coalesce(F.col(f"`{c}`"), F.lit("")).alias(c) for c in columns])
-    numbered = text.rdd.zipWithIndex().map(lambda r: (*r[0], r[1] + 2)).toDF(
-        [*columns, LINE]).cache()
+    numbered = _numbered(text)
     checked = _checked(numbered, now)
     valid = checked.where(F.size("reasons") == 0)
     joined, unmatched = _join(valid, read_log(spark, log_root, model), model)
@@ -63,6 +62,31 @@ def join(spark, source: str, log_root: str, model: str, now: datetime | None = N
         *[F.col(f"`{c}`") for c in columns], F.array_join("reasons", "; ")
         .alias("reject_reason"), LINE)
     return numbered.count(), joined, rejected
+
+
+def _numbered(text):
+    """``text`` with ``LINE``: each row's line in the file (2 for the first row; for a
+    directory, in the order Spark lists its files), in the JVM: a partition's rows are
+    numbered by ``monotonically_increasing_id`` (the partition index in the upper bits) and
+    offset by the rows of the partitions before it (one small count per partition)."""
+    from pyspark.sql import functions as F
+
+    tagged = text.withColumn("__part", F.spark_partition_id()).withColumn(
+        "__seq", F.monotonically_increasing_id() - F.shiftleft(
+            F.spark_partition_id().cast("long"), 33)).cache()
+    sizes = sorted((r["__part"], r["count"]) for r in tagged.groupBy("__part").count()
+                   .collect())
+    offsets, before = [], 2
+    for part, n in sizes:
+        offsets.append((part, before))
+        before += n
+    spark = text.sparkSession
+    if not offsets:
+        return tagged.withColumn(LINE, F.col("__seq")).drop("__part", "__seq")
+    starts = spark.createDataFrame(offsets, "__part int, __start long")
+    return (tagged.join(F.broadcast(starts), "__part")
+            .withColumn(LINE, F.col("__start") + F.col("__seq"))
+            .drop("__part", "__seq", "__start"))
 
 
 def _checked(frame, now: datetime):
