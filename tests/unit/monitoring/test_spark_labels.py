@@ -84,13 +84,23 @@ def test_spark_labels_equal_the_local_engines_labels_and_rejects(spark, svc, oth
     path = _outcomes(tmp_path)
     local = load_labels(svc.store, "churn", path, fixture_log, now=NOW,
                         rejects_path=tmp_path / "local.rejects.csv")
-    on_spark = load_labels_spark(other_store, spark, "churn", path, fixture_log, now=NOW,
-                                 rejects_path=tmp_path / "spark.rejects.csv", chunk_rows=50)
+    # the file read in several partitions: line numbers (a duplicate's "first on line")
+    # and the order of the rows must still be the file's
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "2048")
+    try:
+        on_spark = load_labels_spark(other_store, spark, "churn", path, fixture_log, now=NOW,
+                                     rejects_path=tmp_path / "spark.rejects.csv",
+                                     chunk_rows=50)
+        assert spark.read.csv(path).rdd.getNumPartitions() > 2
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
     assert (on_spark.rows, on_spark.joined, on_spark.new, on_spark.rejected) == \
         (local.rows, local.joined, local.new, local.rejected) == (307, 440, 440, 7)
     assert stored(other_store) == stored(svc.store)
     assert ("c120", "4") in {(r[0], r[1]) for r in stored(svc.store)}  # the shadow's too
     assert _rejects(tmp_path / "spark.rejects.csv") == _rejects(tmp_path / "local.rejects.csv")
+    assert ("c5", "customerID: duplicate customerID 'c5' (first on line 7)") in \
+        _rejects(tmp_path / "spark.rejects.csv")
 
 
 def test_spark_labels_loaded_again_change_nothing_on_either_engine(spark, svc, tmp_path,
