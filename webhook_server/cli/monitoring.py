@@ -13,8 +13,9 @@ from webhook_server.core.text_table import render
 
 @click.command()
 @click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option("--input", "input_path", required=True, type=InputFile(),
-              help="CSV or Parquet: customerID, Churn (Yes/No), optional observed_at.")
+@click.option("--input", "input_path", required=True,
+              help="CSV or Parquet: customerID, Churn (Yes/No), optional observed_at "
+                   "(spark: also a directory of them, or a table).")
 @click.option("--rejects", "rejects_path", type=click.Path(),
               help="Rejected rows [INPUT.rejects.csv].")
 @click.option("--chunk-rows", default=100_000, show_default=True)
@@ -31,6 +32,10 @@ def labels(model_name, input_path, rejects_path, chunk_rows, engine, master, as_
     ctx = current()
     store = ctx.services().store
     spark = engine_for(model_name, engine) == "spark"
+    if not spark:  # the local engine reads one file (checked as podium score checks it)
+        ctx_ = click.get_current_context()
+        param = next(p for p in ctx_.command.params if p.name == "input_path")
+        input_path = InputFile().convert(input_path, param, ctx_)
     click.echo(f"joining {input_path} to {model_name}'s inference log "
                f"({ctx.settings.inference_log}){' in Spark' if spark else ''}", err=True)
     try:

@@ -6,6 +6,7 @@ version)."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -92,6 +93,8 @@ def load_labels_spark(store: Store, spark, model: str, input_path: str, log_root
         bad = rejected.count()
         if bad:
             _write(rejected, rejects_path)
+        elif (rejects_path / "_SUCCESS").is_file():  # an earlier load's: not this one's
+            shutil.rmtree(rejects_path)
     finally:
         rejected.unpersist()
     stored = new = 0
