@@ -99,6 +99,7 @@ def test_spark_scoring_matches_the_local_engine(spark, versions, mlflow_server, 
 
 
 @pytest.mark.spark
+@pytest.mark.timeout(900)  # four Spark passes and two local ones, after the versions' training
 def test_spark_scores_the_policys_shadows_on_the_local_engines_rows(spark, versions,
                                                                     mlflow_server, rows,
                                                                     tmp_path, sqlite_url):
