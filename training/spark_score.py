@@ -8,9 +8,10 @@ has the local engine's columns (the row as read, ``churn_probability``, ``churn_
 (``model=/version=/date=/<batch id>-<part>.parquet``, each part under a hidden name until the
 driver has seen every part finish). The batch's summary (rows, mean, flagged, deciles,
 histogram) is added up from the parts' counts: only aggregates reach the driver. The
-policy's shadows (``SparkShadow``) are scored in the same pass, each on its share of the
-valid rows, by its own ``spark_udf`` in the executors (no sandbox: the local engine's
-shadows run in sandboxes of their own), into its own log, never into the output.
+policy's shadows (``SparkShadow``) are scored in the same run, one job each on the
+persisted valid rows: each on its share of them, by its own ``spark_udf`` in the executors
+(no sandbox: the local engine's shadows run in sandboxes of their own), into its own log,
+never into the output.
 
 Spark writes the output (and the rejects) as a directory of part files at the given path,
 Parquet when the path ends in ``.parquet``, else CSV with a header.
