@@ -40,11 +40,14 @@ def read_log(spark, log_root: str, model: str):
     return spark.read.schema(LOG_SCHEMA).option("basePath", uri).parquet(uri)
 
 
-def join(spark, source: str, log_root: str, model: str, now: datetime | None = None):
+def join(spark, source: str, log_root: str, model: str, now: datetime | None = None, *,
+         cached: list | None = None):
     """``(rows, joined, rejected)``: the outcomes' row count, the joined labels (customer_id,
     churn, observed_at, outcome, version, batch_id, score, scored_at and the outcome's
     ``LINE``; times as microseconds since the epoch) and the rejected rows (as read, with
-    ``reject_reason``, and ``LINE``). ``DataError`` when the file lacks the columns."""
+    ``reject_reason``, and ``LINE``). The numbered outcomes stay cached while both are read:
+    ``cached`` gets that frame, for the caller to unpersist. ``DataError`` when the file
+    lacks the columns."""
     from pyspark.sql import functions as F
 
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -54,7 +57,7 @@ def join(spark, source: str, log_root: str, model: str, now: datetime | None = N
         raise DataError([Problem(None, c, "missing column") for c in missing], source)
     columns = text.columns
     text = text.select(*[F.coalesce(F.col(f"`{c}`"), F.lit("")).alias(c) for c in columns])
-    numbered = _numbered(text)
+    numbered = _numbered(text, [] if cached is None else cached)
     checked = _checked(numbered, now)
     valid = checked.where(F.size("reasons") == 0)
     joined, unmatched = _join(valid, read_log(spark, log_root, model), model)
@@ -64,7 +67,7 @@ def join(spark, source: str, log_root: str, model: str, now: datetime | None = N
     return numbered.count(), joined, rejected
 
 
-def _numbered(text):
+def _numbered(text, cached: list):
     """``text`` with ``LINE``: each row's line in the file (2 for the first row; for a
     directory, in the order Spark lists its files), in the JVM: a partition's rows are
     numbered by ``monotonically_increasing_id`` (the partition index in the upper bits) and
@@ -74,6 +77,7 @@ def _numbered(text):
     tagged = text.withColumn("__part", F.spark_partition_id()).withColumn(
         "__seq", F.monotonically_increasing_id() - F.shiftleft(
             F.spark_partition_id().cast("long"), 33)).cache()
+    cached.append(tagged)
     sizes = sorted((r["__part"], r["count"]) for r in tagged.groupBy("__part").count()
                    .collect())
     offsets, before = [], 2

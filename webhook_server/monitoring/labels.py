@@ -83,35 +83,46 @@ def load_labels_spark(store: Store, spark, model: str, input_path: str, log_root
     splitting one outcome's rows (an undated outcome's versions are judged together); the
     rejects are written by Spark (a directory of part files at the rejects path)."""
     from training.spark_labels import LINE, join
-    from training.spark_score import _write
 
     started = time.perf_counter()
     rejects_path = Path(rejects_path) if rejects_path else default_rejects(input_path)
-    total, joined, rejected = join(spark, input_path, log_root, model, now)
-    rejected = rejected.orderBy(LINE).drop(LINE).persist()
+    cached: list = []
+    try:
+        total, joined, rejected = join(spark, input_path, log_root, model, now, cached=cached)
+        bad = _write_rejects(rejected.orderBy(LINE).drop(LINE), rejects_path)
+        stored = new = 0
+        chunk: list[dict] = []
+        for row in joined.orderBy(LINE, "version").toLocalIterator(prefetchPartitions=True):
+            if len(chunk) >= chunk_rows and row[LINE] != chunk[-1]["line"]:
+                found, added = _store(store, model, chunk)
+                stored, new, chunk = stored + found, new + added, []
+                if progress:
+                    progress(stored)
+            chunk.append(_record(model, row, LINE))
+        found, added = _store(store, model, chunk)
+        stored, new = stored + found, new + added
+    finally:
+        for frame in cached:
+            frame.unpersist()
+    return LabelReport(total, stored, new, bad, time.perf_counter() - started,
+                       str(rejects_path) if bad else None)
+
+
+def _write_rejects(rejected, path: Path) -> int:
+    """Spark writes the rejected rows (a directory of parts) at ``path``; how many. With
+    none, an earlier load's rejects there are removed."""
+    from training.spark_score import _write
+
+    rejected = rejected.persist()
     try:
         bad = rejected.count()
         if bad:
-            _write(rejected, rejects_path)
-        elif (rejects_path / "_SUCCESS").is_file():  # an earlier load's: not this one's
-            shutil.rmtree(rejects_path)
+            _write(rejected, path)
+        elif (path / "_SUCCESS").is_file():  # an earlier load's: not this one's
+            shutil.rmtree(path)
     finally:
         rejected.unpersist()
-    stored = new = 0
-    chunk: list[dict] = []
-    rows_in = joined.orderBy(LINE, "version").toLocalIterator(prefetchPartitions=True)
-    for row in rows_in:
-        if len(chunk) >= chunk_rows and row[LINE] != chunk[-1]["line"]:
-            found, added = _store(store, model, chunk)
-            stored, new = stored + found, new + added
-            chunk = []
-            if progress:
-                progress(stored)
-        chunk.append(_record(model, row, LINE))
-    found, added = _store(store, model, chunk)
-    stored, new = stored + found, new + added
-    return LabelReport(total, stored, new, bad, time.perf_counter() - started,
-                       str(rejects_path) if bad else None)
+    return bad
 
 
 def _store(store: Store, model: str, chunk: list[dict]) -> tuple[int, int]:
