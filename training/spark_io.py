@@ -15,7 +15,7 @@ from pathlib import Path
 from training.input_file import InputError
 
 DEFAULT_MASTER = "local[*]"
-LOCAL_DRIVER_MEMORY = "4g"
+LOCAL_DRIVER_MEMORY = "4g"  # the default of PODIUM_SPARK_DRIVER_MEMORY
 
 
 def missing() -> str | None:
@@ -29,9 +29,10 @@ def missing() -> str | None:
     return None
 
 
-def session(master: str | None = None):
+def session(master: str | None = None, driver_memory: str = LOCAL_DRIVER_MEMORY):
     """The active session when there is one (spark-submit, Databricks Connect), else a
-    local one on ``master`` (default ``local[*]``). Executors run this Python."""
+    local one on ``master`` (default ``local[*]``) whose driver JVM's heap ceiling is
+    ``driver_memory`` (``PODIUM_SPARK_DRIVER_MEMORY``). Executors run this Python."""
     reason = missing()
     if reason:
         raise InputError(f"the spark engine cannot run: {reason}")
@@ -48,7 +49,7 @@ def session(master: str | None = None):
         # rows (a maximum, not an allocation)
         builder = builder.config("spark.driver.host", "127.0.0.1") \
             .config("spark.driver.bindAddress", "127.0.0.1") \
-            .config("spark.driver.memory", LOCAL_DRIVER_MEMORY)
+            .config("spark.driver.memory", driver_memory)
     return (builder.config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.session.timeZone", "UTC")

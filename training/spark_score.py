@@ -7,7 +7,11 @@ has the local engine's columns (the row as read, ``churn_probability``, ``churn_
 ``model_version``), and the executors write the inference log in its layout
 (``model=/version=/date=/<batch id>-<part>.parquet``, each part under a hidden name until the
 driver has seen every part finish). The batch's summary (rows, mean, flagged, deciles,
-histogram) is added up from the parts' counts: only aggregates reach the driver.
+histogram) is added up from the parts' counts: only aggregates reach the driver. The
+policy's shadows (``SparkShadow``) are scored in the same run, one job each on the
+persisted valid rows: each on its share of them, by its own ``spark_udf`` in the executors
+(no sandbox: the local engine's shadows run in sandboxes of their own), into its own log,
+never into the output.
 
 Spark writes the output (and the rejects) as a directory of part files at the given path,
 Parquet when the path ends in ``.parquet``, else CSV with a header.
@@ -17,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +35,16 @@ if TYPE_CHECKING:
 
 _REASON = "__podium_reject"
 _SCORE = "__podium_score"
+
+
+@dataclass(frozen=True)
+class SparkShadow:
+    """A version scored in shadow in the Spark pass: its model (loaded by ``spark_udf`` in
+    the executors, as the champion is), its log (role shadow) and its ``max_share``."""
+
+    model_uri: str
+    log: InferenceLog
+    max_share: float = 1.0
 
 
 def _raw(i: int) -> str:
@@ -97,11 +113,15 @@ def _log_writer(root: str, log_args: dict):
 
 def score_spark(spark, model_uri: str, source: str, output_path: str | Path, *,
                 model_version: str, rejects_path: str | Path | None = None,
-                log: InferenceLog | None = None, log_root: str | None = None) -> ScoreReport:
+                log: InferenceLog | None = None, log_root: str | None = None,
+                shadows: Sequence[SparkShadow] = (), warn=print) -> ScoreReport:
     """Score every valid row of ``source`` (a file, a directory or a catalog table) with the
     model at ``model_uri`` into ``output_path``; ``log`` (opened by the caller, with
-    ``log_root`` its root) gets the batch, written by the executors. ``DataError`` when the
-    input lacks columns; ``InputError`` when it cannot be read."""
+    ``log_root`` its root) gets the batch, written by the executors. Each of ``shadows``
+    scores its share of the same valid rows into its own log (opened by the caller), never
+    into the output; a shadow that fails is said (``warn``) and logs nothing, and scoring
+    goes on. ``DataError`` when the input lacks columns; ``InputError`` when it cannot be
+    read."""
     import mlflow.pyfunc
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -142,13 +162,50 @@ def score_spark(spark, model_uri: str, source: str, output_path: str | Path, *,
             _write_log(scored.select(F.col(_raw(columns.index(churn_data.ID)))
                                      .alias(churn_data.ID), _SCORE), log, log_root or "")
         scored_rows = scored.count()
+        shadow_started = time.perf_counter()
+        shadow_rows = tuple(_shadow(spark, scored, shadow, columns, log_root or "", warn)
+                            for shadow in shadows)
+        shadow_seconds = time.perf_counter() - shadow_started
         scored.unpersist()
     finally:
         with contextlib.suppress(Exception):  # a dead context: the error above is the news
             checked.unpersist()
     return ScoreReport(scored_rows + rejected, scored_rows, rejected,
                        time.perf_counter() - started, str(output_path),
-                       str(rejects_path) if rejected else None)
+                       str(rejects_path) if rejected else None, shadow_rows, shadow_seconds)
+
+
+def _shadow(spark, scored, shadow: SparkShadow, columns: list[str], root: str, warn) -> int:
+    """One shadow's pass over the champion's valid rows: its ``max_share`` of them (the ids
+    ``training.score.sampled`` picks, as the local engine does) scored by its own
+    ``spark_udf`` and written to its log; the rows it logged (0 when it failed)."""
+    import mlflow.pyfunc
+    from pyspark.sql import functions as F
+
+    from training.spark_io import first_line
+
+    share = shadow.max_share
+
+    @F.pandas_udf("boolean")
+    def in_share(ids):
+        import pandas as pd
+
+        from training.score import sampled
+
+        return pd.Series(sampled(ids, share))
+
+    ids = F.col(_raw(columns.index(churn_data.ID)))
+    rows = scored if share >= 1.0 else scored.where(in_share(ids))
+    try:
+        predict = mlflow.pyfunc.spark_udf(spark, shadow.model_uri, result_type="array<double>",
+                                          env_manager="local")
+        frame = rows.select(ids.alias(churn_data.ID), predict(
+            *[F.col(c) for c in churn_data.FEATURES]).getItem(1).alias(_SCORE))
+        _write_log(frame, shadow.log, root)
+    except Exception as exc:  # noqa: BLE001  (a shadow never stops production scoring)
+        warn(f"shadow {shadow.model_uri}: stopped, nothing of it logged: {first_line(exc)}")
+        return 0
+    return int(shadow.log.counts()["rows"])
 
 
 def _write_log(scored, log: InferenceLog, root: str) -> None:
@@ -157,7 +214,8 @@ def _write_log(scored, log: InferenceLog, root: str) -> None:
     import json
 
     args = {"model": log.model, "version": log.version, "run_id": log.run_id,
-            "threshold": log.threshold, "batch_id": log.batch_id, "now": log.scored_at}
+            "threshold": log.threshold, "batch_id": log.batch_id, "now": log.scored_at,
+            "role": log.role}
     parts_schema = "partial string, counts string"
     try:
         parts = scored.mapInPandas(_log_writer(root, args), parts_schema).collect()

@@ -17,7 +17,7 @@ import click
 
 from webhook_server.adapters.registry import mlflow_client
 from webhook_server.cli.context import InputFile, current, engine_for, input_errors, progress
-from webhook_server.cli.shadows import no_shadows_on_spark, shadow_plans
+from webhook_server.cli.shadows import shadow_plans, spark_shadows
 from webhook_server.core.identity import cli_actor
 from webhook_server.core.text_table import render
 
@@ -108,7 +108,7 @@ def train(model_name, data_path, synthetic, seed, drift, trials, params_json, ex
 @click.option("--shadow/--no-shadow", "with_shadows", default=None,
               help="Also score the versions the policy's shadow.aliases name (logged with "
                    "role shadow, never written to OUTPUT); needs --log. [on when the policy "
-                   "file (PODIUM_POLICY) exists; the local engine only]")
+                   "file (PODIUM_POLICY) exists; spark: scored in the executors, no sandbox]")
 @click.option("--engine", type=click.Choice(["local", "spark"]),
               help="spark: read, score (mlflow spark_udf) and log on Spark; --input may then "
                    "be a directory or a table [the policy's scoring.engine, else local].")
@@ -137,10 +137,9 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
                                mlflow_client(uri))
         if log is None:
             click.echo("inference log: skipped (not a registered model version)", err=True)
-        elif engine == "spark":
-            no_shadows_on_spark(required=bool(with_shadows))
         elif with_shadows is not False:
-            plans = shadow_plans(log, required=bool(with_shadows), opened=opened)
+            plans = shadow_plans(log, required=bool(with_shadows), opened=opened,
+                                 spark=engine == "spark")
     shadows = [p.shadow for p in plans if p.shadow is not None]
 
     def progress(rows: int) -> None:
@@ -152,7 +151,8 @@ def score(model_uri, input_path, output_path, rejects_path, chunk_rows, log_batc
                 logs.enter_context(each)
             if engine == "spark":
                 report = _score_on_spark(model_uri, input_path, output_path, version,
-                                         rejects_path, log, master)
+                                         rejects_path, log, master,
+                                         spark_shadows(log.model, plans) if log else [])
             else:
                 report = score_file(predict, input_path, output_path, model_version=version,
                                     chunk_rows=chunk_rows, rejects_path=rejects_path,
@@ -207,14 +207,16 @@ def _registered_name(model_uri: str) -> str | None:
     return model_uri[len("models:/"):].split("@", 1)[0].split("/", 1)[0] or None
 
 
-def _score_on_spark(model_uri, input_path, output_path, version, rejects_path, log, master):
+def _score_on_spark(model_uri, input_path, output_path, version, rejects_path, log, master,
+                    shadows):
     from training.spark_io import session
     from training.spark_score import score_spark
 
-    spark = session(master)
+    spark = session(master, current().settings.spark_driver_memory)
     return score_spark(spark, model_uri, input_path, output_path, model_version=version,
                        rejects_path=rejects_path, log=log,
-                       log_root=current().settings.inference_log)
+                       log_root=current().settings.inference_log, shadows=shadows,
+                       warn=lambda line: click.echo(line, err=True))
 
 
 @click.command()

@@ -16,9 +16,11 @@ def _sandboxed(svc, uri: str, opened: list):
     return sandboxed(svc.judge, uri, opened, lambda text: click.echo(text, err=True))
 
 
-def shadow_plans(log, *, required: bool, opened: list) -> list:
+def shadow_plans(log, *, required: bool, opened: list, spark: bool = False) -> list:
     """The shadows the policy names for the champion's ``log`` (skips said on stderr). No
-    policy file means no shadows, unless ``required`` (--shadow): then it is an error."""
+    policy file means no shadows, unless ``required`` (--shadow): then it is an error.
+    ``spark``: nothing is loaded here (the Spark engine loads each shadow in its executors
+    with ``spark_udf``, as it does the champion: no sandbox)."""
     from pathlib import Path
 
     from webhook_server.monitoring.shadow import former_champion, plan_shadows
@@ -31,17 +33,20 @@ def shadow_plans(log, *, required: bool, opened: list) -> list:
     former = (former_champion(svc.store, log.model, mp, log.version)
               if mp.monitoring.shadow_former else None)
     plans = plan_shadows(mp, log.model, log.version, current().settings.inference_log,
-                         svc.registry, lambda uri: _sandboxed(svc, uri, opened),
+                         svc.registry, (lambda uri: None) if spark else
+                         (lambda uri: _sandboxed(svc, uri, opened)),
                          batch_prefix=log.batch_id, former=former)
     for p in plans:
         click.echo(f"shadow {p.alias}: " + (p.skipped or f"version {p.version}, "
-                                            f"max_share {p.shadow.max_share:g}"), err=True)
+                                            f"max_share {p.shadow.max_share:g}"
+                                            + (", in the Spark executors (no sandbox)"
+                                               if spark else "")), err=True)
     return plans
 
 
-def no_shadows_on_spark(*, required: bool) -> None:
-    """The spark engine scores no shadows yet: said, and an error when --shadow asked."""
-    if required:
-        raise click.UsageError("--shadow: the spark engine does not score shadows yet; use "
-                               "--engine local")
-    click.echo("shadow: none (the spark engine does not score shadows yet)", err=True)
+def spark_shadows(model: str, plans: list) -> list:
+    """The planned shadows as the Spark engine takes them."""
+    from training.spark_score import SparkShadow
+
+    return [SparkShadow(f"models:/{model}/{p.version}", p.shadow.log, p.shadow.max_share)
+            for p in plans if p.shadow is not None]

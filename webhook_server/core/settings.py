@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
@@ -86,6 +87,12 @@ class Settings:
         "Where `podium score` logs each batch's predictions (Parquet, partitioned "
         "model=/version=/date=) and `podium labels` reads them: a directory (relative to the "
         "working directory) or any pyarrow filesystem URI (s3://, gs://, hdfs://).")
+    spark_driver_memory: str = _var(
+        "PODIUM_SPARK_DRIVER_MEMORY", "4g",
+        "Heap ceiling of the driver JVM of a local Spark session (--engine spark with a "
+        "local[...] master, where the executors run inside the driver): a JVM size such as "
+        "512m, 4g or 16g (a maximum, not an allocation); a session from the environment "
+        "(spark-submit, Databricks Connect) keeps its own.")
     # --- inbound verification ---------------------------------------------------------
     mlflow_webhook_secret: str | None = _var(
         "PODIUM_MLFLOW_WEBHOOK_SECRET", None,
@@ -301,6 +308,9 @@ class Settings:
         for name, limit in (("PODIUM_AUTH_LIMIT_PER_ADDRESS", self.auth_limit_per_address),
                             ("PODIUM_AUTH_LIMIT_TOTAL", self.auth_limit_total)):
             rate_limit(name, limit)
+        if not re.fullmatch(r"[1-9][0-9]*[kmgt]?", self.spark_driver_memory.lower()):
+            raise SettingsError(f"PODIUM_SPARK_DRIVER_MEMORY={self.spark_driver_memory!r} is "
+                                "not a JVM memory size (e.g. 512m, 4g, 16g)")
         if (self.ratelimit_storage_uri or "memory://").split("://")[0] not in LIMIT_STORAGES:
             raise SettingsError("PODIUM_RATELIMIT_STORAGE_URI (value hidden) is not memory:// "
                                 "nor redis://host:port/db (rediss://, redis+sentinel://, "

@@ -59,11 +59,13 @@ class MonitorReport:
 
 def build(conn: Connection, model: str, mp: ModelPolicy, *, period: str | None = None,
           holdout_of: Callable[[str], dict | None] | None = None,
-          since: datetime | None = None, engine: Engine | None = None) -> MonitorReport:
+          since: datetime | None = None, engine: Engine | None = None,
+          psi: Callable[[str], dict[tuple, float | None]] | None = None) -> MonitorReport:
     """``holdout_of(version)``: the holdout figures when the store has no promotion checks
     for a version (``recorded.run_figures`` on MLflow); None leaves them out. ``since``:
     only predictions made then or later (the web page's window). ``engine``: computes the
-    realised figures of every labelled (version, period) elsewhere (Spark); default here."""
+    realised figures of every labelled (version, period) elsewhere (Spark); default here.
+    ``psi(period)``: the scores' PSI per (version, period) (``score_psi``); None: no PSI."""
     cfg, threshold = mp.monitoring, mp.checks.decision_threshold
     period = period or cfg.period
     scored: dict[tuple, list] = defaultdict(lambda: [0, 0.0])
@@ -77,6 +79,7 @@ def build(conn: Connection, model: str, mp: ModelPolicy, *, period: str | None =
     else:
         for version, scored_at, score, churn in rows.labelled(conn, model, since):
             labelled[(version, period_of(scored_at, period))].append((score, churn))
+    psi_at = psi(period) if psi is not None else {}
     figures = {v: recorded.promotion_figures(conn, model, v) for v, _ in scored | labelled}
     for v, found in figures.items():
         if found is None and holdout_of is not None:
@@ -98,7 +101,8 @@ def build(conn: Connection, model: str, mp: ModelPolicy, *, period: str | None =
                     "predicted_rate": total / n if n else None,
                     **{("labelled_predicted_rate" if k == "predicted_rate" else k): v
                        for k, v in figures_at.items()},
-                    "holdout": holdout, "verdict": verdict.as_json()})
+                    "psi": psi_at.get((version, label)), "holdout": holdout,
+                    "verdict": verdict.as_json()})
     champion = recorded.champion(conn, model, mp.aliases.champion)
     drift = recorded.drift_reports(conn, model, limit=1)
     return MonitorReport(model, period, threshold, champion, {

@@ -8,7 +8,8 @@ from webhook_server.monitoring.report import MonitorReport
 
 # [x]: the figure recorded at promotion; (lo-hi): the interval
 HEADERS = ["version", "period", "scored", "labelled", "ROC AUC", "[promotion]",
-           "precision [promotion]", "recall [promotion]", "churn pred / obs", "decay"]
+           "precision [promotion]", "recall [promotion]", "churn pred / obs", "score PSI",
+           "decay"]
 
 
 def table(report: MonitorReport) -> str:
@@ -22,6 +23,7 @@ def table(report: MonitorReport) -> str:
                      + _at(holdout.get("precision")),
                      _with(r["recall"], r["recall_ci"], 2) + _at(holdout.get("recall")),
                      f"{_pct(r['predicted_rate'])} / {_pct(r['observed_rate'])}",
+                     "-" if r.get("psi") is None else f"{r['psi']:.3f}",
                      "YES" if r["verdict"]["decayed"] else
                      ("-" if r["verdict"]["judged"] else "not judged")])
     rule = report.rule

@@ -277,3 +277,13 @@ def test_the_sandbox_cgroup_settings_are_read_and_bounded():
         Settings.from_env({"PODIUM_SANDBOX_CPU_SHARES": "lots"})
     assert {"PODIUM_SANDBOX_PIDS", "PODIUM_SANDBOX_CPU_SHARES",
             "PODIUM_SANDBOX_CGROUP_ROOT"} <= {env for env, _, _ in describe()}
+
+
+def test_the_spark_driver_memory_is_a_setting_checked_at_start():
+    assert Settings().spark_driver_memory == "4g"
+    assert Settings.from_env({"PODIUM_SPARK_DRIVER_MEMORY": "16G"}).spark_driver_memory == "16G"
+    for bad in ("lots", "4 g", "0g", "-1g", "4gb"):
+        with pytest.raises(SettingsError, match=r"^PODIUM_SPARK_DRIVER_MEMORY='.*' is not a JVM "
+                                                r"memory size \(e\.g\. 512m, 4g, 16g\)$"):
+            Settings.from_env({"PODIUM_SPARK_DRIVER_MEMORY": bad})
+    assert "PODIUM_SPARK_DRIVER_MEMORY" in {env for env, _, _ in describe()}
