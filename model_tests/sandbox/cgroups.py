@@ -286,12 +286,20 @@ class Cgroup:
             out.update(int(p) for p in _read(directory / "cgroup.procs").split() if p.isdigit())
         return out
 
-    def kill(self, timeout_s: float = 10.0) -> bool:
+    def members(self) -> dict[int, str | None]:
+        """The cgroup's processes now, each with its start time (a reused pid differs)."""
+        return {pid: _stat(pid)[1] for pid in self.pids()}
+
+    def kill(self, timeout_s: float = 10.0,
+             known: dict[int, str | None] | None = None) -> bool:
         """SIGKILL every process in the cgroup until none is left (the process limit keeps
-        a fork bomb from outrunning it); False if some were left at ``timeout_s``."""
+        a fork bomb from outrunning it) and wait until each is dead; False if some were
+        left at ``timeout_s``. ``known`` (``members()`` taken before another kill, e.g. of
+        the PID namespace's init) are waited for too: a killed process leaves the cgroup
+        before it has finished dying, so an empty cgroup alone does not mean nothing runs."""
         deadline = time.monotonic() + timeout_s
         kill_file = self.dirs.get("", Path("/nonexistent")) / "cgroup.kill"
-        signalled: dict[int, str | None] = {}  # pid -> its start time (a reused pid differs)
+        signalled = dict(known or {})  # pid -> its start time
         while True:
             left = self.pids()
             if not left:

@@ -313,6 +313,7 @@ class Sandbox:
     def close(self) -> None:
         """Kill the whole process group (with bubblewrap, the PID namespace goes with its
         init) and wait for it; the input directory stays until ``remove``."""
+        members = self.cgroup.members() if self.cgroup is not None else {}
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -323,8 +324,8 @@ class Sandbox:
         if self.proc.returncode is not None:  # stragglers of the group that outlived it
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-        if self.cgroup is not None:  # and of the cgroup (a setsid() grandchild too)
-            self.cgroup.kill()
+        if self.cgroup is not None:  # and of the cgroup (a setsid() grandchild too), and
+            self.cgroup.kill(known=members)  # wait for those the namespace's end killed
         for stream in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):
                 stream.close()

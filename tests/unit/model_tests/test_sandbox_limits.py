@@ -176,6 +176,27 @@ def test_the_cgroup_and_everything_in_it_go_when_the_sandbox_ends(probe, level):
             os.kill(pid, signal.SIGKILL)
 
 
+def test_kill_waits_for_processes_that_left_the_cgroup_before_they_died(tmp_path):
+    """With bubblewrap, ending the PID namespace's init kills the sandbox's processes; they
+    leave ``cgroup.procs`` before they have finished dying, so an empty cgroup is not yet
+    "nothing runs": ``kill`` also waits for the members taken before (``known``)."""
+    import subprocess
+
+    from model_tests.sandbox import cgroups as cg
+
+    group = object.__new__(cg.Cgroup)
+    group.version, group.dirs = "v1", {"pids": tmp_path}
+    (tmp_path / "cgroup.procs").write_text("")  # empty: they left it
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        known = {proc.pid: cg._stat(proc.pid)[1]}
+        assert group.kill(timeout_s=0.3, known=known) is False  # it still runs
+    finally:
+        proc.kill()
+        proc.wait()
+    assert group.kill(timeout_s=5, known=known) is True  # gone: now nothing runs
+
+
 def test_a_models_own_limits_apply_to_a_started_sandbox(probe):
     p = probe("process")
     sandbox = p.take()
