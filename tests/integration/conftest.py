@@ -59,7 +59,11 @@ def podium_env(tmp_path, mlflow_server):
             "PODIUM_MLFLOW_WEBHOOK_SECRET": SECRET, "PODIUM_API_TOKEN": API_TOKEN,
             "MLFLOW_TRACKING_URI": mlflow_server.url, "PODIUM_WORKER_POLL": "0.1",
             "PODIUM_JOB_BACKOFF": "0.2", "PODIUM_RECONCILE_INTERVAL": "3600",
-            "PODIUM_POLICY": DEFAULT_POLICY}
+            "PODIUM_POLICY": DEFAULT_POLICY,
+            # no spare sandboxes: each decision starts the one it takes (the same work, and
+            # none left unused when the test stops Podium: 3 s of CPU each); spares are the
+            # subject of test_hostile_model.py and the worker sizing tests
+            "PODIUM_SANDBOX_SPARES": "0"}
 
 
 @pytest.fixture

@@ -36,7 +36,8 @@ def traced_podium(tmp_path_factory, receiver):
         "SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_CHANNEL": "C0PODIUM",
         "PODIUM_SLACK_API_URL": "http://127.0.0.1:9/api/",  # nobody there: sends retry
         "PODIUM_LOG_FORMAT": "json", "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
-        "OTEL_SERVICE_NAME": "podium-test", "OTEL_BSP_SCHEDULE_DELAY": "100"},
+        "OTEL_SERVICE_NAME": "podium-test", "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "PODIUM_SANDBOX_SPARES": "0"},  # no model runs here: no sandbox to warm
         args=("--workers", "1"))
     yield proc
     proc.stop()

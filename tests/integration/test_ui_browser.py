@@ -79,7 +79,7 @@ def site(mlflow_server, tmp_path_factory):
         "PODIUM_UI_SECRET": "browser-test-secret", "MLFLOW_TRACKING_URI": mlflow_server.url,
         "PODIUM_POLICY": str(work / "podium.yaml"), "PODIUM_WORKER_POLL": "0.1",
         "PODIUM_JOB_BACKOFF": "0.2", "PODIUM_RECONCILE_INTERVAL": "3600",
-        "PODIUM_SANDBOX_SPARES": "1"})
+        "PODIUM_SANDBOX_SPARES": "0"})  # one decision: it starts the sandbox it takes
     try:
         Registry(mlflow_server.url).register_webhook(f"{server.url}/webhooks/mlflow", SECRET,
                                                      name="podium-ui")
