@@ -15,7 +15,6 @@ import functools
 import logging
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -39,6 +38,7 @@ from model_tests.sandbox import (
     SandboxPool,
     SandboxUnavailable,
 )
+from model_tests.score_cache import ScoreCache
 from podium_policy.digests import model_sha256
 
 log = logging.getLogger(__name__)
@@ -78,46 +78,6 @@ def _needs_a_sandbox(method):
     return judged
 
 
-class ScoreCache:
-    """Scores of one model version on one holdout, kept across requests (bounded, LRU).
-
-    A pinned holdout is its digest and a version's files are theirs, so the champion's
-    scores on the judge's holdout are computed once, not at every request against it; a
-    challenger's checks leave its scores for its comparison. The key holds the version's
-    download URI, the digest of its files and the holdout's sha256: files overwritten in
-    the registry (MLflow lets a run's owner do it) are scored again, never served from
-    here."""
-
-    def __init__(self, size: int = 32) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    @staticmethod
-    def key(info: VersionInfo, sha256: str, model_sha256: str | None) -> tuple:
-        return (info.name, str(info.version), info.source, model_sha256, sha256)
-
-    def get(self, key: tuple) -> np.ndarray | None:
-        with self._lock:
-            scores = self._items.get(key)
-            if scores is None:
-                self.misses += 1
-                return None
-            self.hits += 1
-            self._items.move_to_end(key)
-            return scores
-
-    def put(self, key: tuple, scores: np.ndarray) -> None:
-        scores = np.array(scores, dtype=float)  # a private, read-only copy
-        scores.setflags(write=False)
-        with self._lock:
-            self._items[key] = scores
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-
 class SandboxGates:
     """``check`` / ``compare`` / ``release`` for the workflow (``Gates``), and ``score``
     for the drift job.
@@ -141,6 +101,7 @@ class SandboxGates:
     def check(self, model_uri: str) -> CheckReport:
         cfg = self._config(model_name(model_uri) or "")
         info = version_info(model_uri, self._client())
+        self._step_infos([info])
         holdout, missing = None, None
         try:
             holdout = self._holdout(cfg, info.run_id)
@@ -162,13 +123,16 @@ class SandboxGates:
     def compare(self, model: str, challenger: str, champion: str) -> Comparison:
         client = self._client()
         cfg = self._config(model)
-        info = version_info(f"models:/{model}/{challenger}", client)
+        with ThreadPoolExecutor(2) as run:  # both read at once: four MLflow calls each
+            asked = {who: run.submit(version_info, f"models:/{model}/{v}", client)
+                     for who, v in (("challenger", challenger), ("champion", champion))}
+            versions = {who: future.result() for who, future in asked.items()}
+        self._step_infos(versions.values())
+        info = versions["challenger"]
         try:
             holdout = self._holdout(cfg, info.run_id)
         except holdouts.RunHoldoutMissing as exc:
             raise CheckRunError(str(exc), transient=False) from None
-        versions = {"challenger": info,
-                    "champion": version_info(f"models:/{model}/{champion}", client)}
         scores = {who: self.scores.get(ScoreCache.key(v, holdout.sha256, self._known(v)))
                   for who, v in versions.items()}
         todo = {who: v for who, v in versions.items() if scores[who] is None}
@@ -251,9 +215,9 @@ class SandboxGates:
         ``{file: sha256}``."""
         cfg = self._config(model)
         client = self._client()
-        versions = {"challenger": version_info(f"models:/{model}/{version}", client)}
+        versions = {"challenger": self._step_info(model, version, client)}
         if champion is not None:
-            versions["champion"] = version_info(f"models:/{model}/{champion}", client)
+            versions["champion"] = self._step_info(model, champion, client)
         try:
             holdout = self._holdout(cfg, versions["challenger"].run_id)
         except holdouts.RunHoldoutMissing:
@@ -298,6 +262,7 @@ class SandboxGates:
         """The job is done: drop its holdouts and start the spares it used up again (the
         scores stay in the cache: numbers, no model code)."""
         self._local.holdouts = {}
+        self._local.infos = {}
         self.pool.warm()
 
     # --- pieces --------------------------------------------------------------------------
@@ -321,6 +286,17 @@ class SandboxGates:
                 f"this worker has {self.pool.describe_limits()}: model code was not run "
                 "(sandbox_limits.accept_per_process: true accepts that)", transient=False)
         return cfg
+
+    def _step_infos(self, infos) -> None:
+        """What this step (a check, or a comparison) read of its versions in the registry:
+        the evidence bundle written at the end of the same step records those, not a
+        second reading (four MLflow calls a version)."""
+        self._local.infos = {(i.name, str(i.version)): i for i in infos}
+
+    def _step_info(self, model: str, version: str, client) -> VersionInfo:
+        known = getattr(self._local, "infos", {}).get((model, str(version)))
+        return known if known is not None else version_info(f"models:/{model}/{version}",
+                                                            client)
 
     def _holdout(self, cfg: JudgeConfig, run_id: str | None) -> holdouts.Holdout:
         if not hasattr(self._local, "holdouts"):

@@ -10,8 +10,9 @@ import pytest
 from model_tests import gates as gates_module
 from model_tests.config import JudgeConfig
 from model_tests.context import VersionInfo
-from model_tests.gates import SandboxGates, ScoreCache
+from model_tests.gates import SandboxGates
 from model_tests.holdout import Holdout
+from model_tests.score_cache import ScoreCache
 
 ROWS = 400
 rng = np.random.default_rng(5)
@@ -77,3 +78,27 @@ def test_the_cache_is_bounded_keyed_by_files_and_data_and_read_only():
     assert ScoreCache.key(info("1"), "t", "d" * 64) != a  # other holdout, other key
     with pytest.raises(ValueError):
         cache.get(a)[0] = 0.9
+
+
+def test_a_comparisons_bundle_records_the_versions_it_read_without_reading_them_again(
+        judge, monkeypatch, tmp_path):
+    """Four MLflow calls a version: the bundle written at the end of the comparison's step
+    records the versions that step compared; the next job's step reads them again."""
+    reads = Counter()
+
+    def counted(uri, client=None):
+        reads[uri] += 1
+        return info(uri.rsplit("/", 1)[1])
+    monkeypatch.setattr(gates_module, "version_info", counted)
+    judge.pool = type("Pool", (), {"warm": lambda self: None})()
+
+    def bundle(directory):
+        return judge.bundle(str(tmp_path / directory), request_id=1, model="m", version="2",
+                            target="Production", champion="1", checks=[], comparison=None,
+                            verdict={"state": "promoted"})
+    judge.compare("m", "2", "1")
+    _, doc = bundle("first")
+    assert reads == {"models:/m/2": 1, "models:/m/1": 1}
+    judge.release()  # the job is done: a later step reads the registry again
+    bundle("second")
+    assert reads == {"models:/m/2": 2, "models:/m/1": 2}
