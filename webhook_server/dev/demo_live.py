@@ -23,6 +23,7 @@ from webhook_server.contract import TAG_STATUS
 from webhook_server.dev.demo_shadow import score_with_shadows
 from webhook_server.intake.ask import request_transition
 from webhook_server.monitoring.labels import load_labels
+from webhook_server.store import states
 from webhook_server.store import transition_requests as reqs
 
 LIVE_MODEL = "churn-demo-live"
@@ -39,7 +40,6 @@ LIVE_POLICY = f"""\
 # 4,500 customers, their outcomes in three batches of 1,500: on these rows the finer model's
 # true gain is about +0.014 ROC AUC, which the always-valid interval shows at the third look.
 CUSTOMERS, SEED, BATCHES = 4500, 63, 3
-OPEN = ("queued", "checking", "comparing", "shadowing", "awaiting_approval", "promoting")
 
 
 def live_step(demo, first: str, better: str, *, model: str, say, wait, error) -> str:
@@ -160,14 +160,14 @@ def _look(demo, row, wait):
 
 def _decided(demo, version: str, wait, log):
     return wait(f"{LIVE_MODEL} v{version} decided",
-                lambda: (r := _latest(demo, version)) is not None and r.state not in OPEN
+                lambda: (r := _latest(demo, version)) is not None and r.state not in states.OPEN
                 and r, 180, log)
 
 
 def _waiting(demo, version: str):
     """The request once it waits with its version on the alias, or once it ended."""
     r = _latest(demo, version)
-    if r is None or r.state in OPEN and not (
+    if r is None or r.state in states.OPEN and not (
             r.state == "shadowing" and (r.evidence_json().get("live") or {}).get("looked_at")):
         return None
     return r
