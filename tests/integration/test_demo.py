@@ -11,7 +11,6 @@ from mlflow import MlflowClient
 from sqlalchemy import create_engine, text
 
 from tests.support import wheel
-from webhook_server.dev.processes import start_mlflow
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +79,33 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(
     assert "champion rolled back from v3 to v1" in decay
     assert "champion alias -> v1 (MLflow: v1 promoted, v3 archived); ledger: rollback " \
         "v3 -> v1 by slack:U0DEMOAPPROVER" in decay
+    # live evidence: a second model whose policy waits for live outcomes; v3's files win on
+    # the holdout, wait in shadowing on the challenger alias, are scored in shadow beside
+    # v1's and promoted once a look at the labelled outcomes clears the always-valid bound
+    live = out.split("\n[9] ")[1].split("\n[10] ")[0]
+    assert "registered v1 and v3 of churn-demo again as churn-demo-live v1 and v2" in live
+    assert "no champion yet, the policy promotes it (22/22 passed)" in live
+    assert "state shadowing: passed the holdout against the champion v1; waiting for live " \
+        "evidence on alias 'challenger': 1,500 labelled pairs, at most 30 days; MLflow: " \
+        "challenger -> v2, champion -> v1" in live
+    assert "podium score: 4,500 customers scored by churn-demo-live/1 (the output); v2 on " \
+        "alias challenger, in a sandbox of its own: 4,500 rows logged in shadow, not " \
+        "written" in live
+    looks = re.findall(r"outcomes (\d)/3: 1,500 joined to 3,000 predictions; look \1: "
+                       r"([\d,]+) pairs, .*: (better|undecided) -> (promote|keep waiting)", live)
+    assert looks and looks[-1][1:] == (f"{1500 * len(looks):,}", "better", "promote")
+    assert all(x[2:] == ("undecided", "keep waiting") for x in looks[:-1])
+    figures = re.search(r"promoted on live outcomes: ([\d,]+) labelled pairs, ROC AUC v2 "
+                        r"(0\.\d{4}) vs v1 (0\.\d{4}), difference \+(0\.\d{4}), always-valid "
+                        r"95% interval \[\+(0\.\d{4}), \+0\.\d{4}\]", live)
+    assert figures and figures[1] == looks[-1][1] and float(figures[2]) > float(figures[3])
+    assert float(figures[5]) > 0  # the lower end cleared the bound (superiority: 0)
+    assert "MLflow: champion -> v2, challenger removed; v1 archived" in live
+    assert re.search(rf"Slack, request \d+'s message: Live evidence {figures[1]} labelled "
+                     r"pairs \(of 1,500 needed\), ROC AUC v2 0\.\d{4} vs champion v1 "
+                     r"0\.\d{4}, difference \+0\.\d{4}, always-valid interval .*: better",
+                     live)
+    assert "slack  ✎ :trophy: churn-demo-live v2 → Production: promoted" in live
     # the first promotion as traces: the webhook's down to the checks, the click's down to
     # the alias move, across the HTTP and the job worker processes
     assert "Traces of request 1 (2: the webhook's, then the approval's)" in out
@@ -103,9 +129,14 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(
     demo = tmp_path / ".podium" / "demo"
     with create_engine(f"sqlite:///{demo / 'podium.db'}").connect() as conn:
         rows = conn.execute(text("SELECT version, origin, target, state, decided_by FROM "
-                                 "requests ORDER BY id")).all()
+                                 "requests WHERE model = 'churn-demo' ORDER BY id")).all()
         ledger = conn.execute(text("SELECT kind, from_version, to_version, actor FROM ledger "
-                                   "ORDER BY id")).all()
+                                   "WHERE model = 'churn-demo' ORDER BY id")).all()
+        live_rows = conn.execute(text("SELECT version, state, decided_by, evidence FROM "
+                                      "requests WHERE model = 'churn-demo-live' ORDER BY id")
+                                 ).all()
+        live_moves = conn.execute(text("SELECT kind, from_version, to_version FROM ledger "
+                                       "WHERE model = 'churn-demo-live' ORDER BY id")).all()
         unsent = conn.execute(text("SELECT COUNT(*) FROM outbox WHERE channel = 'slack' "
                                    "AND state != 'sent'")).scalar_one()
     assert [tuple(r) for r in rows] == [
@@ -123,12 +154,20 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(
         ("reverted", "2", "3", "podium:guard"),  # ...and put back by Podium
         ("rollback", "3", "1", "slack:U0DEMOAPPROVER")]  # the proposal, approved in Slack
     assert unsent == 0  # every Slack message was delivered
+    assert [tuple(r[:3]) for r in live_rows] == [("1", "promoted", "policy"),
+                                                 ("2", "promoted", "policy")]
+    evidence = json.loads(live_rows[1][3])["live"]
+    assert (evidence["decision"], evidence["verdict"], evidence["pairs"]) == (
+        "promote", "better", 1500 * len(looks))
+    assert evidence["lower"] > 0 and evidence["min_pairs"] == 1500
+    assert [tuple(m) for m in live_moves] == [("promote", None, "1"), ("promote", "1", "2")]
     with create_engine(f"sqlite:///{demo / 'podium.db'}").connect() as conn:
         batches = conn.execute(text("SELECT model, version, rows, role FROM inference_batches "
                                     "ORDER BY id")).all()
         proposer = conn.execute(text("SELECT requested_by FROM requests WHERE id = 6")
                                 ).scalar_one()
-        labelled = conn.execute(text("SELECT COUNT(*) FROM labels")).scalar_one()
+        labelled = dict(conn.execute(text("SELECT model, COUNT(*) FROM labels GROUP BY model")
+                                     ).all())
         alerts = conn.execute(text("SELECT key, state FROM outbox WHERE key LIKE "
                                    "'monitor:%'")).all()
         retrains = conn.execute(text("SELECT COUNT(*) FROM jobs WHERE kind = 'retrain'")
@@ -136,8 +175,11 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(
         monitored = conn.execute(text("SELECT detail FROM audit WHERE action = 'monitor'")
                                  ).scalars().all()
     assert [tuple(b) for b in batches] == [("churn-demo", "3", 2000, "champion"),
-                                           ("churn-demo", "1", 2000, "shadow")]
-    assert labelled == 4000 and proposer == "monitor"
+                                           ("churn-demo", "1", 2000, "shadow"),
+                                           ("churn-demo-live", "1", 4500, "champion"),
+                                           ("churn-demo-live", "2", 4500, "shadow")]
+    assert labelled == {"churn-demo": 4000, "churn-demo-live": 2 * 1500 * len(looks)}
+    assert proposer == "monitor"
     assert len(alerts) == 1 and alerts[0][1] == "sent"
     assert retrains == 0
     (detail,) = [json.loads(d) for d in monitored]
@@ -150,15 +192,17 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(
         assert list((demo / "inference-log" / "model=churn-demo" / f"version={version}")
                     .rglob("*.parquet"))
 
-    # The registry, read with the demo's servers stopped: start MLflow on its files again.
-    mlflow = start_mlflow(demo / "mlflow")
-    try:
-        client = MlflowClient(tracking_uri=mlflow.url, registry_uri=mlflow.url)
-        assert client.get_registered_model("churn-demo").aliases["champion"] == "1"
-        status = {v: client.get_model_version("churn-demo", v).tags.get("podium.status")
-                  for v in ("1", "2", "3")}
-        assert status == {"1": "promoted", "2": "rejected", "3": "archived"}
-        reason = client.get_model_version("churn-demo", "2").tags["podium.reason"]
-        assert reason.startswith("loses the comparison")
-    finally:
-        mlflow.stop()
+    # The registry, read with the demo's servers stopped: MLflow's client on its store (no
+    # server: its aliases name versions as numbers there)
+    db = f"sqlite:///{demo / 'mlflow' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=db, registry_uri=db)
+    assert str(client.get_registered_model("churn-demo").aliases["champion"]) == "1"
+    status = {v: client.get_model_version("churn-demo", v).tags.get("podium.status")
+              for v in ("1", "2", "3")}
+    assert status == {"1": "promoted", "2": "rejected", "3": "archived"}
+    reason = client.get_model_version("churn-demo", "2").tags["podium.reason"]
+    assert reason.startswith("loses the comparison")
+    assert {alias: str(v) for alias, v in
+            client.get_registered_model("churn-demo-live").aliases.items()} == {"champion": "2"}
+    assert client.get_model_version("churn-demo-live", "2").tags["podium.status"] == \
+        "promoted"

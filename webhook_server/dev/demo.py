@@ -7,6 +7,9 @@ more data and offered through the ``challenger`` alias, wins, is approved and be
 champion (v1 archived); a batch is scored, a drift report is run, and the champion is
 rolled back to v1 and forward again; a week's outcomes show v3 decayed while v1, scored in
 shadow, does better, and the rollback the monitoring job proposes is approved in Slack;
+a second model whose policy asks for live evidence (``comparison.live``) takes v1 and v3
+again: v3 wins on the holdout, waits in ``shadowing`` on the challenger alias, is scored in
+shadow, and is promoted once the outcomes of three batches of customers show it better;
 the last decision is verified from its evidence
 bundle alone and the decisions are replayed under a stricter policy. Every line of the
 timeline is read back from MLflow or Podium's store; any failure stops the demo with the
@@ -32,6 +35,7 @@ from webhook_server.contract import TAG_STATUS
 from webhook_server.core.settings import Settings
 from webhook_server.dev.demo_decay import decay_step
 from webhook_server.dev.demo_evidence import evidence_step
+from webhook_server.dev.demo_live import LIVE_MODEL, LIVE_POLICY, live_step
 from webhook_server.dev.demo_steps import (
     APPROVER,
     MODEL,
@@ -75,7 +79,7 @@ models:
     # podium score shadows the former champion; a decay it is significantly better than
     # live opens a rollback request (Rollback / Dismiss in Slack)
     monitoring: {{shadow_former: true, on_decay: propose}}
-"""
+{LIVE_POLICY}"""
 JUDGE_ROWS, JUDGE_SEED = 2000, 4242
 
 
@@ -167,11 +171,15 @@ class _Demo(DemoSteps):
                 "Slack")
         decay_step(self, MODEL, say=say, wait=wait, error=DemoError)
 
+        step(9, f"live evidence: a second model, {LIVE_MODEL}, whose policy waits for live "
+                f"outcomes; v{v3} again, shadowed beside v{v1} and promoted on them")
+        live_step(self, v1, v3, model=MODEL, say=say, wait=wait, error=DemoError)
+
         self._drain_slack()
-        step(9, "timeline, read back from Podium's store and MLflow")
+        step(10, "timeline, read back from Podium's store and MLflow")
         self._timeline([v1, v2, v3])
 
-        step(10, "every decision re-derivable: the last one verified from its evidence "
+        step(11, "every decision re-derivable: the last one verified from its evidence "
                  "bundle alone, and the decisions replayed under a stricter policy")
         evidence_step(self, MODEL, say=say, error=DemoError)
         if self.trace is not None:

@@ -15,21 +15,17 @@ the store, ``DemoError``)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import subprocess
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from webhook_server.adapters.registry import mlflow_client
 from webhook_server.contract import TAG_STATUS
+from webhook_server.dev.demo_shadow import score_with_shadows
 from webhook_server.dev.processes import bin_path
-from webhook_server.monitoring import batches
 from webhook_server.monitoring import job as monitoring
 from webhook_server.monitoring.labels import load_labels
-from webhook_server.monitoring.shadow import former_champion, plan_shadows, sandboxed
 from webhook_server.store import ledger
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import outbox
@@ -57,51 +53,27 @@ def decay_step(demo, model: str, *, say, wait, error) -> str:
 
 
 def _score_week(demo, model: str, log_root: str, *, say, error):
-    """The week's customers scored as ``podium score`` scores them (its code, in this
-    process: the champion is already loaded here): the champion writes the output, and the
-    former champion (``shadow.former_champion``, ``plan_shadows``), in a sandbox of its own,
-    is scored on the same rows and logged beside it."""
+    """The week's customers scored as ``podium score`` scores them (``demo_shadow``): the
+    champion writes the output, and the former champion (``shadow.former_champion``), in a
+    sandbox of its own, is scored on the same rows and logged beside it."""
     from training.data import TARGET, generate
-    from training.score import load_predictor, score_file
 
     customers, truth = generate(2000, seed=41, drift=1.0)
     src, dst = demo.workdir / "customers-week.csv", demo.workdir / "scored-week.csv"
     customers.drop(columns=[TARGET]).to_csv(src, index=False)
-    svc = demo.svc
-    with contextlib.redirect_stdout(io.StringIO()):
-        predict, version = load_predictor(f"models:/{model}@champion")
-    log = batches.open_log(log_root, version, mlflow_client(demo.mlflow.url))
-    mp, opened = svc.policy.for_model(model), []
-    former = former_champion(svc.store, model, mp, log.version)
-    try:
-        plans = plan_shadows(mp, model, log.version, log_root, svc.registry,
-                             lambda uri: sandboxed(svc.judge, uri, opened, say),
-                             batch_prefix=log.batch_id, former=former)
-        shadows = [p.shadow for p in plans if p.shadow is not None]
-        with contextlib.ExitStack() as logs:
-            for each in [log, *(s.log for s in shadows)]:
-                logs.enter_context(each)
-            report = score_file(predict, src, dst, model_version=version, log=log,
-                                shadows=shadows)
-    except Exception as exc:
-        raise error("podium score", f"{type(exc).__name__}: {exc}") from None
-    finally:
-        for sandbox in opened:
-            sandbox.close()
-    logged = batches.record(svc.store, log, rejected=report.rejected, source=str(src))
-    for shadow in shadows:
-        batches.record(svc.store, shadow.log, source=str(src))
+    scored = score_with_shadows(demo, model, src, dst, log_root, former=True, say=say,
+                                error=error)
+    logged = scored.logged
     say(f"podium score (policy monitoring.shadow_former): {logged['rows']:,} predictions of "
-        f"{version} logged under inference-log/model={model}/version={logged['version']}/ "
-        f"(predicted churn {logged['mean_score']:.1%})")
-    for p, n in zip([p for p in plans if p.shadow is not None], report.shadow_rows,
-                    strict=True):
+        f"{scored.version} logged under inference-log/model={model}/version="
+        f"{logged['version']}/ (predicted churn {logged['mean_score']:.1%})")
+    for p, n in zip(scored.scored(), scored.shadow_rows, strict=True):
         say(f"  shadow {p.alias} (version {p.version}, in a sandbox of its own): {n:,} rows "
             f"logged under inference-log/model={model}/version={p.version}/, not written")
-    for p in plans:
+    for p in scored.plans:
         if p.shadow is None:
             say(f"  shadow {p.alias}: {p.skipped}")
-    if not any(p.shadow is not None for p in plans):
+    if not scored.scored():
         raise error("podium score", "the former champion was not scored in shadow")
     return customers, truth
 

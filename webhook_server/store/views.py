@@ -3,8 +3,8 @@ functions do not offer. A page of requests before an id (keyset pagination), the
 deliveries, one job, the last job of a kind, the models Podium knows; deliveries by source
 and outcome, requests by state, and the health figures of ``/metrics`` (oldest open request,
 last finished job of each kind, live workers, failing notifications, decayed models,
-requests past their approval expiry). Read-only; whole requests still leave as
-``records.Request``."""
+requests past their approval expiry, requests waiting for live evidence). Read-only; whole
+requests still leave as ``records.Request``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from webhook_server.store.schema import (
     leases,
     ledger,
     outbox,
+    request_events,
     requests,
 )
 
@@ -175,6 +176,29 @@ def awaiting_since(conn: Connection) -> list[tuple[str, float]]:
     q = select(requests.c.model, requests.c.updated_at).where(
         requests.c.state == "awaiting_approval", requests.c.decided_by.is_(None))
     return [(m, (now - _aware(at)).total_seconds()) for m, at in conn.execute(q)]
+
+
+def shadowing(conn: Connection) -> list[tuple[str, float, int]]:
+    """(model, seconds since it entered ``shadowing``, labelled pairs at its last look) of
+    each request waiting for live evidence (one per model at most: one decision at a time)."""
+    now = db_now(conn)
+    entered = (select(request_events.c.request_id, func.max(request_events.c.at).label("at"))
+               .where(request_events.c.to_state == states.SHADOWING,
+                      request_events.c.from_state != states.SHADOWING)
+               .group_by(request_events.c.request_id).subquery())
+    q = (select(requests.c.model, requests.c.evidence, requests.c.updated_at, entered.c.at)
+         .join(entered, entered.c.request_id == requests.c.id, isouter=True)
+         .where(requests.c.state == states.SHADOWING))
+    out = []
+    for model, evidence, updated, at in conn.execute(q):
+        try:
+            live = (json.loads(evidence) if evidence else {}).get("live") or {}
+        except (TypeError, ValueError, AttributeError):
+            live = {}
+        pairs = live.get("pairs") if isinstance(live, dict) else None
+        out.append((model, max(0.0, (now - _aware(at or updated)).total_seconds()),
+                    int(pairs) if isinstance(pairs, int | float) else 0))
+    return out
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.url_map.converters["int"] = BoundedInt  # before the blueprints add their rules
     app.extensions["podium"] = svc
     app.extensions["podium.metrics"] = metrics.make_registry(
-        svc.store, lambda model: svc.policy.for_model(model).approval.expiry_hours)
+        svc.store, lambda model: svc.policy.for_model(model).approval.expiry_hours,
+        lambda model: _live_max_days(svc, model))
     app.extensions["podium.auth_limit"] = AuthLimiter(settings)  # failed tokens/logins
     traced.init_app(app)  # a server span per request, when OTEL_* turn tracing on
     for bp in (webhooks.bp, slack.bp, api.bp, openapi.bp, health.bp):
@@ -103,3 +104,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return error(500, "internal error; the delivery was not accepted, retry later")
 
     return app
+
+
+def _live_max_days(svc: Services, model: str) -> float | None:
+    """The policy's ``comparison.live.max_days`` for ``model`` (None: no live evidence)."""
+    live = svc.policy.for_model(model).comparison.live
+    return None if live is None else live.max_days

@@ -25,14 +25,19 @@ from webhook_server.store.counters import GATE_FAILURES, read
 
 log = logging.getLogger(__name__)
 ExpiryHours = Callable[[str], float]
+MaxDays = Callable[[str], float | None]
 
 
 class StoreCollector:
-    def __init__(self, store: Store, expiry_hours: ExpiryHours | None = None) -> None:
+    def __init__(self, store: Store, expiry_hours: ExpiryHours | None = None,
+                 live_max_days: MaxDays | None = None) -> None:
         """``expiry_hours(model)``: the policy's approval expiry (``podium_requests_overdue``
-        is left out without it, or when the policy cannot be read)."""
+        is left out without it, or when the policy cannot be read); ``live_max_days(model)``:
+        the policy's ``comparison.live.max_days`` (None: not set), for
+        ``podium_shadowing_max_seconds``."""
         self.store = store
         self.expiry_hours = expiry_hours
+        self.live_max_days = live_max_days
 
     def collect(self):
         with self.store.read() as conn:
@@ -117,11 +122,36 @@ class StoreCollector:
         yield from (oldest, done, failing, pending_age, gates, decayed,
                     GaugeMetricFamily("podium_workers", "Worker processes with a live "
                                       "heartbeat", value=h["workers"]))
+        yield from self._shadowing_families(h["shadowing"])
         overdue = self._overdue(h["awaiting"])
         if overdue is not None:
             yield GaugeMetricFamily("podium_requests_overdue", "Requests awaiting approval "
                                     "past the policy's expiry (the expiry scan ends them)",
                                     value=overdue)
+
+    def _shadowing_families(self, rows: list[tuple[str, float, int]]):
+        """Requests waiting for live evidence: how long, how many labelled pairs, and how
+        long the policy lets them wait (``max_days``; left out when it cannot be read)."""
+        waited = GaugeMetricFamily("podium_shadowing_seconds", "Seconds the model's request "
+                                   "has waited in shadowing for live evidence",
+                                   labels=["model"])
+        pairs = GaugeMetricFamily("podium_shadowing_pairs", "Labelled pairs (outcomes the "
+                                  "waiting version and the champion both predicted) at the "
+                                  "request's last look", labels=["model"])
+        limit = GaugeMetricFamily("podium_shadowing_max_seconds", "The policy's "
+                                  "comparison.live.max_days in seconds: a request still "
+                                  "undecided then ends inconclusive", labels=["model"])
+        for model, seconds, n in rows:
+            waited.add_metric([model], seconds)
+            pairs.add_metric([model], n)
+            try:
+                days = self.live_max_days(model) if self.live_max_days else None
+            except Exception as exc:  # the policy cannot be read: leave the figure out
+                log.warning("podium_shadowing_max_seconds left out: %s", exc)
+                days = None
+            if days is not None:
+                limit.add_metric([model], days * 86400)
+        yield from (waited, pairs, limit)
 
     def _overdue(self, awaiting: list[tuple[str, float]]) -> int | None:
         if self.expiry_hours is None:
@@ -138,7 +168,7 @@ def _health(conn) -> dict:
     return {"oldest": views.oldest_open_age_s(conn), "last_done": views.last_done_by_kind(conn),
             "failing": failing, "pending_age": pending_age, "workers": views.live_workers(conn),
             "gates": read(conn, GATE_FAILURES), "decayed": views.decayed_models(conn),
-            "awaiting": views.awaiting_since(conn)}
+            "awaiting": views.awaiting_since(conn), "shadowing": views.shadowing(conn)}
 
 
 SOURCES = ("mlflow", "databricks", "slack")
@@ -156,7 +186,8 @@ def rejection_counts(rows: dict[str, int]) -> dict[tuple[str, str], int]:
     return out
 
 
-def make_registry(store: Store, expiry_hours: ExpiryHours | None = None) -> CollectorRegistry:
+def make_registry(store: Store, expiry_hours: ExpiryHours | None = None,
+                  live_max_days: MaxDays | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store, expiry_hours))
+    registry.register(StoreCollector(store, expiry_hours, live_max_days))
     return registry

@@ -13,10 +13,13 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from podium_policy.check import parse_text
 from tests.support.signing import mlflow_headers, tag_set
+from webhook_server.intake import tell
 from webhook_server.jobs.worker import Worker
 from webhook_server.service.handlers import for_services
 from webhook_server.store import audit, counters, stage_timing
+from webhook_server.store import transition_requests as reqs
 from webhook_server.store.clock import db_now
 
 ROOT = Path(__file__).parents[3]
@@ -52,7 +55,10 @@ def exported(client, svc) -> dict[str, set[str]]:
     """Every series name the live /metrics can show, with the label names its samples carry:
     each family's name and the suffixes its type adds (a histogram with no sample yet still
     declares its _bucket). A delivery, a refused one, a finished job, a failed gate, a
-    monitoring report and a stage timing first, so the labelled families have samples."""
+    monitoring report, a stage timing and a request waiting for live evidence first, so the
+    labelled families have samples."""
+    svc.policy = parse_text("default:\n  shadow: [challenger]\n  comparison:\n"
+                            "    live: {min_pairs: 500}\n")
     body = tag_set()
     client.post("/webhooks/mlflow", data=body, headers=mlflow_headers(body))
     client.post("/webhooks/mlflow", data=body, headers=mlflow_headers(body, secret="wrong"))
@@ -63,6 +69,11 @@ def exported(client, svc) -> dict[str, set[str]]:
                      detail={"decayed": False})
         now = db_now(conn)
         stage_timing.observe(conn, "checking", now - timedelta(seconds=3), now)
+        shadowing = tag_set(version="2")
+    client.post("/webhooks/mlflow", data=shadowing, headers=mlflow_headers(shadowing))
+    with svc.store.tx() as conn:
+        rid = max(r.id for r in reqs.list_(conn))
+        tell.transition(conn, rid, expect=("queued",), to="shadowing", actor="policy")
     text = client.get("/metrics").data.decode()
     names: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(text):
