@@ -39,7 +39,10 @@ WANTED = {"requests by state": "podium_requests",
           "outbox failures": "podium_notifications_failing",
           "webhook rejections by reason": "podium_rejected_signatures_total",
           "sandbox failures": "podium_gate_failures_total",
-          "monitoring decay": "podium_model_decayed", "workers": "podium_workers"}
+          "monitoring decay": "podium_model_decayed", "workers": "podium_workers",
+          "shadowing: days waited": "podium_shadowing_seconds",
+          "shadowing: max_days": "podium_shadowing_max_seconds",
+          "shadowing: labelled pairs": "podium_shadowing_pairs"}
 
 
 def dashboard_exprs() -> list[str]:
