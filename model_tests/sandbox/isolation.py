@@ -185,9 +185,12 @@ class Sandbox:
         return str(path)
 
     def write_frame(self, frame) -> str:
-        """Put ``frame`` where the sandbox can read it (Podium writes, the model reads)."""
+        """Put ``frame`` where the sandbox can read it (Podium writes, the model reads). One
+        frame at a time: the one written before is removed (its call is over)."""
         import pickle
 
+        if self._frames:
+            (self.inputs / f"frame-{self._frames}.pkl").unlink(missing_ok=True)
         self._frames += 1
         path = self.inputs / f"frame-{self._frames}.pkl"
         with open(path, "wb") as fh:

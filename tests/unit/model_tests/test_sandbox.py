@@ -564,6 +564,10 @@ def test_an_unknown_op_is_a_clear_failure_and_the_sandbox_keeps_serving(spawn):
     sandbox.call("load", path=sandbox.inside(sandbox.inputs / "model"))
     reply, _ = sandbox.call("predict", frame=frame)
     np.testing.assert_array_equal(reply["scores"], hm.plausible_scores(FRAME))
+    for rows in (3, 5, 7):  # a shadow's chunks: one frame on disk at a time, each its own
+        reply, _ = sandbox.call("predict", frame=sandbox.write_frame(FRAME.head(rows)))
+        np.testing.assert_array_equal(reply["scores"], hm.plausible_scores(FRAME.head(rows)))
+    assert sorted(p.name for p in sandbox.inputs.glob("frame-*")) == ["frame-4.pkl"]
 
 
 # --- one model against another -----------------------------------------------------------
