@@ -62,11 +62,13 @@ class IntakeResult:
 
 
 class Intake:
-    def __init__(self, store: Store, queue: JobQueue) -> None:
+    def __init__(self, store: Store, queue: JobQueue, *, one_call: bool = True) -> None:
+        """``one_call``: a new request in one call (``_in_one_call``) where it can be, i.e.
+        on PostgreSQL with the job queue in the same database."""
         self.store = store
         self.queue = queue
-        # PostgreSQL with the queue in the same database: a new request in one call
-        self._one_call = store.dialect == "postgresql" and isinstance(queue, SqlJobQueue)
+        self._one_call = (one_call and store.dialect == "postgresql"
+                          and isinstance(queue, SqlJobQueue))
 
     def record(self, delivery: Delivery) -> IntakeResult:
         """Store ``delivery`` and its effects exactly once. Raises StoreUnavailable."""
