@@ -127,9 +127,10 @@ class Store:
         self.engine = make_engine(url)
         self._write_lock = (_SqliteWriteLock(self.engine.url.database)
                             if self.dialect == "sqlite" else None)
-        # ``call_alone``'s connections: in autocommit, never pinged (PostgreSQL only)
+        # ``call_alone``'s connections (PostgreSQL only): in autocommit, so never left in a
+        # transaction to roll back when returned, and never pinged
         self._calls = (create_engine(self.url, isolation_level="AUTOCOMMIT", pool_size=5,
-                                     max_overflow=10)
+                                     max_overflow=10, pool_reset_on_return=None)
                        if self.dialect == "postgresql" else None)
 
     @property
