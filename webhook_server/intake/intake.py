@@ -145,13 +145,15 @@ class Intake:
             status, detail = IGNORED, event.reason
         elif isinstance(event, TestDelivery):
             status, detail = TEST, f"test delivery from MLflow ({event.event})"
+        asks = isinstance(event, TransitionRequested) and event.target is not None
+        if asks:  # the version's lock before the delivery's row, as in the one call: two
+            # deliveries of one id, one on each path, never wait for each other in a circle
+            reqs.lock_version(conn, event.model, event.version)
         stored = inbox.insert_later(conn, source=d.source, delivery_id=d.delivery_id,
                                     event=d.event_name, status=status, detail=detail,
                                     body=d.body)
-        open_ = None  # sent with the delivery's row (one round trip on PostgreSQL)
-        if isinstance(event, TransitionRequested) and event.target is not None:
-            reqs.lock_version(conn, event.model, event.version)
-            open_ = reqs.open_for_version(conn, event.model, event.version)
+        # read with the lock and the delivery's row (one round trip on PostgreSQL)
+        open_ = reqs.open_for_version(conn, event.model, event.version) if asks else None
         pk = stored()
         if pk is None:  # a duplicate: it changes nothing (the lock ends with the tx)
             return self._duplicate(conn, d)
