@@ -6,7 +6,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -154,7 +154,7 @@ class Store:
         with self._writer(batched) as conn:
             yield conn
 
-    def call_alone(self, sql: str, params: dict[str, Any]) -> list[tuple]:
+    def call_alone(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple]:
         """One statement as its own transaction on the bare driver (PostgreSQL only: SQLite
         writers go through ``tx``): in autocommit, the statement, its commit and its answer
         are one network round trip (``tx`` adds BEGIN, COMMIT and the pool's pre-ping); the
@@ -172,7 +172,8 @@ class Store:
             self._calls.dispose()  # its idle connections were lost with this one
             return self._call_once(sql, params, last=True)
 
-    def _call_once(self, sql: str, params: dict[str, Any], *, last: bool) -> list[tuple]:
+    def _call_once(self, sql: str, params: Sequence[Any] | Mapping[str, Any], *,
+                   last: bool) -> list[tuple]:
         import psycopg
 
         lent = self._calls.raw_connection()

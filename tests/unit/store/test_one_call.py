@@ -152,3 +152,20 @@ def test_a_call_that_fails_raises_and_commits_nothing(pg):
             "received_at) VALUES ('s', 'x', 'e', 'accepted', '{}', now()) RETURNING id) "
             "SELECT id / 0 FROM d", {})
     assert counts(pg)[0] == 0
+
+
+def test_a_percent_sign_in_a_key_written_into_the_statement_is_stored_as_it_is(pg):
+    """The arguments every call shares are written into the statement's text (psycopg
+    quotes them); a ``%`` there is not taken for a parameter."""
+    e = delivery("3", "d-1").event
+    job = pg.queue.job_row(kind="request", key=f"request:{one_call.ID}:100%",
+                           payload={"request_id": one_call.ID, "share": "100%"},
+                           lock_key="model:churn")
+    _, request_id = one_call.record_request(
+        pg.store, source="mlflow", delivery_id="d-1", event="e", body="{}", model=e.model,
+        version=e.version, target=e.target, raw_target=e.raw_target, origin=e.origin,
+        requested_by=None, comment=None, job=job)
+    with pg.store.read() as conn:
+        key, payload = conn.execute(select(jobs.c.key, jobs.c.payload)).one()
+    assert key == f"request:{request_id}:100%"
+    assert payload == f'{{"request_id": {request_id}, "share": "100%"}}'
