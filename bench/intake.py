@@ -143,6 +143,25 @@ def group_cpu_s(pgid: int) -> float:
     return total / CLK_TCK
 
 
+def backends_cpu_s(database: str) -> float:
+    """CPU seconds (user + system) of the live PostgreSQL backends connected to ``database``
+    (the server runs on this machine: its process titles name the database)."""
+    total = 0
+    needle = f" {database} ".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            title = Path(f"/proc/{entry}/cmdline").read_bytes()
+            if not title.startswith(b"postgres: ") or needle not in title:
+                continue
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
 def children_cpu_s() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -352,6 +371,10 @@ class Store:
         with psycopg.connect(self.url) as conn:
             return conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0]
 
+    def db_cpu_s(self) -> float | None:
+        """CPU seconds of the database's backends (None: SQLite, in the server's processes)."""
+        return backends_cpu_s(self.db) if self.kind == "postgresql" else None
+
     def drop(self) -> None:
         if self.kind == "postgresql":
             import psycopg
@@ -385,15 +408,19 @@ def settled(count, timeout_s: float = 10) -> int:
     return last
 
 
-def measure(s: Setup, servers: list[Process], tag: str, supply: int, count=None) -> dict:
-    """Warm up, then measure; ``count`` (the store's deliveries) brackets the measurement."""
+def measure(s: Setup, servers: list[Process], tag: str, supply: int, count=None,
+            db_cpu=None) -> dict:
+    """Warm up, then measure; ``count`` (the store's deliveries) brackets the measurement,
+    ``db_cpu`` (the database's CPU seconds, or None) too."""
     ports = [int(server.url.rsplit(":", 1)[1]) for server in servers]
     if s.warmup > 0:
         s.load.run_many(ports, s.warmup, f"{tag}-warm", max(2000, supply // 4), s.work)
     before = settled(count) if count else 0
     srv0 = sum(group_cpu_s(server.proc.pid) for server in servers)
+    db0 = db_cpu() if db_cpu else None
     r = s.load.run_many(ports, s.seconds, tag, supply, s.work)
     r["server_cpu_s"] = sum(group_cpu_s(server.proc.pid) for server in servers) - srv0
+    r["db_cpu_s"] = db_cpu() - db0 if db0 is not None else None
     r["stored_before"] = before
     return r
 
@@ -431,7 +458,8 @@ def run_podium(s: Setup, kind: str, supply: int, admin_url: str, nodes: int = 1)
                         "PODIUM_MLFLOW_WEBHOOK_SECRET": SECRET,
                         "PODIUM_POLICY": str(work / "podium.yaml")},
                         args=("--no-worker", "--no-scheduler", "--workers", workers)))
-            r = measure(s, servers, f"bench-{kind}-{nodes}", supply, store.count)
+            r = measure(s, servers, f"bench-{kind}-{nodes}", supply, store.count,
+                        store.db_cpu_s)
         finally:
             for server in servers:  # graceful: requests in flight are answered and committed
                 server.stop()
@@ -549,16 +577,23 @@ def main() -> None:
     base = rows.get("bare flask")
     print()
     print(f"{'':20}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>7}"
-          f"{'gen cpu':>9}{'srv cpu':>9}")
+          f"{'gen cpu':>9}{'srv cpu':>9}{'srv s/1k':>10}{'db s/1k':>9}")
     for name, r in rows.items():
         r["ratio"] = r["rate"] / base["rate"] if base else None
         r["generator_cpu_pct"] = 100 * r["generator_cpu_s"] / r["duration_s"]
         r["server_cpu_pct"] = 100 * r["server_cpu_s"] / r["duration_s"]
+        # CPU seconds per 1,000 answered requests: unlike req/s, it holds on shared cores
+        per_k = 1000 / max(1, r["responses"])
+        r["server_cpu_s_per_1000"] = r["server_cpu_s"] * per_k
+        r["db_cpu_s_per_1000"] = r["db_cpu_s"] * per_k if r.get("db_cpu_s") is not None else None
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
+        db = f"{r['db_cpu_s_per_1000']:.3f}" if r["db_cpu_s_per_1000"] is not None else "-"
         print(f"{name:20}{r['rate']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
               f"{r['errors']:>8}{ratio:>7}{r['generator_cpu_pct']:>8.0f}%"
-              f"{r['server_cpu_pct']:>8.0f}%")
-    print("(cpu: % of one core over the run; ratio: req/s / bare Flask's, same run)")
+              f"{r['server_cpu_pct']:>8.0f}%{r['server_cpu_s_per_1000']:>10.3f}{db:>9}")
+    print("(cpu: % of one core over the run; s/1k: CPU seconds per 1,000 answered requests, "
+          "the server's processes and the PostgreSQL backends of its database; ratio: req/s "
+          "/ bare Flask's, same run)")
     ok = True
     for name, r in rows.items():
         if name == "bare flask":

@@ -27,8 +27,8 @@ from webhook_server.intake.events import (
     VersionCreated,
 )
 from webhook_server.intake.sources import Delivery
-from webhook_server.jobs.queue import JobQueue
-from webhook_server.store import Store, StoreUnavailable, outbox, states
+from webhook_server.jobs.queue import JobQueue, SqlJobQueue
+from webhook_server.store import Store, StoreUnavailable, one_call, outbox, states
 from webhook_server.store import deliveries as inbox
 from webhook_server.store import transition_requests as reqs
 
@@ -62,17 +62,44 @@ class IntakeResult:
 
 
 class Intake:
-    def __init__(self, store: Store, queue: JobQueue) -> None:
+    def __init__(self, store: Store, queue: JobQueue, *, one_call: bool = True) -> None:
+        """``one_call``: a new request in one call (``_in_one_call``) where it can be, i.e.
+        on PostgreSQL with the job queue in the same database."""
         self.store = store
         self.queue = queue
+        self._one_call = (one_call and store.dialect == "postgresql"
+                          and isinstance(queue, SqlJobQueue))
 
     def record(self, delivery: Delivery) -> IntakeResult:
         """Store ``delivery`` and its effects exactly once. Raises StoreUnavailable."""
         try:
+            done = self._in_one_call(delivery) if self._one_call else None
+            if done is not None:
+                return done
             with self.store.tx(batched=True) as conn:
                 return self._record(conn, delivery)
         except OperationalError as exc:
             raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
+
+    def _in_one_call(self, d: Delivery) -> IntakeResult | None:
+        """A valid transition request for a version with no open request, stored by one
+        call (``store/one_call.py``: the same rows as ``_record`` writes, one round trip).
+        None when it is anything else: ``_record`` decides."""
+        e = d.event
+        if not isinstance(e, TransitionRequested) or e.target is None:
+            return None
+        queue: SqlJobQueue = self.queue  # type: ignore[assignment]  (``_one_call``)
+        job = queue.job_row(kind="request", key=contract.request_job(one_call.ID),  # type: ignore[arg-type]
+                            payload={"request_id": one_call.ID},
+                            lock_key=contract.model_lock(e.model))
+        stored = one_call.record_request(
+            self.store, source=d.source, delivery_id=d.delivery_id, event=d.event_name,
+            body=d.body, model=e.model, version=e.version, target=e.target,
+            raw_target=e.raw_target, origin=e.origin, requested_by=e.requested_by,
+            comment=e.comment, job=job)
+        if stored is None:
+            return None
+        return IntakeResult(stored[0], ACCEPTED, request_id=stored[1])
 
     def record_in(self, conn: Connection, delivery: Delivery) -> IntakeResult:
         """``record`` inside the caller's transaction (a rollback: the workflow checks it
@@ -118,13 +145,15 @@ class Intake:
             status, detail = IGNORED, event.reason
         elif isinstance(event, TestDelivery):
             status, detail = TEST, f"test delivery from MLflow ({event.event})"
+        asks = isinstance(event, TransitionRequested) and event.target is not None
+        if asks:  # the version's lock before the delivery's row, as in the one call: two
+            # deliveries of one id, one on each path, never wait for each other in a circle
+            reqs.lock_version(conn, event.model, event.version)
         stored = inbox.insert_later(conn, source=d.source, delivery_id=d.delivery_id,
                                     event=d.event_name, status=status, detail=detail,
                                     body=d.body)
-        open_ = None  # sent with the delivery's row (one round trip on PostgreSQL)
-        if isinstance(event, TransitionRequested) and event.target is not None:
-            reqs.lock_version(conn, event.model, event.version)
-            open_ = reqs.open_for_version(conn, event.model, event.version)
+        # read with the lock and the delivery's row (one round trip on PostgreSQL)
+        open_ = reqs.open_for_version(conn, event.model, event.version) if asks else None
         pk = stored()
         if pk is None:  # a duplicate: it changes nothing (the lock ends with the tx)
             return self._duplicate(conn, d)

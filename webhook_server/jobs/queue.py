@@ -106,6 +106,14 @@ class SqlJobQueue:
             self._wake(conn)
         return added
 
+    def job_row(self, *, kind: str, key: str, payload: dict[str, Any],
+                lock_key: str | None = None) -> dict[str, Any]:
+        """What ``enqueue`` would insert, for a statement that inserts the job itself (the
+        intake's one call on PostgreSQL, ``store/one_call.py``): with this queue's max
+        attempts and the channel whose NOTIFY wakes the workers."""
+        return {"kind": kind, "key": key, "payload": payload, "lock_key": lock_key,
+                "max_attempts": self.max_attempts, "channel": listen.CHANNEL}
+
     def _wake(self, conn: Connection) -> None:
         """Wake idle workers once ``conn``'s transaction commits: on PostgreSQL by NOTIFY
         (every machine; dropped on rollback), on SQLite by the doorbell (this machine)."""

@@ -6,9 +6,10 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,6 +26,10 @@ PIPELINE = "podium_pipeline"
 
 class StoreUnavailable(Exception):
     """The store cannot take a write right now (HTTP 503: the sender should retry)."""
+
+
+class _ConnectionLost(Exception):
+    """``call_alone``'s connection was found lost: the call is made again on a new one."""
 
 
 def normalise_url(url: str) -> str:
@@ -122,6 +127,11 @@ class Store:
         self.engine = make_engine(url)
         self._write_lock = (_SqliteWriteLock(self.engine.url.database)
                             if self.dialect == "sqlite" else None)
+        # ``call_alone``'s connections (PostgreSQL only): in autocommit, so never left in a
+        # transaction to roll back when returned, and never pinged
+        self._calls = (create_engine(self.url, isolation_level="AUTOCOMMIT", pool_size=5,
+                                     max_overflow=10, pool_reset_on_return=None)
+                       if self.dialect == "postgresql" else None)
 
     @property
     def dialect(self) -> str:
@@ -143,6 +153,43 @@ class Store:
         SQLite (in-process)."""
         with self._writer(batched) as conn:
             yield conn
+
+    def call_alone(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple]:
+        """One statement as its own transaction on the bare driver (PostgreSQL only: SQLite
+        writers go through ``tx``): in autocommit, the statement, its commit and its answer
+        are one network round trip (``tx`` adds BEGIN, COMMIT and the pool's pre-ping); the
+        rows come back once committed. The statement must be safe to run twice: a
+        connection found lost (the server restarted, and with it every idle connection of
+        the pool) is dropped with its idle siblings and the call made once more on a new
+        one, since this pool does not ping a connection before lending it (a round trip
+        that costs as much CPU as the call). StoreUnavailable when the database cannot
+        take it."""
+        if self._calls is None:
+            raise TypeError("call_alone is for a PostgreSQL store")
+        try:
+            return self._call_once(sql, params, last=False)
+        except _ConnectionLost:
+            self._calls.dispose()  # its idle connections were lost with this one
+            return self._call_once(sql, params, last=True)
+
+    def _call_once(self, sql: str, params: Sequence[Any] | Mapping[str, Any], *,
+                   last: bool) -> list[tuple]:
+        import psycopg
+
+        lent = self._calls.raw_connection()
+        raw = lent.driver_connection
+        try:
+            with raw.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        except psycopg.OperationalError as exc:
+            if raw.broken:
+                lent.invalidate()
+                if not last:
+                    raise _ConnectionLost from exc
+            raise StoreUnavailable(str(exc)) from exc
+        finally:
+            lent.close()
 
     @staticmethod
     def after_commit(conn: Connection, key: str, hook: Callable[[], None]) -> None:
@@ -218,6 +265,8 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._calls is not None:
+            self._calls.dispose()
 
 
 @contextmanager

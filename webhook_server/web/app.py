@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.before_request
     def _no_nul_in_the_url():
         """No NUL in query or path values: PostgreSQL text cannot hold it."""
+        if not request.query_string and not request.view_args:  # a webhook: nothing to see
+            return None
         values = [("query parameter", k, v) for k, v in request.args.items(multi=True)]
         values += [("path segment", k, v) for k, v in (request.view_args or {}).items()
                    if isinstance(v, str)]

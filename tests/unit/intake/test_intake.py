@@ -3,7 +3,7 @@
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from webhook_server.intake.events import (
     Ignored,
@@ -14,7 +14,7 @@ from webhook_server.intake.events import (
 from webhook_server.intake.sources import Delivery
 from webhook_server.store import states
 from webhook_server.store import transition_requests as reqs
-from webhook_server.store.schema import deliveries, jobs, request_events, requests
+from webhook_server.store.schema import deliveries, jobs, outbox, request_events, requests
 
 
 def deliver(svc, event, delivery_id="d-1", source="mlflow"):
@@ -114,13 +114,37 @@ def test_ignored_and_test_deliveries_are_stored_without_a_request(svc, event, st
 
 
 def test_a_failure_mid_transaction_leaves_nothing_behind(svc, monkeypatch):
+    """A request that supersedes another (the general path, in Python, on both engines)
+    fails at its job: neither its rows nor the supersession remain."""
+    open_ = deliver(svc, req(origin="alias"), "d-1").request_id
+
     def broken_enqueue(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(svc.intake.queue, "enqueue", broken_enqueue)
     with pytest.raises(RuntimeError):
-        deliver(svc, req())
-    assert (count(svc, deliveries), count(svc, requests), count(svc, jobs)) == (0, 0, 0)
+        deliver(svc, req(), "d-2")
+    assert (count(svc, deliveries), count(svc, requests), count(svc, jobs)) == (1, 1, 1)
+    with svc.store.read() as conn:
+        assert reqs.get(conn, open_).state == "queued"
+
+
+def test_a_new_request_whose_last_row_fails_leaves_nothing_behind(svc):
+    """A new request for a version with none open (one call on PostgreSQL, the general path
+    on SQLite): the job's row, written last, fails, and the delivery, the request, its
+    history and its step written before it are gone too; the next delivery is stored."""
+    with svc.store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE jobs RENAME TO jobs_away"))
+    try:
+        with pytest.raises(Exception, match="jobs"):
+            deliver(svc, req(), "d-1")
+    finally:
+        with svc.store.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE jobs_away RENAME TO jobs"))
+    assert (count(svc, deliveries), count(svc, requests), count(svc, request_events),
+            count(svc, outbox), count(svc, jobs)) == (0, 0, 0, 0, 0)
+    assert deliver(svc, req(), "d-1").request_id is not None
+    assert (count(svc, deliveries), count(svc, requests), count(svc, jobs)) == (1, 1, 1)
 
 
 def request_jobs(svc):

@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 
 from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
 
 log = logging.getLogger(__name__)
 PREFIX = "/ui"
@@ -27,12 +28,22 @@ def error_page(status: int, message: str):
     return render(status, message)
 
 
+class PageSessions(SecureCookieSessionInterface):
+    """The page's signed-cookie sessions. Their cookie's path is the page's, so no other
+    route ever receives one: those get Flask's null session at once, instead of a signer
+    built and the cookies parsed on every request (the webhooks' hot path)."""
+
+    def open_session(self, app, request):
+        return super().open_session(app, request) if owns(request.path) else None
+
+
 def init_app(app: Flask, settings) -> None:
     from webhook_server.web.ui import login, model_page, operations_page, requests_page  # noqa: F401
     from webhook_server.web.ui.security import HEADERS, UiState
     from webhook_server.web.ui.web import bp
 
     app.secret_key = settings.ui_key()
+    app.session_interface = PageSessions()
     app.config.update(
         SESSION_COOKIE_NAME="podium_ui", SESSION_COOKIE_PATH=PREFIX,
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",

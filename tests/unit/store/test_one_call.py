@@ -1,0 +1,171 @@
+"""PostgreSQL's one call for a new request (migration 0011's ``podium_record_request``,
+``store/one_call.py``) and ``Store.call_alone`` under it: the same rows as the general path,
+nothing written when the general path must decide, workers woken, a lost connection
+survived."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select, text
+
+from tests.support.settings import make_settings, pg_schema
+from webhook_server.intake.events import TransitionRequested
+from webhook_server.intake.intake import Intake
+from webhook_server.intake.sources import Delivery
+from webhook_server.jobs.listen import PgWakeup
+from webhook_server.store import StoreUnavailable, one_call, states
+from webhook_server.store import transition_requests as reqs
+from webhook_server.store.schema import deliveries, jobs, outbox, request_events, requests
+
+pytestmark = pytest.mark.postgres
+TABLES = (deliveries, requests, request_events, outbox, jobs)
+
+
+@pytest.fixture
+def pg(make_svc):
+    with pg_schema() as url:
+        yield make_svc(make_settings(url))
+
+
+def delivery(version: str, delivery_id: str, **fields) -> Delivery:
+    event = TransitionRequested("churn", version, "Production", origin="tag",
+                                requested_by=fields.get("requested_by"),
+                                comment=fields.get("comment"))
+    return Delivery("mlflow", delivery_id, "model_version_tag.set", '{"v": 1}', event)
+
+
+def call(svc, d: Delivery):
+    e = d.event
+    job = svc.queue.job_row(kind="request", key=f"request:{one_call.ID}",
+                            payload={"request_id": one_call.ID}, lock_key="model:churn")
+    return one_call.record_request(
+        svc.store, source=d.source, delivery_id=d.delivery_id, event=d.event_name,
+        body=d.body, model=e.model, version=e.version, target=e.target,
+        raw_target=e.raw_target, origin=e.origin, requested_by=e.requested_by,
+        comment=e.comment, job=job)
+
+
+def counts(svc) -> tuple[int, ...]:
+    with svc.store.read() as conn:
+        return tuple(conn.execute(select(func.count()).select_from(t)).scalar_one()
+                     for t in TABLES)
+
+
+def rows_of(svc, delivery_pk: int) -> dict[str, dict]:
+    """The rows a delivery left, without what differs by nature (ids, clocks, version)."""
+    with svc.store.read() as conn:
+        d = dict(conn.execute(select(deliveries).where(deliveries.c.id == delivery_pk))
+                 .mappings().one())
+        r = dict(conn.execute(select(requests).where(requests.c.delivery_pk == delivery_pk))
+                 .mappings().one())
+        e = dict(conn.execute(select(request_events)
+                              .where(request_events.c.request_id == r["id"])).mappings().one())
+        o = dict(conn.execute(select(outbox).where(outbox.c.request_id == r["id"]))
+                 .mappings().one())
+        j = dict(conn.execute(select(jobs).where(jobs.c.key == f"request:{r['id']}"))
+                 .mappings().one())
+    rid = str(r["id"])
+    o["key"], j["payload"] = o["key"].replace(rid, "ID"), j["payload"].replace(rid, "ID")
+    j["key"] = j["key"].replace(rid, "ID")
+    for row, drop in ((d, ("id", "delivery_id", "received_at")),
+                      (r, ("id", "version", "delivery_pk", "created_at", "updated_at")),
+                      (e, ("id", "request_id", "at")),
+                      (o, ("id", "request_id", "created_at", "run_after")),
+                      (j, ("id", "run_after", "created_at", "updated_at"))):
+        for key in drop:
+            row.pop(key)
+    return {"delivery": d, "request": r, "event": e, "outbox": o, "job": j}
+
+
+def test_the_one_call_stores_the_rows_the_general_path_stores(pg):
+    before = datetime.now(UTC)
+    fields = {"requested_by": "ann", "comment": "ship it"}
+    pk, request_id = call(pg, delivery("3", "d-1", **fields))
+    general = Intake(pg.store, pg.queue, one_call=False).record(delivery("4", "d-2", **fields))
+    assert rows_of(pg, pk) == rows_of(pg, general.delivery_pk)
+    with pg.store.read() as conn:
+        made = reqs.get(conn, request_id)
+        received = conn.execute(select(deliveries.c.received_at)
+                                .where(deliveries.c.id == pk)).scalar_one()
+    assert (made.version, made.state, made.delivery_pk) == ("3", states.QUEUED, pk)
+    assert before <= received <= made.created_at <= datetime.now(UTC)
+
+
+def test_the_intake_answers_a_new_request_stored_by_the_one_call_as_before(pg):
+    result = pg.intake.record(delivery("3", "d-1"))
+    again = pg.intake.record(delivery("3", "d-1"))
+    assert (result.status, result.duplicate, again.duplicate) == ("accepted", False, True)
+    assert again.request_id == result.request_id
+    assert counts(pg) == (1, 1, 1, 1, 1)
+
+
+def test_the_one_call_writes_nothing_when_the_version_has_an_open_request(pg):
+    pg.intake.record(delivery("3", "d-1"))
+    assert call(pg, delivery("3", "d-2")) is None
+    assert counts(pg) == (1, 1, 1, 1, 1)
+
+
+def test_the_one_call_writes_nothing_for_a_delivery_stored_before(pg):
+    """The request it made has ended, so nothing is open: the delivery's key stops it."""
+    first = pg.intake.record(delivery("3", "d-1"))
+    with pg.store.tx() as conn:
+        reqs.transition(conn, first.request_id, expect=states.OPEN, to=states.REJECTED,
+                        actor="test")
+    before = counts(pg)
+    assert call(pg, delivery("3", "d-1")) is None
+    assert counts(pg) == before
+
+
+def test_a_request_stored_by_the_one_call_wakes_listening_workers(pg):
+    wake = PgWakeup.for_engine(pg.store.engine)
+    try:
+        wake.wait(0.01)  # starts the listening thread
+        assert wake.connected.wait(15), "the listener never connected"
+        wake.wait(0)  # the wake-up every connection gives
+        assert call(pg, delivery("3", "d-1")) is not None
+        assert wake.wait(15) is True
+    finally:
+        wake.close()
+
+
+def test_a_call_whose_pooled_connection_was_lost_is_made_again_on_a_new_one(pg):
+    store = pg.store
+    ((pid,),) = store.call_alone("SELECT pg_backend_pid()", {})
+    with store.engine.connect() as conn:  # as a server restart would
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    ((again,),) = store.call_alone("SELECT pg_backend_pid()", {})
+    assert again != pid
+
+
+def test_a_call_that_loses_its_connection_twice_says_the_store_is_unavailable(pg):
+    with pytest.raises(StoreUnavailable):
+        pg.store.call_alone("SELECT pg_terminate_backend(pg_backend_pid())", {})
+    assert pg.store.call_alone("SELECT 1", {}) == [(1,)]
+
+
+def test_a_call_that_fails_raises_and_commits_nothing(pg):
+    with pytest.raises(Exception, match="division by zero"):
+        pg.store.call_alone(
+            "WITH d AS (INSERT INTO deliveries (source, delivery_id, event, status, body, "
+            "received_at) VALUES ('s', 'x', 'e', 'accepted', '{}', now()) RETURNING id) "
+            "SELECT id / 0 FROM d", {})
+    assert counts(pg)[0] == 0
+
+
+def test_a_percent_sign_in_a_key_written_into_the_statement_is_stored_as_it_is(pg):
+    """The arguments every call shares are written into the statement's text (psycopg
+    quotes them); a ``%`` there is not taken for a parameter."""
+    e = delivery("3", "d-1").event
+    job = pg.queue.job_row(kind="request", key=f"request:{one_call.ID}:100%",
+                           payload={"request_id": one_call.ID, "share": "100%"},
+                           lock_key="model:churn")
+    _, request_id = one_call.record_request(
+        pg.store, source="mlflow", delivery_id="d-1", event="e", body="{}", model=e.model,
+        version=e.version, target=e.target, raw_target=e.raw_target, origin=e.origin,
+        requested_by=None, comment=None, job=job)
+    with pg.store.read() as conn:
+        key, payload = conn.execute(select(jobs.c.key, jobs.c.payload)).one()
+    assert key == f"request:{request_id}:100%"
+    assert payload == f'{{"request_id": {request_id}, "share": "100%"}}'
