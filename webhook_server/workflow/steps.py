@@ -58,6 +58,7 @@ class RequestRun:
         self.registry = FencedRegistry(deps.registry, job.fence)
         self.tag_writer = CheckTags(self.registry)  # the check tags, beside the comparison
         self.recompared = 0
+        self.handed_over = False  # this job put the request in front of a person
 
     def run(self) -> None:
         req = self._get()
@@ -91,6 +92,8 @@ class RequestRun:
                 tracing.set_attributes(current, {"podium.state_after": req.state})
             if before == req.state == states.SHADOWING:  # no decision yet: the next look
                 return  # (the scheduler's check_shadowing) queues the next job
+            if self.handed_over:  # a decision queues its own job, even one made already:
+                return  # the click's job makes the move (and its trace is the click's)
         raise RuntimeError(f"request {req.id} did not settle (state {req.state})")
 
     # --- steps -------------------------------------------------------------------------
@@ -345,6 +348,7 @@ class RequestRun:
             moved = tell.transition(conn, req.id, expect=(req.state,), to=to,
                                     actor=actor, reason=reason)
         if moved:
+            self.handed_over = to == states.AWAITING_APPROVAL
             if to != states.COMPARING:  # the check tags may still be going out meanwhile
                 self.tag_writer.settle()
             self.registry.set_tags(req.model, req.version,

@@ -93,6 +93,34 @@ def test_a_second_request_waits_while_the_first_awaits_approval(svc):
     assert registry.aliases["champion"] == "1"
 
 
+def test_an_approval_given_the_moment_the_request_waits_is_carried_out_by_its_own_job(svc):
+    """An approver reacts to ``podium.status=awaiting_approval`` in MLflow and clicks before
+    the job that wrote it has returned: the request job stops at the hand-over, and the job
+    the decision queued makes the move (its trace is the click's)."""
+    policy = {"people": {"ana": {"cli": "ana"}},
+              "default": {"approval": {"targets": ["Production"], "approvers": ["ana"]}}}
+    clicked = []
+
+    class Watched(MemoryRegistry):
+        def set_tags(self, model, version, tags):
+            super().set_tags(model, version, tags)
+            if tags.get("podium.status") == "awaiting_approval":
+                clicked.append(workflow.decide(rid, "cli:ana", True)["state"])
+
+    registry = Watched({"champion": "1"})
+    workflow = make(svc, registry, Gates(passing, lambda m, c, k: comparison(c, k)), policy)
+    rid = submit(svc, "3")
+    run(workflow, rid)
+    assert clicked == ["approved"]
+    assert state(svc, rid).state == "promoting" and registry.aliases["champion"] == "1"
+    from webhook_server.jobs.queue import list_jobs
+
+    with svc.store.read() as conn:
+        promote = next(j for j in list_jobs(conn) if j["key"].startswith(f"request:{rid}:"))
+    workflow.handle(Job(2, promote["key"], "request", {"request_id": rid}, 1, 6, "w"))
+    assert state(svc, rid).state == "promoted" and registry.aliases["champion"] == "3"
+
+
 def test_the_first_champion_needs_no_comparison(svc):
     registry = MemoryRegistry()
 
