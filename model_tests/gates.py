@@ -11,6 +11,7 @@ a secret (``sandbox/``), and neither chooses the data it is judged on (``holdout
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import os
@@ -123,8 +124,10 @@ class SandboxGates:
     def compare(self, model: str, challenger: str, champion: str) -> Comparison:
         client = self._client()
         cfg = self._config(model)
-        with ThreadPoolExecutor(2) as run:  # both read at once: four MLflow calls each
-            asked = {who: run.submit(version_info, f"models:/{model}/{v}", client)
+        with ThreadPoolExecutor(2) as run:  # both read at once: four MLflow calls each,
+            # in the caller's context (its trace and log fields), as the registry adapter does
+            asked = {who: run.submit(contextvars.copy_context().run, version_info,
+                                     f"models:/{model}/{v}", client)
                      for who, v in (("challenger", challenger), ("champion", champion))}
             versions = {who: future.result() for who, future in asked.items()}
         self._step_infos(versions.values())
@@ -138,8 +141,8 @@ class SandboxGates:
         todo = {who: v for who, v in versions.items() if scores[who] is None}
         if todo:
             with ThreadPoolExecutor(len(todo)) as run:  # both models score at once
-                futures = {who: run.submit(self._score, v, f"the {who} v{v.version}",
-                                           holdout.frame, cfg)
+                futures = {who: run.submit(contextvars.copy_context().run, self._score, v,
+                                           f"the {who} v{v.version}", holdout.frame, cfg)
                            for who, v in todo.items()}
                 for who, future in futures.items():
                     scores[who] = future.result()
@@ -288,9 +291,10 @@ class SandboxGates:
         return cfg
 
     def _step_infos(self, infos) -> None:
-        """What this step (a check, or a comparison) read of its versions in the registry:
-        the evidence bundle written at the end of the same step records those, not a
-        second reading (four MLflow calls a version)."""
+        """What the job's latest check or comparison read of its versions in the registry:
+        the evidence bundle it writes next (at the end of that step, or of the first
+        champion's comparing step, which compares nothing) records those, not a second
+        reading (four MLflow calls a version). ``release`` forgets them with the job."""
         self._local.infos = {(i.name, str(i.version)): i for i in infos}
 
     def _step_info(self, model: str, version: str, client) -> VersionInfo:

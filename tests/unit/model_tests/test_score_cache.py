@@ -1,6 +1,7 @@
 """Scores are numbers about immutable files: the champion is scored once per holdout, not
 at every request against it; a challenger's checks leave its scores for its comparison."""
 
+import contextvars
 from collections import Counter
 
 import numpy as np
@@ -102,3 +103,18 @@ def test_a_comparisons_bundle_records_the_versions_it_read_without_reading_them_
     judge.release()  # the job is done: a later step reads the registry again
     bundle("second")
     assert reads == {"models:/m/2": 2, "models:/m/1": 2}
+
+
+def test_the_comparisons_registry_reads_run_in_the_callers_context(judge, monkeypatch):
+    """The two versions are read at once in threads of their own: with the job's context
+    (its trace, its log fields), not outside it."""
+    job = contextvars.ContextVar("job")
+    seen = []
+
+    def read(uri, client=None):
+        seen.append((uri, job.get(None)))
+        return info(uri.rsplit("/", 1)[1])
+    monkeypatch.setattr(gates_module, "version_info", read)
+    job.set("request 7")
+    judge.compare("m", "2", "1")
+    assert sorted(seen) == [("models:/m/1", "request 7"), ("models:/m/2", "request 7")]
