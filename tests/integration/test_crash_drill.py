@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import traceback
 
@@ -39,20 +40,30 @@ from webhook_server.workflow import Gates, Workflow
 pytestmark = [pytest.mark.integration, pytest.mark.drill]
 POLICY = {"default": {"approval": {"targets": ["Production"], "approvers": ["cli:ana"]}}}
 LEASE_S = 0.3  # a killed worker's job is taken over quickly
+# A worker that is not killed holds its lease long: with 0.3 s, a heartbeat held up a few
+# hundred milliseconds lets the lease lapse (seen on idle cores too), the job is run again
+# from its last step, and the clean run counts calls that a run without a takeover never
+# makes: the last kill points were never reached (CI: "no MLflow call number 16").
+CLEAN_LEASE_S = 60.0
 
 
 class Counted:
     """Counts MLflow calls in a file shared by successive workers; SIGKILLs this process
-    right before global call number ``kill_at``."""
+    right before global call number ``kill_at``. The check tags are written in a thread of
+    their own while the comparison goes on: the count is taken under a lock, or two calls
+    at once would be counted as one and a drill would miss a call number."""
+
+    _lock = threading.Lock()
 
     def __init__(self, target, counter, kill_at: int | None) -> None:
         self._target, self._counter, self._kill_at = target, counter, kill_at
 
     def tick(self) -> None:
-        n = int(self._counter.read_text() or 0) + 1
-        self._counter.write_text(str(n))
-        if n == self._kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
+        with self._lock:
+            n = int(self._counter.read_text() or 0) + 1
+            self._counter.write_text(str(n))
+            if n == self._kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
 
     def __getattr__(self, name):
         attr = getattr(self._target, name)
@@ -65,9 +76,10 @@ class Counted:
 
 def _worker(settings, counter, kill_at, errors) -> None:
     """A worker process: run jobs until none is runnable, then exit."""
+    lease_s = LEASE_S if kill_at is not None else CLEAN_LEASE_S
     try:
         svc = build(settings)
-        svc.queue = SqlJobQueue(svc.store, lease_s=LEASE_S, backoff_s=0, max_attempts=20)
+        svc.queue = SqlJobQueue(svc.store, lease_s=lease_s, backoff_s=0, max_attempts=20)
         svc.policy = parse_policy(POLICY)
         ticks = Counted(None, counter, kill_at)
 
@@ -81,7 +93,7 @@ def _worker(settings, counter, kill_at, errors) -> None:
                             svc.policy, Gates(counted(passing),
                                               counted(lambda m, c, k: comparison(c, k))))
         svc.queue.on_dead("request", workflow.on_dead)
-        worker = Worker(svc.queue, {"request": workflow.handle}, poll_s=0, lease_s=LEASE_S)
+        worker = Worker(svc.queue, {"request": workflow.handle}, poll_s=0, lease_s=lease_s)
         while worker.run_once() is not None:
             pass
     except BaseException:
