@@ -197,7 +197,7 @@ def _labels(svc, versions, delta: float) -> None:
     from webhook_server.store import monitoring as rows
 
     y, s, c = pair(1500, 0.80, delta, 0.8, np.random.default_rng(7))
-    when = pd.Timestamp("2026-06-02T09:00:00Z").to_pydatetime()
+    when = pd.Timestamp.now(tz="UTC").to_pydatetime()  # after the request entered shadowing
     with svc.store.tx() as conn:
         for v, scores in ((versions["v1"], c), (versions["v3"], s)):
             rows.add_labels(conn, [{"model": M, "version": v, "batch_id": f"live-{v}",

@@ -117,6 +117,7 @@ class Gates:
     # model, version, target, champion, checks, comparison, verdict): its digest and
     # {file: sha256}. None: this judge keeps no bundles (test fakes)
     bundle: Callable[..., tuple[str, dict[str, str]]] | None = None
-    # model, version, champion version, the model's policy -> the live comparison on the
-    # outcomes both versions predicted (comparison.live). None: no live evidence here
-    live: Callable[[str, str, str, Any], LiveReport] | None = None
+    # model, version, champion version, the model's policy, since= (a datetime) -> the live
+    # comparison on the outcomes both versions predicted at ``since`` or later (the request
+    # entered shadowing then; comparison.live). None: no live evidence here
+    live: Callable[..., LiveReport] | None = None

@@ -271,9 +271,11 @@ class RequestRun:
             champion = ledger.current(conn, req.model, cfg.aliases.champion) or moved
             since = reqs.last_event_into(conn, req.id, states.SHADOWING)
         now = self.deps.clock()
-        figures = self.gates.live(req.model, req.version, champion, cfg).as_json()
-        decision, why = shadowing.decide(cfg, figures, since.at if since else req.updated_at,
-                                         now)
+        since = since.at if since else req.updated_at  # this request's pairs only: not an
+        # earlier request's of the same version, nor predictions logged before it waited
+        figures = self.gates.live(req.model, req.version, champion, cfg,
+                                  since=since).as_json()
+        decision, why = shadowing.decide(cfg, figures, since, now)
         with self.store.tx() as conn:
             reqs.save_evidence(conn, req.id, {**req.evidence_json(), "live": shadowing.recorded(
                 cfg, req, figures, decision, now)})

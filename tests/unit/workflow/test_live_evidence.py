@@ -38,8 +38,6 @@ from webhook_server.store import monitoring as rows
 from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow import Gates, Workflow
 
-WHEN = datetime(2026, 6, 2, 9, tzinfo=UTC)
-
 
 def policy(approval: bool = True, max_days: float = 30) -> dict:
     default = {"shadow": {"aliases": ["challenger"]},
@@ -72,28 +70,31 @@ class LiveRig:
             ledger.record(conn, model=model, alias="champion", from_version=None,
                           to_version="1", kind=ledger.PROMOTE, actor="policy")
 
-    def submit(self, version: str) -> int:
+    def submit(self, version: str, delivery: str = "") -> int:
         event = TransitionRequested(self.model, version, "Production", "tag")
-        return self.svc.intake.record(Delivery("mlflow", f"{self.model}-{version}",
+        return self.svc.intake.record(Delivery("mlflow", f"{self.model}-{version}{delivery}",
                                                "model_version_tag.set", "{}",
                                                event)).request_id
 
-    def labels(self, version: str, n: int, delta: float, seed: int) -> None:
-        """A batch of ``n`` outcomes both the champion v1 and ``version`` predicted."""
+    def labels(self, version: str, n: int, delta: float, seed: int,
+               at: datetime | None = None) -> None:
+        """A batch of ``n`` outcomes both the champion v1 and ``version`` predicted (scored
+        ``at``, by default now: after the request entered shadowing)."""
+        at = at or datetime.now(UTC)
         y, s, c = pair(n, 0.80, delta, 0.8, np.random.default_rng(seed))
         b = next(self.batches)
         with self.svc.store.tx() as conn:
             for v, scores in (("1", c), (version, s)):
                 batch = f"{self.model}-b{b}-v{v}"
                 rows.record_batch(conn, {"batch_id": batch, "model": self.model,
-                                         "version": v, "scored_at": WHEN, "rows": n,
+                                         "version": v, "scored_at": at, "rows": n,
                                          "mean_score": 0.3, "flagged": 1, "threshold": 0.5,
                                          "deciles": None, "histogram": [0] * 10, "path": "x",
                                          "role": "champion" if v == "1" else "shadow"})
                 rows.add_labels(conn, [{"model": self.model, "version": v, "batch_id": batch,
                                         "customer_id": f"b{b}c{i}", "churn": int(y[i]),
-                                        "score": float(scores[i]), "scored_at": WHEN,
-                                        "observed_at": WHEN, "outcome": ""}
+                                        "score": float(scores[i]), "scored_at": at,
+                                        "observed_at": at, "outcome": ""}
                                        for i in range(n)])
 
     def drive(self, request_id: int, *, until: tuple[str, ...] = states.TERMINAL,
@@ -220,6 +221,30 @@ def test_an_undecided_version_ends_inconclusive_at_max_days(svc):
     assert "challenger" not in rig.memory.aliases and rig.memory.aliases["champion"] == "1"
     assert rig.memory.tags["2"]["podium.status"] == states.INCONCLUSIVE
     assert rig.champion_moves() == [(None, "1")]
+
+
+def test_a_request_is_judged_only_on_outcomes_predicted_since_it_entered_shadowing(svc):
+    """A version rejected on live outcomes and asked for again starts from no pairs: the
+    earlier request's pairs (and predictions logged before this request entered shadowing)
+    are not this request's evidence; counting them would decide it at its first look."""
+    rig = LiveRig(svc, "churn-live-again", Faults(), approval=False)
+    rig.labels("2", 1500, 0.10, seed=6, at=datetime.now(UTC) - timedelta(days=1))  # before
+    first = rig.submit("2")
+    rig.drive(first, until=(states.SHADOWING,))
+    rig.labels("2", 1500, -0.10, seed=7)
+    assert rig.drive(first).state == states.REJECTED
+    again = rig.submit("2", delivery="-again")
+    assert again != first
+    rig.drive(again, until=(states.SHADOWING,))
+    rig.workflow.check_shadowing(60, now=0.0)
+    while rig.worker.run_once() is not None:
+        pass
+    req = rig.get(again)
+    assert req.state == states.SHADOWING  # not rejected again on the first request's pairs
+    assert req.evidence_json()["live"]["pairs"] == 0
+    rig.labels("2", 1500, 0.10, seed=8)
+    req = rig.drive(again)
+    assert (req.state, req.evidence_json()["live"]["pairs"]) == (states.PROMOTED, 1500)
 
 
 def test_a_look_is_queued_once_per_interval_and_only_for_shadowing_requests(svc):
