@@ -69,6 +69,10 @@ class Intake:
         self.queue = queue
         self._one_call = (one_call and store.dialect == "postgresql"
                           and isinstance(queue, SqlJobQueue))
+        # what the database raises when it cannot take a write now: SQLAlchemy's wrapper,
+        # and the driver's own from the statements run on the bare driver (``fastsql``: a
+        # lock or statement timeout, a deadlock, a lost connection), as ``call_alone`` does
+        self._unavailable = (OperationalError, store.engine.dialect.loaded_dbapi.OperationalError)
 
     def record(self, delivery: Delivery) -> IntakeResult:
         """Store ``delivery`` and its effects exactly once. Raises StoreUnavailable."""
@@ -78,8 +82,8 @@ class Intake:
                 return done
             with self.store.tx(batched=True) as conn:
                 return self._record(conn, delivery)
-        except OperationalError as exc:
-            raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
+        except self._unavailable as exc:
+            raise StoreUnavailable(_why(exc)) from exc
 
     def _in_one_call(self, d: Delivery) -> IntakeResult | None:
         """A valid transition request for a version with no open request, stored by one
@@ -112,8 +116,8 @@ class Intake:
         try:
             with self.store.tx() as conn:
                 self._insert(conn, source, delivery_id, "unknown", INVALID, error, text)
-        except OperationalError as exc:
-            raise StoreUnavailable(str(exc.orig)) from exc
+        except self._unavailable as exc:
+            raise StoreUnavailable(_why(exc)) from exc
 
     def record_action(self, source: str, delivery_id: str, event: str, body: bytes,
                       job_kind: str, payload: dict, delay_s: float = 0) -> tuple[int, bool]:
@@ -130,8 +134,8 @@ class Intake:
                 self.queue.enqueue(conn, kind=job_kind, key=f"{source}:{pk}",
                                    payload={"delivery": pk, **payload}, delay_s=delay_s)
                 return pk, False
-        except OperationalError as exc:
-            raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
+        except self._unavailable as exc:
+            raise StoreUnavailable(_why(exc)) from exc
 
     def _insert(self, conn: Connection, source: str, delivery_id: str, event: str,
                 status: str, detail: str | None, body: str) -> int | None:
@@ -271,6 +275,11 @@ class Intake:
             parts.append(f"request(s) {', '.join(map(str, kept))} already promoting: "
                          "left to finish")
         return tuple(done), "; ".join(parts) or "no open request to cancel"
+
+
+def _why(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None)  # SQLAlchemy's wrapper: the driver's error
+    return str(orig) if orig else str(exc)
 
 
 def _text(body: bytes) -> str:

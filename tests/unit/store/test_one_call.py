@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tests.support.settings import make_settings, pg_schema
+from webhook_server import contract
 from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.intake import Intake
 from webhook_server.intake.sources import Delivery
@@ -169,3 +170,22 @@ def test_a_percent_sign_in_a_key_written_into_the_statement_is_stored_as_it_is(p
         key, payload = conn.execute(select(jobs.c.key, jobs.c.payload)).one()
     assert key == f"request:{request_id}:100%"
     assert payload == f'{{"request_id": {request_id}, "share": "100%"}}'
+
+
+@pytest.mark.parametrize("in_one_call", [True, False], ids=["one call", "general path"])
+def test_a_delivery_whose_version_lock_times_out_finds_the_store_unavailable(make_svc,
+                                                                            in_one_call):
+    """The database refuses the write for now (here ``lock_timeout`` while another
+    transaction holds the version's lock; a deadlock or a statement timeout alike): both
+    paths say StoreUnavailable (the sender is told to retry, 503) and store nothing. The
+    general path's statements run on the bare driver, whose errors SQLAlchemy never wraps:
+    it let the driver's LockNotAvailable through (an unhandled error, 500)."""
+    with pg_schema() as url:
+        svc = make_svc(make_settings(f"{url}%20-clock_timeout%3D200"))
+        intake = Intake(svc.store, svc.queue, one_call=in_one_call)
+        with svc.store.engine.connect() as conn, conn.begin():
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                         {"key": contract.version_lock("churn", "3")})
+            with pytest.raises(StoreUnavailable, match="lock timeout"):
+                intake.record(delivery("3", "d-1"))
+        assert counts(svc) == (0, 0, 0, 0, 0)
