@@ -5,6 +5,7 @@ survived."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -189,3 +190,121 @@ def test_a_delivery_whose_version_lock_times_out_finds_the_store_unavailable(mak
             with pytest.raises(StoreUnavailable, match="lock timeout"):
                 intake.record(delivery("3", "d-1"))
         assert counts(svc) == (0, 0, 0, 0, 0)
+
+
+def odd(delivery_id: str, version: str = "3", origin: str = "tag", model: str = "churn",
+        body: str = '{"v": 1}', **fields) -> Delivery:
+    event = TransitionRequested(model, version, fields.pop("target", "Production"),
+                                origin=origin, **fields)
+    return Delivery("mlflow", delivery_id, "model_version_tag.set", body, event)
+
+
+def every_row(svc) -> dict[str, list[dict]]:
+    """Every row of the intake's tables but its clocks (ids included: two fresh schemas
+    fed the same deliveries number them alike)."""
+    clocks = {"received_at", "created_at", "updated_at", "at", "run_after"}
+    with svc.store.read() as conn:
+        return {t.name: [{k: v for k, v in row.items() if k not in clocks}
+                         for row in conn.execute(select(t).order_by(t.c.id)).mappings()]
+                for t in TABLES}
+
+
+def test_the_one_call_and_the_general_path_leave_the_same_rows_for_any_text(make_svc):
+    """The same deliveries, in order, through the intake with and without the one call:
+    the same answers and the same rows, ids included. A duplicate, the same version asked
+    again, another origin superseding, another version, an invalid target, and text that
+    quoting gets wrong: quotes, backslashes, ``%``, ``{id}`` (the one call's stand-in for
+    the request id), control and bidirectional characters (scrubbed from a comment),
+    non-ASCII, a comment over the scrubber's cap, a long body, JSON escapes."""
+    weird = "q'\"\\%s%%(x)s{id}$body$"
+    sequence = [
+        odd("d-1"), odd("d-1"), odd("d-2"), odd("d-3", origin="alias"), odd("d-4", "4"),
+        odd(weird, "5", model=f"m-{weird}", requested_by=f"o'brien\\{weird}",
+            comment=f"c {weird}\x01\u202e\n"),
+        odd("ünï-モデル", "6", model="モデル-é", requested_by="José", comment="é" * 3000,
+            body='{"a": "\\u0000", "b": "\u00fc\\"\\\\", "c": [1e400, -0.0]}'),
+        odd("long", "7", model="x" * 200, requested_by="y" * 255, body="z" * 200_000),
+        odd("d-5", "6", origin="api", target="staging"), odd("d-6", "8", target="nowhere"),
+        odd(weird, "5", model=f"m-{weird}"),
+    ]
+    with pg_schema() as one_url, pg_schema() as general_url:
+        one, general = make_svc(make_settings(one_url)), make_svc(make_settings(general_url))
+        with_call = Intake(one.store, one.queue)
+        without = Intake(general.store, general.queue, one_call=False)
+        for d in sequence:
+            assert with_call.record(d) == without.record(d), d.delivery_id
+        assert every_row(one) == every_row(general)
+
+
+def test_constants_written_into_the_statement_are_quoted_not_run(pg):
+    """The arguments every call shares are written into the statement's text as psycopg's
+    literals: quotes, backslashes and dollar quotes in them are data, never SQL."""
+    e = delivery("3", "d-1").event
+    nasty = "x'); DROP TABLE jobs; --\\$body$"
+    job = pg.queue.job_row(kind=nasty[:32], key=f"request:{one_call.ID}:{nasty}",
+                           payload={"request_id": one_call.ID, "why": nasty + "é"},
+                           lock_key="model:churn")
+    _, request_id = one_call.record_request(
+        pg.store, source="mlflow", delivery_id="d-1", event="e", body="{}", model=e.model,
+        version=e.version, target=e.target, raw_target=e.raw_target, origin=e.origin,
+        requested_by=None, comment=None, job=job)
+    with pg.store.read() as conn:
+        kind, key, payload = conn.execute(select(jobs.c.kind, jobs.c.key, jobs.c.payload)).one()
+    assert (kind, key) == (nasty[:32], f"request:{request_id}:{nasty}")
+    assert payload == one_call.template({"request_id": request_id, "why": nasty + "é"})
+    assert counts(pg) == (1, 1, 1, 1, 1)
+
+
+def at_once(calls) -> list:
+    """Each of ``calls`` in a thread of its own, released together; their answers."""
+    answers: list = [None] * len(calls)
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(calls))
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            answers[i] = calls[i]()
+        except BaseException as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    return answers
+
+
+def test_one_delivery_many_times_at_once_on_both_paths_makes_one_request(pg):
+    general = Intake(pg.store, pg.queue, one_call=False)
+    answers = at_once([lambda i=i: (general if i % 3 == 0 else pg.intake).record(
+        delivery("3", "d-1")) for i in range(6)])
+    assert sorted(a.duplicate for a in answers) == [False] + [True] * 5
+    assert len({a.request_id for a in answers}) == 1
+    assert counts(pg) == (1, 1, 1, 1, 1)
+    with pg.store.read() as conn:
+        assert conn.execute(select(deliveries.c.duplicates)).scalar_one() == 5
+
+
+def test_two_versions_asked_from_two_origins_at_once_end_as_if_one_after_another(pg):
+    """Each version ends with one queued request; every other one was superseded
+    (cancelled, with its step); every request has its job and its first step."""
+    general = Intake(pg.store, pg.queue, one_call=False)
+    at_once([lambda i=i: (general if i % 3 == 0 else pg.intake).record(
+        odd(f"d-{i}", str(3 + i % 2), origin=("tag", "alias")[i // 2 % 2])) for i in range(8)])
+    with pg.store.read() as conn:
+        made = conn.execute(select(requests.c.id, requests.c.version, requests.c.state)
+                            .order_by(requests.c.id)).all()
+        notes = conn.execute(select(outbox.c.request_id, outbox.c.kind, outbox.c.key)).all()
+        job_keys = set(conn.execute(select(jobs.c.key)).scalars())
+    for version in ("3", "4"):
+        ends = [r.state for r in made if r.version == version]
+        assert ends[-1] == states.QUEUED and set(ends[:-1]) <= {states.CANCELLED}
+    for r in made:
+        kinds = sorted(kind for rid, kind, _ in notes if rid == r.id)
+        assert kinds == (["decision", "step", "step"] if r.state == states.CANCELLED
+                         else ["step"])
+        assert contract.request_created_note(r.id) in {key for _, _, key in notes}
+        assert contract.request_job(r.id) in job_keys
+    assert counts(pg)[0] == 8
