@@ -126,12 +126,15 @@ def decayed(intake: Intake, policy: Policy, conn: Connection,
 def begin_rollback(conn: Connection, req: Request, alias: str) -> None:
     """The rollback request's job, under the model lock: the ledger decides where a
     rollback may go; the intent is recorded, or the request refused with the reason. A
-    rollback that answered a decay (``compared_with``) is refused once the champion moved."""
+    rollback is refused once the champion moved from the one it was asked (and agreed) to
+    go back from (``compared_with``): whose decay it answered, or who asked for it."""
     current = ledger.current(conn, req.model, alias)
     problem = validate(conn, req.model, alias, req.version)
     if problem is None and req.compared_with and current != req.compared_with:
-        problem = (f"the champion is v{current} now, not v{req.compared_with} whose "
-                   "decay this rollback answered; nothing changed")
+        problem = (f"the champion is v{current} now, not v{req.compared_with} "
+                   + ("whose decay this rollback answered" if req.requested_by == MONITOR
+                      else "it was asked to go back from")
+                   + "; nothing changed")
     if problem is not None:
         tell.transition(conn, req.id, expect=(states.QUEUED,), to=states.REJECTED,
                         actor=req.requested_by or "worker", reason=str(problem))
