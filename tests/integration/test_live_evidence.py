@@ -200,7 +200,8 @@ def _labels(svc, versions, delta: float) -> None:
     when = pd.Timestamp.now(tz="UTC").to_pydatetime()  # after the request entered shadowing
     with svc.store.tx() as conn:
         for v, scores in ((versions["v1"], c), (versions["v3"], s)):
-            rows.add_labels(conn, [{"model": M, "version": v, "batch_id": f"live-{v}",
+            batch = "live" if v == versions["v1"] else f"live-v{v}"  # scored beside v1's
+            rows.add_labels(conn, [{"model": M, "version": v, "batch_id": batch,
                                     "customer_id": f"c{i}", "churn": int(y[i]),
                                     "score": float(scores[i]), "scored_at": when,
                                     "observed_at": when, "outcome": ""} for i in range(1500)])

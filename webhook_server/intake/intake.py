@@ -242,9 +242,11 @@ class Intake:
                                  state=states.AWAITING_APPROVAL if waiting else states.QUEUED,
                                  delivery_pk=delivery_pk, requested_by=e.requested_by,
                                  actor=e.requested_by, reason=reason)
-        if e.evidence is not None:  # what an agreement binds (the digest covers both)
-            reqs.summarise(conn, request_id, comparison=e.evidence["comparison"],
-                           compared_with=e.current)
+        # the champion it goes back from: what an agreement binds (the digest covers it, and
+        # the comparison of a decay), refused by the job once the champion moved
+        reqs.summarise(conn, request_id, compared_with=e.current)
+        if e.evidence is not None:
+            reqs.summarise(conn, request_id, comparison=e.evidence["comparison"])
             reqs.save_evidence(conn, request_id, {"decay": e.evidence})
         if not waiting:
             self.queue.enqueue(conn, kind="request", key=contract.request_job(request_id),

@@ -1,12 +1,14 @@
 """Live evidence: a shadow version against the champion on real outcomes.
 
 The pairs are the outcomes both versions' predictions were joined to (``podium labels``
-stores one label per version and outcome: the same customer and outcome on two rows). On
-them: each version's ROC AUC, DeLong's paired difference (``model_tests.stats``, as at
-promotion) and the always-valid confidence sequence of ``model_tests.sequential``, whose
-verdict may be read after every batch of labels without raising the false-promotion rate
-above ``alpha``. ``live_comparison`` is what a workflow step can call (a request waiting in
-``shadowing``, a decay that proposes a rollback); ``podium monitor`` shows one per shadow.
+stores one label per version and outcome: the same customer and outcome on two rows), the
+predictions of one run of ``podium score``: the shadow's scored beside the champion's on the
+same row (``shadow.shadow_batch_id``). On them: each version's ROC AUC, DeLong's paired
+difference (``model_tests.stats``, as at promotion) and the always-valid confidence sequence
+of ``model_tests.sequential``, whose verdict may be read after every batch of labels without
+raising the false-promotion rate above ``alpha``. ``live_comparison`` is what a workflow
+step can call (a request waiting in ``shadowing``, a decay that proposes a rollback);
+``podium monitor`` shows one per shadow.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from sqlalchemy import Connection, select
 
 from podium_policy.schema import ModelPolicy
+from webhook_server.monitoring.shadow import shadow_batch_id
 from webhook_server.store import Store, ledger
 from webhook_server.store.schema import inference_batches, labels
 
@@ -69,23 +72,27 @@ def paired_labels(conn: Connection, model: str, shadow_version: str, champion_ve
                   *, since: datetime | None = None,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(outcomes, shadow scores, champion scores) of the outcomes both versions' labels
-    judge (predicted at ``since`` or later), in a stable order (customer, outcome)."""
+    judge (predicted at ``since`` or later), in a stable order (customer, outcome). Only
+    predictions of one run pair: the shadow's batch is the one scored beside the champion's
+    (``shadow_batch_id``); a version scored on its own (its own input, its own time) or the
+    champion scored again without it judges nothing against the other."""
     q = (select(labels.c.version, labels.c.customer_id, labels.c.outcome, labels.c.churn,
-                labels.c.score)
+                labels.c.score, labels.c.batch_id)
          .where(labels.c.model == model,
                 labels.c.version.in_([shadow_version, champion_version])))
     if since is not None:
         q = q.where(labels.c.scored_at >= since)
-    shadow: dict[tuple, float] = {}
-    champion: dict[tuple, tuple[int, float]] = {}
-    for version, customer, outcome, churn, score in conn.execute(q):
+    shadow: dict[tuple, tuple[str, float]] = {}
+    champion: dict[tuple, tuple[int, float, str]] = {}
+    for version, customer, outcome, churn, score, batch in conn.execute(q):
         if version == shadow_version:
-            shadow[(customer, outcome)] = score
+            shadow[(customer, outcome)] = (batch, score)
         else:
-            champion[(customer, outcome)] = (churn, score)
-    keys = sorted(shadow.keys() & champion.keys())
+            champion[(customer, outcome)] = (churn, score, batch)
+    keys = sorted(k for k in shadow.keys() & champion.keys()
+                  if shadow[k][0] == shadow_batch_id(champion[k][2], shadow_version))
     y = np.array([champion[k][0] for k in keys], dtype=int)
-    return y, np.array([shadow[k] for k in keys], dtype=float), \
+    return y, np.array([shadow[k][1] for k in keys], dtype=float), \
         np.array([champion[k][1] for k in keys], dtype=float)
 
 

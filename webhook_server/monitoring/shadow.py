@@ -39,6 +39,13 @@ class ShadowPlan:
 FORMER = "former"  # the plan of the former champion (policy monitoring.shadow_former)
 
 
+def shadow_batch_id(champion_batch: str, version: str) -> str:
+    """The batch id of ``version``'s predictions scored in shadow beside the champion's batch
+    ``champion_batch`` (same run, same rows): what pairs them as live evidence
+    (``live.paired_labels``)."""
+    return f"{champion_batch}-v{version}"
+
+
 def former_champion(store: Store, model: str, mp: ModelPolicy,
                     champion_version: str) -> str | None:
     """The version ``champion_version`` replaced as champion, per the ledger (what ``podium
@@ -102,6 +109,7 @@ def plan_shadows(mp: ModelPolicy, model: str, champion_version: str, root: str, 
         run_id = registry.client.get_model_version(model, version).run_id
         log = InferenceLog(root, model=model, version=version, run_id=run_id,
                            threshold=THRESHOLD, role="shadow",
-                           batch_id=f"{batch_prefix}-v{version}" if batch_prefix else None)
+                           batch_id=(shadow_batch_id(batch_prefix, version) if batch_prefix
+                                     else None))
         plans.append(ShadowPlan(alias, version, Shadow(predict, log, mp.shadow.max_share)))
     return plans

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 
 from sqlalchemy import Connection
 
@@ -110,6 +111,8 @@ def decayed(intake: Intake, policy: Policy, conn: Connection,
         if other.origin == ROLLBACK_ORIGIN:
             return {"state": "not asked", "request": other.id,
                     "why": f"rollback request {other.id} is open ({other.state})"}
+    # the tenure it answers, kept with the evidence: the job refuses it once that ends
+    event = replace(event, evidence={**(event.evidence or {}), "tenure": tenure["id"]})
     body = json.dumps({"model": model, "to": event.to, "from": event.current,
                        "proposed": event.proposed, "evidence": event.evidence}, default=str)
     recorded = intake.record_in(conn, Delivery(
@@ -126,12 +129,23 @@ def decayed(intake: Intake, policy: Policy, conn: Connection,
 def begin_rollback(conn: Connection, req: Request, alias: str) -> None:
     """The rollback request's job, under the model lock: the ledger decides where a
     rollback may go; the intent is recorded, or the request refused with the reason. A
-    rollback that answered a decay (``compared_with``) is refused once the champion moved."""
+    rollback is refused once the champion moved from the one it was asked (and agreed) to
+    go back from (``compared_with``): whose decay it answered, or who asked for it; a
+    decay's, also once the tenure it answered ended (the champion left and came back)."""
     current = ledger.current(conn, req.model, alias)
     problem = validate(conn, req.model, alias, req.version)
     if problem is None and req.compared_with and current != req.compared_with:
-        problem = (f"the champion is v{current} now, not v{req.compared_with} whose "
-                   "decay this rollback answered; nothing changed")
+        problem = (f"the champion is v{current} now, not v{req.compared_with} "
+                   + ("whose decay this rollback answered" if req.requested_by == MONITOR
+                      else "it was asked to go back from")
+                   + "; nothing changed")
+    tenure = (req.evidence_json().get("decay") or {}).get("tenure")
+    if problem is None and tenure is not None and (
+            now := ledger.belongs(conn, req.model, alias)) and now["id"] != tenure:
+        problem = (f"v{current}'s tenure whose decay this rollback answered ended (ledger "
+                   f"move {tenure}); v{current} is champion again since move {now['id']} "
+                   f"({now['kind']} from v{now['from_version']}), whose decay was not found; "
+                   "nothing changed")
     if problem is not None:
         tell.transition(conn, req.id, expect=(states.QUEUED,), to=states.REJECTED,
                         actor=req.requested_by or "worker", reason=str(problem))

@@ -91,7 +91,8 @@ def decayed_beside_former(store, when: datetime, n: int = 1000, *, former_separa
                                           ("2", "shadow", former_separation)):
             scores = 1 / (1 + np.exp(-(separation * (y - 0.5) * 2 + rng.normal(0, 1, n)
                                        - 0.8)))
-            batch_id = f"{model}-{version}-{when:%Y%m%d}"
+            batch_id = f"{model}-3-{when:%Y%m%d}" + ("" if role == "champion"
+                                                     else f"-v{version}")  # beside v3's
             rows.record_batch(conn, {
                 "batch_id": batch_id, "model": model, "version": version, "scored_at": when,
                 "rows": n, "mean_score": scores.mean(), "flagged": int((scores >= 0.5).sum()),

@@ -25,7 +25,7 @@ def shadow_run(store, n: int, delta: float, *, seed: int, champion="3", shadow="
     with store.tx() as conn:
         for version, role, scores, count in ((champion, "champion", c, n + extra_champion),
                                              (shadow, "shadow", s, n)):
-            batch = f"b-{version}"
+            batch = "b" if role == "champion" else f"b-v{version}"  # scored beside it
             rows.record_batch(conn, {"batch_id": batch, "model": "churn", "version": version,
                                      "scored_at": WHEN, "rows": count, "mean_score": 0.3,
                                      "flagged": 1, "threshold": 0.5, "deciles": None,
@@ -57,6 +57,32 @@ def test_an_equal_shadow_is_undecided_and_too_few_pairs_give_no_figures(svc):
     assert live.verdict == "undecided" and live.lower < 0 < live.upper
     none = live_comparison(svc.store, "churn", "9", "3", ModelPolicy())
     assert (none.pairs, none.verdict, none.delta) == (0, "too few pairs", None)
+
+
+def test_only_predictions_scored_beside_the_champions_in_one_run_are_paired(svc):
+    """The shadow's prediction of an outcome is paired with the champion's of the same run
+    (its batch: the champion's, ``-v<version>``), never with one of another run: a version
+    scored on its own (role champion, any input, any time) or the champion scored alone
+    later judge nothing against each other."""
+    y, s, c = shadow_run(svc.store, 400, 0.0, seed=5)
+    forged = 0.9 * y + 0.05  # what a run of v4's own, on a chosen input, may log
+    with svc.store.tx() as conn:
+        rows.record_batch(conn, {"batch_id": "solo", "model": "churn", "version": "4",
+                                 "scored_at": WHEN, "rows": 400, "mean_score": 0.3,
+                                 "flagged": 1, "threshold": 0.5, "deciles": None,
+                                 "histogram": [0] * 10, "path": "x", "role": "champion"})
+        rows.add_labels(conn, [{"model": "churn", "version": "4", "batch_id": "solo",
+                                "customer_id": f"c{i}", "churn": int(y[i]),
+                                "score": float(forged[i]), "scored_at": WHEN,
+                                "observed_at": WHEN, "outcome": "2026-06-03T00:00:00Z"}
+                               for i in range(400)])
+        rows.add_labels(conn, [{"model": "churn", "version": "3", "batch_id": "later",
+                                "customer_id": f"c{i}", "churn": int(y[i]),
+                                "score": float(c[i]), "scored_at": WHEN,
+                                "observed_at": WHEN, "outcome": "2026-06-03T00:00:00Z"}
+                               for i in range(400)])
+    live = live_comparison(svc.store, "churn", "4", "3", ModelPolicy())
+    assert (live.pairs, live.verdict) == (400, "undecided")  # the run's pairs only
 
 
 def test_each_shadow_version_is_compared_with_the_latest_champion(svc):

@@ -158,6 +158,27 @@ def test_a_proposal_agreed_after_the_champion_moved_changes_nothing(decayed):
     assert registry.aliases["champion"] == "4"
 
 
+def test_a_proposal_agreed_after_the_champion_left_and_came_back_changes_nothing(decayed):
+    """The proposal answered v3's decay in the tenure it had then; v4 was promoted and v3
+    rolled back to meanwhile: a new tenure, whose decay nobody found nor showed."""
+    svc = decayed
+    svc.policy = parse_policy(policy("propose"))
+    run_monitor(svc)
+    (req,) = rollbacks(svc)
+    with svc.store.tx() as conn:
+        ledger.record(conn, model="churn", alias="champion", from_version="3",
+                      to_version="4", kind="promote", actor="policy")
+        ledger.record(conn, model="churn", alias="champion", from_version="4",
+                      to_version="3", kind="rollback", actor="cli:ana")
+    workflow, registry = workflow_of(svc)
+    workflow.decide(req.id, "cli:ana", True, evidence=req.evidence_digest())
+    done = run_requests(workflow, req.id)
+    assert done.state == "rejected" and "v3's tenure whose decay" in done.reason
+    assert registry.aliases["champion"] == "3"
+    with svc.store.read() as conn:
+        assert ledger.current(conn, "churn", "champion") == "3"
+
+
 def test_on_decay_rollback_moves_the_champion_back_with_its_ledger_row_and_alert(decayed):
     svc = decayed
     svc.policy = parse_policy(policy("rollback"))

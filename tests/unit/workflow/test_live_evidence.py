@@ -84,8 +84,8 @@ class LiveRig:
         y, s, c = pair(n, 0.80, delta, 0.8, np.random.default_rng(seed))
         b = next(self.batches)
         with self.svc.store.tx() as conn:
-            for v, scores in (("1", c), (version, s)):
-                batch = f"{self.model}-b{b}-v{v}"
+            for v, scores in (("1", c), (version, s)):  # the shadow's batch: the champion's
+                batch = f"{self.model}-b{b}" + (f"-v{v}" if v != "1" else "")  # + -v<version>
                 rows.record_batch(conn, {"batch_id": batch, "model": self.model,
                                          "version": v, "scored_at": at, "rows": n,
                                          "mean_score": 0.3, "flagged": 1, "threshold": 0.5,
@@ -245,6 +245,34 @@ def test_a_request_is_judged_only_on_outcomes_predicted_since_it_entered_shadowi
     rig.labels("2", 1500, 0.10, seed=8)
     req = rig.drive(again)
     assert (req.state, req.evidence_json()["live"]["pairs"]) == (states.PROMOTED, 1500)
+
+
+def test_predictions_not_scored_beside_the_champion_are_no_live_evidence(svc):
+    """Someone who may score runs the waiting version on its own (``podium score
+    --model-uri models:/M/2``: logged with role champion, on an input of their choosing,
+    after the champion's run): its outcomes are no pair with the champion's predictions of
+    another run, so they promote nothing."""
+    rig = LiveRig(svc, "churn-live-solo", Faults(), approval=False)
+    rid = rig.submit("2")
+    rig.drive(rid, until=(states.SHADOWING,))
+    at = datetime.now(UTC)
+    y, _, c = pair(1500, 0.80, 0.0, 0.8, np.random.default_rng(9))
+    with svc.store.tx() as conn:
+        for v, batch, scores in (("1", "churn-run", c), ("2", "churn-solo", 0.9 * y + 0.05)):
+            rows.record_batch(conn, {"batch_id": batch, "model": rig.model, "version": v,
+                                     "scored_at": at, "rows": 1500, "mean_score": 0.3,
+                                     "flagged": 1, "threshold": 0.5, "deciles": None,
+                                     "histogram": [0] * 10, "path": "x", "role": "champion"})
+            rows.add_labels(conn, [{"model": rig.model, "version": v, "batch_id": batch,
+                                    "customer_id": f"c{i}", "churn": int(y[i]),
+                                    "score": float(scores[i]), "scored_at": at,
+                                    "observed_at": at, "outcome": ""} for i in range(1500)])
+    rig.workflow.check_shadowing(60, now=0.0)
+    while rig.worker.run_once() is not None:
+        pass
+    req = rig.get(rid)
+    assert req.state == states.SHADOWING and rig.memory.aliases["champion"] == "1"
+    assert req.evidence_json()["live"]["pairs"] == 0
 
 
 def test_a_look_is_queued_once_per_interval_and_only_for_shadowing_requests(svc):

@@ -146,6 +146,33 @@ def test_rollback_needs_its_own_quorum_of_people(door):
     assert get(door, asked["request"]).state == states.PROMOTED
 
 
+def test_a_rollback_agreed_after_the_champion_moved_changes_nothing(door):
+    """alice asks to roll v2 back to v1 (quorum 2); v3 is promoted meanwhile; bob's agreement
+    is to the rollback from v2 that alice asked for, not to undoing v3's promotion."""
+    door.policy = policy(rollback={"approvers": ["alice", "bob"], "quorum": 2})
+    with door.store.tx() as conn:
+        ledger.record(conn, model="churn", alias="champion", from_version="1",
+                      to_version="2", kind=ledger.PROMOTE, actor="policy",
+                      model_sha256=door.registry.model_sha256("churn", "2"))
+    door.registry.aliases["champion"] = "2"
+    wf = run_jobs(door)
+    asked = wf.request_rollback("churn", "cli:alice")
+    assert (asked["from"], asked["to"]) == ("2", "1")
+    with door.store.tx() as conn:  # v3 promoted meanwhile
+        ledger.record(conn, model="churn", alias="champion", from_version="2",
+                      to_version="3", kind=ledger.PROMOTE, actor="policy",
+                      model_sha256=door.registry.model_sha256("churn", "3"))
+    door.registry.aliases["champion"] = "3"
+    digest = get(door, asked["request"]).evidence_digest()
+    wf.decide(asked["request"], "cli:bob", True, evidence=digest)
+    run_jobs(door)
+    req = get(door, asked["request"])
+    assert req.state == states.REJECTED and "the champion is v3 now, not v2" in req.reason
+    assert door.registry.aliases["champion"] == "3"
+    with door.store.read() as conn:
+        assert ledger.current(conn, "churn", "champion") == "3"
+
+
 # --- judged bytes = promoted bytes ---------------------------------------------------------
 
 def test_the_digest_of_the_checked_files_is_kept_on_the_request_the_tag_and_the_ledger(door):
