@@ -150,8 +150,11 @@ class Intake:
         elif isinstance(event, TestDelivery):
             status, detail = TEST, f"test delivery from MLflow ({event.event})"
         asks = isinstance(event, TransitionRequested) and event.target is not None
-        if asks:  # the version's lock before the delivery's row, as in the one call: two
-            # deliveries of one id, one on each path, never wait for each other in a circle
+        # a withdrawal waits for a request of its version being stored at the same moment
+        # (a tag set and deleted at once), so it finds and cancels it
+        withdraws = isinstance(event, RequestCancelled) and event.version is not None
+        if asks or withdraws:  # the version's lock before the delivery's row, as in the one
+            # call: two deliveries of one id, one on each path, never wait in a circle
             reqs.lock_version(conn, event.model, event.version)
         stored = inbox.insert_later(conn, source=d.source, delivery_id=d.delivery_id,
                                     event=d.event_name, status=status, detail=detail,

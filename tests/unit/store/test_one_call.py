@@ -308,3 +308,48 @@ def test_two_versions_asked_from_two_origins_at_once_end_as_if_one_after_another
         assert contract.request_created_note(r.id) in {key for _, _, key in notes}
         assert contract.request_job(r.id) in job_keys
     assert counts(pg)[0] == 8
+
+
+def _waits_for_an_advisory_lock(svc) -> bool:
+    with svc.store.read() as conn:
+        return bool(conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND wait_event = 'advisory'")).scalar_one())
+
+
+def test_a_tag_deleted_while_its_tag_set_is_being_stored_cancels_the_request(pg):
+    """The tag is set and deleted at once: the deletion's delivery arrives while the tag
+    set's transaction has made the request and not yet committed. The deletion waits for
+    the version's lock and cancels the request; without the lock it found no open request
+    ("no open request to cancel") and the request the person withdrew went on."""
+    from tests.support.waiting import wait_for
+    from webhook_server.intake.events import RequestCancelled
+
+    intake = Intake(pg.store, pg.queue, one_call=False)
+    recorded, release, outcome = threading.Event(), threading.Event(), {}
+
+    def set_tag() -> None:
+        with pg.store.tx() as conn:
+            outcome["set"] = intake._record(conn, delivery("3", "set-1"))
+            recorded.set()
+            release.wait(30)
+
+    def delete_tag() -> None:
+        outcome["deleted"] = intake.record(Delivery(
+            "mlflow", "deleted-1", "model_version_tag.deleted", "{}",
+            RequestCancelled("churn", "3", "tag")))
+
+    setter = threading.Thread(target=set_tag)
+    setter.start()
+    wait_for(recorded.is_set, 10, "the tag set stored, not committed")
+    deleter = threading.Thread(target=delete_tag)
+    deleter.start()
+    wait_for(lambda: not deleter.is_alive() or _waits_for_an_advisory_lock(pg), 10,
+             "the deletion to finish or to wait for the version's lock")
+    release.set()
+    setter.join(10)
+    deleter.join(10)
+    request_id = outcome["set"].request_id
+    assert outcome["deleted"].cancelled == (request_id,), outcome["deleted"].detail
+    with pg.store.read() as conn:
+        assert reqs.get(conn, request_id).state == states.CANCELLED
