@@ -1,8 +1,8 @@
 """A scheduler candidate process for the lease tests: writes ``lead``/``lost`` when it takes
 or loses the scheduler lease and ``fire`` each time its 0.1 s trigger runs, each line with
 its pid and CLOCK_MONOTONIC (one clock for every process on the machine). A ``fire`` line
-carries the time of the lease check that let it through (the fence), not of the write: a
-process stopped between the two writes late, and its check is what the lease tests judge.
+carries the time the lease check that let it through (the fence) started, not of the write:
+a process stopped between the two writes late, and its check is what the lease tests judge.
 
 usage: python -m tests.unit.jobs.leader_child DATABASE_URL LOG_FILE LEASE_S
 """
@@ -32,9 +32,13 @@ class Candidate(LeasedScheduler):
         self.checked_at = 0.0  # the last lease check that found the lease ours
 
     def holds(self) -> bool:
+        # the clock read as the check starts: read after it returns, a process stopped
+        # between the two (a SIGSTOP right after the store answered) stamped a check made
+        # under its lease with a time after its successor took over (CI saw it)
+        starting = time.monotonic()
         ok = super().holds()
         if ok:
-            self.checked_at = time.monotonic()
+            self.checked_at = starting
         return ok
 
     def _start(self) -> None:
