@@ -119,6 +119,12 @@ def version_lock(model: str, version: str) -> str:
     return f"intake:{model}:{version}"
 
 
+def alias_requests_lock(model: str) -> str:
+    """Intake's transaction lock on a model's alias-made requests: MLflow's alias-deleted
+    delivery names no version, so it waits on this for an alias request being stored."""
+    return f"intake-alias:{model}"
+
+
 # the store's migration lock (PostgreSQL advisory lock): the migration Job and every pod
 # starting at once upgrade the schema one after another; the later ones find it at head
 MIGRATION_LOCK = "store:migrate"

@@ -92,6 +92,8 @@ class Intake:
         e = d.event
         if not isinstance(e, TransitionRequested) or e.target is None:
             return None
+        if e.origin == "alias":  # also the model's alias lock (``_record``), rare: not here
+            return None
         queue: SqlJobQueue = self.queue  # type: ignore[assignment]  (``_one_call``)
         job = queue.job_row(kind="request", key=contract.request_job(one_call.ID),  # type: ignore[arg-type]
                             payload={"request_id": one_call.ID},
@@ -150,12 +152,15 @@ class Intake:
         elif isinstance(event, TestDelivery):
             status, detail = TEST, f"test delivery from MLflow ({event.event})"
         asks = isinstance(event, TransitionRequested) and event.target is not None
-        # a withdrawal waits for a request of its version being stored at the same moment
-        # (a tag set and deleted at once), so it finds and cancels it
-        withdraws = isinstance(event, RequestCancelled) and event.version is not None
-        if asks or withdraws:  # the version's lock before the delivery's row, as in the one
-            # call: two deliveries of one id, one on each path, never wait in a circle
+        # a withdrawal waits for a request being stored at the same moment (a tag or alias
+        # set and removed at once), so it finds and cancels it
+        withdraws = isinstance(event, RequestCancelled)
+        if asks or (withdraws and event.version is not None):  # the version's lock before
+            # the delivery's row, as in the one call: two deliveries of one id, one on each
+            # path, never wait for each other in a circle
             reqs.lock_version(conn, event.model, event.version)
+        if (asks and event.origin == "alias") or (withdraws and event.version is None):
+            reqs.lock_alias_requests(conn, event.model)  # an alias deletion names no version
         stored = inbox.insert_later(conn, source=d.source, delivery_id=d.delivery_id,
                                     event=d.event_name, status=status, detail=detail,
                                     body=d.body)

@@ -107,6 +107,14 @@ def lock_version(conn: Connection, model: str, version: str) -> None:
         fast.send(conn, "lock_version", {"key": contract.version_lock(model, version)})
 
 
+def lock_alias_requests(conn: Connection, model: str) -> None:
+    """Serialise, until the transaction ends, the writers of ``model``'s alias-made
+    requests with an alias deletion, which names no version (``lock_version`` otherwise)."""
+    fast = fastsql.for_conn(conn)
+    if not fast.sqlite:
+        fast.send(conn, "lock_version", {"key": contract.alias_requests_lock(model)})
+
+
 def open_for_version(conn: Connection, model: str, version: str) -> list[dict[str, Any]]:
     """id, origin, target and state of the version's open requests, oldest first (the
     intake hot path: one indexed query on the bare driver)."""
