@@ -14,7 +14,7 @@ step can call (a request waiting in ``shadowing``, a decay that proposes a rollb
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -23,8 +23,9 @@ from sqlalchemy import Connection, select
 
 from podium_policy.schema import ModelPolicy
 from webhook_server.monitoring.shadow import shadow_batch_id
-from webhook_server.store import Store, ledger
-from webhook_server.store.schema import inference_batches, labels
+from webhook_server.store import Store, ledger, states
+from webhook_server.store import transition_requests as reqs
+from webhook_server.store.schema import inference_batches, labels, requests
 
 MIN_PAIRS = 20  # fewer labelled pairs (or one class only): no figures, just the count
 
@@ -49,6 +50,10 @@ class LiveComparison:
     power: float | None  # chance this look finds a true gain of ``effect``
     pairs_needed: int | None  # pairs at which ``effect`` is found with 80 % power
     verdict: str  # better | not better | undecided | too few pairs
+    # the request waiting in shadowing for this version, whose looks judge only the pairs
+    # predicted since it entered (``since``, ISO); None: every pair ever logged
+    request_id: int | None = None
+    since: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {k: (round(v, 6) if isinstance(v, float) else v)
@@ -146,14 +151,34 @@ def shadowed(conn: Connection, model: str) -> tuple[str | None, list[str]]:
 
 def live_comparisons(store: Store, model: str, mp: ModelPolicy) -> list[LiveComparison]:
     """One live comparison per version logged in shadow, against the current champion: the
-    ledger's (as the shadowing requests' looks take it), else the latest scored batch's."""
+    ledger's (as the shadowing requests' looks take it), else the latest scored batch's. A
+    version with a request waiting in ``shadowing`` is shown on that request's pairs (those
+    predicted since it entered: what its looks judge), the others on every pair logged."""
     with store.read() as conn:
         logged, shadows = shadowed(conn, model)
         champion = ledger.current(conn, model, mp.aliases.champion) or logged
+        waiting = _waiting(conn, model)
     shadows = [v for v in shadows if v != champion]
     if champion is None:
         return []
-    return [live_comparison(store, model, v, champion, mp) for v in shadows]
+    out = []
+    for v in shadows:
+        request_id, since = waiting.get(v, (None, None))
+        found = live_comparison(store, model, v, champion, mp, since=since)
+        out.append(found if since is None else
+                   replace(found, request_id=request_id, since=since.isoformat()))
+    return out
+
+
+def _waiting(conn: Connection, model: str) -> dict[str, tuple[int, datetime]]:
+    """version -> (its request waiting in shadowing, when the request last entered it)."""
+    out = {}
+    for request_id, version, updated in conn.execute(
+            select(requests.c.id, requests.c.version, requests.c.updated_at)
+            .where(requests.c.model == model, requests.c.state == states.SHADOWING)):
+        entered = reqs.last_event_into(conn, request_id, states.SHADOWING)
+        out[version] = (request_id, entered.at if entered else updated)
+    return out
 
 
 def live_table(rows: list[LiveComparison]) -> str:
@@ -163,7 +188,9 @@ def live_table(rows: list[LiveComparison]) -> str:
     def f(x, fmt):
         return "-" if x is None else format(x, fmt)
 
-    body = [[f"v{r.shadow_version} vs v{r.champion_version}", f"{r.pairs:,}",
+    body = [[f"v{r.shadow_version} vs v{r.champion_version}",
+             f"request {r.request_id} (since {r.since[:16].replace('T', ' ')})"
+             if r.since else "all logged", f"{r.pairs:,}",
              f(r.auc_shadow, ".4f"), f(r.auc_champion, ".4f"), f(r.delta, "+.4f"),
              "-" if r.lower is None else f"[{r.lower:+.4f}, {r.upper:+.4f}]",
              f(r.power, ".0%"), f(r.pairs_needed, ","), r.verdict] for r in rows]
@@ -171,5 +198,5 @@ def live_table(rows: list[LiveComparison]) -> str:
     effect = rows[0].effect if rows else 0.02
     return ("live evidence (shadow vs champion on the same labelled outcomes; interval: "
             f"always-valid at {1 - alpha:.0%}; power for +{effect:g} AUC):\n"
-            + render(["shadow", "pairs", "AUC shadow", "AUC champion", "difference",
+            + render(["shadow", "pairs of", "pairs", "AUC shadow", "AUC champion", "difference",
                       "interval", "power", "pairs for 80%", "verdict"], body))

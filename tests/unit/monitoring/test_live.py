@@ -10,14 +10,14 @@ from click.testing import CliRunner
 
 from model_tests.simulation import pair
 from podium_policy.schema import ModelPolicy
-from webhook_server.monitoring.live import live_comparison, live_comparisons
+from webhook_server.monitoring.live import live_comparison, live_comparisons, live_table
 from webhook_server.store import monitoring as rows
 
 WHEN = datetime(2026, 6, 2, 9, tzinfo=UTC)
 
 
 def shadow_run(store, n: int, delta: float, *, seed: int, champion="3", shadow="4",
-               extra_champion: int = 0) -> tuple:
+               extra_champion: int = 0, at: datetime = WHEN, run: str = "b") -> tuple:
     """A champion batch and a shadow batch on the same ``n`` customers, each with its
     labels (one per version and outcome); ``extra_champion`` more customers only the
     champion scored (outside the shadow's share)."""
@@ -25,15 +25,15 @@ def shadow_run(store, n: int, delta: float, *, seed: int, champion="3", shadow="
     with store.tx() as conn:
         for version, role, scores, count in ((champion, "champion", c, n + extra_champion),
                                              (shadow, "shadow", s, n)):
-            batch = "b" if role == "champion" else f"b-v{version}"  # scored beside it
+            batch = run if role == "champion" else f"{run}-v{version}"  # scored beside it
             rows.record_batch(conn, {"batch_id": batch, "model": "churn", "version": version,
-                                     "scored_at": WHEN, "rows": count, "mean_score": 0.3,
+                                     "scored_at": at, "rows": count, "mean_score": 0.3,
                                      "flagged": 1, "threshold": 0.5, "deciles": None,
                                      "histogram": [0] * 10, "path": "x", "role": role})
             rows.add_labels(conn, [{"model": "churn", "version": version, "batch_id": batch,
-                                    "customer_id": f"c{i}", "churn": int(y[i]),
-                                    "score": float(scores[i]), "scored_at": WHEN,
-                                    "observed_at": WHEN, "outcome": ""}
+                                    "customer_id": f"{run}c{i}", "churn": int(y[i]),
+                                    "score": float(scores[i]), "scored_at": at,
+                                    "observed_at": at, "outcome": ""}
                                    for i in range(count)])
     return y[:n], s[:n], c[:n]
 
@@ -124,6 +124,27 @@ def test_podium_monitor_shows_the_live_comparison(sqlite_url, tmp_path):
                                          env=env).stdout)
     assert [(r["shadow_version"], r["pairs"], r["verdict"], r["effect"])
             for r in data["live"]] == [("4", 3000, "better", 0.03)]
+
+
+def test_a_version_waiting_in_shadowing_is_shown_on_its_requests_pairs(svc):
+    """`podium monitor` shows a version with a request in shadowing on the pairs that request's
+    looks judge (predicted since it entered), not every pair ever logged, and says so."""
+    from webhook_server.store import states
+    from webhook_server.store import transition_requests as reqs
+
+    shadow_run(svc.store, 600, 0.0, seed=5)  # June: before the request
+    with svc.store.tx() as conn:
+        rid = reqs.create(conn, model="churn", version="4", target="Production",
+                          raw_target="Production", origin="tag", state=states.QUEUED)
+        assert reqs.transition(conn, rid, expect=(states.QUEUED,), to=states.SHADOWING,
+                               actor="worker")
+    shadow_run(svc.store, 300, 0.0, seed=6, at=datetime.now(UTC), run="later")
+    (found,) = live_comparisons(svc.store, "churn", ModelPolicy())
+    assert (found.shadow_version, found.pairs, found.request_id) == ("4", 300, rid)
+    assert found.since is not None and found.as_json()["request_id"] == rid
+    assert f"request {rid} (since " in live_table([found])
+    everything = live_comparison(svc.store, "churn", "4", "3", ModelPolicy())
+    assert (everything.pairs, everything.request_id) == (900, None)
 
 
 def test_without_a_known_champion_decay_never_judges_a_version_only_shadowed(svc):
