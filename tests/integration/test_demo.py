@@ -61,7 +61,7 @@ def test_demo_tells_the_whole_story_and_leaves_it_in_mlflow_and_the_store(
         "0 rejected)" in decay
     assert "(exit 1: the policy's decay rule fired)" in decay
     assert "DECAY: churn-demo v3 in " in decay
-    live = re.search(r"v1 vs v3 +2,000 +(0\.\d{4}) +(0\.\d{4}) +\+0\.\d{4} +"
+    live = re.search(r"v1 vs v3 +all logged +2,000 +(0\.\d{4}) +(0\.\d{4}) +\+0\.\d{4} +"
                      r"\[\+(0\.\d{4}), \+0\.\d{4}\] .* better", decay)
     assert live and float(live[1]) > float(live[2]) and float(live[3]) > 0
     assert "retrain" not in decay  # on_decay: propose asks for the rollback instead
