@@ -38,10 +38,12 @@ def delivery(version: str, delivery_id: str, **fields) -> Delivery:
     return Delivery("mlflow", delivery_id, "model_version_tag.set", '{"v": 1}', event)
 
 
-def call(svc, d: Delivery):
+def call(svc, d: Delivery, job: dict | None = None):
+    """``d`` stored by the one call, with ``job`` (default: the request's job row)."""
     e = d.event
-    job = svc.queue.job_row(kind="request", key=f"request:{one_call.ID}",
-                            payload={"request_id": one_call.ID}, lock_key="model:churn")
+    job = job or svc.queue.job_row(kind="request", key=f"request:{one_call.ID}",
+                                   payload={"request_id": one_call.ID},
+                                   lock_key="model:churn")
     return one_call.record_request(
         svc.store, source=d.source, delivery_id=d.delivery_id, event=d.event_name,
         body=d.body, model=e.model, version=e.version, target=e.target,
@@ -159,14 +161,10 @@ def test_a_call_that_fails_raises_and_commits_nothing(pg):
 def test_a_percent_sign_in_a_key_written_into_the_statement_is_stored_as_it_is(pg):
     """The arguments every call shares are written into the statement's text (psycopg
     quotes them); a ``%`` there is not taken for a parameter."""
-    e = delivery("3", "d-1").event
     job = pg.queue.job_row(kind="request", key=f"request:{one_call.ID}:100%",
                            payload={"request_id": one_call.ID, "share": "100%"},
                            lock_key="model:churn")
-    _, request_id = one_call.record_request(
-        pg.store, source="mlflow", delivery_id="d-1", event="e", body="{}", model=e.model,
-        version=e.version, target=e.target, raw_target=e.raw_target, origin=e.origin,
-        requested_by=None, comment=None, job=job)
+    _, request_id = call(pg, delivery("3", "d-1"), job)
     with pg.store.read() as conn:
         key, payload = conn.execute(select(jobs.c.key, jobs.c.payload)).one()
     assert key == f"request:{request_id}:100%"
@@ -247,15 +245,11 @@ def test_the_one_call_and_the_general_path_leave_the_same_rows_for_any_text(make
 def test_constants_written_into_the_statement_are_quoted_not_run(pg):
     """The arguments every call shares are written into the statement's text as psycopg's
     literals: quotes, backslashes and dollar quotes in them are data, never SQL."""
-    e = delivery("3", "d-1").event
     nasty = "x'); DROP TABLE jobs; --\\$body$"
     job = pg.queue.job_row(kind=nasty[:32], key=f"request:{one_call.ID}:{nasty}",
                            payload={"request_id": one_call.ID, "why": nasty + "é"},
                            lock_key="model:churn")
-    _, request_id = one_call.record_request(
-        pg.store, source="mlflow", delivery_id="d-1", event="e", body="{}", model=e.model,
-        version=e.version, target=e.target, raw_target=e.raw_target, origin=e.origin,
-        requested_by=None, comment=None, job=job)
+    _, request_id = call(pg, delivery("3", "d-1"), job)
     with pg.store.read() as conn:
         kind, key, payload = conn.execute(select(jobs.c.kind, jobs.c.key, jobs.c.payload)).one()
     assert (kind, key) == (nasty[:32], f"request:{request_id}:{nasty}")

@@ -125,13 +125,18 @@ def test_an_approver_who_is_not_an_operator_may_not_replay(door):
         replay(door, "1", actor="cli:alice")
 
 
-def test_rollback_needs_its_own_quorum_of_people(door):
+def v2_champion_with_a_rollback_quorum_of_two(door) -> None:
+    """v2 promoted through Podium over v1; rolling back needs alice and bob."""
     door.policy = policy(rollback={"approvers": ["alice", "bob"], "quorum": 2})
     with door.store.tx() as conn:
         ledger.record(conn, model="churn", alias="champion", from_version="1",
                       to_version="2", kind=ledger.PROMOTE, actor="policy",
                       model_sha256=door.registry.model_sha256("churn", "2"))
     door.registry.aliases["champion"] = "2"
+
+
+def test_rollback_needs_its_own_quorum_of_people(door):
+    v2_champion_with_a_rollback_quorum_of_two(door)
     wf = run_jobs(door)
     with pytest.raises(NotAllowed, match="cli:carol may not roll back churn"):
         wf.request_rollback("churn", "cli:carol")
@@ -149,12 +154,7 @@ def test_rollback_needs_its_own_quorum_of_people(door):
 def test_a_rollback_agreed_after_the_champion_moved_changes_nothing(door):
     """alice asks to roll v2 back to v1 (quorum 2); v3 is promoted meanwhile; bob's agreement
     is to the rollback from v2 that alice asked for, not to undoing v3's promotion."""
-    door.policy = policy(rollback={"approvers": ["alice", "bob"], "quorum": 2})
-    with door.store.tx() as conn:
-        ledger.record(conn, model="churn", alias="champion", from_version="1",
-                      to_version="2", kind=ledger.PROMOTE, actor="policy",
-                      model_sha256=door.registry.model_sha256("churn", "2"))
-    door.registry.aliases["champion"] = "2"
+    v2_champion_with_a_rollback_quorum_of_two(door)
     wf = run_jobs(door)
     asked = wf.request_rollback("churn", "cli:alice")
     assert (asked["from"], asked["to"]) == ("2", "1")
