@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from webhook_server import contract
 from webhook_server.core import scrub
@@ -127,6 +127,18 @@ def exists_for(conn: Connection, model: str, version: str, origin: str, raw_targ
     q = select(func.count()).select_from(requests).where(
         requests.c.model == model, requests.c.version == version, requests.c.origin == origin,
         func.lower(requests.c.raw_target) == raw_target.strip().lower())
+    return conn.execute(q).scalar_one() > 0
+
+
+def explains_registry(conn: Connection, model: str, version: str, since) -> bool:
+    """Whether Podium's own moves account for what a registry scan begun at ``since`` saw on
+    the version: a request of it waits on the shadow alias or is moving the champion from
+    it (the shadow alias is the challenger alias), or ended at or after ``since`` (a scan
+    that read the registry while it was open, and the store after it ended)."""
+    q = select(func.count()).select_from(requests).where(
+        requests.c.model == model, requests.c.version == version,
+        or_(requests.c.state.in_((states.SHADOWING, states.PROMOTING)),
+            and_(requests.c.state.in_(states.TERMINAL), requests.c.updated_at >= since)))
     return conn.execute(q).scalar_one() > 0
 
 

@@ -83,3 +83,70 @@ def test_a_webhook_landing_during_the_scan_makes_the_reconciler_create_nothing(s
                        "challenger")
     assert report.created == []
     assert jobs_and_requests(svc) == ([f"request:{arrived[0]}"], [(arrived[0], "queued")])
+
+
+class RegistryReadBeforeTheRequestEnded(FakeRegistry):
+    """The registry is read while the version's request is open (it sits on the shadow
+    alias, which is the challenger alias, as live evidence puts it there); the request ends
+    (promoted) before the reconciler looks at the store."""
+
+    def __init__(self, found, end):
+        super().__init__(found)
+        self.end = end
+
+    def requested_versions(self, challenger_alias):
+        seen = list(self.found)
+        self.end()
+        return seen
+
+
+def test_a_request_that_ends_while_the_registry_is_read_gets_no_successor(svc):
+    from webhook_server.store import states
+
+    opened = tag_webhook(svc).request_id
+
+    def promoted():
+        with svc.store.tx() as conn:
+            assert reqs.transition(conn, opened, expect=states.OPEN, to=states.PROMOTED,
+                                   actor="policy")
+
+    registry = RegistryReadBeforeTheRequestEnded(
+        [RequestedVersion("churn", "3", "Production", "alias")], promoted)
+    report = reconcile(svc.store, svc.intake, registry, "challenger")
+    assert (report.scanned, report.created) == (1, [])
+    assert jobs_and_requests(svc)[1] == [(opened, "promoted")]
+
+
+def test_a_version_being_promoted_from_the_shadow_alias_gets_no_second_request(svc):
+    """A promotion on live evidence moves the champion alias while the version still holds
+    the shadow alias (the challenger alias): Podium's own alias is not a new request."""
+    from webhook_server.store import states
+
+    opened = tag_webhook(svc).request_id
+    with svc.store.tx() as conn:
+        assert reqs.transition(conn, opened, expect=states.OPEN, to=states.PROMOTING,
+                               actor="policy")
+    report = reconcile(svc.store, svc.intake,
+                       FakeRegistry([RequestedVersion("churn", "3", "Production", "alias")]),
+                       "challenger")
+    assert report.created == []
+    assert jobs_and_requests(svc)[1] == [(opened, "promoting")]
+
+
+def test_an_alias_left_after_its_version_s_request_ended_long_ago_is_recovered(svc):
+    """The observation is stale only for requests that ended during (or just before) the
+    scan: a version whose request ended earlier and that holds the alias now gets one."""
+    from sqlalchemy import update
+
+    from webhook_server.store import states
+    from webhook_server.store.schema import requests, utcnow
+
+    ended = tag_webhook(svc).request_id
+    with svc.store.tx() as conn:
+        reqs.transition(conn, ended, expect=states.OPEN, to=states.REJECTED, actor="policy")
+        conn.execute(update(requests).where(requests.c.id == ended)
+                     .values(updated_at=utcnow() - __import__("datetime").timedelta(hours=1)))
+    report = reconcile(svc.store, svc.intake,
+                       FakeRegistry([RequestedVersion("churn", "3", "Production", "alias")]),
+                       "challenger")
+    assert len(report.created) == 1
