@@ -34,6 +34,11 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # (tests/conftest.py); xdist's default order (most tests first) left the one-test modules
 # that take minutes, the demo among them, to run alone at the end.
 TEST_WORKERS ?= 4
+# Python may cache bytecode in tests: a machine that sets PYTHONDONTWRITEBYTECODE=1 makes
+# every process the suite starts (each `podium` call, `podium serve` and its worker, every
+# pytest worker's assertion rewriting of 1,800 tests) compile Podium's modules and the
+# tests again from source. Set empty, the variable is off.
+export PYTHONDONTWRITEBYTECODE :=
 test: $(STAMP)
 	@if [ -z "$$PODIUM_TEST_DATABASE_URL" ] && pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then \
 	  export PODIUM_TEST_DATABASE_URL="$(PG_URL)"; fi; \
