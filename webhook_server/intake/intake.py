@@ -186,7 +186,7 @@ class Intake:
         elif isinstance(event, RollbackRequested):
             request_id = self._rollback(conn, event, pk)
         elif isinstance(event, RequestCancelled):
-            cancelled, detail = self._cancel(conn, event, d.sent_at)
+            cancelled, detail = self._cancel(conn, event)
             inbox.set_detail(conn, pk, detail)
         elif isinstance(event, AliasChanged):  # the workflow's guard decides what it means
             self.queue.enqueue(conn, kind="revert", key=f"revert:{event.model}:d{pk}",
@@ -290,18 +290,17 @@ class Intake:
                                lock_key=contract.model_lock(e.model))
         return request_id
 
-    def _cancel(self, conn: Connection, e: RequestCancelled,
-                sent_at: datetime | None = None) -> tuple[tuple[int, ...], str]:
+    def _cancel(self, conn: Connection, e: RequestCancelled) -> tuple[tuple[int, ...], str]:
         """Cancel the open requests of that origin, except a promoting one (only its job
-        ends it), and those asked after the withdrawal was sent (MLflow retried it: e.g.
-        Podium's removal of the shadow alias, arriving after a person set it again).
-        Returns (cancelled ids, detail)."""
+        ends it). Returns (cancelled ids, detail). Not judged as of the time it was sent:
+        with MLflow's clock a few seconds behind the store's, a person's withdrawal would
+        then miss the request it withdraws, and the promotion go on (Podium's removal of
+        the shadow alias retried after a person set it again cancels the person's request:
+        they set it again)."""
         why = ("transition_request tag deleted" if e.origin == "tag"
                else f"{e.origin} withdrawn")
         done, kept = [], []
-        by = sent_at + SENT_AT_MARGIN if sent_at is not None else None
-        for request_id in reqs.open_ids(conn, e.model, e.version, origin=e.origin,
-                                        created_by=by):
+        for request_id in reqs.open_ids(conn, e.model, e.version, origin=e.origin):
             if tell.transition(conn, request_id, expect=states.CANCELLABLE,
                                to=states.CANCELLED, actor="intake", reason=why):
                 done.append(request_id)

@@ -86,9 +86,9 @@ def note(conn: Connection, request_id: int, actor: str, text: str) -> int:
 
 
 def open_ids(conn: Connection, model: str, version: str | None = None,
-             origin: str | None = None, created_by: datetime | None = None) -> list[int]:
-    """Ids of the open requests, oldest first; ``created_by``: only those created by then."""
-    if origin is None and version is not None and created_by is None:  # the intake hot path
+             origin: str | None = None) -> list[int]:
+    """Ids of the open requests, oldest first."""
+    if origin is None and version is not None:  # the intake hot path
         return [r[0] for r in fastsql.for_conn(conn).all(
             conn, "open_for_version", {"model": model, "version": version})]
     q = select(requests.c.id).where(requests.c.model == model,
@@ -97,8 +97,6 @@ def open_ids(conn: Connection, model: str, version: str | None = None,
         q = q.where(requests.c.version == version)
     if origin is not None:
         q = q.where(requests.c.origin == origin)
-    if created_by is not None:
-        q = q.where(requests.c.created_at <= created_by)
     return list(conn.execute(q.order_by(requests.c.id)).scalars())
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.support.registry import Faults
 from tests.unit.workflow.test_live_evidence import LiveRig
-from webhook_server.intake.events import RequestCancelled, TransitionRequested
+from webhook_server.intake.events import TransitionRequested
 from webhook_server.intake.sources import Delivery
 from webhook_server.store import states
 from webhook_server.store import transition_requests as reqs
@@ -23,12 +23,6 @@ LATER = timedelta(minutes=1)  # a person acting after the request ended
 def alias_set(rig: LiveRig, version: str, delivery: str, sent_at: datetime):
     event = TransitionRequested(rig.model, version, "Production", "alias")
     return rig.svc.intake.record(Delivery("mlflow", delivery, "model_version_alias.created",
-                                          "{}", event, sent_at=sent_at))
-
-
-def alias_removed(rig: LiveRig, delivery: str, sent_at: datetime):
-    event = RequestCancelled(rig.model, None, origin="alias")
-    return rig.svc.intake.record(Delivery("mlflow", delivery, "model_version_alias.deleted",
                                           "{}", event, sent_at=sent_at))
 
 
@@ -104,22 +98,3 @@ def test_the_alias_webhook_of_podiums_move_while_the_request_awaits_approval_joi
     assert (got.request_id, got.already_open) == (rid, True)
     assert requests_of(rig) == [rid] and rig.get(rid).state == states.AWAITING_APPROVAL
     assert rig.drive(rid).state == states.PROMOTED
-
-
-def test_the_removal_webhook_of_podiums_move_withdraws_nothing_asked_after_it(svc,
-                                                                              monkeypatch):
-    """Podium takes v2 off the alias when its request ends; a minute later a person puts v3
-    on it; the removal's webhook, retried, arrives after that: it cancels nothing."""
-    rig = LiveRig(svc, "churn-late-removed", Faults(), approval=False)
-    rid, _ = shadowing(rig)
-    rig.labels("2", 1500, -0.10, seed=15)
-    ended = rig.drive(rid)
-    removed = ended.updated_at  # Podium's removal is the end's last step
-    monkeypatch.setattr(reqs, "utcnow", lambda: datetime.now(UTC) + LATER)
-    asked = alias_set(rig, "3", "person-sets-challenger", ended.updated_at + LATER).request_id
-    monkeypatch.undo()
-    got = alias_removed(rig, "late-alias-deleted", removed)
-    assert got.cancelled == () and rig.get(asked).state == states.QUEUED
-    # withdrawn for real (sent after it was asked): cancelled
-    got = alias_removed(rig, "person-removes-challenger", datetime.now(UTC) + 2 * LATER)
-    assert got.cancelled == (asked,)
