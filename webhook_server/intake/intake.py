@@ -9,6 +9,7 @@ effects.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
@@ -33,6 +34,9 @@ from webhook_server.store import deliveries as inbox
 from webhook_server.store import transition_requests as reqs
 
 ACCEPTED, IGNORED, TEST, INVALID = "accepted", "ignored", "test", "invalid"
+# a delivery's ``sent_at`` is the sender's clock (MLflow's, in whole seconds), the requests'
+# times the store's: hosts kept by NTP differ by far less
+SENT_AT_MARGIN = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,8 @@ class Intake:
                         payload={"what": "version", "model": event.model,
                                  "version": event.version, "run_id": event.run_id})
         if isinstance(event, TransitionRequested):
-            request_id, detail, already_open = self._request(conn, event, pk, open_)
+            request_id, detail, already_open = self._request(conn, event, pk, open_,
+                                                             d.sent_at)
             if already_open:
                 inbox.set_detail(conn, pk, detail)
         elif isinstance(event, RollbackRequested):
@@ -199,7 +204,8 @@ class Intake:
                             already_open=row["linked"])
 
     def _request(self, conn: Connection, e: TransitionRequested, delivery_pk: int,
-                 open_: list[dict] | None) -> tuple[int, str | None, bool]:
+                 open_: list[dict] | None,
+                 sent_at: datetime | None = None) -> tuple[int, str | None, bool]:
         """(request id, detail, already open). One tag set makes one request: a request
         already open with the same origin and target takes the delivery (the webhook
         retried after the reconciler recovered it, or the other way round). A newer one
@@ -217,6 +223,9 @@ class Intake:
             if row["target"] == target and (row["origin"] == e.origin
                                             or row["state"] == states.SHADOWING):
                 return row["id"], inbox.already_open_detail(row["id"], e.origin), True
+        own = self._own_shadow_move(conn, e, sent_at) if e.origin == "alias" else None
+        if own is not None:
+            return own
         request_id = self._create(conn, e, delivery_pk, states.QUEUED, None)
         for row in open_ or ():  # a promoting request is left to its job; the new one waits
             if row["state"] in states.CANCELLABLE:
@@ -224,6 +233,25 @@ class Intake:
                                 to=states.CANCELLED, actor="intake",
                                 reason=f"superseded by request {request_id}")
         return request_id, None, False
+
+    @staticmethod
+    def _own_shadow_move(conn: Connection, e: TransitionRequested,
+                         sent_at: datetime | None) -> tuple[int, str, bool] | None:
+        """The version's request that Podium put on the shadow alias (the challenger alias),
+        if the alias delivery was sent while it was open: Podium's own move, whenever it
+        arrives (MLflow retries a failed delivery). Still open (awaiting approval after
+        its live pass, promoting): it takes the delivery. Ended since: it answers it, and
+        nothing is asked again (a new request would write its tags over the decision's,
+        or judge a rejected version again). A person who sets the alias after the end
+        sends a later delivery: a new request."""
+        since = sent_at - SENT_AT_MARGIN if sent_at is not None else None
+        found = reqs.shadowed(conn, e.model, e.version, e.target, ended_since=since)
+        if found is None:
+            return None
+        request_id, state = found
+        if state in states.TERMINAL:
+            return request_id, inbox.shadow_move_detail(request_id), False
+        return request_id, inbox.already_open_detail(request_id, e.origin), True
 
     def _create(self, conn: Connection, e: TransitionRequested, delivery_pk: int,
                 state: str, reason: str | None) -> int:
@@ -264,7 +292,11 @@ class Intake:
 
     def _cancel(self, conn: Connection, e: RequestCancelled) -> tuple[tuple[int, ...], str]:
         """Cancel the open requests of that origin, except a promoting one (only its job
-        ends it). Returns (cancelled ids, detail)."""
+        ends it). Returns (cancelled ids, detail). Not judged as of the time it was sent:
+        with MLflow's clock a few seconds behind the store's, a person's withdrawal would
+        then miss the request it withdraws, and the promotion go on (Podium's removal of
+        the shadow alias retried after a person set it again cancels the person's request:
+        they set it again)."""
         why = ("transition_request tag deleted" if e.origin == "tag"
                else f"{e.origin} withdrawn")
         done, kept = [], []

@@ -3,7 +3,8 @@
 ``insert`` is on the intake hot path (bare driver, ``fastsql``); a ``None`` back means the
 delivery was stored before, and the caller counts the duplicate and answers with the stored
 outcome (``find``). A delivery that reported a request already open is linked to it through
-its detail (``already_open_detail``), since it created no request row of its own.
+its detail (``already_open_detail``), since it created no request row of its own; so is one
+that reported Podium's own shadow-alias move after its request ended (``shadow_move_detail``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from webhook_server.store import fastsql
 from webhook_server.store.schema import deliveries, requests, utcnow
 
 _ALREADY_OPEN = re.compile(r"request (\d+) is already open for this ")
+_SHADOW_MOVE = re.compile(r"request (\d+) put this version on the shadow alias")
 _REPLAY = "#replay-"
 
 
@@ -63,15 +65,24 @@ def already_open_detail(request_id: int, origin: str) -> str:
     return f"request {request_id} is already open for this {what}"
 
 
+def shadow_move_detail(request_id: int) -> str:
+    """Detail of an alias delivery of Podium's own shadow-alias move that arrived after the
+    request that made it ended: the link to that request."""
+    return (f"request {request_id} put this version on the shadow alias (Podium's own "
+            "move, sent before the request ended): nothing asked")
+
+
 def linked_request(detail: str | None) -> int | None:
-    """The request an ``already_open_detail`` names, else None."""
-    match = _ALREADY_OPEN.match(detail or "")
+    """The request an ``already_open_detail`` or a ``shadow_move_detail`` names, else
+    None."""
+    match = _ALREADY_OPEN.match(detail or "") or _SHADOW_MOVE.match(detail or "")
     return int(match.group(1)) if match else None
 
 
 def find(conn: Connection, source: str, delivery_id: str) -> dict[str, Any] | None:
-    """id, status, detail of a stored delivery, with ``request_id`` (the request it created
-    or the open one it was linked to), ``reason`` (of the request it created) and ``linked``
+    """id, status, detail of a stored delivery, with ``request_id`` (the request it created,
+    the open one it was linked to, or the ended one that made the shadow-alias move it
+    reported), ``reason`` (of the request it created) and ``linked``
     (True when it created no request but reported an open one)."""
     row = conn.execute(select(deliveries.c.id, deliveries.c.status, deliveries.c.detail,
                               requests.c.id.label("request_id"), requests.c.reason)
@@ -82,7 +93,8 @@ def find(conn: Connection, source: str, delivery_id: str) -> dict[str, Any] | No
         return None
     out = dict(row)
     linked = linked_request(out["detail"]) if out["request_id"] is None else None
-    out["linked"] = linked is not None
+    # the answer's ``already_open``: not for the ended request whose shadow-alias move it was
+    out["linked"] = linked is not None and _ALREADY_OPEN.match(out["detail"]) is not None
     if linked is not None:
         out["request_id"] = linked
     return out

@@ -10,9 +10,10 @@ hot path, returns a few plain fields straight from the driver."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
 
 from webhook_server import contract
 from webhook_server.core import scrub
@@ -86,6 +87,7 @@ def note(conn: Connection, request_id: int, actor: str, text: str) -> int:
 
 def open_ids(conn: Connection, model: str, version: str | None = None,
              origin: str | None = None) -> list[int]:
+    """Ids of the open requests, oldest first."""
     if origin is None and version is not None:  # the intake hot path
         return [r[0] for r in fastsql.for_conn(conn).all(
             conn, "open_for_version", {"model": model, "version": version})]
@@ -140,6 +142,23 @@ def explains_registry(conn: Connection, model: str, version: str, since) -> bool
         or_(requests.c.state.in_((states.SHADOWING, states.PROMOTING)),
             and_(requests.c.state.in_(states.TERMINAL), requests.c.updated_at >= since)))
     return conn.execute(q).scalar_one() > 0
+
+
+def shadowed(conn: Connection, model: str, version: str, target: str,
+             ended_since: datetime | None) -> tuple[int, str] | None:
+    """(id, state) of the version's newest request for ``target`` that has waited on the
+    shadow alias (Podium put the version there), if it is open, or ended at or after
+    ``ended_since`` (None: open only); else None."""
+    still = requests.c.state.in_(states.OPEN)
+    q = select(requests.c.id, requests.c.state).where(
+        requests.c.model == model, requests.c.version == version,
+        requests.c.target == target,
+        still if ended_since is None else or_(still, requests.c.updated_at >= ended_since),
+        exists().where(request_events.c.request_id == requests.c.id,
+                       request_events.c.to_state == states.SHADOWING),
+    ).order_by(requests.c.id.desc()).limit(1)
+    row = conn.execute(q).first()
+    return (row.id, row.state) if row else None
 
 
 def get(conn: Connection, request_id: int) -> Request | None:

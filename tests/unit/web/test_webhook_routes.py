@@ -1,6 +1,7 @@
 """POST /webhooks/mlflow and /webhooks/databricks: every kind of bad input, over HTTP."""
 
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,6 +17,8 @@ from tests.support.signing import (
     tag_set,
 )
 from webhook_server.intake.sources.mlflow import EXAMPLES
+from webhook_server.store import states
+from webhook_server.store import transition_requests as reqs
 from webhook_server.store.schema import deliveries, jobs
 from webhook_server.store.schema import requests as requests_t
 
@@ -126,6 +129,25 @@ def test_a_repeated_delivery_answers_200_and_keeps_one_row(client, svc):
     assert (first.status_code, second.status_code) == (200, 200)
     assert second.json["duplicate"] is True and second.json["request_id"] == 1
     assert (rows(svc), rows(svc, requests_t), rows(svc, jobs)) == (1, 1, 1)
+
+
+def test_an_alias_delivery_is_judged_as_of_the_time_mlflow_signed_it(client, svc):
+    """MLflow's retry of the alias webhook of Podium's own shadow-alias move keeps the time
+    it was first sent: sent while v3's request waited on the alias, it asks nothing after
+    the request ended; the alias set again after the end is a new request."""
+    with svc.store.tx() as conn:
+        rid = reqs.create(conn, model="churn", version="3", target="Production",
+                          raw_target="Production", origin="tag", state=states.QUEUED)
+        for to in (states.SHADOWING, states.REJECTED):
+            reqs.transition(conn, rid, expect=states.OPEN, to=to, actor="policy")
+    body = mlflow_body("model_version_alias.created",
+                       {"name": "churn", "alias": "challenger", "version": "3"})
+    now = int(time.time())
+    late = post(client, body, mlflow_headers(body, delivery_id="retried", timestamp=now - 60))
+    assert late.status_code == 200 and late.json["request_id"] == rid
+    assert "shadow alias" in late.json["detail"] and rows(svc, requests_t) == 1
+    again = post(client, body, mlflow_headers(body, delivery_id="again", timestamp=now + 60))
+    assert again.json["request_id"] == rid + 1 and rows(svc, requests_t) == 2
 
 
 def test_fifty_concurrent_copies_of_one_delivery_store_one_row(app, svc):

@@ -150,3 +150,20 @@ def test_an_alias_left_after_its_version_s_request_ended_long_ago_is_recovered(s
                        FakeRegistry([RequestedVersion("churn", "3", "Production", "alias")]),
                        "challenger")
     assert len(report.created) == 1
+
+
+def test_a_version_awaiting_approval_after_its_live_pass_gets_no_second_request(svc):
+    """After a live pass the version still holds the shadow alias (the challenger alias)
+    while a person decides: the reconciler's sight of it joins that request (intake: an
+    alias ask for a version Podium put on the shadow alias), never supersedes it."""
+    from webhook_server.store import states
+
+    opened = tag_webhook(svc).request_id
+    with svc.store.tx() as conn:
+        for to in (states.SHADOWING, states.AWAITING_APPROVAL):
+            assert reqs.transition(conn, opened, expect=states.OPEN, to=to, actor="policy")
+    report = reconcile(svc.store, svc.intake,
+                       FakeRegistry([RequestedVersion("churn", "3", "Production", "alias")]),
+                       "challenger")
+    assert report.created == []
+    assert jobs_and_requests(svc)[1] == [(opened, "awaiting_approval")]

@@ -8,6 +8,7 @@ details. Shared: ``errors`` (why a delivery is refused), ``window`` (the timesta
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from webhook_server.intake.events import Event
 from webhook_server.intake.sources.errors import (
@@ -37,10 +38,15 @@ def secret_list(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, .
 
 @dataclass(frozen=True)
 class Delivery:
-    """A verified delivery: where it came from, its idempotency key and what it means."""
+    """A verified delivery: where it came from, its idempotency key and what it means.
+
+    ``sent_at``: when the sender sent it, where it says so in a signed header (MLflow's
+    timestamp, the same on each of its retries): a delivery arriving late is judged as of
+    then (``Intake``: Podium's own shadow-alias moves). None: as of its arrival."""
 
     source: str
     delivery_id: str
     event_name: str
     body: str
     event: Event
+    sent_at: datetime | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 from webhook_server.intake.sources import Delivery, secret_list
 from webhook_server.intake.sources._common import load_json_object, require_str
@@ -63,7 +64,13 @@ class MlflowSource:
         check_signature(self._secrets, body, headers, delivery_id, raw_ts)
         return delivery_id
 
-    def parse(self, delivery_id: str, body: bytes) -> Delivery:
+    def sent_at(self, headers: Mapping[str, str]) -> datetime:
+        """When MLflow sent the delivery (its signed timestamp header, which ``verify``
+        checked): MLflow's retries of a failed delivery resend it unchanged."""
+        return datetime.fromtimestamp(read_timestamp(headers)[1], UTC)
+
+    def parse(self, delivery_id: str, body: bytes,
+              sent_at: datetime | None = None) -> Delivery:
         doc = load_json_object(body)
         entity = require_str(doc, "entity", max_len=48)
         action = require_str(doc, "action", max_len=48)
@@ -72,4 +79,4 @@ class MlflowSource:
             raise ValidationError("field 'data' must be a JSON object", 422)
         name = f"{entity}.{action}"
         event = mlflow_event(name, data, self._challenger)
-        return Delivery(SOURCE, delivery_id, name, body.decode("utf-8"), event)
+        return Delivery(SOURCE, delivery_id, name, body.decode("utf-8"), event, sent_at)

@@ -64,7 +64,8 @@ def mlflow():
         delivery_id = src.verify(body, request.headers)
     except SignatureError as exc:
         return _reject_signature("mlflow", exc)
-    return _intake("mlflow", delivery_id, body, lambda: src.parse(delivery_id, body))
+    sent_at = src.sent_at(request.headers)  # a retried delivery is judged as of then
+    return _intake("mlflow", delivery_id, body, lambda: src.parse(delivery_id, body, sent_at))
 
 
 @bp.post("/databricks")
