@@ -152,6 +152,9 @@ class Drill:
         raise AssertionError(f"request {request_id} never settled: {self.get(request_id)}")
 
     def submit(self) -> int:
+        # the ask a person makes in the registry (the job's queued step reads it back)
+        self.client.set_model_version_tag(self.model, self.v2, "transition_request",
+                                          "Production")
         event = TransitionRequested(self.model, self.v2, "Production", "tag")
         return self.svc.intake.record(Delivery("mlflow", f"{self.model}-tag", "tag.set", "{}",
                                                event)).request_id

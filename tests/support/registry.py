@@ -15,6 +15,22 @@ class MemoryRegistry:
         self.moves: list[tuple[str, str | None, str]] = []  # (alias, from, to)
         self.files: dict[str, str] = {}  # version -> digest of its files (to swap them)
 
+    def ask(self, version, origin="tag", target="Production", alias="challenger"):
+        """A person's ask in the registry, as the webhook a test then records reports it:
+        the ``transition_request`` tag set on ``version``, or ``alias`` put on it (not an
+        alias move of Podium's: ``moves`` is not changed)."""
+        if origin == "tag":
+            self.tags.setdefault(version, {})["transition_request"] = target
+        elif origin == "alias":
+            self.aliases[alias] = version
+
+    def withdraw(self, version, origin="tag", alias="challenger"):
+        """The ask withdrawn: the tag deleted from ``version``, or ``alias`` removed."""
+        if origin == "tag":
+            self.tags.get(version, {}).pop("transition_request", None)
+        else:
+            self.aliases.pop(alias, None)
+
     def alias_version(self, model, alias):
         return self.aliases.get(alias)
 

@@ -87,7 +87,8 @@ class Services:
     def workflow(self) -> Workflow:
         if self.registry is None:
             raise RuntimeError("MLFLOW_TRACKING_URI is not set")
-        workflow = Workflow(self.store, self.queue, self.registry, self.policy, self.gates)
+        workflow = Workflow(self.store, self.queue, self.registry, self.policy, self.gates,
+                            challenger_alias=self.settings.challenger_alias)
         # a request whose job dies ends failed, in the transaction that buries the job
         # (every process that runs or reaps request jobs builds the workflow first)
         self.queue.on_dead("request", workflow.on_dead)

@@ -63,9 +63,11 @@ class Workflow:
     ``queue``, ``registry``, ``policy``, ``gates`` or ``clock`` (tests) replaces ``deps``."""
 
     def __init__(self, store: Store, queue: JobQueue, registry: Registry, policy: Policy,
-                 gates: Gates, intake: Intake | None = None) -> None:
+                 gates: Gates, intake: Intake | None = None,
+                 challenger_alias: str = "challenger") -> None:
         self.deps = Deps(store=store, queue=queue, intake=intake or Intake(store, queue),
-                         registry=registry, policy=policy, gates=gates)
+                         registry=registry, policy=policy, gates=gates,
+                         challenger_alias=challenger_alias)
 
     def _swap(self, **parts) -> None:
         self.deps = dataclasses.replace(self.deps, **parts)

@@ -23,7 +23,8 @@ from webhook_server.workflow.gates import Gates
 @dataclass(frozen=True)
 class Deps:
     """The store, the job queue, the intake, the registry (unfenced: each job fences its
-    own, ``FencedRegistry``), the policy, the gates and the clock."""
+    own, ``FencedRegistry``), the policy, the gates, the clock and the
+    challenger alias."""
 
     store: Store
     queue: JobQueue
@@ -32,6 +33,7 @@ class Deps:
     policy: Policy
     gates: Gates
     clock: Callable[[], datetime] = field(default=utcnow)
+    challenger_alias: str = "challenger"  # the alias that asks for Production (settings)
 
     def policy_for(self, model: str) -> ModelPolicy:
         return self.policy.for_model(model)

@@ -36,6 +36,9 @@ class FencedRegistry:
     def requesters(self, model: str, version: str) -> list[str]:
         return self._registry.requesters(model, version)
 
+    def version_tags(self, model: str, version: str) -> dict[str, str]:
+        return self._registry.version_tags(model, version)
+
     def model_sha256(self, model: str, version: str) -> str:
         return self._registry.model_sha256(model, version)
 

@@ -37,7 +37,7 @@ from webhook_server.jobs.worker import PermanentJobError
 from webhook_server.store import counters, ledger, states
 from webhook_server.store import transition_requests as reqs
 from webhook_server.store.records import Request
-from webhook_server.workflow import evidence, finish, moves, shadowing
+from webhook_server.workflow import asked, evidence, finish, moves, shadowing
 from webhook_server.workflow.check_tags import CheckTags, tags_for
 from webhook_server.workflow.deps import Deps
 from webhook_server.workflow.errors import Deferred
@@ -105,13 +105,12 @@ class RequestRun:
             with self.store.tx() as conn:  # under the model lock: the ledger decides
                 begin_rollback(conn, req, cfg.aliases.champion)
             return
+        ended = asked.not_standing(self.registry, req, self.deps.challenger_alias)
+        if ended:  # no such version, or an ask made in the registry withdrawn since
+            self._end(req, *ended)
+            return
         if req.target == "Archived":
             self._archive(req, cfg)
-            return
-        if not self.registry.version_exists(req.model, req.version):
-            self._end(req, states.FAILED, "worker",
-                      f"model {req.model!r} version {req.version} does not exist in "
-                      "the registry")
             return
         if req.requested_by in (None, "reconciler"):  # asked in the registry: who counts
             named = self.registry.requesters(req.model, req.version)

@@ -38,6 +38,7 @@ def promote(svc, registry) -> str:
     workflow = Workflow(svc.store, queue, registry, parse_policy({}),
                         Gates(passing, lambda m, c, k: comparison(c, k)))
     worker = Worker(queue, {"request": workflow.handle}, poll_s=0)
+    registry.ask("2")
     request_id = svc.intake.record(Delivery(
         "mlflow", "d-2", "model_version_tag.set", "{}",
         TransitionRequested("churn", "2", "Production", "tag"))).request_id

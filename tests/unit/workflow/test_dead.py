@@ -41,6 +41,7 @@ def test_a_dead_promotion_job_fails_its_request_and_replay_finishes_the_move(svc
                         Gates(passing, lambda m, c, k: comparison(c, k)))
     queue.on_dead("request", workflow.on_dead)
     worker = Worker(queue, {"request": workflow.handle}, poll_s=0)
+    memory.ask("2")
     result = svc.intake.record(Delivery("mlflow", "tag-2", "model_version_tag.set", "{}",
                                         TransitionRequested("churn", "2", "Production", "tag")))
     rid = result.request_id

@@ -58,6 +58,7 @@ class Rig:
                           to_version=champion, kind=ledger.PROMOTE, actor="policy")
 
     def submit(self, version: str) -> int:
+        self.memory.ask(version)
         event = TransitionRequested(self.model, version, "Production", "tag")
         return self.svc.intake.record(Delivery("mlflow", f"{self.model}-{version}",
                                                "model_version_tag.set", "{}",

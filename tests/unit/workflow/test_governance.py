@@ -48,6 +48,7 @@ def waiting(svc, pol, version="3", requested_by=None):
     svc.policy = pol
     if requested_by:
         svc.registry.tags.setdefault(version, {})["requested_by"] = requested_by
+    svc.registry.ask(version)
     rid = svc.intake.record(Delivery("mlflow", f"tag-{version}", "model_version_tag.set",
                                      "{}", TransitionRequested("churn", version, "Production",
                                                                "tag"))).request_id

@@ -71,6 +71,7 @@ class LiveRig:
                           to_version="1", kind=ledger.PROMOTE, actor="policy")
 
     def submit(self, version: str, delivery: str = "") -> int:
+        self.memory.ask(version)
         event = TransitionRequested(self.model, version, "Production", "tag")
         return self.svc.intake.record(Delivery("mlflow", f"{self.model}-{version}{delivery}",
                                                "model_version_tag.set", "{}",

@@ -81,6 +81,7 @@ def test_a_person_setting_the_alias_after_a_live_rejection_asks_again(svc):
     rig.labels("2", 1500, -0.10, seed=13)
     ended = rig.drive(rid)
     assert ended.state == states.REJECTED
+    rig.memory.ask("2", "alias")  # the person puts v2 on the challenger alias again
     got = alias_set(rig, "2", "person-sets-challenger", ended.updated_at + LATER)
     assert got.request_id not in (None, rid) and not got.already_open
     assert rig.drive(got.request_id, until=(states.SHADOWING,)).origin == "alias"

@@ -62,6 +62,7 @@ def run_jobs(svc):
 
 
 def ask(svc, version="3", origin="tag", requested_by=None):
+    svc.registry.ask(version, origin)  # what the webhook reports (or the CLI sets after)
     rid = svc.intake.record(Delivery("mlflow", f"tag-{version}-{origin}", "x", "{}",
                                      TransitionRequested("churn", version, "Production",
                                                          origin, requested_by=requested_by))
