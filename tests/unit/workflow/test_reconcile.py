@@ -1,5 +1,7 @@
 """Reconciler against an in-memory registry (the real-MLflow version is an integration test)."""
 
+from datetime import timedelta
+
 from webhook_server.adapters.registry import RequestedVersion
 from webhook_server.store import transition_requests as reqs
 from webhook_server.workflow.reconcile import reconcile
@@ -145,7 +147,7 @@ def test_an_alias_left_after_its_version_s_request_ended_long_ago_is_recovered(s
     with svc.store.tx() as conn:
         reqs.transition(conn, ended, expect=states.OPEN, to=states.REJECTED, actor="policy")
         conn.execute(update(requests).where(requests.c.id == ended)
-                     .values(updated_at=utcnow() - __import__("datetime").timedelta(hours=1)))
+                     .values(updated_at=utcnow() - timedelta(hours=1)))
     report = reconcile(svc.store, svc.intake,
                        FakeRegistry([RequestedVersion("churn", "3", "Production", "alias")]),
                        "challenger")
