@@ -42,6 +42,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from model_tests.sandbox.cgroups import Cgroup, CgroupError, CgroupLimits, Cgroups
 from model_tests.sandbox.errors import (
@@ -64,6 +65,9 @@ from model_tests.sandbox.levels import (
     _site_packages,
 )
 from model_tests.sandbox.sandbox_child import HEADER, MAX_MESSAGE
+
+if TYPE_CHECKING:
+    from model_tests.sandbox.zygote import Zygote
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +125,8 @@ class Sandbox:
     inside) and a process that warms up and then answers ``load`` and ``predict``."""
 
     def __init__(self, isolation: Isolation, limits: Limits | None = None,
-                 env: dict[str, str] | None = None, cgroups: Cgroups | None = None) -> None:
+                 env: dict[str, str] | None = None, cgroups: Cgroups | None = None,
+                 zygote: Zygote | None = None) -> None:
         self.isolation, self.limits = isolation, limits or Limits()
         limits = self.limits
         try:
@@ -129,9 +134,20 @@ class Sandbox:
                 else None
         except CgroupError as exc:
             raise SandboxDied(f"the sandbox could not start: {exc.strerror}") from None
-        self.root = Path(tempfile.mkdtemp(prefix="podium-sandbox-"))
+        self.root = Path(tempfile.mkdtemp(prefix="podium-sandbox-",
+                                          dir=zygote.root if zygote is not None else None))
         self.inputs = self.root / "inputs"
         self.inputs.mkdir()
+        self.stderr_path = self.root / "stderr.log"
+        self._ready = False
+        self._max = MAX_MESSAGE
+        self._buffer = b""
+        self._frames = 0
+        self.warm_s: float | None = None
+        self.forked = False
+        if zygote is not None:
+            self._fork(zygote)
+            return
         work = self.root / "work"
         work.mkdir()
         environ = {**BASE_ENV, **(env or {})}
@@ -155,7 +171,6 @@ class Sandbox:
                 os.chown(work, entry.pw_uid, entry.pw_gid)
                 os.chmod(work, 0o700)
                 user = (entry.pw_uid, entry.pw_gid)
-        self.stderr_path = self.root / "stderr.log"
         # RLIMIT_NPROC where it applies (not root) and no cgroup counts this sandbox alone
         nproc = limits.pids if user is not None and self.cgroup is None else None
         preexec = _limit(limits, no_new_privs=isolation.level != "bwrap", user=user,
@@ -167,15 +182,29 @@ class Sandbox:
                     env=environ, cwd=str(work), start_new_session=True, close_fds=True,
                     preexec_fn=preexec)
         except BaseException:
-            if self.cgroup is not None:
-                self.cgroup.remove()
-            shutil.rmtree(self.root, ignore_errors=True)
+            self._abandon()
             raise
-        self._ready = False
-        self._max = MAX_MESSAGE
-        self._buffer = b""
-        self._frames = 0
-        self.warm_s: float | None = None
+
+    def _fork(self, zygote: Zygote) -> None:
+        """The sandbox as a fork of ``zygote`` (its imports done): the same limits, in its
+        own namespaces inside the zygote's bubblewrap (``zygote.py``)."""
+        limits = self.limits
+        mem, size = limits.memory_mb * 1024 * 1024, limits.file_mb * 1024 * 1024
+        rlimits = {"as": (mem, mem), "cpu": (limits.cpu_s, limits.cpu_s + 5),
+                   "fsize": (size, size), "core": (0, 0)}
+        try:
+            with open(self.stderr_path, "wb") as stderr:
+                self.proc = zygote.spawn(self.inputs, limits.tmp_mb, rlimits, stderr.fileno(),
+                                         self.cgroup.procs_files if self.cgroup else ())
+        except BaseException:
+            self._abandon()
+            raise
+        self.forked = True
+
+    def _abandon(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        shutil.rmtree(self.root, ignore_errors=True)
 
     # --- paths as the sandbox sees them ----------------------------------------------
 
@@ -317,14 +346,16 @@ class Sandbox:
         """Kill the whole process group (with bubblewrap, the PID namespace goes with its
         init) and wait for it; the input directory stays until ``remove``."""
         members = self.cgroup.members() if self.cgroup is not None else {}
+        group = not self.forked  # a forked sandbox's init is killed through its zygote
         if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+            if group:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
-        if self.proc.returncode is not None:  # stragglers of the group that outlived it
+        if group and self.proc.returncode is not None:  # stragglers that outlived it
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
         if self.cgroup is not None:  # and of the cgroup (a setsid() grandchild too), and

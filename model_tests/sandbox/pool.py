@@ -13,6 +13,7 @@ from model_tests.sandbox.cgroups import detect as detect_cgroups
 from model_tests.sandbox.errors import SandboxError, SandboxUnavailable
 from model_tests.sandbox.isolation import Limits, Sandbox
 from model_tests.sandbox.levels import Isolation
+from model_tests.sandbox.zygote import Zygote, ZygoteUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,14 @@ class SandboxPool:
     """Sandboxes started ahead of requests (their imports take seconds). Every sandbox is
     spawned from one long-lived thread: a sandbox dies with the thread that started it
     (``PR_SET_PDEATHSIG``), and a worker thread may not live as long as a spare. Each
-    sandbox gets a cgroup of its own where ``cgroups`` (default: detected) can make one."""
+    sandbox gets a cgroup of its own where ``cgroups`` (default: detected) can make one.
+    At the ``bwrap`` level with ``zygote`` (the default), sandboxes are forks of one warm
+    zygote (``zygote.py``: the imports once, a fork per model); if it cannot start, they
+    start one by one, and the pool says why (``describe_start``)."""
 
     def __init__(self, isolation: Isolation, limits: Limits | None = None,
                  env: dict[str, str] | None = None, spares: int = 2,
-                 cgroups: Cgroups | None = None) -> None:
+                 cgroups: Cgroups | None = None, zygote: bool = True) -> None:
         self.isolation, self.limits = isolation, limits or Limits()
         self.env, self.spares = env, spares
         self.cgroups = cgroups if cgroups is not None else detect_cgroups()
@@ -47,15 +51,56 @@ class SandboxPool:
         self._ready: list[Sandbox] = []
         self._lock = threading.Lock()
         self.started = 0
+        self.use_zygote = zygote and isolation.level == "bwrap"
+        self.zygote: Zygote | None = None
+        self.zygote_problem = "" if self.use_zygote else (
+            "off" if isolation.level == "bwrap" else f"none at the {isolation.level} level")
 
     def _start(self) -> Sandbox:
-        sandbox = self._spawner.submit(Sandbox, self.isolation, self.limits, self.env,
-                                       self.cgroups).result()
+        sandbox = self._spawner.submit(self._new).result()
         self.started += 1
         return sandbox
 
+    def _new(self) -> Sandbox:  # in the spawner thread: a zygote lives as long as it
+        zygote = self._zygote()
+        if zygote is not None:
+            try:
+                return Sandbox(self.isolation, self.limits, self.env, self.cgroups, zygote)
+            except ZygoteUnavailable as exc:  # it died: a new one next time
+                log.warning("the sandbox zygote stopped: %s", exc)
+                zygote.close()
+                self.zygote = None
+        return Sandbox(self.isolation, self.limits, self.env, self.cgroups)
+
+    def _zygote(self) -> Zygote | None:
+        if not self.use_zygote:
+            return None
+        if self.zygote is not None and self.zygote.alive:
+            return self.zygote
+        if self.zygote is not None:
+            self.zygote.close()
+        try:
+            self.zygote = Zygote(self.env, self.limits.tmp_mb, self.limits.start_timeout_s)
+        except ZygoteUnavailable as exc:
+            log.warning("sandboxes start one by one (no zygote): %s", exc)
+            self.use_zygote, self.zygote, self.zygote_problem = False, None, str(exc)
+            return None
+        log.info("sandbox zygote started (its imports: %s s): each sandbox is a fork of it",
+                 self.zygote.warm_s)
+        return self.zygote
+
+    def describe_start(self) -> str:
+        """How sandboxes start: ``sandboxes: forked from a warm zygote`` or ``sandboxes:
+        started one by one (why)``."""
+        if self.use_zygote:
+            return "sandboxes: forked from a warm zygote (imports once, own namespaces each)"
+        return f"sandboxes: started one by one (zygote: {self.zygote_problem})"
+
     def warm(self) -> None:
-        """Start spares up to ``spares`` (the worker does at start and after each use)."""
+        """Start spares up to ``spares`` (the worker does at start and after each use), and
+        the zygote first (with no spares, the first sandbox starts it)."""
+        if self.spares and self.use_zygote and self.zygote is None:
+            self._spawner.submit(self._zygote).result()
         with self._lock:
             self._ready = [s for s in self._ready if s.alive or s.remove()]
             while len(self._ready) < self.spares:
@@ -120,3 +165,6 @@ class SandboxPool:
                 sandbox.remove()
             self._ready = []
         self._spawner.shutdown(wait=True)
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None

@@ -281,6 +281,11 @@ class Settings:
         "PODIUM_SANDBOX_SPARES", 2,
         "Sandboxes kept started ahead of requests (their imports take seconds); a worker "
         "with more job threads keeps one per thread (0: none).", lo=0, hi=64)
+    sandbox_zygote: bool = _var(
+        "PODIUM_SANDBOX_ZYGOTE", True,
+        "With bubblewrap, fork each model's sandbox from one warm zygote (the imports once; "
+        "each fork in namespaces of its own inside the zygote's bubblewrap) instead of "
+        "starting a Python per sandbox (seconds of CPU each).")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

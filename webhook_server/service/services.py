@@ -114,7 +114,8 @@ class Services:
         s = self.settings
         env = {name: os.environ[name] for name in s.sandbox_env_names() if name in os.environ}
         return SandboxPool(self.isolation, self.sandbox_limits(), env=env,
-                           spares=s.sandbox_spares, cgroups=self.cgroups)
+                           spares=s.sandbox_spares, cgroups=self.cgroups,
+                           zygote=s.sandbox_zygote)
 
     def sandbox_limits(self) -> Limits:
         from model_tests.sandbox import Limits
