@@ -8,7 +8,8 @@ numbers, checked for count and type. The checks and the comparison run in Podium
 What the rest of ``model_tests`` calls (``gates.py`` does; so do the worker's start-up and
 the tests):
 
-- **start**: ``SandboxPool(isolation, limits, env=, spares=, cgroups=)`` keeps warm spares;
+- **start**: ``SandboxPool(isolation, limits, env=, spares=, cgroups=, zygote=)`` keeps warm
+  spares (at the ``bwrap`` level, forks of one warm zygote: ``zygote.py``);
   ``pool.take(overrides)`` hands one out (``overrides``: a model's cgroup limits over the
   pool's, any object with ``memory_mb``, ``pids``, ``cpu_shares``: ``LimitOverrides``),
   ``pool.warm()`` starts spares again, ``pool.close()`` ends them.
@@ -30,7 +31,8 @@ the tests):
 
 The modules: ``pool.py`` (spares), ``sandboxed.py`` (a model seen from Podium, the reply
 checks), ``isolation.py`` (one sandbox: process, limits, framed protocol), ``levels.py``
-(choosing the level, bubblewrap's command line), ``cgroups.py``, ``errors.py`` and
+(choosing the level, bubblewrap's command line), ``zygote.py`` (sandboxes forked from a warm
+zygote; ``sandbox_zygote.py`` runs inside bubblewrap), ``cgroups.py``, ``errors.py`` and
 ``sandbox_child.py`` (self-contained: it imports nothing of Podium). Importing this package
 starts nothing and probes nothing: ``detect`` and ``detect_cgroups`` probe when called.
 """

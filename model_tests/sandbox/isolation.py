@@ -122,7 +122,9 @@ def _limit(limits: Limits, no_new_privs: bool, join: tuple[str, ...] = (),
 
 class Sandbox:
     """One started sandbox: its input directory (``inputs``, written by Podium, read-only
-    inside) and a process that warms up and then answers ``load`` and ``predict``."""
+    inside) and a process that warms up and then answers ``load`` and ``predict``. With
+    ``zygote`` (the ``bwrap`` level), a fork of it: warm already, with the zygote's
+    environment (``env`` is the zygote's business)."""
 
     def __init__(self, isolation: Isolation, limits: Limits | None = None,
                  env: dict[str, str] | None = None, cgroups: Cgroups | None = None,

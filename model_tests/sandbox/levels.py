@@ -158,11 +158,12 @@ def _python_argv() -> list[str]:
     return [sys.executable, "-I", "-S", "-B"]
 
 
-def _bwrap_args(inputs: Path, tmp_mb: int = 256, binds: tuple[str, ...] = ()) -> list[str]:
+def _bwrap_args(inputs: Path, tmp_mb: int = 256,
+                binds: tuple[tuple[str, str], ...] = ()) -> list[str]:
     """The bubblewrap command line: what exists inside the sandbox, all of it read-only
     except a private /tmp and /dev/shm of ``tmp_mb`` each (memory the address-space limit
-    does not count, so it is bounded here); ``binds``: more read-only files (source,
-    destination pairs)."""
+    does not count, so it is bounded here); ``binds``: more read-only files ((source,
+    destination) pairs)."""
     size = str(tmp_mb * 1024 * 1024)
     # the private /tmp first: later mounts (the installation, the input directory) may live
     # under the host's /tmp and must stay visible on top of it
@@ -183,7 +184,7 @@ def _bwrap_args(inputs: Path, tmp_mb: int = 256, binds: tuple[str, ...] = ()) ->
     args += ["--proc", "/proc", "--dev", "/dev",
              "--size", size, "--tmpfs", "/dev/shm",  # noqa: S108 (the sandbox's own)
              "--ro-bind", str(CHILD), "/podium/sandbox_child.py"]
-    for source, destination in zip(binds[::2], binds[1::2]):
+    for source, destination in binds:
         args += ["--ro-bind", source, destination]
     args += ["--ro-bind", str(inputs), str(inputs), "--remount-ro", "/",
              "--chdir", "/tmp"]  # noqa: S108

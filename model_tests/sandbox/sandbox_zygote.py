@@ -148,7 +148,7 @@ def _model_process(fds: list[int], rlimits: dict, started: float) -> int:
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         keep = sorted({0, 1, 2, requests, replies})
-        for low, high in zip(keep, [*keep[1:], 1 << 16]):
+        for low, high in zip(keep, [*keep[1:], 1 << 16], strict=True):
             os.closerange(low + 1, high)
         os.chdir("/tmp")  # noqa: S108
     except BaseException as exc:

@@ -121,7 +121,8 @@ class Zygote:
         private = "/tmp"  # noqa: S108 (the sandbox's own tmpfs)
         environ.update(HOME=private, TMPDIR=private, MPLCONFIGDIR=private)
         argv = [shutil.which("bwrap") or "bwrap", "--as-pid-1",
-                *_bwrap_args(self.root, tmp_mb, binds=(str(ZYGOTE), "/podium/sandbox_zygote.py")),
+                *_bwrap_args(self.root, tmp_mb,
+                             binds=((str(ZYGOTE), "/podium/sandbox_zygote.py"),)),
                 "--",
                 *_python_argv(), "/podium/sandbox_zygote.py", str(theirs.fileno()),
                 *_site_packages()]
