@@ -4,11 +4,13 @@
 Latency: the time from setting `transition_request=Production` on a new version in MLflow to
 its final `podium.status`, for `--requests` requests one after another, `--gap` seconds apart
 (the sandbox pool refills between requests, as it does between real ones), with a per-stage
-breakdown from Podium's request history; once per isolation level of model code (bubblewrap,
-then the same-user fallback). Throughput: `--burst` requests over `--models` registered
-models set at once; decisions per minute and the ratio to `burst x floor`. The floor, in the
-same run: loading both models and scoring the holdout in one warm process. Both models are
-judged on a holdout named and pinned by the policy.
+breakdown from Podium's request history; once per isolation level of model code (bubblewrap
+with its sandboxes forked from a warm zygote, bubblewrap starting each sandbox on its own --
+``bwrap-nozygote``, the baseline --, then the same-user fallback). Throughput: `--burst`
+requests over `--models` registered models set at once, with the zygote and without
+(`--burst-at`); decisions per minute, the ratio between the two and to `burst x floor`.
+The floor, in the same run: loading both models and scoring the holdout in one warm
+process. Both models are judged on a holdout named and pinned by the policy.
 
 Every latency request ends in a promotion: the champion is an overfit model (same 200 trees,
 63 leaves, trained on a fifth of the rows: ROC AUC about 0.78 on the judge's holdout against
@@ -17,7 +19,8 @@ the challenger's 0.84), and it is made champion again before each request (the p
 comparison that wins, the alias move, the report and the predecessor's tag.
 
     python bench/decision.py [--requests 10] [--gap 6] [--burst 50] [--models 10]
-                             [--isolation bwrap,process] [--quick]
+                             [--isolation bwrap,bwrap-nozygote,process]
+                             [--burst-at bwrap,bwrap-nozygote] [--quick]
 
 Writes bench/results/decision.json.
 """
@@ -53,8 +56,12 @@ def main() -> None:
     ap.add_argument("--burst", type=int, default=50, help="throughput: requests set at once")
     ap.add_argument("--models", type=int, default=10, help="throughput: models they span")
     ap.add_argument("--rows", type=int, default=7000, help="training rows (holdout is 20 %%)")
-    ap.add_argument("--isolation", default="bwrap,process",
-                    help="PODIUM_SANDBOX values to measure latency at, in order")
+    ap.add_argument("--isolation", default="bwrap,bwrap-nozygote,process",
+                    help="PODIUM_SANDBOX values to measure latency at, in order "
+                         "(bwrap-nozygote: bwrap, each sandbox started on its own)")
+    ap.add_argument("--burst-at", default="bwrap,bwrap-nozygote",
+                    help="isolation levels to measure throughput at (the first is reported "
+                         "against the others)")
     ap.add_argument("--quick", action="store_true", help="3 requests, a burst of 6 over 3")
     args = ap.parse_args()
     if args.quick:
@@ -90,7 +97,7 @@ def main() -> None:
             f"default:\n  holdout: {judge}\n  holdout_sha256: {sha256_of(judge)}\n"
             "  sandbox: preferred\n"  # measured at each level, the weaker ones too
             "  aliases: {protect: 'off'}\n")  # the bench puts its champion back itself
-        latency, burst = {}, None
+        latency = {}
         levels = args.isolation.split(",")
         for level in levels:
             podium = start_podium(work, _env(work, mlflow_proc.url, level))
@@ -100,15 +107,20 @@ def main() -> None:
                                       args)
             podium.stop()
             podium = None
-        if args.burst:  # last: its ~1,000 tag webhooks keep MLflow's sender busy a while
-            podium = start_podium(work, _env(work, mlflow_proc.url, levels[0]))
-            Registry(mlflow_proc.url).register_webhook(f"{podium.url}/webhooks/mlflow", "bench")
-            print(f"isolation {levels[0]}: throughput, {args.burst} requests over "
+        bursts = {}
+        for level in args.burst_at.split(",") if args.burst else ():
+            # last: each burst's ~1,000 tag webhooks keep MLflow's sender busy a while
+            podium = start_podium(work, _env(work, mlflow_proc.url, level))
+            hook = Registry(mlflow_proc.url).register_webhook(f"{podium.url}/webhooks/mlflow",
+                                                              "bench", name=f"bench-{level}")
+            print(f"isolation {level}: throughput, {args.burst} requests over "
                   f"{args.models} models at once", flush=True)
-            burst = _burst(client, podium, champion, challenger, args)
+            bursts[level] = _burst(client, podium, champion, challenger, args,
+                                   prefix=f"{MODEL}-{len(bursts)}")
+            client.delete_webhook(hook["id"])
             podium.stop()
             podium = None
-        _report(latency, burst, floor, levels[0], args)
+        _report(latency, bursts, floor, args)
     finally:
         if podium:
             podium.stop()
@@ -124,7 +136,9 @@ def _env(work: Path, tracking_uri: str, level: str) -> dict[str, str]:
     return {"MLFLOW_TRACKING_URI": tracking_uri,
             "PODIUM_DATABASE_URL": f"sqlite:///{work / 'podium.db'}",
             "PODIUM_MLFLOW_WEBHOOK_SECRET": "bench", "PODIUM_API_TOKEN": TOKEN,
-            "PODIUM_POLICY": str(work / "podium.yaml"), "PODIUM_SANDBOX": level}
+            "PODIUM_POLICY": str(work / "podium.yaml"),
+            "PODIUM_SANDBOX": level.removesuffix("-nozygote"),
+            "PODIUM_SANDBOX_ZYGOTE": "false" if level.endswith("-nozygote") else "true"}
 
 
 def _new_version(client, model: str, source) -> str:
@@ -163,12 +177,12 @@ def _latency(client, podium, tracking_uri: str, champion, challenger, args):
     return totals, stages, outcomes
 
 
-def _burst(client, podium, champion, challenger, args) -> dict:
+def _burst(client, podium, champion, challenger, args, prefix: str) -> dict:
     """``args.burst`` requests over ``args.models`` models (each with its own champion, a
     copy of the bench champion), all set at once; the worker's two threads take them."""
     champ = client.get_model_version(MODEL, champion.version)
     chall = client.get_model_version(MODEL, challenger.version)
-    models = [f"{MODEL}-{i}" for i in range(args.models)]
+    models = [f"{prefix}-{i}" for i in range(args.models)]
     todo = []
     for model in models:
         client.create_registered_model(model)
@@ -221,7 +235,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[max(0, int(round(q * len(ordered))) - 1)]
 
 
-def _report(latency: dict, burst: dict | None, floor: float, first: str, args) -> None:
+def _report(latency: dict, bursts: dict, floor: float, args) -> None:
     import os
 
     out = {"floor_s": round(floor, 3), "latency": {}, "throughput": None,
@@ -241,12 +255,19 @@ def _report(latency: dict, burst: dict | None, floor: float, first: str, args) -
                                  "totals_s": [round(t, 3) for t in totals],
                                  "stages_s": {k: [round(x, 3) for x in v]
                                               for k, v in stages.items()}}
-    if burst:
+    first = next(iter(bursts), None)
+    out["throughput"] = {}
+    for level, burst in bursts.items():
         ratio = burst["seconds"] / (burst["requests"] * floor)
-        print(f"throughput ({first}): {burst['requests']} requests over {burst['models']} "
+        versus = ""
+        if level != first:
+            speedup = bursts[first]["decisions_per_minute"] / burst["decisions_per_minute"]
+            versus = f"; {first} does {speedup:.2f}x as many"
+            burst = {**burst, f"{first}_x": round(speedup, 2)}
+        print(f"throughput ({level}): {burst['requests']} requests over {burst['models']} "
               f"models in {burst['seconds']:.1f} s: {burst['decisions_per_minute']:.0f} "
-              f"decisions/min; {ratio:.1f}x {burst['requests']} x the floor")
-        out["throughput"] = {**burst, "isolation": first, "x_burst_floor": round(ratio, 2)}
+              f"decisions/min; {ratio:.1f}x {burst['requests']} x the floor{versus}")
+        out["throughput"][level] = {**burst, "x_burst_floor": round(ratio, 2)}
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
     (results / "decision.json").write_text(json.dumps(out, indent=2))
