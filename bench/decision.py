@@ -241,11 +241,11 @@ def _report(latency: dict, bursts: dict, floor: float, args) -> None:
     out = {"floor_s": round(floor, 3), "latency": {}, "throughput": None,
            "load_average_at_end": os.getloadavg()[0], "cpus": os.cpu_count()}
     print(f"\nfloor (load both models, score the holdout, one warm process): {floor:.2f} s")
-    print(f"{'isolation':<10}{'median s':>10}{'p95 s':>8}{'x floor':>9}   stages (median s)")
+    print(f"{'isolation':<16}{'median s':>10}{'p95 s':>8}{'x floor':>9}   stages (median s)")
     for level, (totals, stages, outcomes) in latency.items():
         median, p95 = statistics.median(totals), _pct(totals, 0.95)
         staged = {k: round(statistics.median(v), 3) for k, v in stages.items()}
-        print(f"{level:<10}{median:>10.2f}{p95:>8.2f}{median / floor:>9.1f}   "
+        print(f"{level:<16}{median:>10.2f}{p95:>8.2f}{median / floor:>9.1f}   "
               + ", ".join(f"{k} {v:.2f}" for k, v in staged.items())
               + f"; promoted {outcomes.count('promoted')}/{len(outcomes)}")
         out["latency"][level] = {"requests": len(totals), "median_s": round(median, 3),
