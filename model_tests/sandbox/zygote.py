@@ -147,6 +147,33 @@ class Zygote:
             self.close()
             raise ZygoteUnavailable(f"the zygote could not start: {hello.get('error')}")
         self.warm_s = hello.get("warm_s")
+        try:
+            self._probe()
+        except ZygoteUnavailable:
+            self.close()
+            raise
+
+    def _probe(self) -> None:
+        """One fork that makes its namespaces and ends: a machine where they cannot be made
+        (no nested user namespaces) has no zygote, rather than sandboxes that never start."""
+        inputs = self.root / "probe" / "inputs"
+        inputs.mkdir(parents=True)
+        with open(os.devnull, "wb") as devnull:
+            forked = self.spawn(inputs, 1, {}, devnull.fileno())
+        try:
+            ready, _, _ = select.select([forked.stdout], [], [], 30)
+            hello = os.read(forked.stdout.fileno(), 1 << 16) if ready else b""
+            forked.stdin.close()  # the model's process ends at the end of its input
+            code = forked.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            forked.kill()
+            forked.stdout.close()
+            shutil.rmtree(inputs.parent, ignore_errors=True)
+        if b'"ready": true' not in hello or code != 0:
+            error = hello[4:].decode(errors="replace")[:300] or f"exit status {code}"
+            raise ZygoteUnavailable(f"a sandbox cannot be forked here: {error}")
 
     # --- the socket --------------------------------------------------------------------
 
@@ -213,8 +240,12 @@ class Zygote:
         pid = self.host_pid()
         back = [str(Path(f).parent.parent / "cgroup.procs") for f in procs_files]
         try:
-            for path in procs_files:
-                _write_pid(path, pid)
+            try:
+                for path in procs_files:
+                    _write_pid(path, pid)
+            except OSError as exc:
+                raise SandboxDied(f"the sandbox could not start: cannot join its cgroup: "
+                                  f"{exc.strerror}") from None
             yield
         finally:
             for path in back:
