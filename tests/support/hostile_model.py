@@ -41,6 +41,10 @@ Modes (what ``load_context`` / ``predict`` do):
   (the frame and the model files) and into every input directory matching ``targets``
   (default: every ``/tmp/podium-sandbox-*/inputs`` it can see); returns 0.99 for every row
   and prints a ``HOSTILE-REPORT``.
+- ``probe``: ``predict`` runs the Python source ``script`` (its globals: ``out``, a dict to
+  fill, ``os`` and ``call``: the call's number), prints ``out`` as a ``HOSTILE-REPORT``
+  and returns plausible scores (an exception of the script is the call's failure, after
+  the report of what it filled so far).
 
 ``save`` / ``log`` write it as a real pyfunc (``mlflow.pyfunc.save_model`` / ``log_model``
 with a registered name) without running any of it here; ``reports`` parses the
@@ -58,7 +62,7 @@ import sys
 import mlflow.pyfunc
 
 MODES = ("honest", "snoop", "fork", "oom", "loop", "garbage", "partial", "crash", "poison",
-         "fill", "forkbomb", "memhog")
+         "fill", "forkbomb", "memhog", "probe")
 GARBAGE = ("oversize", "not-json", "not-reply")
 REPORT = "HOSTILE-REPORT "
 GRANDCHILD = "HOSTILE-GRANDCHILD "
@@ -157,7 +161,8 @@ class HostileModel(mlflow.pyfunc.PythonModel):
                  garbage: str = "oversize", setsid: bool = True,
                  targets: tuple = ("/tmp/podium-sandbox-*/inputs",),
                  fill_mb: int = 0, fill_dirs: tuple = ("/tmp",), forks: int = 200,
-                 children: int = 5, child_mb: int = 100, hold_s: float = 60.0) -> None:
+                 children: int = 5, child_mb: int = 100, hold_s: float = 60.0,
+                 script: str = "") -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         if garbage not in GARBAGE:
@@ -167,7 +172,7 @@ class HostileModel(mlflow.pyfunc.PythonModel):
         self.garbage, self.setsid, self.targets = garbage, setsid, tuple(targets)
         self.fill_mb, self.fill_dirs = fill_mb, tuple(fill_dirs)
         self.forks, self.children, self.child_mb = forks, children, child_mb
-        self.hold_s = hold_s
+        self.hold_s, self.script = hold_s, script
         self.calls = 0
 
     # --- the pyfunc interface --------------------------------------------------------------
@@ -221,6 +226,8 @@ class HostileModel(mlflow.pyfunc.PythonModel):
             self._forkbomb()
         elif mode == "memhog":
             self._memhog()
+        elif mode == "probe":
+            self._probe()
         return plausible_scores(model_input)
 
     # --- attacks -----------------------------------------------------------------------
@@ -433,6 +440,13 @@ class HostileModel(mlflow.pyfunc.PythonModel):
         if held < len(pids):
             raise RuntimeError(f"only {held} of {len(pids)} children hold "
                                f"{self.child_mb} MiB")
+
+    def _probe(self) -> None:
+        out: dict = {}
+        try:
+            exec(self.script, {"out": out, "os": os, "call": self.calls})  # noqa: S102
+        finally:
+            self._report(f"probe{self.calls}", out)
 
     def _report(self, when: str, loot: dict) -> None:
         print(REPORT + json.dumps({"when": when, "mode": self.mode, **loot}, default=str),
