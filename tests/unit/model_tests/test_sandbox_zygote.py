@@ -126,10 +126,12 @@ class iovec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
 local, remote = iovec(ctypes.addressof(buf), 64), iovec(ctypes.addressof(buf), 64)
 def read_memory(pid):  # process_vm_readv (x86_64: 310)
-    return err(libc.syscall(310, pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0))
+    one, none = ctypes.c_ulong(1), ctypes.c_ulong(0)  # variadic: full-width arguments
+    return err(libc.syscall(ctypes.c_long(310), ctypes.c_long(pid), ctypes.byref(local), one,
+                            ctypes.byref(remote), one, none))
 out["read_own_memory"] = read_memory(os.getpid())
 out["read_memory"] = {pid: read_memory(pid) for pid in range(1, 64) if pid != os.getpid()}
-out["ptrace_attach_init"] = err(libc.ptrace(16, 1, None, None))
+out["ptrace_attach_init"] = err(libc.ptrace(ctypes.c_long(16), ctypes.c_long(1), None, None))
 out["proc_1_mem"] = os.path.exists("/proc/1/mem")
 sent = {}
 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
