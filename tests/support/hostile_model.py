@@ -109,20 +109,19 @@ def _secretish(env: dict) -> dict:
 
 
 def _reply_fds() -> list[int]:
-    """Write ends of pipes other than 0/1/2: the sandbox's private reply channel."""
+    """Write ends of pipes other than 0/1/2: the sandbox's private reply channel (found by
+    trying every descriptor: a forked sandbox has no /proc/self/fd to list)."""
     import fcntl
+    import stat
 
     out = []
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd in (0, 1, 2):
-            continue
+    for fd in range(3, 4096):
         try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
+            fifo = stat.S_ISFIFO(os.fstat(fd).st_mode)
             mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
         except OSError:
             continue
-        if target.startswith("pipe:") and mode == os.O_WRONLY:
+        if fifo and mode == os.O_WRONLY:
             out.append(fd)
     return out
 
@@ -512,7 +511,8 @@ def worker(args: dict) -> dict:
     environment holds the secrets (``/proc/<pid>/environ`` shows the environment a process
     started with, not later ``os.environ`` changes) and which is hardened like ``podium
     serve`` (``harden_process``). Loads the model, scores twice, and reports what came back
-    and which files of the sandbox hold a secret."""
+    and which files of the sandbox hold a secret. Level ``zygote``: the ``bwrap`` isolation,
+    the sandbox forked from a zygote this worker starts (as ``SandboxPool`` does)."""
     import pandas as pd
 
     from model_tests.sandbox import (
@@ -524,14 +524,21 @@ def worker(args: dict) -> dict:
         detect,
         harden_process,
     )
+    from model_tests.sandbox.zygote import Zygote, ZygoteUnavailable
 
     hardened = harden_process()
     level = args["level"]
-    isolation = Isolation("process", "test") if level == "process" else detect(level)
-    if isolation.level != level:
+    wanted = "bwrap" if level == "zygote" else level
+    isolation = Isolation("process", "test") if level == "process" else detect(wanted)
+    if isolation.level != wanted:
         return {"skip": isolation.why}
     limits = Limits(**args.get("limits", {}))
-    model = SandboxedModel(lambda: Sandbox(isolation, limits), f"snoop ({level})")
+    try:
+        zygote = Zygote(tmp_mb=limits.tmp_mb) if level == "zygote" else None
+    except ZygoteUnavailable as exc:
+        return {"skip": str(exc)}
+    model = SandboxedModel(lambda: Sandbox(isolation, limits, zygote=zygote),
+                           f"snoop ({level})")
     secrets = [os.environ[name] for name in args["secrets"]]
     out: dict = {"hardened": hardened, "pid": os.getpid(), "calls": []}
     try:
@@ -555,6 +562,8 @@ def worker(args: dict) -> dict:
                     out["files_with_secrets"].append(str(path.relative_to(root)))
     finally:
         model.close()
+        if zygote is not None:
+            zygote.close()
     return out
 
 
