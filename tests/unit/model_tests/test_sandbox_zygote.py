@@ -42,10 +42,34 @@ LIMITS = Limits(memory_mb=2048, cpu_s=120, timeout_s=60, file_mb=64, start_timeo
 FRAME = pd.DataFrame({"tenure": np.arange(8, dtype=float),
                       "charges": 20.0 + np.arange(8, dtype=float)})
 PIDS_SCANNED = 1 << 15
+SHM_KEY = 0x504F44  # a System V shared memory key both would name
 
 # --- the probes (run in predict: ``out`` is reported, ``os`` imported) ------------------
 
-NEIGHBOUR = r"""
+NEIGHBOUR = LIBC_SOURCE = r"""
+import ctypes, errno as E
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def err(result):
+    return "ok" if result >= 0 else E.errorcode.get(ctypes.get_errno(), ctypes.get_errno())
+KEY_SPECS = {"session": -3, "user": -4}
+def add_key(name, keyring):  # add_key(2), x86_64: 248
+    return err(libc.syscall(ctypes.c_long(248), b"user", name.encode(), b"the neighbour's",
+                            ctypes.c_size_t(15), ctypes.c_int(KEY_SPECS[keyring])))
+def request_key(name):  # request_key(2), x86_64: 249, then keyctl(KEYCTL_SEARCH) (250)
+    found = err(libc.syscall(ctypes.c_long(249), b"user", name.encode(), None,
+                             ctypes.c_int(0)))
+    return found if found == "ok" else err(libc.syscall(
+        ctypes.c_long(250), ctypes.c_int(10), ctypes.c_int(KEY_SPECS["user"]), b"user",
+        name.encode(), ctypes.c_int(0)))
+IPC_CREAT = 0o1000
+libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
+"""
+NEIGHBOUR += r"""
+out["keys"] = {k: add_key(TAG + "-" + k, k) for k in KEY_SPECS}
+out["own_keys"] = {k: request_key(TAG + "-" + k) for k in KEY_SPECS}
+out["shm"] = err(libc.shmget(SHM_KEY, 4096, IPC_CREAT | 0o666))
+out["own_shm"] = err(libc.shmget(SHM_KEY, 4096, 0o666))
 import socket
 for path in (f"/tmp/{TAG}", f"/dev/shm/{TAG}", f"/dev/{TAG}"):
     try:
@@ -73,7 +97,9 @@ knock.close()
 out["own_abstract_answers"] = True
 """
 
-INTRUDER = r"""
+INTRUDER = LIBC_SOURCE + r"""
+out["keys"] = {k: request_key(TAG + "-" + k) for k in KEY_SPECS}
+out["shm"] = err(libc.shmget(SHM_KEY, 4096, 0o666))
 import glob, socket
 def attempt(fn):
     try:
@@ -88,6 +114,7 @@ out["other_inputs_list"] = attempt(lambda: os.listdir(OTHER_INPUTS))
 out["other_model_read"] = attempt(lambda: read(OTHER_INPUTS + "/model/MLmodel"))
 out["other_inputs_write"] = attempt(lambda: open(OTHER_INPUTS + "/poison", "w").close())
 out["inputs_seen"] = sorted(glob.glob(ZYGOTE_ROOT + "/*/inputs"))
+out["zygote_root_seen"] = sorted(glob.glob(ZYGOTE_ROOT + "/**", recursive=True))
 out["files"] = {p: attempt(lambda p=p: read(p))
                 for p in (f"/tmp/{TAG}", f"/dev/shm/{TAG}", f"/dev/{TAG}")}
 out["tcp"] = attempt(lambda: socket.create_connection(("127.0.0.1", PORT), timeout=1).close())
@@ -111,15 +138,7 @@ out["live_pids"], out["pid"] = live, os.getpid()
 out["proc"] = sorted(os.listdir("/proc"))
 """
 
-LIBC = r"""
-import ctypes, errno as E
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-def err(result):
-    return "ok" if result >= 0 else E.errorcode.get(ctypes.get_errno(), ctypes.get_errno())
-"""
-
-INIT = LIBC + r"""
+INIT = LIBC_SOURCE + r"""
 import signal, time
 buf = ctypes.create_string_buffer(64)
 class iovec(ctypes.Structure):
@@ -147,7 +166,7 @@ time.sleep(1)  # the init acts on a signal within milliseconds: dead by now if i
 out["init_alive"] = os.kill(1, 0) is None
 """
 
-MOUNTS = LIBC + r"""
+MOUNTS = LIBC_SOURCE + r"""
 import glob
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND = 1, 2, 4, 32, 4096
 inputs = glob.glob(ZYGOTE_ROOT + "/*/inputs")[0]
@@ -170,7 +189,7 @@ out["nested_userns"] = err(libc.unshare(0x10000000 | 0x00020000))
 undo("nested ")
 """
 
-CAPABILITIES = LIBC + r"""
+CAPABILITIES = LIBC_SOURCE + r"""
 PR_CAPBSET_READ, PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, PR_GET_NO_NEW_PRIVS = 23, 47, 1, 39
 out["bounding"] = [c for c in range(64) if libc.prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1]
 out["ambient"] = [c for c in range(64)
@@ -239,10 +258,11 @@ def neighbours(zygote):
     made = Forks(zygote)
     tag = f"podium-{uuid.uuid4().hex[:10]}"
     try:
-        neighbour = made.probe(NEIGHBOUR, TAG=tag)
+        neighbour = made.probe(NEIGHBOUR, TAG=tag, SHM_KEY=SHM_KEY)
         neighbour.predict(FRAME)
         seen = report(neighbour)
         intruder = made.probe(INTRUDER, TAG=tag, PORT=seen["port"], PIDS=PIDS_SCANNED,
+                              SHM_KEY=SHM_KEY,
                               OTHER_INPUTS=str(neighbour.sandbox.inputs))
         intruder.predict(FRAME)
         assert neighbour.sandbox.alive and intruder.sandbox.alive
@@ -263,8 +283,13 @@ def test_a_model_cannot_see_read_or_write_another_models_input_directory(neighbo
     assert tried["other_model_read"][0] == "refused"
     assert tried["other_inputs_write"][0] == "refused"
     assert not (other / "poison").exists()
-    # of every sandbox's input directory under the zygote's root, it sees its own only
-    assert tried["inputs_seen"] == [str(intruder.sandbox.inputs)]
+    # of every sandbox's input directory under the zygote's root, it sees its own only,
+    # and nothing else there (not the neighbour's stderr.log)
+    own = str(intruder.sandbox.inputs)
+    assert tried["inputs_seen"] == [own]
+    assert all(p == own or p.startswith(own + "/") or own.startswith(p.rstrip("/") + "/")
+               for p in tried["zygote_root_seen"]), tried["zygote_root_seen"]
+    assert (neighbours["neighbour"].sandbox.stderr_path).is_file()
 
 
 def test_a_model_cannot_see_another_models_tmp_dev_shm_or_dev_files(neighbours):
@@ -284,6 +309,17 @@ def test_a_model_cannot_connect_to_another_over_loopback_or_an_abstract_socket(n
     assert seen["own_tcp"] in ("ok", "OSError")  # OSError: its loopback is down
     assert tried["tcp"] in (["refused", "ConnectionRefusedError"], ["refused", "OSError"])
     assert tried["abstract"] == ["refused", "ConnectionRefusedError"]
+
+
+def test_a_model_cannot_find_another_models_keys_or_shared_memory(neighbours):
+    """The kernel's keyrings and System V IPC are not files: the neighbour's key (in its
+    session and user keyrings) and its shared memory segment exist, the intruder finds
+    neither."""
+    seen, tried = neighbours["seen"], neighbours["tried"]
+    assert seen["keys"] == {"session": "ok", "user": "ok"}
+    assert seen["own_keys"] == {"session": "ok", "user": "ok"} and seen["own_shm"] == "ok"
+    assert tried["keys"] == {"session": "ENOKEY", "user": "ENOKEY"}
+    assert tried["shm"] == "ENOENT"
 
 
 def test_a_model_sees_no_process_but_its_own_and_its_init(neighbours):
