@@ -13,8 +13,9 @@ and answers Podium on the socket ``FD`` (``SOCK_SEQPACKET``, one JSON message ea
 
 A spawn forks a child that makes a sandbox of its own *inside* this one, the isolation the
 model would get from a bubblewrap of its own: new user, mount, PID, network, IPC and UTS
-namespaces; a private ``/tmp`` and ``/dev/shm``; ``/proc`` (this sandbox's processes: the
-zygote and the other models) covered; the directories in ``hide`` (where every sandbox's
+namespaces; a private ``/tmp`` and ``/dev/shm``; ``/dev`` (one for every sandbox of this
+zygote) read-only; ``/proc`` (this sandbox's processes: the zygote and the other models)
+covered; the directories in ``hide`` (where every sandbox's
 input directory lives) covered but for its own ``inputs``, read-only; its init (PID 1,
 non-dumpable, no model code) forks the model's process (PID 2), which drops every
 capability, sets its limits, and serves ``sandbox_child``'s protocol on the pipes. The
@@ -90,8 +91,8 @@ def _enter_namespaces() -> None:
 
 
 def _make_filesystem(inputs: str, hide: list[str], tmp_bytes: int) -> None:
-    """The init: a private /tmp and /dev/shm, /proc covered, every sandbox's directory
-    covered but this one's ``inputs`` (read-only, at the same path)."""
+    """The init: a private /tmp and /dev/shm, /dev read-only, /proc covered, every
+    sandbox's directory covered but this one's ``inputs`` (read-only, at the same path)."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     staging = "/dev/shm/inputs"  # noqa: S108 (this namespace's own, replaced below)
     _tmpfs("/dev/shm", 4096, mode="700")  # noqa: S108
