@@ -141,6 +141,10 @@ class SandboxPool:
         with self._lock:
             ready = []
             for sandbox in self._ready:
+                if not sandbox.alive:  # its zygote died, or it did, waiting
+                    log.warning("a spare sandbox died before it was used")
+                    sandbox.remove()
+                    continue
                 try:
                     sandbox.ready()
                     ready.append(sandbox)

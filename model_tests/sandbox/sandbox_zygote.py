@@ -13,8 +13,9 @@ and answers Podium on the socket ``FD`` (``SOCK_SEQPACKET``, one JSON message ea
 
 A spawn forks a child that makes a sandbox of its own *inside* this one, the isolation the
 model would get from a bubblewrap of its own: new user, mount, PID, network, IPC and UTS
-namespaces; a private ``/tmp`` and ``/dev/shm``; ``/proc`` (this sandbox's processes: the
-zygote and the other models) covered; the directories in ``hide`` (where every sandbox's
+namespaces; a private ``/tmp`` and ``/dev/shm``; ``/dev`` (one for every sandbox of this
+zygote) read-only; ``/proc`` (this sandbox's processes: the zygote and the other models)
+covered; the directories in ``hide`` (where every sandbox's
 input directory lives) covered but for its own ``inputs``, read-only; its init (PID 1,
 non-dumpable, no model code) forks the model's process (PID 2), which drops every
 capability, sets its limits, and serves ``sandbox_child``'s protocol on the pipes. The
@@ -91,8 +92,8 @@ def _enter_namespaces() -> None:
 
 
 def _make_filesystem(inputs: str, hide: list[str], tmp_bytes: int) -> None:
-    """The init: a private /tmp and /dev/shm, /proc covered, every sandbox's directory
-    covered but this one's ``inputs`` (read-only, at the same path)."""
+    """The init: a private /tmp and /dev/shm, /dev read-only, /proc covered, every
+    sandbox's directory covered but this one's ``inputs`` (read-only, at the same path)."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     staging = "/dev/shm/inputs"  # noqa: S108 (this namespace's own, replaced below)
     _tmpfs("/dev/shm", 4096, mode="700")  # noqa: S108
@@ -115,6 +116,8 @@ def _make_filesystem(inputs: str, hide: list[str], tmp_bytes: int) -> None:
     for directory in ("/dev/pts", "/dev/mqueue"):
         if os.path.isdir(directory):
             _tmpfs(directory, 4096, mode="755", flags=MS_RDONLY)
+    # bubblewrap's /dev is one writable tmpfs for every sandbox of this zygote: read-only
+    _mount(None, "/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
     _tmpfs("/proc", 4096, mode="555", flags=MS_RDONLY | MS_NOEXEC)
 
 
@@ -160,12 +163,27 @@ def _model_process(fds: list[int], rlimits: dict, started: float) -> int:
     return sandbox_child.serve(requests, replies)
 
 
+def _default_signals() -> None:
+    """No handler of the zygote's (Python's SIGINT: KeyboardInterrupt) in the init: a
+    namespace's init gets, from inside it, only the signals it handles, so the model's
+    process can then signal it nothing."""
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            if signal.getsignal(sig) not in (signal.SIG_IGN, signal.SIG_DFL):
+                signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):  # real-time signals Python does not manage
+            continue
+
+
 def _init(fds: list[int], request: dict, started: float) -> int:
     """PID 1 of the sandbox's namespace: makes its files, forks the model's process, waits
     for it (reaping whatever else ends), writes its wait status, ends the namespace."""
     requests, replies, stderr, status = fds
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    _default_signals()
     try:
         _make_filesystem(request["inputs"], request.get("hide", []), request["tmp_bytes"])
         os.setsid()

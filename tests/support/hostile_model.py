@@ -41,6 +41,10 @@ Modes (what ``load_context`` / ``predict`` do):
   (the frame and the model files) and into every input directory matching ``targets``
   (default: every ``/tmp/podium-sandbox-*/inputs`` it can see); returns 0.99 for every row
   and prints a ``HOSTILE-REPORT``.
+- ``probe``: ``predict`` runs the Python source ``script`` (its globals: ``out``, a dict to
+  fill, ``os`` and ``call``: the call's number), prints ``out`` as a ``HOSTILE-REPORT``
+  and returns plausible scores (an exception of the script is the call's failure, after
+  the report of what it filled so far).
 
 ``save`` / ``log`` write it as a real pyfunc (``mlflow.pyfunc.save_model`` / ``log_model``
 with a registered name) without running any of it here; ``reports`` parses the
@@ -58,7 +62,7 @@ import sys
 import mlflow.pyfunc
 
 MODES = ("honest", "snoop", "fork", "oom", "loop", "garbage", "partial", "crash", "poison",
-         "fill", "forkbomb", "memhog")
+         "fill", "forkbomb", "memhog", "probe")
 GARBAGE = ("oversize", "not-json", "not-reply")
 REPORT = "HOSTILE-REPORT "
 GRANDCHILD = "HOSTILE-GRANDCHILD "
@@ -105,20 +109,19 @@ def _secretish(env: dict) -> dict:
 
 
 def _reply_fds() -> list[int]:
-    """Write ends of pipes other than 0/1/2: the sandbox's private reply channel."""
+    """Write ends of pipes other than 0/1/2: the sandbox's private reply channel (found by
+    trying every descriptor: a forked sandbox has no /proc/self/fd to list)."""
     import fcntl
+    import stat
 
     out = []
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd in (0, 1, 2):
-            continue
+    for fd in range(3, 4096):
         try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
+            fifo = stat.S_ISFIFO(os.fstat(fd).st_mode)
             mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
         except OSError:
             continue
-        if target.startswith("pipe:") and mode == os.O_WRONLY:
+        if fifo and mode == os.O_WRONLY:
             out.append(fd)
     return out
 
@@ -157,7 +160,8 @@ class HostileModel(mlflow.pyfunc.PythonModel):
                  garbage: str = "oversize", setsid: bool = True,
                  targets: tuple = ("/tmp/podium-sandbox-*/inputs",),
                  fill_mb: int = 0, fill_dirs: tuple = ("/tmp",), forks: int = 200,
-                 children: int = 5, child_mb: int = 100, hold_s: float = 60.0) -> None:
+                 children: int = 5, child_mb: int = 100, hold_s: float = 60.0,
+                 script: str = "") -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         if garbage not in GARBAGE:
@@ -167,7 +171,7 @@ class HostileModel(mlflow.pyfunc.PythonModel):
         self.garbage, self.setsid, self.targets = garbage, setsid, tuple(targets)
         self.fill_mb, self.fill_dirs = fill_mb, tuple(fill_dirs)
         self.forks, self.children, self.child_mb = forks, children, child_mb
-        self.hold_s = hold_s
+        self.hold_s, self.script = hold_s, script
         self.calls = 0
 
     # --- the pyfunc interface --------------------------------------------------------------
@@ -221,6 +225,8 @@ class HostileModel(mlflow.pyfunc.PythonModel):
             self._forkbomb()
         elif mode == "memhog":
             self._memhog()
+        elif mode == "probe":
+            self._probe()
         return plausible_scores(model_input)
 
     # --- attacks -----------------------------------------------------------------------
@@ -434,6 +440,13 @@ class HostileModel(mlflow.pyfunc.PythonModel):
             raise RuntimeError(f"only {held} of {len(pids)} children hold "
                                f"{self.child_mb} MiB")
 
+    def _probe(self) -> None:
+        out: dict = {}
+        try:
+            exec(self.script, {"out": out, "os": os, "call": self.calls})  # noqa: S102
+        finally:
+            self._report(f"probe{self.calls}", out)
+
     def _report(self, when: str, loot: dict) -> None:
         print(REPORT + json.dumps({"when": when, "mode": self.mode, **loot}, default=str),
               file=sys.stderr, flush=True)
@@ -498,7 +511,8 @@ def worker(args: dict) -> dict:
     environment holds the secrets (``/proc/<pid>/environ`` shows the environment a process
     started with, not later ``os.environ`` changes) and which is hardened like ``podium
     serve`` (``harden_process``). Loads the model, scores twice, and reports what came back
-    and which files of the sandbox hold a secret."""
+    and which files of the sandbox hold a secret. Level ``zygote``: the ``bwrap`` isolation,
+    the sandbox forked from a zygote this worker starts (as ``SandboxPool`` does)."""
     import pandas as pd
 
     from model_tests.sandbox import (
@@ -510,14 +524,21 @@ def worker(args: dict) -> dict:
         detect,
         harden_process,
     )
+    from model_tests.sandbox.zygote import Zygote, ZygoteUnavailable
 
     hardened = harden_process()
     level = args["level"]
-    isolation = Isolation("process", "test") if level == "process" else detect(level)
-    if isolation.level != level:
+    wanted = "bwrap" if level == "zygote" else level
+    isolation = Isolation("process", "test") if level == "process" else detect(wanted)
+    if isolation.level != wanted:
         return {"skip": isolation.why}
     limits = Limits(**args.get("limits", {}))
-    model = SandboxedModel(lambda: Sandbox(isolation, limits), f"snoop ({level})")
+    try:
+        zygote = Zygote(tmp_mb=limits.tmp_mb) if level == "zygote" else None
+    except ZygoteUnavailable as exc:
+        return {"skip": str(exc)}
+    model = SandboxedModel(lambda: Sandbox(isolation, limits, zygote=zygote),
+                           f"snoop ({level})")
     secrets = [os.environ[name] for name in args["secrets"]]
     out: dict = {"hardened": hardened, "pid": os.getpid(), "calls": []}
     try:
@@ -541,6 +562,8 @@ def worker(args: dict) -> dict:
                     out["files_with_secrets"].append(str(path.relative_to(root)))
     finally:
         model.close()
+        if zygote is not None:
+            zygote.close()
     return out
 
 

@@ -7,6 +7,9 @@ What each level promises (the tests hold each level to exactly that):
 
 - ``bwrap``: the model sees only the sandbox's own processes, no network, none of the host's
   files (not the store, not the test's directories), and can write nowhere that outlives it.
+- ``zygote``: the same ``bwrap`` isolation, the sandbox forked from one warm zygote
+  (``zygote.py``, the session's ``zygote`` fixture) instead of started one by one: held to
+  all that ``bwrap`` promises (``test_sandbox_zygote.py``: what forks must keep apart).
 - ``user``: runs as an unprivileged user (checked only where ``detect('user')`` gives it).
 - ``process``: the allow-listed environment of the child itself, the limits, the deadline
   of every call and the kill of the whole process group; as root, also its own PID and
@@ -52,6 +55,8 @@ from model_tests.sandbox import (
     detect,
 )
 from tests.support import hostile_model as hm
+from tests.support.sandbox_processes import descendants, gone, host_pid, sandbox_pid
+from tests.support.sandbox_processes import processes as _processes
 from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
@@ -67,6 +72,9 @@ SECRETS = {
 LEAKS = (*SECRETS.values(), "pg-pass-4d2b88", "mlflow-pw-3b9d42")
 # the child's initial environment: the allow-list, and what each level sets itself
 ALLOWED_ENV = set(BASE_ENV) | {"HOME", "TMPDIR", "MPLCONFIGDIR", "PWD"}
+# what the warm-up's imports add to os.environ (scikit-learn's __init__), where a forked
+# model's os.environ is all there is to read (its /proc/self/environ is covered)
+SET_BY_IMPORTS = {"KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK"}
 LIMITS = Limits(memory_mb=2048, cpu_s=120, timeout_s=60, file_mb=64, start_timeout_s=90)
 FRAME = pd.DataFrame({"tenure": (np.arange(40) % 72).astype(float),
                       "charges": 20.0 + np.arange(40, dtype=float)})
@@ -77,57 +85,6 @@ FORK_ESCAPES = ("the grandchild's os.setsid() leaves the process group, so Sandb
 def leaked(*texts: str) -> list[str]:
     """The secrets (or their passwords) that appear in any of ``texts``."""
     return [s for s in LEAKS if any(s in t for t in texts)]
-
-
-# --- processes of this machine -----------------------------------------------------------
-
-def _processes() -> dict[int, dict]:
-    """pid -> {ppid, state, nspid} of every process now."""
-    out = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/status") as fh:
-                fields = dict(line.split(":", 1) for line in fh if ":" in line)
-        except OSError:
-            continue
-        out[int(name)] = {"ppid": int(fields["PPid"]), "state": fields["State"].split()[0],
-                          "nspid": [int(p) for p in fields.get("NSpid", name).split()],
-                          "vmpeak_kb": int(fields.get("VmPeak", "0 kB").split()[0])}
-    return out
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it."""
-    table = _processes()
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        if p in table and p not in found:
-            found.append(p)
-            todo += [c for c, info in table.items() if info["ppid"] == p]
-    return found
-
-
-def gone(pid: int) -> bool:
-    """No such process, or only its zombie (killed, not yet reaped by init)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
-def host_pid(sandbox: Sandbox, inner: int) -> int:
-    """The pid, as this machine names it, of the sandbox's process ``inner`` (its pid as
-    the model sees it: in bubblewrap's PID namespace, or the same)."""
-    for pid in descendants(sandbox.proc.pid):
-        nspid = _processes().get(pid, {}).get("nspid", [])
-        if nspid and nspid[-1] == inner and (len(nspid) > 1
-                                              or sandbox.isolation.level != "bwrap"):
-            return pid
-    raise AssertionError(f"no process {inner} in the sandbox {sandbox.proc.pid}")
 
 
 def sha256(path: Path) -> str:
@@ -145,7 +102,7 @@ def secrets(monkeypatch):
 
 
 def isolation_for(level: str) -> Isolation:
-    if level == "bwrap":
+    if level in ("bwrap", "zygote"):  # the zygote: bwrap's isolation, sandboxes forked
         iso = detect("bwrap")
         if iso.level != "bwrap":
             pytest.skip(f"bubblewrap does not work here: {iso.why}")
@@ -158,12 +115,22 @@ def isolation_for(level: str) -> Isolation:
     return Isolation("process", "test: same user, allow-listed environment and limits")
 
 
-LEVELS = ["bwrap", "user", "process"]
+LEVELS = ["bwrap", "zygote", "user", "process"]
 
 
 @pytest.fixture(params=LEVELS)
-def isolation(request) -> Isolation:
-    return isolation_for(request.param)
+def level(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def isolation(level) -> Isolation:
+    return isolation_for(level)
+
+
+def zygote_for(level: str, request):
+    """The session's zygote for the ``zygote`` level (started at first use), else None."""
+    return request.getfixturevalue("zygote") if level == "zygote" else None
 
 
 class Warm:
@@ -175,17 +142,17 @@ class Warm:
         self.ready: dict[tuple, list[Sandbox]] = {}
         self.started: list[Sandbox] = []
 
-    def take(self, isolation: Isolation, limits: Limits, ahead: int) -> Sandbox:
-        queue = self.ready.setdefault((isolation.level, limits), [])
+    def take(self, isolation: Isolation, limits: Limits, ahead: int, zygote=None) -> Sandbox:
+        queue = self.ready.setdefault((isolation.level, zygote is not None, limits), [])
         while queue and not queue[0].alive:  # a spare that died waiting is no use
             queue.pop(0).remove()
-        sandbox = queue.pop(0) if queue else self._start(isolation, limits)
+        sandbox = queue.pop(0) if queue else self._start(isolation, limits, zygote)
         while len(queue) < ahead:
-            queue.append(self._start(isolation, limits))
+            queue.append(self._start(isolation, limits, zygote))
         return sandbox
 
-    def _start(self, isolation: Isolation, limits: Limits) -> Sandbox:
-        sandbox = Sandbox(isolation, limits)
+    def _start(self, isolation: Isolation, limits: Limits, zygote=None) -> Sandbox:
+        sandbox = Sandbox(isolation, limits, zygote=zygote)
         self.started.append(sandbox)
         return sandbox
 
@@ -205,13 +172,15 @@ class Spawner:
     """SandboxedModels holding a hostile model, for one test, from the warm sandboxes. The
     test's sandboxes are removed at its end; their stderr is kept in ``stderr``."""
 
-    def __init__(self, warm: Warm, isolation: Isolation) -> None:
-        self.warm, self.isolation = warm, isolation
+    def __init__(self, warm: Warm, isolation: Isolation, zygote=None) -> None:
+        self.warm, self.isolation, self.zygote = warm, isolation, zygote
+        self.level = "zygote" if zygote is not None else isolation.level
         self.sandboxes: list[Sandbox] = []
         self.stderr: dict[Path, str] = {}
 
     def _take(self, limits: Limits) -> Sandbox:
-        sandbox = self.warm.take(self.isolation, limits, ahead=1 if limits == LIMITS else 0)
+        ahead = 1 if limits == LIMITS and self.zygote is None else 0  # a fork takes no time
+        sandbox = self.warm.take(self.isolation, limits, ahead, self.zygote)
         self.sandboxes.append(sandbox)
         remove = sandbox.remove
 
@@ -231,7 +200,7 @@ class Spawner:
             taken.append(self._take(limits))
             return taken[-1]
 
-        sandboxed = SandboxedModel(take, f"the {model.mode} model ({self.isolation.level})")
+        sandboxed = SandboxedModel(take, f"the {model.mode} model ({self.level})")
         sandboxed.taken = taken
         hm.save(sandboxed.files, model)
         return sandboxed
@@ -252,8 +221,8 @@ class Spawner:
 
 
 @pytest.fixture
-def spawn(warm, isolation):
-    spawner = Spawner(warm, isolation)
+def spawn(warm, level, isolation, request):
+    spawner = Spawner(warm, isolation, zygote_for(level, request))
     yield spawner
     spawner.close()
     # whatever the model did, nothing it printed holds a secret of this process
@@ -351,9 +320,9 @@ def snooped(tmp_path_factory):
 # --- reading secrets, the store, the network, the host's files ---------------------------
 
 def test_snooping_model_in_a_worker_holding_secrets_gets_only_what_its_level_promises(
-        isolation, snooped):
+        level, isolation, snooped):
     """The model reads every environ, the store, the network, and writes outside."""
-    out = snooped(isolation.level)
+    out = snooped(level)
     reports = out["reports"]
     # the model ran: a report at load and at each scoring, scores, then the failure
     assert [r["when"] for r in reports] == ["load_context", "predict1", "predict2"]
@@ -363,9 +332,13 @@ def test_snooping_model_in_a_worker_holding_secrets_gets_only_what_its_level_pro
         "RuntimeError: loot ")
     assert out["hardened"] is True
 
-    # every level: the child's own environment is the allow-list, none of the worker's
+    # every level: the child's own environment is the allow-list, none of the worker's (a
+    # forked model's /proc is covered: its environment is the zygote's, as it got it)
     for r in reports:
-        assert set(r["own_initial_environ"]["value"]) <= ALLOWED_ENV
+        if level == "zygote":
+            assert set(r["own_environ"]) <= ALLOWED_ENV | SET_BY_IMPORTS
+        else:
+            assert set(r["own_initial_environ"]["value"]) <= ALLOWED_ENV
         assert leaked(json.dumps(r["own_environ"])) == []
         assert "tracking_uri" not in r["connect"]  # MLFLOW_TRACKING_URI never got in
 
@@ -385,14 +358,22 @@ def test_snooping_model_in_a_worker_holding_secrets_gets_only_what_its_level_pro
         assert not r["writes"][str(out["escaped"])]["ok"]
     assert out["store_after"] == out["store_before"]
     assert not out["escaped"].exists() and not out["tmp_escape"].exists()
-    if isolation.level == "bwrap":
+    if level == "bwrap":
         for r in reports:
-            assert r["uid"] == 65534
             # its own PID namespace: bubblewrap's init and the child, nothing of the host
             assert all("/podium/sandbox_child.py" in c
                        for c in r["cmdlines"].values()), r["cmdlines"]
             assert len(r["cmdlines"]) <= 3 and str(out["pid"]) not in r["cmdlines"]
             assert r["ppid"] == 1 and set(r["parent_environ"]["value"]) <= ALLOWED_ENV
+    if level == "zygote":
+        for r in reports:
+            # its own PID namespace below the zygote's (its init is 1), /proc covered
+            assert (r["pid"], r["ppid"]) == (2, 1)
+            assert r["cmdlines"] == {} and r["environs"] == {}
+            assert not r["parent_environ"]["ok"] and not r["own_initial_environ"]["ok"]
+    if level in ("bwrap", "zygote"):
+        for r in reports:
+            assert r["uid"] == 65534
             assert not any(c["ok"] for c in r["connect"].values()), r["connect"]
         assert out["received"] == []  # no connection ever reached the listener
 
@@ -413,13 +394,13 @@ def test_at_process_level_the_workers_environment_does_not_reach_the_model(snoop
 # --- processes that outlive the call -----------------------------------------------------
 
 @pytest.mark.parametrize("level, setsid", [
-    ("bwrap", False), ("bwrap", True), ("process", False),
+    ("bwrap", False), ("bwrap", True), ("zygote", False), ("zygote", True), ("process", False),
     pytest.param("process", True, marks=pytest.mark.xfail(
         os.geteuid() != 0, strict=True, reason=FORK_ESCAPES)),
     ("user", False),
     pytest.param("user", True, marks=pytest.mark.xfail(strict=True, reason=FORK_ESCAPES))])
-def test_a_forked_grandchild_dies_with_the_sandbox(warm, level, setsid):
-    spawner = Spawner(warm, isolation_for(level))
+def test_a_forked_grandchild_dies_with_the_sandbox(warm, level, setsid, request):
+    spawner = Spawner(warm, isolation_for(level), zygote_for(level, request))
     survivor = None
     try:
         model = spawner(hm.HostileModel("fork", setsid=setsid))
@@ -452,22 +433,27 @@ def test_allocating_10_gb_is_a_memory_error_within_the_memory_limit(spawn):
     assert time.monotonic() - started < 10
     # a failure of the model, not a death: the same sandbox answers, well under its limit
     assert model.sandbox.alive and model.broken is None
-    peaks = [_processes()[p]["vmpeak_kb"] for p in descendants(model.sandbox.proc.pid)]
+    peaks = [_processes()[p]["vmpeak_kb"] for p in descendants(sandbox_pid(model.sandbox))]
     assert 0 < max(peaks) <= 2048 * 1024
 
 
-def test_a_model_cannot_hold_more_memory_than_its_limit_in_files(warm):
+@pytest.mark.parametrize("level, dirs", [
+    ("bwrap", ("/tmp", "/dev/shm", "/")), ("zygote", ("/tmp", "/dev/shm", "/", "/dev")),
+    pytest.param("bwrap", ("/dev",), marks=pytest.mark.xfail(strict=True, reason=(
+        "bubblewrap's --dev makes /dev a tmpfs of no size of its own, writable by the "
+        "sandbox's user (levels._bwrap_args): only a cgroup counts what is held there")))])
+def test_a_model_cannot_hold_more_memory_than_its_limit_in_files(warm, level, dirs, request):
     """Files in a bubblewrap sandbox live in memory: the room for them must be bounded."""
     limits = Limits(memory_mb=1024, cpu_s=120, timeout_s=60, file_mb=64, start_timeout_s=90)
-    spawner = Spawner(warm, isolation_for("bwrap"))
+    spawner = Spawner(warm, isolation_for(level), zygote_for(level, request))
     try:
         model = spawner(hm.HostileModel("fill", fill_mb=limits.memory_mb + 256,
-                                        fill_dirs=("/tmp", "/dev/shm", "/")), limits)
+                                        fill_dirs=dirs), limits)
         model.load()
         assert len(model.predict(FRAME)) == len(FRAME)
         report = hm.reports(model.sandbox.stderr_path.read_text())[-1]
         held = {where: r["written_mb"] for where, r in report.items() if where[0] == "/"}
-        assert sorted(held) == ["/", "/dev/shm", "/tmp"]
+        assert sorted(held) == sorted(dirs)
         assert all(mb < limits.memory_mb for mb in held.values()), held
     finally:
         spawner.close()
@@ -477,7 +463,7 @@ def test_an_endless_predict_passes_its_deadline_and_the_sandbox_is_killed(spawn)
     model = spawn(hm.HostileModel("loop"), Limits(memory_mb=2048, timeout_s=5,
                                                   start_timeout_s=90))
     model.load()
-    processes = descendants(model.sandbox.proc.pid)
+    processes = descendants(sandbox_pid(model.sandbox))
     started = time.monotonic()
     with pytest.raises(ModelCrashed) as err:
         model.predict(FRAME)
@@ -591,6 +577,8 @@ def test_a_poisoning_model_cannot_change_the_champions_scores(spawn):
     assert not any(report["writes"].values()), report["writes"]
     assert not (champion.sandbox.inputs / f"poison-{tag}").exists()
     assert frame_file.exists() and not (poison.sandbox.inputs / f"poison-{tag}").exists()
-    if spawn.isolation.level == "bwrap":  # /proc/<pid>/mem: only its own sandbox's
+    if spawn.level == "zygote":  # /proc covered: no /proc/<pid>/mem to open at all
+        assert report["mem_open_for_write"] == {}
+    elif spawn.isolation.level == "bwrap":  # /proc/<pid>/mem: only its own sandbox's
         inside = len(descendants(poison.sandbox.proc.pid)) - 1  # bubblewrap's outer process
         assert len(report["mem_open_for_write"]) + 1 == inside

@@ -8,6 +8,8 @@ counts processes). Here each runs at every isolation level this machine has, in 
 whose cgroup allows 384 MiB and 64 processes (bounded on purpose: a probe that escaped
 could not take the shared machine down), and must end as the model's failure naming the
 limit, with the cgroup's own peak counters under the limit and the cgroup gone afterwards.
+Level ``zygote``: the ``bwrap`` isolation, each sandbox forked from the session's zygote
+(``zygote.py``: the zygote joins the sandbox's cgroup for the fork, so all of it is there).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ FRAME = pd.DataFrame({"tenure": np.arange(40, dtype=float),
                       "charges": 20.0 + np.arange(40, dtype=float)})
 PROBE = Limits(memory_mb=2048, cpu_s=120, timeout_s=60, file_mb=64, start_timeout_s=90,
                total_memory_mb=384, pids=64, cpu_shares=256)
-LEVELS = ["bwrap", "user", "process"]
+LEVELS = ["bwrap", "zygote", "user", "process"]
 
 
 def cgroups_here() -> Cgroups:
@@ -53,8 +55,9 @@ def cgroups_here() -> Cgroups:
 def isolation_for(level: str) -> Isolation:
     if level == "process":
         return Isolation("process", "test: same user, allow-listed environment and limits")
-    iso = detect_isolation(level)
-    if iso.level != level:
+    wanted = "bwrap" if level == "zygote" else level
+    iso = detect_isolation(wanted)
+    if iso.level != wanted:
         pytest.skip(f"no {level!r} isolation here: {iso.why}")
     return iso
 
@@ -71,12 +74,15 @@ class Probe:
     """A SandboxedModel holding a hostile model, in sandboxes with their own cgroups; keeps
     every sandbox it took (to read its counters after the call) and removes them."""
 
-    def __init__(self, level: str, cgroups: Cgroups, limits: Limits = PROBE) -> None:
+    def __init__(self, level: str, cgroups: Cgroups, limits: Limits = PROBE,
+                 zygote=None) -> None:
         self.isolation, self.cgroups, self.limits = isolation_for(level), cgroups, limits
+        self.zygote = zygote
         self.taken: list[Sandbox] = []
 
     def take(self) -> Sandbox:
-        self.taken.append(Sandbox(self.isolation, self.limits, cgroups=self.cgroups))
+        self.taken.append(Sandbox(self.isolation, self.limits, cgroups=self.cgroups,
+                                  zygote=self.zygote))
         return self.taken[-1]
 
     def model(self, hostile: hm.HostileModel) -> SandboxedModel:
@@ -94,7 +100,9 @@ def probe(request):
     made: list[Probe] = []
 
     def make(level: str, limits: Limits = PROBE) -> Probe:
-        made.append(Probe(level, cgroups_here(), limits))
+        cgroups = cgroups_here()
+        zygote = request.getfixturevalue("zygote") if level == "zygote" else None
+        made.append(Probe(level, cgroups, limits, zygote))
         return made[-1]
     yield make
     for p in made:
@@ -105,7 +113,8 @@ def measured(sandbox: Sandbox, what: str) -> dict:
     used = sandbox.cgroup.usage()
     figures = {"memory_peak_mb": used.memory_peak_mb, "pids_peak": used.pids_peak,
                "oom_kills": used.oom_kills, "forks_refused": used.forks_refused}
-    print(f"MEASURED {what} {sandbox.isolation.level}: {figures}")
+    level = "zygote" if sandbox.forked else sandbox.isolation.level
+    print(f"MEASURED {what} {level}: {figures}")
     return figures
 
 
@@ -155,7 +164,7 @@ def test_memory_held_by_many_processes_is_the_models_failure_at_the_memory_limit
 
 # --- the cgroup goes with the sandbox ----------------------------------------------------
 
-@pytest.mark.parametrize("level", ["bwrap", "process"])
+@pytest.mark.parametrize("level", ["bwrap", "zygote", "process"])
 def test_the_cgroup_and_everything_in_it_go_when_the_sandbox_ends(probe, level):
     p = probe(level)
     model = p.model(hm.HostileModel("fork", setsid=True))
@@ -168,9 +177,13 @@ def test_the_cgroup_and_everything_in_it_go_when_the_sandbox_ends(probe, level):
     assert line and len(sandbox.cgroup.pids()) >= 2
     held, dirs = sandbox.cgroup.pids(), list(sandbox.cgroup.dirs.values())
     assert all(d.is_dir() for d in dirs) and len(dirs) >= 2
+    if p.zygote is not None:  # it joined the cgroup to fork the sandbox, then left it
+        assert p.zygote.host_pid() not in held
     model.close()
     assert not any(alive(pid) for pid in held)
     assert not any(d.exists() for d in dirs)
+    if p.zygote is not None:  # the sandbox's end is not the zygote's
+        assert p.zygote.alive and alive(p.zygote.host_pid())
     with contextlib.suppress(ProcessLookupError):  # nothing of it is left to kill
         for pid in held:
             os.kill(pid, signal.SIGKILL)
