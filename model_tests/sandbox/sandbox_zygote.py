@@ -91,23 +91,43 @@ def _enter_namespaces() -> None:
             fh.write(text)
 
 
+def _mounts_under(top: str, hide: list[str]) -> list[str]:
+    """The outer sandbox's mounts below ``top`` (the Python installation may live under the
+    host's /tmp), outermost only, none in a hidden directory: read before /proc is covered."""
+    found: list[str] = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            point = line.split()[4].replace("\\040", " ")
+            if (point.startswith(top + "/")
+                    and not any(point == h or point.startswith(h + "/") for h in hide)
+                    and not any(point.startswith(f + "/") for f in found)):
+                found.append(point)
+    return found
+
+
 def _make_filesystem(inputs: str, hide: list[str], tmp_bytes: int) -> None:
     """The init: a private /tmp and /dev/shm, /dev read-only, /proc covered, every
-    sandbox's directory covered but this one's ``inputs`` (read-only, at the same path)."""
+    sandbox's directory covered but this one's ``inputs`` (read-only, at the same path);
+    what the outer sandbox bound below /tmp (the installation) stays, read-only."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    staging = "/dev/shm/inputs"  # noqa: S108 (this namespace's own, replaced below)
-    _tmpfs("/dev/shm", 4096, mode="700")  # noqa: S108
-    os.mkdir(staging)
-    _mount(inputs, staging, None, MS_BIND | MS_REC)
+    below_tmp = _mounts_under("/tmp", hide)  # noqa: S108 (the outer sandbox's)
+    staging = "/dev/shm"  # noqa: S108 (this namespace's own, replaced below)
+    keep = [(inputs, f"{staging}/inputs")] + [(path, f"{staging}/keep-{i}")
+                                              for i, path in enumerate(below_tmp)]
+    _tmpfs(staging, 4096, mode="700")
+    for path, stage in keep:
+        os.mkdir(stage)
+        _mount(path, stage, None, MS_BIND | MS_REC)
     _tmpfs("/tmp", tmp_bytes)  # noqa: S108 (the sandbox's own)
     covered = []
     for directory in hide:  # those not already under the new /tmp
         if os.path.isdir(directory):
             _tmpfs(directory, 4096, mode="755")
             covered.append(directory)
-    os.makedirs(inputs, exist_ok=True)
-    _mount(staging, inputs, None, MS_BIND | MS_REC)
-    _mount(None, inputs, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for path, stage in keep:
+        os.makedirs(path, exist_ok=True)
+        _mount(stage, path, None, MS_BIND | MS_REC)
+        _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
     _check(_libc.umount2(b"/dev/shm", MNT_DETACH), "umount /dev/shm")
     _tmpfs("/dev/shm", tmp_bytes)  # noqa: S108
     for directory in covered:

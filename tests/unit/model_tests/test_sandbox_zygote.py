@@ -513,3 +513,39 @@ def test_a_pool_whose_zygote_cannot_start_starts_sandboxes_one_by_one_and_says_w
     finally:
         pool.close()
 
+
+
+LAZY_IMPORT = r"""
+import importlib
+module = importlib.import_module(MODULE)
+out["imported"] = module.ANSWER
+"""
+
+
+def test_an_installation_under_the_hosts_tmp_stays_importable_in_a_fork(tmp_path,
+                                                                         monkeypatch):
+    """A fork's private /tmp must not hide what the outer sandbox bound below the host's
+    /tmp (a virtualenv made there, as the demo's wheel test does): a module the zygote did
+    not import is imported at predict time. Before, the fork saw an empty /tmp there:
+    ``ModuleNotFoundError`` on the first lazy import (the demo's checks all failed)."""
+    from model_tests.sandbox import levels
+    from model_tests.sandbox import zygote as zygote_module
+    from tests.unit.model_tests.conftest import start_zygote
+
+    extra = tmp_path / "site-packages"  # the pytest temp root lives under /tmp
+    assert str(extra).startswith("/tmp/"), extra
+    extra.mkdir()
+    name = f"podium_lazy_{uuid.uuid4().hex[:8]}"
+    (extra / f"{name}.py").write_text("ANSWER = 42\n")
+    with_extra = [*levels._site_packages(), str(extra)]
+    monkeypatch.setattr(levels, "_site_packages", lambda: with_extra)
+    monkeypatch.setattr(zygote_module, "_site_packages", lambda: with_extra)
+    started = start_zygote()
+    made = Forks(started)
+    try:
+        model = made.probe(LAZY_IMPORT, MODULE=name)
+        model.predict(FRAME)
+        assert report(model)["imported"] == 42
+    finally:
+        made.close()
+        started.close()
