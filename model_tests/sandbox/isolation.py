@@ -365,6 +365,8 @@ class Sandbox:
         for stream in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):
                 stream.close()
+        if self.forked:
+            self.proc.release()
 
     def remove(self) -> None:
         self.close()

@@ -71,7 +71,7 @@ class Forked:
         self.returncode: int | None = None
 
     def _read_status(self, timeout: float) -> None:
-        if self.returncode is not None:
+        if self.returncode is not None or self._status_fd < 0:
             return
         ready, _, _ = select.select([self._status_fd], [], [], max(timeout, 0))
         if not ready:
@@ -84,7 +84,13 @@ class Forked:
         elif not chunk:  # the init died without a word: killed, with its namespace
             self.returncode = -signal.SIGKILL
         if self.returncode is not None:
+            self.release()
+
+    def release(self) -> None:
+        """Close the status pipe (once the status is read, or the sandbox given up)."""
+        if self._status_fd >= 0:
             os.close(self._status_fd)
+            self._status_fd = -1
 
     def poll(self) -> int | None:
         self._read_status(0)
@@ -197,7 +203,12 @@ class Zygote:
                 self._sock.send(data)
         except OSError as exc:
             raise ZygoteUnavailable(f"the zygote is gone: {exc.strerror}") from None
-        return self._receive(timeout_s, message["op"])
+        try:
+            return self._receive(timeout_s, message["op"])
+        except ZygoteUnavailable:  # a late reply would answer the next question: no more
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            raise
 
     # --- sandboxes ---------------------------------------------------------------------
 
