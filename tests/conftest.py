@@ -125,13 +125,14 @@ def spark():
 
 
 def pytest_collection_modifyitems(items):
-    """The hostile-model attacks run in `make test` at the strongest level as Podium runs it
-    by default (bubblewrap, sandboxes forked from the zygote); the same attacks on the
-    fallbacks (bubblewrap starting each sandbox on its own, the weaker levels: each a fresh
-    sandbox, seconds of imports) run with `make drill`, which `.ci/run` runs too."""
+    """The hostile-model attacks (and the cgroup limits they hit) run in `make test` at the
+    strongest level as Podium runs it by default (bubblewrap, sandboxes forked from the
+    zygote); the same attacks on the fallbacks (bubblewrap starting each sandbox on its own,
+    the weaker levels: each a fresh sandbox, seconds of imports) run with `make drill`,
+    which `.ci/run` runs too."""
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if (item.path.name == "test_sandbox.py"
+        if (item.path.name in ("test_sandbox.py", "test_sandbox_limits.py")
                 and any(v in ("bwrap", "process", "user")
                         for v in params.values() if isinstance(v, str))):
             item.add_marker(pytest.mark.drill)
