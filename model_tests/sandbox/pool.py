@@ -62,11 +62,13 @@ class SandboxPool:
         return sandbox
 
     def _new(self) -> Sandbox:  # in the spawner thread: a zygote lives as long as it
-        zygote = self._zygote()
-        if zygote is not None:
+        for _ in range(2):  # one that died (its bubblewrap not yet gone): a new one, once
+            zygote = self._zygote()
+            if zygote is None:
+                break
             try:
                 return Sandbox(self.isolation, self.limits, self.env, self.cgroups, zygote)
-            except ZygoteUnavailable as exc:  # it died: a new one next time
+            except ZygoteUnavailable as exc:
                 log.warning("the sandbox zygote stopped: %s", exc)
                 zygote.close()
                 self.zygote = None

@@ -184,8 +184,11 @@ class Zygote:
     # --- the socket --------------------------------------------------------------------
 
     def _receive(self, timeout_s: float, what: str) -> dict:
-        ready, _, _ = select.select([self._sock], [], [], timeout_s)
-        data = self._sock.recv(1 << 16) if ready else None
+        try:
+            ready, _, _ = select.select([self._sock], [], [], timeout_s)
+            data = self._sock.recv(1 << 16) if ready else None
+        except OSError:  # reset by a zygote that died with a question unread, or closed
+            data = b""
         if not data:
             tail = self.log_tail()
             raise ZygoteUnavailable(
