@@ -279,7 +279,12 @@ def _spawn(sock: socket.socket, request: dict, fds: list[int], children: set[int
             os.close(fd)
         return {"ok": False, "error": f"spawn needs {FDS} file descriptors, got {len(fds)}"}
     started = time.perf_counter()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:  # out of processes or memory: this sandbox's failure, not ours
+        for fd in fds:
+            os.close(fd)
+        return {"ok": False, "error": f"fork: {exc.strerror}"}
     if pid == 0:
         try:
             sock.close()

@@ -91,6 +91,8 @@ class Forked:
         if self._status_fd >= 0:
             os.close(self._status_fd)
             self._status_fd = -1
+        if self.returncode is None:  # given up on: never alive again
+            self.returncode = -signal.SIGKILL
 
     def poll(self) -> int | None:
         self._read_status(0)
@@ -146,18 +148,15 @@ class Zygote:
             theirs.close()
         try:
             hello = self._receive(start_timeout_s, "starting the zygote")
-        except ZygoteUnavailable:
-            self.close()
-            raise
-        if not hello.get("ready"):
-            self.close()
-            raise ZygoteUnavailable(f"the zygote could not start: {hello.get('error')}")
-        self.warm_s = hello.get("warm_s")
-        try:
+            if not hello.get("ready"):
+                raise ZygoteUnavailable(f"the zygote could not start: {hello.get('error')}")
+            self.warm_s = hello.get("warm_s")
             self._probe()
-        except ZygoteUnavailable:
+        except BaseException as exc:  # nothing of it is left running
             self.close()
-            raise
+            if isinstance(exc, ZygoteUnavailable | KeyboardInterrupt | SystemExit):
+                raise
+            raise ZygoteUnavailable(f"the zygote could not start: {exc}") from exc
 
     def _probe(self) -> None:
         """One fork that makes its namespaces and ends: a machine where they cannot be made
@@ -208,7 +207,7 @@ class Zygote:
             raise ZygoteUnavailable(f"the zygote is gone: {exc.strerror}") from None
         try:
             return self._receive(timeout_s, message["op"])
-        except ZygoteUnavailable:  # a late reply would answer the next question: no more
+        except BaseException:  # a late reply would answer the next question: no more
             with contextlib.suppress(OSError):
                 self._sock.close()
             raise
@@ -262,15 +261,25 @@ class Zygote:
                                   f"{exc.strerror}") from None
             yield
         finally:
+            stuck = []
             for path in back:
-                with contextlib.suppress(OSError):
+                try:
                     _write_pid(path, pid)
+                except OSError as exc:
+                    stuck.append(f"{path}: {exc.strerror}")
+            if stuck:  # left in a sandbox's cgroup, it would die with that sandbox: replace it
+                raise ZygoteUnavailable(f"the zygote could not leave the sandbox's cgroup "
+                                        f"({'; '.join(stuck)})")
 
     def host_pid(self) -> int:
         """The zygote's PID as this process sees it (bubblewrap's only child)."""
         if self._host_pid is None:
             children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-            found = children.read_text().split()
+            try:
+                found = children.read_text().split()
+            except OSError as exc:  # a kernel without CONFIG_PROC_CHILDREN
+                raise ZygoteUnavailable(f"the zygote's process cannot be found: "
+                                        f"{exc.strerror}") from None
             if len(found) != 1:
                 raise ZygoteUnavailable(f"the zygote's process was not found ({found})")
             self._host_pid = int(found[0])

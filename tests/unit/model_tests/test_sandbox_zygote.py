@@ -569,3 +569,29 @@ def test_a_sandbox_taken_as_its_zygote_dies_is_forked_from_a_new_one(zygote):
             sandbox.remove()
     finally:
         pool.close()
+
+
+def test_a_zygote_whose_probe_fork_fails_otherwise_is_unavailable_and_leaves_nothing(
+        zygote, monkeypatch):
+    """Any failure of the start (here the probe fork's reply saying it could not start, a
+    ``SandboxDied``) is ``ZygoteUnavailable`` — what the pool falls back on — and ends the
+    zygote's bubblewrap. Before, only ``ZygoteUnavailable`` was cleaned up: this left the
+    zygote running and escaped the pool's fallback."""
+    from model_tests.sandbox import zygote as zygote_module
+
+    started = []
+    real_init = zygote_module.Zygote.__init__
+
+    def remember(self, *args, **kwargs):
+        started.append(self)
+        real_init(self, *args, **kwargs)
+
+    def refused(self):
+        raise SandboxDied("the sandbox could not start: OSError: unshare: refused")
+
+    monkeypatch.setattr(zygote_module.Zygote, "__init__", remember)
+    monkeypatch.setattr(zygote_module.Zygote, "_probe", refused)
+    with pytest.raises(ZygoteUnavailable, match="unshare: refused"):
+        zygote_module.Zygote()
+    assert started and started[0].proc.poll() is not None
+    assert not started[0].root.exists()
