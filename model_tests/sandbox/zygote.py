@@ -21,7 +21,6 @@ from __future__ import annotations
 import array
 import contextlib
 import json
-import logging
 import os
 import select
 import shutil
@@ -36,7 +35,6 @@ from pathlib import Path
 from model_tests.sandbox.errors import SandboxDied
 from model_tests.sandbox.levels import (
     BASE_ENV,
-    CHILD,
     PR_SET_PDEATHSIG,
     _bwrap_args,
     _libc,
@@ -44,13 +42,13 @@ from model_tests.sandbox.levels import (
     _site_packages,
 )
 
-log = logging.getLogger(__name__)
 ZYGOTE = Path(__file__).with_name("sandbox_zygote.py")
 STATUS_BYTES = 4
 
 
 class ZygoteUnavailable(RuntimeError):
-    """The zygote could not start or stopped answering (sandboxes then start one by one)."""
+    """The zygote could not start or stopped answering (the pool starts a new one, or
+    sandboxes one by one)."""
 
 
 class Forked:
@@ -58,8 +56,6 @@ class Forked:
     ``stdout``, ``poll()``, ``wait(timeout)``, ``kill()``, ``returncode``. Not Podium's
     child: its exit status comes from its init, on ``status_fd``; nothing there means the
     init was killed (``-SIGKILL``)."""
-
-    group = False  # no process group of Podium's to kill: kill() goes through the zygote
 
     def __init__(self, zygote: Zygote, pid: int, stdin_fd: int, stdout_fd: int,
                  status_fd: int) -> None:
@@ -334,4 +330,4 @@ def _die_with_thread() -> None:  # in the child, before exec
     _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-__all__ = ["CHILD", "Forked", "Zygote", "ZygoteUnavailable"]
+__all__ = ["Forked", "Zygote", "ZygoteUnavailable"]
