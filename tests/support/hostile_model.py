@@ -33,8 +33,9 @@ Modes (what ``load_context`` / ``predict`` do):
   (``hold_s`` at most) and exits. A fork that fails (the process limit) is raised after a
   ``HOSTILE-REPORT`` of how many were made.
 - ``memhog``: ``predict`` forks ``children`` children that each fill ``child_mb`` MiB (every
-  page touched) and hold it (``hold_s`` at most); a child that dies before saying it holds
-  its memory (killed by the memory limit) makes ``predict`` raise; else plausible scores.
+  page touched) and hold it (``hold_s`` at most); a child that is not alive to answer once
+  all have filled or died (killed by the memory limit, before or after saying it holds its
+  memory) makes ``predict`` raise; else plausible scores.
 - ``poison``: ``predict`` tries to change the other model's scores: opens every other
   ``/proc/<pid>/mem`` for writing (nothing is written: the attempt is what is recorded),
   monkeypatches numpy and scikit-learn's metrics, writes into its own input directory
@@ -407,24 +408,35 @@ class HostileModel(mlflow.pyfunc.PythonModel):
         self._report(f"forkbomb{self.calls}", {"forked": made, "error": None})
 
     def _memhog(self) -> None:
-        """``children`` children that each fill and hold ``child_mb`` MiB."""
+        """``children`` children that each fill and hold ``child_mb`` MiB. Every child is
+        asked whether it still lives once all have answered or died: the memory limit's
+        killer may take a child that already said it holds (the largest), and only a
+        question its death leaves unanswered tells so for certain."""
         import select
         import time
 
         acks, done = os.pipe()
         hold_r, hold_w = os.pipe()
         self._held = hold_w
-        pids = []
+        pids, asks, answers, theirs = [], [], [], []
         for _ in range(self.children):
+            ask_r, ask_w = os.pipe()
+            answer_r, answer_w = os.pipe()
             pid = os.fork()
             if pid == 0:
-                os.close(acks)
-                os.close(hold_w)
+                for fd in (acks, hold_w, ask_w, answer_r, *asks, *answers):
+                    os.close(fd)
                 hog = b"\x01" * (self.child_mb << 20)  # every page written
                 os.write(done, b"+")
+                if os.read(ask_r, 1):  # still alive when asked
+                    os.write(answer_w, b"!")
                 self._hold(hold_r)
                 del hog
+            os.close(ask_r)
+            os.close(answer_w)
             pids.append(pid)
+            asks.append(ask_w)
+            answers.append(answer_r)
         os.close(done)
         held, died = 0, {}
         deadline = time.monotonic() + self.hold_s
@@ -435,9 +447,15 @@ class HostileModel(mlflow.pyfunc.PythonModel):
                 if pid not in died and os.waitpid(pid, os.WNOHANG)[0] == pid:
                     died[pid] = "exited"
         os.close(acks)
-        self._report(f"memhog{self.calls}", {"held": held, "died": len(died)})
-        if held < len(pids):
-            raise RuntimeError(f"only {held} of {len(pids)} children hold "
+        alive = 0
+        for ask, answer in zip(asks, answers):  # a dead child's pipe ends: no answer
+            with contextlib.suppress(BrokenPipeError):
+                os.write(ask, b"?")
+            ready = select.select([answer], [], [], max(0.0, deadline - time.monotonic()))[0]
+            alive += bool(ready and os.read(answer, 1))
+        self._report(f"memhog{self.calls}", {"held": held, "died": len(died), "alive": alive})
+        if alive < len(pids):
+            raise RuntimeError(f"only {alive} of {len(pids)} children hold "
                                f"{self.child_mb} MiB")
 
     def _probe(self) -> None:
