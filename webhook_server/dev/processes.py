@@ -96,7 +96,9 @@ def start_mlflow(workdir: Path, port: int | None = None, timeout: float = 60) ->
                # single delivery. One key per working directory, kept beside the store.
                MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY=_webhook_key(workdir))
     log_path = workdir / "mlflow.log"
-    cmd = [bin_path("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+    # MLflow's `server` command, its uvicorn run in the same process (mlflow_server.py)
+    cmd = [sys.executable, "-m", "webhook_server.dev.mlflow_server",
+           "--host", "127.0.0.1", "--port", str(port),
            "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
            "--artifacts-destination", str(workdir / "artifacts"), "--workers", "1"]
     return _spawn("mlflow server", cmd, env, workdir, port, log_path, "/health", timeout)
