@@ -39,10 +39,13 @@ TEST_WORKERS ?= 4
 # pytest worker's assertion rewriting of 1,800 tests) compile Podium's modules and the
 # tests again from source. Set empty, the variable is off.
 export PYTHONDONTWRITEBYTECODE :=
+# The tests `make test` runs (pytest markers); `.ci/run` adds the drills to the same run, so
+# they share its workers, its session fixtures and its collection instead of starting their own.
+TEST_MARKS ?= not drill and not spark
 test: $(STAMP)
 	@if [ -z "$$PODIUM_TEST_DATABASE_URL" ] && pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then \
 	  export PODIUM_TEST_DATABASE_URL="$(PG_URL)"; fi; \
-	$(BIN)/python -m pytest -q -rs -m "not drill and not spark" -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -rs -m "$(TEST_MARKS)" -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 drill: $(STAMP)
 	$(BIN)/python -m pytest -q -m drill -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder

@@ -21,6 +21,7 @@ LONGEST_FIRST = (
     "tests/integration/test_training.py",
     "tests/integration/test_workflow.py",
     "tests/integration/test_workflow_approvals.py",
+    "tests/integration/test_crash_drill.py",  # in .ci/run's run of make test
     "tests/integration/test_scale_drill.py",
     "tests/unit/model_tests/test_sandbox_limits.py",
     "tests/integration/test_spark_engine.py",
