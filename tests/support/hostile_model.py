@@ -418,7 +418,7 @@ class HostileModel(mlflow.pyfunc.PythonModel):
         acks, done = os.pipe()
         hold_r, hold_w = os.pipe()
         self._held = hold_w
-        pids, asks, answers, theirs = [], [], [], []
+        pids, asks, answers = [], [], []
         for _ in range(self.children):
             ask_r, ask_w = os.pipe()
             answer_r, answer_w = os.pipe()
@@ -448,7 +448,7 @@ class HostileModel(mlflow.pyfunc.PythonModel):
                     died[pid] = "exited"
         os.close(acks)
         alive = 0
-        for ask, answer in zip(asks, answers):  # a dead child's pipe ends: no answer
+        for ask, answer in zip(asks, answers, strict=True):  # a dead child: no answer
             with contextlib.suppress(BrokenPipeError):
                 os.write(ask, b"?")
             ready = select.select([answer], [], [], max(0.0, deadline - time.monotonic()))[0]
