@@ -83,26 +83,40 @@ class Doorbell:
         with self._lock:
             if self._sock is None and not self._broken:
                 try:
-                    self.directory.mkdir(mode=0o700, exist_ok=True)
-                    if self.directory.stat().st_uid != os.getuid():
-                        raise PermissionError(f"{self.directory} belongs to another user")
-                    path = self.directory / f"{os.getpid()}-{id(self):x}.sock"
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                    sock.bind(str(path))
-                    sock.setblocking(False)
-                    self._sock, self._path = sock, path
+                    try:
+                        self._sock, self._path = self._bind()
+                    except FileNotFoundError:  # the last worker took the directory away
+                        self._sock, self._path = self._bind()
                 except OSError as exc:
                     log.warning("no doorbell (%s): workers poll", exc)
                     self._broken = True
                     return None
             return self._sock
 
+    def _bind(self) -> tuple[socket.socket, Path]:
+        self.directory.mkdir(mode=0o700, exist_ok=True)
+        if self.directory.stat().st_uid != os.getuid():
+            raise PermissionError(f"{self.directory} belongs to another user")
+        path = self.directory / f"{os.getpid()}-{id(self):x}.sock"
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.bind(str(path))
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        return sock, path
+
     def close(self) -> None:
+        """Stop waiting; the last waiter of a store removes its directory (one per store URL
+        would otherwise stay behind in the temp directory, empty)."""
         with self._lock:
             if self._sock is not None:
                 self._sock.close()
                 with contextlib.suppress(OSError):
                     self._path.unlink()
+                with contextlib.suppress(OSError):  # not empty: others still wait
+                    self.directory.rmdir()
                 self._sock = None

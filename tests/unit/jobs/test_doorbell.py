@@ -107,3 +107,28 @@ def test_an_idle_worker_starts_a_job_at_once_not_at_its_next_poll(tmp_path):
         thread.join(10)
         bell.close()
         store.dispose()
+
+
+def test_the_last_waiter_to_leave_removes_the_stores_directory(tmp_path):
+    """One directory per store URL: left behind empty, a test suite's temp directory filled
+    with one per test that ran a worker."""
+    first, second = Doorbell(tmp_path / "wake"), Doorbell(tmp_path / "wake")
+    first.wait(0.01)
+    second.wait(0.01)
+    first.close()
+    assert (tmp_path / "wake").is_dir()  # the other still waits there, and is rung
+    assert Doorbell(tmp_path / "wake").ring() == 1
+    second.close()
+    assert not (tmp_path / "wake").exists()
+
+
+def test_a_waiter_arriving_after_the_directory_went_binds_in_a_new_one(tmp_path):
+    first = Doorbell(tmp_path / "wake")
+    first.wait(0.01)
+    first.close()
+    again = Doorbell(tmp_path / "wake")
+    try:
+        assert again.wait(0.01) is False  # bound (not broken): a ring reaches it
+        assert Doorbell(tmp_path / "wake").ring() == 1
+    finally:
+        again.close()
