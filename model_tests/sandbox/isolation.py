@@ -66,6 +66,8 @@ from model_tests.sandbox.levels import (
 )
 from model_tests.sandbox.sandbox_child import HEADER, MAX_MESSAGE
 
+EXIT_GRACE_S = 2.0  # how long a sandbox whose pipe ended has to report its exit
+
 if TYPE_CHECKING:
     from model_tests.sandbox.zygote import Zygote
 
@@ -326,6 +328,11 @@ class Sandbox:
             self._buffer += chunk
 
     def _died(self, what: str) -> SandboxDied:
+        # its pipe ends as the model's process does, a moment before its exit is reported
+        # (a fork's init must still reap it and write its status): killed at once, any
+        # death would read as the SIGKILL of that kill
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=EXIT_GRACE_S)
         self.close()
         code = self.proc.returncode
         how = (f"was killed by signal {-code} ({_signal_name(-code)})" if code and code < 0
