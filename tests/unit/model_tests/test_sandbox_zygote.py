@@ -416,7 +416,11 @@ def test_closing_a_forked_sandbox_kills_its_setsid_grandchild(forks):
     ("import signal; os.kill(os.getpid(), signal.SIGKILL)",
      "predict: the sandbox was killed by signal 9 (SIGKILL)"),
     ("import signal; os.kill(os.getpid(), signal.SIGTERM)",
-     "predict: the sandbox was killed by signal 15 (SIGTERM)")])
+     "predict: the sandbox was killed by signal 15 (SIGTERM)"),
+    # its pipe ends before its exit: the status it then reports, not the kill of a
+    # sandbox given up at once
+    ("import time; os.closerange(3, 1 << 16); time.sleep(0.5); os._exit(7)",
+     "predict: the sandbox exited with status 7")])
 def test_a_forked_models_exit_is_reported_as_a_process_exit(forks, script, says):
     """The status comes from its init: the model process's own, as ``Popen`` reports it
     (a SIGTERM is not taken for the SIGKILL of a lost init)."""
