@@ -3,6 +3,8 @@ the Spark tests skip (no pyspark, no Java)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 _SESSION = []
@@ -17,8 +19,6 @@ def spark_session():
     if reason:
         pytest.skip(f"the spark engine cannot run here: {reason}")
     if not _SESSION:
-        import os
-
         from training.spark_io import session
 
         # A test's JVM lives seconds on a few thousand rows: the quick JIT compiler only and

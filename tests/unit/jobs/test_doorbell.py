@@ -126,6 +126,7 @@ def test_a_waiter_arriving_after_the_directory_went_binds_in_a_new_one(tmp_path)
     first = Doorbell(tmp_path / "wake")
     first.wait(0.01)
     first.close()
+    assert not (tmp_path / "wake").exists()
     again = Doorbell(tmp_path / "wake")
     try:
         assert again.wait(0.01) is False  # bound (not broken): a ring reaches it
